@@ -1,0 +1,48 @@
+//! The colloquial-word table (`knowledge/synonyms.toml`): words and short phrases citizens use,
+//! German and English, each mapped to the terms of the knowledge base it stands for. Kept as data
+//! so that the city's editors can extend it without a release.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Colloquial word or phrase → the knowledge base's own terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Synonyms {
+    pub entries: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    terms: BTreeMap<String, Vec<String>>,
+}
+
+impl Synonyms {
+    pub fn parse(src: &str) -> Result<Synonyms, toml::de::Error> {
+        let file: File = toml::from_str(src)?;
+        Ok(Synonyms { entries: file.terms.into_iter().collect() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_terms() {
+        let s = Synonyms::parse("[terms]\nperso = [\"personalausweis\"]\n\"driving licence\" = [\"führerschein\"]\n").unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s.entries.contains(&("perso".into(), vec!["personalausweis".into()])));
+        assert!(Synonyms::parse("[terms]\nperso = 3\n").is_err());
+    }
+}

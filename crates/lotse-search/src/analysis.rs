@@ -1,0 +1,221 @@
+//! German (and English) text analysis, used identically for indexing and for queries: lower-case,
+//! umlaut and ß folding (ä = ae), stop words, compound splitting against the knowledge base's own
+//! vocabulary, and Snowball German stemming.
+//!
+//! tantivy's built-in analyzers cannot split compounds against a vocabulary, so the analysis runs
+//! here and tantivy indexes the resulting terms with its whitespace tokenizer.
+
+use std::collections::HashSet;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Lower-cases and folds German special letters and common accents: "Führerschein" →
+/// "fuehrerschein", "Straße" → "strasse", "Café" → "cafe".
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            'ä' | 'Ä' => out.push_str("ae"),
+            'ö' | 'Ö' => out.push_str("oe"),
+            'ü' | 'Ü' => out.push_str("ue"),
+            'ß' | 'ẞ' => out.push_str("ss"),
+            'á' | 'à' | 'â' | 'Á' | 'À' | 'Â' => out.push('a'),
+            'é' | 'è' | 'ê' | 'É' | 'È' | 'Ê' => out.push('e'),
+            'í' | 'ì' | 'î' => out.push('i'),
+            'ó' | 'ò' | 'ô' => out.push('o'),
+            'ú' | 'ù' | 'û' => out.push('u'),
+            'ç' => out.push('c'),
+            'ñ' => out.push('n'),
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Splits folded text into word tokens (letters and digits).
+pub fn words(folded: &str) -> impl Iterator<Item = &str> {
+    folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
+/// Words that carry no meaning for finding a service, German and English, already folded.
+const STOP_WORDS: &[&str] = &[
+    // German function words and question words
+    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "eines", "und", "oder", "aber",
+    "ich", "du", "er", "sie", "es", "wir", "ihr", "mich", "mir", "dich", "dir", "uns", "euch", "ihnen", "man", "mein",
+    "meine", "meinen", "meinem", "meiner", "meines", "dein", "deine", "sein", "seine", "seinen", "unser", "unsere",
+    "ist", "sind", "bin", "bist", "war", "waren", "wird", "werden", "wurde", "habe", "hab", "hast", "hat", "haben",
+    "hatte", "kann", "koennen", "kannst", "muss", "muessen", "musst", "soll", "sollte", "will", "moechte", "moechten",
+    "wuerde", "darf", "wie", "was", "wo", "wann", "wer", "wen", "wem", "warum", "wieso", "weshalb", "welche", "welcher",
+    "welches", "welchen", "woher", "wohin", "womit", "wozu", "worauf", "im", "in", "an", "am", "auf", "aus", "bei", "beim",
+    "mit", "nach", "von", "vom", "zu", "zum", "zur", "fuer", "ueber", "unter", "um", "vor", "hinter", "durch", "gegen",
+    "ohne", "bis", "seit", "als", "wenn", "dass", "ob", "weil", "da", "so", "auch", "noch", "schon", "nur", "mal", "doch",
+    "denn", "ja", "nein", "nicht", "kein", "keine", "keinen", "bitte", "danke", "hallo", "gibt", "geht", "gehts", "tun",
+    "mache", "machen", "macht", "brauche", "brauchen", "braucht", "bekomme", "bekommen", "kriege", "krieg", "kriegen",
+    "hier", "dort", "dann", "jetzt", "heute", "etwas", "was", "alles", "viel", "sehr", "gern", "gerne", "eigentlich",
+    "jena", "stadt", "einfach", "genau", "hi", "guten", "tag", "infos", "info", "information", "informationen",
+    "frage", "fragen", "ne", "nen", "n", "s", "mehr", "dazu", "davon", "damit", "dafuer", "diese", "dieser", "dieses",
+    "diesen", "jemand", "etwa", "ca", "sich", "selbst", "neu", "neue", "neuen", "neuer",
+    // English
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for", "with", "from", "by", "is", "are", "was", "be",
+    "i", "me", "my", "we", "our", "you", "your", "he", "she", "it", "they", "their", "do", "does", "did", "can", "could",
+    "should", "would", "will", "must", "need", "needs", "want", "have", "has", "had", "get", "got", "how", "what",
+    "where", "when", "who", "which", "why", "there", "this", "that", "these", "those", "please", "hello", "thanks",
+    "thank", "some", "any", "about", "if", "as", "so", "not", "no", "yes", "am", "much", "many", "tell", "know", "there",
+];
+
+/// Stems and splits text. Built once per knowledge base (the vocabulary decides how compounds
+/// are split) and shared read-only between threads.
+pub struct Analyzer {
+    stemmer: Stemmer,
+    stop: HashSet<&'static str>,
+    /// Folded words of the knowledge base that may stand as parts of a compound.
+    vocabulary: HashSet<String>,
+}
+
+/// One analysed word of a text: its stem and the stems of its compound parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The folded word as written.
+    pub word: String,
+    pub stem: String,
+    pub parts: Vec<String>,
+}
+
+const MIN_HEAD: usize = 4;
+const MIN_TAIL: usize = 3;
+const MIN_COMPOUND: usize = 7;
+
+impl Analyzer {
+    /// Builds an analyzer whose compound splitting knows the words of `texts`.
+    pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>) -> Analyzer {
+        let stop: HashSet<&'static str> = STOP_WORDS.iter().copied().collect();
+        let mut vocabulary = HashSet::new();
+        for t in texts {
+            for w in words(&fold(t)) {
+                if w.len() >= MIN_TAIL && !stop.contains(w) && !w.chars().all(|c| c.is_ascii_digit()) {
+                    vocabulary.insert(w.to_string());
+                }
+            }
+        }
+        Analyzer { stemmer: Stemmer::create(Algorithm::German), stop, vocabulary }
+    }
+
+    pub fn is_stop_word(&self, folded_word: &str) -> bool {
+        self.stop.contains(folded_word)
+    }
+
+    pub fn stem(&self, folded_word: &str) -> String {
+        self.stemmer.stem(folded_word).into_owned()
+    }
+
+    /// Analyses a text into tokens, stop words removed.
+    pub fn tokens(&self, text: &str) -> Vec<Token> {
+        let folded = fold(text);
+        words(&folded)
+            .filter(|w| !self.stop.contains(*w) && (w.len() > 1 || w.chars().all(|c| c.is_ascii_digit())))
+            .map(|w| self.token(w))
+            .collect()
+    }
+
+    /// Analyses one folded word.
+    pub fn token(&self, word: &str) -> Token {
+        let parts = self.split(word).map(|p| p.iter().map(|p| self.stem(p)).collect()).unwrap_or_default();
+        Token { word: word.to_string(), stem: self.stem(word), parts }
+    }
+
+    /// The index terms of a text: every stem and every compound part's stem.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in self.tokens(text) {
+            out.push(t.stem);
+            out.extend(t.parts);
+        }
+        out
+    }
+
+    /// Splits a folded compound into known words ("hundesteuer" → ["hund", "steuer"],
+    /// "personalausweisantrag" → ["personalausweis", "antrag"]), allowing the linking letters
+    /// (Fugenelemente) s, es, n, en, e between parts. Prefers the split with the longest head.
+    pub fn split(&self, word: &str) -> Option<Vec<String>> {
+        if word.len() < MIN_COMPOUND || !word.is_ascii() {
+            return None;
+        }
+        self.split_rec(word, 0)
+    }
+
+    fn split_rec(&self, word: &str, depth: usize) -> Option<Vec<String>> {
+        if depth > 3 {
+            return None;
+        }
+        // Longest head first, so that "personalausweisantrag" keeps "personalausweis" whole.
+        for head_len in (MIN_HEAD..=word.len().saturating_sub(MIN_TAIL)).rev() {
+            let head = &word[..head_len];
+            if !self.vocabulary.contains(head) {
+                continue;
+            }
+            let rest = &word[head_len..];
+            for fuge in ["", "s", "es", "n", "en", "e"] {
+                let Some(tail) = rest.strip_prefix(fuge) else { continue };
+                if tail.len() < MIN_TAIL {
+                    continue;
+                }
+                if self.vocabulary.contains(tail) {
+                    return Some(vec![head.to_string(), tail.to_string()]);
+                }
+                if tail.len() >= MIN_COMPOUND {
+                    if let Some(mut parts) = self.split_rec(tail, depth + 1) {
+                        parts.insert(0, head.to_string());
+                        return Some(parts);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    pub fn knows_word(&self, folded_word: &str) -> bool {
+        self.vocabulary.contains(folded_word)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyzer() -> Analyzer {
+        Analyzer::new(["Personalausweis Antrag Hund Steuer Hunde Wohnsitz Anmeldung Führerschein Standesamt Amt Stand"])
+    }
+
+    #[test]
+    fn folds_umlauts_and_case() {
+        assert_eq!(fold("Führerschein Straße ÄRGER Café"), "fuehrerschein strasse aerger cafe");
+    }
+
+    #[test]
+    fn splits_compounds_with_the_vocabulary() {
+        let a = analyzer();
+        let table: &[(&str, Option<&[&str]>)] = &[
+            ("personalausweisantrag", Some(&["personalausweis", "antrag"])),
+            ("hundesteuer", Some(&["hunde", "steuer"])),
+            ("wohnsitzanmeldung", Some(&["wohnsitz", "anmeldung"])),
+            ("fuehrerscheinantrag", Some(&["fuehrerschein", "antrag"])),
+            ("hund", None),
+            ("xyzsteuerabc", None),
+        ];
+        for (word, want) in table {
+            let got = a.split(word);
+            let want = want.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(got, want, "word {word}");
+        }
+    }
+
+    #[test]
+    fn query_and_document_agree() {
+        let a = analyzer();
+        // The same word in different forms must meet in the index.
+        assert_eq!(a.terms("Führerschein"), a.terms("fuehrerschein"));
+        assert!(a.terms("Hundesteuer anmelden").contains(&a.stem("steuer")));
+        assert!(a.terms("Wie kann ich meinen Personalausweisantrag stellen?").contains(&a.stem("personalausweis")));
+        assert!(a.tokens("Wie und wo?").is_empty());
+    }
+}

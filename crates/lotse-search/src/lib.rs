@@ -1,0 +1,445 @@
+//! Retrieval over the knowledge base: which services answer a citizen's question, and how sure
+//! we are.
+//!
+//! [`SearchIndex::build`] analyses every service with the German [`Analyzer`] (folding, compound
+//! splitting against the knowledge's own words, stemming) and indexes the terms in an in-memory
+//! tantivy index with one field per part of the record (name, synonyms, teaser, body), boosted
+//! in that order. [`SearchIndex::search`] expands the question with the colloquial-word table,
+//! corrects typos against the index vocabulary, scores with BM25, and computes a
+//! [`SearchResult::confidence`]: the share of the question's meaning (weighted by rarity) that
+//! the best hit covers. Unknown words weigh most, so a question about something the knowledge
+//! base lacks scores low.
+//!
+//! Threading: the index is built once and then only read; `SearchIndex` is `Send + Sync` and a
+//! search takes no locks beyond tantivy's searcher. Indexing is CPU work: call `build` off the
+//! async runtime.
+
+pub mod analysis;
+
+use std::collections::{HashMap, HashSet};
+
+pub use analysis::{Analyzer, fold};
+use lotse_knowledge::KnowledgeBase;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::{Index, IndexReader, TantivyDocument, Term};
+
+/// Confidence at or above which the conversation layer may answer; below it, it should ask back
+/// or abstain. Calibrated on the eval sets (`lotse eval retrieval`).
+pub const ANSWER_THRESHOLD: f32 = 0.5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+}
+
+/// One ranked service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub service_id: String,
+    /// Position of the service in the knowledge base's `services`.
+    pub index: usize,
+    /// BM25 score (unbounded; compare within one result only).
+    pub score: f32,
+    /// Share of the question's weight this service covers, 0–1.
+    pub coverage: f32,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    /// Best first.
+    pub hits: Vec<Hit>,
+    /// 0–1; compare with [`ANSWER_THRESHOLD`].
+    pub confidence: f32,
+    /// Words of the question that no service knows (after typo correction), folded.
+    pub unknown_words: Vec<String>,
+}
+
+impl SearchResult {
+    pub fn top(&self) -> Option<&Hit> {
+        self.hits.first()
+    }
+
+    pub fn is_confident(&self) -> bool {
+        self.confidence >= ANSWER_THRESHOLD
+    }
+}
+
+struct Fields {
+    id: Field,
+    name: Field,
+    synonyms: Field,
+    teaser: Field,
+    body: Field,
+}
+
+/// Field boosts: a word in the name says more than one in the description.
+const BOOST_NAME: f32 = 3.0;
+const BOOST_SYNONYMS: f32 = 2.5;
+const BOOST_TEASER: f32 = 1.5;
+const BOOST_BODY: f32 = 1.0;
+
+/// Query-term weights by how the term was derived from the question.
+const W_WORD: f32 = 1.0;
+const W_PART: f32 = 0.6;
+const W_SYNONYM: f32 = 0.9;
+const W_TYPO: f32 = 0.8;
+
+/// How much of a word's weight counts as covered, by how it was matched: the word itself, a
+/// colloquial synonym, a typo correction, or only a part of a compound.
+fn credit(weight: f32) -> f32 {
+    if weight >= W_WORD {
+        1.0
+    } else if weight >= W_SYNONYM {
+        0.9
+    } else if weight >= W_TYPO {
+        0.85
+    } else {
+        0.5
+    }
+}
+
+/// A match in the description counts less than one in the name, synonyms or teaser.
+const BODY_CREDIT: f32 = 0.5;
+
+/// Weight of a word no service knows, relative to the rarest known word. Unknown words are what
+/// makes a question about something absent score low; everyday filler words are unknown too, so
+/// they must not weigh more than a rare word.
+const UNKNOWN_WEIGHT: f32 = 0.8;
+
+/// Candidates re-ranked by coverage after BM25.
+const RERANK_DEPTH: usize = 20;
+
+/// Share of the BM25 score (relative to the best) in the final ranking; the rest is coverage.
+const SCORE_SHARE: f32 = 0.5;
+
+/// One meaningful unit of the question: a word and the index terms that stand for it.
+#[derive(Debug)]
+struct Concept {
+    word: String,
+    /// (term, weight)
+    terms: Vec<(String, f32)>,
+    /// Rarity weight for the coverage computation.
+    idf: f32,
+}
+
+/// The searchable form of a knowledge base.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    analyzer: Analyzer,
+    /// Document frequency of each term over all fields.
+    doc_freq: HashMap<String, u32>,
+    /// Terms by length, for typo correction.
+    terms_by_len: HashMap<usize, Vec<String>>,
+    /// Terms of each service's name, synonyms and teaser, for coverage.
+    title_terms: Vec<HashSet<String>>,
+    /// Terms of each service's description, documents, prerequisites and procedure.
+    body_terms: Vec<HashSet<String>>,
+    ids: Vec<String>,
+    /// Colloquial phrase (stems of its words) → knowledge terms.
+    synonyms: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl SearchIndex {
+    /// Analyses and indexes every service of `kb`.
+    pub fn build(kb: &KnowledgeBase) -> Result<SearchIndex, Error> {
+        let mut texts: Vec<&str> = Vec::new();
+        for s in &kb.services {
+            texts.push(&s.name);
+            texts.extend(s.name_en.as_deref());
+            texts.extend(s.synonyms.iter().map(String::as_str));
+            texts.push(&s.teaser);
+            texts.push(&s.description);
+        }
+        for (word, terms) in &kb.synonyms.entries {
+            texts.push(word);
+            texts.extend(terms.iter().map(String::as_str));
+        }
+        let analyzer = Analyzer::new(texts);
+
+        let mut builder = Schema::builder();
+        let text = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer("whitespace").set_index_option(IndexRecordOption::WithFreqs),
+        );
+        let fields = Fields {
+            id: builder.add_text_field("id", STRING | STORED),
+            name: builder.add_text_field("name", text.clone()),
+            synonyms: builder.add_text_field("synonyms", text.clone()),
+            teaser: builder.add_text_field("teaser", text.clone()),
+            body: builder.add_text_field("body", text),
+        };
+        let index = Index::create_in_ram(builder.build());
+        let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
+        let mut doc_freq: HashMap<String, u32> = HashMap::new();
+        let mut title_terms = Vec::with_capacity(kb.services.len());
+        let mut body_terms = Vec::with_capacity(kb.services.len());
+        for s in &kb.services {
+            let name = analyzer.terms(&s.name);
+            let mut syn_text = s.synonyms.join(" . ");
+            if let Some(en) = &s.name_en {
+                syn_text.push_str(" . ");
+                syn_text.push_str(en);
+            }
+            let synonyms = analyzer.terms(&syn_text);
+            let teaser = analyzer.terms(&s.teaser);
+            let mut body_text = s.description.clone();
+            for list in [&s.documents, &s.prerequisites, &s.procedure] {
+                for item in list {
+                    body_text.push('\n');
+                    body_text.push_str(item);
+                }
+            }
+            let body = analyzer.terms(&body_text);
+            let title: HashSet<String> = name.iter().chain(&synonyms).chain(&teaser).cloned().collect();
+            let body_set: HashSet<String> = body.iter().cloned().collect();
+            for t in title.union(&body_set) {
+                *doc_freq.entry(t.clone()).or_default() += 1;
+            }
+            let mut doc = TantivyDocument::default();
+            doc.add_text(fields.id, &s.id);
+            doc.add_text(fields.name, name.join(" "));
+            doc.add_text(fields.synonyms, synonyms.join(" "));
+            doc.add_text(fields.teaser, teaser.join(" "));
+            doc.add_text(fields.body, body.join(" "));
+            writer.add_document(doc)?;
+            title_terms.push(title);
+            body_terms.push(body_set);
+        }
+        writer.commit()?;
+        let reader = index.reader()?;
+        let mut terms_by_len: HashMap<usize, Vec<String>> = HashMap::new();
+        for t in doc_freq.keys() {
+            terms_by_len.entry(t.len()).or_default().push(t.clone());
+        }
+        let synonyms = kb
+            .synonyms
+            .entries
+            .iter()
+            .map(|(phrase, terms)| {
+                let words = analysis::words(&fold(phrase)).map(|w| analyzer.stem(w)).collect();
+                let targets = terms.iter().flat_map(|t| analyzer.terms(t)).collect();
+                (words, targets)
+            })
+            .collect::<Vec<(Vec<String>, Vec<String>)>>();
+        let mut synonyms = synonyms;
+        // Longer phrases first, so that "neue wohnung" wins over "wohnung".
+        synonyms.sort_by_key(|(words, _)| std::cmp::Reverse(words.len()));
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            analyzer,
+            doc_freq,
+            terms_by_len,
+            title_terms,
+            body_terms,
+            ids: kb.services.iter().map(|s| s.id.clone()).collect(),
+            synonyms,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Number of distinct index terms (for figures).
+    pub fn n_terms(&self) -> usize {
+        self.doc_freq.len()
+    }
+
+    fn idf(&self, df: u32) -> f32 {
+        let n = self.ids.len().max(1) as f32;
+        (1.0 + (n - df as f32 + 0.5) / (df as f32 + 0.5)).ln()
+    }
+
+    /// The closest index term to a misspelt stem, if one is close enough.
+    fn correct(&self, stem: &str) -> Option<String> {
+        let len = stem.chars().count();
+        let max = match len {
+            0..=4 => return None,
+            5..=7 => 1,
+            _ => 2,
+        };
+        let mut best: Option<(usize, u32, &String)> = None;
+        for l in len.saturating_sub(max)..=len + max {
+            for t in self.terms_by_len.get(&l).into_iter().flatten() {
+                let d = strsim::osa_distance(stem, t);
+                if d == 0 || d > max {
+                    continue;
+                }
+                let df = self.doc_freq[t];
+                let better = match best {
+                    None => true,
+                    Some((bd, bdf, bt)) => d < bd || (d == bd && (df > bdf || (df == bdf && t < bt))),
+                };
+                if better {
+                    best = Some((d, df, t));
+                }
+            }
+        }
+        best.map(|(_, _, t)| t.clone())
+    }
+
+    fn concepts(&self, query: &str) -> Vec<Concept> {
+        let folded = fold(query);
+        let all_words: Vec<&str> = analysis::words(&folded).collect();
+        let all_stems: Vec<String> = all_words.iter().map(|w| self.analyzer.stem(w)).collect();
+        let mut concepts: Vec<Concept> = Vec::new();
+        // Colloquial phrases first: their words are consumed by the phrase.
+        let mut consumed = vec![false; all_words.len()];
+        for (phrase, targets) in &self.synonyms {
+            if phrase.is_empty() || phrase.len() > all_words.len() {
+                continue;
+            }
+            for start in 0..=all_words.len() - phrase.len() {
+                if consumed[start..start + phrase.len()].iter().any(|c| *c) {
+                    continue;
+                }
+                if all_stems[start..start + phrase.len()].iter().zip(phrase).all(|(a, b)| a == b) {
+                    let mut terms: Vec<(String, f32)> = targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
+                    for (w, stem) in all_words[start..start + phrase.len()].iter().zip(&all_stems[start..]) {
+                        if !self.analyzer.is_stop_word(w) && self.doc_freq.contains_key(stem) {
+                            terms.push((stem.clone(), W_WORD));
+                        }
+                    }
+                    consumed[start..start + phrase.len()].iter_mut().for_each(|c| *c = true);
+                    concepts.push(Concept { word: phrase.join(" "), terms, idf: 0.0 });
+                }
+            }
+        }
+        for (i, w) in all_words.iter().enumerate() {
+            if consumed[i] || self.analyzer.is_stop_word(w) || (w.len() < 2 && !w.chars().all(|c| c.is_ascii_digit())) {
+                continue;
+            }
+            let token = self.analyzer.token(w);
+            let mut terms = Vec::new();
+            if self.doc_freq.contains_key(&token.stem) {
+                terms.push((token.stem.clone(), W_WORD));
+            }
+            for p in &token.parts {
+                if self.doc_freq.contains_key(p) {
+                    terms.push((p.clone(), W_PART));
+                }
+            }
+            if terms.is_empty() {
+                if let Some(c) = self.correct(&token.stem) {
+                    terms.push((c, W_TYPO));
+                } else if let Some(c) = self.correct(w) {
+                    terms.push((self.analyzer.stem(&c), W_TYPO));
+                }
+            }
+            concepts.push(Concept { word: w.to_string(), terms, idf: 0.0 });
+        }
+        let max_idf = self.idf(0) * UNKNOWN_WEIGHT;
+        for c in &mut concepts {
+            // A concept is as informative as its rarest known term; unknown concepts weigh most.
+            c.idf = c
+                .terms
+                .iter()
+                .filter_map(|(t, _)| self.doc_freq.get(t))
+                .map(|&df| self.idf(df))
+                .fold(None, |acc: Option<f32>, x| Some(acc.map_or(x, |a| a.max(x))))
+                .unwrap_or(max_idf);
+        }
+        concepts
+    }
+
+    /// Finds the services that best answer `query`, best first, at most `limit`.
+    pub fn search(&self, query: &str, limit: usize) -> Result<SearchResult, Error> {
+        let concepts = self.concepts(query);
+        let unknown_words = concepts.iter().filter(|c| c.terms.is_empty()).map(|c| c.word.clone()).collect();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut seen = HashSet::new();
+        for c in &concepts {
+            for (term, weight) in &c.terms {
+                if !seen.insert(term.clone()) {
+                    continue;
+                }
+                for (field, boost) in [
+                    (self.fields.name, BOOST_NAME),
+                    (self.fields.synonyms, BOOST_SYNONYMS),
+                    (self.fields.teaser, BOOST_TEASER),
+                    (self.fields.body, BOOST_BODY),
+                ] {
+                    let q = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost * weight))));
+                }
+            }
+        }
+        if clauses.is_empty() || self.ids.is_empty() {
+            return Ok(SearchResult { hits: Vec::new(), confidence: 0.0, unknown_words });
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(RERANK_DEPTH)).order_by_score())?;
+        let total_idf: f32 = concepts.iter().map(|c| c.idf).sum();
+        let best_score = top.first().map_or(1.0, |(s, _)| s.max(f32::MIN_POSITIVE));
+        let mut ranked: Vec<(f32, Hit)> = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()).map(String::from) else { continue };
+            // Documents are added in knowledge order into one segment, so the doc id is the index;
+            // look it up by id anyway in case tantivy ever merges differently.
+            let index = if self.ids.get(addr.doc_id as usize) == Some(&id) {
+                addr.doc_id as usize
+            } else {
+                self.ids.iter().position(|x| *x == id).unwrap_or(0)
+            };
+            let coverage = self.coverage(&concepts, index, total_idf);
+            let combined = coverage * (1.0 - SCORE_SHARE) + SCORE_SHARE * score / best_score;
+            ranked.push((combined, Hit { service_id: id, index, score, coverage }));
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.score.total_cmp(&a.1.score)));
+        let hits: Vec<Hit> = ranked.into_iter().take(limit).map(|(_, h)| h).collect();
+        let confidence = hits.first().map_or(0.0, |h| h.coverage);
+        Ok(SearchResult { hits, confidence, unknown_words })
+    }
+
+    /// The share of the question's weight that service `index` covers.
+    fn coverage(&self, concepts: &[Concept], index: usize, total_idf: f32) -> f32 {
+        if total_idf <= 0.0 {
+            return 0.0;
+        }
+        let (title, body) = (&self.title_terms[index], &self.body_terms[index]);
+        let covered: f32 = concepts
+            .iter()
+            .map(|c| {
+                let best = c
+                    .terms
+                    .iter()
+                    .map(|(t, w)| {
+                        let field = if title.contains(t) {
+                            1.0
+                        } else if body.contains(t) {
+                            BODY_CREDIT
+                        } else {
+                            0.0
+                        };
+                        credit(*w) * field
+                    })
+                    .fold(0.0f32, f32::max);
+                best * c.idf
+            })
+            .sum();
+        covered / total_idf
+    }
+
+    /// The analyzer this index was built with.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// The tantivy index, for diagnostics.
+    pub fn tantivy(&self) -> &Index {
+        &self.index
+    }
+}

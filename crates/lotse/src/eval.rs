@@ -1,0 +1,239 @@
+//! `lotse eval retrieval`: runs a question set against the search and reports hit@1, hit@3, MRR
+//! and abstention precision/recall, overall and per category, as text on stdout and as a Markdown
+//! report with an SVG plot under `eval/reports/`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use lotse_search::{ANSWER_THRESHOLD, SearchIndex};
+use serde::Deserialize;
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Retrieval quality on a question set.
+    Retrieval {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "eval/jena-retrieval.toml")]
+        set: PathBuf,
+        /// Where the Markdown report and plot go.
+        #[arg(long, default_value = "eval/reports")]
+        reports: PathBuf,
+        /// Print every miss.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+#[derive(Deserialize)]
+pub struct QuestionSet {
+    pub case: Vec<Case>,
+}
+
+#[derive(Deserialize, Clone)]
+pub struct Case {
+    pub q: String,
+    pub expect: Vec<String>,
+    #[serde(default)]
+    pub category: String,
+}
+
+pub fn load_set(path: &Path) -> Result<QuestionSet> {
+    let src = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&src).with_context(|| format!("parsing {}", path.display()))
+}
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    n: usize,
+    answerable: usize,
+    hit1: usize,
+    hit3: usize,
+    rr: f64,
+    absent: usize,
+    absent_abstained: usize,
+    answerable_abstained: usize,
+}
+
+impl Tally {
+    fn ratio(a: usize, b: usize) -> f64 {
+        if b == 0 { f64::NAN } else { a as f64 / b as f64 }
+    }
+    fn hit1(&self) -> f64 {
+        Self::ratio(self.hit1, self.answerable)
+    }
+    fn hit3(&self) -> f64 {
+        Self::ratio(self.hit3, self.answerable)
+    }
+    fn mrr(&self) -> f64 {
+        if self.answerable == 0 { f64::NAN } else { self.rr / self.answerable as f64 }
+    }
+    fn abstain_recall(&self) -> f64 {
+        Self::ratio(self.absent_abstained, self.absent)
+    }
+    fn abstain_precision(&self) -> f64 {
+        Self::ratio(self.absent_abstained, self.absent_abstained + self.answerable_abstained)
+    }
+}
+
+fn f(x: f64) -> String {
+    if x.is_nan() { "–".into() } else { format!("{x:.3}") }
+}
+
+pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
+    match cmd {
+        EvalCommand::Retrieval { knowledge, set, reports, verbose } => retrieval(&knowledge, &set, &reports, verbose),
+    }
+}
+
+fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -> Result<ExitCode> {
+    let kb = crate::load(knowledge)?;
+    let set = load_set(set_path)?;
+    let index = SearchIndex::build(&kb)?;
+    let mut total = Tally::default();
+    let mut by_cat: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut misses = Vec::new();
+    // Confidence of each case, for the threshold sweep: (confidence, absent?).
+    let mut confidences = Vec::new();
+    for case in &set.case {
+        for id in &case.expect {
+            anyhow::ensure!(kb.service(id).is_some(), "{}: expected service `{id}` is not in {}", set_path.display(), knowledge.display());
+        }
+        let result = index.search(&case.q, 10)?;
+        let abstain = !result.is_confident();
+        let rank = result.hits.iter().position(|h| case.expect.contains(&h.service_id));
+        confidences.push((result.confidence, case.expect.is_empty()));
+        for t in [&mut total, by_cat.entry(case.category.clone()).or_default()] {
+            t.n += 1;
+            if case.expect.is_empty() {
+                t.absent += 1;
+                t.absent_abstained += abstain as usize;
+            } else {
+                t.answerable += 1;
+                t.answerable_abstained += abstain as usize;
+                t.hit1 += (rank == Some(0)) as usize;
+                t.hit3 += rank.is_some_and(|r| r < 3) as usize;
+                t.rr += rank.map_or(0.0, |r| 1.0 / (r as f64 + 1.0));
+            }
+        }
+        let wrong = if case.expect.is_empty() { !abstain } else { rank.is_none_or(|r| r >= 3) || abstain };
+        if wrong {
+            let top: Vec<String> =
+                result.hits.iter().take(3).map(|h| format!("{} ({:.2})", h.service_id, h.coverage)).collect();
+            misses.push(format!(
+                "[{}] {:?} expected {:?}, got {} conf {:.2}{}",
+                case.category,
+                case.q,
+                case.expect,
+                top.join(", "),
+                result.confidence,
+                if result.unknown_words.is_empty() { String::new() } else { format!(" unknown {:?}", result.unknown_words) }
+            ));
+        }
+    }
+    let name = set_path.file_stem().and_then(|s| s.to_str()).unwrap_or("set");
+    let mut text = String::new();
+    writeln!(text, "retrieval eval: {} ({} cases) on {} ({} services)", set_path.display(), total.n, knowledge.display(), kb.services.len())?;
+    writeln!(text, "answer threshold: confidence >= {ANSWER_THRESHOLD}")?;
+    writeln!(text)?;
+    writeln!(text, "| category | n | hit@1 | hit@3 | MRR | abstained (answerable) | abstention recall |")?;
+    writeln!(text, "|---|---:|---:|---:|---:|---:|---:|")?;
+    for (cat, t) in by_cat.iter().chain(std::iter::once((&"all".to_string(), &total))) {
+        writeln!(
+            text,
+            "| {cat} | {} | {} | {} | {} | {} | {} |",
+            t.n,
+            f(t.hit1()),
+            f(t.hit3()),
+            f(t.mrr()),
+            f(Tally::ratio(t.answerable_abstained, t.answerable)),
+            f(t.abstain_recall())
+        )?;
+    }
+    writeln!(text)?;
+    writeln!(text, "hit@1: {}", f(total.hit1()))?;
+    writeln!(text, "hit@3: {}", f(total.hit3()))?;
+    writeln!(text, "MRR: {}", f(total.mrr()))?;
+    writeln!(text, "abstention precision: {}", f(total.abstain_precision()))?;
+    writeln!(text, "abstention recall: {}", f(total.abstain_recall()))?;
+    writeln!(text, "answerable questions abstained: {}", f(Tally::ratio(total.answerable_abstained, total.answerable)))?;
+    writeln!(text)?;
+    writeln!(text, "threshold sweep (abstain below t): t, abstention recall, answerable abstained")?;
+    for t in [0.3f32, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7] {
+        let absent = confidences.iter().filter(|(_, a)| *a).count();
+        let answerable = confidences.len() - absent;
+        let rec = confidences.iter().filter(|(c, a)| *a && *c < t).count();
+        let fa = confidences.iter().filter(|(c, a)| !*a && *c < t).count();
+        writeln!(text, "  {t:.2}  {}  {}", f(Tally::ratio(rec, absent)), f(Tally::ratio(fa, answerable)))?;
+    }
+    print!("{text}");
+    if verbose {
+        println!("\nmisses ({}):", misses.len());
+        for m in &misses {
+            println!("  {m}");
+        }
+    }
+    std::fs::create_dir_all(reports).with_context(|| format!("creating {}", reports.display()))?;
+    let svg_name = format!("retrieval-{name}.svg");
+    let mut md = format!("# Retrieval evaluation: {name}\n\nCommand: `lotse eval retrieval --knowledge {} --set {}`\n\n", knowledge.display(), set_path.display());
+    md.push_str("```\n");
+    md.push_str(&text);
+    md.push_str("```\n\n");
+    md.push_str(&format!("![hit@1, hit@3 and abstention by category]({svg_name})\n\n## Misses ({})\n\n", misses.len()));
+    for m in &misses {
+        md.push_str(&format!("- {}\n", m.replace('|', "/")));
+    }
+    std::fs::write(reports.join(format!("retrieval-{name}.md")), md)?;
+    std::fs::write(reports.join(&svg_name), plot(&by_cat, &total))?;
+    println!("report: {}", reports.join(format!("retrieval-{name}.md")).display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A grouped bar chart: per category hit@1, hit@3 and (for absent questions) abstention recall.
+/// Hand-written SVG: three rectangles per group need no plotting library and no fonts.
+fn plot(by_cat: &BTreeMap<String, Tally>, total: &Tally) -> String {
+    let groups: Vec<(&str, [f64; 3])> = by_cat
+        .iter()
+        .map(|(c, t)| (c.as_str(), [t.hit1(), t.hit3(), t.abstain_recall()]))
+        .chain(std::iter::once(("all", [total.hit1(), total.hit3(), total.abstain_recall()])))
+        .collect();
+    let (w, h, top, left, bottom) = (80.0 * groups.len() as f64 + 80.0, 320.0, 30.0, 50.0, 60.0);
+    let plot_h = h - top - bottom;
+    let colours = ["#1f5fa8", "#6aa84f", "#c27c0e"];
+    let labels = ["hit@1", "hit@3", "abstention recall"];
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for i in 0..=4 {
+        let v = i as f64 / 4.0;
+        let y = top + plot_h * (1.0 - v);
+        s += &format!("<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.2}</text>\n", w - 10.0, left - 4.0, y + 4.0);
+    }
+    for (g, (name, vals)) in groups.iter().enumerate() {
+        let x0 = left + 10.0 + 80.0 * g as f64;
+        for (k, v) in vals.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            let bh = plot_h * v;
+            s += &format!(
+                "<rect x=\"{}\" y=\"{}\" width=\"20\" height=\"{bh}\" fill=\"{}\"><title>{name} {}: {v:.3}</title></rect>\n",
+                x0 + 22.0 * k as f64,
+                top + plot_h - bh,
+                colours[k],
+                labels[k]
+            );
+        }
+        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{name}</text>\n", x0 + 33.0, h - bottom + 16.0);
+    }
+    for (k, l) in labels.iter().enumerate() {
+        let x = left + 130.0 * k as f64;
+        s += &format!("<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{l}</text>\n", h - 22.0, colours[k], x + 14.0, h - 13.0);
+    }
+    s += "</svg>\n";
+    s
+}

@@ -1,0 +1,187 @@
+//! `lotse`: the command line of the Lotse assistant engine.
+
+mod bench;
+mod eval;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use lotse_knowledge::{KnowledgeBase, Severity};
+use lotse_search::SearchIndex;
+
+#[derive(Parser)]
+#[command(name = "lotse", version, about = "Lotse: a grounded assistant for a city's services")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with the knowledge base.
+    Knowledge {
+        #[command(subcommand)]
+        command: KnowledgeCommand,
+    },
+    /// Import a published service database into a knowledge folder.
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
+    /// Show which services answer a question, with scores and confidence.
+    Search {
+        query: String,
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+    },
+    /// Run an evaluation and write a report under eval/reports/.
+    Eval {
+        #[command(subcommand)]
+        what: eval::EvalCommand,
+    },
+    /// Run a benchmark and print its figures.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KnowledgeCommand {
+    /// Validate every service and office file; exit code 1 on errors.
+    Check {
+        #[arg(default_value = "knowledge")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportFormat {
+    /// DLDB JSON (Munich, Berlin, ZMS): a folder with services_*.json and locations_*.json.
+    Dldb {
+        path: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// XZuFi 2.2 XML: `schreibe` and `loesche` messages, applied to what --out already holds.
+    Xzufi {
+        path: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// PVOG search-service detail JSON, added to what --out already holds.
+    Pvog {
+        path: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Knowledge { command: KnowledgeCommand::Check { dir } } => knowledge_check(&dir),
+        Command::Import { format } => import(format),
+        Command::Search { query, knowledge, limit } => {
+            let kb = load(&knowledge)?;
+            let index = SearchIndex::build(&kb)?;
+            let result = index.search(&query, limit)?;
+            println!("confidence {:.2}{}", result.confidence, if result.is_confident() { "" } else { " (below threshold)" });
+            if !result.unknown_words.is_empty() {
+                println!("unknown words: {}", result.unknown_words.join(", "));
+            }
+            for h in &result.hits {
+                let s = &kb.services[h.index];
+                println!("{:7.2}  cov {:.2}  {:<32} {}", h.score, h.coverage, s.id, s.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { what } => eval::run(what),
+        Command::Bench { what } => bench::run(what),
+    }
+}
+
+pub(crate) fn load(dir: &Path) -> Result<KnowledgeBase> {
+    lotse_knowledge::load_dir(dir).with_context(|| format!("loading knowledge from {}", dir.display()))
+}
+
+fn knowledge_check(dir: &Path) -> Result<ExitCode> {
+    let problems = lotse_knowledge::check_dir(dir)?;
+    for p in &problems {
+        println!("{p}");
+    }
+    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let warnings = problems.len() - errors;
+    let kb = lotse_knowledge::check_dir(dir).ok().and(lotse_knowledge::load_dir(dir).ok());
+    match kb {
+        Some(kb) => println!(
+            "{}: {} services, {} offices, {} colloquial words; {errors} error(s), {warnings} warning(s)",
+            dir.display(),
+            kb.services.len(),
+            kb.offices.len(),
+            kb.synonyms.len()
+        ),
+        None => println!("{}: {errors} error(s), {warnings} warning(s)", dir.display()),
+    }
+    Ok(if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn existing(out: &Path) -> Result<KnowledgeBase> {
+    if out.join("services").is_dir() || out.join("offices").is_dir() {
+        load(out)
+    } else {
+        Ok(KnowledgeBase::default())
+    }
+}
+
+fn import(format: ImportFormat) -> Result<ExitCode> {
+    let (kb, out, summary) = match format {
+        ImportFormat::Dldb { path, out } => {
+            let (kb, stats) = lotse_knowledge::dldb::import(&path)?;
+            let summary = format!(
+                "{} services, {} offices, {} fee amounts parsed, {} office references without a location",
+                stats.services, stats.offices, stats.fees_with_amount, stats.dropped_office_refs
+            );
+            (kb, out, summary)
+        }
+        ImportFormat::Xzufi { path, out } => {
+            let mut kb = existing(&out)?;
+            let stats = lotse_knowledge::xzufi::import(&path, &mut kb)?;
+            let summary = format!(
+                "{} services and {} offices written, {} responsibilities, {} online services, {} removed",
+                stats.services_written, stats.offices_written, stats.responsibilities, stats.online_services, stats.removed
+            );
+            (kb, out, summary)
+        }
+        ImportFormat::Pvog { path, out } => {
+            let mut kb = existing(&out)?;
+            let n = lotse_knowledge::pvog::import(&path, &mut kb)?;
+            (kb, out, format!("{n} services imported"))
+        }
+    };
+    let problems = lotse_knowledge::check_knowledge(&kb);
+    let errors: Vec<_> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
+    if !errors.is_empty() {
+        for p in &errors {
+            eprintln!("{p}");
+        }
+        anyhow::bail!("the import has {} error(s); nothing was written to {}", errors.len(), out.display());
+    }
+    lotse_knowledge::write_dir(&kb, &out)?;
+    println!("{summary} → {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
