@@ -187,7 +187,7 @@ mod tests {
             ("<a href=\"https://x.de\">https://x.de</a>", "https://x.de"),
             ("<p>a<br>b</p>", "a\nb"),
             ("<script>alert(1)</script>Text", "Text"),
-            ("<p>\u{200b}Sie &amp; wir&nbsp;hier</p>", "Sie & wir\u{a0}hier"),
+            ("<p>\u{200b}Sie &amp; wir&nbsp;hier</p>", "Sie & wir hier"),
             ("<p>offen <b>nicht geschlossen", "offen nicht geschlossen"),
             ("<a href=\"javascript:alert(1)\">klick</a>", "klick"),
             ("<a href=\"mailto:a@b.de\">Mail</a>", "Mail (a@b.de)"),

@@ -55,6 +55,19 @@ const STOP_WORDS: &[&str] = &[
     "jena", "stadt", "einfach", "genau", "hi", "guten", "tag", "infos", "info", "information", "informationen",
     "frage", "fragen", "ne", "nen", "n", "s", "mehr", "dazu", "davon", "damit", "dafuer", "diese", "dieser", "dieses",
     "diesen", "jemand", "etwa", "ca", "sich", "selbst", "neu", "neue", "neuen", "neuer",
+    // colloquial fillers
+    "brauch", "brauchst", "krieg", "kriegt", "kriegst", "gibts", "nen", "ne", "werd", "mach", "machst", "tu", "hab",
+    "habe", "haette", "waere", "irgendwo", "irgendwas", "irgendeine", "irgendwie", "echt", "bloss", "halt", "eben",
+    "wirklich", "vielleicht", "ganz", "ganzen", "gar", "also", "zusammen", "moin", "servus", "uns", "unser", "unsere",
+    "unserem", "unseren", "unserer", "meinem", "meiner", "ihre", "ihren", "ihrem", "jetzt", "sofort", "bald", "schnell",
+    "gerade", "immer", "wieder", "trotzdem", "dass", "wegen", "lassen", "kannst", "koennte", "muesste", "geht's",
+    "passiert", "stimmt", "ok", "okay", "leute", "bitte", "dringend", "ihm", "ihn",
+    // time words
+    "heute", "morgen", "gestern", "uebermorgen", "vorgestern", "naechste", "naechsten", "naechster", "letzte",
+    "letzten", "letzter", "woche", "wochen", "monat", "monate", "monaten", "tage", "tagen", "nacht", "abend",
+    "montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "wochenende", "januar", "februar",
+    "maerz", "april", "mai", "juni", "juli", "august", "september", "oktober", "november", "dezember", "sommer",
+    "winter", "fruehling", "herbst", "today", "tomorrow", "yesterday", "week", "month", "next", "last", "just", "now",
     // English
     "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for", "with", "from", "by", "is", "are", "was", "be",
     "i", "me", "my", "we", "our", "you", "your", "he", "she", "it", "they", "their", "do", "does", "did", "can", "could",
@@ -63,11 +76,43 @@ const STOP_WORDS: &[&str] = &[
     "thank", "some", "any", "about", "if", "as", "so", "not", "no", "yes", "am", "much", "many", "tell", "know", "there",
 ];
 
+/// Short English function words, to tell an English question from a German one.
+const ENGLISH_MARKERS: &[&str] = &[
+    "the", "is", "are", "how", "what", "where", "when", "can", "do", "does", "my", "i", "you", "to", "for", "of", "a",
+    "need", "want", "get", "with", "which", "who", "have", "please",
+];
+
+/// Whether a text reads as English rather than German (by its function words).
+pub fn looks_english(text: &str) -> bool {
+    let folded = fold(text);
+    let words: Vec<&str> = words(&folded).collect();
+    let english = words.iter().filter(|w| ENGLISH_MARKERS.contains(w)).count();
+    let german = words
+        .iter()
+        .filter(|w| ["der", "die", "das", "ist", "ich", "wie", "was", "wo", "und", "ein", "eine", "mein", "meine", "fuer", "mit", "kann", "muss", "nicht"].contains(w))
+        .count();
+    english > german
+}
+
+/// Words that ask about an aspect of a service (its cost, its duration, where to go) rather than
+/// name the service. They steer which facts an answer gives, not which service it is about, so
+/// retrieval gives them little weight and leaves them out of the confidence. Folded.
+const ASPECT_WORDS: &[&str] = &[
+    "kosten", "kostet", "kostets", "gebuehr", "gebuehren", "preis", "teuer", "euro", "bezahlen", "zahlen", "dauer",
+    "dauert", "lange", "frist", "fristen", "termin", "termine", "terminvereinbarung", "online", "internet", "unterlagen",
+    "dokumente", "papiere", "mitbringen", "oeffnungszeiten", "offen", "geoeffnet", "oeffnet", "adresse", "telefon",
+    "telefonnummer", "nummer", "email", "zustaendig", "zustaendige", "wohin", "antrag", "beantragen", "beantrage",
+    "formular", "ablauf", "voraussetzungen", "schnell", "wartezeit", "cost", "costs", "fee", "fees", "price", "long",
+    "take", "takes", "documents", "bring", "appointment", "opening", "hours", "open", "phone", "number", "apply",
+    "application", "form", "online", "office", "where", "erledigen", "vorbeikommen", "abholen",
+];
+
 /// Stems and splits text. Built once per knowledge base (the vocabulary decides how compounds
 /// are split) and shared read-only between threads.
 pub struct Analyzer {
     stemmer: Stemmer,
     stop: HashSet<&'static str>,
+    aspect: HashSet<&'static str>,
     /// Folded words of the knowledge base that may stand as parts of a compound.
     vocabulary: HashSet<String>,
 }
@@ -97,11 +142,17 @@ impl Analyzer {
                 }
             }
         }
-        Analyzer { stemmer: Stemmer::create(Algorithm::German), stop, vocabulary }
+        let aspect = ASPECT_WORDS.iter().copied().collect();
+        Analyzer { stemmer: Stemmer::create(Algorithm::German), stop, aspect, vocabulary }
     }
 
     pub fn is_stop_word(&self, folded_word: &str) -> bool {
         self.stop.contains(folded_word)
+    }
+
+    /// Whether a folded word asks about an aspect (cost, time, place) rather than a topic.
+    pub fn is_aspect_word(&self, folded_word: &str) -> bool {
+        self.aspect.contains(folded_word)
     }
 
     pub fn stem(&self, folded_word: &str) -> String {

@@ -26,6 +26,12 @@ pub enum EvalCommand {
         /// Print every miss.
         #[arg(long)]
         verbose: bool,
+        /// Exit with code 1 when hit@3 falls below this.
+        #[arg(long)]
+        min_hit3: Option<f64>,
+        /// Exit with code 1 when abstention recall falls below this.
+        #[arg(long)]
+        min_abstention_recall: Option<f64>,
     },
 }
 
@@ -86,11 +92,28 @@ fn f(x: f64) -> String {
 
 pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
-        EvalCommand::Retrieval { knowledge, set, reports, verbose } => retrieval(&knowledge, &set, &reports, verbose),
+        EvalCommand::Retrieval { knowledge, set, reports, verbose, min_hit3, min_abstention_recall } => {
+            let (hit3, recall) = retrieval(&knowledge, &set, &reports, verbose)?;
+            let mut ok = true;
+            if let Some(min) = min_hit3 {
+                if !(hit3 >= min) {
+                    eprintln!("hit@3 {hit3:.3} is below the required {min}");
+                    ok = false;
+                }
+            }
+            if let Some(min) = min_abstention_recall {
+                if !(recall >= min) {
+                    eprintln!("abstention recall {recall:.3} is below the required {min}");
+                    ok = false;
+                }
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
     }
 }
 
-fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -> Result<ExitCode> {
+/// Runs the evaluation, prints and writes the report, and returns (hit@3, abstention recall).
+fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -> Result<(f64, f64)> {
     let kb = crate::load(knowledge)?;
     let set = load_set(set_path)?;
     let index = SearchIndex::build(&kb)?;
@@ -190,7 +213,7 @@ fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -
     std::fs::write(reports.join(format!("retrieval-{name}.md")), md)?;
     std::fs::write(reports.join(&svg_name), plot(&by_cat, &total))?;
     println!("report: {}", reports.join(format!("retrieval-{name}.md")).display());
-    Ok(ExitCode::SUCCESS)
+    Ok((total.hit3(), total.abstain_recall()))
 }
 
 /// A grouped bar chart: per category hit@1, hit@3 and (for absent questions) abstention recall.

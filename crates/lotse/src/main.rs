@@ -66,18 +66,27 @@ enum ImportFormat {
         path: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Colloquial-word table written with the import (the formats carry none of their own).
+        #[arg(long, default_value = "knowledge/synonyms.toml")]
+        synonyms: PathBuf,
     },
     /// XZuFi 2.2 XML: `schreibe` and `loesche` messages, applied to what --out already holds.
     Xzufi {
         path: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Colloquial-word table written with the import (the formats carry none of their own).
+        #[arg(long, default_value = "knowledge/synonyms.toml")]
+        synonyms: PathBuf,
     },
     /// PVOG search-service detail JSON, added to what --out already holds.
     Pvog {
         path: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Colloquial-word table written with the import (the formats carry none of their own).
+        #[arg(long, default_value = "knowledge/synonyms.toml")]
+        synonyms: PathBuf,
     },
 }
 
@@ -149,30 +158,34 @@ fn existing(out: &Path) -> Result<KnowledgeBase> {
 }
 
 fn import(format: ImportFormat) -> Result<ExitCode> {
-    let (kb, out, summary) = match format {
-        ImportFormat::Dldb { path, out } => {
+    let (mut kb, out, synonyms, summary) = match format {
+        ImportFormat::Dldb { path, out, synonyms } => {
             let (kb, stats) = lotse_knowledge::dldb::import(&path)?;
             let summary = format!(
                 "{} services, {} offices, {} fee amounts parsed, {} office references without a location",
                 stats.services, stats.offices, stats.fees_with_amount, stats.dropped_office_refs
             );
-            (kb, out, summary)
+            (kb, out, synonyms, summary)
         }
-        ImportFormat::Xzufi { path, out } => {
+        ImportFormat::Xzufi { path, out, synonyms } => {
             let mut kb = existing(&out)?;
             let stats = lotse_knowledge::xzufi::import(&path, &mut kb)?;
             let summary = format!(
                 "{} services and {} offices written, {} responsibilities, {} online services, {} removed",
                 stats.services_written, stats.offices_written, stats.responsibilities, stats.online_services, stats.removed
             );
-            (kb, out, summary)
+            (kb, out, synonyms, summary)
         }
-        ImportFormat::Pvog { path, out } => {
+        ImportFormat::Pvog { path, out, synonyms } => {
             let mut kb = existing(&out)?;
             let n = lotse_knowledge::pvog::import(&path, &mut kb)?;
-            (kb, out, format!("{n} services imported"))
+            (kb, out, synonyms, format!("{n} services imported"))
         }
     };
+    if kb.synonyms.is_empty() && synonyms.exists() {
+        let src = std::fs::read_to_string(&synonyms).with_context(|| format!("reading {}", synonyms.display()))?;
+        kb.synonyms = lotse_knowledge::Synonyms::parse(&src).with_context(|| format!("parsing {}", synonyms.display()))?;
+    }
     let problems = lotse_knowledge::check_knowledge(&kb);
     let errors: Vec<_> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
     if !errors.is_empty() {
