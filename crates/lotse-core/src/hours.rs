@@ -129,9 +129,7 @@ pub fn parse_day(text: &str) -> Result<Vec<TimeRange>, HoursError> {
     let mut out: Vec<TimeRange> = Vec::new();
     for part in text.split([',', ';']).map(str::trim).filter(|p| !p.is_empty()) {
         let cleaned = part.trim_end_matches("Uhr").trim();
-        let (a, b) = cleaned
-            .split_once(['-', '–'])
-            .ok_or_else(|| HoursError::BadRange(part.to_string()))?;
+        let (a, b) = cleaned.split_once(['-', '–']).ok_or_else(|| HoursError::BadRange(part.to_string()))?;
         let range = TimeRange { from: parse_time(a.trim())?, to: parse_time(b.trim())? };
         if range.to <= range.from {
             return Err(HoursError::Backwards(part.to_string()));
@@ -164,7 +162,8 @@ mod tests {
 
     #[test]
     fn parses_day_strings() {
-        let table: &[(&str, Option<Vec<(u16, u16)>>)] = &[
+        type Case = (&'static str, Option<Vec<(u16, u16)>>);
+        let table: &[Case] = &[
             ("08:30-13:00", Some(vec![(510, 780)])),
             ("08:30 - 12:00, 13:00-15:30", Some(vec![(510, 720), (780, 930)])),
             ("9-13 Uhr", Some(vec![(540, 780)])),

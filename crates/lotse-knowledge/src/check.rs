@@ -196,10 +196,10 @@ fn check_service(s: &Service, path: &Path, offices: &HashSet<&str>, r: &mut Repo
     if s.teaser.trim().is_empty() {
         r.error("teaser", "the service has no teaser (one sentence saying what it is)");
     }
-    if let Some(leika) = &s.leika {
-        if leika.len() != 14 || !leika.chars().all(|c| c.is_ascii_digit()) {
-            r.error("leika", format!("LeiKa key `{leika}` must have exactly 14 digits"));
-        }
+    if let Some(leika) = &s.leika
+        && (leika.len() != 14 || !leika.chars().all(|c| c.is_ascii_digit()))
+    {
+        r.error("leika", format!("LeiKa key `{leika}` must have exactly 14 digits"));
     }
     if s.source.trim().is_empty() {
         r.error("source", "the service has no source address");
@@ -210,18 +210,21 @@ fn check_service(s: &Service, path: &Path, offices: &HashSet<&str>, r: &mut Repo
     for (i, fee) in s.fees.iter().enumerate() {
         let at = Some(("fees", i));
         match fee.amount {
-            None if fee.text.as_deref().is_none_or(|t| t.trim().is_empty()) => {
-                r.at(Severity::Error, at, "amount", "a fee needs an amount in euro (or the source's wording as text)".into())
-            }
+            None if fee.text.as_deref().is_none_or(|t| t.trim().is_empty()) => r.at(
+                Severity::Error,
+                at,
+                "amount",
+                "a fee needs an amount in euro (or the source's wording as text)".into(),
+            ),
             Some(a) if !(a >= 0.0 && a.is_finite()) => {
                 r.at(Severity::Error, at, "amount", format!("fee amount {a} is not a valid euro amount"))
             }
             _ => {}
         }
-        if let (Some(lo), Some(hi)) = (fee.amount, fee.amount_max) {
-            if hi < lo {
-                r.at(Severity::Error, at, "amount_max", format!("fee range {lo}–{hi} ends below its start"));
-            }
+        if let (Some(lo), Some(hi)) = (fee.amount, fee.amount_max)
+            && hi < lo
+        {
+            r.at(Severity::Error, at, "amount_max", format!("fee range {lo}–{hi} ends below its start"));
         }
     }
     for (i, link) in s.online_services.iter().enumerate() {
@@ -279,7 +282,12 @@ fn check_office(o: &Office, path: &Path, r: &mut Reporter<'_>) {
     }
     if let Some(hours) = &o.opening_hours {
         for (day, e) in hours.validate() {
-            r.at(Severity::Error, Some(("opening_hours", 0)), day.key(), format!("opening hours on {}: {e}", day.name_de()));
+            r.at(
+                Severity::Error,
+                Some(("opening_hours", 0)),
+                day.key(),
+                format!("opening hours on {}: {e}", day.name_de()),
+            );
         }
     }
 }

@@ -221,12 +221,8 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 fn convert_location(l: DLocation) -> Office {
-    let source = l
-        .meta
-        .as_ref()
-        .and_then(|m| m.url.clone())
-        .map(|u| u.replace("{locationId}", &l.id))
-        .unwrap_or_default();
+    let source =
+        l.meta.as_ref().and_then(|m| m.url.clone()).map(|u| u.replace("{locationId}", &l.id)).unwrap_or_default();
     let address = l.address.and_then(|a| {
         let street = format!("{} {}", a.street.unwrap_or_default().trim(), a.house_number.unwrap_or_default().trim());
         let street = street.trim().to_string();
@@ -239,7 +235,8 @@ fn convert_location(l: DLocation) -> Office {
     let contact = l.contact.unwrap_or(DContact { email: None, phone: None, webinfo: None });
     Office {
         as_of: date_of(&l.meta),
-        name: non_empty(l.display_name).map_or(l.name.clone(), |d| if l.name.contains(&d) { l.name.clone() } else { d }),
+        name: non_empty(l.display_name)
+            .map_or(l.name.clone(), |d| if l.name.contains(&d) { l.name.clone() } else { d }),
         id: l.id,
         kind: OfficeKind::City,
         address,
@@ -301,10 +298,10 @@ fn convert_service(s: DService, offices: &HashSet<&str>, stats: &mut ImportStats
             }
         }
     }
-    if let Some(url) = s.onlineprocessing.as_ref().and_then(|o| o.link.clone()).filter(|u| u.starts_with("http")) {
-        if seen_urls.insert(url.clone()) {
-            online_services.push(Link { title: "Online-Antrag".into(), url });
-        }
+    if let Some(url) = s.onlineprocessing.as_ref().and_then(|o| o.link.clone()).filter(|u| u.starts_with("http"))
+        && seen_urls.insert(url.clone())
+    {
+        online_services.push(Link { title: "Online-Antrag".into(), url });
     }
     let mut responsible = Vec::new();
     for loc in &s.locations {
@@ -316,13 +313,7 @@ fn convert_service(s: DService, offices: &HashSet<&str>, stats: &mut ImportStats
             stats.dropped_office_refs += 1;
         }
     }
-    let prerequisites = s
-        .prerequisites
-        .iter()
-        .chain(s.requirements.iter())
-        .flatten()
-        .filter_map(link_text)
-        .collect();
+    let prerequisites = s.prerequisites.iter().chain(s.requirements.iter()).flatten().filter_map(link_text).collect();
     let processing_time = match &s.process_time {
         Some(Value::String(t)) => non_empty(Some(html_to_text(t))),
         _ => None,
@@ -424,7 +415,9 @@ mod tests {
 
     #[test]
     fn parses_fee_lines() {
-        let fees = parse_fees("50 bis 60 Euro (abhängig von der Rechtsform)\nTageszulassung: ab 25,50 Euro\ngebührenfrei\n1.234,50 €");
+        let fees = parse_fees(
+            "50 bis 60 Euro (abhängig von der Rechtsform)\nTageszulassung: ab 25,50 Euro\ngebührenfrei\n1.234,50 €",
+        );
         assert_eq!(fees.len(), 4);
         assert_eq!((fees[0].amount, fees[0].amount_max), (Some(50.0), Some(60.0)));
         assert_eq!(fees[1].amount, Some(25.5));

@@ -25,7 +25,11 @@ impl Out {
     fn push_text(&mut self, s: &str) {
         let collapsed: String = collapse_ws(s);
         if collapsed.trim().is_empty() {
-            if !self.text.is_empty() && !self.text.ends_with([' ', '\n']) && self.pending_break == 0 && !collapsed.is_empty() {
+            if !self.text.is_empty()
+                && !self.text.ends_with([' ', '\n'])
+                && self.pending_break == 0
+                && !collapsed.is_empty()
+            {
                 self.text.push(' ');
             }
             return;
@@ -138,10 +142,10 @@ fn walk(node: ego_tree::NodeRef<'_, Node>, out: &mut Out, lists: &mut Vec<Option
                             } else {
                                 out.text.push_str(&format!(" ({href})"));
                             }
-                        } else if let Some(addr) = mail {
-                            if !label.contains(addr) {
-                                out.text.push_str(&format!(" ({addr})"));
-                            }
+                        } else if let Some(addr) = mail
+                            && !label.contains(addr)
+                        {
+                            out.text.push_str(&format!(" ({addr})"));
                         }
                     }
                     return;
@@ -150,7 +154,21 @@ fn walk(node: ego_tree::NodeRef<'_, Node>, out: &mut Out, lists: &mut Vec<Option
             }
             let block = matches!(
                 name,
-                "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "tr" | "section" | "article" | "blockquote" | "dl" | "dt" | "dd"
+                "p" | "div"
+                    | "h1"
+                    | "h2"
+                    | "h3"
+                    | "h4"
+                    | "h5"
+                    | "h6"
+                    | "table"
+                    | "tr"
+                    | "section"
+                    | "article"
+                    | "blockquote"
+                    | "dl"
+                    | "dt"
+                    | "dd"
             );
             if block {
                 out.block_break(2);

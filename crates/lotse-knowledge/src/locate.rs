@@ -32,10 +32,10 @@ pub fn line_of(src: &str, array: Option<(&str, usize)>, key: &str) -> usize {
         if t.starts_with('[') {
             break;
         }
-        if let Some(rest) = t.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                return i + 1;
-            }
+        if let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return i + 1;
         }
     }
     header_line

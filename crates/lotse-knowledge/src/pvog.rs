@@ -167,7 +167,8 @@ fn convert(p: PService) -> Result<(Service, Vec<Office>), String> {
         let text = d.text.as_deref().map(html_to_text).unwrap_or_default();
         for l in &d.links {
             if code == "15" || code == "07" {
-                s.online_services.push(Link { title: l.title.clone().unwrap_or_else(|| "Link".into()), url: l.uri.clone() });
+                s.online_services
+                    .push(Link { title: l.title.clone().unwrap_or_else(|| "Link".into()), url: l.uri.clone() });
             }
         }
         if text.is_empty() {
@@ -193,14 +194,18 @@ fn convert(p: PService) -> Result<(Service, Vec<Office>), String> {
     }
     let mut offices = Vec::new();
     for o in p.organisations {
-        let oid = value_string(&o.id).map(|x| normalise_id(&x)).ok_or_else(|| format!("an organisation of {id} has no id"))?;
+        let oid = value_string(&o.id)
+            .map(|x| normalise_id(&x))
+            .ok_or_else(|| format!("an organisation of {id} has no id"))?;
         s.responsible.push(Responsibility { office: oid.clone(), role: Role::Zustaendig });
         offices.push(Office {
             id: oid,
             name: o.name,
             kind: OfficeKind::City,
             address: o.address.and_then(|a| {
-                let street = format!("{} {}", a.street.unwrap_or_default(), a.house_number.unwrap_or_default()).trim().to_string();
+                let street = format!("{} {}", a.street.unwrap_or_default(), a.house_number.unwrap_or_default())
+                    .trim()
+                    .to_string();
                 (!street.is_empty()).then(|| Address {
                     street,
                     postcode: a.zip_code.unwrap_or_default(),

@@ -40,7 +40,8 @@ mod tests {
 
     #[test]
     fn parses_terms() {
-        let s = Synonyms::parse("[terms]\nperso = [\"personalausweis\"]\n\"driving licence\" = [\"führerschein\"]\n").unwrap();
+        let s = Synonyms::parse("[terms]\nperso = [\"personalausweis\"]\n\"driving licence\" = [\"führerschein\"]\n")
+            .unwrap();
         assert_eq!(s.len(), 2);
         assert!(s.entries.contains(&("perso".into(), vec!["personalausweis".into()])));
         assert!(Synonyms::parse("[terms]\nperso = 3\n").is_err());

@@ -33,7 +33,12 @@ pub fn import(path: &Path, kb: &mut KnowledgeBase) -> Result<XzufiStats> {
 
 fn invalid(path: &Path, doc: &Document<'_>, node: Node<'_, '_>, message: impl Into<String>) -> Error {
     let pos = doc.text_pos_at(node.range().start);
-    Error::Syntax { path: path.to_path_buf(), line: pos.row as usize, column: pos.col as usize, message: message.into() }
+    Error::Syntax {
+        path: path.to_path_buf(),
+        line: pos.row as usize,
+        column: pos.col as usize,
+        message: message.into(),
+    }
 }
 
 fn is(node: Node<'_, '_>, name: &str) -> bool {
@@ -63,11 +68,21 @@ fn text(node: Node<'_, '_>, path: &[&str]) -> Option<String> {
 pub fn apply(src: &str, path: &Path, kb: &mut KnowledgeBase) -> Result<XzufiStats> {
     let doc = Document::parse(src).map_err(|e| {
         let pos = e.pos();
-        Error::Syntax { path: path.to_path_buf(), line: pos.row as usize, column: pos.col as usize, message: e.to_string() }
+        Error::Syntax {
+            path: path.to_path_buf(),
+            line: pos.row as usize,
+            column: pos.col as usize,
+            message: e.to_string(),
+        }
     })?;
     let root = doc.root_element();
     if root.tag_name().namespace() != Some(NAMESPACE) {
-        return Err(invalid(path, &doc, root, format!("the root element is not in the XZuFi 2.2 namespace {NAMESPACE}")));
+        return Err(invalid(
+            path,
+            &doc,
+            root,
+            format!("the root element is not in the XZuFi 2.2 namespace {NAMESPACE}"),
+        ));
     }
     let mut stats = XzufiStats::default();
     // A root may be a single message or a container of several.
@@ -137,7 +152,13 @@ pub fn normalise_id(id: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-fn apply_schreibe(msg: Node<'_, '_>, path: &Path, doc: &Document<'_>, kb: &mut KnowledgeBase, stats: &mut XzufiStats) -> Result<()> {
+fn apply_schreibe(
+    msg: Node<'_, '_>,
+    path: &Path,
+    doc: &Document<'_>,
+    kb: &mut KnowledgeBase,
+    stats: &mut XzufiStats,
+) -> Result<()> {
     for n in msg.children().filter(|c| c.is_element()) {
         match n.tag_name().name() {
             "leistung" => {
@@ -151,11 +172,22 @@ fn apply_schreibe(msg: Node<'_, '_>, path: &Path, doc: &Document<'_>, kb: &mut K
                 stats.offices_written += 1;
             }
             "zustaendigkeitTransferObjekt" => {
-                for z in n.descendants().filter(|d| is(*d, "zustaendigkeit")).chain(std::iter::once(n).filter(|n| child(*n, "leistungID").is_some())) {
+                for z in n
+                    .descendants()
+                    .filter(|d| is(*d, "zustaendigkeit"))
+                    .chain(std::iter::once(n).filter(|n| child(*n, "leistungID").is_some()))
+                {
                     let service = text(z, &["leistungID"]).map(|t| normalise_id(&t));
-                    let office = text(z, &["organisationseinheitID"]).or_else(|| text(n, &["organisationseinheitID"])).map(|t| normalise_id(&t));
+                    let office = text(z, &["organisationseinheitID"])
+                        .or_else(|| text(n, &["organisationseinheitID"]))
+                        .map(|t| normalise_id(&t));
                     let (Some(service), Some(office)) = (service, office) else {
-                        return Err(invalid(path, doc, z, "a zustaendigkeit needs a leistungID and an organisationseinheitID"));
+                        return Err(invalid(
+                            path,
+                            doc,
+                            z,
+                            "a zustaendigkeit needs a leistungID and an organisationseinheitID",
+                        ));
                     };
                     let role = match text(z, &["rolle", "code"]).as_deref() {
                         Some("02") => Role::Beratung,
@@ -163,7 +195,12 @@ fn apply_schreibe(msg: Node<'_, '_>, path: &Path, doc: &Document<'_>, kb: &mut K
                         _ => Role::Zustaendig,
                     };
                     let Some(s) = kb.services.iter_mut().find(|s| s.id == service) else {
-                        return Err(invalid(path, doc, z, format!("zustaendigkeit names unknown leistung `{service}`")));
+                        return Err(invalid(
+                            path,
+                            doc,
+                            z,
+                            format!("zustaendigkeit names unknown leistung `{service}`"),
+                        ));
                     };
                     if !s.responsible.iter().any(|r| r.office == office) {
                         s.responsible.push(Responsibility { office, role });
@@ -172,7 +209,8 @@ fn apply_schreibe(msg: Node<'_, '_>, path: &Path, doc: &Document<'_>, kb: &mut K
                 }
             }
             "onlinedienst" => {
-                let title = text(n, &["bezeichnung"]).or_else(|| text(n, &["name"])).unwrap_or_else(|| "Online-Dienst".into());
+                let title =
+                    text(n, &["bezeichnung"]).or_else(|| text(n, &["name"])).unwrap_or_else(|| "Online-Dienst".into());
                 let url = text(n, &["link", "uri"]).or_else(|| text(n, &["link"]));
                 let Some(url) = url else { return Err(invalid(path, doc, n, "an onlinedienst needs a link")) };
                 for sid in children(n, "leistungID").filter_map(|c| c.text()).map(normalise_id) {
@@ -210,7 +248,8 @@ fn lines(t: &str) -> Vec<String> {
 }
 
 fn read_leistung(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -> Result<Service> {
-    let id = text(n, &["id"]).map(|t| normalise_id(&t)).ok_or_else(|| invalid(path, doc, n, "a leistung needs an id"))?;
+    let id =
+        text(n, &["id"]).map(|t| normalise_id(&t)).ok_or_else(|| invalid(path, doc, n, "a leistung needs an id"))?;
     let mut s = Service {
         id,
         leika: text(n, &["referenzLeiKa"]),
@@ -238,12 +277,16 @@ fn read_leistung(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -> Result<Ser
         let code = text(m, &["leikaTextmodul", "code"]).or_else(|| text(m, &["leikaTextmodul"]));
         let content = module_content(m);
         let links: Vec<Link> = children(m, "weiterfuehrenderLink")
-            .filter_map(|l| Some(Link { url: text(l, &["uri"])?, title: text(l, &["titel"]).unwrap_or_else(|| "Link".into()) }))
+            .filter_map(|l| {
+                Some(Link { url: text(l, &["uri"])?, title: text(l, &["titel"]).unwrap_or_else(|| "Link".into()) })
+            })
             .collect();
         s.online_services.extend(links);
         let Some(content) = content else { continue };
         match code.as_deref() {
-            Some("02") | Some("03") if s.name.is_empty() => s.name = content.lines().next().unwrap_or_default().to_string(),
+            Some("02") | Some("03") if s.name.is_empty() => {
+                s.name = content.lines().next().unwrap_or_default().to_string()
+            }
             Some("05") | Some("24") if s.teaser.is_empty() => s.teaser = content,
             Some("06") => s.description = content,
             Some("08") => s.documents = lines(&content),
@@ -255,7 +298,9 @@ fn read_leistung(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -> Result<Ser
         }
     }
     for k in children(n, "modulKosten").flat_map(|m| children(m, "kosten").collect::<Vec<_>>()) {
-        let amount = text(k, &["betragFix"]).or_else(|| text(k, &["betragUntergrenze"])).and_then(|t| t.replace(',', ".").parse().ok());
+        let amount = text(k, &["betragFix"])
+            .or_else(|| text(k, &["betragUntergrenze"]))
+            .and_then(|t| t.replace(',', ".").parse().ok());
         let amount_max = text(k, &["betragObergrenze"]).and_then(|t| t.replace(',', ".").parse().ok());
         let condition = text(k, &["beschreibung"]).map(|t| html_to_text(&t)).filter(|t| !t.is_empty());
         if amount.is_some() || condition.is_some() {
@@ -299,12 +344,15 @@ fn read_leistung(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -> Result<Ser
 }
 
 fn read_organisationseinheit(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -> Result<Office> {
-    let id = text(n, &["id"]).map(|t| normalise_id(&t)).ok_or_else(|| invalid(path, doc, n, "an organisationseinheit needs an id"))?;
+    let id = text(n, &["id"])
+        .map(|t| normalise_id(&t))
+        .ok_or_else(|| invalid(path, doc, n, "an organisationseinheit needs an id"))?;
     let name = text(n, &["name", "name"])
         .or_else(|| text(n, &["name"]))
         .ok_or_else(|| invalid(path, doc, n, format!("organisationseinheit `{id}` has no name")))?;
     let address = child(n, "anschrift").and_then(|a| {
-        let street = format!("{} {}", text(a, &["strasse"]).unwrap_or_default(), text(a, &["hausnummer"]).unwrap_or_default());
+        let street =
+            format!("{} {}", text(a, &["strasse"]).unwrap_or_default(), text(a, &["hausnummer"]).unwrap_or_default());
         let street = street.trim().to_string();
         (!street.is_empty()).then(|| Address {
             street,
@@ -340,6 +388,8 @@ fn read_organisationseinheit(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -
             .map(|t| OpeningHours { note: Some(t), ..Default::default() }),
         notes: None,
         source: text(n, &["ursprungsportal", "uri"]).unwrap_or_default(),
-        as_of: text(n, &["versionsinformation", "geaendertDatumZeit"]).and_then(|d| d.get(..10).map(String::from)).unwrap_or_default(),
+        as_of: text(n, &["versionsinformation", "geaendertDatumZeit"])
+            .and_then(|d| d.get(..10).map(String::from))
+            .unwrap_or_default(),
     })
 }

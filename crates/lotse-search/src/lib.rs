@@ -404,7 +404,8 @@ impl SearchIndex {
                     terms.push((self.analyzer.stem(&c), W_TYPO));
                 }
             }
-            let unknown_weight = if terms.is_empty() { shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight() } else { 1.0 };
+            let unknown_weight =
+                if terms.is_empty() { shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight() } else { 1.0 };
             concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight });
         }
         let max_idf = self.idf(0) * UNKNOWN_WEIGHT;
@@ -424,7 +425,8 @@ impl SearchIndex {
     /// Finds the services that best answer `query`, best first, at most `limit`.
     pub fn search(&self, query: &str, limit: usize) -> Result<SearchResult, Error> {
         let concepts = self.concepts(query);
-        let unknown_words = concepts.iter().filter(|c| c.terms.is_empty() && c.unknown_weight > 0.0).map(|c| c.word.clone()).collect();
+        let unknown_words =
+            concepts.iter().filter(|c| c.terms.is_empty() && c.unknown_weight > 0.0).map(|c| c.word.clone()).collect();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut seen = HashSet::new();
         for c in &concepts {
@@ -551,14 +553,47 @@ mod tests {
     fn index() -> SearchIndex {
         let kb = KnowledgeBase {
             services: vec![
-                service("personalausweis", "Personalausweis beantragen", &["ID card"], "Den Ausweis für Deutsche beantragen.", "Der Personalausweis gilt zehn Jahre. Den Antrag stellen Sie persönlich."),
-                service("reisepass", "Reisepass beantragen", &["passport"], "Einen Pass für Reisen beantragen.", "Der Reisepass wird in Berlin hergestellt."),
-                service("hundesteuer", "Hundesteuer anmelden", &["dog tax"], "Hunde zur Steuer anmelden.", "Wer einen Hund hält, zahlt Steuer."),
-                service("wohnsitz-anmeldung", "Wohnsitz anmelden", &["register address"], "Nach dem Umzug den Wohnsitz anmelden.", "Innerhalb von zwei Wochen nach dem Einzug."),
-                service("sperrmuell", "Sperrmüll anmelden", &["bulky waste"], "Große Abfälle abholen lassen.", "Möbel und Matratzen werden abgeholt."),
+                service(
+                    "personalausweis",
+                    "Personalausweis beantragen",
+                    &["ID card"],
+                    "Den Ausweis für Deutsche beantragen.",
+                    "Der Personalausweis gilt zehn Jahre. Den Antrag stellen Sie persönlich.",
+                ),
+                service(
+                    "reisepass",
+                    "Reisepass beantragen",
+                    &["passport"],
+                    "Einen Pass für Reisen beantragen.",
+                    "Der Reisepass wird in Berlin hergestellt.",
+                ),
+                service(
+                    "hundesteuer",
+                    "Hundesteuer anmelden",
+                    &["dog tax"],
+                    "Hunde zur Steuer anmelden.",
+                    "Wer einen Hund hält, zahlt Steuer.",
+                ),
+                service(
+                    "wohnsitz-anmeldung",
+                    "Wohnsitz anmelden",
+                    &["register address"],
+                    "Nach dem Umzug den Wohnsitz anmelden.",
+                    "Innerhalb von zwei Wochen nach dem Einzug.",
+                ),
+                service(
+                    "sperrmuell",
+                    "Sperrmüll anmelden",
+                    &["bulky waste"],
+                    "Große Abfälle abholen lassen.",
+                    "Möbel und Matratzen werden abgeholt.",
+                ),
             ],
             offices: vec![],
-            synonyms: Synonyms::parse("[terms]\nperso = [\"Personalausweis\"]\nsofa = [\"Sperrmüll\"]\n\"neue wohnung\" = [\"Wohnsitz\"]\n").unwrap(),
+            synonyms: Synonyms::parse(
+                "[terms]\nperso = [\"Personalausweis\"]\nsofa = [\"Sperrmüll\"]\n\"neue wohnung\" = [\"Wohnsitz\"]\n",
+            )
+            .unwrap(),
         };
         SearchIndex::build(&kb).unwrap()
     }
@@ -597,7 +632,9 @@ mod tests {
     #[test]
     fn unknown_topics_score_low() {
         let index = index();
-        for q in ["Waffenschein beantragen", "Wie wird das Wetter morgen?", "Bootsführerschein", "gun license how to apply"] {
+        for q in
+            ["Waffenschein beantragen", "Wie wird das Wetter morgen?", "Bootsführerschein", "gun license how to apply"]
+        {
             let r = index.search(q, 3).unwrap();
             assert!(!r.is_confident(), "{q:?} scored {}", r.confidence);
             assert!(!r.unknown_words.is_empty(), "{q:?} should have unknown words");
@@ -616,7 +653,10 @@ mod tests {
 
     #[test]
     fn word_shapes_follow_german_casing() {
-        assert_eq!(word_shapes("Ich will einen Waffenschein haben"), vec![Shape::Unclear, Shape::Lower, Shape::Lower, Shape::Noun, Shape::Lower]);
+        assert_eq!(
+            word_shapes("Ich will einen Waffenschein haben"),
+            vec![Shape::Unclear, Shape::Lower, Shape::Lower, Shape::Noun, Shape::Lower]
+        );
         assert!(word_shapes("ich will einen waffenschein").iter().all(|s| *s == Shape::Unclear));
         assert!(word_shapes("How do I get a Gun license").iter().all(|s| *s == Shape::Unclear));
     }

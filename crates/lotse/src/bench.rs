@@ -52,7 +52,12 @@ fn search(knowledge: &std::path::Path, set: &std::path::Path, passes: usize, syn
     let t = Instant::now();
     let index = SearchIndex::build(&kb)?;
     let build = t.elapsed();
-    println!("knowledge: {} services, {} index terms; index build {:.1} ms", kb.services.len(), index.n_terms(), build.as_secs_f64() * 1e3);
+    println!(
+        "knowledge: {} services, {} index terms; index build {:.1} ms",
+        kb.services.len(),
+        index.n_terms(),
+        build.as_secs_f64() * 1e3
+    );
     // Warm up once so that the first pass does not measure page faults.
     for q in &questions {
         index.search(&q.q, 10)?;
@@ -80,7 +85,8 @@ fn search(knowledge: &std::path::Path, set: &std::path::Path, passes: usize, syn
     // and a distinguishing word, so that the vocabulary and postings grow as in a large city.
     let mut big = kb.clone();
     big.services.clear();
-    let districts = ["Nord", "Ost", "Süd", "West", "Mitte", "Lobeda", "Winzerla", "Zwätzen", "Wenigenjena", "Göschwitz"];
+    let districts =
+        ["Nord", "Ost", "Süd", "West", "Mitte", "Lobeda", "Winzerla", "Zwätzen", "Wenigenjena", "Göschwitz"];
     for i in 0..synthetic {
         let Some(base) = kb.services.get(i % kb.services.len().max(1)) else { break };
         let mut s = base.clone();

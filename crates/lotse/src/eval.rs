@@ -95,17 +95,17 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Retrieval { knowledge, set, reports, verbose, min_hit3, min_abstention_recall } => {
             let (hit3, recall) = retrieval(&knowledge, &set, &reports, verbose)?;
             let mut ok = true;
-            if let Some(min) = min_hit3 {
-                if !(hit3 >= min) {
-                    eprintln!("hit@3 {hit3:.3} is below the required {min}");
-                    ok = false;
-                }
+            if let Some(min) = min_hit3
+                && (hit3.is_nan() || hit3 < min)
+            {
+                eprintln!("hit@3 {hit3:.3} is below the required {min}");
+                ok = false;
             }
-            if let Some(min) = min_abstention_recall {
-                if !(recall >= min) {
-                    eprintln!("abstention recall {recall:.3} is below the required {min}");
-                    ok = false;
-                }
+            if let Some(min) = min_abstention_recall
+                && (recall.is_nan() || recall < min)
+            {
+                eprintln!("abstention recall {recall:.3} is below the required {min}");
+                ok = false;
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
@@ -124,7 +124,12 @@ fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -
     let mut confidences = Vec::new();
     for case in &set.case {
         for id in &case.expect {
-            anyhow::ensure!(kb.service(id).is_some(), "{}: expected service `{id}` is not in {}", set_path.display(), knowledge.display());
+            anyhow::ensure!(
+                kb.service(id).is_some(),
+                "{}: expected service `{id}` is not in {}",
+                set_path.display(),
+                knowledge.display()
+            );
         }
         let result = index.search(&case.q, 10)?;
         let abstain = !result.is_confident();
@@ -154,13 +159,24 @@ fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -
                 case.expect,
                 top.join(", "),
                 result.confidence,
-                if result.unknown_words.is_empty() { String::new() } else { format!(" unknown {:?}", result.unknown_words) }
+                if result.unknown_words.is_empty() {
+                    String::new()
+                } else {
+                    format!(" unknown {:?}", result.unknown_words)
+                }
             ));
         }
     }
     let name = set_path.file_stem().and_then(|s| s.to_str()).unwrap_or("set");
     let mut text = String::new();
-    writeln!(text, "retrieval eval: {} ({} cases) on {} ({} services)", set_path.display(), total.n, knowledge.display(), kb.services.len())?;
+    writeln!(
+        text,
+        "retrieval eval: {} ({} cases) on {} ({} services)",
+        set_path.display(),
+        total.n,
+        knowledge.display(),
+        kb.services.len()
+    )?;
     writeln!(text, "answer threshold: confidence >= {ANSWER_THRESHOLD}")?;
     writeln!(text)?;
     writeln!(text, "| category | n | hit@1 | hit@3 | MRR | abstained (answerable) | abstention recall |")?;
@@ -183,7 +199,11 @@ fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -
     writeln!(text, "MRR: {}", f(total.mrr()))?;
     writeln!(text, "abstention precision: {}", f(total.abstain_precision()))?;
     writeln!(text, "abstention recall: {}", f(total.abstain_recall()))?;
-    writeln!(text, "answerable questions abstained: {}", f(Tally::ratio(total.answerable_abstained, total.answerable)))?;
+    writeln!(
+        text,
+        "answerable questions abstained: {}",
+        f(Tally::ratio(total.answerable_abstained, total.answerable))
+    )?;
     writeln!(text)?;
     writeln!(text, "threshold sweep (abstain below t): t, abstention recall, answerable abstained")?;
     for t in [0.3f32, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7] {
@@ -202,7 +222,11 @@ fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -
     }
     std::fs::create_dir_all(reports).with_context(|| format!("creating {}", reports.display()))?;
     let svg_name = format!("retrieval-{name}.svg");
-    let mut md = format!("# Retrieval evaluation: {name}\n\nCommand: `lotse eval retrieval --knowledge {} --set {}`\n\n", knowledge.display(), set_path.display());
+    let mut md = format!(
+        "# Retrieval evaluation: {name}\n\nCommand: `lotse eval retrieval --knowledge {} --set {}`\n\n",
+        knowledge.display(),
+        set_path.display()
+    );
     md.push_str("```\n");
     md.push_str(&text);
     md.push_str("```\n\n");
@@ -234,7 +258,12 @@ fn plot(by_cat: &BTreeMap<String, Tally>, total: &Tally) -> String {
     for i in 0..=4 {
         let v = i as f64 / 4.0;
         let y = top + plot_h * (1.0 - v);
-        s += &format!("<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.2}</text>\n", w - 10.0, left - 4.0, y + 4.0);
+        s += &format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v:.2}</text>\n",
+            w - 10.0,
+            left - 4.0,
+            y + 4.0
+        );
     }
     for (g, (name, vals)) in groups.iter().enumerate() {
         let x0 = left + 10.0 + 80.0 * g as f64;
@@ -255,7 +284,13 @@ fn plot(by_cat: &BTreeMap<String, Tally>, total: &Tally) -> String {
     }
     for (k, l) in labels.iter().enumerate() {
         let x = left + 130.0 * k as f64;
-        s += &format!("<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{l}</text>\n", h - 22.0, colours[k], x + 14.0, h - 13.0);
+        s += &format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{l}</text>\n",
+            h - 22.0,
+            colours[k],
+            x + 14.0,
+            h - 13.0
+        );
     }
     s += "</svg>\n";
     s

@@ -109,7 +109,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let kb = load(&knowledge)?;
             let index = SearchIndex::build(&kb)?;
             let result = index.search(&query, limit)?;
-            println!("confidence {:.2}{}", result.confidence, if result.is_confident() { "" } else { " (below threshold)" });
+            println!(
+                "confidence {:.2}{}",
+                result.confidence,
+                if result.is_confident() { "" } else { " (below threshold)" }
+            );
             if !result.unknown_words.is_empty() {
                 println!("unknown words: {}", result.unknown_words.join(", "));
             }
@@ -150,11 +154,7 @@ fn knowledge_check(dir: &Path) -> Result<ExitCode> {
 }
 
 fn existing(out: &Path) -> Result<KnowledgeBase> {
-    if out.join("services").is_dir() || out.join("offices").is_dir() {
-        load(out)
-    } else {
-        Ok(KnowledgeBase::default())
-    }
+    if out.join("services").is_dir() || out.join("offices").is_dir() { load(out) } else { Ok(KnowledgeBase::default()) }
 }
 
 fn import(format: ImportFormat) -> Result<ExitCode> {
@@ -172,7 +172,11 @@ fn import(format: ImportFormat) -> Result<ExitCode> {
             let stats = lotse_knowledge::xzufi::import(&path, &mut kb)?;
             let summary = format!(
                 "{} services and {} offices written, {} responsibilities, {} online services, {} removed",
-                stats.services_written, stats.offices_written, stats.responsibilities, stats.online_services, stats.removed
+                stats.services_written,
+                stats.offices_written,
+                stats.responsibilities,
+                stats.online_services,
+                stats.removed
             );
             (kb, out, synonyms, summary)
         }
@@ -184,7 +188,8 @@ fn import(format: ImportFormat) -> Result<ExitCode> {
     };
     if kb.synonyms.is_empty() && synonyms.exists() {
         let src = std::fs::read_to_string(&synonyms).with_context(|| format!("reading {}", synonyms.display()))?;
-        kb.synonyms = lotse_knowledge::Synonyms::parse(&src).with_context(|| format!("parsing {}", synonyms.display()))?;
+        kb.synonyms =
+            lotse_knowledge::Synonyms::parse(&src).with_context(|| format!("parsing {}", synonyms.display()))?;
     }
     let problems = lotse_knowledge::check_knowledge(&kb);
     let errors: Vec<_> = problems.iter().filter(|p| p.severity == Severity::Error).collect();

@@ -103,7 +103,11 @@ fn xzufi_schreibe_then_loesche() {
     let out = dir.path().join("kb");
     let o = lotse(&["import", "xzufi", "tests/fixtures/xzufi/schreibe.xml", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("2 services and 1 offices written, 2 responsibilities, 1 online services"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("2 services and 1 offices written, 2 responsibilities, 1 online services"),
+        "{}",
+        stdout(&o)
+    );
     let kb = lotse_knowledge::load_dir(&out).unwrap();
     let s = kb.service("l-1001").unwrap();
     assert_eq!(s.name, "Gewerbe anmelden");
@@ -168,5 +172,8 @@ fn pvog_import() {
     let o = lotse(&["import", "pvog", "tests/fixtures/pvog/broken.json", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("broken.json:2:"), "{}", stderr(&o));
-    assert!(lotse_knowledge::load_dir(&out).unwrap().service("b100019").is_some(), "failed import left the folder as it was");
+    assert!(
+        lotse_knowledge::load_dir(&out).unwrap().service("b100019").is_some(),
+        "failed import left the folder as it was"
+    );
 }
