@@ -78,6 +78,40 @@ pub struct Service {
     pub as_of: String,
 }
 
+impl Service {
+    /// A service with only its identity and provenance; every other field empty.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        source: impl Into<String>,
+        as_of: impl Into<String>,
+    ) -> Self {
+        Service {
+            id: id.into(),
+            leika: None,
+            name: name.into(),
+            name_en: None,
+            synonyms: Vec::new(),
+            teaser: String::new(),
+            description: String::new(),
+            prerequisites: Vec::new(),
+            documents: Vec::new(),
+            fees: Vec::new(),
+            processing_time: None,
+            deadlines: Vec::new(),
+            procedure: Vec::new(),
+            legal_basis: Vec::new(),
+            online_services: Vec::new(),
+            appointment_url: None,
+            responsible: Vec::new(),
+            scope: Scope::City,
+            notes: None,
+            source: source.into(),
+            as_of: as_of.into(),
+        }
+    }
+}
+
 /// One fee case: an amount in euro and when it applies, or the source's wording where the fee is
 /// not a plain amount ("50 bis 60 Euro, abhängig von der Rechtsform").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -68,7 +68,8 @@ impl Reporter<'_> {
     }
 }
 
-pub(crate) fn load_and_check(dir: &Path) -> Result<(KnowledgeBase, Vec<Problem>)> {
+/// Loads a knowledge folder as far as it parses and returns it with every problem found.
+pub fn load_and_check(dir: &Path) -> Result<(KnowledgeBase, Vec<Problem>)> {
     if !dir.is_dir() {
         return Err(Error::Invalid { path: dir.to_path_buf(), message: "is not a knowledge folder".into() });
     }

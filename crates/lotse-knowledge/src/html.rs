@@ -14,6 +14,12 @@ pub fn html_to_text(html: &str) -> String {
     out.finish()
 }
 
+/// The items of a reduced list, one per line, with `- ` markers removed; other lines are kept as
+/// items too (a module that is a plain sentence becomes one item).
+pub(crate) fn list_items(text: &str) -> Vec<String> {
+    text.lines().map(|l| l.trim().trim_start_matches("- ").trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
 #[derive(Default)]
 struct Out {
     text: String,

@@ -18,7 +18,7 @@ pub mod xzufi;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use check::{Problem, Severity, check_dir, check_knowledge};
+pub use check::{Problem, Severity, check_dir, check_knowledge, load_and_check};
 pub use html::html_to_text;
 use lotse_core::{Office, Service};
 pub use synonyms::Synonyms;
@@ -64,6 +64,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+/// Replaces the item with the same id, or appends it.
+pub(crate) fn upsert<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> &String) {
+    match list.iter().position(|x| id(x) == id(&item)) {
+        Some(i) => list[i] = item,
+        None => list.push(item),
+    }
 }
 
 /// Loads a knowledge folder (`services/*.toml`, `offices/*.toml`, optional `synonyms.toml`) and

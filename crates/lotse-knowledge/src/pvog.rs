@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use lotse_core::{Address, Link, Office, OfficeKind, Responsibility, Role, Scope, Service};
+use lotse_core::{Address, Link, Office, OfficeKind, Responsibility, Role, Service};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::dldb::{first_sentence, parse_fees};
-use crate::html::html_to_text;
+use crate::html::{html_to_text, list_items as lines};
 use crate::xzufi::normalise_id;
-use crate::{Error, KnowledgeBase, Result, read};
+use crate::{Error, KnowledgeBase, Result, read, upsert};
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -111,54 +111,24 @@ pub fn import(path: &Path, kb: &mut KnowledgeBase) -> Result<usize> {
     for p in list {
         let (service, offices) = convert(p).map_err(|message| Error::Invalid { path: path.to_path_buf(), message })?;
         for o in offices {
-            match next.offices.iter().position(|x| x.id == o.id) {
-                Some(i) => next.offices[i] = o,
-                None => next.offices.push(o),
-            }
+            upsert(&mut next.offices, o, |o| &o.id);
         }
-        match next.services.iter().position(|x| x.id == service.id) {
-            Some(i) => next.services[i] = service,
-            None => next.services.push(service),
-        }
+        upsert(&mut next.services, service, |s| &s.id);
     }
     *kb = next;
     Ok(n)
 }
 
-fn lines(t: &str) -> Vec<String> {
-    t.lines().map(|l| l.trim().trim_start_matches("- ").trim().to_string()).filter(|l| !l.is_empty()).collect()
-}
-
 fn convert(p: PService) -> Result<(Service, Vec<Office>), String> {
     let id = value_string(&p.id).map(|s| normalise_id(&s)).filter(|s| !s.is_empty()).ok_or("a service has no id")?;
     let as_of = p.last_modified.as_deref().and_then(|d| d.get(..10)).unwrap_or_default().to_string();
-    let mut s = Service {
-        id: id.clone(),
-        leika: p.leikakeys.first().cloned(),
-        name: p.name.trim().to_string(),
-        name_en: None,
-        synonyms: Vec::new(),
-        teaser: String::new(),
-        description: String::new(),
-        prerequisites: Vec::new(),
-        documents: Vec::new(),
-        fees: Vec::new(),
-        processing_time: None,
-        deadlines: Vec::new(),
-        procedure: Vec::new(),
-        legal_basis: Vec::new(),
-        online_services: p
-            .online_service_links
-            .iter()
-            .map(|l| Link { title: l.title.clone().unwrap_or_else(|| "Online-Antrag".into()), url: l.uri.clone() })
-            .collect(),
-        appointment_url: None,
-        responsible: Vec::new(),
-        scope: Scope::City,
-        notes: None,
-        source: p.source.clone().unwrap_or_default(),
-        as_of: as_of.clone(),
-    };
+    let mut s = Service::new(id.clone(), p.name.trim(), p.source.clone().unwrap_or_default(), as_of.clone());
+    s.leika = p.leikakeys.first().cloned();
+    s.online_services = p
+        .online_service_links
+        .iter()
+        .map(|l| Link { title: l.title.clone().unwrap_or_else(|| "Online-Antrag".into()), url: l.uri.clone() })
+        .collect();
     if s.name.is_empty() {
         return Err(format!("service {id} has no name"));
     }

@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use lotse_core::{Address, Fee, Link, Office, OfficeKind, OpeningHours, Responsibility, Role, Scope, Service};
+use lotse_core::{Address, Fee, Link, Office, OfficeKind, OpeningHours, Responsibility, Role, Service};
 use roxmltree::{Document, Node};
 
 use crate::dldb::first_sentence;
-use crate::html::html_to_text;
-use crate::{Error, KnowledgeBase, Result, read};
+use crate::html::{html_to_text, list_items as lines};
+use crate::{Error, KnowledgeBase, Result, read, upsert};
 
 pub const NAMESPACE: &str = "http://xoev.de/schemata/xzufi/2_2_0";
 
@@ -229,13 +229,6 @@ fn apply_schreibe(
     Ok(())
 }
 
-fn upsert<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> &String) {
-    match list.iter().position(|x| id(x) == id(&item)) {
-        Some(i) => list[i] = item,
-        None => list.push(item),
-    }
-}
-
 /// Text-module content: HTML inside `inhalt`, reduced to plain text.
 fn module_content(m: Node<'_, '_>) -> Option<String> {
     let raw = text(m, &["inhalt"])?;
@@ -243,36 +236,11 @@ fn module_content(m: Node<'_, '_>) -> Option<String> {
     (!t.is_empty()).then_some(t)
 }
 
-fn lines(t: &str) -> Vec<String> {
-    t.lines().map(|l| l.trim().trim_start_matches("- ").trim().to_string()).filter(|l| !l.is_empty()).collect()
-}
-
 fn read_leistung(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -> Result<Service> {
     let id =
         text(n, &["id"]).map(|t| normalise_id(&t)).ok_or_else(|| invalid(path, doc, n, "a leistung needs an id"))?;
-    let mut s = Service {
-        id,
-        leika: text(n, &["referenzLeiKa"]),
-        name: String::new(),
-        name_en: None,
-        synonyms: Vec::new(),
-        teaser: String::new(),
-        description: String::new(),
-        prerequisites: Vec::new(),
-        documents: Vec::new(),
-        fees: Vec::new(),
-        processing_time: None,
-        deadlines: Vec::new(),
-        procedure: Vec::new(),
-        legal_basis: Vec::new(),
-        online_services: Vec::new(),
-        appointment_url: None,
-        responsible: Vec::new(),
-        scope: Scope::City,
-        notes: None,
-        source: String::new(),
-        as_of: String::new(),
-    };
+    let mut s = Service::new(id, "", "", "");
+    s.leika = text(n, &["referenzLeiKa"]);
     for m in children(n, "modulText") {
         let code = text(m, &["leikaTextmodul", "code"]).or_else(|| text(m, &["leikaTextmodul"]));
         let content = module_content(m);

@@ -521,33 +521,15 @@ impl SearchIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lotse_core::{Scope, Service};
+    use lotse_core::Service;
     use lotse_knowledge::Synonyms;
 
     fn service(id: &str, name: &str, synonyms: &[&str], teaser: &str, description: &str) -> Service {
-        Service {
-            id: id.into(),
-            leika: None,
-            name: name.into(),
-            name_en: None,
-            synonyms: synonyms.iter().map(|s| s.to_string()).collect(),
-            teaser: teaser.into(),
-            description: description.into(),
-            prerequisites: vec![],
-            documents: vec![],
-            fees: vec![],
-            processing_time: None,
-            deadlines: vec![],
-            procedure: vec![],
-            legal_basis: vec![],
-            online_services: vec![],
-            appointment_url: None,
-            responsible: vec![],
-            scope: Scope::City,
-            notes: None,
-            source: "https://example.org".into(),
-            as_of: "2025-01-01".into(),
-        }
+        let mut s = Service::new(id, name, "https://example.org", "2025-01-01");
+        s.synonyms = synonyms.iter().map(|s| s.to_string()).collect();
+        s.teaser = teaser.into();
+        s.description = description.into();
+        s
     }
 
     fn index() -> SearchIndex {

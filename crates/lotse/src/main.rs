@@ -133,23 +133,19 @@ pub(crate) fn load(dir: &Path) -> Result<KnowledgeBase> {
 }
 
 fn knowledge_check(dir: &Path) -> Result<ExitCode> {
-    let problems = lotse_knowledge::check_dir(dir)?;
+    let (kb, problems) = lotse_knowledge::load_and_check(dir)?;
     for p in &problems {
         println!("{p}");
     }
     let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
     let warnings = problems.len() - errors;
-    let kb = lotse_knowledge::check_dir(dir).ok().and(lotse_knowledge::load_dir(dir).ok());
-    match kb {
-        Some(kb) => println!(
-            "{}: {} services, {} offices, {} colloquial words; {errors} error(s), {warnings} warning(s)",
-            dir.display(),
-            kb.services.len(),
-            kb.offices.len(),
-            kb.synonyms.len()
-        ),
-        None => println!("{}: {errors} error(s), {warnings} warning(s)", dir.display()),
-    }
+    println!(
+        "{}: {} services, {} offices, {} colloquial words; {errors} error(s), {warnings} warning(s)",
+        dir.display(),
+        kb.services.len(),
+        kb.offices.len(),
+        kb.synonyms.len()
+    );
     Ok(if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
