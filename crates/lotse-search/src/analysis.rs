@@ -662,6 +662,11 @@ impl Analyzer {
         None
     }
 
+    /// The folded words of the knowledge base.
+    pub fn vocabulary(&self) -> impl Iterator<Item = &str> {
+        self.vocabulary.iter().map(String::as_str)
+    }
+
     pub fn knows_word(&self, folded_word: &str) -> bool {
         self.vocabulary.contains(folded_word)
     }

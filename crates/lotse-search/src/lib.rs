@@ -17,6 +17,9 @@
 pub mod analysis;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use lotse_embed::Embedder;
 
 pub use analysis::{Analyzer, fold};
 use lotse_knowledge::KnowledgeBase;
@@ -33,6 +36,31 @@ pub const ANSWER_THRESHOLD: f32 = 0.55;
 pub enum Error {
     #[error("search index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+    #[error("embeddings: {0}")]
+    Embed(#[from] lotse_embed::Error),
+}
+
+/// Dense re-ranking: a sentence embedding per service, compared with the question's.
+struct Dense {
+    embedder: Arc<Embedder>,
+    /// One L2-normalised vector per service, in knowledge order.
+    vectors: Vec<Vec<f32>>,
+}
+
+/// The text embedded for a service: what it is called and what it is, not the long description.
+fn passage(s: &lotse_core::Service) -> String {
+    let mut text = s.name.clone();
+    if let Some(en) = &s.name_en {
+        text.push_str(". ");
+        text.push_str(en);
+    }
+    for syn in s.synonyms.iter().take(12) {
+        text.push_str(", ");
+        text.push_str(syn);
+    }
+    text.push_str(". ");
+    text.extend(s.teaser.chars().take(300));
+    text
 }
 
 /// One ranked service.
@@ -114,8 +142,46 @@ const UNKNOWN_WEIGHT: f32 = 0.8;
 /// Candidates re-ranked by coverage after BM25.
 const RERANK_DEPTH: usize = 20;
 
+/// Services added as candidates by closeness in meaning (with embeddings).
+const DENSE_DEPTH: usize = 10;
+
+/// Share of closeness in meaning in the final ranking (with embeddings).
+const DENSE_SHARE: f32 = 0.5;
+
+/// Cosine distance below the closest service at which closeness counts nothing.
+const DENSE_WINDOW: f32 = 0.16;
+
 /// Share of the BM25 score (relative to the best) in the final ranking; the rest is coverage.
 const SCORE_SHARE: f32 = 0.35;
+
+/// The entry of `by_len` closest to `word` by edit distance (1 edit for 5–7 letters, 2 from 8),
+/// preferring the more frequent on ties.
+fn closest(word: &str, by_len: &HashMap<usize, Vec<String>>, freq: impl Fn(&str) -> u32) -> Option<String> {
+    let len = word.len();
+    let max = match len {
+        0..=4 => return None,
+        5..=7 => 1,
+        _ => 2,
+    };
+    let mut best: Option<(usize, u32, &String)> = None;
+    for l in len.saturating_sub(max)..=len + max {
+        for t in by_len.get(&l).into_iter().flatten() {
+            let d = strsim::osa_distance(word, t);
+            if d == 0 || d > max {
+                continue;
+            }
+            let f = freq(t);
+            let better = match best {
+                None => true,
+                Some((bd, bf, bt)) => d < bd || (d == bd && (f > bf || (f == bf && t < bt))),
+            };
+            if better {
+                best = Some((d, f, t));
+            }
+        }
+    }
+    best.map(|(_, _, t)| t.clone())
+}
 
 /// One meaningful unit of the question: a word and the index terms that stand for it.
 #[derive(Debug)]
@@ -193,8 +259,10 @@ pub struct SearchIndex {
     analyzer: Analyzer,
     /// Document frequency of each term over all fields.
     doc_freq: HashMap<String, u32>,
-    /// Terms by length, for typo correction.
+    /// Index terms (stems) by length, for typo correction.
     terms_by_len: HashMap<usize, Vec<String>>,
+    /// Folded words of the knowledge by length, for correcting a misspelt word before stemming.
+    words_by_len: HashMap<usize, Vec<String>>,
     /// Terms of each service's name, synonyms and teaser, for coverage.
     title_terms: Vec<HashSet<String>>,
     /// Terms of each service's description, documents, prerequisites and procedure.
@@ -202,6 +270,7 @@ pub struct SearchIndex {
     ids: Vec<String>,
     /// Colloquial phrase (stems of its words) → knowledge terms.
     synonyms: Vec<(Vec<String>, Vec<String>)>,
+    dense: Option<Dense>,
 }
 
 impl SearchIndex {
@@ -275,6 +344,14 @@ impl SearchIndex {
         for t in doc_freq.keys() {
             terms_by_len.entry(t.len()).or_default().push(t.clone());
         }
+        let mut words_by_len: HashMap<usize, Vec<String>> = HashMap::new();
+        for w in analyzer.vocabulary() {
+            words_by_len.entry(w.len()).or_default().push(w.to_string());
+        }
+        for list in words_by_len.values_mut() {
+            // Deterministic order, so that ties in typo correction resolve the same way each run.
+            list.sort();
+        }
         let synonyms = kb
             .synonyms
             .entries
@@ -295,11 +372,27 @@ impl SearchIndex {
             analyzer,
             doc_freq,
             terms_by_len,
+            words_by_len,
             title_terms,
             body_terms,
             ids: kb.services.iter().map(|s| s.id.clone()).collect(),
             synonyms,
+            dense: None,
         })
+    }
+
+    /// Adds dense re-ranking: embeds every service of `kb` (the same knowledge this index was
+    /// built from) once, and each question at search time.
+    pub fn with_embeddings(mut self, kb: &KnowledgeBase, embedder: Arc<Embedder>) -> Result<SearchIndex, Error> {
+        let passages: Vec<String> = kb.services.iter().map(passage).collect();
+        let vectors = embedder.embed_passages(&passages)?;
+        self.dense = Some(Dense { embedder, vectors });
+        Ok(self)
+    }
+
+    /// Whether dense re-ranking is on.
+    pub fn has_embeddings(&self) -> bool {
+        self.dense.is_some()
     }
 
     pub fn len(&self) -> usize {
@@ -322,30 +415,15 @@ impl SearchIndex {
 
     /// The closest index term to a misspelt stem, if one is close enough.
     fn correct(&self, stem: &str) -> Option<String> {
-        let len = stem.chars().count();
-        let max = match len {
-            0..=4 => return None,
-            5..=7 => 1,
-            _ => 2,
-        };
-        let mut best: Option<(usize, u32, &String)> = None;
-        for l in len.saturating_sub(max)..=len + max {
-            for t in self.terms_by_len.get(&l).into_iter().flatten() {
-                let d = strsim::osa_distance(stem, t);
-                if d == 0 || d > max {
-                    continue;
-                }
-                let df = self.doc_freq[t];
-                let better = match best {
-                    None => true,
-                    Some((bd, bdf, bt)) => d < bd || (d == bd && (df > bdf || (df == bdf && t < bt))),
-                };
-                if better {
-                    best = Some((d, df, t));
-                }
-            }
-        }
-        best.map(|(_, _, t)| t.clone())
+        closest(stem, &self.terms_by_len, |t| self.doc_freq.get(t).copied().unwrap_or(0))
+    }
+
+    /// The closest knowledge word to a misspelt (folded, unstemmed) word, stemmed, if it is an
+    /// index term.
+    fn correct_word(&self, word: &str) -> Option<String> {
+        let w = closest(word, &self.words_by_len, |w| self.doc_freq.get(&self.analyzer.stem(w)).copied().unwrap_or(0))?;
+        let stem = self.analyzer.stem(&w);
+        self.doc_freq.contains_key(&stem).then_some(stem)
     }
 
     fn concepts(&self, query: &str) -> Vec<Concept> {
@@ -398,10 +476,8 @@ impl SearchIndex {
                 }
             }
             if terms.is_empty() {
-                if let Some(c) = self.correct(&token.stem) {
+                if let Some(c) = self.correct_word(w).or_else(|| self.correct(&token.stem)) {
                     terms.push((c, W_TYPO));
-                } else if let Some(c) = self.correct(w) {
-                    terms.push((self.analyzer.stem(&c), W_TYPO));
                 }
             }
             let unknown_weight =
@@ -424,6 +500,7 @@ impl SearchIndex {
 
     /// Finds the services that best answer `query`, best first, at most `limit`.
     pub fn search(&self, query: &str, limit: usize) -> Result<SearchResult, Error> {
+        let query_text = query;
         let concepts = self.concepts(query);
         let unknown_words =
             concepts.iter().filter(|c| c.terms.is_empty() && c.unknown_weight > 0.0).map(|c| c.word.clone()).collect();
@@ -453,20 +530,47 @@ impl SearchIndex {
         let top = searcher.search(&query, &TopDocs::with_limit(limit.max(RERANK_DEPTH)).order_by_score())?;
         let total_idf: f32 = concepts.iter().map(|c| c.idf).sum();
         let best_score = top.first().map_or(1.0, |(s, _)| s.max(f32::MIN_POSITIVE));
-        let mut ranked: Vec<(f32, Hit)> = Vec::with_capacity(top.len());
+        // Candidates: the BM25 top, plus (with embeddings) the services closest in meaning.
+        let mut candidates: Vec<(usize, f32)> = Vec::with_capacity(top.len() + DENSE_DEPTH);
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
-            let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()).map(String::from) else { continue };
+            let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()) else { continue };
             // Documents are added in knowledge order into one segment, so the doc id is the index;
             // look it up by id anyway in case tantivy ever merges differently.
-            let index = if self.ids.get(addr.doc_id as usize) == Some(&id) {
+            let index = if self.ids.get(addr.doc_id as usize).is_some_and(|x| x == id) {
                 addr.doc_id as usize
             } else {
-                self.ids.iter().position(|x| *x == id).unwrap_or(0)
+                self.ids.iter().position(|x| x == id).unwrap_or(0)
             };
+            candidates.push((index, score));
+        }
+        let similarity = match &self.dense {
+            Some(dense) => {
+                let q = dense.embedder.embed(query_text, true)?;
+                let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
+                let mut order: Vec<usize> = (0..sims.len()).collect();
+                order.sort_by(|a, b| sims[*b].total_cmp(&sims[*a]));
+                for &i in order.iter().take(DENSE_DEPTH) {
+                    if !candidates.iter().any(|(c, _)| *c == i) {
+                        candidates.push((i, 0.0));
+                    }
+                }
+                Some(sims)
+            }
+            None => None,
+        };
+        let best_sim = similarity.as_ref().map(|s| s.iter().copied().fold(f32::MIN, f32::max));
+        let mut ranked: Vec<(f32, Hit)> = Vec::with_capacity(candidates.len());
+        for (index, score) in candidates {
             let coverage = self.coverage(&concepts, index, total_idf);
-            let combined = coverage * (1.0 - SCORE_SHARE) + SCORE_SHARE * score / best_score;
-            ranked.push((combined, Hit { service_id: id, index, score, coverage }));
+            let mut combined = coverage * (1.0 - SCORE_SHARE) + SCORE_SHARE * score / best_score;
+            if let (Some(sims), Some(best)) = (&similarity, best_sim) {
+                // Closeness in meaning relative to the closest service: 1 for the closest,
+                // 0 for anything DENSE_WINDOW or more below it.
+                let rel = (1.0 - (best - sims[index]) / DENSE_WINDOW).max(0.0);
+                combined = combined * (1.0 - DENSE_SHARE) + DENSE_SHARE * rel;
+            }
+            ranked.push((combined, Hit { service_id: self.ids[index].clone(), index, score, coverage }));
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.score.total_cmp(&a.1.score)));
         let hits: Vec<Hit> = ranked.into_iter().take(limit).map(|(_, h)| h).collect();

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Subcommand;
-use lotse_search::SearchIndex;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -50,7 +49,7 @@ fn search(knowledge: &std::path::Path, set: &std::path::Path, passes: usize, syn
     let kb = crate::load(knowledge)?;
     let questions = crate::eval::load_set(set)?.case;
     let t = Instant::now();
-    let index = SearchIndex::build(&kb)?;
+    let index = crate::build_index(&kb)?;
     let build = t.elapsed();
     println!(
         "knowledge: {} services, {} index terms; index build {:.1} ms",
@@ -95,7 +94,7 @@ fn search(knowledge: &std::path::Path, set: &std::path::Path, passes: usize, syn
         big.services.push(s);
     }
     let t = Instant::now();
-    let big_index = SearchIndex::build(&big)?;
+    let big_index = crate::build_index(&big)?;
     let big_build = t.elapsed();
     let mut big_times = Vec::new();
     for q in &questions {

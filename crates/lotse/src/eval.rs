@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use lotse_search::{ANSWER_THRESHOLD, SearchIndex};
+use lotse_search::ANSWER_THRESHOLD;
 use serde::Deserialize;
 
 #[derive(Subcommand)]
@@ -116,7 +116,7 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
 fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -> Result<(f64, f64)> {
     let kb = crate::load(knowledge)?;
     let set = load_set(set_path)?;
-    let index = SearchIndex::build(&kb)?;
+    let index = crate::build_index(&kb)?;
     let mut total = Tally::default();
     let mut by_cat: BTreeMap<String, Tally> = BTreeMap::new();
     let mut misses = Vec::new();
@@ -177,7 +177,11 @@ fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -
         knowledge.display(),
         kb.services.len()
     )?;
-    writeln!(text, "answer threshold: confidence >= {ANSWER_THRESHOLD}")?;
+    writeln!(
+        text,
+        "answer threshold: confidence >= {ANSWER_THRESHOLD}; embedding re-ranking: {}",
+        if index.has_embeddings() { "on" } else { "off" }
+    )?;
     writeln!(text)?;
     writeln!(text, "| category | n | hit@1 | hit@3 | MRR | abstained (answerable) | abstention recall |")?;
     writeln!(text, "|---|---:|---:|---:|---:|---:|---:|")?;

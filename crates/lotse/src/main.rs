@@ -16,6 +16,28 @@ use lotse_search::SearchIndex;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where fetched models live (scripts/fetch-models).
+    #[arg(long, global = true, default_value = "models")]
+    models: PathBuf,
+    /// Search without the embedding re-ranking even when its model is fetched.
+    #[arg(long, global = true)]
+    no_embeddings: bool,
+}
+
+/// How to build search indexes, from the global options.
+static INDEX_OPTIONS: std::sync::OnceLock<(PathBuf, bool)> = std::sync::OnceLock::new();
+
+/// Builds the search index for `kb`, with embedding re-ranking when its model is fetched and not
+/// switched off.
+pub(crate) fn build_index(kb: &KnowledgeBase) -> Result<SearchIndex> {
+    let index = SearchIndex::build(kb)?;
+    let (models, off) = INDEX_OPTIONS.get().cloned().unwrap_or_else(|| (PathBuf::from("models"), false));
+    let dir = lotse_embed::Embedder::default_dir(&models);
+    if off || !lotse_embed::Embedder::available(&dir) {
+        return Ok(index);
+    }
+    let embedder = std::sync::Arc::new(lotse_embed::Embedder::load(&dir)?);
+    Ok(index.with_embeddings(kb, embedder)?)
 }
 
 #[derive(Subcommand)]
@@ -102,12 +124,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let _ = INDEX_OPTIONS.set((cli.models.clone(), cli.no_embeddings));
     match cli.command {
         Command::Knowledge { command: KnowledgeCommand::Check { dir } } => knowledge_check(&dir),
         Command::Import { format } => import(format),
         Command::Search { query, knowledge, limit } => {
             let kb = load(&knowledge)?;
-            let index = SearchIndex::build(&kb)?;
+            let index = build_index(&kb)?;
             let result = index.search(&query, limit)?;
             println!(
                 "confidence {:.2}{}",
