@@ -151,6 +151,13 @@ const DENSE_SHARE: f32 = 0.5;
 /// Cosine distance below the closest service at which closeness counts nothing.
 const DENSE_WINDOW: f32 = 0.16;
 
+/// A BM25 result is clear (no embedding needed) when its best hit covers at least this share
+/// of the question ...
+const CLEAR_COVERAGE: f32 = 0.7;
+
+/// ... and the runner-up scores below this fraction of it.
+const CLEAR_MARGIN: f32 = 0.9;
+
 /// Share of the BM25 score (relative to the best) in the final ranking; the rest is coverage.
 const SCORE_SHARE: f32 = 0.35;
 
@@ -475,10 +482,10 @@ impl SearchIndex {
                     terms.push((p.clone(), W_PART));
                 }
             }
-            if terms.is_empty() {
-                if let Some(c) = self.correct_word(w).or_else(|| self.correct(&token.stem)) {
-                    terms.push((c, W_TYPO));
-                }
+            if terms.is_empty()
+                && let Some(c) = self.correct_word(w).or_else(|| self.correct(&token.stem))
+            {
+                terms.push((c, W_TYPO));
             }
             let unknown_weight =
                 if terms.is_empty() { shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight() } else { 1.0 };
@@ -544,7 +551,17 @@ impl SearchIndex {
             };
             candidates.push((index, score));
         }
-        let similarity = match &self.dense {
+        // Closeness in meaning is worth its cost (an embedding per question, ~25 ms on 2 cores)
+        // only when the words leave doubt: skip it when the best BM25 hit covers the whole
+        // question in its name, synonyms or teaser and clearly leads.
+        let clear = {
+            let cov: Vec<f32> =
+                candidates.iter().take(2).map(|(i, _)| self.coverage(&concepts, *i, total_idf)).collect();
+            let scores: Vec<f32> = candidates.iter().take(2).map(|(_, s)| *s).collect();
+            cov.first().is_some_and(|c| *c >= CLEAR_COVERAGE)
+                && (scores.len() < 2 || scores[1] < scores[0] * CLEAR_MARGIN)
+        };
+        let similarity = match self.dense.as_ref().filter(|_| !clear) {
             Some(dense) => {
                 let q = dense.embedder.embed(query_text, true)?;
                 let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
