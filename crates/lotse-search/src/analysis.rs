@@ -311,6 +311,44 @@ const STOP_WORDS: &[&str] = &[
     "dringend",
     "ihm",
     "ihn",
+    // words of instructions to the bot (prompt injection): they never name a service
+    "ignoriere",
+    "ignorier",
+    "ignorieren",
+    "vergiss",
+    "anweisung",
+    "anweisungen",
+    "vorherigen",
+    "vorigen",
+    "bisherigen",
+    "regeln",
+    "befehl",
+    "befehle",
+    "prompt",
+    "systemprompt",
+    "system",
+    "sag",
+    "sage",
+    "sagen",
+    "antworte",
+    "behaupte",
+    "schreib",
+    "schreibe",
+    "ignore",
+    "forget",
+    "previous",
+    "instructions",
+    "instruction",
+    "rules",
+    "say",
+    "pretend",
+    "reveal",
+    "jailbreak",
+    "developer",
+    "modus",
+    "mode",
+    "roleplay",
+    "rolle",
     // time words
     "heute",
     "morgen",
@@ -590,7 +628,8 @@ impl Analyzer {
 
     /// Whether a folded word asks about an aspect (cost, time, place) rather than a topic.
     pub fn is_aspect_word(&self, folded_word: &str) -> bool {
-        self.aspect.contains(folded_word)
+        // Numbers ("5 Euro", "Jahrgang 1971") qualify a question; they do not name a service.
+        self.aspect.contains(folded_word) || folded_word.chars().all(|c| c.is_ascii_digit())
     }
 
     pub fn stem(&self, folded_word: &str) -> String {

@@ -33,6 +33,20 @@ pub enum EvalCommand {
         #[arg(long)]
         min_abstention_recall: Option<f64>,
     },
+    /// Multi-turn conversations: reply kind, sources, facts that must and must not appear.
+    Dialog {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "eval/dialog.toml")]
+        set: PathBuf,
+        #[arg(long, default_value = "eval/reports")]
+        reports: PathBuf,
+        #[arg(long)]
+        verbose: bool,
+        /// Exit with code 1 when the pass rate falls below this or any answer is ungrounded.
+        #[arg(long)]
+        min_pass: Option<f64>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -108,6 +122,9 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
                 ok = false;
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        EvalCommand::Dialog { knowledge, set, reports, verbose, min_pass } => {
+            dialog(&knowledge, &set, &reports, verbose, min_pass)
         }
     }
 }
@@ -298,4 +315,160 @@ fn plot(by_cat: &BTreeMap<String, Tally>, total: &Tally) -> String {
     }
     s += "</svg>\n";
     s
+}
+
+/// A multi-turn dialog case of `eval/dialog.toml`.
+#[derive(Deserialize)]
+pub struct DialogCase {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+    pub turns: Vec<String>,
+    #[serde(default)]
+    pub plain: bool,
+    pub expect_kind: lotse_core::ReplyKind,
+    #[serde(default)]
+    pub expect_source: Option<String>,
+    #[serde(default)]
+    pub must: Vec<String>,
+    #[serde(default)]
+    pub must_not: Vec<String>,
+    #[serde(default)]
+    pub expect_lang: Option<lotse_core::Lang>,
+}
+
+#[derive(Deserialize)]
+struct DialogSet {
+    case: Vec<DialogCase>,
+}
+
+/// What went wrong in a dialog case, empty when it passed.
+fn judge(case: &DialogCase, reply: &lotse_core::Reply) -> Vec<String> {
+    let mut why = Vec::new();
+    if reply.kind != case.expect_kind {
+        why.push(format!("kind {:?}, expected {:?}", reply.kind, case.expect_kind));
+    }
+    if let Some(src) = &case.expect_source
+        && !reply.sources.iter().any(|s| &s.id == src)
+    {
+        why.push(format!("source {src} missing"));
+    }
+    let text = reply.text.to_lowercase();
+    for m in &case.must {
+        if !text.contains(&m.to_lowercase()) {
+            why.push(format!("missing {m:?}"));
+        }
+    }
+    for m in &case.must_not {
+        if text.contains(&m.to_lowercase()) {
+            why.push(format!("contains {m:?}"));
+        }
+    }
+    if let Some(lang) = case.expect_lang
+        && reply.lang != lang
+    {
+        why.push(format!("lang {:?}, expected {lang:?}", reply.lang));
+    }
+    why
+}
+
+pub fn dialog(
+    knowledge: &Path,
+    set_path: &Path,
+    reports: &Path,
+    verbose: bool,
+    min_pass: Option<f64>,
+) -> Result<ExitCode> {
+    let engine = crate::build_engine(knowledge)?;
+    let src = std::fs::read_to_string(set_path).with_context(|| format!("reading {}", set_path.display()))?;
+    let set: DialogSet = toml::from_str(&src).with_context(|| format!("parsing {}", set_path.display()))?;
+    // A fixed moment (a Tuesday morning) so that "open until" answers are reproducible.
+    let at = jiff::Timestamp::from_second(1_795_000_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
+    let mut by_cat: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut latencies = Vec::new();
+    let mut ungrounded_replies = 0;
+    for (i, case) in set.case.iter().enumerate() {
+        let (mut conv, mut reply) = engine.start(format!("eval-{i}"), lotse_core::Channel::Web, lotse_core::Lang::De);
+        for turn in &case.turns {
+            let t = std::time::Instant::now();
+            reply = engine.respond_at(&mut conv, turn, case.plain, at, now);
+            latencies.push(t.elapsed());
+        }
+        let why = judge(case, &reply);
+        let e = by_cat.entry(case.category.clone()).or_default();
+        e.0 += 1;
+        if why.is_empty() {
+            e.1 += 1;
+        } else {
+            failures.push(format!(
+                "[{}] {}: {:?} → {:?}: {}",
+                case.category,
+                case.name,
+                case.turns,
+                reply.kind,
+                why.join("; ")
+            ));
+            if verbose {
+                failures.push(format!("    reply: {}", reply.text.replace('\n', " / ")));
+            }
+        }
+        if reply.kind == lotse_core::ReplyKind::Answer && reply.text.chars().any(|c| c.is_ascii_digit()) {
+            // Every answer is checked against its own records by the engine; count any that
+            // would have failed with the records named in its sources.
+            let services: Vec<&lotse_core::Service> =
+                reply.sources.iter().filter_map(|s| engine.knowledge().service(&s.id)).collect();
+            let offices: Vec<&lotse_core::Office> =
+                reply.sources.iter().filter_map(|s| engine.knowledge().office(&s.id)).collect();
+            let groundings: Vec<lotse_dialog::Grounding<'_>> =
+                services.iter().map(|s| lotse_dialog::Grounding { service: s, offices: offices.clone() }).collect();
+            if !lotse_dialog::verify::ungrounded(&reply.text, &groundings).is_empty() {
+                ungrounded_replies += 1;
+            }
+        }
+    }
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    let total: (usize, usize) = by_cat.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let mut text = String::new();
+    writeln!(text, "dialog eval: {} ({} cases) on {}", set_path.display(), total.0, knowledge.display())?;
+    writeln!(text)?;
+    writeln!(text, "| category | cases | passed | pass rate |")?;
+    writeln!(text, "|---|---:|---:|---:|")?;
+    for (cat, (n, ok)) in by_cat.iter().chain(std::iter::once((&"all".to_string(), &total))) {
+        writeln!(text, "| {cat} | {n} | {ok} | {} |", f(Tally::ratio(*ok, *n)))?;
+    }
+    writeln!(text)?;
+    writeln!(text, "pass rate: {}", f(Tally::ratio(total.1, total.0)))?;
+    writeln!(text, "answers with a fact not in their sources: {ungrounded_replies}")?;
+    writeln!(text, "turn latency: p50 {:.2} ms, p95 {:.2} ms ({} turns)", pct(0.5), pct(0.95), latencies.len())?;
+    print!("{text}");
+    if verbose || !failures.is_empty() {
+        println!("\nfailures ({}):", failures.iter().filter(|f| !f.starts_with("    ")).count());
+        for f in &failures {
+            println!("  {f}");
+        }
+    }
+    std::fs::create_dir_all(reports)?;
+    let mut md = format!(
+        "# Dialog evaluation\n\nCommand: `lotse eval dialog --knowledge {} --set {}`\n\n```\n{text}```\n\n## Failures\n\n",
+        knowledge.display(),
+        set_path.display()
+    );
+    for f in &failures {
+        md.push_str(&format!("- {}\n", f.trim()));
+    }
+    std::fs::write(reports.join("dialog.md"), md)?;
+    let rate = Tally::ratio(total.1, total.0);
+    if let Some(min) = min_pass
+        && (rate.is_nan() || rate < min || ungrounded_replies > 0)
+    {
+        eprintln!("dialog pass rate {rate:.3} is below {min} or replies were ungrounded ({ungrounded_replies})");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }

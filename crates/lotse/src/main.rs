@@ -60,6 +60,26 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         limit: usize,
     },
+    /// Run turns of one conversation and print the last reply.
+    Ask {
+        /// The messages, one per turn.
+        #[arg(required = true)]
+        turns: Vec<String>,
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        /// Print the reply as the API's JSON.
+        #[arg(long)]
+        json: bool,
+        /// Start the conversation in this language (de or en).
+        #[arg(long, default_value = "de")]
+        lang: String,
+        /// Ask for plain language (Einfache Sprache).
+        #[arg(long)]
+        plain: bool,
+        /// The channel (web, app, kiosk, phone): the phone gets no web addresses.
+        #[arg(long, default_value = "web")]
+        channel: String,
+    },
     /// Run an evaluation and write a report under eval/reports/.
     Eval {
         #[command(subcommand)]
@@ -146,9 +166,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ask { turns, knowledge, json, lang, plain, channel } => {
+            let engine = build_engine(&knowledge)?;
+            let lang: lotse_core::Lang = parse_enum(&lang, "lang")?;
+            let channel: lotse_core::Channel = parse_enum(&channel, "channel")?;
+            let (mut conv, mut reply) = engine.start("cli".into(), channel, lang);
+            for turn in &turns {
+                reply = engine.respond(&mut conv, turn, plain);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else {
+                println!("{}", reply.text);
+                for s in &reply.sources {
+                    println!("  Quelle: {} <{}>", s.title, s.url);
+                }
+                if !reply.suggestions.is_empty() {
+                    println!("  Vorschläge: {}", reply.suggestions.join(" | "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Eval { what } => eval::run(what),
         Command::Bench { what } => bench::run(what),
     }
+}
+
+/// Parses a lower-case enum value the way the API does.
+fn parse_enum<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_lowercase()))
+        .map_err(|_| anyhow::anyhow!("unknown {what} `{value}`"))
+}
+
+/// Loads the knowledge, builds the index and the conversation engine.
+pub(crate) fn build_engine(knowledge: &Path) -> Result<lotse_dialog::Engine> {
+    let kb = std::sync::Arc::new(load(knowledge)?);
+    let index = std::sync::Arc::new(build_index(&kb)?);
+    Ok(lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default()))
 }
 
 pub(crate) fn load(dir: &Path) -> Result<KnowledgeBase> {

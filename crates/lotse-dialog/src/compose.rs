@@ -1,0 +1,318 @@
+//! Turning a service record into reply text. [`Composer`] is the seam where a generator (the
+//! local LLM) can plug in; [`RecordComposer`] is the deterministic composer that is always there:
+//! every fact it writes is copied from the record, so it cannot state a wrong fee.
+
+use jiff::civil::DateTime;
+use lotse_core::{Channel, Fee, Lang, Office, Service};
+
+use crate::calendar::{OpenState, open_state, weekday_name};
+use crate::understand::Aspect;
+
+/// The records an answer may use: the service and its responsible offices.
+pub struct Grounding<'a> {
+    pub service: &'a Service,
+    pub offices: Vec<&'a Office>,
+}
+
+/// How to answer.
+pub struct Request<'a> {
+    pub lang: Lang,
+    pub plain: bool,
+    pub channel: Channel,
+    /// The facts asked for; empty for a general question.
+    pub aspects: &'a [Aspect],
+    /// Folded content words of a follow-up without aspect ("Und für Kinder?" → ["kinder"]).
+    pub focus: &'a [String],
+    /// Local time in the city, for "open until".
+    pub now: DateTime,
+}
+
+/// Writes the text of an answer from grounded records.
+pub trait Composer: Send + Sync {
+    fn answer(&self, request: &Request<'_>, grounding: &Grounding<'_>) -> String;
+}
+
+/// The deterministic composer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecordComposer;
+
+/// Formats an amount: "46,00 €" in German, "€46.00" in English.
+pub fn money(amount: f64, lang: Lang) -> String {
+    let s = format!("{amount:.2}");
+    match lang {
+        Lang::De => format!("{} €", s.replace('.', ",")),
+        Lang::En => format!("€{s}"),
+    }
+}
+
+fn fee_text(f: &Fee, lang: Lang) -> String {
+    let amount = match (f.amount, f.amount_max) {
+        (Some(lo), Some(hi)) => match lang {
+            Lang::De => format!("{} bis {}", money(lo, lang), money(hi, lang)),
+            Lang::En => format!("{} to {}", money(lo, lang), money(hi, lang)),
+        },
+        (Some(a), None) => money(a, lang),
+        (None, _) => return f.text.clone().unwrap_or_default(),
+    };
+    match f.condition.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => format!("{amount} ({c})"),
+        None => amount,
+    }
+}
+
+fn hhmm(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+struct Words {
+    lang: Lang,
+}
+
+impl Words {
+    fn t<'a>(&self, de: &'a str, en: &'a str) -> &'a str {
+        match self.lang {
+            Lang::De => de,
+            Lang::En => en,
+        }
+    }
+}
+
+fn open_sentence(office: &Office, now: DateTime, lang: Lang) -> Option<String> {
+    let hours = office.opening_hours.as_ref()?;
+    let w = Words { lang };
+    let state = open_state(hours, now.date(), (now.hour() as u16) * 60 + now.minute() as u16);
+    let s = match state {
+        OpenState::OpenUntil(r) => match lang {
+            Lang::De => format!("Heute geöffnet bis {} Uhr.", hhmm(r.to)),
+            Lang::En => format!("Open today until {}.", hhmm(r.to)),
+        },
+        OpenState::Opens { date, range, holiday_today } => {
+            let when = if date == now.date() {
+                w.t("heute", "today").to_string()
+            } else {
+                match lang {
+                    Lang::De => format!("am {}", weekday_name(date, false)),
+                    Lang::En => format!("on {}", weekday_name(date, true)),
+                }
+            };
+            let holiday = holiday_today.map(|h| match lang {
+                Lang::De => format!("Heute ist Feiertag ({h}). "),
+                Lang::En => format!("Today is a public holiday ({h}). "),
+            });
+            match lang {
+                Lang::De => {
+                    format!("{}Geöffnet wieder {when} ab {} Uhr.", holiday.unwrap_or_default(), hhmm(range.from))
+                }
+                Lang::En => format!("{}Opens again {when} at {}.", holiday.unwrap_or_default(), hhmm(range.from)),
+            }
+        }
+        OpenState::Unknown => String::new(),
+    };
+    let note = hours.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    match (s.is_empty(), note) {
+        (true, None) => None,
+        (true, Some(n)) => Some(format!("{}: {n}.", w.t("Öffnungszeiten", "Opening hours"))),
+        (false, Some(n)) => Some(format!("{s} ({n})")),
+        (false, None) => Some(s),
+    }
+}
+
+fn office_sentences(office: &Office, req: &Request<'_>, with_hours: bool) -> Vec<String> {
+    let w = Words { lang: req.lang };
+    let mut out = Vec::new();
+    let mut first = match req.lang {
+        Lang::De => format!("Zuständig ist {}", office.name),
+        Lang::En => format!("Responsible: {}", office.name),
+    };
+    if let Some(a) = &office.address {
+        first.push_str(&format!(", {a}"));
+    }
+    first.push('.');
+    out.push(first);
+    if let Some(p) = &office.phone {
+        out.push(format!("{} {p}.", w.t("Telefon", "Phone")));
+    }
+    if let Some(e) = &office.email {
+        out.push(format!("{} {e}.", w.t("E-Mail", "E-mail")));
+    }
+    if with_hours && let Some(s) = open_sentence(office, req.now, req.lang) {
+        out.push(s);
+    }
+    out
+}
+
+/// Joins list items for one sentence, at most `max`, and says how many more there are.
+fn list(items: &[String], max: usize, lang: Lang) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(|s| s.trim_end_matches(['.', ';'])).collect();
+    let mut s = shown.join("; ");
+    if items.len() > max {
+        // No count here: every number in a reply must come from a record.
+        s.push_str(match lang {
+            Lang::De => " (und weitere, siehe Quelle)",
+            Lang::En => " (and more, see the source)",
+        });
+    }
+    s
+}
+
+/// The lines of a record that mention one of the focus words (for "Und für Kinder?").
+fn focus_lines(service: &Service, focus: &[String], lang: Lang) -> Vec<String> {
+    let matches = |text: &str| {
+        let folded = lotse_search::fold(text);
+        focus.iter().any(|f| folded.contains(f.as_str()))
+    };
+    let mut out = Vec::new();
+    for f in &service.fees {
+        let t = format!("{} {}", f.condition.clone().unwrap_or_default(), f.text.clone().unwrap_or_default());
+        if matches(&t) {
+            out.push(format!("{}: {}.", Words { lang }.t("Kosten", "Fee"), fee_text(f, lang)));
+        }
+    }
+    for item in service.documents.iter().chain(&service.prerequisites) {
+        if matches(item) {
+            out.push(format!("{}.", item.trim_end_matches('.')));
+        }
+    }
+    for sentence in service.description.split_inclusive(['.', '\n']) {
+        if matches(sentence) && out.len() < 4 {
+            out.push(sentence.trim().to_string());
+        }
+    }
+    out
+}
+
+impl Composer for RecordComposer {
+    fn answer(&self, req: &Request<'_>, g: &Grounding<'_>) -> String {
+        let s = g.service;
+        let lang = req.lang;
+        let w = Words { lang };
+        let office = g.offices.first().copied();
+        let mut lines: Vec<String> = Vec::new();
+        let name = match lang {
+            Lang::En => s.name_en.clone().map_or_else(|| s.name.clone(), |en| format!("{en} ({})", s.name)),
+            Lang::De => s.name.clone(),
+        };
+        let general = req.aspects.is_empty() && req.focus.is_empty();
+        let asked = |a: Aspect| general || req.aspects.contains(&a);
+        let unknown = |what_de: &str, what_en: &str| match lang {
+            Lang::De => format!("Zu {what_de} liegt mir keine gesicherte Angabe vor."),
+            Lang::En => format!("I have no verified information on {what_en}."),
+        };
+
+        if general {
+            match (lang, req.plain) {
+                (Lang::De, true) => lines.push(format!("Es geht um: {}.", s.name)),
+                _ => {
+                    lines.push(format!("{name}."));
+                    if lang == Lang::De && !s.teaser.is_empty() {
+                        lines.push(s.teaser.trim().to_string());
+                    }
+                }
+            }
+        } else {
+            lines.push(format!("{name}:"));
+        }
+
+        if !req.focus.is_empty() {
+            let found = focus_lines(s, req.focus, lang);
+            if found.is_empty() {
+                lines.push(match lang {
+                    Lang::De => "Dazu steht in meinen Unterlagen nichts Besonderes.".to_string(),
+                    Lang::En => "My records say nothing specific about that.".to_string(),
+                });
+            } else {
+                lines.extend(found);
+            }
+        }
+
+        if asked(Aspect::Fees) {
+            let fees: Vec<String> = s.fees.iter().map(|f| fee_text(f, lang)).filter(|t| !t.is_empty()).collect();
+            if !fees.is_empty() {
+                if req.plain {
+                    for f in fees.iter().take(3) {
+                        lines.push(format!("{} {f}.", w.t("Das kostet:", "It costs:")));
+                    }
+                } else {
+                    lines.push(format!("{}: {}.", w.t("Kosten", "Fees"), list(&fees, 4, lang)));
+                }
+            } else if !general {
+                lines.push(unknown("den Kosten", "the fees"));
+            }
+        }
+        if asked(Aspect::Documents) {
+            if !s.documents.is_empty() {
+                let max = if req.plain || req.channel == Channel::Phone { 3 } else { 6 };
+                lines.push(format!("{}: {}.", w.t("Mitbringen", "Bring"), list(&s.documents, max, lang)));
+            } else if !general {
+                lines.push(unknown("den Unterlagen", "the documents needed"));
+            }
+        }
+        if asked(Aspect::Prerequisites) && !s.prerequisites.is_empty() && !general {
+            lines.push(format!("{}: {}.", w.t("Voraussetzungen", "Requirements"), list(&s.prerequisites, 4, lang)));
+        }
+        if asked(Aspect::Duration) {
+            match &s.processing_time {
+                Some(t) => {
+                    lines.push(format!("{}: {}.", w.t("Bearbeitungsdauer", "Processing time"), t.trim_end_matches('.')))
+                }
+                None if !general => lines.push(unknown("der Bearbeitungsdauer", "the processing time")),
+                None => {}
+            }
+        }
+        if asked(Aspect::Deadline) && !s.deadlines.is_empty() {
+            lines.push(format!("{}: {}.", w.t("Frist", "Deadline"), list(&s.deadlines, 2, lang)));
+        }
+        let where_asked = general || req.aspects.iter().any(|a| matches!(a, Aspect::Where | Aspect::Hours | Aspect::Appointment))
+            // A specific question gets where to go as the next thing a citizen needs.
+            || req.aspects.iter().any(|a| matches!(a, Aspect::Fees | Aspect::Documents));
+        if where_asked {
+            match office {
+                Some(o) => {
+                    lines.extend(office_sentences(o, req, general || asked(Aspect::Hours) || asked(Aspect::Where)))
+                }
+                None if !general => lines.push(unknown("der zuständigen Stelle", "the responsible office")),
+                None => {}
+            }
+        }
+        if asked(Aspect::Online) || asked(Aspect::Appointment) {
+            let urls = req.channel.shows_urls();
+            for link in s.online_services.iter().take(2) {
+                if urls {
+                    lines.push(format!("{}: {} – {}", w.t("Online", "Online"), link.title, link.url));
+                } else {
+                    lines.push(format!("{}: {}.", w.t("Online möglich", "Available online"), link.title));
+                }
+            }
+            if s.online_services.is_empty() && req.aspects.contains(&Aspect::Online) {
+                lines.push(unknown("einem Online-Angebot", "an online service"));
+            }
+        }
+        if asked(Aspect::Appointment) {
+            let url = s.appointment_url.as_ref().or(office.and_then(|o| o.appointment_url.as_ref()));
+            match url {
+                Some(u) if req.channel.shows_urls() => {
+                    lines.push(format!("{}: {u}", w.t("Termin buchen", "Book an appointment")))
+                }
+                Some(_) => lines.push(
+                    w.t("Termine können online gebucht werden.", "Appointments can be booked online.").to_string(),
+                ),
+                None => {}
+            }
+        }
+        if lang == Lang::En && general {
+            lines.push("The details in my records are in German; see the source for the full text.".to_string());
+        }
+        lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_formats() {
+        assert_eq!(money(46.0, Lang::De), "46,00 €");
+        assert_eq!(money(27.6, Lang::En), "€27.60");
+    }
+}

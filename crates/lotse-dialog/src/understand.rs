@@ -1,0 +1,410 @@
+//! Understanding a message: cleaning it, its language, what the citizen wants (an [`Intent`]) and
+//! which facts of a service the question asks for ([`Aspect`]). Rule-based and fast; user text is
+//! only ever matched against, never followed.
+
+use lotse_core::Lang;
+use lotse_search::analysis::{fold, looks_english, words};
+
+/// Longest message the engine reads, in characters (the API rejects longer ones).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// Removes control characters (keeping line breaks as spaces), collapses whitespace and trims.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars().take(MAX_MESSAGE_CHARS) {
+        if c.is_whitespace() {
+            space = true;
+        } else if !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{feff}') {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What the citizen wants with this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Greeting,
+    Thanks,
+    Bye,
+    HowAreYou,
+    Abuse,
+    /// Wants to talk to a person.
+    Human,
+    /// Asks for answers in another language (and maybe a question with it).
+    SwitchLang(Lang),
+    /// Asks for plain language (Einfache Sprache).
+    Plain,
+    /// A topic no city service covers (weather, sports, poems, code, …).
+    OffTopic,
+    /// Anything else: a question to look up.
+    Question,
+}
+
+/// A fact of a service the question asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Aspect {
+    Fees,
+    Documents,
+    Where,
+    Hours,
+    Online,
+    Duration,
+    Deadline,
+    Appointment,
+    Prerequisites,
+}
+
+fn has_any(folded_words: &[&str], list: &[&str]) -> bool {
+    folded_words.iter().any(|w| list.contains(w))
+}
+
+fn has_phrase(folded: &str, list: &[&str]) -> bool {
+    list.iter().any(|p| folded.contains(p))
+}
+
+/// The aspects a question asks for, in a stable order.
+pub fn aspects(text: &str) -> Vec<Aspect> {
+    let folded = fold(text);
+    let w: Vec<&str> = words(&folded).collect();
+    let mut out = Vec::new();
+    let starts = |prefixes: &[&str]| w.iter().any(|x| prefixes.iter().any(|p| x.starts_with(p)));
+    if starts(&["kost", "gebuehr", "preis", "teuer", "bezahl", "zahlen", "cost", "fee", "price", "charge"])
+        || has_phrase(&folded, &["how much", "wie viel kostet", "was muss ich zahlen"])
+    {
+        out.push(Aspect::Fees);
+    }
+    if starts(&["unterlag", "dokument", "papiere", "mitbring", "nachweis", "document", "bring", "paperwork"]) {
+        out.push(Aspect::Documents);
+    }
+    if has_any(
+        &w,
+        &[
+            "wo",
+            "wohin",
+            "where",
+            "adresse",
+            "address",
+            "zustaendig",
+            "responsible",
+            "telefon",
+            "phone",
+            "anrufen",
+            "call",
+            "kontakt",
+            "contact",
+            "email",
+            "mail",
+        ],
+    ) {
+        out.push(Aspect::Where);
+    }
+    if starts(&["oeffnungszeit", "geoeffnet", "offen", "open", "hours", "sprechzeit"])
+        || has_phrase(&folded, &["wann hat", "wann ist", "bis wann"])
+    {
+        out.push(Aspect::Hours);
+    }
+    if has_any(&w, &["online", "internet", "digital", "website", "webseite", "link"]) {
+        out.push(Aspect::Online);
+    }
+    if starts(&["dauer", "dauert", "bearbeitung", "wartezeit"])
+        || has_phrase(&folded, &["wie lange", "how long", "wann bekomme", "wann krieg"])
+    {
+        out.push(Aspect::Duration);
+    }
+    if starts(&["frist", "deadline", "spaetestens", "bis wann"]) {
+        out.push(Aspect::Deadline);
+    }
+    if starts(&["termin", "appointment", "buchen", "book"]) {
+        out.push(Aspect::Appointment);
+    }
+    if starts(&["voraussetzung", "requirement", "berechtigt", "darf ich", "eligible"])
+        || has_phrase(&folded, &["wer kann", "wer darf"])
+    {
+        out.push(Aspect::Prerequisites);
+    }
+    out
+}
+
+/// The language a message is written in.
+pub fn language(text: &str) -> Lang {
+    if looks_english(text) { Lang::En } else { Lang::De }
+}
+
+const GREETINGS: &[&str] = &[
+    "hallo",
+    "hi",
+    "hey",
+    "moin",
+    "servus",
+    "gruess",
+    "guten tag",
+    "guten morgen",
+    "guten abend",
+    "hello",
+    "good morning",
+    "good afternoon",
+    "good evening",
+];
+const THANKS: &[&str] = &["danke", "dankeschoen", "vielen dank", "thanks", "thank you", "merci", "super, danke"];
+const BYES: &[&str] = &["tschuess", "tschau", "ciao", "auf wiedersehen", "bis dann", "bye", "goodbye", "see you"];
+const HOW_ARE_YOU: &[&str] = &[
+    "wie geht",
+    "how are you",
+    "wer bist du",
+    "who are you",
+    "was bist du",
+    "what are you",
+    "bist du ein bot",
+    "are you a bot",
+];
+const ABUSE: &[&str] = &[
+    "idiot",
+    "bloed",
+    "dumm",
+    "scheiss",
+    "scheiße",
+    "arsch",
+    "fick",
+    "fuck",
+    "stupid",
+    "shit",
+    "depp",
+    "trottel",
+    "halt die klappe",
+    "nutzlos",
+    "useless",
+];
+const HUMAN: &[&str] = &[
+    "mensch",
+    "mitarbeiter",
+    "mitarbeiterin",
+    "sachbearbeiter",
+    "person sprechen",
+    "echte person",
+    "jemandem sprechen",
+    "jemanden sprechen",
+    "verbinden sie",
+    "verbinde mich",
+    "weiterleiten",
+    "human",
+    "real person",
+    "agent",
+    "staff",
+    "someone",
+    "talk to a person",
+    "speak to a person",
+    "operator",
+    "callback",
+    "rueckruf",
+    "zurueckrufen",
+];
+const ENGLISH_REQUEST: &[&str] = &[
+    "in english",
+    "auf englisch",
+    "english please",
+    "speak english",
+    "englisch bitte",
+    "answer in english",
+    "can you answer in english",
+];
+const GERMAN_REQUEST: &[&str] = &["auf deutsch", "in german", "deutsch bitte", "german please"];
+const PLAIN_REQUEST: &[&str] = &[
+    "einfache sprache",
+    "einfacher sprache",
+    "leichte sprache",
+    "leichter sprache",
+    "einfacher erklaeren",
+    "einfach erklaeren",
+    "plain language",
+    "simple language",
+    "simpler",
+    "verstehe das nicht",
+    "versteh ich nicht",
+    "zu kompliziert",
+];
+const OFF_TOPIC: &[&str] = &[
+    "wetter",
+    "weather",
+    "regnet",
+    "fussball",
+    "bundesliga",
+    "football",
+    "soccer",
+    "spiel gestern",
+    "ergebnis",
+    "tor geschossen",
+    "gedicht",
+    "poem",
+    "lied",
+    "song",
+    "witz",
+    "joke",
+    "aktie",
+    "aktien",
+    "stock",
+    "bitcoin",
+    "krypto",
+    "boerse",
+    "invest",
+    "programmier",
+    "python",
+    "javascript",
+    "code schreiben",
+    "write code",
+    "sql",
+    "rezept",
+    "recipe",
+    "kochen",
+    "lotto",
+    "horoskop",
+    "film",
+    "movie",
+    "netflix",
+    "chatgpt",
+    "hausaufgabe",
+    "homework",
+    "liebe",
+    "dating",
+    "urlaubstipp",
+    "restaurant empfehlung",
+];
+
+/// Classifies a cleaned message. Questions about a service are `Question`; the engine decides
+/// the rest with the search.
+pub fn intent(text: &str) -> Intent {
+    let folded = fold(text);
+    let w: Vec<&str> = words(&folded).collect();
+    let n = w.len();
+    let short = n <= 4;
+    if has_phrase(&folded, ABUSE) && n <= 12 {
+        return Intent::Abuse;
+    }
+    if has_phrase(&folded, HUMAN) && !has_phrase(&folded, &["menschenrecht", "humanitaer"]) {
+        return Intent::Human;
+    }
+    if has_phrase(&folded, ENGLISH_REQUEST) {
+        return Intent::SwitchLang(Lang::En);
+    }
+    if has_phrase(&folded, GERMAN_REQUEST) {
+        return Intent::SwitchLang(Lang::De);
+    }
+    if has_phrase(&folded, PLAIN_REQUEST) && n <= 10 {
+        return Intent::Plain;
+    }
+    if short && has_phrase(&folded, HOW_ARE_YOU) {
+        return Intent::HowAreYou;
+    }
+    if short && has_phrase(&folded, THANKS) {
+        return Intent::Thanks;
+    }
+    if short && has_phrase(&folded, BYES) {
+        return Intent::Bye;
+    }
+    if n <= 3 && GREETINGS.iter().any(|g| folded.trim_start().starts_with(g)) {
+        return Intent::Greeting;
+    }
+    let off =
+        OFF_TOPIC.iter().any(|t| if t.contains(' ') { folded.contains(t) } else { w.iter().any(|x| x.starts_with(t)) });
+    if off {
+        return Intent::OffTopic;
+    }
+    Intent::Question
+}
+
+/// Whether a message reads like a follow-up to the service under discussion ("Und was kostet
+/// das?", "Welche Unterlagen brauche ich dafür?", "And for children?").
+pub fn is_follow_up(text: &str) -> bool {
+    let folded = fold(text);
+    let w: Vec<&str> = words(&folded).collect();
+    if w.is_empty() || w.len() > 10 {
+        return false;
+    }
+    let opener = matches!(
+        w[0],
+        "und"
+            | "and"
+            | "aber"
+            | "what"
+            | "auch"
+            | "also"
+            | "wie"
+            | "wo"
+            | "was"
+            | "welche"
+            | "brauche"
+            | "muss"
+            | "kann"
+            | "gilt"
+            | "how"
+            | "where"
+            | "do"
+            | "is"
+            | "can"
+    );
+    let refers = has_any(
+        &w,
+        &[
+            "das", "dafuer", "dazu", "dort", "da", "hin", "den", "die", "it", "that", "there", "this", "ihn", "sie",
+            "es",
+        ],
+    );
+    (opener || refers) && (refers || !aspects(text).is_empty() || w[0] == "und" || w[0] == "and")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_control_characters() {
+        assert_eq!(clean("  Hallo\u{0007}\n\tWelt\u{200b} "), "Hallo Welt");
+        assert_eq!(clean("\u{0000}\u{0001}"), "");
+        assert_eq!(clean(&"a".repeat(5000)).chars().count(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn intents() {
+        let table = [
+            ("Hallo", Intent::Greeting),
+            ("Guten Tag!", Intent::Greeting),
+            ("danke!", Intent::Thanks),
+            ("Tschüss", Intent::Bye),
+            ("Wie geht's?", Intent::HowAreYou),
+            ("Du bist so dumm", Intent::Abuse),
+            ("Ich will mit einem Menschen sprechen", Intent::Human),
+            ("Can I talk to a human?", Intent::Human),
+            ("Can you answer in English?", Intent::SwitchLang(Lang::En)),
+            ("Bitte in einfacher Sprache", Intent::Plain),
+            ("Wie wird das Wetter morgen?", Intent::OffTopic),
+            ("Schreib mir ein Gedicht über Jena", Intent::OffTopic),
+            ("Write Python code for a web scraper", Intent::OffTopic),
+            ("Was kostet ein Personalausweis?", Intent::Question),
+            ("Hallo, ich brauche einen neuen Reisepass", Intent::Question),
+            ("Danke, und was kostet der Reisepass für Kinder?", Intent::Question),
+        ];
+        for (text, want) in table {
+            assert_eq!(intent(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn aspects_and_follow_ups() {
+        assert_eq!(aspects("Was kostet das?"), vec![Aspect::Fees]);
+        assert_eq!(aspects("Welche Unterlagen muss ich mitbringen?"), vec![Aspect::Documents]);
+        assert_eq!(aspects("Wie lange dauert das und was kostet es?"), vec![Aspect::Fees, Aspect::Duration]);
+        assert!(aspects("Personalausweis").is_empty());
+        assert!(is_follow_up("Und was kostet das?"));
+        assert!(is_follow_up("Welche Unterlagen brauche ich dafür?"));
+        assert!(is_follow_up("Und für Kinder?"));
+        assert!(is_follow_up("How much does it cost?"));
+        assert!(!is_follow_up("Ich möchte meinen Hund anmelden"));
+        assert_eq!(language("How much is a passport?"), Lang::En);
+        assert_eq!(language("Was kostet ein Pass?"), Lang::De);
+    }
+}
