@@ -34,6 +34,8 @@ pub struct Conversation {
     pub id: ConversationId,
     pub channel: Channel,
     pub lang: Lang,
+    /// The citizen chose the language explicitly; detection no longer switches it.
+    pub lang_chosen: bool,
     pub plain: bool,
     /// The service under discussion (index into the knowledge base), for follow-ups.
     pub topic: Option<usize>,
@@ -44,7 +46,16 @@ pub struct Conversation {
 
 impl Conversation {
     pub fn new(id: ConversationId, channel: Channel, lang: Lang) -> Conversation {
-        Conversation { id, channel, lang, plain: false, topic: None, failures: 0, events: Vec::new() }
+        Conversation {
+            id,
+            channel,
+            lang,
+            lang_chosen: false,
+            plain: false,
+            topic: None,
+            failures: 0,
+            events: Vec::new(),
+        }
     }
 }
 
@@ -189,7 +200,7 @@ impl Engine {
         if !text.chars().any(char::is_alphanumeric) {
             let lang = conv.lang;
             let mut r = Self::reply(
-                ReplyKind::Smalltalk,
+                ReplyKind::OutOfScope,
                 t(
                     lang,
                     "Bitte schreiben Sie Ihre Frage in Worten, zum Beispiel: Was kostet ein Reisepass?",
@@ -202,7 +213,9 @@ impl Engine {
         }
         // The language of the message wins when it is clear; otherwise the conversation's.
         let detected = understand::language(text);
-        if detected == Lang::En || lotse_search::analysis::fold(text).split_whitespace().count() > 3 {
+        if !conv.lang_chosen
+            && (detected == Lang::En || lotse_search::analysis::fold(text).split_whitespace().count() > 3)
+        {
             conv.lang = detected;
         }
         let intent = understand::intent(text);
@@ -254,6 +267,7 @@ impl Engine {
             Intent::Human => return self.handoff(conv, HandoffReason::Asked, at),
             Intent::SwitchLang(l) => {
                 conv.lang = l;
+                conv.lang_chosen = true;
                 if let Some(topic) = conv.topic.filter(|_| !self.rest_is_question(text)) {
                     return self.answer(conv, topic, &[], &[], now);
                 }
@@ -271,6 +285,9 @@ impl Engine {
             }
             Intent::Plain => {
                 conv.plain = true;
+                if self.rest_is_question(text) {
+                    return self.question(conv, text, now, at);
+                }
                 if let Some(topic) = conv.topic {
                     return self.answer(conv, topic, &[], &[], now);
                 }
@@ -296,6 +313,8 @@ impl Engine {
     }
 
     fn question(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp) -> Reply {
+        let stripped = understand::strip_markup(text);
+        let text = stripped.as_str();
         let result = match self.index.search(text, 5) {
             Ok(r) => r,
             // A search failure is internal; say so politely and offer a person.
@@ -662,8 +681,8 @@ mod tests {
 
     #[test]
     fn bad_input_gets_a_calm_reply() {
-        assert_eq!(run(Channel::Web, &["???"]).kind, ReplyKind::Smalltalk);
-        assert_eq!(run(Channel::Web, &["\u{0}\u{7}"]).kind, ReplyKind::Smalltalk);
+        assert_eq!(run(Channel::Web, &["???"]).kind, ReplyKind::OutOfScope);
+        assert_eq!(run(Channel::Web, &["\u{0}\u{7}"]).kind, ReplyKind::OutOfScope);
         let r = run(Channel::Web, &["<script>alert(1)</script> Personalausweis"]);
         assert!(!r.text.contains("<script>"), "{}", r.text);
         assert_eq!(run(Channel::Web, &["Du Idiot"]).kind, ReplyKind::Smalltalk);

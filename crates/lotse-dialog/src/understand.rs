@@ -8,6 +8,25 @@ use lotse_search::analysis::{fold, looks_english, words};
 /// Longest message the engine reads, in characters (the API rejects longer ones).
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 
+/// The message without markup: `<script>alert(1)</script> Ausweis` → `alert(1) Ausweis`.
+/// Used for understanding only; what was written is kept as written.
+pub fn strip_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Removes control characters (keeping line breaks as spaces), collapses whitespace and trims.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -285,7 +304,13 @@ pub fn intent(text: &str) -> Intent {
     if has_phrase(&folded, ABUSE) && n <= 12 {
         return Intent::Abuse;
     }
-    if has_phrase(&folded, HUMAN) && !has_phrase(&folded, &["menschenrecht", "humanitaer"]) {
+    let talk = has_any(&w, &["sprechen", "reden", "talk", "speak", "telefonieren"]);
+    let someone = w.iter().any(|x| {
+        ["jemand", "person", "mensch", "mitarbeiter", "sachbearbeiter", "human", "someone", "somebody"]
+            .iter()
+            .any(|p| x.starts_with(p))
+    });
+    if (has_phrase(&folded, HUMAN) || (talk && someone)) && !has_phrase(&folded, &["menschenrecht", "humanitaer"]) {
         return Intent::Human;
     }
     if has_phrase(&folded, ENGLISH_REQUEST) {
@@ -300,10 +325,11 @@ pub fn intent(text: &str) -> Intent {
     if short && has_phrase(&folded, HOW_ARE_YOU) {
         return Intent::HowAreYou;
     }
-    if short && has_phrase(&folded, THANKS) {
+    let brief = n <= 6;
+    if brief && has_phrase(&folded, THANKS) {
         return Intent::Thanks;
     }
-    if short && has_phrase(&folded, BYES) {
+    if brief && has_phrase(&folded, BYES) {
         return Intent::Bye;
     }
     if n <= 3 && GREETINGS.iter().any(|g| folded.trim_start().starts_with(g)) {

@@ -486,8 +486,8 @@ const STOP_WORDS: &[&str] = &[
 
 /// Short English function words, to tell an English question from a German one.
 const ENGLISH_MARKERS: &[&str] = &[
-    "the", "is", "are", "how", "what", "where", "when", "can", "do", "does", "my", "i", "you", "to", "for", "of", "a",
-    "need", "want", "get", "with", "which", "who", "have", "please",
+    "hello", "hi", "thanks", "the", "is", "are", "how", "what", "where", "when", "can", "do", "does", "my", "i", "you",
+    "to", "for", "of", "a", "need", "want", "get", "with", "which", "who", "have", "please",
 ];
 
 /// Whether a text reads as English rather than German (by its function words).

@@ -60,6 +60,19 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         limit: usize,
     },
+    /// Serve the chat API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        /// Minutes after which an idle conversation is forgotten.
+        #[arg(long, default_value_t = 30)]
+        idle_minutes: u64,
+        /// Requests per minute allowed from one client address.
+        #[arg(long, default_value_t = 120)]
+        rate_per_minute: u32,
+    },
     /// Run turns of one conversation and print the last reply.
     Ask {
         /// The messages, one per turn.
@@ -164,6 +177,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let s = &kb.services[h.index];
                 println!("{:7.2}  cov {:.2}  {:<32} {}", h.score, h.coverage, s.id, s.name);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { addr, knowledge, idle_minutes, rate_per_minute } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            eprintln!("loading knowledge from {} …", knowledge.display());
+            let started = std::time::Instant::now();
+            let kb = std::sync::Arc::new(load(&knowledge)?);
+            eprintln!("indexing {} services …", kb.services.len());
+            let index = std::sync::Arc::new(build_index(&kb)?);
+            eprintln!(
+                "ready in {:.1} s ({} services, {} offices, embedding re-ranking {})",
+                started.elapsed().as_secs_f64(),
+                kb.services.len(),
+                kb.offices.len(),
+                if index.has_embeddings() { "on" } else { "off" }
+            );
+            let embeddings = index.has_embeddings();
+            let engine =
+                std::sync::Arc::new(lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default()));
+            let limits = lotse_web::Limits {
+                idle_timeout: std::time::Duration::from_secs(idle_minutes * 60),
+                requests_per_minute: rate_per_minute,
+                ..Default::default()
+            };
+            let state = lotse_web::AppState::new(engine, limits, embeddings);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(lotse_web::serve(state, addr))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask { turns, knowledge, json, lang, plain, channel } => {

@@ -1,0 +1,539 @@
+//! The HTTP API of Lotse (axum): conversations, their event streams (server-sent events), health
+//! and metrics. The only part of Lotse that speaks HTTP and JSON.
+//!
+//! Routes:
+//! - `POST /api/v1/conversations` → 201 `{id, reply}` (the greeting)
+//! - `POST /api/v1/conversations/{id}/messages` → 200 `{reply}`
+//! - `GET /api/v1/conversations/{id}/events` → server-sent events (`reply`, `message`)
+//! - `GET /health`, `GET /metrics` (Prometheus text)
+//!
+//! Threading: handlers run on the tokio runtime; a turn (CPU work) runs on the blocking pool.
+//! Each conversation is behind its own mutex, so two messages of one conversation are answered
+//! in order and different conversations in parallel. Memory is bounded: at most
+//! `Limits::max_conversations` conversations, idle ones expire, and the rate limiter's table is
+//! capped too.
+
+mod metrics;
+mod rate;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lotse_core::{Channel, Lang, Reply};
+use lotse_dialog::{Conversation, Engine};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+pub use metrics::Metrics;
+use rate::RateLimiter;
+
+/// Bounds that keep the server safe under load and abuse.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_conversations: usize,
+    /// A conversation with no message for this long is forgotten.
+    pub idle_timeout: Duration,
+    /// Requests per client address and minute.
+    pub requests_per_minute: u32,
+    /// Longest message text in characters.
+    pub max_message_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_conversations: 50_000,
+            idle_timeout: Duration::from_secs(30 * 60),
+            requests_per_minute: 120,
+            max_message_chars: 2000,
+        }
+    }
+}
+
+/// What the events stream carries.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// The citizen's message, as received (cleaned).
+    Message { text: String },
+    /// A reply of the assistant.
+    Reply { reply: Reply },
+}
+
+struct Entry {
+    conversation: Arc<tokio::sync::Mutex<Conversation>>,
+    events: broadcast::Sender<StreamEvent>,
+    last_active: Instant,
+}
+
+/// Shared server state.
+pub struct AppState {
+    engine: Arc<Engine>,
+    conversations: Mutex<HashMap<String, Entry>>,
+    limits: Limits,
+    rate: RateLimiter,
+    pub metrics: Metrics,
+    embeddings: bool,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, limits: Limits, embeddings: bool) -> Arc<AppState> {
+        let rate = RateLimiter::new(limits.requests_per_minute, 100_000);
+        Arc::new(AppState {
+            engine,
+            conversations: Mutex::new(HashMap::new()),
+            limits,
+            rate,
+            metrics: Metrics::default(),
+            embeddings,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock leaves a consistent map (every change is one insert
+        // or remove), so a poisoned lock is safe to use.
+        self.conversations.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets conversations idle for longer than the limit; returns how many.
+    pub fn expire_idle(&self) -> usize {
+        let mut map = self.lock();
+        let before = map.len();
+        let timeout = self.limits.idle_timeout;
+        map.retain(|_, e| e.last_active.elapsed() < timeout);
+        before - map.len()
+    }
+
+    pub fn n_conversations(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// An API error: status, a stable code and a plain message. Never carries internal details.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The request body is too large.")
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("The request body is not valid: {}", r.body_text()),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    #[serde(default)]
+    channel: Option<Channel>,
+    #[serde(default)]
+    lang: Option<Lang>,
+}
+
+#[derive(Serialize)]
+struct CreateResponse {
+    id: String,
+    reply: Reply,
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    text: String,
+    #[serde(default)]
+    plain_language: bool,
+}
+
+#[derive(Serialize)]
+struct MessageResponse {
+    reply: Reply,
+}
+
+/// The API router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/conversations", post(create))
+        .route("/api/v1/conversations/{id}/messages", post(message))
+        .route("/api/v1/conversations/{id}/events", get(events))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit));
+    Router::new()
+        .merge(api)
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource.") })
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+async fn rate_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = ip
+        && !state.rate.allow(ip)
+    {
+        state.metrics.rate_limited.inc();
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests; please wait a moment.",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    // Both fields are optional, and so is the body itself.
+    let body: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("The request body is not valid: {e}"))
+        })?
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (conversation, reply) =
+        state.engine.start(id.clone(), body.channel.unwrap_or_default(), body.lang.unwrap_or_default());
+    let (events, _) = broadcast::channel(64);
+    {
+        let mut map = state.lock();
+        if map.len() >= state.limits.max_conversations {
+            // Full: forget the conversation idle the longest (memory stays bounded).
+            if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.last_active).map(|(k, _)| k.clone()) {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(
+            id.clone(),
+            Entry {
+                conversation: Arc::new(tokio::sync::Mutex::new(conversation)),
+                events,
+                last_active: Instant::now(),
+            },
+        );
+    }
+    state.metrics.conversations.inc();
+    state.metrics.reply(reply.kind);
+    Ok((StatusCode::CREATED, Json(CreateResponse { id, reply })).into_response())
+}
+
+async fn message(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Json<MessageBody>, JsonRejection>,
+) -> Result<Json<MessageResponse>, ApiError> {
+    let Json(body) = body?;
+    if body.text.chars().count() > state.limits.max_message_chars {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_long",
+            format!("A message may have at most {} characters.", state.limits.max_message_chars),
+        ));
+    }
+    let text = lotse_dialog::understand::clean(&body.text);
+    if text.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "The message is empty."));
+    }
+    let (conversation, events) = {
+        let mut map = state.lock();
+        let entry = map.get_mut(&id).ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", "No such conversation; it may have expired.")
+        })?;
+        entry.last_active = Instant::now();
+        (entry.conversation.clone(), entry.events.clone())
+    };
+    let _ = events.send(StreamEvent::Message { text: text.clone() });
+    let engine = state.engine.clone();
+    let plain = body.plain_language;
+    let started = Instant::now();
+    // Holding the conversation's async lock across the blocking turn keeps turns in order.
+    let mut guard = conversation.lock_owned().await;
+    let reply = tokio::task::spawn_blocking(move || {
+        let reply = engine.respond(&mut guard, &text, plain);
+        drop(guard);
+        reply
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "turn failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
+    })?;
+    state.metrics.turn(started.elapsed());
+    state.metrics.reply(reply.kind);
+    // Nobody listening is fine.
+    let _ = events.send(StreamEvent::Reply { reply: reply.clone() });
+    Ok(Json(MessageResponse { reply }))
+}
+
+async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let rx = {
+        let map = state.lock();
+        let entry = map.get(&id).ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", "No such conversation; it may have expired.")
+        })?;
+        entry.events.subscribe()
+    };
+    let stream = BroadcastStream::new(rx).filter_map(|item| {
+        // A slow reader that lagged behind skips what it missed rather than failing.
+        let event = item.ok()?;
+        let name = match &event {
+            StreamEvent::Message { .. } => "message",
+            StreamEvent::Reply { .. } => "reply",
+        };
+        Some(SseEvent::default().event(name).json_data(&event).map_err(axum::Error::new))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let kb = state.engine.knowledge();
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "services": kb.services.len(),
+        "offices": kb.offices.len(),
+        "embeddings": state.embeddings,
+        "conversations": state.n_conversations(),
+    }))
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.render(state.n_conversations());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Serves the API on `addr` until Ctrl-C / SIGTERM, expiring idle conversations once a minute.
+pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "listening");
+    println!("Lotse is listening on http://{}", listener.local_addr()?);
+    let expiry = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let n = expiry.expire_idle();
+            if n > 0 {
+                tracing::debug!(expired = n, "idle conversations forgotten");
+            }
+        }
+    });
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Method, Request as HttpRequest, header};
+    use tower::ServiceExt;
+
+    fn state(limits: Limits) -> Arc<AppState> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
+        let kb = Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"));
+        let index = Arc::new(lotse_search::SearchIndex::build(&kb).expect("index builds"));
+        let engine = Arc::new(Engine::new(kb, index, lotse_dialog::EngineConfig::default()));
+        AppState::new(engine, limits, false)
+    }
+
+    fn post(uri: &str, body: &str) -> HttpRequest<Body> {
+        let mut req = HttpRequest::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
+        req
+    }
+
+    async fn send(state: &Arc<AppState>, req: HttpRequest<Body>) -> (StatusCode, serde_json::Value) {
+        let res = router(state.clone()).oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    async fn create(state: &Arc<AppState>) -> String {
+        let (status, body) = send(state, post("/api/v1/conversations", r#"{"channel": "web", "lang": "de"}"#)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(body["reply"]["kind"], "greeting");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn conversation_round_trip() {
+        let state = state(Limits::default());
+        let id = create(&state).await;
+        let (status, body) = send(
+            &state,
+            post(&format!("/api/v1/conversations/{id}/messages"), r#"{"text": "Was kostet ein Personalausweis?"}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let reply = &body["reply"];
+        assert_eq!(reply["kind"], "answer");
+        assert_eq!(reply["lang"], "de");
+        assert_eq!(reply["sources"][0]["id"], "personalausweis");
+        assert!(reply["text"].as_str().unwrap().contains("46,00 €"));
+        assert!(reply["handoff"].is_null());
+        assert!(reply["suggestions"].is_array());
+        // A body-less create works too (both fields are optional).
+        let (status, _) = send(&state, post("/api/v1/conversations", "")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+
+    #[tokio::test]
+    async fn bad_input_gets_clear_4xx() {
+        let state = state(Limits::default());
+        let id = create(&state).await;
+        let url = format!("/api/v1/conversations/{id}/messages");
+        let long = serde_json::json!({ "text": "a".repeat(2001) }).to_string();
+        let table: Vec<(String, String, StatusCode, &str)> = vec![
+            (url.clone(), r#"{"text": "   "}"#.into(), StatusCode::BAD_REQUEST, "empty_message"),
+            (url.clone(), r#"{"text": "\u0000\u0007"}"#.into(), StatusCode::BAD_REQUEST, "empty_message"),
+            (url.clone(), long, StatusCode::PAYLOAD_TOO_LARGE, "message_too_long"),
+            (url.clone(), "{not json".into(), StatusCode::BAD_REQUEST, "invalid_json"),
+            (url.clone(), r#"{"txt": "hallo"}"#.into(), StatusCode::BAD_REQUEST, "invalid_json"),
+            (
+                "/api/v1/conversations/nope/messages".into(),
+                r#"{"text": "hallo"}"#.into(),
+                StatusCode::NOT_FOUND,
+                "unknown_conversation",
+            ),
+            ("/api/v1/conversations".into(), r#"{"channel": "fax"}"#.into(), StatusCode::BAD_REQUEST, "invalid_json"),
+        ];
+        for (uri, body, want, code) in table {
+            let (status, json) = send(&state, post(&uri, &body)).await;
+            assert_eq!(status, want, "{uri} {body:.40}");
+            assert_eq!(json["error"]["code"], code, "{uri} {body:.40}");
+        }
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_from_one_client() {
+        let state = state(Limits { requests_per_minute: 3, ..Limits::default() });
+        for _ in 0..3 {
+            let (status, _) = send(&state, post("/api/v1/conversations", "")).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let (status, json) = send(&state, post("/api/v1/conversations", "")).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(json["error"]["code"], "rate_limited");
+    }
+
+    #[tokio::test]
+    async fn conversations_are_bounded_and_expire() {
+        let state =
+            state(Limits { max_conversations: 3, idle_timeout: Duration::from_millis(50), ..Limits::default() });
+        for _ in 0..5 {
+            create(&state).await;
+        }
+        assert_eq!(state.n_conversations(), 3);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(state.expire_idle(), 3);
+        assert_eq!(state.n_conversations(), 0);
+    }
+
+    #[tokio::test]
+    async fn events_stream_carries_the_reply() {
+        let state = state(Limits::default());
+        let id = create(&state).await;
+        let mut req =
+            HttpRequest::builder().uri(format!("/api/v1/conversations/{id}/events")).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
+        let res = router(state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+        let mut stream = res.into_body().into_data_stream();
+        let (status, _) =
+            send(&state, post(&format!("/api/v1/conversations/{id}/messages"), r#"{"text": "Hund anmelden"}"#)).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut seen = String::new();
+        while !seen.contains("event: reply") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .expect("an event arrives")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(seen.contains("event: message"), "{seen}");
+        assert!(seen.contains("hundesteuer"), "{seen}");
+    }
+
+    #[tokio::test]
+    async fn health_and_metrics() {
+        let state = state(Limits::default());
+        create(&state).await;
+        let res = router(state.clone())
+            .oneshot(HttpRequest::builder().uri("/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value =
+            serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap()).unwrap();
+        assert_eq!(body["status"], "ok");
+        assert!(body["services"].as_u64().unwrap() >= 120);
+        let res = router(state.clone())
+            .oneshot(HttpRequest::builder().uri("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let text = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap().to_vec()).unwrap();
+        assert!(text.contains("lotse_replies_total{kind=\"greeting\"} 1"), "{text}");
+        assert!(text.contains("lotse_conversations_active 1"), "{text}");
+        let res =
+            router(state).oneshot(HttpRequest::builder().uri("/nowhere").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+}
