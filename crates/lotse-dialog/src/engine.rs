@@ -309,21 +309,41 @@ impl Engine {
 
     /// Whether a language or plain-language request also carries a question to look up.
     fn rest_is_question(&self, text: &str) -> bool {
-        self.index.search(text, 1).map(|r| r.is_confident()).unwrap_or(false)
+        self.search(text).is_some_and(|r| r.is_confident())
+    }
+
+    /// Searches the whole message and, when that is not confident, each of its clauses: a
+    /// question wrapped in other talk ("Ich fange in einer Bäckerei an und brauche das
+    /// Gesundheitszeugnis. Was kostet das?") or in instructions to the bot is found by its clause.
+    fn search(&self, text: &str) -> Option<SearchResult> {
+        let whole = self.index.search(text, 5).ok()?;
+        if whole.is_confident() {
+            return Some(whole);
+        }
+        let clauses = understand::clauses(text);
+        if clauses.len() < 2 {
+            return Some(whole);
+        }
+        let best = clauses
+            .iter()
+            .filter_map(|c| self.index.search_lexical(c, 5).ok())
+            .filter(|r| r.is_confident())
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence).then(b.hits.len().cmp(&a.hits.len())));
+        Some(best.unwrap_or(whole))
     }
 
     fn question(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp) -> Reply {
         let stripped = understand::strip_markup(text);
         let text = stripped.as_str();
-        let result = match self.index.search(text, 5) {
-            Ok(r) => r,
+        let Some(result) = self.search(text) else {
             // A search failure is internal; say so politely and offer a person.
-            Err(_) => return self.out_of_scope(conv, None, false),
+            return self.out_of_scope(conv, None, false);
         };
         let aspects = understand::aspects(text);
+        let clarification = self.clarification(&result);
         if let Some(topic) = conv.topic
             && understand::is_follow_up(text)
-            && !self.clearly_other(&result, topic)
+            && (clarification.is_some() || !self.clearly_other(&result, topic))
         {
             let focus = if aspects.is_empty() { self.focus_words(text) } else { Vec::new() };
             conv.failures = 0;
@@ -338,7 +358,7 @@ impl Engine {
             return self.out_of_scope(conv, Some(&result), false);
         }
         conv.failures = 0;
-        if let Some(options) = self.clarification(&result) {
+        if let Some(options) = clarification {
             return self.clarify(conv, &options);
         }
         let top = result.hits[0].index;
@@ -346,11 +366,17 @@ impl Engine {
         self.answer(conv, top, &aspects, &[], now)
     }
 
-    /// Whether a follow-up-shaped message is really about another service.
+    /// Whether a follow-up-shaped message is really about another service ("Und der
+    /// Reisepass?" after the ID card): a confident hit that clearly outscores the topic.
     fn clearly_other(&self, result: &SearchResult, topic: usize) -> bool {
-        result.is_confident()
-            && result.top().is_some_and(|h| h.index != topic && h.coverage >= 0.9)
-            && !result.hits.iter().take(3).any(|h| h.index == topic)
+        let Some(top) = result.top() else { return false };
+        if !result.is_confident() || top.index == topic || top.coverage < 0.9 {
+            return false;
+        }
+        match result.hits.iter().find(|h| h.index == topic) {
+            Some(t) => top.score >= 1.5 * t.score,
+            None => true,
+        }
     }
 
     /// Content words of a follow-up without aspect words ("Und für Kinder?" → ["kinder"]).

@@ -27,6 +27,31 @@ pub fn strip_markup(text: &str) -> String {
     out
 }
 
+/// The clauses of a message: split at sentence marks, semicolons, colons, brackets, and the
+/// conjunctions that join a story to a question ("und", "aber", "weil", "dass").
+pub fn clauses(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in text.split(['.', '?', '!', ';', ':', '(', ')', '[', ']', '\n', ',']) {
+        let mut current: Vec<&str> = Vec::new();
+        for w in part.split_whitespace() {
+            let f = w.to_lowercase();
+            if matches!(f.as_str(), "und" | "aber" | "weil" | "dass" | "denn" | "and" | "but" | "because")
+                && !current.is_empty()
+            {
+                out.push(current.join(" "));
+                current.clear();
+            } else {
+                current.push(w);
+            }
+        }
+        if !current.is_empty() {
+            out.push(current.join(" "));
+        }
+    }
+    out.retain(|c| c.chars().any(char::is_alphanumeric));
+    out
+}
+
 /// Removes control characters (keeping line breaks as spaces), collapses whitespace and trims.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -372,6 +397,11 @@ pub fn is_follow_up(text: &str) -> bool {
             | "do"
             | "is"
             | "can"
+            | "which"
+            | "who"
+            | "wer"
+            | "wann"
+            | "when"
     );
     let refers = has_any(
         &w,

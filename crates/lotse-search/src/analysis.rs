@@ -484,10 +484,26 @@ const STOP_WORDS: &[&str] = &[
     "there",
 ];
 
+/// Further fillers and qualifiers seen in real questions ("new", "hin", "gezogen" is not one).
+#[rustfmt::skip]
+const MORE_STOP_WORDS: &[&str] = &[
+    "new", "old", "really", "still", "again", "we", "them", "him", "her", "its", "arr", "lieber", "hin", "her",
+    "dahin", "hier", "laut", "tell", "me", "give", "show", "now", "bestaetige", "bestaetigen", "confirm", "print",
+    "persoenlich", "dafuer", "jemandem", "ab", "mal", "nur", "noch", "schon", "gerne",
+];
+
+/// Further aspect words: how a fee is asked about, including common misspellings.
+#[rustfmt::skip]
+const MORE_ASPECT_WORDS: &[&str] = &[
+    "kostenlos", "gratis", "umsonst", "free", "kostn", "kosen", "kostet's", "telefonnummer", "erreiche", "erreichen",
+    "mitnehmen", "benoetige", "brauch",
+];
+
 /// Short English function words, to tell an English question from a German one.
 const ENGLISH_MARKERS: &[&str] = &[
-    "hello", "hi", "thanks", "the", "is", "are", "how", "what", "where", "when", "can", "do", "does", "my", "i", "you",
-    "to", "for", "of", "a", "need", "want", "get", "with", "which", "who", "have", "please",
+    "and", "your", "ignore", "print", "previous", "hello", "hi", "thanks", "the", "is", "are", "how", "what", "where",
+    "when", "can", "do", "does", "my", "i", "you", "to", "for", "of", "a", "need", "want", "get", "with", "which",
+    "who", "have", "please",
 ];
 
 /// Whether a text reads as English rather than German (by its function words).
@@ -609,7 +625,7 @@ const MIN_COMPOUND: usize = 7;
 impl Analyzer {
     /// Builds an analyzer whose compound splitting knows the words of `texts`.
     pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>) -> Analyzer {
-        let stop: HashSet<&'static str> = STOP_WORDS.iter().copied().collect();
+        let stop: HashSet<&'static str> = STOP_WORDS.iter().chain(MORE_STOP_WORDS).copied().collect();
         let mut vocabulary = HashSet::new();
         for t in texts {
             for w in words(&fold(t)) {
@@ -618,7 +634,7 @@ impl Analyzer {
                 }
             }
         }
-        let aspect = ASPECT_WORDS.iter().copied().collect();
+        let aspect = ASPECT_WORDS.iter().chain(MORE_ASPECT_WORDS).copied().collect();
         Analyzer { stemmer: Stemmer::create(Algorithm::German), stop, aspect, vocabulary }
     }
 

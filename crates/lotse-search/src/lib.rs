@@ -507,6 +507,16 @@ impl SearchIndex {
 
     /// Finds the services that best answer `query`, best first, at most `limit`.
     pub fn search(&self, query: &str, limit: usize) -> Result<SearchResult, Error> {
+        self.search_with(query, limit, true)
+    }
+
+    /// [`SearchIndex::search`] without the embedding re-ranking: for cheap probes (the clauses of
+    /// a long message) where a question embedding each would cost too much.
+    pub fn search_lexical(&self, query: &str, limit: usize) -> Result<SearchResult, Error> {
+        self.search_with(query, limit, false)
+    }
+
+    fn search_with(&self, query: &str, limit: usize, dense: bool) -> Result<SearchResult, Error> {
         let query_text = query;
         let concepts = self.concepts(query);
         let unknown_words =
@@ -561,7 +571,7 @@ impl SearchIndex {
             cov.first().is_some_and(|c| *c >= CLEAR_COVERAGE)
                 && (scores.len() < 2 || scores[1] < scores[0] * CLEAR_MARGIN)
         };
-        let similarity = match self.dense.as_ref().filter(|_| !clear) {
+        let similarity = match self.dense.as_ref().filter(|_| dense && !clear) {
             Some(dense) => {
                 let q = dense.embedder.embed(query_text, true)?;
                 let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
