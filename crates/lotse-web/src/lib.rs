@@ -340,6 +340,16 @@ pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "listening");
     println!("Lotse is listening on http://{}", listener.local_addr()?);
+    serve_on(state, listener, shutdown_signal()).await
+}
+
+/// Serves the API on a bound listener until `shutdown` completes (tests and benchmarks bind
+/// port 0 and stop the server themselves).
+pub async fn serve_on(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let expiry = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -352,7 +362,7 @@ pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()
         }
     });
     axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
 }
 

@@ -23,12 +23,118 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         synthetic: usize,
     },
+    /// Load on the chat API over loopback: many conversations at once (bounded, stops itself).
+    Api {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "eval/jena-retrieval.toml")]
+        set: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        conversations: usize,
+        #[arg(long, default_value_t = 3)]
+        turns: usize,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Search { knowledge, set, passes, synthetic } => search(&knowledge, &set, passes, synthetic),
+        BenchCommand::Api { knowledge, set, conversations, turns } => api(&knowledge, &set, conversations, turns),
     }
+}
+
+/// A bounded load test on loopback: `conversations` conversations at once, each creating itself
+/// and sending `turns` questions from the question set; stops when all are done.
+fn api(knowledge: &std::path::Path, set: &std::path::Path, conversations: usize, turns: usize) -> Result<ExitCode> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let engine = std::sync::Arc::new(crate::build_engine(knowledge)?);
+    let questions: Vec<String> = crate::eval::load_set(set)?.case.into_iter().map(|c| c.q).collect();
+    anyhow::ensure!(!questions.is_empty(), "the question set is empty");
+    // The load comes from one address; the per-client limit would refuse it by design.
+    let limits = lotse_web::Limits { requests_per_minute: u32::MAX / 2, ..Default::default() };
+    let state = lotse_web::AppState::new(engine, limits, false);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(lotse_web::serve_on(state, listener, async move {
+            let _ = stop_rx.await;
+        }));
+        let client: Client<_, Full<axum::body::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..conversations {
+            let client = client.clone();
+            let questions = questions.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0usize;
+                let post = |uri: String, body: String| {
+                    axum::http::Request::post(uri)
+                        .header("content-type", "application/json")
+                        .body(Full::new(axum::body::Bytes::from(body)))
+                        .expect("a valid request")
+                };
+                let t = Instant::now();
+                let res = client.request(post(format!("http://{addr}/api/v1/conversations"), "{}".into())).await;
+                latencies.push(t.elapsed());
+                let id = match res {
+                    Ok(r) if r.status() == 201 => {
+                        let body = r.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["id"].as_str().map(String::from))
+                    }
+                    _ => None,
+                };
+                let Some(id) = id else { return (latencies, errors + 1) };
+                for k in 0..turns {
+                    let q = &questions[(c * turns + k) % questions.len()];
+                    let body = serde_json::json!({ "text": q }).to_string();
+                    let t = Instant::now();
+                    let res = client.request(post(format!("http://{addr}/api/v1/conversations/{id}/messages"), body)).await;
+                    match res {
+                        Ok(r) if r.status() == 200 => {
+                            let _ = r.into_body().collect().await;
+                            latencies.push(t.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let (l, e) = t.await?;
+            all.extend(l);
+            errors += e;
+        }
+        let wall = started.elapsed();
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        all.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "api load: {conversations} concurrent conversations x {turns} questions on {addr}: {} requests in {:.1} s ({:.0}/s), {errors} errors",
+            all.len() + errors,
+            wall.as_secs_f64(),
+            (all.len() + errors) as f64 / wall.as_secs_f64()
+        );
+        if !all.is_empty() {
+            println!(
+                "request latency: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                ms(percentile(&all, 0.5)),
+                ms(percentile(&all, 0.95)),
+                ms(percentile(&all, 0.99)),
+                ms(*all.last().unwrap_or(&Duration::ZERO))
+            );
+        }
+        anyhow::Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
