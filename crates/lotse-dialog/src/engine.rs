@@ -180,23 +180,41 @@ impl Engine {
 
     /// Answers one message. `plain` asks for plain language for this and the following turns.
     pub fn respond(&self, conv: &mut Conversation, text: &str, plain: bool) -> Reply {
+        self.respond_with(conv, text, plain, true)
+    }
+
+    /// [`Engine::respond`], choosing whether retrieval may use its costly stage (the embedding
+    /// re-ranking). A server under load answers with `thorough = false` rather than queueing.
+    pub fn respond_with(&self, conv: &mut Conversation, text: &str, plain: bool, thorough: bool) -> Reply {
         let (at, now) = self.now();
-        self.respond_at(conv, text, plain, at, now)
+        self.turn(conv, text, plain, at, now, thorough)
     }
 
     /// [`Engine::respond`] at a given moment (tests and evaluations fix the clock).
     pub fn respond_at(&self, conv: &mut Conversation, text: &str, plain: bool, at: Timestamp, now: DateTime) -> Reply {
+        self.turn(conv, text, plain, at, now, true)
+    }
+
+    fn turn(
+        &self,
+        conv: &mut Conversation,
+        text: &str,
+        plain: bool,
+        at: Timestamp,
+        now: DateTime,
+        thorough: bool,
+    ) -> Reply {
         let text = understand::clean(text);
         conv.events.push(Event::MessageIn { at, text: text.clone() });
         if plain {
             conv.plain = true;
         }
-        let reply = self.decide(conv, &text, now, at);
+        let reply = self.decide(conv, &text, now, at, thorough);
         conv.events.push(Event::ReplyOut { at, reply: reply.clone() });
         reply
     }
 
-    fn decide(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp) -> Reply {
+    fn decide(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp, thorough: bool) -> Reply {
         if !text.chars().any(char::is_alphanumeric) {
             let lang = conv.lang;
             let mut r = Self::reply(
@@ -268,10 +286,10 @@ impl Engine {
             Intent::SwitchLang(l) => {
                 conv.lang = l;
                 conv.lang_chosen = true;
-                if let Some(topic) = conv.topic.filter(|_| !self.rest_is_question(text)) {
+                if let Some(topic) = conv.topic.filter(|_| !self.rest_is_question(text, thorough)) {
                     return self.answer(conv, topic, &[], &[], now);
                 }
-                if !self.rest_is_question(text) {
+                if !self.rest_is_question(text, thorough) {
                     return Self::reply(
                         ReplyKind::Smalltalk,
                         t(
@@ -285,8 +303,8 @@ impl Engine {
             }
             Intent::Plain => {
                 conv.plain = true;
-                if self.rest_is_question(text) {
-                    return self.question(conv, text, now, at);
+                if self.rest_is_question(text, thorough) {
+                    return self.question(conv, text, now, at, thorough);
                 }
                 if let Some(topic) = conv.topic {
                     return self.answer(conv, topic, &[], &[], now);
@@ -304,19 +322,19 @@ impl Engine {
             Intent::OffTopic => return self.out_of_scope(conv, None, true),
             Intent::Question => {}
         }
-        self.question(conv, text, now, at)
+        self.question(conv, text, now, at, thorough)
     }
 
     /// Whether a language or plain-language request also carries a question to look up.
-    fn rest_is_question(&self, text: &str) -> bool {
-        self.search(text).is_some_and(|r| r.is_confident())
+    fn rest_is_question(&self, text: &str, thorough: bool) -> bool {
+        self.search(text, thorough).is_some_and(|r| r.is_confident())
     }
 
     /// Searches the whole message and, when that is not confident, each of its clauses: a
     /// question wrapped in other talk ("Ich fange in einer Bäckerei an und brauche das
     /// Gesundheitszeugnis. Was kostet das?") or in instructions to the bot is found by its clause.
-    fn search(&self, text: &str) -> Option<SearchResult> {
-        let whole = self.index.search(text, 5).ok()?;
+    fn search(&self, text: &str, thorough: bool) -> Option<SearchResult> {
+        let whole = if thorough { self.index.search(text, 5) } else { self.index.search_lexical(text, 5) }.ok()?;
         if whole.is_confident() {
             return Some(whole);
         }
@@ -332,10 +350,10 @@ impl Engine {
         Some(best.unwrap_or(whole))
     }
 
-    fn question(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp) -> Reply {
+    fn question(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp, thorough: bool) -> Reply {
         let stripped = understand::strip_markup(text);
         let text = stripped.as_str();
-        let Some(result) = self.search(text) else {
+        let Some(result) = self.search(text, thorough) else {
             // A search failure is internal; say so politely and offer a person.
             return self.out_of_scope(conv, None, false);
         };

@@ -382,11 +382,19 @@ pub fn parse_fees(text: &str) -> Vec<Fee> {
             let lo = parse_amount(&c["lo"]);
             let hi = c.name("hi").and_then(|m| parse_amount(m.as_str()));
             let whole = c.get(0).map_or(0..0, |m| m.range());
-            let condition = line[..whole.start].trim().trim_end_matches(':').trim();
+            // What stands around the amount is its condition: "Tageszulassung: ab …",
+            // "… (abhängig von der Rechtsform)".
+            let before = line[..whole.start].trim().trim_end_matches(':').trim();
+            let after = line[whole.end..].trim().trim_start_matches(['(', ',', ';']).trim_end_matches(')').trim();
+            let condition = match (before.is_empty(), after.is_empty()) {
+                (_, true) => before.to_string(),
+                (true, false) => after.to_string(),
+                (false, false) => format!("{before}, {after}"),
+            };
             out.push(Fee {
                 amount: lo,
                 amount_max: hi,
-                condition: (!condition.is_empty()).then(|| condition.to_string()),
+                condition: (!condition.is_empty()).then_some(condition),
                 text: Some(line.to_string()),
             });
         } else {
@@ -420,6 +428,7 @@ mod tests {
         );
         assert_eq!(fees.len(), 4);
         assert_eq!((fees[0].amount, fees[0].amount_max), (Some(50.0), Some(60.0)));
+        assert_eq!(fees[0].condition.as_deref(), Some("abhängig von der Rechtsform"));
         assert_eq!(fees[1].amount, Some(25.5));
         assert_eq!(fees[1].condition.as_deref(), Some("Tageszulassung: ab"));
         assert_eq!(fees[2].amount, None);

@@ -86,7 +86,13 @@ pub struct AppState {
     rate: RateLimiter,
     pub metrics: Metrics,
     embeddings: bool,
+    /// Turns being answered right now, for load shedding.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
+
+/// Turns in flight from which new turns skip the costly retrieval stage (embedding re-ranking)
+/// instead of queueing behind it: on 2 cores a few turns at once are the most that keep latency.
+const BUSY_TURNS: usize = 2;
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, limits: Limits, embeddings: bool) -> Arc<AppState> {
@@ -98,6 +104,7 @@ impl AppState {
             rate,
             metrics: Metrics::default(),
             embeddings,
+            in_flight: Default::default(),
         })
     }
 
@@ -278,11 +285,16 @@ async fn message(
     let _ = events.send(StreamEvent::Message { text: text.clone() });
     let engine = state.engine.clone();
     let plain = body.plain_language;
+    let busy = state.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= BUSY_TURNS;
+    if busy {
+        state.metrics.shed.inc();
+    }
+    let flight = InFlight(state.clone());
     let started = Instant::now();
     // Holding the conversation's async lock across the blocking turn keeps turns in order.
     let mut guard = conversation.lock_owned().await;
     let reply = tokio::task::spawn_blocking(move || {
-        let reply = engine.respond(&mut guard, &text, plain);
+        let reply = engine.respond_with(&mut guard, &text, plain, !busy);
         drop(guard);
         reply
     })
@@ -291,11 +303,21 @@ async fn message(
         tracing::error!(error = %e, "turn failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
     })?;
+    drop(flight);
     state.metrics.turn(started.elapsed());
     state.metrics.reply(reply.kind);
     // Nobody listening is fine.
     let _ = events.send(StreamEvent::Reply { reply: reply.clone() });
     Ok(Json(MessageResponse { reply }))
+}
+
+/// Counts a turn as in flight until dropped (also when the handler is cancelled).
+struct InFlight(Arc<AppState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {

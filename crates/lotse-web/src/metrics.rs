@@ -26,6 +26,8 @@ const BUCKETS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 pub struct Metrics {
     pub conversations: Counter,
     pub rate_limited: Counter,
+    /// Turns answered without the costly retrieval stage because the server was busy.
+    pub shed: Counter,
     replies: [Counter; 6],
     turn_buckets: [Counter; 8],
     turns: Counter,
@@ -77,6 +79,9 @@ impl Metrics {
         let _ = writeln!(s, "# HELP lotse_rate_limited_total Requests refused by the rate limiter.");
         let _ = writeln!(s, "# TYPE lotse_rate_limited_total counter");
         let _ = writeln!(s, "lotse_rate_limited_total {}", self.rate_limited.get());
+        let _ = writeln!(s, "# HELP lotse_turns_shed_total Turns answered without embedding re-ranking under load.");
+        let _ = writeln!(s, "# TYPE lotse_turns_shed_total counter");
+        let _ = writeln!(s, "lotse_turns_shed_total {}", self.shed.get());
         let _ = writeln!(s, "# HELP lotse_turn_seconds Time to answer a message.");
         let _ = writeln!(s, "# TYPE lotse_turn_seconds histogram");
         for (i, bound) in BUCKETS.iter().enumerate() {

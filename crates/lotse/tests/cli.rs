@@ -82,6 +82,21 @@ fn dldb_import_of_the_munich_export() {
     assert_eq!(office.address.as_ref().unwrap().postcode, "81371");
     let with_amounts = kb.services.iter().filter(|s| s.fees.iter().any(|f| f.amount.is_some())).count();
     assert!(with_amounts > 100, "fees parsed where they are amounts: {with_amounts}");
+
+    // The conversation engine answers from the imported corpus and cites the DLDB id.
+    let ask = lotse(&[
+        "--no-embeddings",
+        "ask",
+        "--json",
+        "--knowledge",
+        out.to_str().unwrap(),
+        "Was kostet die Gewerbe-Anmeldung?",
+    ]);
+    assert!(ask.status.success(), "{}", stderr(&ask));
+    let reply: serde_json::Value = serde_json::from_slice(&ask.stdout).unwrap();
+    assert_eq!(reply["kind"], "answer", "{reply}");
+    assert_eq!(reply["sources"][0]["id"], "1063423", "{reply}");
+    assert!(reply["text"].as_str().unwrap().contains("50,00 € bis 60,00 € (abhängig von der Rechtsform)"), "{reply}");
 }
 
 #[test]
@@ -163,7 +178,7 @@ fn pvog_import() {
     assert_eq!(s.processing_time.as_deref(), Some("etwa eine Woche"));
     assert_eq!(s.deadlines, vec!["innerhalb von 2 Wochen nach Beginn der Haltung"]);
     assert_eq!(s.fees.iter().map(|f| f.amount).collect::<Vec<_>>(), vec![Some(102.0), Some(150.0)]);
-    assert_eq!(s.fees[0].condition.as_deref(), Some("Erster Hund"));
+    assert_eq!(s.fees[0].condition.as_deref(), Some("Erster Hund, pro Jahr"));
     assert!(s.online_services.iter().any(|l| l.url == "https://example.org/online/hund"));
     assert!(s.online_services.iter().any(|l| l.url == "https://example.org/satzung"));
     assert_eq!(kb.office("oe-12").unwrap().address.as_ref().unwrap().street, "Am Markt 2");
