@@ -358,7 +358,7 @@ impl Engine {
             return self.out_of_scope(conv, None, false);
         };
         let aspects = understand::aspects(text);
-        let clarification = self.clarification(&result);
+        let clarification = self.clarification(&result, text);
         if let Some(topic) = conv.topic
             && understand::is_follow_up(text)
             && (clarification.is_some() || !self.clearly_other(&result, topic))
@@ -412,8 +412,29 @@ impl Engine {
     }
 
     /// Two or three services that fit about equally well, when the question does not decide.
-    fn clarification(&self, result: &SearchResult) -> Option<Vec<usize>> {
+    fn clarification(&self, result: &SearchResult, text: &str) -> Option<Vec<usize>> {
         let first = result.hits.first()?;
+        // A question whose only content is a generic verb ("Ich will was abmelden", "Ich habe
+        // etwas verloren") that several services answer equally: ask which one. A noun (in
+        // German capitalised: "Personalausweis") names the service and is answered directly.
+        let analyzer = self.index.analyzer();
+        let content: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .filter(|w| {
+                let f = lotse_search::fold(w);
+                !analyzer.is_stop_word(&f) && !analyzer.is_aspect_word(&f)
+            })
+            .collect();
+        // Only German marks nouns by capitals.
+        let verbs_only = understand::language(text) == Lang::De
+            && !content.is_empty()
+            && content.len() <= 2
+            && content.iter().all(|w| w.starts_with(char::is_lowercase));
+        let full: Vec<&lotse_search::Hit> = result.hits.iter().take(4).filter(|h| h.coverage >= 0.99).collect();
+        if verbs_only && full.len() >= 3 && full[0].score < 1.7 * full[1].score {
+            return Some(full.iter().take(3).map(|h| h.index).collect());
+        }
         let close: Vec<usize> = result
             .hits
             .iter()
@@ -721,6 +742,17 @@ mod tests {
             let g = Grounding { service, offices };
             assert_eq!(ungrounded(&r.text, &[g]), vec![], "{q}: {}", r.text);
         }
+    }
+
+    #[test]
+    fn a_generic_verb_is_asked_back_a_service_name_answered() {
+        let r = run(Channel::Web, &["Ich will was abmelden"]);
+        assert_eq!(r.kind, ReplyKind::Clarify, "{}", r.text);
+        assert!(r.suggestions.len() >= 3, "{:?}", r.suggestions);
+        assert_eq!(run(Channel::Web, &["Personalausweis"]).kind, ReplyKind::Answer);
+        // Picking an option answers it.
+        let r = run(Channel::Web, &["Ich will was abmelden", "Gewerbe abmelden"]);
+        assert_eq!((r.kind, r.sources[0].id.as_str()), (ReplyKind::Answer, "gewerbeabmeldung"));
     }
 
     #[test]
