@@ -545,6 +545,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn answers_from_an_imported_dldb_corpus() {
+        // The real Munich export, read from ../shared at test time.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/munich-dldb");
+        let (kb, _) = lotse_knowledge::dldb::import(&path).expect("the Munich export imports");
+        let kb = Arc::new(kb);
+        let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
+        let config = lotse_dialog::EngineConfig { general_office: None, ..Default::default() };
+        let state = AppState::new(Arc::new(Engine::new(kb, index, config)), Limits::default(), false);
+        let id = create(&state).await;
+        let (status, body) = send(
+            &state,
+            post(&format!("/api/v1/conversations/{id}/messages"), r#"{"text": "Was kostet die Gewerbe-Anmeldung?"}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["reply"]["kind"], "answer");
+        assert_eq!(body["reply"]["sources"][0]["id"], "1063423", "DLDB ids are the source ids");
+        assert!(body["reply"]["text"].as_str().unwrap().contains("50,00 €"));
+    }
+
+    #[tokio::test]
     async fn health_and_metrics() {
         let state = state(Limits::default());
         create(&state).await;
