@@ -497,11 +497,7 @@ impl Engine {
                 Lang::De => format!(" Allgemeine Auskunft gibt {} unter Telefon {phone}.", o.name),
                 Lang::En => format!(" For general enquiries, call {} on {phone}.", o.name),
             });
-            sources.push(Source {
-                id: o.id.clone(),
-                title: o.name.clone(),
-                url: o.website.clone().unwrap_or_else(|| o.source.clone()),
-            });
+            sources.push(office_source(o));
         }
         let mut r = Self::reply(ReplyKind::OutOfScope, text, lang);
         r.sources = sources;
@@ -553,11 +549,7 @@ impl Engine {
                         Lang::De => format!(" Sie erreichen {} unter Telefon {phone}.", o.name),
                         Lang::En => format!(" You can reach {} on {phone}.", o.name),
                     });
-                    sources.push(Source {
-                        id: o.id.clone(),
-                        title: o.name.clone(),
-                        url: o.website.clone().unwrap_or_else(|| o.source.clone()),
-                    });
+                    sources.push(office_source(o));
                 }
             }
         }
@@ -588,11 +580,7 @@ impl Engine {
         let mut r = Self::reply(ReplyKind::Answer, text, conv.lang);
         r.sources.push(self.service_source(index));
         for o in offices.iter().take(1) {
-            r.sources.push(Source {
-                id: o.id.clone(),
-                title: o.name.clone(),
-                url: o.website.clone().unwrap_or_else(|| o.source.clone()),
-            });
+            r.sources.push(office_source(o));
         }
         r.suggestions = self.follow_up_suggestions(conv.lang, aspects);
         r
@@ -613,6 +601,11 @@ impl Engine {
         s.push(Self::human_suggestion(lang));
         s
     }
+}
+
+/// An office as a reply source: its website where it has one, else where its facts come from.
+fn office_source(o: &lotse_core::Office) -> Source {
+    Source { id: o.id.clone(), title: o.name.clone(), url: o.website.clone().unwrap_or_else(|| o.source.clone()) }
 }
 
 fn join_or(items: &[String], or: &str) -> String {
