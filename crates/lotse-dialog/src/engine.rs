@@ -286,25 +286,27 @@ impl Engine {
             Intent::SwitchLang(l) => {
                 conv.lang = l;
                 conv.lang_chosen = true;
-                if let Some(topic) = conv.topic.filter(|_| !self.rest_is_question(text, thorough)) {
+                // A language request may carry a question ("In English please: passport fees?").
+                if let Some(result) = self.probe(text, thorough) {
+                    return self.question(conv, text, Some(result), now, at, thorough);
+                }
+                if let Some(topic) = conv.topic {
                     return self.answer(conv, topic, &[], &[], now);
                 }
-                if !self.rest_is_question(text, thorough) {
-                    return Self::reply(
-                        ReplyKind::Smalltalk,
-                        t(
-                            l,
-                            "Gern, ich antworte auf Deutsch. Was möchten Sie wissen?",
-                            "Sure, I will answer in English. What would you like to know?",
-                        ),
+                return Self::reply(
+                    ReplyKind::Smalltalk,
+                    t(
                         l,
-                    );
-                }
+                        "Gern, ich antworte auf Deutsch. Was möchten Sie wissen?",
+                        "Sure, I will answer in English. What would you like to know?",
+                    ),
+                    l,
+                );
             }
             Intent::Plain => {
                 conv.plain = true;
-                if self.rest_is_question(text, thorough) {
-                    return self.question(conv, text, now, at, thorough);
+                if let Some(result) = self.probe(text, thorough) {
+                    return self.question(conv, text, Some(result), now, at, thorough);
                 }
                 if let Some(topic) = conv.topic {
                     return self.answer(conv, topic, &[], &[], now);
@@ -322,12 +324,14 @@ impl Engine {
             Intent::OffTopic => return self.out_of_scope(conv, None, true),
             Intent::Question => {}
         }
-        self.question(conv, text, now, at, thorough)
+        self.question(conv, text, None, now, at, thorough)
     }
 
     /// Whether a language or plain-language request also carries a question to look up.
-    fn rest_is_question(&self, text: &str, thorough: bool) -> bool {
-        self.search(text, thorough).is_some_and(|r| r.is_confident())
+    /// The search result of a language or plain-language request that also carries a question,
+    /// when that question is answerable.
+    fn probe(&self, text: &str, thorough: bool) -> Option<SearchResult> {
+        self.search(&understand::strip_markup(text), thorough).filter(SearchResult::is_confident)
     }
 
     /// Searches the whole message and, when that is not confident, each of its clauses: a
@@ -350,10 +354,19 @@ impl Engine {
         Some(best.unwrap_or(whole))
     }
 
-    fn question(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp, thorough: bool) -> Reply {
+    /// Answers a question; `searched` is its search result when a caller has it already.
+    fn question(
+        &self,
+        conv: &mut Conversation,
+        text: &str,
+        searched: Option<SearchResult>,
+        now: DateTime,
+        at: Timestamp,
+        thorough: bool,
+    ) -> Reply {
         let stripped = understand::strip_markup(text);
         let text = stripped.as_str();
-        let Some(result) = self.search(text, thorough) else {
+        let Some(result) = searched.or_else(|| self.search(text, thorough)) else {
             // A search failure is internal; say so politely and offer a person.
             return self.out_of_scope(conv, None, false);
         };
@@ -469,8 +482,10 @@ impl Engine {
         r
     }
 
-    fn general_office(&self) -> Option<&lotse_core::Office> {
-        self.config.general_office.as_deref().and_then(|id| self.kb.office(id))
+    /// The office for general enquiries and its phone number, when both are known.
+    fn general_contact(&self) -> Option<(&lotse_core::Office, &str)> {
+        let office = self.config.general_office.as_deref().and_then(|id| self.kb.office(id))?;
+        Some((office, office.phone.as_deref()?))
     }
 
     fn out_of_scope(&self, conv: &Conversation, result: Option<&SearchResult>, off_topic: bool) -> Reply {
@@ -489,10 +504,7 @@ impl Engine {
             )
         };
         let mut sources = Vec::new();
-        if !off_topic
-            && let Some(o) = self.general_office()
-            && let Some(phone) = &o.phone
-        {
+        if !off_topic && let Some((o, phone)) = self.general_contact() {
             text.push_str(&match lang {
                 Lang::De => format!(" Allgemeine Auskunft gibt {} unter Telefon {phone}.", o.name),
                 Lang::En => format!(" For general enquiries, call {} on {phone}.", o.name),
@@ -542,9 +554,7 @@ impl Engine {
                     " Im Moment kann ich Sie hier nicht direkt weiterleiten.",
                     " Right now I can't transfer you here directly.",
                 ));
-                if let Some(o) = self.general_office()
-                    && let Some(phone) = &o.phone
-                {
+                if let Some((o, phone)) = self.general_contact() {
                     text.push_str(&match lang {
                         Lang::De => format!(" Sie erreichen {} unter Telefon {phone}.", o.name),
                         Lang::En => format!(" You can reach {} on {phone}.", o.name),

@@ -59,7 +59,8 @@ fn canonical_number(s: &str) -> String {
         && int.chars().all(|c| c.is_ascii_digit())
     {
         let dec = dec.trim_end_matches('0');
-        return format!("{}{dec}", int.trim_start_matches('0').to_string().max("0".into()));
+        let int = int.trim_start_matches('0');
+        return format!("{}{dec}", if int.is_empty() { "0" } else { int });
     }
     // A time: 08:30 → 830.
     if let Some((h, m)) = s.split_once(':')
@@ -116,13 +117,8 @@ pub fn ungrounded(reply: &str, groundings: &[Grounding<'_>]) -> Vec<Fact> {
     let mut allowed: HashSet<Fact> = HashSet::new();
     for g in groundings {
         for text in grounding_texts(g) {
-            for f in facts(&text) {
-                // Times in opening hours are written "08:30-13:00": allow each side.
-                if let Fact::Digits(_) = &f {
-                    allowed.insert(f.clone());
-                }
-                allowed.insert(f);
-            }
+            allowed.extend(facts(&text));
+            // Times in opening hours are written "08:30-13:00": allow each side on its own.
             for part in text.split(['-', '–', ',', ' ', '/', '(', ')']) {
                 for f in facts(part) {
                     allowed.insert(f);

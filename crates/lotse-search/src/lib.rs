@@ -564,13 +564,10 @@ impl SearchIndex {
         // Closeness in meaning is worth its cost (an embedding per question, ~25 ms on 2 cores)
         // only when the words leave doubt: skip it when the best BM25 hit covers the whole
         // question in its name, synonyms or teaser and clearly leads.
-        let clear = {
-            let cov: Vec<f32> =
-                candidates.iter().take(2).map(|(i, _)| self.coverage(&concepts, *i, total_idf)).collect();
-            let scores: Vec<f32> = candidates.iter().take(2).map(|(_, s)| *s).collect();
-            cov.first().is_some_and(|c| *c >= CLEAR_COVERAGE)
-                && (scores.len() < 2 || scores[1] < scores[0] * CLEAR_MARGIN)
-        };
+        let clear = candidates.first().is_some_and(|&(top, top_score)| {
+            self.coverage(&concepts, top, total_idf) >= CLEAR_COVERAGE
+                && candidates.get(1).is_none_or(|&(_, second)| second < top_score * CLEAR_MARGIN)
+        });
         let similarity = match self.dense.as_ref().filter(|_| dense && !clear) {
             Some(dense) => {
                 let q = dense.embedder.embed(query_text, true)?;
