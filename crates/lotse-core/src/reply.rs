@@ -72,6 +72,13 @@ pub struct HandoffInfo {
     pub position: Option<u32>,
 }
 
+/// `Reply::generated_by` of a reply written by the deterministic record composer.
+pub const COMPOSER: &str = "composer";
+
+fn composer() -> String {
+    COMPOSER.to_string()
+}
+
 /// One reply of the assistant. `text` is plain text: clients must escape it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
@@ -81,4 +88,8 @@ pub struct Reply {
     pub sources: Vec<Source>,
     pub handoff: Option<HandoffInfo>,
     pub suggestions: Vec<String>,
+    /// How the text was made: `"composer"` (copied from the records) or `"llm:<model>"`
+    /// (generated, every sentence verified against the records).
+    #[serde(default = "composer")]
+    pub generated_by: String,
 }

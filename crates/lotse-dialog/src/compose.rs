@@ -45,7 +45,7 @@ pub fn money(amount: f64, lang: Lang) -> String {
     }
 }
 
-fn fee_text(f: &Fee, lang: Lang) -> String {
+pub(crate) fn fee_text(f: &Fee, lang: Lang) -> String {
     let amount = match (f.amount, f.amount_max) {
         (Some(lo), Some(hi)) => match lang {
             Lang::De => format!("{} bis {}", money(lo, lang), money(hi, lang)),
@@ -60,7 +60,7 @@ fn fee_text(f: &Fee, lang: Lang) -> String {
     }
 }
 
-fn hhmm(minute: u16) -> String {
+pub(crate) fn hhmm(minute: u16) -> String {
     format!("{:02}:{:02}", minute / 60, minute % 60)
 }
 

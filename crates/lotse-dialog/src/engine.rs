@@ -8,9 +8,53 @@ use lotse_core::{Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply
 use lotse_knowledge::KnowledgeBase;
 use lotse_search::{SearchIndex, SearchResult};
 
+use lotse_llm::{Generator, Params};
+
+use crate::assist::{self, LlmMode, LlmStats, Outcome};
 use crate::compose::{Composer, Grounding, RecordComposer, Request};
 use crate::understand::{self, Aspect, Intent};
-use crate::verify::ungrounded;
+use crate::verify::{fee_without_condition, ungrounded, unsupported_claim, unsupported_terms};
+
+/// What a streaming caller receives during a turn, before the final [`Reply`].
+#[derive(Debug)]
+pub enum Partial<'a> {
+    /// The grounded facts, at once: kind, sources and the composer's text, before the model
+    /// writes. A client shows them while the generated answer streams.
+    Facts(&'a Reply),
+    /// A verified sentence of the generated answer.
+    Text(&'a str),
+}
+
+/// How one turn is run.
+#[derive(Default)]
+pub struct TurnOptions<'s> {
+    /// Use the costly retrieval stage (embedding re-ranking); a loaded server turns it off.
+    pub cheap: bool,
+    /// A fixed moment (tests and evaluations); the clock otherwise.
+    pub at: Option<(Timestamp, DateTime)>,
+    /// Receives the facts and the generated sentences as they come.
+    pub sink: Option<&'s mut dyn FnMut(Partial<'_>)>,
+}
+
+/// The state of one turn, passed down the decision.
+struct Turn<'s> {
+    at: Timestamp,
+    now: DateTime,
+    thorough: bool,
+    sink: Option<&'s mut dyn FnMut(Partial<'_>)>,
+    /// The citizen's message, cleaned and without markup.
+    question: String,
+    /// The message before it, for follow-ups.
+    previous: Option<String>,
+}
+
+/// The language model and how it may be used.
+struct Llm {
+    generator: Arc<dyn Generator>,
+    mode: LlmMode,
+    params: Params,
+    stats: LlmStats,
+}
 
 /// Something that happened in a conversation. The log is append-only; the staff console,
 /// analytics and plug-ins read it.
@@ -104,6 +148,7 @@ pub struct Engine {
     desk: Box<dyn StaffDesk>,
     config: EngineConfig,
     tz: TimeZone,
+    llm: Option<Llm>,
 }
 
 fn t(lang: Lang, de: &str, en: &str) -> String {
@@ -119,7 +164,29 @@ const HUMAN_EN: &str = "Talk to a person";
 impl Engine {
     pub fn new(kb: Arc<KnowledgeBase>, index: Arc<SearchIndex>, config: EngineConfig) -> Engine {
         let tz = TimeZone::get(&config.time_zone).unwrap_or(TimeZone::UTC);
-        Engine { kb, index, composer: Box::new(RecordComposer), desk: Box::new(NoStaff), config, tz }
+        Engine { kb, index, composer: Box::new(RecordComposer), desk: Box::new(NoStaff), config, tz, llm: None }
+    }
+
+    /// Lets a language model answer where `mode` allows (see `assist`); every sentence it writes
+    /// is verified against the records before it is shown.
+    pub fn with_generator(mut self, generator: Arc<dyn Generator>, mode: LlmMode) -> Engine {
+        self.llm = (mode != LlmMode::Off).then(|| Llm {
+            generator,
+            mode,
+            params: Params { max_tokens: 96, ..Params::default() },
+            stats: LlmStats::default(),
+        });
+        self
+    }
+
+    /// The model's counters; `None` without a model.
+    pub fn llm_stats(&self) -> Option<&LlmStats> {
+        self.llm.as_ref().map(|l| &l.stats)
+    }
+
+    /// The model's mode and name, when one is configured.
+    pub fn llm(&self) -> Option<(LlmMode, &str)> {
+        self.llm.as_ref().map(|l| (l.mode, l.generator.name()))
     }
 
     /// Replaces the composer (the LLM plugs in here); its replies are still verified.
@@ -148,7 +215,15 @@ impl Engine {
     }
 
     fn reply(kind: ReplyKind, text: String, lang: Lang) -> Reply {
-        Reply { kind, text, lang, sources: Vec::new(), handoff: None, suggestions: Vec::new() }
+        Reply {
+            kind,
+            text,
+            lang,
+            sources: Vec::new(),
+            handoff: None,
+            suggestions: Vec::new(),
+            generated_by: lotse_core::COMPOSER.to_string(),
+        }
     }
 
     /// Starts a conversation and returns its greeting.
@@ -186,35 +261,41 @@ impl Engine {
     /// [`Engine::respond`], choosing whether retrieval may use its costly stage (the embedding
     /// re-ranking). A server under load answers with `thorough = false` rather than queueing.
     pub fn respond_with(&self, conv: &mut Conversation, text: &str, plain: bool, thorough: bool) -> Reply {
-        let (at, now) = self.now();
-        self.turn(conv, text, plain, at, now, thorough)
+        self.respond_turn(conv, text, plain, TurnOptions { cheap: !thorough, ..Default::default() })
     }
 
     /// [`Engine::respond`] at a given moment (tests and evaluations fix the clock).
     pub fn respond_at(&self, conv: &mut Conversation, text: &str, plain: bool, at: Timestamp, now: DateTime) -> Reply {
-        self.turn(conv, text, plain, at, now, true)
+        self.respond_turn(conv, text, plain, TurnOptions { at: Some((at, now)), ..Default::default() })
     }
 
-    fn turn(
-        &self,
-        conv: &mut Conversation,
-        text: &str,
-        plain: bool,
-        at: Timestamp,
-        now: DateTime,
-        thorough: bool,
-    ) -> Reply {
+    /// One turn with every option: the clock, the retrieval stage, and a sink for streaming.
+    pub fn respond_turn(&self, conv: &mut Conversation, text: &str, plain: bool, options: TurnOptions<'_>) -> Reply {
+        let (at, now) = options.at.unwrap_or_else(|| self.now());
         let text = understand::clean(text);
+        let previous = conv.events.iter().rev().find_map(|e| match e {
+            Event::MessageIn { text, .. } => Some(text.clone()),
+            _ => None,
+        });
         conv.events.push(Event::MessageIn { at, text: text.clone() });
         if plain {
             conv.plain = true;
         }
-        let reply = self.decide(conv, &text, now, at, thorough);
+        let mut turn = Turn {
+            at,
+            now,
+            thorough: !options.cheap,
+            sink: options.sink,
+            question: understand::strip_markup(&text),
+            previous,
+        };
+        let reply = self.decide(conv, &text, &mut turn);
         conv.events.push(Event::ReplyOut { at, reply: reply.clone() });
         reply
     }
 
-    fn decide(&self, conv: &mut Conversation, text: &str, now: DateTime, at: Timestamp, thorough: bool) -> Reply {
+    fn decide(&self, conv: &mut Conversation, text: &str, turn: &mut Turn<'_>) -> Reply {
+        let (at, thorough) = (turn.at, turn.thorough);
         if !text.chars().any(char::is_alphanumeric) {
             let lang = conv.lang;
             let mut r = Self::reply(
@@ -288,10 +369,10 @@ impl Engine {
                 conv.lang_chosen = true;
                 // A language request may carry a question ("In English please: passport fees?").
                 if let Some(result) = self.probe(text, thorough) {
-                    return self.question(conv, text, Some(result), now, at, thorough);
+                    return self.question(conv, text, Some(result), turn);
                 }
                 if let Some(topic) = conv.topic {
-                    return self.answer(conv, topic, &[], &[], now);
+                    return self.answer(conv, topic, &[], &[], turn);
                 }
                 return Self::reply(
                     ReplyKind::Smalltalk,
@@ -306,10 +387,10 @@ impl Engine {
             Intent::Plain => {
                 conv.plain = true;
                 if let Some(result) = self.probe(text, thorough) {
-                    return self.question(conv, text, Some(result), now, at, thorough);
+                    return self.question(conv, text, Some(result), turn);
                 }
                 if let Some(topic) = conv.topic {
-                    return self.answer(conv, topic, &[], &[], now);
+                    return self.answer(conv, topic, &[], &[], turn);
                 }
                 return Self::reply(
                     ReplyKind::Smalltalk,
@@ -324,7 +405,7 @@ impl Engine {
             Intent::OffTopic => return self.out_of_scope(conv, None, true),
             Intent::Question => {}
         }
-        self.question(conv, text, None, now, at, thorough)
+        self.question(conv, text, None, turn)
     }
 
     /// Whether a language or plain-language request also carries a question to look up.
@@ -360,13 +441,11 @@ impl Engine {
         conv: &mut Conversation,
         text: &str,
         searched: Option<SearchResult>,
-        now: DateTime,
-        at: Timestamp,
-        thorough: bool,
+        turn: &mut Turn<'_>,
     ) -> Reply {
         let stripped = understand::strip_markup(text);
         let text = stripped.as_str();
-        let Some(result) = searched.or_else(|| self.search(text, thorough)) else {
+        let Some(mut result) = searched.or_else(|| self.search(text, turn.thorough)) else {
             // A search failure is internal; say so politely and offer a person.
             return self.out_of_scope(conv, None, false);
         };
@@ -378,13 +457,18 @@ impl Engine {
         {
             let focus = if aspects.is_empty() { self.focus_words(text) } else { Vec::new() };
             conv.failures = 0;
-            return self.answer(conv, topic, &aspects, &focus, now);
+            return self.answer(conv, topic, &aspects, &focus, turn);
+        }
+        if !result.is_confident()
+            && let Some(better) = self.rewritten(text, &result, turn.thorough)
+        {
+            result = better;
         }
         if !result.is_confident() {
             conv.failures += 1;
             if conv.failures >= self.config.max_failures {
                 conv.failures = 0;
-                return self.handoff(conv, HandoffReason::RepeatedFailure, at);
+                return self.handoff(conv, HandoffReason::RepeatedFailure, turn.at);
             }
             return self.out_of_scope(conv, Some(&result), false);
         }
@@ -394,7 +478,29 @@ impl Engine {
         }
         let top = result.hits[0].index;
         conv.topic = Some(top);
-        self.answer(conv, top, &aspects, &[], now)
+        self.answer(conv, top, &aspects, &[], turn)
+    }
+
+    /// A vague question rewritten by the model into the administration's terms, searched again;
+    /// the result only when that search is confident and its best service was among those the
+    /// question itself found (the model may choose between candidates, never bring a service
+    /// the citizen's words did not point to: "Waffenschein" must not become some other permit).
+    fn rewritten(&self, text: &str, original: &SearchResult, thorough: bool) -> Option<SearchResult> {
+        let llm = self.llm.as_ref()?;
+        LlmStats::inc(&llm.stats.rewrites);
+        let params = Params { max_tokens: 12, stop: vec!["\n".into()], ..llm.params.clone() };
+        let out = llm.generator.try_generate(&assist::rewrite_prompt(text), &params, &mut |_| true)?.ok()?;
+        let terms = out.text.trim().trim_end_matches('.');
+        if terms.is_empty() || terms.len() > 80 {
+            return None;
+        }
+        let result = self.search(terms, thorough).filter(SearchResult::is_confident)?;
+        let top = result.top()?.index;
+        if !original.hits.iter().any(|h| h.index == top && h.coverage > 0.0) {
+            return None;
+        }
+        LlmStats::inc(&llm.stats.rewrites_found);
+        Some(result)
     }
 
     /// Whether a follow-up-shaped message is really about another service ("Und der
@@ -575,13 +681,14 @@ impl Engine {
         index: usize,
         aspects: &[Aspect],
         focus: &[String],
-        now: DateTime,
+        turn: &mut Turn<'_>,
     ) -> Reply {
         let service = &self.kb.services[index];
         let offices: Vec<&lotse_core::Office> =
             service.responsible.iter().filter_map(|r| self.kb.office(&r.office)).collect();
         let grounding = Grounding { service, offices: offices.clone() };
-        let request = Request { lang: conv.lang, plain: conv.plain, channel: conv.channel, aspects, focus, now };
+        let request =
+            Request { lang: conv.lang, plain: conv.plain, channel: conv.channel, aspects, focus, now: turn.now };
         let mut text = self.composer.answer(&request, &grounding);
         if !ungrounded(&text, std::slice::from_ref(&grounding)).is_empty() {
             // A composer that states a fact no record holds is overruled by the record composer.
@@ -593,7 +700,116 @@ impl Engine {
             r.sources.push(office_source(o));
         }
         r.suggestions = self.follow_up_suggestions(conv.lang, aspects);
+        if let Some(llm) = &self.llm
+            && (llm.mode == LlmMode::Full
+                || assist::wanted(&request, &turn.question, &grounding, self.index.analyzer()))
+            && let Some(generated) = self.generate_answer(llm, &request, &grounding, &r, turn)
+        {
+            // The model is not shown web addresses; the composer's lines with links (online
+            // service, appointment booking) follow its answer where the channel shows links.
+            let links: Vec<&str> = r.text.lines().filter(|l| l.contains("http")).collect();
+            r.text = if links.is_empty() { generated } else { format!("{generated}\n{}", links.join("\n")) };
+            r.generated_by = format!("llm:{}", llm.generator.name());
+        }
         r
+    }
+
+    /// The model's answer from the records, every sentence verified; `None` (and the
+    /// composer's answer stands) when the model is busy, fails, abstains or states anything
+    /// that the records do not hold.
+    fn generate_answer(
+        &self,
+        llm: &Llm,
+        request: &Request<'_>,
+        grounding: &Grounding<'_>,
+        facts: &Reply,
+        turn: &mut Turn<'_>,
+    ) -> Option<String> {
+        if let Some(sink) = turn.sink.as_mut() {
+            sink(Partial::Facts(facts));
+        }
+        let groundings = std::slice::from_ref(grounding);
+        let analyzer = self.index.analyzer();
+        let english = request.lang == Lang::En;
+        let question = turn.question.clone();
+        let check = |sentence: &str| -> Result<(), String> {
+            let facts = ungrounded(sentence, groundings);
+            if !facts.is_empty() {
+                return Err(format!("not in the records: {facts:?}"));
+            }
+            let terms = unsupported_terms(sentence, groundings, &question, analyzer, english);
+            if !terms.is_empty() {
+                return Err(format!("terms not in the records: {terms:?}"));
+            }
+            // An English answer is a translation of the composer's German one (its claims are
+            // the records'); a German one must say what a record passage says.
+            if let Some(why) = fee_without_condition(sentence, groundings, analyzer) {
+                return Err(why);
+            }
+            if !english && let Some(why) = unsupported_claim(sentence, groundings, analyzer) {
+                return Err(format!("{why}: {sentence:?}"));
+            }
+            if sentence.contains("QUELLE") || sentence.to_lowercase().contains("in der quelle") {
+                return Err("talks about the prompt".into());
+            }
+            if english && understand::language(sentence) != Lang::En && sentence.split_whitespace().count() > 3 {
+                return Err("not English".into());
+            }
+            if !request.channel.shows_urls() && (sentence.contains("http") || sentence.contains("www.")) {
+                return Err("a web address on a channel without links".into());
+            }
+            Ok(())
+        };
+        let prompt = if english {
+            let german = Request { lang: Lang::De, ..*request };
+            assist::translate_prompt(&RecordComposer.answer(&german, grounding), request.channel)
+        } else {
+            assist::answer_prompt(request, grounding, &turn.question, turn.previous.as_deref(), analyzer)
+        };
+        tracing::trace!(prompt = %prompt.messages[0].content, "asking the model");
+        LlmStats::inc(&llm.stats.calls);
+        let mut on_sentence = |s: &str| {
+            if let Some(sink) = turn.sink.as_mut() {
+                sink(Partial::Text(s));
+            }
+        };
+        let (outcome, generation) = assist::generate_checked(
+            llm.generator.as_ref(),
+            &prompt,
+            &turn.question,
+            &llm.params,
+            &check,
+            &mut on_sentence,
+        );
+        if let Some(g) = &generation {
+            llm.stats.first_token_ms.fetch_add(g.first_token.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        match outcome {
+            Outcome::Accepted(text) => {
+                LlmStats::inc(&llm.stats.accepted);
+                Some(text)
+            }
+            Outcome::Rejected(why) => {
+                // The reason names record facts, never the citizen's words: safe to log.
+                tracing::debug!(%why, "generated answer rejected");
+                LlmStats::inc(&llm.stats.rejected);
+                None
+            }
+            Outcome::Abstained => {
+                tracing::debug!("the model found no answer in the records");
+                LlmStats::inc(&llm.stats.abstained);
+                None
+            }
+            Outcome::Busy => {
+                LlmStats::inc(&llm.stats.busy);
+                None
+            }
+            Outcome::Failed(e) => {
+                tracing::warn!(error = %e, "generation failed");
+                LlmStats::inc(&llm.stats.errors);
+                None
+            }
+        }
     }
 
     fn follow_up_suggestions(&self, lang: Lang, asked: &[Aspect]) -> Vec<String> {
@@ -765,5 +981,128 @@ mod tests {
         let r = run(Channel::Web, &["<script>alert(1)</script> Personalausweis"]);
         assert!(!r.text.contains("<script>"), "{}", r.text);
         assert_eq!(run(Channel::Web, &["Du Idiot"]).kind, ReplyKind::Smalltalk);
+    }
+
+    /// A generator that writes a fixed text in pieces: for testing the checks around a model,
+    /// not the model (the real one is tested in `crates/lotse/tests/cli.rs`).
+    struct Scripted {
+        text: &'static str,
+        busy: bool,
+    }
+
+    impl Generator for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+
+        fn generate(
+            &self,
+            _: &lotse_llm::Prompt,
+            _: &Params,
+            on_text: &mut dyn FnMut(&str) -> bool,
+        ) -> Result<lotse_llm::Generation, lotse_llm::LlmError> {
+            let mut finish = lotse_llm::Finish::Stop;
+            for piece in self.text.split_inclusive(' ') {
+                if !on_text(piece) {
+                    finish = lotse_llm::Finish::Cancelled;
+                    break;
+                }
+            }
+            Ok(lotse_llm::Generation {
+                text: self.text.into(),
+                finish,
+                prompt_tokens: 1,
+                cached_tokens: 0,
+                generated_tokens: 1,
+                prefill: Default::default(),
+                first_token: Default::default(),
+                total: Default::default(),
+            })
+        }
+
+        fn try_generate(
+            &self,
+            prompt: &lotse_llm::Prompt,
+            params: &Params,
+            on_text: &mut dyn FnMut(&str) -> bool,
+        ) -> Option<Result<lotse_llm::Generation, lotse_llm::LlmError>> {
+            if self.busy { None } else { Some(self.generate(prompt, params, on_text)) }
+        }
+    }
+
+    fn with_model(text: &'static str, busy: bool, mode: LlmMode) -> Engine {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
+        let kb = Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"));
+        let index = Arc::new(SearchIndex::build(&kb).expect("index builds"));
+        Engine::new(kb, index, EngineConfig::default()).with_generator(Arc::new(Scripted { text, busy }), mode)
+    }
+
+    /// One turn with a sink; returns the reply and what the sink saw.
+    fn streamed(e: &Engine, q: &str) -> (Reply, Vec<String>) {
+        let (mut conv, _) = e.start("t".into(), Channel::Web, Lang::De);
+        let mut seen = Vec::new();
+        let mut sink = |p: Partial<'_>| {
+            seen.push(match p {
+                Partial::Facts(r) => format!("facts:{}", r.sources.len()),
+                Partial::Text(t) => t.to_string(),
+            })
+        };
+        let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
+        let options = TurnOptions { at: Some((Timestamp::UNIX_EPOCH, now)), sink: Some(&mut sink), cheap: false };
+        let r = e.respond_turn(&mut conv, q, false, options);
+        (r, seen)
+    }
+
+    #[test]
+    fn a_verified_generated_answer_is_streamed_and_given() {
+        let e = with_model(
+            "Ja, Sie können das Passbild auch beim Termin im Bürgerservice aufnehmen lassen. Das Passbild kostet dort 6,00 €.",
+            false,
+            LlmMode::Assist,
+        );
+        let (r, seen) = streamed(&e, "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?");
+        assert_eq!(r.generated_by, "llm:scripted", "{}", r.text);
+        assert!(r.text.starts_with("Ja, Sie können das Passbild"), "{}", r.text);
+        assert_eq!(r.sources[0].id, "personalausweis");
+        // The facts first, then each verified sentence.
+        assert_eq!(seen[0], "facts:2");
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(LlmStats::get(&e.llm_stats().unwrap().accepted), 1);
+    }
+
+    #[test]
+    fn a_generated_answer_with_a_wrong_fact_is_replaced_by_the_records() {
+        let table = [
+            // A fee no record has.
+            "Ja, das geht. Das Passbild kostet im Bürgerservice 12,00 €.",
+            // A document no record names.
+            "Ja. Bringen Sie dafür Ihre Geburtsurkunde und eine Meldebescheinigung mit.",
+            // The opposite of the record ("Sie beantragen den Ausweis persönlich").
+            "Ja, Sie können den Personalausweis online beantragen.",
+            // A telephone number from nowhere.
+            "Rufen Sie einfach 03641 123456 an.",
+        ];
+        for text in table {
+            let e = with_model(text, false, LlmMode::Full);
+            let (r, seen) = streamed(&e, "Kann ich den Personalausweis online beantragen?");
+            assert_eq!(r.generated_by, lotse_core::COMPOSER, "{text} → {}", r.text);
+            assert_eq!(LlmStats::get(&e.llm_stats().unwrap().rejected), 1, "{text}");
+            for s in &seen[1..] {
+                assert!(!s.contains("12,00") && !s.contains("Meldebescheinigung") && !s.contains("123456"), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_busy_model_or_a_plain_fee_question_gets_the_composer_at_once() {
+        let e = with_model("Das kostet 46,00 €.", true, LlmMode::Full);
+        let (r, _) = streamed(&e, "Was kostet ein Personalausweis?");
+        assert_eq!(r.generated_by, lotse_core::COMPOSER);
+        assert_eq!(LlmStats::get(&e.llm_stats().unwrap().busy), 1);
+        // In assist mode a fee question is the composer's: no generation at all.
+        let e = with_model("Das kostet 46,00 €.", false, LlmMode::Assist);
+        let (r, seen) = streamed(&e, "Was kostet ein Personalausweis?");
+        assert_eq!((r.generated_by.as_str(), seen.len()), (lotse_core::COMPOSER, 0));
+        assert!(r.text.contains("46,00 €"), "{}", r.text);
     }
 }

@@ -8,11 +8,13 @@
 //! A turn is CPU work of well under a millisecond to a few tens of milliseconds (with embedding
 //! re-ranking); call it from a blocking-tolerant context.
 
+pub mod assist;
 pub mod calendar;
 pub mod compose;
 mod engine;
 pub mod understand;
 pub mod verify;
 
+pub use assist::{LlmMode, LlmStats};
 pub use compose::{Composer, Grounding, RecordComposer, Request};
-pub use engine::{Conversation, Engine, EngineConfig, Event, HandoffReason, NoStaff, StaffDesk};
+pub use engine::{Conversation, Engine, EngineConfig, Event, HandoffReason, NoStaff, Partial, StaffDesk, TurnOptions};

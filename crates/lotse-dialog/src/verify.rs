@@ -1,5 +1,7 @@
-//! The grounding rule, enforced: every amount, number, time, phone number, e-mail address and
-//! web address in a reply must come from the records the reply is based on. The deterministic
+//! The grounding rule, enforced: every amount, number (also written as a word), time, date,
+//! phone number, e-mail address, web address and street in a reply must come from the records the
+//! reply is based on; and in generated text, every noun must come from the records or the
+//! question ([`unsupported_terms`]), so that a model cannot add a document or an office. The deterministic
 //! composer satisfies it by construction; this check guards every other composer (the LLM), and
 //! the engine falls back to the deterministic text when a reply fails it.
 
@@ -27,7 +29,52 @@ pub enum Fact {
     Address(String),
     /// The digits of a number, time or phone number.
     Digits(String),
+    /// A street or square ("Engelplatz", "Löbdergraben"), folded.
+    Street(String),
 }
+
+/// Number words that a generator may write instead of digits ("zwei Wochen"), with their value.
+/// "ein"/"one" are left out: as articles they are no claim.
+const NUMBER_WORDS: &[(&str, u32)] = &[
+    ("zwei", 2),
+    ("drei", 3),
+    ("vier", 4),
+    ("fuenf", 5),
+    ("sechs", 6),
+    ("sieben", 7),
+    ("acht", 8),
+    ("neun", 9),
+    ("zehn", 10),
+    ("elf", 11),
+    ("zwoelf", 12),
+    ("zwanzig", 20),
+    ("dreissig", 30),
+    ("vierzig", 40),
+    ("fuenfzig", 50),
+    ("hundert", 100),
+    ("tausend", 1000),
+    ("two", 2),
+    ("three", 3),
+    ("four", 4),
+    ("five", 5),
+    ("six", 6),
+    ("seven", 7),
+    ("eight", 8),
+    ("nine", 9),
+    ("ten", 10),
+    ("eleven", 11),
+    ("twelve", 12),
+    ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fifty", 50),
+    ("hundred", 100),
+    ("thousand", 1000),
+];
+
+/// Endings of German street names.
+const STREET_ENDINGS: &[&str] =
+    &["strasse", "str.", "weg", "platz", "gasse", "allee", "ring", "markt", "graben", "ufer", "damm", "steig"];
 
 fn trim_punct(s: &str) -> &str {
     s.trim_end_matches(['.', ',', ';', ':', '!', '?', '–', '-'])
@@ -44,6 +91,17 @@ pub fn facts(text: &str) -> Vec<Fact> {
             continue;
         }
         out.push(Fact::Digits(canonical_number(s)));
+    }
+    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '.')) {
+        let word = word.trim_matches(['-', '.']);
+        let folded = lotse_search::fold(word);
+        if let Some((_, n)) = NUMBER_WORDS.iter().find(|(w, _)| *w == folded) {
+            out.push(Fact::Digits(n.to_string()));
+        } else if word.starts_with(char::is_uppercase)
+            && STREET_ENDINGS.iter().any(|e| folded.ends_with(e) && folded.len() > e.len() + 2)
+        {
+            out.push(Fact::Street(folded));
+        }
     }
     out
 }
@@ -129,6 +187,411 @@ pub fn ungrounded(reply: &str, groundings: &[Grounding<'_>]) -> Vec<Fact> {
     facts(reply).into_iter().filter(|f| !allowed.contains(f)).collect()
 }
 
+/// Words a generated answer may use without a record naming them: the assistant's own words
+/// about the city, time and contact, folded.
+const GENERIC_TERMS: &[&str] = &[
+    "stadt",
+    "stadtverwaltung",
+    "verwaltung",
+    "jena",
+    "lotse",
+    "buerger",
+    "buergerin",
+    "termin",
+    "termine",
+    "antrag",
+    "antraege",
+    "quelle",
+    "quellen",
+    "angabe",
+    "angaben",
+    "information",
+    "informationen",
+    "frage",
+    "fragen",
+    "antwort",
+    "auskunft",
+    "hilfe",
+    "person",
+    "mitarbeiter",
+    "mitarbeiterin",
+    "dokument",
+    "dokumente",
+    "unterlagen",
+    "internet",
+    "online",
+    "euro",
+    "uhr",
+    "telefon",
+    "e-mail",
+    "kosten",
+    "gebuehr",
+    "gebuehren",
+    "montag",
+    "dienstag",
+    "mittwoch",
+    "donnerstag",
+    "freitag",
+    "samstag",
+    "sonntag",
+    "tag",
+    "tage",
+    "tagen",
+    "woche",
+    "wochen",
+    "monat",
+    "monate",
+    "monaten",
+    "jahr",
+    "jahre",
+    "jahren",
+    "stunde",
+    "stunden",
+    "minuten",
+    "bearbeitung",
+    "vorort",
+    "ort",
+    "website",
+    "seite",
+    "formular",
+    "dienstleistung",
+    "leistung",
+    "behoerde",
+    "amt",
+    "stelle",
+    "sprechzeiten",
+    "oeffnungszeiten",
+    "einfache",
+    "sprache",
+    "deutsch",
+    "englisch",
+];
+
+/// German words that open a sentence with a capital letter without being nouns.
+fn is_function_word(folded: &str) -> bool {
+    matches!(
+        folded,
+        "sie"
+            | "ihr"
+            | "ihre"
+            | "ihren"
+            | "ihnen"
+            | "wir"
+            | "ich"
+            | "es"
+            | "er"
+            | "das"
+            | "die"
+            | "der"
+            | "den"
+            | "dem"
+            | "des"
+            | "ein"
+            | "eine"
+            | "einen"
+            | "einem"
+            | "einer"
+            | "wenn"
+            | "falls"
+            | "bitte"
+            | "dazu"
+            | "dafuer"
+            | "dort"
+            | "hier"
+            | "auch"
+            | "ja"
+            | "nein"
+            | "fuer"
+            | "bei"
+            | "mit"
+            | "nach"
+            | "vor"
+            | "im"
+            | "in"
+            | "am"
+            | "an"
+            | "auf"
+            | "um"
+            | "zum"
+            | "zur"
+            | "vom"
+            | "von"
+            | "aus"
+            | "so"
+            | "dann"
+            | "danach"
+            | "zuerst"
+            | "ausserdem"
+            | "leider"
+            | "gern"
+            | "gerne"
+            | "diese"
+            | "dieser"
+            | "dieses"
+            | "dies"
+            | "man"
+            | "sollten"
+            | "koennen"
+            | "muessen"
+            | "brauchen"
+            | "haben"
+            | "ist"
+            | "sind"
+            | "wird"
+            | "werden"
+            | "kann"
+            | "muss"
+            | "gibt"
+            | "zudem"
+            | "jedoch"
+            | "aber"
+            | "oder"
+            | "und"
+            | "nur"
+            | "alle"
+            | "jede"
+            | "jeder"
+            | "kein"
+            | "keine"
+            | "mehr"
+            | "weitere"
+            | "wichtig"
+            | "hinweis"
+            | "the"
+            | "you"
+            | "your"
+            | "this"
+            | "it"
+            | "if"
+            | "for"
+            | "please"
+            | "yes"
+            | "no"
+            | "a"
+            | "to"
+            | "we"
+            | "they"
+            | "there"
+    )
+}
+
+/// The nouns of a generated German answer (words with a capital letter) that neither the
+/// records nor the question contain, nor the assistant's own vocabulary: a generator that adds
+/// "Meldebescheinigung" to a list of documents is caught here. In English text only words
+/// with a capital letter inside a sentence are checked (names of offices, places, documents).
+pub fn unsupported_terms(
+    reply: &str,
+    groundings: &[Grounding<'_>],
+    question: &str,
+    analyzer: &lotse_search::Analyzer,
+    english: bool,
+) -> Vec<String> {
+    let mut known_words: HashSet<String> = HashSet::new();
+    let mut known_stems: HashSet<String> = HashSet::new();
+    let mut known_text = String::new();
+    let mut add = |text: &str| {
+        let folded = lotse_search::fold(text);
+        for w in lotse_search::analysis::words(&folded) {
+            known_stems.insert(analyzer.stem(w));
+            known_words.insert(w.to_string());
+        }
+        known_text.push_str(&folded);
+        known_text.push(' ');
+    };
+    for g in groundings {
+        for t in grounding_texts(g) {
+            add(&t);
+        }
+    }
+    add(question);
+    let mut out = Vec::new();
+    let mut sentence_start = true;
+    for raw in reply.split_whitespace() {
+        let word = raw.trim_matches(|c: char| !c.is_alphanumeric());
+        let starts = sentence_start;
+        sentence_start = raw.ends_with(['.', '!', '?', ':']);
+        if word.chars().count() < 3 || !word.starts_with(char::is_uppercase) || (english && starts) {
+            continue;
+        }
+        let folded = lotse_search::fold(word);
+        if folded.chars().any(|c| c.is_ascii_digit())
+            || is_function_word(&folded)
+            || GENERIC_TERMS.contains(&folded.as_str())
+        {
+            continue;
+        }
+        // Hyphenated words ("Online-Dienst") and words found inside a compound of the records
+        // ("Passfoto" in "biometrisches Passfoto") count as known.
+        let supported = |w: &str| {
+            w.len() < 3
+                || known_words.contains(w)
+                || known_stems.contains(&analyzer.stem(w))
+                || (w.len() >= 5 && known_text.contains(w))
+                || GENERIC_TERMS.contains(&w)
+                || is_function_word(w)
+        };
+        if !folded.split('-').all(supported) {
+            out.push(word.to_string());
+        }
+    }
+    out
+}
+
+/// Words that carry no claim of their own: modal and auxiliary verbs, answer particles.
+fn is_claim_neutral(folded: &str) -> bool {
+    matches!(
+        folded,
+        "koennen"
+            | "kann"
+            | "koennt"
+            | "muessen"
+            | "muss"
+            | "brauchen"
+            | "brauche"
+            | "braucht"
+            | "duerfen"
+            | "darf"
+            | "sollen"
+            | "soll"
+            | "wollen"
+            | "will"
+            | "moechten"
+            | "moechte"
+            | "werden"
+            | "wird"
+            | "sind"
+            | "ist"
+            | "haben"
+            | "hat"
+            | "gibt"
+            | "geben"
+            | "lassen"
+            | "laesst"
+            | "ja"
+            | "nein"
+            | "noch"
+            | "schon"
+            | "etwa"
+            | "bitte"
+            | "sowie"
+            | "dabei"
+            | "dafuer"
+            | "hierfuer"
+            | "hierzu"
+            | "dazu"
+            | "damit"
+            | "direkt"
+            | "einfach"
+            | "jena"
+            | "stadt"
+            | "moeglich"
+            | "notwendig"
+            | "erforderlich"
+            | "benoetigen"
+            | "benoetigt"
+            | "kostet"
+            | "kosten"
+            | "betraegt"
+            | "gebuehr"
+            | "euro"
+    )
+}
+
+/// Words that turn a statement into its opposite.
+fn is_negation(folded: &str) -> bool {
+    matches!(
+        folded,
+        "nicht" | "kein" | "keine" | "keinen" | "keinem" | "keiner" | "keines" | "nie" | "niemals" | "ohne"
+    )
+}
+
+/// Whether a generated German sentence says what one passage of the records says: most of
+/// its content words (stems) stand together in one record passage, and that passage has the
+/// same polarity (both or neither negate: "nicht", "kein", "ohne"). This catches the
+/// answer that turns "Sie beantragen den Ausweis persönlich" into "Ja, Sie können ihn online
+/// beantragen", which contains no wrong number and no unknown noun. Returns why not.
+pub fn unsupported_claim(
+    sentence: &str,
+    groundings: &[Grounding<'_>],
+    analyzer: &lotse_search::Analyzer,
+) -> Option<String> {
+    let content = |text: &str| -> (Vec<String>, bool) {
+        let folded = lotse_search::fold(text);
+        let mut negated = false;
+        let mut stems = Vec::new();
+        for w in lotse_search::analysis::words(&folded) {
+            if is_negation(w) {
+                negated = true;
+            } else if w.len() > 2
+                && !w.chars().any(|c| c.is_ascii_digit())
+                && !analyzer.is_stop_word(w)
+                && !is_function_word(w)
+                && !is_claim_neutral(w)
+            {
+                stems.push(analyzer.stem(w));
+            }
+        }
+        (stems, negated)
+    };
+    let (claim, negated) = content(sentence);
+    if claim.is_empty() {
+        // "Ja." alone answers a question without saying what the records say.
+        let bare = lotse_search::analysis::words(&lotse_search::fold(sentence)).any(|w| matches!(w, "ja" | "nein"));
+        return bare.then(|| "a bare yes or no".to_string());
+    }
+    let needed = (claim.len() * 7).div_ceil(10).max(1);
+    let mut best = 0;
+    for g in groundings {
+        for text in grounding_texts(g) {
+            for passage in text.split_inclusive(['.', '\n', ';']) {
+                let (stems, neg) = content(passage);
+                let covered = claim.iter().filter(|c| stems.contains(c)).count();
+                if covered >= needed && neg == negated {
+                    return None;
+                }
+                best = best.max(covered);
+            }
+        }
+    }
+    Some(format!(
+        "no record passage says this ({best} of {} content words together, {needed} needed, polarity {})",
+        claim.len(),
+        if negated { "negative" } else { "positive" }
+    ))
+}
+
+/// A fee amount stated without its condition: "Der Ausweis kostet 6,00 €" where the record says
+/// 6,00 € only for a photo taken at the office. A sentence that states an amount of a fee with
+/// a condition must also name something of that condition (a word or a number of it).
+pub fn fee_without_condition(
+    sentence: &str,
+    groundings: &[Grounding<'_>],
+    analyzer: &lotse_search::Analyzer,
+) -> Option<String> {
+    let stated: HashSet<Fact> = facts(sentence).into_iter().collect();
+    let words: HashSet<String> = lotse_search::analysis::words(&lotse_search::fold(sentence))
+        .map(|w| if w.chars().all(|c| c.is_ascii_digit()) { w.to_string() } else { analyzer.stem(w) })
+        .collect();
+    for g in groundings {
+        for fee in &g.service.fees {
+            let amounts: Vec<Fact> =
+                [fee.amount, fee.amount_max].iter().flatten().flat_map(|a| facts(&format!("{a:.2}"))).collect();
+            if !amounts.iter().any(|a| stated.contains(a)) {
+                continue;
+            }
+            let Some(condition) = fee.condition.as_deref().filter(|c| !c.trim().is_empty()) else { return None };
+            let named = lotse_search::analysis::words(&lotse_search::fold(condition))
+                .filter(|w| w.len() > 2 && !analyzer.is_stop_word(w) || w.chars().all(|c| c.is_ascii_digit()))
+                .any(|w| words.contains(w) || words.contains(&analyzer.stem(w)));
+            if named {
+                return None;
+            }
+            return Some(format!("the amount needs its condition ({condition})"));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +617,30 @@ mod tests {
             as_of: "2025-06-01".into(),
         };
         (s, o)
+    }
+
+    #[test]
+    fn claims_need_a_record_passage_with_the_same_polarity() {
+        let (mut s, o) = records();
+        s.description = "Sie beantragen den Ausweis persönlich. Fertige Dokumente holen Sie ohne Termin ab.".into();
+        let g = [Grounding { service: &s, offices: vec![&o] }];
+        let a = lotse_search::Analyzer::new(std::iter::empty());
+        assert_eq!(unsupported_claim("Nein, Sie beantragen den Ausweis persönlich.", &g, &a), None);
+        assert_eq!(unsupported_claim("Den fertigen Ausweis holen Sie ohne Termin ab.", &g, &a), None);
+        assert!(unsupported_claim("Ja, Sie können den Ausweis online beantragen.", &g, &a).is_some());
+        // The same words, the opposite meaning.
+        assert!(unsupported_claim("Fertige Dokumente holen Sie mit Termin ab.", &g, &a).is_some());
+    }
+
+    #[test]
+    fn a_fee_amount_needs_its_condition() {
+        let (s, o) = records();
+        let g = [Grounding { service: &s, offices: vec![&o] }];
+        let a = lotse_search::Analyzer::new(std::iter::empty());
+        assert_eq!(fee_without_condition("Ab 24 Jahren kostet der Ausweis 46,00 €.", &g, &a), None);
+        assert_eq!(fee_without_condition("Wer 24 oder älter ist, zahlt 46 Euro.", &g, &a), None);
+        assert!(fee_without_condition("Der Ausweis kostet 46,00 €.", &g, &a).is_some());
+        assert_eq!(fee_without_condition("Die Bearbeitung dauert 3 Wochen.", &g, &a), None);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! Routes:
 //! - `POST /api/v1/conversations` → 201 `{id, reply}` (the greeting)
 //! - `POST /api/v1/conversations/{id}/messages` → 200 `{reply}`
-//! - `GET /api/v1/conversations/{id}/events` → server-sent events (`reply`, `message`)
+//! - `GET /api/v1/conversations/{id}/events` → server-sent events: `message` (the citizen's),
+//!   `facts` (a reply's kind, sources and record facts, at once, when the language model is
+//!   about to write), `delta` (each verified sentence of the generated text) and `reply` (the
+//!   final reply, which replaces what the deltas showed)
 //! - `GET /health`, `GET /metrics` (Prometheus text)
 //!
 //! Threading: handlers run on the tokio runtime; a turn (CPU work) runs on the blocking pool.
@@ -68,7 +71,11 @@ impl Default for Limits {
 pub enum StreamEvent {
     /// The citizen's message, as received (cleaned).
     Message { text: String },
-    /// A reply of the assistant.
+    /// The grounded part of a reply that the language model is writing: shown at once.
+    Facts { reply: Reply },
+    /// A verified sentence of the generated text.
+    Delta { text: String },
+    /// A reply of the assistant (final: it replaces the facts and deltas before it).
     Reply { reply: Reply },
 }
 
@@ -293,8 +300,17 @@ async fn message(
     let started = Instant::now();
     // Holding the conversation's async lock across the blocking turn keeps turns in order.
     let mut guard = conversation.lock_owned().await;
+    let stream = events.clone();
     let reply = tokio::task::spawn_blocking(move || {
-        let reply = engine.respond_with(&mut guard, &text, plain, !busy);
+        // Nobody listening is fine.
+        let mut sink = |p: lotse_dialog::Partial<'_>| {
+            let _ = stream.send(match p {
+                lotse_dialog::Partial::Facts(r) => StreamEvent::Facts { reply: r.clone() },
+                lotse_dialog::Partial::Text(t) => StreamEvent::Delta { text: t.to_string() },
+            });
+        };
+        let options = lotse_dialog::TurnOptions { cheap: busy, sink: Some(&mut sink), ..Default::default() };
+        let reply = engine.respond_turn(&mut guard, &text, plain, options);
         drop(guard);
         reply
     })
@@ -333,6 +349,8 @@ async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
         let event = item.ok()?;
         let name = match &event {
             StreamEvent::Message { .. } => "message",
+            StreamEvent::Facts { .. } => "facts",
+            StreamEvent::Delta { .. } => "delta",
             StreamEvent::Reply { .. } => "reply",
         };
         Some(SseEvent::default().event(name).json_data(&event).map_err(axum::Error::new))
@@ -348,12 +366,16 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
         "services": kb.services.len(),
         "offices": kb.offices.len(),
         "embeddings": state.embeddings,
+        "llm": state.engine.llm().map(|(mode, name)| serde_json::json!({"mode": mode, "model": name})),
         "conversations": state.n_conversations(),
     }))
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let body = state.metrics.render(state.n_conversations());
+    let mut body = state.metrics.render(state.n_conversations());
+    if let Some(stats) = state.engine.llm_stats() {
+        body.push_str(&metrics::render_llm(stats));
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -93,3 +93,32 @@ impl Metrics {
         s
     }
 }
+
+/// The language model's counters in Prometheus text.
+pub fn render_llm(stats: &lotse_dialog::LlmStats) -> String {
+    use lotse_dialog::LlmStats as S;
+    let mut s = String::new();
+    let _ = writeln!(s, "# HELP lotse_llm_answers_total Answers the language model was asked for, by outcome.");
+    let _ = writeln!(s, "# TYPE lotse_llm_answers_total counter");
+    for (outcome, counter) in [
+        ("accepted", &stats.accepted),
+        ("rejected_by_verifier", &stats.rejected),
+        ("abstained", &stats.abstained),
+        ("busy", &stats.busy),
+        ("error", &stats.errors),
+    ] {
+        let _ = writeln!(s, "lotse_llm_answers_total{{outcome=\"{outcome}\"}} {}", S::get(counter));
+    }
+    let _ = writeln!(
+        s,
+        "# HELP lotse_llm_rewrites_total Vague questions rewritten by the model, and those that then found a service."
+    );
+    let _ = writeln!(s, "# TYPE lotse_llm_rewrites_total counter");
+    let _ = writeln!(
+        s,
+        "lotse_llm_rewrites_total{{found=\"false\"}} {}",
+        S::get(&stats.rewrites).saturating_sub(S::get(&stats.rewrites_found))
+    );
+    let _ = writeln!(s, "lotse_llm_rewrites_total{{found=\"true\"}} {}", S::get(&stats.rewrites_found));
+    s
+}

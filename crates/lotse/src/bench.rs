@@ -1,11 +1,12 @@
 //! `lotse bench search`: retrieval latency over a question set and index build time for a
-//! synthetic 2,000-service knowledge base, printed as figures.
+//! synthetic 2,000-service knowledge base; `lotse bench api`: load on the chat API; `lotse bench
+//! llm`: the local generator against llama.cpp on the same GGUF and prompt. All print figures.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -34,13 +35,199 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         turns: usize,
     },
+    /// Generation speed of candle and of llama.cpp on the same model file, prompt and cores.
+    Llm {
+        /// A model of models/manifest.toml.
+        #[arg(long, default_value = "qwen2.5-coder-1.5b-instruct")]
+        model: String,
+        /// A Python with llama-cpp-python installed (scripts/bench-llm sets one up); without
+        /// it only candle is measured.
+        #[arg(long)]
+        llama_python: Option<PathBuf>,
+        /// Measured runs per engine (after one warm-up run each).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 64)]
+        max_tokens: usize,
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Search { knowledge, set, passes, synthetic } => search(&knowledge, &set, passes, synthetic),
         BenchCommand::Api { knowledge, set, conversations, turns } => api(&knowledge, &set, conversations, turns),
+        BenchCommand::Llm { model, llama_python, runs, max_tokens, knowledge } => {
+            llm(&model, llama_python.as_deref(), runs, max_tokens, &knowledge)
+        }
     }
+}
+
+/// One engine's figures, medians over the runs.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+struct LlmFigures {
+    load_s: f64,
+    prompt_tokens: f64,
+    generated_tokens: f64,
+    /// From the start of a request to its first token (the whole prompt computed).
+    first_token_s: f64,
+    prefill_tps: f64,
+    generation_tps: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+/// llama.cpp through llama-cpp-python: greedy, the same ChatML text, every core, the whole
+/// prompt computed each run (the cache reset). Prints one JSON line of figures.
+const LLAMA_SCRIPT: &str = r#"
+import json, os, sys, time
+from llama_cpp import Llama
+path, prompt_file, runs, max_tokens = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+threads = os.cpu_count()
+t = time.perf_counter()
+llm = Llama(model_path=path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False)
+load = time.perf_counter() - t
+prompt = open(prompt_file, encoding="utf-8").read()
+tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+end = {llm.token_eos(), llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]}
+rows = []
+for run in range(runs + 1):
+    llm.reset()
+    start = time.perf_counter()
+    first = None
+    n = 0
+    for tok in llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0, reset=True):
+        if first is None:
+            first = time.perf_counter() - start
+        if tok in end:
+            break
+        n += 1
+        if n >= max_tokens:
+            break
+    total = time.perf_counter() - start
+    if run > 0:
+        rows.append((first, n, total))
+med = lambda xs: sorted(xs)[len(xs) // 2]
+first = med([r[0] for r in rows])
+gen = med([(r[1] - 1) / (r[2] - r[0]) for r in rows])
+print(json.dumps({"load_s": load, "prompt_tokens": len(tokens), "generated_tokens": med([r[1] for r in rows]),
+                  "first_token_s": first, "prefill_tps": len(tokens) / first, "generation_tps": gen}))
+"#;
+
+fn llm(
+    model: &str,
+    llama_python: Option<&std::path::Path>,
+    runs: usize,
+    max_tokens: usize,
+    knowledge: &std::path::Path,
+) -> Result<ExitCode> {
+    use lotse_llm::{Generator, Params};
+
+    let models = crate::models_dir();
+    let dir = models.join(model);
+    let tokenizer = models.join("qwen-tokenizer");
+    let gguf = dir.join("model.gguf");
+    anyhow::ensure!(gguf.exists(), "{} is missing: run `lotse models fetch {model}` first", gguf.display());
+    // A real grounded prompt: the ID card record and a question about it.
+    let kb = crate::load(knowledge)?;
+    let service = kb.service("personalausweis").context("the knowledge has no personalausweis record")?;
+    let offices: Vec<&lotse_core::Office> = service.responsible.iter().filter_map(|r| kb.office(&r.office)).collect();
+    let grounding = lotse_dialog::Grounding { service, offices };
+    let request = lotse_dialog::Request {
+        lang: lotse_core::Lang::De,
+        plain: false,
+        channel: lotse_core::Channel::Web,
+        aspects: &[],
+        focus: &[],
+        now: jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0),
+    };
+    let question = "Kann ich den Personalausweis auch beantragen, wenn ich nur meinen Reisepass habe?";
+    let analyzer = lotse_search::Analyzer::new(std::iter::empty());
+    let prompt = lotse_dialog::assist::answer_prompt(&request, &grounding, question, None, &analyzer);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "model {model} ({:.0} MiB), {threads} threads, greedy, at most {max_tokens} tokens, {runs} runs after a warm-up",
+        std::fs::metadata(&gguf)?.len() as f64 / 1048576.0
+    );
+
+    let t = Instant::now();
+    let g = lotse_llm_candle::CandleGenerator::load_dir(&dir, &tokenizer)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let params = Params { max_tokens, ..Default::default() };
+    let mut rows = Vec::new();
+    let mut cached_first = Vec::new();
+    let mut text = String::new();
+    for run in 0..=runs {
+        g.clear_cache();
+        let out = g.generate(&prompt, &params, &mut |_| true)?;
+        // The same request again, now with the system prompt's state cached (as in service).
+        let again = g.generate(&prompt, &params, &mut |_| true)?;
+        if run > 0 {
+            rows.push(out.clone());
+            cached_first.push(again.first_token.as_secs_f64());
+        }
+        text = out.text;
+    }
+    let candle = LlmFigures {
+        load_s,
+        prompt_tokens: rows[0].prompt_tokens as f64,
+        generated_tokens: median(rows.iter().map(|r| r.generated_tokens as f64).collect()),
+        first_token_s: median(rows.iter().map(|r| r.first_token.as_secs_f64()).collect()),
+        prefill_tps: median(rows.iter().map(|r| r.prompt_tokens as f64 / r.first_token.as_secs_f64()).collect()),
+        generation_tps: median(rows.iter().map(|r| r.generation_rate()).collect()),
+    };
+    println!("candle answer: {}", text.replace('\n', " "));
+
+    let llama = match llama_python {
+        None => None,
+        Some(python) => {
+            let prompt_file = std::env::temp_dir().join(format!("lotse-bench-prompt-{}.txt", std::process::id()));
+            std::fs::write(&prompt_file, lotse_llm_candle::CandleGenerator::render(&prompt))?;
+            let out = std::process::Command::new(python)
+                .arg("-c")
+                .arg(LLAMA_SCRIPT)
+                .arg(&gguf)
+                .arg(&prompt_file)
+                .arg(runs.to_string())
+                .arg(max_tokens.to_string())
+                .stdin(std::process::Stdio::null())
+                .output()
+                .with_context(|| format!("starting {}", python.display()))?;
+            let _ = std::fs::remove_file(&prompt_file);
+            anyhow::ensure!(
+                out.status.success(),
+                "llama.cpp run failed: {}",
+                String::from_utf8_lossy(&out.stderr).lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+            );
+            let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+            Some(serde_json::from_str::<LlmFigures>(&line).with_context(|| format!("llama.cpp figures: {line}"))?)
+        }
+    };
+    println!();
+    println!(
+        "| engine | load s | prompt tokens | first token s | prefill tokens/s | generated | generation tokens/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, f) in
+        std::iter::once(("candle (lotse-llm-candle)", candle)).chain(llama.map(|l| ("llama.cpp (llama-cpp-python)", l)))
+    {
+        println!(
+            "| {name} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0} | {:.1} |",
+            f.load_s, f.prompt_tokens, f.first_token_s, f.prefill_tps, f.generated_tokens, f.generation_tps
+        );
+    }
+    println!("candle first token with the system prompt cached: {:.2} s", median(cached_first));
+    if let Some(l) = llama {
+        println!("ratio candle/llama.cpp prefill: {:.2}", candle.prefill_tps / l.prefill_tps);
+        println!("ratio candle/llama.cpp generation: {:.2}", candle.generation_tps / l.generation_tps);
+    } else {
+        println!("llama.cpp not measured (no --llama-python; scripts/bench-llm sets it up)");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A bounded load test on loopback: `conversations` conversations at once, each creating itself

@@ -46,6 +46,12 @@ pub enum EvalCommand {
         /// Exit with code 1 when the pass rate falls below this or any answer is ungrounded.
         #[arg(long)]
         min_pass: Option<f64>,
+        /// Also run the set with the language model and compare (`--llm` alone: assist).
+        #[command(flatten)]
+        llm: crate::LlmArg,
+        /// With --llm: exit with code 1 when the model's run passes fewer cases than this.
+        #[arg(long)]
+        min_pass_llm: Option<f64>,
     },
 }
 
@@ -123,8 +129,8 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
             }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        EvalCommand::Dialog { knowledge, set, reports, verbose, min_pass } => {
-            dialog(&knowledge, &set, &reports, verbose, min_pass)
+        EvalCommand::Dialog { knowledge, set, reports, verbose, min_pass, llm, min_pass_llm } => {
+            dialog(&knowledge, &set, &reports, verbose, min_pass, llm, min_pass_llm)
         }
     }
 }
@@ -373,37 +379,74 @@ fn judge(case: &DialogCase, reply: &lotse_core::Reply) -> Vec<String> {
     why
 }
 
-pub fn dialog(
-    knowledge: &Path,
-    set_path: &Path,
-    reports: &Path,
-    verbose: bool,
-    min_pass: Option<f64>,
-) -> Result<ExitCode> {
-    let engine = crate::build_engine(knowledge)?;
-    let src = std::fs::read_to_string(set_path).with_context(|| format!("reading {}", set_path.display()))?;
-    let set: DialogSet = toml::from_str(&src).with_context(|| format!("parsing {}", set_path.display()))?;
+/// What one pass over the dialog set found.
+#[derive(Default)]
+struct DialogRun {
+    by_cat: BTreeMap<String, (usize, usize)>,
+    failures: Vec<String>,
+    latencies: Vec<std::time::Duration>,
+    ungrounded_replies: usize,
+    /// Replies written by the model: (case, last message, text, first sentence after, total).
+    generated: Vec<(String, String, String, f64, f64)>,
+    /// Generated replies with a fact, term or forbidden phrase that their sources do not hold.
+    slipped: Vec<String>,
+}
+
+impl DialogRun {
+    fn total(&self) -> (usize, usize) {
+        self.by_cat.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    fn rate(&self) -> f64 {
+        let (n, ok) = self.total();
+        Tally::ratio(ok, n)
+    }
+
+    fn latency_ms(&self, p: f64) -> f64 {
+        let mut l = self.latencies.clone();
+        l.sort();
+        l.get(((l.len().max(1) - 1) as f64 * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    }
+}
+
+fn pct(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+fn run_dialog(engine: &lotse_dialog::Engine, set: &DialogSet, verbose: bool) -> DialogRun {
     // A fixed moment (a Tuesday morning) so that "open until" answers are reproducible.
     let at = jiff::Timestamp::from_second(1_795_000_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
-    let mut by_cat: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut latencies = Vec::new();
-    let mut ungrounded_replies = 0;
+    let mut run = DialogRun::default();
+    // Stemming and stop words only: no vocabulary needed.
+    let analyzer = lotse_search::Analyzer::new(std::iter::empty());
     for (i, case) in set.case.iter().enumerate() {
         let (mut conv, mut reply) = engine.start(format!("eval-{i}"), lotse_core::Channel::Web, lotse_core::Lang::De);
+        let mut first_sentence = None;
+        let mut took = std::time::Duration::ZERO;
         for turn in &case.turns {
             let t = std::time::Instant::now();
-            reply = engine.respond_at(&mut conv, turn, case.plain, at, now);
-            latencies.push(t.elapsed());
+            first_sentence = None;
+            let mut sink = |p: lotse_dialog::Partial<'_>| {
+                if matches!(p, lotse_dialog::Partial::Text(_)) && first_sentence.is_none() {
+                    first_sentence = Some(t.elapsed());
+                }
+            };
+            let options =
+                lotse_dialog::TurnOptions { at: Some((at, now)), sink: Some(&mut sink), ..Default::default() };
+            reply = engine.respond_turn(&mut conv, turn, case.plain, options);
+            took = t.elapsed();
+            run.latencies.push(took);
         }
         let why = judge(case, &reply);
-        let e = by_cat.entry(case.category.clone()).or_default();
+        let e = run.by_cat.entry(case.category.clone()).or_default();
         e.0 += 1;
         if why.is_empty() {
             e.1 += 1;
         } else {
-            failures.push(format!(
+            run.failures.push(format!(
                 "[{}] {}: {:?} → {:?}: {}",
                 case.category,
                 case.name,
@@ -412,44 +455,116 @@ pub fn dialog(
                 why.join("; ")
             ));
             if verbose {
-                failures.push(format!("    reply: {}", reply.text.replace('\n', " / ")));
+                run.failures.push(format!("    reply: {}", reply.text.replace('\n', " / ")));
             }
         }
-        if reply.kind == lotse_core::ReplyKind::Answer && reply.text.chars().any(|c| c.is_ascii_digit()) {
-            // Every answer is checked against its own records by the engine; count any that
-            // would have failed with the records named in its sources.
-            let services: Vec<&lotse_core::Service> =
-                reply.sources.iter().filter_map(|s| engine.knowledge().service(&s.id)).collect();
-            let offices: Vec<&lotse_core::Office> =
-                reply.sources.iter().filter_map(|s| engine.knowledge().office(&s.id)).collect();
-            let groundings: Vec<lotse_dialog::Grounding<'_>> =
-                services.iter().map(|s| lotse_dialog::Grounding { service: s, offices: offices.clone() }).collect();
-            if !lotse_dialog::verify::ungrounded(&reply.text, &groundings).is_empty() {
-                ungrounded_replies += 1;
-            }
+        if reply.kind != lotse_core::ReplyKind::Answer {
+            continue;
         }
+        // Every answer is checked against its own records by the engine; check again, here,
+        // with the records named in its sources, to count any that slipped through.
+        let services: Vec<&lotse_core::Service> =
+            reply.sources.iter().filter_map(|s| engine.knowledge().service(&s.id)).collect();
+        let offices: Vec<&lotse_core::Office> =
+            reply.sources.iter().filter_map(|s| engine.knowledge().office(&s.id)).collect();
+        let groundings: Vec<lotse_dialog::Grounding<'_>> =
+            services.iter().map(|s| lotse_dialog::Grounding { service: s, offices: offices.clone() }).collect();
+        let facts = lotse_dialog::verify::ungrounded(&reply.text, &groundings);
+        if !facts.is_empty() {
+            run.ungrounded_replies += 1;
+        }
+        if reply.generated_by == lotse_core::COMPOSER {
+            continue;
+        }
+        let question = case.turns.join(" ");
+        let terms = lotse_dialog::verify::unsupported_terms(
+            &reply.text,
+            &groundings,
+            &question,
+            &analyzer,
+            reply.lang == lotse_core::Lang::En,
+        );
+        let forbidden: Vec<&String> =
+            case.must_not.iter().filter(|m| reply.text.to_lowercase().contains(&m.to_lowercase())).collect();
+        if !facts.is_empty() || !terms.is_empty() || !forbidden.is_empty() {
+            run.slipped.push(format!("{}: {:?} {:?} {:?}: {}", case.name, facts, terms, forbidden, reply.text));
+        }
+        run.generated.push((
+            case.name.clone(),
+            case.turns.last().cloned().unwrap_or_default(),
+            reply.text.clone(),
+            first_sentence.unwrap_or(took).as_secs_f64(),
+            took.as_secs_f64(),
+        ));
     }
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
-    };
-    let total: (usize, usize) = by_cat.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    run
+}
+
+fn category_table(run: &DialogRun, other: Option<&DialogRun>) -> String {
     let mut text = String::new();
-    writeln!(text, "dialog eval: {} ({} cases) on {}", set_path.display(), total.0, knowledge.display())?;
-    writeln!(text)?;
-    writeln!(text, "| category | cases | passed | pass rate |")?;
-    writeln!(text, "|---|---:|---:|---:|")?;
-    for (cat, (n, ok)) in by_cat.iter().chain(std::iter::once((&"all".to_string(), &total))) {
-        writeln!(text, "| {cat} | {n} | {ok} | {} |", f(Tally::ratio(*ok, *n)))?;
+    match other {
+        None => {
+            let _ = writeln!(text, "| category | cases | passed | pass rate |\n|---|---:|---:|---:|");
+        }
+        Some(_) => {
+            let _ = writeln!(
+                text,
+                "| category | cases | composer passed | composer rate | with LLM passed | with LLM rate |\n|---|---:|---:|---:|---:|---:|"
+            );
+        }
     }
+    let total = run.total();
+    for (cat, (n, ok)) in run.by_cat.iter().chain(std::iter::once((&"all".to_string(), &total))) {
+        match other {
+            None => {
+                let _ = writeln!(text, "| {cat} | {n} | {ok} | {} |", f(Tally::ratio(*ok, *n)));
+            }
+            Some(o) => {
+                let (_, ok2) = if cat == "all" { o.total() } else { o.by_cat.get(cat).copied().unwrap_or_default() };
+                let _ = writeln!(
+                    text,
+                    "| {cat} | {n} | {ok} | {} | {ok2} | {} |",
+                    f(Tally::ratio(*ok, *n)),
+                    f(Tally::ratio(ok2, *n))
+                );
+            }
+        }
+    }
+    text
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn dialog(
+    knowledge: &Path,
+    set_path: &Path,
+    reports: &Path,
+    verbose: bool,
+    min_pass: Option<f64>,
+    llm: crate::LlmArg,
+    min_pass_llm: Option<f64>,
+) -> Result<ExitCode> {
+    let engine = crate::build_engine(knowledge)?;
+    let src = std::fs::read_to_string(set_path).with_context(|| format!("reading {}", set_path.display()))?;
+    let set: DialogSet = toml::from_str(&src).with_context(|| format!("parsing {}", set_path.display()))?;
+    let base = run_dialog(&engine, &set, verbose);
+    let mut text = String::new();
+    writeln!(text, "dialog eval: {} ({} cases) on {}", set_path.display(), base.total().0, knowledge.display())?;
     writeln!(text)?;
-    writeln!(text, "pass rate: {}", f(Tally::ratio(total.1, total.0)))?;
-    writeln!(text, "answers with a fact not in their sources: {ungrounded_replies}")?;
-    writeln!(text, "turn latency: p50 {:.2} ms, p95 {:.2} ms ({} turns)", pct(0.5), pct(0.95), latencies.len())?;
+    text.push_str(&category_table(&base, None));
+    writeln!(text)?;
+    writeln!(text, "pass rate: {}", f(base.rate()))?;
+    writeln!(text, "answers with a fact not in their sources: {}", base.ungrounded_replies)?;
+    writeln!(
+        text,
+        "turn latency: p50 {:.2} ms, p95 {:.2} ms ({} turns)",
+        base.latency_ms(0.5),
+        base.latency_ms(0.95),
+        base.latencies.len()
+    )?;
     print!("{text}");
-    if verbose || !failures.is_empty() {
-        println!("\nfailures ({}):", failures.iter().filter(|f| !f.starts_with("    ")).count());
-        for f in &failures {
+    if verbose || !base.failures.is_empty() {
+        println!("\nfailures ({}):", base.failures.iter().filter(|f| !f.starts_with("    ")).count());
+        for f in &base.failures {
             println!("  {f}");
         }
     }
@@ -459,16 +574,119 @@ pub fn dialog(
         knowledge.display(),
         set_path.display()
     );
-    for f in &failures {
+    for f in &base.failures {
         md.push_str(&format!("- {}\n", f.trim()));
     }
     std::fs::write(reports.join("dialog.md"), md)?;
-    let rate = Tally::ratio(total.1, total.0);
+    let rate = base.rate();
+    let mut ok = true;
     if let Some(min) = min_pass
-        && (rate.is_nan() || rate < min || ungrounded_replies > 0)
+        && (rate.is_nan() || rate < min || base.ungrounded_replies > 0)
     {
-        eprintln!("dialog pass rate {rate:.3} is below {min} or replies were ungrounded ({ungrounded_replies})");
-        return Ok(ExitCode::FAILURE);
+        eprintln!("dialog pass rate {rate:.3} is below {min} or replies were ungrounded ({})", base.ungrounded_replies);
+        ok = false;
     }
-    Ok(ExitCode::SUCCESS)
+    if llm.llm.is_some_and(|m| m != lotse_dialog::LlmMode::Off) {
+        let with = crate::with_llm(crate::build_engine(knowledge)?, llm, false)?;
+        let (mode, name) = with.llm().map(|(m, n)| (m, n.to_string())).context("no language model configured")?;
+        let started = std::time::Instant::now();
+        let run = run_dialog(&with, &set, verbose);
+        let stats = with.llm_stats().context("the engine has a model")?;
+        let g = lotse_dialog::LlmStats::get;
+        let calls = g(&stats.calls);
+        let firsts: Vec<f64> = run.generated.iter().map(|r| r.3).collect();
+        let totals: Vec<f64> = run.generated.iter().map(|r| r.4).collect();
+        let mut t = String::new();
+        writeln!(
+            t,
+            "dialog eval with the language model {name} (mode {mode:?}), {} cases, {:.0} s",
+            run.total().0,
+            started.elapsed().as_secs_f64()
+        )?;
+        writeln!(t)?;
+        t.push_str(&category_table(&base, Some(&run)));
+        writeln!(t)?;
+        writeln!(t, "pass rate: composer {}, with LLM {}", f(base.rate()), f(run.rate()))?;
+        writeln!(
+            t,
+            "model asked for {calls} answers: {} given as generated, {} rejected by the verifier (rate {}), {} abstained, {} busy, {} errors",
+            g(&stats.accepted),
+            g(&stats.rejected),
+            f(Tally::ratio(g(&stats.rejected) as usize, calls as usize)),
+            g(&stats.abstained),
+            g(&stats.busy),
+            g(&stats.errors)
+        )?;
+        writeln!(
+            t,
+            "vague questions rewritten: {}, of which found a service: {}",
+            g(&stats.rewrites),
+            g(&stats.rewrites_found)
+        )?;
+        writeln!(
+            t,
+            "hallucinated facts that slipped through (generated answers with a fact, term or forbidden phrase not in their sources): {}",
+            run.slipped.len()
+        )?;
+        writeln!(t, "answers with a fact not in their sources (all answers): {}", run.ungrounded_replies)?;
+        writeln!(
+            t,
+            "generated answers: {}; first verified sentence p50 {:.2} s, p95 {:.2} s; whole turn p50 {:.2} s, p95 {:.2} s",
+            run.generated.len(),
+            pct(&firsts, 0.5),
+            pct(&firsts, 0.95),
+            pct(&totals, 0.5),
+            pct(&totals, 0.95)
+        )?;
+        writeln!(
+            t,
+            "all turns: p50 {:.1} ms, p95 {:.1} ms (composer only: p50 {:.2} ms, p95 {:.2} ms)",
+            run.latency_ms(0.5),
+            run.latency_ms(0.95),
+            base.latency_ms(0.5),
+            base.latency_ms(0.95)
+        )?;
+        println!("\n{t}");
+        for s in &run.slipped {
+            println!("  slipped: {s}");
+        }
+        if verbose {
+            for fl in &run.failures {
+                println!("  {fl}");
+            }
+        }
+        let mut md = format!(
+            "# Dialog evaluation with the language model\n\nCommand: `lotse eval dialog --llm {} --knowledge {} --set {}`\n\n```\n{t}```\n\n## Slipped through\n\n",
+            format!("{mode:?}").to_lowercase(),
+            knowledge.display(),
+            set_path.display()
+        );
+        for s in &run.slipped {
+            md.push_str(&format!("- {}\n", s.replace('\n', " / ")));
+        }
+        md.push_str("\n## Failures with the model\n\n");
+        for fl in &run.failures {
+            md.push_str(&format!("- {}\n", fl.trim()));
+        }
+        md.push_str("\n## Every generated answer (for reading)\n\n| case | question | answer | first sentence s | turn s |\n|---|---|---|---:|---:|\n");
+        for (case, q, a, first, total) in &run.generated {
+            md.push_str(&format!(
+                "| {case} | {} | {} | {first:.2} | {total:.2} |\n",
+                q.replace('|', "/"),
+                a.replace('|', "/").replace('\n', " / ")
+            ));
+        }
+        std::fs::write(reports.join("dialog-llm.md"), md)?;
+        if !run.slipped.is_empty() || run.ungrounded_replies > 0 {
+            eprintln!("{} generated answers stated something their sources do not hold", run.slipped.len());
+            ok = false;
+        }
+        if let Some(min) = min_pass_llm
+            && !(run.rate() >= min)
+        {
+            eprintln!("dialog pass rate with the model {:.3} is below {min}", run.rate());
+            ok = false;
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

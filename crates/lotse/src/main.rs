@@ -1,7 +1,9 @@
 //! `lotse`: the command line of the Lotse assistant engine.
 
 mod bench;
+mod config;
 mod eval;
+mod models;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +24,17 @@ struct Cli {
     /// Search without the embedding re-ranking even when its model is fetched.
     #[arg(long, global = true)]
     no_embeddings: bool,
+    /// The configuration file (default: lotse.toml when it exists).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+}
+
+/// The language model switch of `ask`, `serve` and `eval dialog`: `--llm` alone means assist.
+#[derive(clap::Args, Clone, Copy)]
+pub(crate) struct LlmArg {
+    /// Use the language model for this run: `--llm` (assist) or `--llm=full`, `--llm=off`.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "assist", value_name = "MODE")]
+    pub llm: Option<lotse_dialog::LlmMode>,
 }
 
 /// How to build search indexes, from the global options.
@@ -72,6 +85,8 @@ enum Command {
         /// Requests per minute allowed from one client address.
         #[arg(long, default_value_t = 120)]
         rate_per_minute: u32,
+        #[command(flatten)]
+        llm: LlmArg,
     },
     /// Run turns of one conversation and print the last reply.
     Ask {
@@ -92,6 +107,13 @@ enum Command {
         /// The channel (web, app, kiosk, phone): the phone gets no web addresses.
         #[arg(long, default_value = "web")]
         channel: String,
+        #[command(flatten)]
+        llm: LlmArg,
+    },
+    /// Fetch and list model files (models/manifest.toml).
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
     },
     /// Run an evaluation and write a report under eval/reports/.
     Eval {
@@ -156,8 +178,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The models folder and the configuration, from the global options.
+static SETTINGS: std::sync::OnceLock<(PathBuf, Option<PathBuf>)> = std::sync::OnceLock::new();
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let _ = INDEX_OPTIONS.set((cli.models.clone(), cli.no_embeddings));
+    let _ = SETTINGS.set((cli.models.clone(), cli.config.clone()));
     match cli.command {
         Command::Knowledge { command: KnowledgeCommand::Check { dir } } => knowledge_check(&dir),
         Command::Import { format } => import(format),
@@ -179,7 +205,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, knowledge, idle_minutes, rate_per_minute } => {
+        Command::Models { command } => models::run(&cli.models, command),
+        Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -198,8 +225,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if index.has_embeddings() { "on" } else { "off" }
             );
             let embeddings = index.has_embeddings();
-            let engine =
-                std::sync::Arc::new(lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default()));
+            let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
+            let engine = std::sync::Arc::new(with_llm(engine, llm, true)?);
             let limits = lotse_web::Limits {
                 idle_timeout: std::time::Duration::from_secs(idle_minutes * 60),
                 requests_per_minute: rate_per_minute,
@@ -210,8 +237,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime.block_on(lotse_web::serve(state, addr))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ask { turns, knowledge, json, lang, plain, channel } => {
-            let engine = build_engine(&knowledge)?;
+        Command::Ask { turns, knowledge, json, lang, plain, channel, llm } => {
+            // Warnings only, unless RUST_LOG asks for more (e.g. lotse_dialog=debug shows why a
+            // generated answer was refused).
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+                )
+                .init();
+            let engine = with_llm(build_engine(&knowledge)?, llm, false)?;
             let lang: lotse_core::Lang = parse_enum(&lang, "lang")?;
             let channel: lotse_core::Channel = parse_enum(&channel, "channel")?;
             let (mut conv, mut reply) = engine.start("cli".into(), channel, lang);
@@ -227,6 +262,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 if !reply.suggestions.is_empty() {
                     println!("  Vorschläge: {}", reply.suggestions.join(" | "));
+                }
+                if reply.generated_by != lotse_core::COMPOSER {
+                    println!("  Erstellt von: {} (jeder Satz gegen die Quellen geprüft)", reply.generated_by);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -247,6 +285,48 @@ pub(crate) fn build_engine(knowledge: &Path) -> Result<lotse_dialog::Engine> {
     let kb = std::sync::Arc::new(load(knowledge)?);
     let index = std::sync::Arc::new(build_index(&kb)?);
     Ok(lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default()))
+}
+
+/// The models folder of the global `--models` option.
+pub(crate) fn models_dir() -> PathBuf {
+    SETTINGS.get().map(|s| s.0.clone()).unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// Adds the language model to `engine` as the configuration and `--llm` say. With `measure`
+/// (the server), one generation at start measures what this machine affords, and a full mode
+/// that would keep citizens waiting too long is lowered to assist.
+pub(crate) fn with_llm(engine: lotse_dialog::Engine, arg: LlmArg, measure: bool) -> Result<lotse_dialog::Engine> {
+    use lotse_dialog::LlmMode;
+    let (models, config) = SETTINGS.get().cloned().unwrap_or_else(|| (PathBuf::from("models"), None));
+    let config = config::Config::load(config.as_deref())?;
+    let mut mode = arg.llm.unwrap_or(config.llm.mode);
+    if mode == LlmMode::Off {
+        return Ok(engine);
+    }
+    let started = std::time::Instant::now();
+    let generator = config.llm.generator(&models)?;
+    if measure {
+        let prompt = lotse_llm::Prompt::user(
+            lotse_dialog::assist::SYSTEM,
+            "QUELLE:\nLeistung: Test\n\nFrage: Was ist das?\nAntworte kurz.",
+        );
+        let params = lotse_llm::Params { max_tokens: 16, ..Default::default() };
+        let g = generator.generate(&prompt, &params, &mut |_| true)?;
+        // A typical answer: 150 new prompt tokens and 60 generated.
+        let answer_s = 150.0 / g.prefill_rate().max(0.1) + 60.0 / g.generation_rate().max(0.1);
+        eprintln!(
+            "language model {} ready in {:.1} s: prefill {:.0} tokens/s, generation {:.1} tokens/s, a typical answer about {answer_s:.1} s",
+            generator.name(),
+            started.elapsed().as_secs_f64(),
+            g.prefill_rate(),
+            g.generation_rate()
+        );
+        if mode == LlmMode::Full && answer_s > 8.0 {
+            eprintln!("this machine cannot afford llm mode full (every answer generated): using assist");
+            mode = LlmMode::Assist;
+        }
+    }
+    Ok(engine.with_generator(generator, mode))
 }
 
 pub(crate) fn load(dir: &Path) -> Result<KnowledgeBase> {

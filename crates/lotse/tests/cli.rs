@@ -192,3 +192,168 @@ fn pvog_import() {
         "failed import left the folder as it was"
     );
 }
+
+/// A manifest of two models built from packages made here, with their real checksums.
+fn fake_registry(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::io::Write;
+    let models = dir.join("models");
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(models.join("..")).unwrap();
+    std::fs::create_dir_all(cache.join("pypi")).unwrap();
+    std::fs::create_dir_all(cache.join("npm")).unwrap();
+    // Two wheels (zip archives) whose members concatenate into one file.
+    let script = r#"
+import sys, zipfile
+for i, body in ((1, b"GGUF-part-one|"), (2, b"part-two")):
+    with zipfile.ZipFile(f"{sys.argv[1]}/fake_part{i}-1.0-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"fake_part{i}/data/part0{i}.bin", body)
+"#;
+    let ok = Command::new("python3").arg("-c").arg(script).arg(cache.join("pypi")).status().unwrap();
+    assert!(ok.success());
+    // One npm tarball.
+    let pkg = dir.join("package/models");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("tokenizer.json"), b"{\"vocab\": {}}").unwrap();
+    let ok = Command::new("tar")
+        .args(["czf", cache.join("npm/fake-tok-1.0.0.tgz").to_str().unwrap(), "package"])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let sha = |p: &Path| {
+        let out = Command::new("sha256sum").arg(p).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    };
+    let assembled = dir.join("assembled");
+    std::fs::write(&assembled, b"GGUF-part-one|part-two").unwrap();
+    std::fs::write(dir.join("tok"), b"{\"vocab\": {}}").unwrap();
+    std::fs::create_dir_all(&models).unwrap();
+    let mut m = std::fs::File::create(models.join("manifest.toml")).unwrap();
+    write!(
+        m,
+        r#"
+[[model]]
+name = "fake-llm"
+description = "two parts"
+licence = "MIT"
+default = true
+needs = ["fake-tok"]
+file = "model.gguf"
+size = 22
+sha256 = "{}"
+assembly = "concat"
+[[model.package]]
+registry = "pypi"
+name = "fake-part1"
+version = "1.0"
+archive = "fake_part1-1.0-py3-none-any.whl"
+sha256 = "{}"
+member = "fake_part1/data/part01.bin"
+[[model.package]]
+registry = "pypi"
+name = "fake-part2"
+version = "1.0"
+archive = "fake_part2-1.0-py3-none-any.whl"
+sha256 = "{}"
+member = "fake_part2/data/part02.bin"
+
+[[model]]
+name = "fake-tok"
+description = "a tokenizer"
+licence = "MIT"
+file = "tokenizer.json"
+size = 13
+sha256 = "{}"
+assembly = "copy"
+[[model.package]]
+registry = "npm"
+name = "fake-tok"
+version = "1.0.0"
+archive = "fake-tok-1.0.0.tgz"
+sha256 = "{}"
+member = "package/models/tokenizer.json"
+"#,
+        sha(&assembled),
+        sha(&cache.join("pypi/fake_part1-1.0-py3-none-any.whl")),
+        sha(&cache.join("pypi/fake_part2-1.0-py3-none-any.whl")),
+        sha(&dir.join("tok")),
+        sha(&cache.join("npm/fake-tok-1.0.0.tgz")),
+    )
+    .unwrap();
+    (models, cache)
+}
+
+fn fetch(models: &Path, cache: &Path, names: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .arg("--models")
+        .arg(models)
+        .args(["models", "fetch"])
+        .args(names)
+        .env("LOTSE_CACHE", cache)
+        // Nothing may reach a registry: a client that tries fails at once.
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_FIND_LINKS", "")
+        .env("PIP_RETRIES", "0")
+        .env("npm_config_registry", "http://127.0.0.1:9/")
+        .env("npm_config_fetch_retries", "0")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn models_fetch_assembles_from_cached_packages_checks_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (models, cache) = fake_registry(dir.path());
+    // Cached packages are used; the assembled file is checked and written whole.
+    let o = fetch(&models, &cache, &[]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(std::fs::read(models.join("fake-llm/model.gguf")).unwrap(), b"GGUF-part-one|part-two");
+    assert_eq!(std::fs::read(models.join("fake-tok/tokenizer.json")).unwrap(), b"{\"vocab\": {}}");
+    assert!(stdout(&o).contains("[1/2] fake-part1 1.0"), "{}", stdout(&o));
+    assert!(!models.join("fake-llm/model.partial").exists());
+    // A second run finds everything present.
+    let o = fetch(&models, &cache, &["fake-llm"]);
+    assert!(stdout(&o).contains("fake-llm: present"), "{}", stdout(&o));
+    // A damaged model file is assembled again from the cache (the resume after a cut-off
+    // download or a broken disk), without any registry.
+    std::fs::write(models.join("fake-llm/model.gguf"), b"GGUF-part-one|part-tw0").unwrap();
+    let o = fetch(&models, &cache, &["fake-llm"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(std::fs::read(models.join("fake-llm/model.gguf")).unwrap(), b"GGUF-part-one|part-two");
+}
+
+#[test]
+fn models_fetch_without_a_registry_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (models, cache) = fake_registry(dir.path());
+    // The second package is missing from the cache and the registry cannot be reached.
+    std::fs::remove_file(cache.join("pypi/fake_part2-1.0-py3-none-any.whl")).unwrap();
+    let o = fetch(&models, &cache, &["fake-llm"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("pip download fake-part2==1.0 failed"), "{err}");
+    assert!(err.contains("Is the package registry reachable"), "{err}");
+    // What was fetched before stays for the next try; nothing half-written is left.
+    assert!(stdout(&o).contains("[1/2] fake-part1 1.0"), "{}", stdout(&o));
+    assert!(!models.join("fake-llm/model.gguf").exists());
+    assert!(!models.join("fake-llm/model.partial").exists());
+    // An unknown name is refused with the known ones.
+    let o = fetch(&models, &cache, &["gpt"]);
+    assert!(stderr(&o).contains("no model named gpt in the manifest (known: fake-llm, fake-tok)"), "{}", stderr(&o));
+}
+
+/// The small real model, fetched by `lotse models fetch qwen2.5-coder-0.5b-instruct`; the
+/// tests that need it fail when `LOTSE_REQUIRE_MODELS` is set (as in `scripts/test`) and are
+/// skipped otherwise.
+fn small_model() -> bool {
+    let present = repo().join("models/qwen2.5-coder-0.5b-instruct/model.gguf").exists()
+        && repo().join("models/qwen-tokenizer/tokenizer.json").exists();
+    if !present {
+        assert!(
+            std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(),
+            "the small model is missing: run `lotse models fetch qwen2.5-coder-0.5b-instruct`"
+        );
+        eprintln!("skipped: the small model is not fetched");
+    }
+    present
+}
