@@ -259,7 +259,7 @@ pub fn answer_prompt(
     let mut len = 0;
     for (i, _) in scored {
         let l = lines[i].1.len();
-        if len + l > 900 || chosen.len() >= 8 {
+        if len + l > 600 || chosen.len() >= 6 {
             continue;
         }
         len += l;
@@ -323,6 +323,19 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
+/// First-person verb forms after or before "ich" whose formal form is not the "-e" + "n" rule.
+const FIRST_PERSON_VERBS: &[(&str, &str)] = &[
+    ("kann", "können"),
+    ("muss", "müssen"),
+    ("darf", "dürfen"),
+    ("will", "wollen"),
+    ("soll", "sollen"),
+    ("bin", "sind"),
+    ("weiß", "wissen"),
+    ("möchte", "möchten"),
+    ("werde", "werden"),
+];
+
 /// Second-person verb forms after or before "du" and their formal forms.
 const FORMAL_VERBS: &[(&str, &str)] = &[
     ("kannst", "können"),
@@ -344,13 +357,22 @@ const FORMAL_VERBS: &[(&str, &str)] = &[
 /// the formal one the city uses ("Sie können", "Ihr Ausweis"). Regular verbs next to "du" lose
 /// "-st" and take "-en" ("du beantragst" → "Sie beantragen"). Hand-written: a handful of rules,
 /// no library does this for German. What it cannot turn is left for the check to refuse.
-pub(crate) fn formal(sentence: &str) -> String {
+///
+/// With `mirrored` (the citizen asked in the first person, "Kann ich …?"), the model's habit of
+/// answering in the citizen's words ("Ja, ich kann …") is turned too: "ich kann" → "Sie können",
+/// "mein" → "Ihr".
+pub(crate) fn formal(sentence: &str, mirrored: bool) -> String {
     let words: Vec<&str> = sentence.split(' ').collect();
-    let verb = |w: &str| -> Option<String> {
+    let verb = |w: &str, first_person: bool| -> Option<String> {
         let (core, tail) = w.split_at(w.trim_end_matches(|c: char| !c.is_alphabetic()).len());
         let lower = core.to_lowercase();
-        let formal = FORMAL_VERBS.iter().find(|(v, _)| *v == lower).map(|(_, f)| f.to_string()).or_else(|| {
-            (lower.ends_with("st") && lower.len() > 4).then(|| format!("{}en", &lower[..lower.len() - 2]))
+        let table = if first_person { FIRST_PERSON_VERBS } else { FORMAL_VERBS };
+        let formal = table.iter().find(|(v, _)| *v == lower).map(|(_, f)| f.to_string()).or_else(|| {
+            if first_person {
+                (lower.ends_with('e') && lower.len() > 3).then(|| format!("{lower}n"))
+            } else {
+                (lower.ends_with("st") && lower.len() > 4).then(|| format!("{}en", &lower[..lower.len() - 2]))
+            }
         })?;
         Some(format!("{formal}{tail}"))
     };
@@ -359,13 +381,14 @@ pub(crate) fn formal(sentence: &str) -> String {
         let bare = words[i].trim_matches(|c: char| !c.is_alphabetic());
         let tail = &words[i][words[i].trim_end_matches(|c: char| !c.is_alphabetic()).len()..];
         match bare.to_lowercase().as_str() {
-            "du" => {
+            pronoun @ ("du" | "ich") if pronoun == "du" || mirrored => {
+                let first_person = pronoun == "ich";
                 out[i] = format!("Sie{tail}");
                 // "du kannst" or "kannst du": the verb is next to it.
-                if let Some(v) = words.get(i + 1).and_then(|w| verb(w)) {
+                if let Some(v) = words.get(i + 1).and_then(|w| verb(w, first_person)) {
                     out[i + 1] = v;
                 } else if i > 0
-                    && let Some(v) = verb(words[i - 1])
+                    && let Some(v) = verb(words[i - 1], first_person)
                 {
                     let v = if out[i - 1].starts_with(char::is_uppercase) {
                         let mut c = v.chars();
@@ -380,6 +403,11 @@ pub(crate) fn formal(sentence: &str) -> String {
             w @ ("dein" | "deine" | "deinen" | "deinem" | "deiner" | "deines") => {
                 out[i] = format!("Ihr{}{tail}", &w[4..]);
             }
+            w @ ("mein" | "meine" | "meinen" | "meinem" | "meiner" | "meines") if mirrored => {
+                out[i] = format!("Ihr{}{tail}", &w[4..]);
+            }
+            "mich" if mirrored => out[i] = format!("sich{tail}"),
+            "mir" if mirrored => out[i] = format!("Ihnen{tail}"),
             _ => {}
         }
     }
@@ -470,16 +498,18 @@ pub(crate) fn generate_checked(
     let mut accepted = String::new();
     let mut rejected: Option<String> = None;
     let mut abstained = false;
+    let mirrored = lotse_search::analysis::words(&lotse_search::fold(question))
+        .any(|w| matches!(w, "ich" | "mein" | "meine" | "meinen" | "mir" | "mich"));
     let mut on_text = |piece: &str| {
         pending.push_str(piece);
         while let Some(end) = sentence_end(&pending) {
             let sentence: String = pending.drain(..end).collect();
-            let sentence = formal(&sentence);
-            let sentence = if accepted.is_empty() { without_stray_yes(&sentence, question) } else { sentence };
             if is_abstention(&sentence) {
                 abstained = true;
                 return false;
             }
+            let sentence = formal(&sentence, mirrored);
+            let sentence = if accepted.is_empty() { without_stray_yes(&sentence, question) } else { sentence };
             if informal(&sentence) {
                 rejected = Some("informal address".into());
                 return false;
@@ -512,7 +542,10 @@ pub(crate) fn generate_checked(
     // The last sentence has no space after it.
     if !pending.trim().is_empty() {
         // A sentence cut off by the token limit is dropped rather than shown half.
-        pending = formal(&pending);
+        if is_abstention(&pending) {
+            return (Outcome::Abstained, Some(generation));
+        }
+        pending = formal(&pending, mirrored);
         if accepted.is_empty() {
             pending = without_stray_yes(&pending, question);
         }
@@ -567,10 +600,17 @@ mod tests {
             ("Sie brauchen einen Termin.", "Sie brauchen einen Termin."),
         ];
         for (informal_text, formal_text) in table {
-            assert_eq!(formal(informal_text), formal_text);
+            assert_eq!(formal(informal_text, false), formal_text);
         }
         assert!(informal("Das gebe ich dir."));
-        assert!(!informal(&formal("Das gebe ich dir.")));
+        assert!(!informal(&formal("Das gebe ich dir.", false)));
+        // An answer in the citizen's own words, to a question in the first person.
+        assert_eq!(
+            formal("Ja, ich kann meinen Reisepass im Expressverfahren bekommen.", true),
+            "Ja, Sie können Ihren Reisepass im Expressverfahren bekommen."
+        );
+        assert_eq!(formal("Ich brauche einen Termin.", true), "Sie brauchen einen Termin.");
+        assert_eq!(formal("Ich brauche einen Termin.", false), "Ich brauche einen Termin.");
     }
 
     #[test]

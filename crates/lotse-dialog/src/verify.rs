@@ -497,11 +497,13 @@ fn is_claim_neutral(folded: &str) -> bool {
     )
 }
 
-/// Words that turn a statement into its opposite.
+/// Words that turn a statement into its opposite. "Nein" counts too: "Nein, Sie können das
+/// Passbild im Bürgerservice machen lassen" denies what the record affirms; a correct "no" needs
+/// a record passage that denies it too.
 fn is_negation(folded: &str) -> bool {
     matches!(
         folded,
-        "nicht" | "kein" | "keine" | "keinen" | "keinem" | "keiner" | "keines" | "nie" | "niemals" | "ohne"
+        "nein" | "nicht" | "kein" | "keine" | "keinen" | "keinem" | "keiner" | "keines" | "nie" | "niemals" | "ohne"
     )
 }
 
@@ -542,10 +544,20 @@ pub fn unsupported_claim(
     let needed = (claim.len() * 7).div_ceil(10).max(1);
     let mut best = 0;
     for g in groundings {
+        // Every passage of a record is about its service: the nouns of the service's name
+        // ("Personalausweis") count as said in each. Its verbs do not: "online" in a passage
+        // about booking an appointment says nothing about applying ("beantragen") online.
+        let topic: Vec<String> = g
+            .service
+            .name
+            .split_whitespace()
+            .filter(|w| w.starts_with(char::is_uppercase))
+            .map(|w| analyzer.stem(&lotse_search::fold(w)))
+            .collect();
         for text in grounding_texts(g) {
             for passage in text.split_inclusive(['.', '\n', ';']) {
                 let (stems, neg) = content(passage);
-                let covered = claim.iter().filter(|c| stems.contains(c)).count();
+                let covered = claim.iter().filter(|c| stems.contains(c) || topic.contains(c)).count();
                 if covered >= needed && neg == negated {
                     return None;
                 }
@@ -625,9 +637,16 @@ mod tests {
         s.description = "Sie beantragen den Ausweis persönlich. Fertige Dokumente holen Sie ohne Termin ab.".into();
         let g = [Grounding { service: &s, offices: vec![&o] }];
         let a = lotse_search::Analyzer::new(std::iter::empty());
-        assert_eq!(unsupported_claim("Nein, Sie beantragen den Ausweis persönlich.", &g, &a), None);
+        assert_eq!(unsupported_claim("Sie beantragen den Ausweis persönlich.", &g, &a), None);
+        // "Nein" denies: the record affirms this, so the answer is refused.
+        assert!(unsupported_claim("Nein, Sie beantragen den Ausweis persönlich.", &g, &a).is_some());
         assert_eq!(unsupported_claim("Den fertigen Ausweis holen Sie ohne Termin ab.", &g, &a), None);
         assert!(unsupported_claim("Ja, Sie können den Ausweis online beantragen.", &g, &a).is_some());
+        // The service's name is the topic of every passage; its verb is not.
+        s.description.push_str(" Einen Termin vereinbaren Sie online oder telefonisch.");
+        let g = [Grounding { service: &s, offices: vec![&o] }];
+        assert_eq!(unsupported_claim("Für den Personalausweis vereinbaren Sie den Termin online.", &g, &a), None);
+        assert!(unsupported_claim("Ja, Sie können den Personalausweis online beantragen.", &g, &a).is_some());
         // The same words, the opposite meaning.
         assert!(unsupported_claim("Fertige Dokumente holen Sie mit Termin ab.", &g, &a).is_some());
     }

@@ -285,3 +285,81 @@ impl Generator for CandleGenerator {
         Some(self.run(&mut prefix, prompt, params, on_text, started))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The small real model, fetched by `lotse models fetch qwen2.5-coder-0.5b-instruct`; the
+    /// test fails without it when `LOTSE_REQUIRE_MODELS` is set (as in `scripts/test`).
+    fn small() -> Option<CandleGenerator> {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let (dir, tok) = (models.join("qwen2.5-coder-0.5b-instruct"), models.join("qwen-tokenizer"));
+        if CandleGenerator::files(&dir, &tok).iter().any(|f| !f.exists()) {
+            assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "the small model is not fetched");
+            eprintln!("skipped: the small model is not fetched");
+            return None;
+        }
+        Some(CandleGenerator::load_dir(&dir, &tok).expect("the small model loads"))
+    }
+
+    #[test]
+    fn the_cached_system_prompt_gives_the_same_answer_as_computing_it() {
+        let Some(g) = small() else { return };
+        let prompt = Prompt::user(
+            "Du bist ein Assistent. Antworte in einem kurzen Satz auf Deutsch.",
+            "QUELLE: Der Personalausweis kostet 37,00 Euro.\nFrage: Was kostet der Personalausweis?",
+        );
+        let params = Params { max_tokens: 24, ..Default::default() };
+        let mut pieces = String::new();
+        let first = g
+            .generate(&prompt, &params, &mut |p| {
+                pieces.push_str(p);
+                true
+            })
+            .unwrap();
+        assert_eq!(first.cached_tokens, 0);
+        assert_eq!(pieces, first.text, "the streamed pieces make up the text");
+        assert!(first.text.contains("37"), "{}", first.text);
+        assert!(first.generated_tokens <= 24);
+        let again = g.generate(&prompt, &params, &mut |_| true).unwrap();
+        assert!(again.cached_tokens > 5, "{again:?}");
+        assert_eq!(again.text, first.text, "greedy generation from the cached state is the same");
+    }
+
+    #[test]
+    fn stop_strings_cancellation_and_busy() {
+        let Some(g) = small() else { return };
+        let prompt = Prompt::user("Du bist ein Assistent.", "Zähle von 1 bis 20, durch Kommas getrennt.");
+        let params = Params { max_tokens: 60, stop: vec!["5".into()], ..Default::default() };
+        let out = g.generate(&prompt, &params, &mut |_| true).unwrap();
+        assert_eq!(out.finish, Finish::Stop, "{out:?}");
+        assert!(!out.text.contains('5') && out.text.contains('4'), "{}", out.text);
+        // Asking to stop from the stream ends generation at once.
+        let mut n = 0;
+        let params = Params { max_tokens: 60, ..Default::default() };
+        let out = g
+            .generate(&prompt, &params, &mut |_| {
+                n += 1;
+                n < 3
+            })
+            .unwrap();
+        assert_eq!((out.finish, n), (Finish::Cancelled, 3));
+        // While one generation runs, try_generate answers None at once.
+        let busy = std::sync::Arc::new(g);
+        let other = busy.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            other
+                .generate(&prompt, &Params { max_tokens: 40, ..Default::default() }, &mut |_| {
+                    let _ = tx.send(());
+                    true
+                })
+                .unwrap()
+        });
+        rx.recv().unwrap();
+        let p = Prompt::user("S", "Q");
+        assert!(busy.try_generate(&p, &Params::default(), &mut |_| true).is_none());
+        worker.join().unwrap();
+    }
+}

@@ -56,7 +56,8 @@ impl Config {
         }
         Figment::new()
             .merge(Toml::file(&file))
-            .merge(Env::prefixed("LOTSE_").split("__").only(&["llm"]).map(|k| k.as_str().to_lowercase().into()))
+            // Only LOTSE_LLM__*: other LOTSE_ variables (LOTSE_CACHE, …) are not settings.
+            .merge(Env::prefixed("LOTSE_").filter(|k| k.as_str().to_lowercase().starts_with("llm__")).split("__"))
             .extract()
             .with_context(|| format!("reading the configuration ({} and LOTSE_* variables)", file.display()))
     }

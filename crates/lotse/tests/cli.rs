@@ -357,3 +357,46 @@ fn small_model() -> bool {
     }
     present
 }
+
+#[test]
+fn ask_with_the_small_model_answers_from_the_record_with_verified_facts() {
+    if !small_model() {
+        return;
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .args(["ask", "--json", "--llm", "Kann ich einen Reisepass im Expressverfahren bekommen?"])
+        .env("LOTSE_LLM__MODEL", "qwen2.5-coder-0.5b-instruct")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reply: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON reply");
+    assert_eq!(reply["kind"], "answer", "{reply}");
+    assert_eq!(reply["sources"][0]["id"], "reisepass", "{reply}");
+    assert_eq!(reply["generated_by"], "llm:qwen2.5-coder-0.5b-instruct", "{reply}");
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains("Expressverfahren"), "{text}");
+    // Checked again here, against the records: every fact and noun is theirs.
+    let kb = lotse_knowledge::load_dir(&repo().join("knowledge")).unwrap();
+    let service = kb.service("reisepass").unwrap();
+    let offices: Vec<_> = service.responsible.iter().filter_map(|r| kb.office(&r.office)).collect();
+    let g = [lotse_dialog::Grounding { service, offices }];
+    assert_eq!(lotse_dialog::verify::ungrounded(text, &g), vec![], "{text}");
+    let analyzer = lotse_search::Analyzer::new(std::iter::empty());
+    let question = "Kann ich einen Reisepass im Expressverfahren bekommen?";
+    assert_eq!(lotse_dialog::verify::unsupported_terms(text, &g, question, &analyzer, false), Vec::<String>::new());
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .arg("--models")
+        .arg(dir.path())
+        .args(["ask", "--llm", "Was kostet ein Personalausweis?"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("lotse models fetch qwen2.5-coder-1.5b-instruct"), "{}", stderr(&o));
+}
