@@ -3,9 +3,9 @@
 //!
 //! The record composer stays the fast path and the fallback. The model is asked only where it
 //! adds something ([`LlmMode::Assist`]): a specific question whose answer is in a record's text
-//! ("Kann ich das online machen?"), a follow-up about a detail, an English or plain-language
-//! answer, and rewriting a vague question into the administration's terms when retrieval is
-//! unsure. [`LlmMode::Full`] lets it phrase every answer. Its text is streamed sentence by
+//! ("Kann ich das online machen?"), a follow-up about a detail, a plain-language answer, and
+//! rewriting a vague question into the administration's terms when retrieval is unsure. Answers
+//! are generated in German only (see `Engine::answer`). [`LlmMode::Full`] lets it phrase every answer. Its text is streamed sentence by
 //! sentence, and each sentence is verified first; a sentence that fails ends the generation and
 //! the composer's answer is given instead.
 
@@ -92,7 +92,7 @@ const ABSTAIN: [&str; 3] = ["keine gesicherte angabe", "no verified information"
 /// Whether the model should answer this question in assist mode: a question about a detail
 /// that the records hold only as text, which the composer's fixed fields do not answer.
 pub(crate) fn wanted(req: &Request<'_>, question: &str, g: &Grounding<'_>, analyzer: &lotse_search::Analyzer) -> bool {
-    if req.lang == Lang::En || req.plain || !req.focus.is_empty() {
+    if req.plain || !req.focus.is_empty() {
         return true;
     }
     let asks = question.trim_end().ends_with('?') || crate::understand::is_follow_up(question);
@@ -283,19 +283,6 @@ pub fn answer_prompt(
 /// "<|im_end|>" must not end their turn in the model's eyes. User text is data.
 fn inert(text: &str) -> String {
     text.replace("<|", "<\u{2009}|").replace("|>", "|\u{2009}>")
-}
-
-/// Asks the model to put the composer's German answer into English: the claims stay the
-/// records', only the language changes.
-pub(crate) fn translate_prompt(german: &str, channel: Channel) -> Prompt {
-    let spoken = if channel == Channel::Phone { " Die Antwort wird am Telefon vorgelesen." } else { "" };
-    Prompt::user(
-        SYSTEM,
-        inert(&format!(
-            "QUELLE:\n{german}\n\nFrage: Was steht in der QUELLE? Antworte auf Englisch mit allen Angaben der QUELLE, \
-             in ganzen, kurzen Sätzen. Namen von Ämtern und Straßen bleiben deutsch.{spoken}"
-        )),
-    )
 }
 
 /// Asks the model for the administrative name of what a vague question is about.

@@ -277,7 +277,7 @@ impl Qwen2 {
                 ))?;
             }
             let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let y = att.matmul(&values.contiguous()?)?;
+            let y = att.matmul(&values)?;
             let y = y.reshape((1, c.n_head, n, c.head_dim))?.transpose(1, 2)?.reshape((1, n, c.n_head * c.head_dim))?;
             x = (x + l.o.forward(&y)?)?;
             let h = l.ffn_norm.forward(&x)?;
