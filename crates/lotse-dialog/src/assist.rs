@@ -401,6 +401,47 @@ pub(crate) fn formal(sentence: &str, mirrored: bool) -> String {
     out.join(" ")
 }
 
+/// Whether a sentence only repeats the question ("Brauchen Sie für die Anmeldung eine
+/// Wohnungsgeberbestätigung."): every content word of it is the question's, and it says neither
+/// yes nor no.
+pub(crate) fn echoes(sentence: &str, question: &str, analyzer: &lotse_search::Analyzer) -> bool {
+    let stems = |t: &str| -> Vec<String> {
+        lotse_search::analysis::words(&lotse_search::fold(t))
+            .filter(|w| w.len() > 2 && !analyzer.is_stop_word(w))
+            // The answer turns "meiner" into "Ihrer": pronouns say nothing here.
+            .filter(|w| {
+                !matches!(
+                    *w,
+                    "ich"
+                        | "sie"
+                        | "ihr"
+                        | "ihre"
+                        | "ihrer"
+                        | "ihren"
+                        | "ihrem"
+                        | "ihres"
+                        | "mein"
+                        | "meine"
+                        | "meiner"
+                        | "meinen"
+                        | "meinem"
+                        | "meines"
+                )
+            })
+            .map(|w| analyzer.stem(w))
+            .collect()
+    };
+    let folded = lotse_search::fold(sentence);
+    let answers =
+        lotse_search::analysis::words(&folded).any(|w| matches!(w, "ja" | "nein" | "nicht" | "kein" | "keine"));
+    // A number the question did not have is an answer ("Ein Führungszeugnis kostet 13,00 €.").
+    let digits = |t: &str| -> String { t.chars().filter(char::is_ascii_digit).collect() };
+    let adds_number = !digits(sentence).is_empty() && digits(sentence) != digits(question);
+    let own = stems(sentence);
+    let asked = stems(question);
+    !answers && !adds_number && !own.is_empty() && own.iter().all(|s| asked.contains(s))
+}
+
 /// Whether a sentence still addresses the citizen informally.
 fn informal(sentence: &str) -> bool {
     lotse_search::analysis::words(&lotse_search::fold(sentence))
@@ -598,6 +639,16 @@ mod tests {
         );
         assert_eq!(formal("Ich brauche einen Termin.", true), "Sie brauchen einen Termin.");
         assert_eq!(formal("Ich brauche einen Termin.", false), "Ich brauche einen Termin.");
+    }
+
+    #[test]
+    fn an_echo_of_the_question_is_no_answer() {
+        let a = lotse_search::Analyzer::new(std::iter::empty());
+        let q = "Brauche ich für die Anmeldung meiner Wohnung eine Wohnungsgeberbestätigung?";
+        assert!(echoes("Brauchen Sie für die Anmeldung Ihrer Wohnung eine Wohnungsgeberbestätigung.", q, &a));
+        assert!(!echoes("Ja, Sie brauchen für die Anmeldung eine Wohnungsgeberbestätigung.", q, &a));
+        assert!(!echoes("Die Wohnungsgeberbestätigung stellt der Vermieter aus.", q, &a));
+        assert!(!echoes("Ein Führungszeugnis kostet 13,00 €.", "Was kostet ein Führungszeugnis?", &a));
     }
 
     #[test]

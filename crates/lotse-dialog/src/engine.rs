@@ -752,6 +752,9 @@ impl Engine {
             if let Some(why) = unsupported_claim(sentence, groundings, analyzer) {
                 return Err(format!("{why}: {sentence:?}"));
             }
+            if assist::echoes(sentence, &question, analyzer) {
+                return Err("repeats the question without answering it".into());
+            }
             if sentence.contains("QUELLE") || sentence.to_lowercase().contains("in der quelle") {
                 return Err("talks about the prompt".into());
             }
