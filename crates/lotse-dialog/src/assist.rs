@@ -512,6 +512,37 @@ fn sentence_end(text: &str) -> Option<usize> {
     })
 }
 
+/// Why a generated sentence is not shown.
+enum Refusal {
+    /// The model says the records do not answer.
+    Abstains,
+    /// The sentence fails a check; why.
+    Fails(String),
+}
+
+/// One generated sentence made ready to show: the model's abstention noticed, the address made
+/// formal, a stray opening "Ja," dropped from the first sentence, then checked.
+fn vet(
+    sentence: &str,
+    first: bool,
+    question: &str,
+    mirrored: bool,
+    check: &dyn Fn(&str) -> Result<(), String>,
+) -> Result<String, Refusal> {
+    if is_abstention(sentence) {
+        return Err(Refusal::Abstains);
+    }
+    let mut sentence = formal(sentence, mirrored);
+    if first {
+        sentence = without_stray_yes(&sentence, question);
+    }
+    if informal(&sentence) {
+        return Err(Refusal::Fails("informal address".into()));
+    }
+    check(&sentence).map_err(Refusal::Fails)?;
+    Ok(sentence)
+}
+
 /// Generates, checking each sentence with `check` before passing it to `on_sentence`; stops at
 /// the first sentence that fails.
 pub(crate) fn generate_checked(
@@ -524,31 +555,24 @@ pub(crate) fn generate_checked(
 ) -> (Outcome, Option<Generation>) {
     let mut pending = String::new();
     let mut accepted = String::new();
-    let mut rejected: Option<String> = None;
-    let mut abstained = false;
+    let mut refused: Option<Refusal> = None;
     let mirrored = lotse_search::analysis::words(&lotse_search::fold(question))
         .any(|w| matches!(w, "ich" | "mein" | "meine" | "meinen" | "mir" | "mich"));
     let mut on_text = |piece: &str| {
         pending.push_str(piece);
         while let Some(end) = sentence_end(&pending) {
-            let sentence: String = pending.drain(..end).collect();
-            if is_abstention(&sentence) {
-                abstained = true;
-                return false;
-            }
-            let sentence = formal(&sentence, mirrored);
-            let sentence = if accepted.is_empty() { without_stray_yes(&sentence, question) } else { sentence };
-            if informal(&sentence) {
-                rejected = Some("informal address".into());
-                return false;
-            }
-            if let Err(why) = check(&sentence) {
-                rejected = Some(why);
-                return false;
-            }
-            accepted.push_str(&sentence);
-            if !sentence.trim().is_empty() {
-                on_sentence(&sentence);
+            let raw: String = pending.drain(..end).collect();
+            match vet(&raw, accepted.is_empty(), question, mirrored, check) {
+                Err(r) => {
+                    refused = Some(r);
+                    return false;
+                }
+                Ok(sentence) => {
+                    accepted.push_str(&sentence);
+                    if !sentence.trim().is_empty() {
+                        on_sentence(&sentence);
+                    }
+                }
             }
         }
         true
@@ -558,35 +582,25 @@ pub(crate) fn generate_checked(
         Some(Err(e)) => return (Outcome::Failed(e.to_string()), None),
         Some(Ok(g)) => g,
     };
-    if let Some(why) = rejected {
-        return (Outcome::Rejected(why), Some(generation));
+    // The last sentence has no space after it; one cut off by the token limit is dropped
+    // rather than shown half.
+    let cut_off = generation.finish == Finish::Length && !pending.trim_end().ends_with(['.', '!', '?']);
+    if refused.is_none() && !pending.trim().is_empty() && !cut_off && generation.finish != Finish::Cancelled {
+        match vet(&pending, accepted.is_empty(), question, mirrored, check) {
+            Err(r) => refused = Some(r),
+            Ok(sentence) => {
+                on_sentence(&sentence);
+                accepted.push_str(&sentence);
+            }
+        }
     }
-    if abstained || is_abstention(&pending) {
-        return (Outcome::Abstained, Some(generation));
+    match refused {
+        Some(Refusal::Fails(why)) => return (Outcome::Rejected(why), Some(generation)),
+        Some(Refusal::Abstains) => return (Outcome::Abstained, Some(generation)),
+        None => {}
     }
     if generation.finish == Finish::Cancelled {
         return (Outcome::Failed("cancelled".into()), Some(generation));
-    }
-    // The last sentence has no space after it.
-    if !pending.trim().is_empty() {
-        // A sentence cut off by the token limit is dropped rather than shown half.
-        if is_abstention(&pending) {
-            return (Outcome::Abstained, Some(generation));
-        }
-        pending = formal(&pending, mirrored);
-        if accepted.is_empty() {
-            pending = without_stray_yes(&pending, question);
-        }
-        if generation.finish == Finish::Length && !pending.trim_end().ends_with(['.', '!', '?']) {
-            pending.clear();
-        } else if informal(&pending) {
-            return (Outcome::Rejected("informal address".into()), Some(generation));
-        } else if let Err(why) = check(&pending) {
-            return (Outcome::Rejected(why), Some(generation));
-        } else {
-            on_sentence(&pending);
-            accepted.push_str(&pending);
-        }
     }
     let text = accepted.trim().to_string();
     if text.is_empty() {

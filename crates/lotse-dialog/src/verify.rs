@@ -591,7 +591,8 @@ pub fn fee_without_condition(
             if !amounts.iter().any(|a| stated.contains(a)) {
                 continue;
             }
-            let Some(condition) = fee.condition.as_deref().filter(|c| !c.trim().is_empty()) else { return None };
+            // An amount of a fee without a condition needs nothing more.
+            let condition = fee.condition.as_deref().filter(|c| !c.trim().is_empty())?;
             let named = lotse_search::analysis::words(&lotse_search::fold(condition))
                 .filter(|w| w.len() > 2 && !analyzer.is_stop_word(w) || w.chars().all(|c| c.is_ascii_digit()))
                 .any(|w| words.contains(w) || words.contains(&analyzer.stem(w)));

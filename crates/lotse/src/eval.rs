@@ -682,7 +682,7 @@ pub fn dialog(
             ok = false;
         }
         if let Some(min) = min_pass_llm
-            && !(run.rate() >= min)
+            && (run.rate().is_nan() || run.rate() < min)
         {
             eprintln!("dialog pass rate with the model {:.3} is below {min}", run.rate());
             ok = false;
