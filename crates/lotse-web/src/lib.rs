@@ -566,6 +566,74 @@ mod tests {
         assert!(seen.contains("hundesteuer"), "{seen}");
     }
 
+    /// A generator with a fixed answer, to see the stream around a model (the real model is
+    /// tested in `crates/lotse/tests/cli.rs` and `lotse-llm-candle`).
+    struct Fixed;
+
+    impl lotse_llm::Generator for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+
+        fn generate(
+            &self,
+            _: &lotse_llm::Prompt,
+            _: &lotse_llm::Params,
+            on_text: &mut dyn FnMut(&str) -> bool,
+        ) -> Result<lotse_llm::Generation, lotse_llm::LlmError> {
+            let text = "Ja, Sie können das Passbild auch beim Termin im Bürgerservice aufnehmen lassen. ";
+            on_text(text);
+            Ok(lotse_llm::Generation {
+                text: text.into(),
+                finish: lotse_llm::Finish::Stop,
+                prompt_tokens: 1,
+                cached_tokens: 0,
+                generated_tokens: 1,
+                prefill: Duration::ZERO,
+                first_token: Duration::ZERO,
+                total: Duration::ZERO,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn events_stream_facts_then_verified_sentences_then_the_reply() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
+        let kb = Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"));
+        let index = Arc::new(lotse_search::SearchIndex::build(&kb).expect("index builds"));
+        let engine = Engine::new(kb, index, lotse_dialog::EngineConfig::default())
+            .with_generator(Arc::new(Fixed), lotse_dialog::LlmMode::Assist);
+        let state = AppState::new(Arc::new(engine), Limits::default(), false);
+        let id = create(&state).await;
+        let mut req =
+            HttpRequest::builder().uri(format!("/api/v1/conversations/{id}/events")).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
+        let mut stream = router(state.clone()).oneshot(req).await.unwrap().into_body().into_data_stream();
+        let q = r#"{"text": "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?"}"#;
+        let (status, body) = send(&state, post(&format!("/api/v1/conversations/{id}/messages"), q)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["reply"]["generated_by"], "llm:fixed", "{body}");
+        let mut seen = String::new();
+        while !seen.contains("event: reply") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .expect("an event arrives")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let at = |e: &str| seen.find(e).unwrap_or_else(|| panic!("no {e} in {seen}"));
+        assert!(at("event: message") < at("event: facts"), "{seen}");
+        assert!(at("event: facts") < at("event: delta"), "{seen}");
+        assert!(at("event: delta") < at("event: reply"), "{seen}");
+        // The facts carry the sources at once; the delta is the verified sentence.
+        assert!(seen.contains("\"id\":\"personalausweis\""), "{seen}");
+        assert!(
+            seen.contains("Ja, Sie können das Passbild auch beim Termin im Bürgerservice aufnehmen lassen."),
+            "{seen}"
+        );
+    }
+
     #[tokio::test]
     async fn answers_from_an_imported_dldb_corpus() {
         // The real Munich export, read from ../shared at test time.
