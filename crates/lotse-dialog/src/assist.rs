@@ -55,6 +55,8 @@ pub struct LlmStats {
     pub abstained: AtomicU64,
     /// Turns answered without the model because it was busy with another.
     pub busy: AtomicU64,
+    /// Generations stopped because the turn was cancelled.
+    pub cancelled: AtomicU64,
     pub errors: AtomicU64,
     /// Vague questions rewritten, and how many of those then found a service.
     pub rewrites: AtomicU64,
@@ -307,6 +309,8 @@ pub(crate) enum Outcome {
     Abstained,
     /// The model was busy with another turn.
     Busy,
+    /// The turn was cancelled (the client went away).
+    Cancelled,
     Failed(String),
 }
 
@@ -600,7 +604,7 @@ pub(crate) fn generate_checked(
         None => {}
     }
     if generation.finish == Finish::Cancelled {
-        return (Outcome::Failed("cancelled".into()), Some(generation));
+        return (Outcome::Cancelled, Some(generation));
     }
     let text = accepted.trim().to_string();
     if text.is_empty() {

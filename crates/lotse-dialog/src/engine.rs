@@ -34,6 +34,9 @@ pub struct TurnOptions<'s> {
     pub at: Option<(Timestamp, DateTime)>,
     /// Receives the facts and the generated sentences as they come.
     pub sink: Option<&'s mut dyn FnMut(Partial<'_>)>,
+    /// Stops the model's part of the turn from another thread (the client went away, the
+    /// caller spoke over the answer); the turn then ends with the composer's answer.
+    pub cancel: lotse_llm::Cancel,
 }
 
 /// The state of one turn, passed down the decision.
@@ -42,6 +45,7 @@ struct Turn<'s> {
     now: DateTime,
     thorough: bool,
     sink: Option<&'s mut dyn FnMut(Partial<'_>)>,
+    cancel: lotse_llm::Cancel,
     /// The citizen's message, cleaned and without markup.
     question: String,
     /// The message before it, for follow-ups.
@@ -286,6 +290,7 @@ impl Engine {
             now,
             thorough: !options.cheap,
             sink: options.sink,
+            cancel: options.cancel,
             question: understand::strip_markup(&text),
             previous,
         };
@@ -460,7 +465,7 @@ impl Engine {
             return self.answer(conv, topic, &aspects, &focus, turn);
         }
         if !result.is_confident()
-            && let Some(better) = self.rewritten(text, &result, turn.thorough)
+            && let Some(better) = self.rewritten(text, &result, turn)
         {
             result = better;
         }
@@ -485,16 +490,17 @@ impl Engine {
     /// the result only when that search is confident and its best service was among those the
     /// question itself found (the model may choose between candidates, never bring a service
     /// the citizen's words did not point to: "Waffenschein" must not become some other permit).
-    fn rewritten(&self, text: &str, original: &SearchResult, thorough: bool) -> Option<SearchResult> {
+    fn rewritten(&self, text: &str, original: &SearchResult, turn: &Turn<'_>) -> Option<SearchResult> {
         let llm = self.llm.as_ref()?;
         LlmStats::inc(&llm.stats.rewrites);
-        let params = Params { max_tokens: 12, stop: vec!["\n".into()], ..llm.params.clone() };
+        let params =
+            Params { max_tokens: 12, stop: vec!["\n".into()], cancel: turn.cancel.clone(), ..llm.params.clone() };
         let out = llm.generator.try_generate(&assist::rewrite_prompt(text), &params, &mut |_| true)?.ok()?;
         let terms = out.text.trim().trim_end_matches('.');
         if terms.is_empty() || terms.len() > 80 {
             return None;
         }
-        let result = self.search(terms, thorough).filter(SearchResult::is_confident)?;
+        let result = self.search(terms, turn.thorough).filter(SearchResult::is_confident)?;
         let top = result.top()?.index;
         if !original.hits.iter().any(|h| h.index == top && h.coverage > 0.0) {
             return None;
@@ -775,7 +781,7 @@ impl Engine {
             llm.generator.as_ref(),
             &prompt,
             &turn.question,
-            &llm.params,
+            &Params { cancel: turn.cancel.clone(), ..llm.params.clone() },
             &check,
             &mut on_sentence,
         );
@@ -800,6 +806,11 @@ impl Engine {
             }
             Outcome::Busy => {
                 LlmStats::inc(&llm.stats.busy);
+                None
+            }
+            Outcome::Cancelled => {
+                tracing::debug!("generation cancelled");
+                LlmStats::inc(&llm.stats.cancelled);
                 None
             }
             Outcome::Failed(e) => {
@@ -996,12 +1007,12 @@ mod tests {
         fn generate(
             &self,
             _: &lotse_llm::Prompt,
-            _: &Params,
+            params: &Params,
             on_text: &mut dyn FnMut(&str) -> bool,
         ) -> Result<lotse_llm::Generation, lotse_llm::LlmError> {
             let mut finish = lotse_llm::Finish::Stop;
             for piece in self.text.split_inclusive(' ') {
-                if !on_text(piece) {
+                if params.cancel.is_cancelled() || !on_text(piece) {
                     finish = lotse_llm::Finish::Cancelled;
                     break;
                 }
@@ -1046,7 +1057,8 @@ mod tests {
             })
         };
         let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
-        let options = TurnOptions { at: Some((Timestamp::UNIX_EPOCH, now)), sink: Some(&mut sink), cheap: false };
+        let options =
+            TurnOptions { at: Some((Timestamp::UNIX_EPOCH, now)), sink: Some(&mut sink), ..Default::default() };
         let r = e.respond_turn(&mut conv, q, false, options);
         (r, seen)
     }
@@ -1089,6 +1101,28 @@ mod tests {
                 assert!(!s.contains("12,00") && !s.contains("Meldebescheinigung") && !s.contains("123456"), "{s}");
             }
         }
+    }
+
+    #[test]
+    fn a_cancelled_turn_ends_with_the_composer() {
+        let e = with_model(
+            "Ja, Sie können das Passbild auch beim Termin im Bürgerservice aufnehmen lassen.",
+            false,
+            LlmMode::Full,
+        );
+        let (mut conv, _) = e.start("t".into(), Channel::Web, Lang::De);
+        let cancel = lotse_llm::Cancel::default();
+        cancel.cancel();
+        let options = TurnOptions { cancel, ..Default::default() };
+        let r = e.respond_turn(
+            &mut conv,
+            "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?",
+            false,
+            options,
+        );
+        assert_eq!((r.kind, r.generated_by.as_str()), (ReplyKind::Answer, lotse_core::COMPOSER), "{}", r.text);
+        let stats = e.llm_stats().unwrap();
+        assert_eq!((LlmStats::get(&stats.cancelled), LlmStats::get(&stats.errors)), (1, 0));
     }
 
     #[test]

@@ -301,6 +301,10 @@ async fn message(
     // Holding the conversation's async lock across the blocking turn keeps turns in order.
     let mut guard = conversation.lock_owned().await;
     let stream = events.clone();
+    // A client that goes away drops this handler: the model stops, the turn ends with the
+    // composer's answer (the conversation stays consistent).
+    let cancel = lotse_llm::Cancel::default();
+    let _cancel_on_drop = CancelOnDrop(cancel.clone());
     let reply = tokio::task::spawn_blocking(move || {
         // Nobody listening is fine.
         let mut sink = |p: lotse_dialog::Partial<'_>| {
@@ -309,7 +313,7 @@ async fn message(
                 lotse_dialog::Partial::Text(t) => StreamEvent::Delta { text: t.to_string() },
             });
         };
-        let options = lotse_dialog::TurnOptions { cheap: busy, sink: Some(&mut sink), ..Default::default() };
+        let options = lotse_dialog::TurnOptions { cheap: busy, sink: Some(&mut sink), cancel, ..Default::default() };
         let reply = engine.respond_turn(&mut guard, &text, plain, options);
         drop(guard);
         reply
@@ -325,6 +329,15 @@ async fn message(
     // Nobody listening is fine.
     let _ = events.send(StreamEvent::Reply { reply: reply.clone() });
     Ok(Json(MessageResponse { reply }))
+}
+
+/// Cancels the turn's generation when dropped before the turn ended.
+struct CancelOnDrop(lotse_llm::Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 /// Counts a turn as in flight until dropped (also when the handler is cancelled).

@@ -105,6 +105,7 @@ pub fn render_llm(stats: &lotse_dialog::LlmStats) -> String {
         ("rejected_by_verifier", &stats.rejected),
         ("abstained", &stats.abstained),
         ("busy", &stats.busy),
+        ("cancelled", &stats.cancelled),
         ("error", &stats.errors),
     ] {
         let _ = writeln!(s, "lotse_llm_answers_total{{outcome=\"{outcome}\"}} {}", S::get(counter));
