@@ -445,12 +445,41 @@ mod tests {
     use axum::http::{Method, Request as HttpRequest, header};
     use tower::ServiceExt;
 
-    fn state(limits: Limits) -> Arc<AppState> {
+    /// The engine over the real curated knowledge, BM25 only.
+    fn engine() -> Engine {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
         let kb = Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"));
         let index = Arc::new(lotse_search::SearchIndex::build(&kb).expect("index builds"));
-        let engine = Arc::new(Engine::new(kb, index, lotse_dialog::EngineConfig::default()));
-        AppState::new(engine, limits, false)
+        Engine::new(kb, index, lotse_dialog::EngineConfig::default())
+    }
+
+    fn state(limits: Limits) -> Arc<AppState> {
+        AppState::new(Arc::new(engine()), limits, false)
+    }
+
+    /// Subscribes to a conversation's events; checks the stream's status and type.
+    async fn subscribe(state: &Arc<AppState>, id: &str) -> axum::body::BodyDataStream {
+        let mut req =
+            HttpRequest::builder().uri(format!("/api/v1/conversations/{id}/events")).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
+        let res = router(state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+        res.into_body().into_data_stream()
+    }
+
+    /// The stream's text up to and including the first `reply` event.
+    async fn until_reply(stream: &mut axum::body::BodyDataStream) -> String {
+        let mut seen = String::new();
+        while !seen.contains("event: reply") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .expect("an event arrives")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        seen
     }
 
     fn post(uri: &str, body: &str) -> HttpRequest<Body> {
@@ -556,25 +585,11 @@ mod tests {
     async fn events_stream_carries_the_reply() {
         let state = state(Limits::default());
         let id = create(&state).await;
-        let mut req =
-            HttpRequest::builder().uri(format!("/api/v1/conversations/{id}/events")).body(Body::empty()).unwrap();
-        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
-        let res = router(state.clone()).oneshot(req).await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
-        let mut stream = res.into_body().into_data_stream();
+        let mut stream = subscribe(&state, &id).await;
         let (status, _) =
             send(&state, post(&format!("/api/v1/conversations/{id}/messages"), r#"{"text": "Hund anmelden"}"#)).await;
         assert_eq!(status, StatusCode::OK);
-        let mut seen = String::new();
-        while !seen.contains("event: reply") {
-            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
-                .await
-                .expect("an event arrives")
-                .unwrap()
-                .unwrap();
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        let seen = until_reply(&mut stream).await;
         assert!(seen.contains("event: message"), "{seen}");
         assert!(seen.contains("hundesteuer"), "{seen}");
     }
@@ -611,30 +626,15 @@ mod tests {
 
     #[tokio::test]
     async fn events_stream_facts_then_verified_sentences_then_the_reply() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
-        let kb = Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"));
-        let index = Arc::new(lotse_search::SearchIndex::build(&kb).expect("index builds"));
-        let engine = Engine::new(kb, index, lotse_dialog::EngineConfig::default())
-            .with_generator(Arc::new(Fixed), lotse_dialog::LlmMode::Assist);
+        let engine = engine().with_generator(Arc::new(Fixed), lotse_dialog::LlmMode::Assist);
         let state = AppState::new(Arc::new(engine), Limits::default(), false);
         let id = create(&state).await;
-        let mut req =
-            HttpRequest::builder().uri(format!("/api/v1/conversations/{id}/events")).body(Body::empty()).unwrap();
-        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
-        let mut stream = router(state.clone()).oneshot(req).await.unwrap().into_body().into_data_stream();
+        let mut stream = subscribe(&state, &id).await;
         let q = r#"{"text": "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?"}"#;
         let (status, body) = send(&state, post(&format!("/api/v1/conversations/{id}/messages"), q)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["reply"]["generated_by"], "llm:fixed", "{body}");
-        let mut seen = String::new();
-        while !seen.contains("event: reply") {
-            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
-                .await
-                .expect("an event arrives")
-                .unwrap()
-                .unwrap();
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        let seen = until_reply(&mut stream).await;
         let at = |e: &str| seen.find(e).unwrap_or_else(|| panic!("no {e} in {seen}"));
         assert!(at("event: message") < at("event: facts"), "{seen}");
         assert!(at("event: facts") < at("event: delta"), "{seen}");
