@@ -110,7 +110,9 @@ pub fn render_llm(stats: &lotse_dialog::LlmStats) -> String {
     ] {
         let _ = writeln!(s, "lotse_llm_answers_total{{outcome=\"{outcome}\"}} {}", S::get(counter));
     }
-    let generations = S::get(&stats.accepted) + S::get(&stats.rejected) + S::get(&stats.abstained);
+    // Every generation that ran adds its first-token time: the outcomes after a generation.
+    let generations =
+        S::get(&stats.accepted) + S::get(&stats.rejected) + S::get(&stats.abstained) + S::get(&stats.cancelled);
     let _ = writeln!(s, "# HELP lotse_llm_first_token_seconds Time from a turn's request to the model's first token.");
     let _ = writeln!(s, "# TYPE lotse_llm_first_token_seconds summary");
     let _ = writeln!(s, "lotse_llm_first_token_seconds_sum {}", S::get(&stats.first_token_ms) as f64 / 1e3);
