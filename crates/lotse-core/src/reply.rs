@@ -55,21 +55,53 @@ pub struct Source {
     pub url: String,
 }
 
-/// Where a handed-over conversation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a handed-over conversation stands, as the citizen sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffState {
+    /// Waiting for staff (position and estimate in [`HandoffInfo`]).
+    #[default]
     Queued,
+    /// Staff are not reachable now: a callback is offered (see [`CallbackOffer`]), or, without
+    /// a staff queue, the city's general contact.
     CallbackOffered,
+    /// The callback request is stored and will be handled in the confirmed slot.
+    CallbackScheduled,
+    /// A member of staff has taken the conversation; the assistant is silent.
     Connected,
+    /// Staff closed the conversation or handed it back to the assistant.
     Closed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a citizen is told about a handoff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HandoffInfo {
     pub state: HandoffState,
-    /// Position in the staff queue, when queued.
+    /// Position in the staff queue (1 = next), when queued.
     pub position: Option<u32>,
+    /// An honest estimate of the wait in minutes, only when recent waits allow one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_minutes: Option<u32>,
+    /// The team that takes the conversation (`Bürgerservice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// The staff member's display name, once connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<String>,
+    /// Outside staff hours: the callback on offer, or the one confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackOffer>,
+}
+
+/// A callback outside staff hours: when it will be handled and what the citizen consents to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackOffer {
+    /// The slot in words (`Montag, 7. Dezember, 08:00–18:00 Uhr`).
+    pub slot: String,
+    /// The slot's start, RFC 3339.
+    pub slot_start: String,
+    /// The consent the citizen gives by sending contact data (shown next to the form).
+    pub consent: String,
 }
 
 /// `Reply::generated_by` of a reply written by the deterministic record composer.

@@ -119,7 +119,62 @@ pub struct NoStaff;
 
 impl StaffDesk for NoStaff {
     fn request(&self, _: &Conversation, _: HandoffReason) -> HandoffInfo {
-        HandoffInfo { state: HandoffState::CallbackOffered, position: None }
+        HandoffInfo { state: HandoffState::CallbackOffered, ..Default::default() }
+    }
+}
+
+/// What a citizen is told about a handoff's state, in short sentences that also work spoken.
+/// The staff queue sends the same words with every update.
+pub fn handoff_text(info: &HandoffInfo, lang: Lang) -> String {
+    let en = lang == Lang::En;
+    match info.state {
+        HandoffState::Queued => {
+            let mut s = match (info.position, en) {
+                (Some(1), false) => "Sie sind als Nächste oder Nächster an der Reihe.".to_string(),
+                (Some(1), true) => "You are next in the queue.".to_string(),
+                (Some(p), false) => format!("Sie sind in der Warteschlange auf Platz {p}."),
+                (Some(p), true) => format!("You are number {p} in the queue."),
+                (None, false) => "Sie sind in der Warteschlange.".to_string(),
+                (None, true) => "You are in the queue.".to_string(),
+            };
+            s.push(' ');
+            s.push_str(&match (info.wait_minutes, en) {
+                (Some(m), false) if m <= 1 => "Es dauert voraussichtlich etwa eine Minute.".to_string(),
+                (Some(m), true) if m <= 1 => "It will probably take about a minute.".to_string(),
+                (Some(m), false) => format!("Es dauert voraussichtlich etwa {m} Minuten."),
+                (Some(m), true) => format!("It will probably take about {m} minutes."),
+                (None, false) => "Wie lange es dauert, kann ich noch nicht sicher sagen.".to_string(),
+                (None, true) => "I can't yet say reliably how long it will take.".to_string(),
+            });
+            s
+        }
+        HandoffState::Connected => match (&info.staff, en) {
+            (Some(n), false) => format!("{n} ist jetzt für Sie da."),
+            (Some(n), true) => format!("{n} is with you now."),
+            (None, false) => "Eine Mitarbeiterin oder ein Mitarbeiter ist jetzt für Sie da.".to_string(),
+            (None, true) => "A member of staff is with you now.".to_string(),
+        },
+        HandoffState::CallbackOffered => match (&info.callback, en) {
+            (Some(c), false) => format!(
+                "Im Moment ist niemand erreichbar. Wir melden uns gern bei Ihnen, am {}. Dafür brauche ich Ihre Telefonnummer oder E-Mail-Adresse und Ihr Einverständnis.",
+                c.slot
+            ),
+            (Some(c), true) => format!(
+                "Nobody is available right now. We can get back to you on {}. For that I need your phone number or e-mail address and your consent.",
+                c.slot
+            ),
+            (None, false) => "Im Moment kann ich Sie hier nicht direkt weiterleiten.".to_string(),
+            (None, true) => "Right now I can't transfer you here directly.".to_string(),
+        },
+        HandoffState::CallbackScheduled => match (&info.callback, en) {
+            (Some(c), false) => format!("Danke. Wir melden uns am {}.", c.slot),
+            (Some(c), true) => format!("Thank you. We will get back to you on {}.", c.slot),
+            (None, false) => "Danke. Wir melden uns bei Ihnen.".to_string(),
+            (None, true) => "Thank you. We will get back to you.".to_string(),
+        },
+        HandoffState::Closed => {
+            t(lang, "Das Gespräch mit den Mitarbeitenden ist beendet. Ich bin wieder für Sie da.", "The conversation with staff has ended. I'm here for you again.")
+        }
     }
 }
 
@@ -651,28 +706,16 @@ impl Engine {
             (HandoffReason::RepeatedFailure, Lang::En) => "I'm sorry I couldn't answer your questions. A member of staff can help you better.".to_string(),
         };
         let mut sources = Vec::new();
-        match info.state {
-            HandoffState::Queued => {
-                text.push_str(&t(lang, " Sie sind in der Warteschlange.", " You are in the queue."))
-            }
-            HandoffState::Connected => text.push_str(&t(
-                lang,
-                " Eine Mitarbeiterin oder ein Mitarbeiter ist jetzt für Sie da.",
-                " A member of staff is with you now.",
-            )),
-            HandoffState::CallbackOffered | HandoffState::Closed => {
-                text.push_str(&t(
-                    lang,
-                    " Im Moment kann ich Sie hier nicht direkt weiterleiten.",
-                    " Right now I can't transfer you here directly.",
-                ));
-                if let Some((o, phone)) = self.general_contact() {
-                    text.push_str(&match lang {
-                        Lang::De => format!(" Sie erreichen {} unter Telefon {phone}.", o.name),
-                        Lang::En => format!(" You can reach {} on {phone}.", o.name),
-                    });
-                    sources.push(office_source(o));
-                }
+        text.push(' ');
+        text.push_str(&handoff_text(&info, lang));
+        if info.state == HandoffState::CallbackOffered && info.callback.is_none() {
+            // No staff queue: the city's general contact.
+            if let Some((o, phone)) = self.general_contact() {
+                text.push_str(&match lang {
+                    Lang::De => format!(" Sie erreichen {} unter Telefon {phone}.", o.name),
+                    Lang::En => format!(" You can reach {} on {phone}.", o.name),
+                });
+                sources.push(office_source(o));
             }
         }
         let mut r = Self::reply(ReplyKind::Handoff, text, lang);

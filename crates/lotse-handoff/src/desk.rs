@@ -1,0 +1,261 @@
+//! The staff desk: the engine's seam to the queue. It routes a conversation to its team, queues
+//! it within staff hours and offers a callback outside them, and tells the citizen where they
+//! stand.
+
+use std::sync::{Arc, RwLock};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use lotse_core::{CallbackOffer, HandoffInfo, HandoffState, Lang, Source};
+use lotse_dialog::{Conversation, HandoffReason, StaffDesk};
+use lotse_knowledge::KnowledgeBase;
+use serde::Deserialize;
+
+use crate::schedule::{Schedule, Window};
+use crate::store::{Callback, CallbackState, Handoff, NewHandoff, QueueState, Store, StoreError};
+
+/// The `[handoff]` section of `lotse.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffConfig {
+    /// `sqlite:data/lotse.db` (the default, embedded) or `postgres://user:password@host/db`.
+    pub database: String,
+    /// Transcripts and contact data are deleted this many days after a handoff ended.
+    pub retention_days: u32,
+    /// A citizen gone (no open events stream, no message) this long is marked abandoned.
+    pub abandon_after_seconds: u64,
+    /// A staff member whose console has been disconnected this long loses their
+    /// conversations back to the queue.
+    pub staff_timeout_seconds: u64,
+    /// A staff session ends after this much inactivity, and after `session_max_hours` in any case.
+    pub session_idle_minutes: u64,
+    pub session_max_hours: u64,
+    /// Send staff cookies with `Secure` (only over HTTPS, and on localhost). Leave on.
+    pub secure_cookies: bool,
+    /// Teams, reachable hours and exceptions; admins can change them in the console.
+    pub schedule: Schedule,
+    /// Who is named in the callback consent text.
+    pub organisation: String,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        HandoffConfig {
+            database: "sqlite:data/lotse.db".into(),
+            retention_days: 30,
+            abandon_after_seconds: 300,
+            staff_timeout_seconds: 120,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            secure_cookies: true,
+            schedule: Schedule::default(),
+            organisation: "Stadtverwaltung Jena".into(),
+        }
+    }
+}
+
+/// The staff desk. Cheap to clone.
+#[derive(Clone)]
+pub struct Desk {
+    pub store: Store,
+    schedule: Arc<RwLock<Schedule>>,
+    tz: TimeZone,
+    kb: Arc<KnowledgeBase>,
+    runtime: tokio::runtime::Handle,
+    pub config: Arc<HandoffConfig>,
+}
+
+/// The schedule setting's name in the store (admins' edits override `lotse.toml`).
+pub const SCHEDULE_SETTING: &str = "schedule";
+pub const RETENTION_SETTING: &str = "retention_days";
+
+impl Desk {
+    /// A desk over `store`; an admin's saved schedule and retention (if any) override the
+    /// configuration's.
+    pub async fn new(store: Store, config: HandoffConfig, kb: Arc<KnowledgeBase>, tz: TimeZone) -> Result<Desk, StoreError> {
+        let mut config = config;
+        if let Some(text) = store.setting(SCHEDULE_SETTING).await?
+            && let Ok(s) = Schedule::from_toml(&text)
+        {
+            config.schedule = s;
+        }
+        if let Some(days) = store.setting(RETENTION_SETTING).await?.and_then(|d| d.parse().ok()) {
+            config.retention_days = days;
+        }
+        Ok(Desk {
+            store,
+            schedule: Arc::new(RwLock::new(config.schedule.clone())),
+            tz,
+            kb,
+            runtime: tokio::runtime::Handle::current(),
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.schedule.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the schedule (validated) and stores it.
+    pub async fn set_schedule(&self, schedule: Schedule) -> Result<(), StoreError> {
+        self.store.set_setting(SCHEDULE_SETTING, &schedule.to_toml()).await?;
+        *self.schedule.write().unwrap_or_else(|p| p.into_inner()) = schedule;
+        Ok(())
+    }
+
+    pub async fn retention_days(&self) -> u32 {
+        match self.store.setting(RETENTION_SETTING).await {
+            Ok(Some(d)) => d.parse().unwrap_or(self.config.retention_days),
+            _ => self.config.retention_days,
+        }
+    }
+
+    pub fn tz(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    pub fn team_name(&self, id: &str) -> String {
+        self.schedule().team(id).map(|t| t.name.clone()).unwrap_or_else(|| id.to_string())
+    }
+
+    /// The consent a citizen gives with a callback request.
+    pub fn consent_text(&self, lang: Lang) -> String {
+        let days = self.config.retention_days;
+        let org = &self.config.organisation;
+        match lang {
+            Lang::De => format!(
+                "Ich bin einverstanden, dass die {org} meine Telefonnummer oder E-Mail-Adresse speichert, um mich zu meinem Anliegen anzurufen oder mir zu schreiben. Die Angaben werden {days} Tage nach der Bearbeitung gelöscht."
+            ),
+            Lang::En => format!(
+                "I agree that the {org} stores my phone number or e-mail address to call or write to me about my request. The data is deleted {days} days after it has been dealt with."
+            ),
+        }
+    }
+
+    /// The service a conversation is about, its responsible offices and its source.
+    fn topic(&self, conv: &Conversation) -> (Option<String>, Vec<String>, Vec<Source>) {
+        let Some(s) = conv.topic.and_then(|i| self.kb.services.get(i)) else {
+            return (None, Vec::new(), Vec::new());
+        };
+        let offices = s.responsible.iter().map(|r| r.office.to_string()).collect();
+        let sources = vec![Source { id: s.id.clone(), title: s.name.clone(), url: s.source.clone() }];
+        (Some(s.name.clone()), offices, sources)
+    }
+
+    /// The team a conversation goes to.
+    pub fn team_for(&self, conv: &Conversation) -> String {
+        let (_, offices, _) = self.topic(conv);
+        self.schedule().route(offices.iter().map(String::as_str)).id.clone()
+    }
+
+    fn offer(&self, window: &Window, lang: Lang) -> CallbackOffer {
+        CallbackOffer {
+            slot: window.describe(lang == Lang::En),
+            slot_start: window.start.timestamp().to_string(),
+            consent: self.consent_text(lang),
+        }
+    }
+
+    /// The next window in which `team` handles callbacks, from `at`.
+    pub fn callback_window(&self, team: &str, at: Timestamp) -> Option<Window> {
+        let s = self.schedule();
+        s.current(team, at, &self.tz).or_else(|| s.next_opening(team, at, &self.tz))
+    }
+
+    /// What the citizen of a queued conversation is told now.
+    pub async fn info(&self, h: &Handoff) -> Result<HandoffInfo, StoreError> {
+        let team = Some(self.team_name(&h.team));
+        Ok(match h.state {
+            QueueState::Waiting => {
+                let position = self.store.position(h).await?;
+                let wait = match position {
+                    Some(p) => self.store.wait_estimate(&h.team, p, crate::store::now_ms()).await?,
+                    None => None,
+                };
+                HandoffInfo { state: HandoffState::Queued, position, wait_minutes: wait, team, ..Default::default() }
+            }
+            QueueState::Claimed | QueueState::Active => {
+                let staff = match &h.claimed_by {
+                    Some(name) => self.store.staff(name).await?.map(|a| a.display_name),
+                    None => None,
+                };
+                HandoffInfo { state: HandoffState::Connected, staff, team, ..Default::default() }
+            }
+            QueueState::Closed | QueueState::Abandoned => {
+                HandoffInfo { state: HandoffState::Closed, team, ..Default::default() }
+            }
+        })
+    }
+
+    /// What the citizen is told about their stored callback request.
+    pub fn callback_info(&self, c: &Callback, lang: Lang) -> HandoffInfo {
+        let start = Timestamp::from_millisecond(c.slot_start_ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        let end = Timestamp::from_millisecond(c.slot_end_ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        let window = Window { start: start.to_zoned(self.tz.clone()), end: end.to_zoned(self.tz.clone()) };
+        let state = if c.state == CallbackState::Done { HandoffState::Closed } else { HandoffState::CallbackScheduled };
+        HandoffInfo {
+            state,
+            team: Some(self.team_name(&c.team)),
+            callback: Some(self.offer(&window, lang)),
+            ..Default::default()
+        }
+    }
+
+    /// Queues the conversation within staff hours, or offers a callback outside them.
+    pub async fn request_async(
+        &self,
+        conv: &Conversation,
+        reason: HandoffReason,
+        at: Timestamp,
+    ) -> Result<HandoffInfo, StoreError> {
+        if let Some(open) = self.store.open_handoff(&conv.id).await? {
+            return self.info(&open).await;
+        }
+        if let Some(c) = self.store.pending_callback(&conv.id).await? {
+            return Ok(self.callback_info(&c, conv.lang));
+        }
+        let team = self.team_for(conv);
+        let schedule = self.schedule();
+        if schedule.is_open(&team, at, &self.tz) {
+            let (service, _, sources) = self.topic(conv);
+            let new = NewHandoff {
+                conversation_id: conv.id.clone(),
+                team,
+                reason: match reason {
+                    HandoffReason::Asked => "asked",
+                    HandoffReason::RepeatedFailure => "repeated_failure",
+                }
+                .into(),
+                lang: conv.lang,
+                channel: conv.channel,
+                service,
+                sources,
+            };
+            let h = self.store.enqueue(new, at.as_millisecond()).await?;
+            tracing::info!(handoff = %h.id, team = %h.team, "conversation queued for staff");
+            return self.info(&h).await;
+        }
+        let window = schedule.next_opening(&team, at, &self.tz);
+        Ok(HandoffInfo {
+            state: HandoffState::CallbackOffered,
+            team: Some(self.team_name(&team)),
+            callback: window.map(|w| self.offer(&w, conv.lang)),
+            ..Default::default()
+        })
+    }
+}
+
+impl StaffDesk for Desk {
+    /// Called by the engine on the blocking pool (never on a runtime thread), so it may wait.
+    fn request(&self, conv: &Conversation, reason: HandoffReason) -> HandoffInfo {
+        let at = Timestamp::now();
+        match self.runtime.block_on(self.request_async(conv, reason, at)) {
+            Ok(info) => info,
+            Err(e) => {
+                // The store is down: say so honestly and offer the general contact.
+                tracing::error!(error = %e, "the handoff store failed");
+                HandoffInfo { state: HandoffState::CallbackOffered, ..Default::default() }
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The staff handoff: when the assistant cannot help, or the citizen asks for a person, the
+//! conversation goes to staff — within their reachable hours into a persistent queue, outside
+//! them as a callback request.
+//!
+//! - [`schedule`]: teams, weekly hours, Thuringian public holidays and exceptions; routing.
+//! - [`store`]: the queue (waiting → claimed → active → closed / abandoned), transcripts,
+//!   callbacks (open → scheduled → done), staff accounts and sessions, retention; SQLite or
+//!   PostgreSQL through sqlx.
+//! - [`desk`]: the engine's [`lotse_dialog::StaffDesk`], which queues or offers a callback.
+//! - [`auth`]: argon2 password hashes and session tokens.
+
+pub mod auth;
+pub mod desk;
+pub mod schedule;
+pub mod store;
+
+pub use desk::{Desk, HandoffConfig};
+pub use schedule::{Exception, Schedule, Team, Window};
+pub use store::{Author, Callback, CallbackState, ContactKind, Handoff, Message, NewCallback, QueueState, Role, Store};

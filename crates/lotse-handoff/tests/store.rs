@@ -1,0 +1,206 @@
+//! The handoff store against a real SQLite file, and against PostgreSQL when
+//! `LOTSE_TEST_POSTGRES` names a database (`scripts/test` starts one).
+
+use lotse_core::{Channel, Lang, Source};
+use lotse_handoff::store::{NewHandoff, StoreError, now_ms};
+use lotse_handoff::{Author, CallbackState, ContactKind, NewCallback, QueueState, Role, Store};
+
+fn sqlite_url() -> String {
+    let dir = std::env::temp_dir().join(format!("lotse-store-{}", uuid::Uuid::new_v4().simple()));
+    format!("sqlite:{}/handoff.db", dir.display())
+}
+
+fn new(conv: &str, team: &str) -> NewHandoff {
+    NewHandoff {
+        conversation_id: conv.into(),
+        team: team.into(),
+        reason: "asked".into(),
+        lang: Lang::De,
+        channel: Channel::Web,
+        service: Some("Personalausweis beantragen".into()),
+        sources: vec![Source { id: "x".into(), title: "Personalausweis".into(), url: "https://example.org".into() }],
+    }
+}
+
+/// A fresh namespace per run, so that a shared PostgreSQL database can be used again.
+fn unique(s: &str) -> String {
+    format!("{s}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn queue_lifecycle(store: &Store) {
+    let team = unique("team");
+    let t0 = now_ms();
+    let (a, b, c) = (unique("conv-a"), unique("conv-b"), unique("conv-c"));
+    let ha = store.enqueue(new(&a, &team), t0).await.unwrap();
+    let hb = store.enqueue(new(&b, &team), t0 + 1).await.unwrap();
+    let hc = store.enqueue(new(&c, &team), t0 + 2).await.unwrap();
+    assert_eq!(ha.state, QueueState::Waiting);
+    assert_eq!(ha.sources.len(), 1);
+    // Asking again keeps the place in the queue.
+    assert_eq!(store.enqueue(new(&a, &team), t0 + 3).await.unwrap().id, ha.id);
+    assert_eq!(store.position(&ha).await.unwrap(), Some(1));
+    assert_eq!(store.position(&hc).await.unwrap(), Some(3));
+    // No honest estimate without recent claims.
+    assert_eq!(store.wait_estimate(&team, 3, t0).await.unwrap(), None);
+
+    // Claim: one winner; the second claim is a conflict.
+    let claimed = store.claim(&ha.id, "anna", t0 + 60_000).await.unwrap();
+    assert_eq!(claimed.state, QueueState::Claimed);
+    assert_eq!(claimed.claimed_by.as_deref(), Some("anna"));
+    assert!(matches!(store.claim(&ha.id, "bert", t0 + 60_001).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.position(&store.handoff(&hc.id).await.unwrap()).await.unwrap(), Some(2));
+    store.activate(&ha.id, "anna", t0 + 61_000).await.unwrap();
+    assert_eq!(store.handoff(&ha.id).await.unwrap().state, QueueState::Active);
+
+    // Staff gone: back to the queue, first again (its original place).
+    let back = store.release_absent_staff(t0 + 120_000).await.unwrap();
+    assert!(back.iter().any(|h| h.id == ha.id));
+    let ha2 = store.handoff(&ha.id).await.unwrap();
+    assert_eq!((ha2.state, ha2.claimed_by.clone()), (QueueState::Waiting, None));
+    assert_eq!(store.position(&ha2).await.unwrap(), Some(1));
+
+    // Three claims in the last two hours give an estimate.
+    store.claim(&ha.id, "anna", t0 + 180_000).await.unwrap();
+    store.claim(&hb.id, "bert", t0 + 240_000).await.unwrap();
+    let est = store.wait_estimate(&team, 1, t0 + 300_000).await.unwrap();
+    assert_eq!(est, None, "two distinct claims are not enough");
+    store.close(&ha.id, "resolved", Some("erledigt"), t0 + 300_000).await.unwrap();
+    assert!(matches!(store.close(&ha.id, "resolved", None, t0 + 300_001).await, Err(StoreError::Conflict(_))));
+
+    // The citizen of c leaves: abandoned after the timeout; a present citizen is kept.
+    store.citizen_seen(&b, t0 + 400_000).await.unwrap();
+    let gone = store.abandon_stale(t0 + 300_000, t0 + 400_000).await.unwrap();
+    assert!(gone.iter().any(|h| h.id == hc.id));
+    assert!(!gone.iter().any(|h| h.id == hb.id));
+    assert_eq!(store.handoff(&hc.id).await.unwrap().state, QueueState::Abandoned);
+    assert!(store.open_handoff(&c).await.unwrap().is_none());
+    assert_eq!(store.open_handoff(&b).await.unwrap().unwrap().id, hb.id);
+
+    let f = store.figures(t0 - 1).await.unwrap();
+    let tf = f.by_team.iter().find(|t| t.team == team).unwrap();
+    assert_eq!((tf.queued, tf.handled, tf.abandoned), (3, 1, 1));
+    assert!(tf.wait_median_s.is_some());
+}
+
+async fn transcripts_and_deletion(store: &Store) {
+    let conv = unique("conv-t");
+    let now = now_ms();
+    store.enqueue(new(&conv, "t"), now).await.unwrap();
+    assert_eq!(store.append(&conv, Author::Citizen, None, "Hallo", &[], now).await.unwrap(), 1);
+    assert_eq!(store.append(&conv, Author::Bot, None, "Guten Tag", &[], now).await.unwrap(), 2);
+    // Concurrent writers: every line gets its own number, none is lost.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (s, c) = (store.clone(), conv.clone());
+        tasks.push(tokio::spawn(async move {
+            s.append(&c, Author::Staff, Some("Anna"), &format!("Zeile {i}"), &[], now_ms()).await.unwrap()
+        }));
+    }
+    let mut seqs: Vec<i64> = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (3..=22).collect::<Vec<_>>());
+    let t = store.transcript(&conv).await.unwrap();
+    assert_eq!(t.len(), 22);
+    assert_eq!((t[0].author, t[0].text.as_str()), (Author::Citizen, "Hallo"));
+    assert_eq!(t[5].staff.as_deref(), Some("Anna"));
+
+    let cb = store
+        .add_callback(
+            NewCallback {
+                conversation_id: conv.clone(),
+                team: "t".into(),
+                contact_kind: ContactKind::Phone,
+                contact: "03641 123456".into(),
+                name: None,
+                topic: "Personalausweis".into(),
+                lang: Lang::De,
+                consent: "Ich bin einverstanden".into(),
+                slot_start_ms: now + 1000,
+                slot_end_ms: now + 2000,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cb.state, CallbackState::Open);
+    assert_eq!(store.pending_callback(&conv).await.unwrap().unwrap().id, cb.id);
+    let s = store.schedule_callback(&cb.id, "anna", now + 1500).await.unwrap();
+    assert_eq!((s.state, s.assigned_to.as_deref()), (CallbackState::Scheduled, Some("anna")));
+
+    // The citizen deletes the conversation: transcript and contact data are gone at once.
+    store.delete_conversation(&conv, now).await.unwrap();
+    assert!(store.transcript(&conv).await.unwrap().is_empty());
+    assert!(matches!(store.callback(&cb.id).await, Err(StoreError::NotFound)));
+    let h = store.latest_handoff(&conv).await.unwrap().unwrap();
+    assert_eq!((h.state, h.outcome.as_deref(), h.service.clone()), (QueueState::Closed, Some("deleted"), None));
+}
+
+async fn retention(store: &Store) {
+    let (old, fresh) = (unique("conv-old"), unique("conv-new"));
+    let now = now_ms();
+    let day = 24 * 3600 * 1000;
+    let h = store.enqueue(new(&old, "r"), now - 40 * day).await.unwrap();
+    store.append(&old, Author::Citizen, None, "alt", &[], now - 40 * day).await.unwrap();
+    store.close(&h.id, "resolved", None, now - 35 * day).await.unwrap();
+    let h2 = store.enqueue(new(&fresh, "r"), now - day).await.unwrap();
+    store.append(&fresh, Author::Citizen, None, "neu", &[], now - day).await.unwrap();
+    store.close(&h2.id, "resolved", None, now - day).await.unwrap();
+    let p = store.purge(now - 30 * day, now - day).await.unwrap();
+    assert!(p.handoffs >= 1 && p.messages >= 1, "{p:?}");
+    assert!(store.transcript(&old).await.unwrap().is_empty());
+    assert!(store.latest_handoff(&old).await.unwrap().is_none());
+    assert_eq!(store.transcript(&fresh).await.unwrap().len(), 1);
+}
+
+async fn accounts_and_sessions(store: &Store) {
+    let name = unique("anna");
+    let hash = lotse_handoff::auth::hash_password("ein gutes Passwort").unwrap();
+    store.put_staff(&name, "Anna A.", &hash, Role::Staff).await.unwrap();
+    store.put_staff(&name, "Anna A.", &hash, Role::Admin).await.unwrap();
+    let a = store.staff(&name).await.unwrap().unwrap();
+    assert_eq!((a.role, a.display_name.as_str()), (Role::Admin, "Anna A."));
+    assert!(lotse_handoff::auth::verify_password("ein gutes Passwort", &a.password_hash));
+    let token = lotse_handoff::auth::new_token();
+    let th = lotse_handoff::auth::token_hash(&token);
+    store.create_session(&th, &name, "csrf", 5).await.unwrap();
+    assert_eq!(store.session(&th).await.unwrap().unwrap().staff, name);
+    assert!(store.session(&token).await.unwrap().is_none(), "the raw token is not stored");
+    store.delete_session(&th).await.unwrap();
+    assert!(store.session(&th).await.unwrap().is_none());
+    store.set_setting("x", "1").await.unwrap();
+    store.set_setting("x", "2").await.unwrap();
+    assert_eq!(store.setting("x").await.unwrap().as_deref(), Some("2"));
+}
+
+async fn all(store: &Store) {
+    queue_lifecycle(store).await;
+    transcripts_and_deletion(store).await;
+    retention(store).await;
+    accounts_and_sessions(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store() {
+    let url = sqlite_url();
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.journal_mode().await.unwrap().as_deref(), Some("wal"));
+    all(&store).await;
+    // Reopening runs the migrations again without harm and keeps the data.
+    drop(store);
+    let again = Store::open(&url).await.unwrap();
+    assert!(again.setting("x").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store() {
+    let Ok(url) = std::env::var("LOTSE_TEST_POSTGRES") else {
+        eprintln!("LOTSE_TEST_POSTGRES is not set: the PostgreSQL run is skipped (scripts/test sets it)");
+        return;
+    };
+    let store = Store::open(&url).await.unwrap();
+    assert!(!store.is_sqlite());
+    all(&store).await;
+}
