@@ -36,6 +36,8 @@ pub struct HandoffConfig {
     pub schedule: Schedule,
     /// Who is named in the callback consent text.
     pub organisation: String,
+    /// How often presence, abandonment and staff timeouts are checked.
+    pub sweep_millis: u64,
 }
 
 impl Default for HandoffConfig {
@@ -50,6 +52,7 @@ impl Default for HandoffConfig {
             secure_cookies: true,
             schedule: Schedule::default(),
             organisation: "Stadtverwaltung Jena".into(),
+            sweep_millis: 5000,
         }
     }
 }

@@ -8,6 +8,12 @@
 //!   `facts` (a reply's kind, sources and record facts, at once, when the language model is
 //!   about to write), `delta` (each verified sentence of the generated text) and `reply` (the
 //!   final reply, which replaces what the deltas showed)
+//!   and, once a conversation is handed to staff, `handoff` (queue position and estimate, staff
+//!   joined, callback confirmed, closed), `staff` (a staff member's message) and `typing`
+//! - `POST /api/v1/conversations/{id}/callback` → 201: a callback request outside staff hours
+//!   (contact, explicit consent); `POST …/typing`; `DELETE /api/v1/conversations/{id}` → 204
+//!   ends the conversation and deletes its transcript and contact data
+//! - `/staff…`: the staff console and its API (see [`staff`])
 //! - `GET /health`, `GET /metrics` (Prometheus text)
 //!
 //! Threading: handlers run on the tokio runtime; a turn (CPU work) runs on the blocking pool.
@@ -16,8 +22,10 @@
 //! `Limits::max_conversations` conversations, idle ones expire, and the rate limiter's table is
 //! capped too.
 
+mod handoff;
 mod metrics;
 mod rate;
+pub mod staff;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,8 +40,9 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lotse_core::{Channel, Lang, Reply};
+use lotse_core::{Channel, HandoffInfo, Lang, Reply};
 use lotse_dialog::{Conversation, Engine};
+use lotse_handoff::Desk;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
@@ -77,10 +86,39 @@ pub enum StreamEvent {
     Delta { text: String },
     /// A reply of the assistant (final: it replaces the facts and deltas before it).
     Reply { reply: Reply },
+    /// Where the handoff stands now, with the words to show or say.
+    Handoff { handoff: HandoffInfo, text: String },
+    /// A staff member's message.
+    Staff { name: String, text: String },
+    /// Staff started or stopped typing.
+    Typing { typing: bool },
 }
 
-struct Entry {
-    conversation: Arc<tokio::sync::Mutex<Conversation>>,
+impl StreamEvent {
+    fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::Message { .. } => "message",
+            StreamEvent::Facts { .. } => "facts",
+            StreamEvent::Delta { .. } => "delta",
+            StreamEvent::Reply { .. } => "reply",
+            StreamEvent::Handoff { .. } => "handoff",
+            StreamEvent::Staff { .. } => "staff",
+            StreamEvent::Typing { .. } => "typing",
+        }
+    }
+}
+
+/// A conversation and how much of its event log is in the handoff store.
+pub(crate) struct Conv {
+    pub(crate) c: Conversation,
+    /// Events already written to the store's transcript.
+    pub(crate) synced: usize,
+    /// It has been handed to staff (or a callback was requested): its lines go to the store.
+    pub(crate) handed_off: bool,
+}
+
+pub(crate) struct Entry {
+    conversation: Arc<tokio::sync::Mutex<Conv>>,
     events: broadcast::Sender<StreamEvent>,
     last_active: Instant,
 }
@@ -95,6 +133,14 @@ pub struct AppState {
     embeddings: bool,
     /// Turns being answered right now, for load shedding.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// The staff queue, when configured.
+    pub(crate) desk: Option<Desk>,
+    /// What staff consoles are told (queue changes, messages, typing).
+    pub(crate) staff_events: broadcast::Sender<staff::StaffEvent>,
+    /// Failed logins per client and per account name.
+    pub(crate) logins: staff::LoginLimiter,
+    /// Open console streams per staff account: who is present.
+    pub(crate) presence: Mutex<HashMap<String, usize>>,
 }
 
 /// Turns in flight from which new turns skip the costly retrieval stage (embedding re-ranking)
@@ -103,8 +149,18 @@ const BUSY_TURNS: usize = 2;
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, limits: Limits, embeddings: bool) -> Arc<AppState> {
+        AppState::with_desk(engine, limits, embeddings, None)
+    }
+
+    /// With a staff desk: handoffs are queued, relayed and shown in the console at `/staff`.
+    /// The same desk must be the engine's staff desk.
+    pub fn with_desk(engine: Arc<Engine>, limits: Limits, embeddings: bool, desk: Option<Desk>) -> Arc<AppState> {
         let rate = RateLimiter::new(limits.requests_per_minute, 100_000);
         Arc::new(AppState {
+            desk,
+            staff_events: broadcast::channel(1024).0,
+            logins: staff::LoginLimiter::default(),
+            presence: Mutex::new(HashMap::new()),
             engine,
             conversations: Mutex::new(HashMap::new()),
             limits,
@@ -115,7 +171,7 @@ impl AppState {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // A panic while holding the lock leaves a consistent map (every change is one insert
         // or remove), so a poisoned lock is safe to use.
         self.conversations.lock().unwrap_or_else(|p| p.into_inner())
@@ -144,7 +200,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
     }
 }
@@ -194,7 +250,11 @@ struct MessageBody {
 
 #[derive(Serialize)]
 struct MessageResponse {
-    reply: Reply,
+    /// The assistant's reply; `null` while a member of staff has the conversation.
+    reply: Option<Reply>,
+    /// The message went to the staff member instead of the assistant.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    relayed: bool,
 }
 
 /// The API router.
@@ -203,9 +263,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/conversations", post(create))
         .route("/api/v1/conversations/{id}/messages", post(message))
         .route("/api/v1/conversations/{id}/events", get(events))
+        .route("/api/v1/conversations/{id}", axum::routing::delete(handoff::delete_conversation))
+        .route("/api/v1/conversations/{id}/callback", post(handoff::callback))
+        .route("/api/v1/conversations/{id}/typing", post(handoff::citizen_typing))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit));
     Router::new()
         .merge(api)
+        .merge(staff::router(state.clone()))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource.") })
@@ -253,7 +317,7 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
         map.insert(
             id.clone(),
             Entry {
-                conversation: Arc::new(tokio::sync::Mutex::new(conversation)),
+                conversation: Arc::new(tokio::sync::Mutex::new(Conv { c: conversation, synced: 0, handed_off: false })),
                 events,
                 last_active: Instant::now(),
             },
@@ -281,15 +345,11 @@ async fn message(
     if text.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "The message is empty."));
     }
-    let (conversation, events) = {
-        let mut map = state.lock();
-        let entry = map.get_mut(&id).ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", "No such conversation; it may have expired.")
-        })?;
-        entry.last_active = Instant::now();
-        (entry.conversation.clone(), entry.events.clone())
-    };
+    let (conversation, events) = handoff::entry(&state, &id).await?;
     let _ = events.send(StreamEvent::Message { text: text.clone() });
+    if let Some(reply) = handoff::relay_if_with_staff(&state, &id, &conversation, &text).await? {
+        return Ok(reply);
+    }
     let engine = state.engine.clone();
     let plain = body.plain_language;
     let busy = state.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= BUSY_TURNS;
@@ -314,21 +374,24 @@ async fn message(
             });
         };
         let options = lotse_dialog::TurnOptions { cheap: busy, sink: Some(&mut sink), cancel, ..Default::default() };
-        let reply = engine.respond_turn(&mut guard, &text, plain, options);
-        drop(guard);
-        reply
+        let reply = engine.respond_turn(&mut guard.c, &text, plain, options);
+        (reply, guard)
     })
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "turn failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
     })?;
+    let (reply, mut guard) = reply;
+    // A handed-over conversation's lines are stored before the client hears of them.
+    handoff::after_turn(&state, &id, &mut guard, &reply).await?;
+    drop(guard);
     drop(flight);
     state.metrics.turn(started.elapsed());
     state.metrics.reply(reply.kind);
     // Nobody listening is fine.
     let _ = events.send(StreamEvent::Reply { reply: reply.clone() });
-    Ok(Json(MessageResponse { reply }))
+    Ok(Json(MessageResponse { reply: Some(reply), relayed: false }))
 }
 
 /// Cancels the turn's generation when dropped before the turn ended.
@@ -350,23 +413,13 @@ impl Drop for InFlight {
 }
 
 async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let rx = {
-        let map = state.lock();
-        let entry = map.get(&id).ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", "No such conversation; it may have expired.")
-        })?;
-        entry.events.subscribe()
-    };
-    let stream = BroadcastStream::new(rx).filter_map(|item| {
+    let (_, events) = handoff::entry(&state, &id).await?;
+    let rx = events.subscribe();
+    // A client that (re)connects learns at once where its handoff stands.
+    let first = handoff::current(&state, &id).await;
+    let stream = tokio_stream::iter(first).chain(BroadcastStream::new(rx).filter_map(|item| item.ok())).map(|event| {
         // A slow reader that lagged behind skips what it missed rather than failing.
-        let event = item.ok()?;
-        let name = match &event {
-            StreamEvent::Message { .. } => "message",
-            StreamEvent::Facts { .. } => "facts",
-            StreamEvent::Delta { .. } => "delta",
-            StreamEvent::Reply { .. } => "reply",
-        };
-        Some(SseEvent::default().event(name).json_data(&event).map_err(axum::Error::new))
+        SseEvent::default().event(event.name()).json_data(&event).map_err(axum::Error::new)
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
@@ -407,6 +460,9 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if state.desk.is_some() {
+        tokio::spawn(handoff::sweep(state.clone()));
+    }
     let expiry = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

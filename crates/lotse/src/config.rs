@@ -16,6 +16,9 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default)]
     pub llm: LlmConfig,
+    /// The staff handoff: database, retention, timeouts, teams and their hours.
+    #[serde(default)]
+    pub handoff: lotse_handoff::HandoffConfig,
 }
 
 /// The language model: off by default, because the record composer answers alone.
@@ -56,8 +59,11 @@ impl Config {
         }
         Figment::new()
             .merge(Toml::file(&file))
-            // Only LOTSE_LLM__*: other LOTSE_ variables (LOTSE_CACHE, …) are not settings.
-            .merge(Env::prefixed("LOTSE_").filter(|k| k.as_str().to_lowercase().starts_with("llm__")).split("__"))
+            // Only LOTSE_LLM__* and LOTSE_HANDOFF__*: other LOTSE_ variables (LOTSE_CACHE, …) are not settings.
+            .merge(Env::prefixed("LOTSE_").filter(|k| {
+                let k = k.as_str().to_lowercase();
+                k.starts_with("llm__") || k.starts_with("handoff__")
+            }).split("__"))
             .extract()
             .with_context(|| format!("reading the configuration ({} and LOTSE_* variables)", file.display()))
     }

@@ -87,6 +87,14 @@ enum Command {
         rate_per_minute: u32,
         #[command(flatten)]
         llm: LlmArg,
+        /// Serve without the staff queue and console (handoffs offer the general contact).
+        #[arg(long)]
+        no_staff: bool,
+    },
+    /// Staff accounts of the console at /staff.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
     },
     /// Run turns of one conversation and print the last reply.
     Ask {
@@ -124,6 +132,22 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an account, or set a new password (and role) for an existing one. The password is
+    /// asked for (or read from LOTSE_STAFF_PASSWORD, for scripts).
+    Add {
+        /// The login name.
+        name: String,
+        /// The name citizens see when this person answers (default: the login name).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// staff or admin.
+        #[arg(long, default_value = "staff")]
+        role: String,
     },
 }
 
@@ -206,7 +230,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { command } => models::run(&cli.models, command),
-        Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm } => {
+        Command::Staff { command: StaffCommand::Add { name, display_name, role } } => staff_add(&cli.config, &name, display_name, &role),
+        Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm, no_staff } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -225,15 +250,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if index.has_embeddings() { "on" } else { "off" }
             );
             let embeddings = index.has_embeddings();
-            let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
+            let engine_config = lotse_dialog::EngineConfig::default();
+            let tz = jiff::tz::TimeZone::get(&engine_config.time_zone)?;
+            let mut engine = lotse_dialog::Engine::new(kb.clone(), index, engine_config);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let desk = if no_staff {
+                None
+            } else {
+                let handoff = config::Config::load(cli.config.as_deref())?.handoff;
+                let desk = runtime.block_on(async {
+                    let store = lotse_handoff::Store::open(&handoff.database)
+                        .await
+                        .with_context(|| format!("opening the handoff database {}", handoff.database))?;
+                    anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, tz).await?)
+                })?;
+                engine = engine.with_staff_desk(Box::new(desk.clone()));
+                eprintln!("staff console at http://{addr}/staff (accounts: lotse staff add NAME)");
+                Some(desk)
+            };
             let engine = std::sync::Arc::new(with_llm(engine, llm, true)?);
             let limits = lotse_web::Limits {
                 idle_timeout: std::time::Duration::from_secs(idle_minutes * 60),
                 requests_per_minute: rate_per_minute,
                 ..Default::default()
             };
-            let state = lotse_web::AppState::new(engine, limits, embeddings);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let state = lotse_web::AppState::with_desk(engine, limits, embeddings, desk);
             runtime.block_on(lotse_web::serve(state, addr))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -295,6 +336,42 @@ pub(crate) fn models_dir() -> PathBuf {
 /// Adds the language model to `engine` as the configuration and `--llm` say. With `measure`
 /// (the server), one generation at start measures what this machine affords, and a full mode
 /// that would keep citizens waiting too long is lowered to assist.
+/// `lotse staff add NAME`: asks for the password twice (or takes LOTSE_STAFF_PASSWORD).
+fn staff_add(config: &Option<PathBuf>, name: &str, display_name: Option<String>, role: &str) -> Result<ExitCode> {
+    let role = lotse_handoff::Role::parse(role).with_context(|| format!("the role is staff or admin, not `{role}`"))?;
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_alphanumeric() || "._-".contains(c)) {
+        anyhow::bail!("a login name has 1 to 64 letters, digits, dots, dashes or underscores");
+    }
+    let password = match std::env::var("LOTSE_STAFF_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let p = rpassword::prompt_password(format!("password for {name}: "))?;
+            if rpassword::prompt_password("again: ")? != p {
+                anyhow::bail!("the two passwords differ");
+            }
+            p
+        }
+    };
+    let hash = lotse_handoff::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
+    let handoff = config::Config::load(config.as_deref())?.handoff;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let existed = runtime.block_on(async {
+        let store = lotse_handoff::Store::open(&handoff.database)
+            .await
+            .with_context(|| format!("opening the handoff database {}", handoff.database))?;
+        let existed = store.staff(name).await?.is_some();
+        store.put_staff(name, display_name.as_deref().unwrap_or(name), &hash, role).await?;
+        anyhow::Ok(existed)
+    })?;
+    println!(
+        "{} staff account {name} ({}) in {}",
+        if existed { "updated" } else { "created" },
+        role.as_str(),
+        handoff.database
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn with_llm(engine: lotse_dialog::Engine, arg: LlmArg, measure: bool) -> Result<lotse_dialog::Engine> {
     use lotse_dialog::LlmMode;
     let (models, config) = SETTINGS.get().cloned().unwrap_or_else(|| (PathBuf::from("models"), None));

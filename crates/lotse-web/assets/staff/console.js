@@ -1,0 +1,295 @@
+// The Lotse staff console. Plain script, no framework: every text from citizens, staff or the
+// knowledge goes into the page as text (textContent), never as HTML.
+"use strict";
+(() => {
+  const $ = (sel) => document.querySelector(sel);
+  let me = null;
+  let openId = null;
+  let lastWaiting = 0;
+  let clockOffset = 0;
+  let queueItems = [];
+
+  const api = async (path, options = {}) => {
+    const headers = { "X-CSRF-Token": me ? me.csrf : "" };
+    if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await fetch(path, {
+      method: options.method || "GET",
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      credentials: "same-origin",
+    });
+    if (res.status === 401) { location.href = "/staff/login"; throw new Error("login"); }
+    const json = res.status === 204 ? {} : await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error((json.error && json.error.message) || res.statusText);
+    return json;
+  };
+
+  const el = (tag, attrs = {}, text) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+
+  const announce = (text) => { $("#announce").textContent = text; };
+  const minutes = (s) => s < 60 ? `${s} s` : `${Math.floor(s / 60)} min`;
+  const time = (ms) => new Date(ms).toLocaleString("de-DE", { dateStyle: "short", timeStyle: "short" });
+  const STATES = { waiting: "wartet", claimed: "übernommen", active: "im Gespräch", closed: "beendet", abandoned: "verlassen" };
+  const AUTHORS = { citizen: "Bürger/in", bot: "Assistent", staff: "Mitarbeitende", system: "System" };
+
+  const beep = () => {
+    if (!$("#sound").checked) return;
+    try {
+      const ctx = new AudioContext();
+      const o = ctx.createOscillator();
+      o.frequency.value = 880;
+      o.connect(ctx.destination);
+      o.start();
+      o.stop(ctx.currentTime + 0.15);
+    } catch (_) { /* no audio */ }
+  };
+
+  function showTab(name) {
+    document.querySelectorAll(".tab").forEach((b) => {
+      if (b.dataset.tab === name) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
+    });
+    document.querySelectorAll("[data-panel]").forEach((p) => {
+      p.hidden = p.dataset.panel !== name || (p.id === "conversation" && !openId) || (p.id === "queue" && !!openId);
+    });
+    if (name === "admin") loadAdmin();
+    if (name === "callbacks") loadCallbacks();
+  }
+
+  function renderQueue() {
+    const body = $("#queue tbody");
+    body.replaceChildren();
+    const now = Date.now() + clockOffset;
+    for (const h of queueItems) {
+      const tr = el("tr", { "data-id": h.id, "data-state": h.state });
+      const wait = Math.max(0, Math.round(((h.state === "waiting" ? now : now) - h.created_ms) / 1000));
+      tr.append(el("td", {}, minutes(wait)), el("td", {}, h.team_name), el("td", {}, h.lang), el("td", {}, h.channel),
+        el("td", {}, h.service || "–"), el("td", {}, STATES[h.state] + (h.claimed_by ? ` (${h.claimed_by})` : "")));
+      const td = el("td");
+      if (h.state === "waiting") {
+        const b = el("button", { type: "button", "data-action": "claim" }, "Übernehmen");
+        b.addEventListener("click", () => claim(h.id));
+        td.append(b);
+      } else if (h.mine) {
+        const b = el("button", { type: "button", "data-action": "open" }, "Öffnen");
+        b.addEventListener("click", () => openConversation(h.id));
+        td.append(b);
+      }
+      tr.append(td);
+      body.append(tr);
+    }
+    $("#queue-empty").hidden = queueItems.length > 0;
+    const waiting = queueItems.filter((h) => h.state === "waiting").length;
+    $("#queue-count").textContent = String(waiting);
+    document.title = waiting > 0 ? `(${waiting}) Warteschlange – Lotse` : "Warteschlange – Lotse";
+    if (waiting > lastWaiting) { beep(); announce(`Neue Anfrage. ${waiting} warten.`); }
+    lastWaiting = waiting;
+  }
+
+  let queueTimer = null;
+  function loadQueueSoon() {
+    if (queueTimer) return;
+    queueTimer = setTimeout(() => { queueTimer = null; loadQueue(); }, 150);
+  }
+
+  async function loadQueue() {
+    const q = await api("/staff/api/queue");
+    clockOffset = q.now_ms - Date.now();
+    queueItems = q.items;
+    renderQueue();
+  }
+
+  async function claim(id) {
+    try {
+      await api(`/staff/api/handoffs/${encodeURIComponent(id)}/claim`, { method: "POST", body: {} });
+      await openConversation(id);
+    } catch (e) {
+      announce(`Übernehmen nicht möglich: ${e.message}`);
+      loadQueue();
+    }
+  }
+
+  function line(m) {
+    const li = el("li", { class: m.author, "data-author": m.author });
+    li.append(el("span", { class: "who" }, m.author === "staff" && m.staff ? m.staff : AUTHORS[m.author] || m.author));
+    li.append(el("time", { datetime: new Date(m.at_ms).toISOString() }, time(m.at_ms)));
+    li.append(el("div", { class: "text" }, m.text));
+    if (m.sources && m.sources.length) {
+      const p = el("p", { class: "sources" }, "Quellen: ");
+      m.sources.forEach((s, i) => {
+        if (i) p.append(", ");
+        const a = el("a", { href: s.url, target: "_blank", rel: "noopener noreferrer" }, s.title);
+        p.append(a);
+      });
+      li.append(p);
+    }
+    return li;
+  }
+
+  async function openConversation(id) {
+    openId = id;
+    const d = await api(`/staff/api/handoffs/${encodeURIComponent(id)}`);
+    const h = d.handoff;
+    $("#conv-meta").textContent = `${d.team_name} · ${h.lang} · ${h.channel} · ${h.service || "ohne erkanntes Thema"} · ${STATES[h.state]}`;
+    const list = $("#transcript");
+    list.replaceChildren(...d.transcript.map(line));
+    list.scrollTop = list.scrollHeight;
+    showTab("queue");
+    $("#reply-text").focus();
+    loadSuggestions(id);
+  }
+
+  async function loadSuggestions(id) {
+    const box = $("#suggestions");
+    box.replaceChildren();
+    const s = await api(`/staff/api/handoffs/${encodeURIComponent(id)}/suggestions`).catch(() => ({ suggestions: [] }));
+    for (const sg of s.suggestions) {
+      const div = el("div", { class: "suggestion" });
+      div.append(el("p", {}, `Vorschlag zu „${sg.question}“:`), el("p", {}, sg.text));
+      const b = el("button", { type: "button" }, "In die Antwort übernehmen");
+      b.addEventListener("click", () => { $("#reply-text").value = sg.text; $("#reply-text").focus(); });
+      div.append(b);
+      box.append(div);
+    }
+  }
+
+  function closeConversation() {
+    openId = null;
+    showTab("queue");
+    loadQueue();
+  }
+
+  async function action(path, body = {}) {
+    if (!openId) return;
+    try {
+      await api(`/staff/api/handoffs/${encodeURIComponent(openId)}/${path}`, { method: "POST", body });
+      announce("Erledigt.");
+      closeConversation();
+    } catch (e) { announce(e.message); }
+  }
+
+  let typingSent = false;
+  let typingTimer = null;
+  function typed() {
+    if (!openId) return;
+    if (!typingSent) {
+      typingSent = true;
+      api(`/staff/api/handoffs/${encodeURIComponent(openId)}/typing`, { method: "POST", body: { typing: true } }).catch(() => {});
+    }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => {
+      typingSent = false;
+      if (openId) api(`/staff/api/handoffs/${encodeURIComponent(openId)}/typing`, { method: "POST", body: { typing: false } }).catch(() => {});
+    }, 3000);
+  }
+
+  async function loadCallbacks() {
+    const c = await api("/staff/api/callbacks");
+    const body = $("#callbacks tbody");
+    body.replaceChildren();
+    for (const cb of c.items) {
+      const tr = el("tr", { "data-id": cb.id, "data-state": cb.state });
+      const slot = `${time(cb.slot_start_ms)} – ${new Date(cb.slot_end_ms).toLocaleTimeString("de-DE", { timeStyle: "short" })}${cb.due ? " (fällig)" : ""}`;
+      const contact = `${cb.contact_kind === "phone" ? "Telefon" : "E-Mail"}: ${cb.contact}${cb.name ? ` (${cb.name})` : ""}`;
+      tr.append(el("td", {}, slot), el("td", {}, cb.team_name), el("td", {}, cb.topic), el("td", {}, contact),
+        el("td", {}, cb.state === "open" ? "offen" : `geplant (${cb.assigned_to})`));
+      const td = el("td");
+      if (cb.state === "open") {
+        const b = el("button", { type: "button", "data-action": "schedule" }, "Übernehmen");
+        b.addEventListener("click", () => api(`/staff/api/callbacks/${cb.id}/schedule`, { method: "POST", body: {} }).then(loadCallbacks));
+        td.append(b);
+      }
+      const done = el("button", { type: "button", "data-action": "done" }, "Erledigt");
+      done.addEventListener("click", () => api(`/staff/api/callbacks/${cb.id}/done`, { method: "POST", body: {} }).then(loadCallbacks));
+      td.append(done);
+      tr.append(td);
+      body.append(tr);
+    }
+    $("#callbacks-empty").hidden = c.items.length > 0;
+    $("#callback-count").textContent = String(c.items.length);
+  }
+
+  async function loadAdmin() {
+    const [s, f] = await Promise.all([api("/staff/api/admin/settings"), api("/staff/api/admin/figures?days=7")]);
+    $("#schedule-text").value = s.schedule_toml;
+    $("#retention-days").value = s.retention_days;
+    $("#teams").replaceChildren(...s.teams.map((t) => el("li", {}, `${t.name}: ${t.open ? "jetzt erreichbar" : "nicht erreichbar"}${t.next_opening ? `, nächstes Zeitfenster ${t.next_opening}` : ""}`)));
+    const rows = [
+      ["Angefragt", f.queued], ["Wartet jetzt", f.waiting_now], ["Bearbeitet", f.handled], ["Verlassen", f.abandoned],
+      ["An den Assistenten zurück", f.handed_back],
+      ["Wartezeit (Median)", f.wait_median_s == null ? "–" : minutes(f.wait_median_s)],
+      ["Wartezeit (90 %)", f.wait_p90_s == null ? "–" : minutes(f.wait_p90_s)],
+      ["Rückrufe offen / geplant / erledigt", `${f.callbacks_open} / ${f.callbacks_scheduled} / ${f.callbacks_done}`],
+    ];
+    $("#figures").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
+  }
+
+  function connect() {
+    const es = new EventSource("/staff/api/events");
+    es.addEventListener("hello", () => { $("#connection").textContent = ""; loadQueue(); });
+    es.addEventListener("staff", (ev) => {
+      const e = JSON.parse(ev.data);
+      if (e.type === "queue") loadQueueSoon();
+      else if (e.type === "callbacks") loadCallbacks();
+      else if (e.type === "message" && e.handoff_id === openId) {
+        const list = $("#transcript");
+        list.append(line(e));
+        list.scrollTop = list.scrollHeight;
+        if (e.author === "citizen") { $("#citizen-typing").hidden = true; announce(`Neue Nachricht: ${e.text}`); }
+      } else if (e.type === "typing" && e.handoff_id === openId && e.who === "citizen") {
+        $("#citizen-typing").hidden = !e.typing;
+      } else if (e.type === "transcript" && openId) {
+        openConversation(openId);
+      } else if (e.type === "closed" && e.handoff_id === openId) {
+        announce("Das Gespräch wurde beendet.");
+        closeConversation();
+      }
+    });
+    es.onerror = () => { $("#connection").textContent = "Verbindung unterbrochen – wird wiederhergestellt …"; };
+  }
+
+  async function start() {
+    me = await api("/staff/api/me");
+    $("#me-name").textContent = me.display_name;
+    $("#admin-tab").hidden = me.role !== "admin";
+    document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => { if (b.dataset.tab !== "queue") openId = openId; showTab(b.dataset.tab); }));
+    $("#logout").addEventListener("click", async () => { await api("/staff/api/logout", { method: "POST", body: {} }); location.href = "/staff/login"; });
+    $("#reply-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const text = $("#reply-text").value.trim();
+      if (!text || !openId) return;
+      try {
+        await api(`/staff/api/handoffs/${encodeURIComponent(openId)}/reply`, { method: "POST", body: { text } });
+        $("#reply-text").value = "";
+        typingSent = false;
+      } catch (e) { announce(`Nicht gesendet: ${e.message}`); }
+    });
+    $("#reply-text").addEventListener("input", typed);
+    $("#handback").addEventListener("click", () => action("handback"));
+    $("#release").addEventListener("click", () => action("release"));
+    $("#close-button").addEventListener("click", () => action("close", { outcome: $("#close-outcome").value, note: $("#close-note").value || null }));
+    $("#conv-back").addEventListener("click", () => { openId = null; showTab("queue"); });
+    $("#schedule-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try { await api("/staff/api/admin/schedule", { method: "POST", body: { toml: $("#schedule-text").value } }); $("#admin-status").textContent = "Zeitplan gespeichert."; loadAdmin(); }
+      catch (e) { $("#admin-status").textContent = e.message; }
+    });
+    $("#retention-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try { await api("/staff/api/admin/retention", { method: "POST", body: { days: Number($("#retention-days").value) } }); $("#admin-status").textContent = "Aufbewahrung gespeichert."; }
+      catch (e) { $("#admin-status").textContent = e.message; }
+    });
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && openId) { openId = null; showTab("queue"); } });
+    setInterval(renderQueue, 5000);
+    setInterval(() => loadQueue().catch(() => {}), 30000);
+    connect();
+    await loadQueue();
+    await loadCallbacks();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => { start().catch((e) => announce(e.message)); });
+})();

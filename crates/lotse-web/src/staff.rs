@@ -1,0 +1,752 @@
+//! The staff console at `/staff` and its API at `/staff/api`.
+//!
+//! - Login with name and password (argon2 hashes); the session cookie is `HttpOnly`,
+//!   `SameSite=Strict`, `Secure` (configurable for plain-HTTP intranets), scoped to `/staff`,
+//!   and expires after inactivity and after a maximum age. The store holds only the token's hash.
+//! - Every changing request needs the session's CSRF token in `X-CSRF-Token` (the console reads
+//!   it from `/staff/api/me`); a login from another origin is refused.
+//! - Failed logins are limited per client and per account name.
+//! - Roles: `staff` (queue, conversations, callbacks) and `admin` (also hours, teams, retention
+//!   and figures).
+//!
+//! Routes without a session answer 401 (API) or redirect to the login page (pages).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Json, Router};
+use lotse_core::HandoffState;
+use lotse_dialog::{handoff_text, understand};
+use lotse_handoff::auth;
+use lotse_handoff::store::{StaffAccount, now_ms};
+use lotse_handoff::{Author, QueueState, Role, Schedule};
+use serde::{Deserialize, Serialize};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::handoff::{store_error, tell, tell_positions};
+use crate::{ApiError, AppState, StreamEvent};
+
+const COOKIE: &str = "lotse_staff";
+
+/// What staff consoles are told, live.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StaffEvent {
+    /// The queue changed (arrival, claim, release, close): fetch it again.
+    Queue,
+    /// New transcript lines of a conversation (fetch them if it is open).
+    Transcript { conversation_id: String },
+    /// A line in a handed-over conversation.
+    Message { handoff_id: String, author: Author, staff: Option<String>, text: String, at_ms: i64 },
+    Typing { handoff_id: String, who: Author, typing: bool },
+    /// A conversation ended (closed, abandoned, deleted by the citizen).
+    Closed { handoff_id: String },
+    /// The callback list changed.
+    Callbacks,
+}
+
+/// Failed logins in the last 15 minutes, per client address and per account name.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+const MAX_FAILURES_PER_NAME: usize = 5;
+const MAX_FAILURES_PER_CLIENT: usize = 20;
+
+impl LoginLimiter {
+    fn count(&self, key: &str) -> usize {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let list = map.entry(key.to_string()).or_default();
+        list.retain(|t| t.elapsed() < LOGIN_WINDOW);
+        list.len()
+    }
+
+    fn blocked(&self, ip: Option<IpAddr>, name: &str) -> bool {
+        self.count(&format!("name:{}", name.to_lowercase())) >= MAX_FAILURES_PER_NAME
+            || ip.is_some_and(|ip| self.count(&format!("ip:{ip}")) >= MAX_FAILURES_PER_CLIENT)
+    }
+
+    fn fail(&self, ip: Option<IpAddr>, name: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, v| v.iter().any(|t| t.elapsed() < LOGIN_WINDOW));
+        }
+        map.entry(format!("name:{}", name.to_lowercase())).or_default().push(Instant::now());
+        if let Some(ip) = ip {
+            map.entry(format!("ip:{ip}")).or_default().push(Instant::now());
+        }
+    }
+
+    fn succeed(&self, name: &str) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&format!("name:{}", name.to_lowercase()));
+    }
+}
+
+/// The logged-in staff member of a request.
+#[derive(Clone)]
+pub struct StaffCtx {
+    pub account: StaffAccount,
+    pub csrf: String,
+    token_hash: String,
+}
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let api = Router::new()
+        .route("/staff/api/me", get(me))
+        .route("/staff/api/logout", post(logout))
+        .route("/staff/api/queue", get(queue))
+        .route("/staff/api/events", get(events))
+        .route("/staff/api/handoffs/{id}", get(detail))
+        .route("/staff/api/handoffs/{id}/claim", post(claim))
+        .route("/staff/api/handoffs/{id}/reply", post(reply))
+        .route("/staff/api/handoffs/{id}/typing", post(typing))
+        .route("/staff/api/handoffs/{id}/release", post(release))
+        .route("/staff/api/handoffs/{id}/handback", post(handback))
+        .route("/staff/api/handoffs/{id}/close", post(close))
+        .route("/staff/api/handoffs/{id}/suggestions", get(suggestions))
+        .route("/staff/api/callbacks", get(callbacks))
+        .route("/staff/api/callbacks/{id}/schedule", post(schedule_callback))
+        .route("/staff/api/callbacks/{id}/done", post(callback_done))
+        .route("/staff/api/admin/settings", get(admin_settings))
+        .route("/staff/api/admin/schedule", post(admin_schedule))
+        .route("/staff/api/admin/retention", post(admin_retention))
+        .route("/staff/api/admin/figures", get(admin_figures))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_staff));
+    Router::new()
+        .route("/staff", get(console_page))
+        .route("/staff/", get(console_page))
+        .route("/staff/login", get(login_page).post(login))
+        .route("/staff/assets/console.js", get(|| asset(include_str!("../assets/staff/console.js"), "text/javascript")))
+        .route("/staff/assets/console.css", get(|| asset(include_str!("../assets/staff/console.css"), "text/css")))
+        .merge(api)
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn asset(body: &'static str, kind: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// Staff pages: no framing, no inline script, nothing cached, no referrer.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    // Cookie parsing is one split; a crate would add nothing here.
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == COOKIE && v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())).then(|| v.to_string())
+    })
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "Please log in.")
+}
+
+/// The session of a request, checked for expiry (and touched).
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<StaffCtx, ApiError> {
+    let desk = state.desk.as_ref().ok_or_else(unauthorized)?;
+    let token = cookie_token(headers).ok_or_else(unauthorized)?;
+    let th = auth::token_hash(&token);
+    let s = desk.store.session(&th).await.map_err(store_error)?.ok_or_else(unauthorized)?;
+    let now = now_ms();
+    let idle = (desk.config.session_idle_minutes as i64) * 60_000;
+    let max = (desk.config.session_max_hours as i64) * 3_600_000;
+    if now - s.seen_ms > idle || now - s.created_ms > max {
+        let _ = desk.store.delete_session(&th).await;
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "Your session has expired; please log in again."));
+    }
+    let account = desk.store.staff(&s.staff).await.map_err(store_error)?.ok_or_else(unauthorized)?;
+    if now - s.seen_ms > 10_000 {
+        let _ = desk.store.touch_session(&th, now).await;
+    }
+    Ok(StaffCtx { account, csrf: s.csrf, token_hash: th })
+}
+
+async fn require_staff(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let ctx = match session(&state, req.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !auth::same(sent, &ctx.csrf) {
+            return ApiError::new(StatusCode::FORBIDDEN, "csrf", "The request lacks a valid CSRF token; reload the page.")
+                .into_response();
+        }
+    }
+    if req.uri().path().starts_with("/staff/api/admin/") && ctx.account.role != Role::Admin {
+        return ApiError::new(StatusCode::FORBIDDEN, "admin_only", "This needs an administrator.").into_response();
+    }
+    req.extensions_mut().insert(ctx);
+    next.run(req).await
+}
+
+async fn console_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match session(&state, &headers).await {
+        Ok(_) => Html(include_str!("../assets/staff/console.html")).into_response(),
+        Err(_) => Redirect::to("/staff/login").into_response(),
+    }
+}
+
+fn login_html(message: Option<&str>) -> Html<String> {
+    let page = include_str!("../assets/staff/login.html");
+    let msg = message
+        .map(|m| format!(r#"<p class="error" role="alert" id="login-error">{}</p>"#, escape(m)))
+        .unwrap_or_default();
+    Html(page.replace("<!--MESSAGE-->", &msg))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn login_page() -> Html<String> {
+    login_html(None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    name: String,
+    password: String,
+}
+
+/// A login posted from a page of another origin is refused (login CSRF).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    origin == "null" && host.is_empty()
+        || origin.split_once("://").is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
+}
+
+async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let Some(desk) = state.desk.clone() else {
+        return (StatusCode::NOT_FOUND, login_html(Some("Die Mitarbeiterkonsole ist nicht eingerichtet."))).into_response();
+    };
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, login_html(Some("Anmeldung von einer fremden Seite abgelehnt."))).into_response();
+    }
+    let ip = Some(peer.ip());
+    let name = form.name.trim().to_string();
+    if state.logins.blocked(ip, &name) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            login_html(Some("Zu viele fehlgeschlagene Anmeldungen. Bitte warten Sie 15 Minuten.")),
+        )
+            .into_response();
+    }
+    let account = desk.store.staff(&name).await.ok().flatten();
+    let password = form.password;
+    let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
+    // argon2 is deliberately slow: off the runtime threads.
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
+    let Some(account) = account.filter(|_| ok) else {
+        state.logins.fail(ip, &name);
+        tracing::info!("failed staff login");
+        return (StatusCode::UNAUTHORIZED, login_html(Some("Name oder Passwort ist falsch."))).into_response();
+    };
+    state.logins.succeed(&name);
+    let token = auth::new_token();
+    if let Err(e) = desk.store.create_session(&auth::token_hash(&token), &account.name, &auth::new_token(), now_ms()).await
+    {
+        tracing::error!(error = %e, "could not store a session");
+        return (StatusCode::SERVICE_UNAVAILABLE, login_html(Some("Anmeldung gerade nicht möglich."))).into_response();
+    }
+    let secure = if desk.config.secure_cookies { "; Secure" } else { "" };
+    let max_age = desk.config.session_max_hours * 3600;
+    let cookie = format!("{COOKIE}={token}; Path=/staff; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    let mut res = Redirect::to("/staff").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
+async fn logout(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Response {
+    if let Some(desk) = &state.desk {
+        let _ = desk.store.delete_session(&ctx.token_hash).await;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("lotse_staff=; Path=/staff; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    res
+}
+
+async fn me(Extension(ctx): Extension<StaffCtx>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "name": ctx.account.name,
+        "display_name": ctx.account.display_name,
+        "role": ctx.account.role,
+        "csrf": ctx.csrf,
+    }))
+}
+
+fn desk(state: &AppState) -> Result<&lotse_handoff::Desk, ApiError> {
+    state.desk.as_ref().ok_or_else(unauthorized)
+}
+
+#[derive(Serialize)]
+struct QueueItem {
+    id: String,
+    team: String,
+    team_name: String,
+    state: QueueState,
+    lang: lotse_core::Lang,
+    channel: lotse_core::Channel,
+    service: Option<String>,
+    reason: String,
+    created_ms: i64,
+    waiting_s: i64,
+    claimed_by: Option<String>,
+    mine: bool,
+}
+
+async fn queue(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let now = now_ms();
+    let items: Vec<QueueItem> = desk
+        .store
+        .queue()
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|h| QueueItem {
+            team_name: desk.team_name(&h.team),
+            waiting_s: ((h.claimed_ms.unwrap_or(now) - h.created_ms) / 1000).max(0),
+            mine: h.claimed_by.as_deref() == Some(ctx.account.name.as_str()),
+            id: h.id,
+            team: h.team,
+            state: h.state,
+            lang: h.lang,
+            channel: h.channel,
+            service: h.service,
+            reason: h.reason,
+            created_ms: h.created_ms,
+            claimed_by: h.claimed_by,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "now_ms": now, "items": items })))
+}
+
+/// Counts a staff member's open console streams; they are present while one is open.
+struct Presence(Arc<AppState>, String);
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        let mut p = self.0.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = p.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+async fn events(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Response {
+    let name = ctx.account.name.clone();
+    *state.presence.lock().unwrap_or_else(|p| p.into_inner()).entry(name.clone()).or_default() += 1;
+    if let Some(desk) = &state.desk {
+        let _ = desk.store.staff_seen(&name, now_ms()).await;
+    }
+    let guard = Presence(state.clone(), name);
+    let rx = state.staff_events.subscribe();
+    let hello = tokio_stream::iter([Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}"))]);
+    let stream = hello.chain(BroadcastStream::new(rx).filter_map(move |e| {
+        let _ = &guard;
+        // A console that lagged behind fetches the queue again.
+        let e = e.unwrap_or(StaffEvent::Queue);
+        Some(Ok(SseEvent::default().event("staff").json_data(&e).unwrap_or_default()))
+    }));
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+async fn detail(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let h = desk.store.handoff(&id).await.map_err(store_error)?;
+    let transcript = desk.store.transcript(&h.conversation_id).await.map_err(store_error)?;
+    let callback = desk.store.pending_callback(&h.conversation_id).await.map_err(store_error)?;
+    Ok(Json(serde_json::json!({
+        "handoff": h,
+        "team_name": desk.team_name(&h.team),
+        "transcript": transcript,
+        "callback": callback,
+    })))
+}
+
+fn ensure_mine(h: &lotse_handoff::Handoff, ctx: &StaffCtx) -> Result<(), ApiError> {
+    if h.claimed_by.as_deref() != Some(ctx.account.name.as_str()) || !matches!(h.state, QueueState::Claimed | QueueState::Active) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_yours", "Claim this conversation first."));
+    }
+    Ok(())
+}
+
+async fn claim(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let now = now_ms();
+    let h = desk.store.claim(&id, &ctx.account.name, now).await.map_err(store_error)?;
+    let line = format!("{} hat das Gespräch übernommen.", ctx.account.display_name);
+    desk.store.append(&h.conversation_id, Author::System, None, &line, &[], now).await.map_err(store_error)?;
+    tracing::info!(handoff = %h.id, "claimed");
+    tell(&state, &h).await;
+    let _ = state.staff_events.send(StaffEvent::Queue);
+    tell_positions(&state).await;
+    Ok(Json(serde_json::json!({ "handoff": h })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextBody {
+    text: String,
+}
+
+async fn reply(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+    body: Result<Json<TextBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let text = understand::clean(&body.text);
+    if text.is_empty() || text.chars().count() > 4000 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_text", "A reply has 1 to 4000 characters."));
+    }
+    let desk = desk(&state)?;
+    let h = desk.store.handoff(&id).await.map_err(store_error)?;
+    ensure_mine(&h, &ctx)?;
+    let now = now_ms();
+    let seq = desk
+        .store
+        .append(&h.conversation_id, Author::Staff, Some(&ctx.account.display_name), &text, &[], now)
+        .await
+        .map_err(store_error)?;
+    desk.store.activate(&h.id, &ctx.account.name, now).await.map_err(store_error)?;
+    if let Some(tx) = state.lock().get(&h.conversation_id).map(|e| e.events.clone()) {
+        let _ = tx.send(StreamEvent::Typing { typing: false });
+        let _ = tx.send(StreamEvent::Staff { name: ctx.account.display_name.clone(), text: text.clone() });
+    }
+    let _ = state.staff_events.send(StaffEvent::Message {
+        handoff_id: h.id.clone(),
+        author: Author::Staff,
+        staff: Some(ctx.account.display_name.clone()),
+        text,
+        at_ms: now,
+    });
+    Ok(Json(serde_json::json!({ "seq": seq })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypingBody {
+    typing: bool,
+}
+
+async fn typing(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+    body: Result<Json<TypingBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(body) = body?;
+    let desk = desk(&state)?;
+    let h = desk.store.handoff(&id).await.map_err(store_error)?;
+    ensure_mine(&h, &ctx)?;
+    if let Some(tx) = state.lock().get(&h.conversation_id).map(|e| e.events.clone()) {
+        let _ = tx.send(StreamEvent::Typing { typing: body.typing });
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn release(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let h = desk.store.handoff(&id).await.map_err(store_error)?;
+    ensure_mine(&h, &ctx)?;
+    let h = desk.store.release(&id).await.map_err(store_error)?;
+    let _ = desk.store.append(&h.conversation_id, Author::System, None, "Zurück in die Warteschlange gelegt.", &[], now_ms()).await;
+    let _ = state.staff_events.send(StaffEvent::Queue);
+    tell_positions(&state).await;
+    Ok(Json(serde_json::json!({ "handoff": h })))
+}
+
+/// Ends the staff part: closed with an outcome; the assistant answers again.
+async fn finish(
+    state: &Arc<AppState>,
+    ctx: &StaffCtx,
+    id: &str,
+    outcome: &str,
+    note: Option<&str>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(state)?;
+    let h = desk.store.handoff(id).await.map_err(store_error)?;
+    // Anyone may close a waiting conversation (a duplicate, spam); a claimed one only its owner.
+    if h.state != QueueState::Waiting {
+        ensure_mine(&h, ctx)?;
+    }
+    let now = now_ms();
+    let h = desk.store.close(id, outcome, note, now).await.map_err(store_error)?;
+    let line = if outcome == "handed_back" {
+        format!("{} hat das Gespräch an den Assistenten zurückgegeben.", ctx.account.display_name)
+    } else {
+        format!("{} hat das Gespräch beendet.", ctx.account.display_name)
+    };
+    let _ = desk.store.append(&h.conversation_id, Author::System, None, &line, &[], now).await;
+    tracing::info!(handoff = %h.id, outcome, "closed");
+    if let Some(tx) = state.lock().get(&h.conversation_id).map(|e| e.events.clone()) {
+        let info = lotse_core::HandoffInfo { state: HandoffState::Closed, ..Default::default() };
+        let _ = tx.send(StreamEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
+    }
+    let _ = state.staff_events.send(StaffEvent::Closed { handoff_id: h.id.clone() });
+    let _ = state.staff_events.send(StaffEvent::Queue);
+    tell_positions(state).await;
+    Ok(Json(serde_json::json!({ "handoff": h })))
+}
+
+async fn handback(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    finish(&state, &ctx, &id, "handed_back", None).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    outcome: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+const OUTCOMES: [&str; 4] = ["resolved", "referred", "no_answer", "spam"];
+
+async fn close(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+    body: Result<Json<CloseBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    if !OUTCOMES.contains(&body.outcome.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_outcome",
+            format!("The outcome is one of: {}.", OUTCOMES.join(", ")),
+        ));
+    }
+    let note = body.note.map(|n| n.chars().take(2000).collect::<String>()).filter(|n| !n.trim().is_empty());
+    finish(&state, &ctx, &id, &body.outcome, note.as_deref()).await
+}
+
+/// Answers from the knowledge for the citizen's last questions, for staff to adapt and send.
+async fn suggestions(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let h = desk.store.handoff(&id).await.map_err(store_error)?;
+    let transcript = desk.store.transcript(&h.conversation_id).await.map_err(store_error)?;
+    let questions: Vec<String> = transcript
+        .iter()
+        .rev()
+        .filter(|m| m.author == Author::Citizen && understand::intent(&m.text) == understand::Intent::Question)
+        .map(|m| m.text.clone())
+        .take(2)
+        .collect();
+    let engine = state.engine.clone();
+    let lang = h.lang;
+    let out = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for q in questions {
+            // A scratch conversation: the citizen's one is not touched, and no handoff happens
+            // (a question, not a request for a person).
+            let mut scratch = lotse_dialog::Conversation::new("suggestion".into(), lotse_core::Channel::Web, lang);
+            scratch.lang_chosen = true;
+            let r = engine.respond_turn(&mut scratch, &q, false, lotse_dialog::TurnOptions::default());
+            if r.kind == lotse_core::ReplyKind::Answer {
+                out.push(serde_json::json!({"question": q, "text": r.text, "sources": r.sources}));
+            }
+        }
+        out
+    })
+    .await
+    .unwrap_or_default();
+    Ok(Json(serde_json::json!({ "suggestions": out })))
+}
+
+async fn callbacks(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let now = now_ms();
+    let list: Vec<serde_json::Value> = desk
+        .store
+        .callbacks(false)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|c| {
+            let due = c.slot_start_ms <= now;
+            let mut v = serde_json::to_value(&c).unwrap_or_default();
+            v["team_name"] = desk.team_name(&c.team).into();
+            v["due"] = due.into();
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "now_ms": now, "items": list })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ScheduleBody {
+    /// When the staff member plans to call (ms since the epoch); now when absent.
+    #[serde(default)]
+    at_ms: Option<i64>,
+}
+
+async fn schedule_callback(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+    body: Result<Json<ScheduleBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let desk = desk(&state)?;
+    let c = desk.store.schedule_callback(&id, &ctx.account.name, body.at_ms.unwrap_or_else(now_ms)).await.map_err(store_error)?;
+    let _ = state.staff_events.send(StaffEvent::Callbacks);
+    Ok(Json(serde_json::json!({ "callback": c })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DoneBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn callback_done(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(id): Path<String>,
+    body: Result<Json<DoneBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let desk = desk(&state)?;
+    let note = body.note.map(|n| n.chars().take(2000).collect::<String>());
+    let c = desk.store.complete_callback(&id, &ctx.account.name, note.as_deref(), now_ms()).await.map_err(store_error)?;
+    let _ = state.staff_events.send(StaffEvent::Callbacks);
+    Ok(Json(serde_json::json!({ "callback": c })))
+}
+
+async fn admin_settings(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let schedule = desk.schedule();
+    let now = jiff::Timestamp::now();
+    let teams: Vec<serde_json::Value> = schedule
+        .teams
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id,
+                "name": t.name,
+                "open": schedule.is_open(&t.id, now, desk.tz()),
+                "next_opening": schedule.next_opening(&t.id, now, desk.tz()).map(|w| w.describe(false)),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "schedule_toml": schedule.to_toml(),
+        "teams": teams,
+        "retention_days": desk.retention_days().await,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleText {
+    toml: String,
+}
+
+async fn admin_schedule(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<ScheduleText>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let schedule = Schedule::from_toml(&body.toml)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_schedule", format!("The schedule is not valid: {e}")))?;
+    desk(&state)?.set_schedule(schedule).await.map_err(store_error)?;
+    tracing::info!("staff schedule changed");
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionBody {
+    days: u32,
+}
+
+async fn admin_retention(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<RetentionBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    if !(1..=3650).contains(&body.days) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_retention", "Retention is 1 to 3650 days."));
+    }
+    let desk = desk(&state)?;
+    desk.store.set_setting(lotse_handoff::desk::RETENTION_SETTING, &body.days.to_string()).await.map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "ok": true, "retention_days": body.days })))
+}
+
+#[derive(Deserialize)]
+struct FiguresQuery {
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+async fn admin_figures(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<FiguresQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let days = q.days.unwrap_or(7).clamp(1, 366) as i64;
+    let f = desk.store.figures(now_ms() - days * 24 * 3_600_000).await.map_err(store_error)?;
+    let mut v = serde_json::to_value(&f).unwrap_or_default();
+    v["days"] = days.into();
+    Ok(Json(v))
+}
