@@ -263,12 +263,12 @@ impl Schedule {
 
     fn window(&self, date: Date, r: TimeRange, tz: &TimeZone) -> Window {
         let at = |m: u16| {
-            let dt = DateTime::from_parts(date, jiff::civil::time((m / 60) as i8, (m % 60) as i8, 0, 0));
             // A range ending at 24:00 ends at the next midnight.
             if m >= 24 * 60 {
                 let next = date.tomorrow().unwrap_or(date).to_datetime(jiff::civil::time(0, 0, 0, 0));
                 return next.to_zoned(tz.clone()).unwrap_or_else(|_| Timestamp::UNIX_EPOCH.to_zoned(tz.clone()));
             }
+            let dt = DateTime::from_parts(date, jiff::civil::time((m / 60) as i8, (m % 60) as i8, 0, 0));
             dt.to_zoned(tz.clone()).unwrap_or_else(|_| Timestamp::UNIX_EPOCH.to_zoned(tz.clone()))
         };
         Window { start: at(r.from), end: at(r.to) }
@@ -333,6 +333,15 @@ mod tests {
         // Before opening on a working day, the next window is the same day.
         let next = s.next_opening("standesamt", at("2026-12-01T07:00"), &tz()).unwrap();
         assert_eq!(next.describe(true), "Tuesday, 1 December, 09:00–12:00");
+    }
+
+    #[test]
+    fn a_range_to_midnight_ends_at_the_next_day() {
+        let mut s = Schedule::default();
+        s.exceptions.push(Exception { date: "2026-12-01".into(), hours: Some("20:00-24:00".into()), team: None, note: None });
+        let w = s.current("buergerservice", at("2026-12-01T23:30"), &tz()).unwrap();
+        assert_eq!(w.end.date(), jiff::civil::date(2026, 12, 2));
+        assert_eq!(w.describe(false), "Dienstag, 1. Dezember, 20:00–00:00 Uhr");
     }
 
     #[test]

@@ -1,0 +1,626 @@
+//! The staff handoff over real HTTP on loopback: a real server (axum on a TCP port), the real
+//! curated knowledge, a real SQLite file, and a plain HTTP client — the citizen's API and events
+//! stream on one side, the staff console's API on the other.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use jiff::{Timestamp, ToSpan};
+use lotse_handoff::{Desk, Exception, HandoffConfig, Role, Schedule, Store};
+use serde_json::{Value, json};
+
+fn knowledge() -> Arc<lotse_knowledge::KnowledgeBase> {
+    static KB: std::sync::OnceLock<Arc<lotse_knowledge::KnowledgeBase>> = std::sync::OnceLock::new();
+    KB.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
+        Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"))
+    })
+    .clone()
+}
+
+fn berlin() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Europe/Berlin").unwrap()
+}
+
+/// Reachable around the clock from yesterday to tomorrow (exceptions beat holidays).
+fn open_schedule() -> Schedule {
+    let mut s = Schedule::default();
+    let today = Timestamp::now().to_zoned(berlin()).date();
+    for d in [-1i64, 0, 1] {
+        s.exceptions.push(Exception {
+            date: today.checked_add(d.days()).unwrap().to_string(),
+            hours: Some("00:00-24:00".into()),
+            team: None,
+            note: None,
+        });
+    }
+    s
+}
+
+/// Nobody reachable until the day after tomorrow, 09:00–12:00.
+fn closed_schedule() -> Schedule {
+    let mut s = Schedule::default();
+    for t in &mut s.teams {
+        t.hours = Default::default();
+    }
+    let today = Timestamp::now().to_zoned(berlin()).date();
+    s.exceptions.push(Exception {
+        date: today.checked_add(2.days()).unwrap().to_string(),
+        hours: Some("09:00-12:00".into()),
+        team: None,
+        note: None,
+    });
+    s
+}
+
+struct Server {
+    addr: SocketAddr,
+    desk: Desk,
+    rt: tokio::runtime::Runtime,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+fn server(mut config: HandoffConfig) -> Server {
+    let dir = std::env::temp_dir().join(format!("lotse-web-handoff-{}", uuid_like()));
+    config.database = format!("sqlite:{}/lotse.db", dir.display());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let kb = knowledge();
+    let (state, desk, listener) = rt.block_on(async {
+        let store = Store::open(&config.database).await.unwrap();
+        let desk = Desk::new(store, config, kb.clone(), berlin()).await.unwrap();
+        let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
+        let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default())
+            .with_staff_desk(Box::new(desk.clone()));
+        let limits = lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() };
+        let state = lotse_web::AppState::with_desk(Arc::new(engine), limits, false, Some(desk.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        (state, desk, listener)
+    });
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(lotse_web::serve_on(state, listener, async {
+        let _ = stopped.await;
+    }));
+    Server { addr, desk, rt, _stop: stop }
+}
+
+fn uuid_like() -> String {
+    format!("{}-{}", std::process::id(), Timestamp::now().as_nanosecond())
+}
+
+fn config(schedule: Schedule) -> HandoffConfig {
+    HandoffConfig { schedule, secure_cookies: false, sweep_millis: 100, ..Default::default() }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+/// A staff member's session: cookie and CSRF token.
+#[derive(Clone)]
+struct Staff {
+    cookie: String,
+    csrf: String,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn post(&self, path: &str, body: Value, staff: Option<&Staff>) -> (u16, Value) {
+        let mut req = agent().post(self.url(path)).header("content-type", "application/json");
+        if let Some(s) = staff {
+            req = req.header("cookie", &s.cookie).header("x-csrf-token", &s.csrf);
+        }
+        let mut res = req.send(body.to_string()).unwrap();
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str, staff: Option<&Staff>) -> (u16, Value) {
+        let mut req = agent().get(self.url(path));
+        if let Some(s) = staff {
+            req = req.header("cookie", &s.cookie);
+        }
+        let mut res = req.call().unwrap();
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn add_staff(&self, name: &str, role: Role) {
+        let hash = lotse_handoff::auth::hash_password("ein gutes Passwort").unwrap();
+        self.rt.block_on(self.desk.store.put_staff(name, &format!("{name} (Team)"), &hash, role)).unwrap();
+    }
+
+    fn login_raw(&self, name: &str, password: &str, origin: Option<&str>) -> ureq::http::Response<ureq::Body> {
+        let mut req = agent().post(self.url("/staff/login")).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send(format!("name={name}&password={}", password.replace(' ', "+"))).unwrap()
+    }
+
+    fn login(&self, name: &str) -> Staff {
+        let res = self.login_raw(name, "ein gutes Passwort", Some(&format!("http://{}", self.addr)));
+        assert_eq!(res.status().as_u16(), 303, "login of {name}");
+        let set = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/staff"] {
+            assert!(set.contains(attr), "{set}");
+        }
+        let cookie = set.split(';').next().unwrap().to_string();
+        let mut staff = Staff { cookie, csrf: String::new() };
+        let (status, me) = self.get("/staff/api/me", Some(&staff));
+        assert_eq!(status, 200);
+        staff.csrf = me["csrf"].as_str().unwrap().to_string();
+        staff
+    }
+
+    fn conversation(&self) -> String {
+        let (status, body) = self.post("/api/v1/conversations", json!({"lang": "de"}), None);
+        assert_eq!(status, 201);
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    fn say(&self, id: &str, text: &str) -> Value {
+        let (status, body) = self.post(&format!("/api/v1/conversations/{id}/messages"), json!({"text": text}), None);
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Server-sent events, as (event, data) pairs, read on a thread.
+    fn events(&self, path: &str, staff: Option<&Staff>) -> Receiver<(String, Value)> {
+        let mut req = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .get(self.url(path));
+        if let Some(s) = staff {
+            req = req.header("cookie", &s.cookie);
+        }
+        let res = req.call().unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let reader = BufReader::new(res.into_body().into_reader());
+            let mut event = String::new();
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    let v = serde_json::from_str(d).unwrap_or(Value::Null);
+                    if tx.send((event.clone(), v)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// The next event matching `pred` within a few seconds, skipping others.
+fn wait_for(rx: &Receiver<(String, Value)>, what: &str, pred: impl Fn(&str, &Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((e, v)) if pred(&e, &v) => return v,
+            Ok(_) => continue,
+            Err(_) => panic!("no {what} event arrived"),
+        }
+    }
+}
+
+/// Everything that arrives within `d`.
+fn drain(rx: &Receiver<(String, Value)>, d: Duration) -> Vec<(String, Value)> {
+    let deadline = Instant::now() + d;
+    let mut out = Vec::new();
+    while let Ok(x) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        out.push(x);
+    }
+    out
+}
+
+fn queue_item(s: &Server, staff: &Staff, pred: impl Fn(&Value) -> bool) -> Value {
+    let (status, q) = s.get("/staff/api/queue", Some(staff));
+    assert_eq!(status, 200);
+    q["items"].as_array().unwrap().iter().find(|i| pred(i)).cloned().expect("the conversation is in the queue")
+}
+
+#[test]
+fn within_hours_staff_take_over_the_bot_is_silent_and_hand_back() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    let id = s.conversation();
+    let answer = s.say(&id, "Was kostet ein Personalausweis?");
+    assert_eq!(answer["reply"]["kind"], "answer");
+    let citizen = s.events(&format!("/api/v1/conversations/{id}/events"), None);
+    let r = s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    let h = &r["reply"]["handoff"];
+    assert_eq!((h["state"].as_str(), h["position"].as_u64()), (Some("queued"), Some(1)), "{r}");
+    assert_eq!(h["team"], "Bürgerservice");
+    assert!(r["reply"]["text"].as_str().unwrap().contains("nicht sicher sagen"), "no invented estimate: {r}");
+
+    let anna = s.login("anna");
+    let staff_events = s.events("/staff/api/events", Some(&anna));
+    wait_for(&staff_events, "hello", |e, _| e == "hello");
+    let item = queue_item(&s, &anna, |i| i["state"] == "waiting");
+    assert_eq!(item["service"], "Personalausweis beantragen");
+    assert_eq!(item["lang"], "de");
+    let hid = item["id"].as_str().unwrap().to_string();
+
+    // The transcript carries what the citizen asked and what the bot answered, with its sources.
+    let (_, d) = s.get(&format!("/staff/api/handoffs/{hid}"), Some(&anna));
+    let lines = d["transcript"].as_array().unwrap();
+    assert!(lines.iter().any(|m| m["author"] == "citizen" && m["text"] == "Was kostet ein Personalausweis?"));
+    let bot = lines.iter().find(|m| m["author"] == "bot" && m["text"].as_str().unwrap().contains("46,00 €")).unwrap();
+    assert_eq!(bot["sources"][0]["id"], "personalausweis");
+
+    let (status, _) = s.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&anna));
+    assert_eq!(status, 200);
+    let joined = wait_for(&citizen, "handoff connected", |e, v| e == "handoff" && v["handoff"]["state"] == "connected");
+    assert_eq!(joined["handoff"]["staff"], "anna (Team)");
+    assert!(joined["text"].as_str().unwrap().contains("anna (Team) ist jetzt für Sie da"));
+
+    let (status, _) = s.post(&format!("/staff/api/handoffs/{hid}/typing"), json!({"typing": true}), Some(&anna));
+    assert_eq!(status, 204);
+    wait_for(&citizen, "typing", |e, v| e == "typing" && v["typing"] == true);
+    let (status, _) = s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({"text": "Guten Tag, hier ist Anna."}), Some(&anna));
+    assert_eq!(status, 200);
+    let m = wait_for(&citizen, "staff message", |e, _| e == "staff");
+    assert_eq!((m["name"].as_str(), m["text"].as_str()), (Some("anna (Team)"), Some("Guten Tag, hier ist Anna.")));
+
+    // The citizen writes: it goes to Anna, and the bot says nothing — not even to a question
+    // it could answer.
+    let r = s.say(&id, "Was kostet ein Reisepass?");
+    assert_eq!(r, json!({"reply": null, "relayed": true}));
+    let relayed = wait_for(&staff_events, "relayed message", |e, v| e == "staff" && v["type"] == "message" && v["author"] == "citizen");
+    assert_eq!(relayed["text"], "Was kostet ein Reisepass?");
+    let after = drain(&citizen, Duration::from_millis(600));
+    assert!(after.iter().all(|(e, _)| e != "reply" && e != "facts" && e != "delta"), "the bot spoke: {after:?}");
+
+    // Suggestions from the knowledge for the citizen's questions.
+    let (_, sg) = s.get(&format!("/staff/api/handoffs/{hid}/suggestions"), Some(&anna));
+    let first = &sg["suggestions"][0];
+    assert_eq!(first["question"], "Was kostet ein Reisepass?");
+    assert!(!first["sources"].as_array().unwrap().is_empty());
+
+    // Hand back: the citizen is told, and the bot answers again.
+    let (status, _) = s.post(&format!("/staff/api/handoffs/{hid}/handback"), json!({}), Some(&anna));
+    assert_eq!(status, 200);
+    wait_for(&citizen, "handoff closed", |e, v| e == "handoff" && v["handoff"]["state"] == "closed");
+    let r = s.say(&id, "Was kostet ein Personalausweis?");
+    assert_eq!(r["reply"]["kind"], "answer");
+    let (_, d) = s.get(&format!("/staff/api/handoffs/{hid}"), Some(&anna));
+    assert_eq!((d["handoff"]["state"].as_str(), d["handoff"]["outcome"].as_str()), (Some("closed"), Some("handed_back")));
+    let authors: Vec<&str> = d["transcript"].as_array().unwrap().iter().map(|m| m["author"].as_str().unwrap()).collect();
+    assert!(authors.contains(&"staff") && authors.contains(&"system"));
+}
+
+#[test]
+fn the_queue_moves_live_and_one_claim_wins() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    s.add_staff("bert", Role::Staff);
+    let (a, b) = (s.conversation(), s.conversation());
+    s.say(&a, "Ich möchte mit einem Menschen sprechen");
+    let r = s.say(&b, "Bitte verbinden Sie mich mit einem Mitarbeiter");
+    assert_eq!(r["reply"]["handoff"]["position"], 2, "{r}");
+    // A client that connects learns its place at once.
+    let b_events = s.events(&format!("/api/v1/conversations/{b}/events"), None);
+    let first = wait_for(&b_events, "current state", |e, _| e == "handoff");
+    assert_eq!(first["handoff"]["position"], 2);
+
+    let (anna, bert) = (s.login("anna"), s.login("bert"));
+    let ha = queue_item(&s, &anna, |i| i["state"] == "waiting")["id"].as_str().unwrap().to_string();
+    let (s1, s2) = std::thread::scope(|sc| {
+        let x = sc.spawn(|| s.post(&format!("/staff/api/handoffs/{ha}/claim"), json!({}), Some(&anna)).0);
+        let y = sc.spawn(|| s.post(&format!("/staff/api/handoffs/{ha}/claim"), json!({}), Some(&bert)).0);
+        (x.join().unwrap(), y.join().unwrap())
+    });
+    let mut got = [s1, s2];
+    got.sort();
+    assert_eq!(got, [200, 409], "exactly one claim wins");
+    let moved = wait_for(&b_events, "new position", |e, v| e == "handoff" && v["handoff"]["position"] == 1);
+    assert!(moved["text"].as_str().unwrap().contains("Nächste"));
+    // Only the one who claimed may reply.
+    let winner = if s1 == 200 { &anna } else { &bert };
+    let loser = if s1 == 200 { &bert } else { &anna };
+    let (status, body) = s.post(&format!("/staff/api/handoffs/{ha}/reply"), json!({"text": "Hallo"}), Some(loser));
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_yours")));
+    let (status, _) = s.post(&format!("/staff/api/handoffs/{ha}/close"), json!({"outcome": "resolved", "note": "Termin vereinbart"}), Some(winner));
+    assert_eq!(status, 200);
+    let (status, body) = s.post(&format!("/staff/api/handoffs/{ha}/close"), json!({"outcome": "resolved"}), Some(winner));
+    assert_eq!(status, 409, "{body}");
+}
+
+#[test]
+fn outside_hours_a_callback_request_is_stored_with_consent() {
+    let s = server(config(closed_schedule()));
+    s.add_staff("anna", Role::Staff);
+    let id = s.conversation();
+    s.say(&id, "Wie beantrage ich einen Personalausweis?");
+    let r = s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    let h = &r["reply"]["handoff"];
+    assert_eq!(h["state"], "callback_offered", "{r}");
+    let slot = h["callback"]["slot"].as_str().unwrap().to_string();
+    assert!(slot.contains("09:00–12:00 Uhr"), "{slot}");
+    assert!(h["callback"]["consent"].as_str().unwrap().contains("30 Tage"), "{h}");
+    assert!(r["reply"]["text"].as_str().unwrap().contains(&slot));
+
+    let path = format!("/api/v1/conversations/{id}/callback");
+    for (body, code) in [
+        (json!({"contact_kind": "phone", "contact": "03641 49-0", "consent": false}), "consent_required"),
+        (json!({"contact_kind": "phone", "contact": "ruf mich an", "consent": true}), "invalid_contact"),
+        (json!({"contact_kind": "email", "contact": "a@b", "consent": true}), "invalid_contact"),
+        (json!({"contact_kind": "email", "contact": "<script>@x.de", "consent": true}), "invalid_contact"),
+    ] {
+        let (status, v) = s.post(&path, body, None);
+        assert_eq!((status, v["error"]["code"].as_str()), (400, Some(code)));
+    }
+    let (status, v) = s.post(&format!("/api/v1/conversations/{}/callback", "0".repeat(32)), json!({"contact_kind": "phone", "contact": "03641 123456", "consent": true}), None);
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = s.post(&path, json!({"contact_kind": "phone", "contact": "03641 123456", "name": "M. Muster", "consent": true}), None);
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["handoff"]["state"], "callback_scheduled");
+    assert_eq!(v["handoff"]["callback"]["slot"], slot.as_str());
+    assert!(v["text"].as_str().unwrap().contains("Wir melden uns"));
+    // Asking again does not store a second request.
+    let (status, _) = s.post(&path, json!({"contact_kind": "email", "contact": "m@example.org", "consent": true}), None);
+    assert_eq!(status, 200);
+
+    let anna = s.login("anna");
+    let (_, list) = s.get("/staff/api/callbacks", Some(&anna));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    let cb = &items[0];
+    assert_eq!((cb["contact"].as_str(), cb["contact_kind"].as_str(), cb["state"].as_str()), (Some("03641 123456"), Some("phone"), Some("open")));
+    assert_eq!(cb["topic"], "Personalausweis beantragen");
+    assert!(cb["consent"].as_str().unwrap().starts_with("Ich bin einverstanden"));
+    let cid = cb["id"].as_str().unwrap();
+    let (status, v) = s.post(&format!("/staff/api/callbacks/{cid}/schedule"), json!({}), Some(&anna));
+    assert_eq!((status, v["callback"]["state"].as_str()), (200, Some("scheduled")));
+    let (status, _) = s.post(&format!("/staff/api/callbacks/{cid}/done"), json!({"note": "zurückgerufen"}), Some(&anna));
+    assert_eq!(status, 200);
+    let (_, list) = s.get("/staff/api/callbacks", Some(&anna));
+    assert!(list["items"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_console_needs_a_session_a_csrf_token_and_the_right_role() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    s.add_staff("chef", Role::Admin);
+    let x = "0123456789abcdef0123456789abcdef";
+    let gets = ["/staff/api/me", "/staff/api/queue", "/staff/api/events", &format!("/staff/api/handoffs/{x}"),
+        &format!("/staff/api/handoffs/{x}/suggestions"), "/staff/api/callbacks", "/staff/api/admin/settings",
+        "/staff/api/admin/figures"];
+    let posts = ["/staff/api/logout", &format!("/staff/api/handoffs/{x}/claim"), &format!("/staff/api/handoffs/{x}/reply"),
+        &format!("/staff/api/handoffs/{x}/typing"), &format!("/staff/api/handoffs/{x}/release"),
+        &format!("/staff/api/handoffs/{x}/handback"), &format!("/staff/api/handoffs/{x}/close"),
+        &format!("/staff/api/callbacks/{x}/schedule"), &format!("/staff/api/callbacks/{x}/done"),
+        "/staff/api/admin/schedule", "/staff/api/admin/retention"];
+    for p in gets {
+        assert_eq!(s.get(p, None).0, 401, "GET {p}");
+    }
+    for p in posts {
+        assert_eq!(s.post(p, json!({}), None).0, 401, "POST {p}");
+    }
+    let forged = Staff { cookie: format!("lotse_staff={}", "a".repeat(64)), csrf: "x".into() };
+    assert_eq!(s.get("/staff/api/me", Some(&forged)).0, 401);
+    let res = agent().get(s.url("/staff")).call().unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (303, "/staff/login"));
+
+    // With a session but without (or with a wrong) CSRF token, nothing changes.
+    let anna = s.login("anna");
+    let no_csrf = Staff { csrf: String::new(), ..anna.clone() };
+    let wrong_csrf = Staff { csrf: "f".repeat(64), ..anna.clone() };
+    for p in posts {
+        assert_eq!(s.post(p, json!({}), Some(&no_csrf)).0, 403, "POST {p} without CSRF");
+        assert_eq!(s.post(p, json!({}), Some(&wrong_csrf)).0, 403, "POST {p} with a wrong CSRF token");
+    }
+    // Staff are not admins.
+    assert_eq!(s.get("/staff/api/admin/figures", Some(&anna)).0, 403);
+    assert_eq!(s.post("/staff/api/admin/retention", json!({"days": 5}), Some(&anna)).0, 403);
+    let chef = s.login("chef");
+    assert_eq!(s.get("/staff/api/admin/figures", Some(&chef)).0, 200);
+    let res = agent().get(s.url("/staff")).header("cookie", &chef.cookie).call().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+
+    // A login from another site is refused; wrong passwords are limited per name.
+    assert_eq!(s.login_raw("anna", "ein gutes Passwort", Some("http://evil.example")).status().as_u16(), 403);
+    for _ in 0..5 {
+        assert_eq!(s.login_raw("chef", "falsch falsch", None).status().as_u16(), 401);
+    }
+    assert_eq!(s.login_raw("chef", "ein gutes Passwort", None).status().as_u16(), 429, "locked after five failures");
+    assert_eq!(s.login_raw("nobody", "ein gutes Passwort", None).status().as_u16(), 401);
+
+    // Logging out ends the session for good.
+    assert_eq!(s.post("/staff/api/logout", json!({}), Some(&anna)).0, 204);
+    assert_eq!(s.get("/staff/api/me", Some(&anna)).0, 401);
+}
+
+#[test]
+fn sessions_expire_after_inactivity() {
+    let s = server(HandoffConfig { session_idle_minutes: 0, ..config(open_schedule()) });
+    s.add_staff("anna", Role::Staff);
+    let res = s.login_raw("anna", "ein gutes Passwort", None);
+    assert_eq!(res.status().as_u16(), 303);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(20));
+    let (status, v) = s.get("/staff/api/me", Some(&Staff { cookie, csrf: String::new() }));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("session_expired")));
+}
+
+#[test]
+fn a_citizen_reaches_only_their_own_conversation() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    let (a, b) = (s.conversation(), s.conversation());
+    for id in [&a, &b] {
+        assert!(id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+    }
+    assert_ne!(a, b);
+    let guessed = format!("{}0", &a[..31]);
+    assert_eq!(s.get(&format!("/api/v1/conversations/{guessed}/events"), None).0, 404);
+    assert_eq!(s.post(&format!("/api/v1/conversations/{guessed}/typing"), json!({"typing": true}), None).0, 404);
+    let del = agent().delete(s.url(&format!("/api/v1/conversations/{guessed}"))).call().unwrap();
+    assert_eq!(del.status().as_u16(), 404);
+
+    // What staff write to B never reaches A's stream.
+    let a_events = s.events(&format!("/api/v1/conversations/{a}/events"), None);
+    s.say(&b, "Ich möchte mit einem Menschen sprechen");
+    let anna = s.login("anna");
+    let hb = queue_item(&s, &anna, |_| true)["id"].as_str().unwrap().to_string();
+    s.post(&format!("/staff/api/handoffs/{hb}/claim"), json!({}), Some(&anna));
+    s.post(&format!("/staff/api/handoffs/{hb}/reply"), json!({"text": "Nur für B"}), Some(&anna));
+    let seen = drain(&a_events, Duration::from_millis(500));
+    assert!(seen.iter().all(|(_, v)| !v.to_string().contains("Nur für B")), "{seen:?}");
+
+    // B ends and deletes the conversation: gone from the queue and the store.
+    let del = agent().delete(s.url(&format!("/api/v1/conversations/{b}"))).call().unwrap();
+    assert_eq!(del.status().as_u16(), 204);
+    let (_, q) = s.get("/staff/api/queue", Some(&anna));
+    assert!(q["items"].as_array().unwrap().is_empty(), "{q}");
+    let t = s.rt.block_on(s.desk.store.transcript(&b)).unwrap();
+    assert!(t.is_empty(), "the transcript is deleted");
+    assert_eq!(s.post(&format!("/api/v1/conversations/{b}/messages"), json!({"text": "Hallo"}), None).0, 404);
+}
+
+#[test]
+fn a_citizen_who_leaves_is_abandoned_and_absent_staff_lose_the_conversation() {
+    let s = server(HandoffConfig { abandon_after_seconds: 1, staff_timeout_seconds: 1, ..config(open_schedule()) });
+    s.add_staff("anna", Role::Staff);
+    let (gone, stays) = (s.conversation(), s.conversation());
+    s.say(&gone, "Ich möchte mit einem Menschen sprechen");
+    s.say(&stays, "Ich möchte mit einem Menschen sprechen");
+    // The second citizen keeps the events stream open; the first has none.
+    let stays_events = s.events(&format!("/api/v1/conversations/{stays}/events"), None);
+    let anna = s.login("anna");
+    let hid = queue_item(&s, &anna, |_| true)["id"].as_str().unwrap().to_string();
+    let first = s.rt.block_on(s.desk.store.handoff(&hid)).unwrap();
+    assert_eq!(first.conversation_id, gone);
+    std::thread::sleep(Duration::from_millis(1800));
+    let h = s.rt.block_on(s.desk.store.handoff(&hid)).unwrap();
+    assert_eq!(h.state, lotse_handoff::QueueState::Abandoned);
+    let open = s.rt.block_on(s.desk.store.open_handoff(&stays)).unwrap().expect("a present citizen stays queued");
+    // Anna claims without a console stream open, and is gone: back to the queue.
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{}/claim", open.id), json!({}), Some(&anna)).0, 200);
+    wait_for(&stays_events, "connected", |e, v| e == "handoff" && v["handoff"]["state"] == "connected");
+    let back = wait_for(&stays_events, "back in the queue", |e, v| e == "handoff" && v["handoff"]["state"] == "queued");
+    assert_eq!(back["handoff"]["position"], 1);
+}
+
+#[test]
+fn admins_edit_hours_and_retention_and_read_figures() {
+    let s = server(config(open_schedule()));
+    s.add_staff("chef", Role::Admin);
+    let chef = s.login("chef");
+    let (status, v) = s.get("/staff/api/admin/settings", Some(&chef));
+    assert_eq!(status, 200);
+    assert_eq!(v["retention_days"], 30);
+    assert!(v["teams"].as_array().unwrap().iter().all(|t| t["open"] == true));
+    let (status, v) = s.post("/staff/api/admin/schedule", json!({"toml": "general = \"nobody\"\nteams = []"}), Some(&chef));
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_schedule")));
+    // Closing everything: a request for a person now gets the callback offer.
+    let closed = closed_schedule().to_toml();
+    assert_eq!(s.post("/staff/api/admin/schedule", json!({"toml": closed}), Some(&chef)).0, 200);
+    let id = s.conversation();
+    let r = s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    assert_eq!(r["reply"]["handoff"]["state"], "callback_offered");
+    assert_eq!(s.post("/staff/api/admin/retention", json!({"days": 0}), Some(&chef)).0, 400);
+    assert_eq!(s.post("/staff/api/admin/retention", json!({"days": 14}), Some(&chef)).0, 200);
+    let (_, v) = s.get("/staff/api/admin/settings", Some(&chef));
+    assert_eq!(v["retention_days"], 14);
+    let (status, f) = s.get("/staff/api/admin/figures?days=7", Some(&chef));
+    assert_eq!(status, 200);
+    assert!(f["queued"].is_u64() && f["callbacks_open"].is_u64(), "{f}");
+}
+
+/// 200 citizens waiting, 20 staff consoles open and polling: the console stays responsive,
+/// and 20 staff racing for the same conversations never claim one twice.
+#[test]
+fn load_200_waiting_and_20_staff() {
+    let s = server(config(open_schedule()));
+    let ids: Vec<String> = (0..200).map(|_| s.conversation()).collect();
+    std::thread::scope(|sc| {
+        let s = &s;
+        for chunk in ids.chunks(50) {
+            sc.spawn(move || {
+                for id in chunk {
+                    s.say(id, "Ich möchte mit einem Menschen sprechen");
+                }
+            });
+        }
+    });
+    let staff: Vec<Staff> = (0..20)
+        .map(|i| {
+            let name = format!("staff{i}");
+            s.add_staff(&name, Role::Staff);
+            s.login(&name)
+        })
+        .collect();
+    let streams: Vec<_> = staff.iter().map(|st| s.events("/staff/api/events", Some(st))).collect();
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|sc| {
+        let handles: Vec<_> = staff
+            .iter()
+            .map(|st| {
+                sc.spawn(|| {
+                    let mut out = Vec::new();
+                    for _ in 0..10 {
+                        let t = Instant::now();
+                        let (status, q) = s.get("/staff/api/queue", Some(st));
+                        out.push(t.elapsed());
+                        assert_eq!(status, 200);
+                        assert_eq!(q["items"].as_array().unwrap().len(), 200);
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    latencies.sort();
+    let p50 = latencies[latencies.len() / 2];
+    let p95 = latencies[latencies.len() * 95 / 100];
+    eprintln!(
+        "queue of 200 read by 20 staff, 200 requests in {:.2} s: p50 {:.1} ms, p95 {:.1} ms",
+        started.elapsed().as_secs_f64(),
+        p50.as_secs_f64() * 1000.0,
+        p95.as_secs_f64() * 1000.0
+    );
+    assert!(p95 < Duration::from_secs(1), "the console got slow: p95 {p95:?}");
+
+    // Everyone tries to claim the same ten conversations.
+    let (_, q) = s.get("/staff/api/queue", Some(&staff[0]));
+    let targets: Vec<String> = q["items"].as_array().unwrap()[..10].iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let wins: Vec<usize> = std::thread::scope(|sc| {
+        let handles: Vec<_> = staff
+            .iter()
+            .map(|st| {
+                let (targets, s) = (&targets, &s);
+                sc.spawn(move || targets.iter().filter(|h| s.post(&format!("/staff/api/handoffs/{h}/claim"), json!({}), Some(st)).0 == 200).count())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(wins.iter().sum::<usize>(), 10, "each conversation is claimed exactly once: {wins:?}");
+    // Every console heard of the changes.
+    for rx in &streams {
+        wait_for(rx, "queue change", |e, v| e == "staff" && v["type"] == "queue");
+    }
+}
