@@ -334,6 +334,8 @@ struct QueueItem {
 async fn queue(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Result<Json<serde_json::Value>, ApiError> {
     let desk = desk(&state)?;
     let now = now_ms();
+    let schedule = desk.schedule();
+    let team_name = |id: &str| schedule.team(id).map(|t| t.name.clone()).unwrap_or_else(|| id.to_string());
     let items: Vec<QueueItem> = desk
         .store
         .queue()
@@ -341,7 +343,7 @@ async fn queue(State(state): State<Arc<AppState>>, Extension(ctx): Extension<Sta
         .map_err(store_error)?
         .into_iter()
         .map(|h| QueueItem {
-            team_name: desk.team_name(&h.team),
+            team_name: team_name(&h.team),
             waiting_s: ((h.claimed_ms.unwrap_or(now) - h.created_ms) / 1000).max(0),
             mine: h.claimed_by.as_deref() == Some(ctx.account.name.as_str()),
             id: h.id,
