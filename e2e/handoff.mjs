@@ -12,7 +12,21 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+// axe-core's WCAG 2.1 A/AA rules on the page as it is now; prints what it found.
+async function axe(page, what) {
+  await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  });
+  for (const v of result) console.log(`     axe: ${v}`);
+  check(result.length === 0, `axe-core finds no WCAG 2.1 AA violation: ${what}`);
+}
 
 const lotse = resolve(process.argv[2] || "target/release/lotse");
 const artifacts = resolve("e2e/artifacts");
@@ -128,9 +142,11 @@ try {
   const h = await c.say("Ich möchte mit einem Menschen sprechen");
   check(h.reply.handoff && h.reply.handoff.state === "queued" && h.reply.handoff.position === 1, "asking for a person queues the conversation at place 1");
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // bypassCSP lets the test inject axe-core; the console itself runs under its strict policy.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
   await page.goto(`${open.base}/staff`);
   check(page.url().endsWith("/staff/login"), "the console without a session redirects to the login");
+  await axe(page, "login page");
   // Log in by keyboard only.
   await page.focus("#name");
   await page.keyboard.type("anna");
@@ -153,6 +169,7 @@ try {
   const session = cookies.find((k) => k.name === "lotse_staff");
   check(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
   await page.screenshot({ path: join(artifacts, "staff-queue.png"), fullPage: true });
+  await axe(page, "queue");
 
   // Claim by keyboard.
   await row.first().locator('button[data-action="claim"]').focus();
@@ -180,6 +197,7 @@ try {
   const botSpoke = c.events.filter((e) => e.name === "reply").length;
   check(botSpoke === 2, `the bot stays silent after the claim (${botSpoke} bot replies, both before the claim)`);
   await page.screenshot({ path: join(artifacts, "staff-conversation.png"), fullPage: true });
+  await axe(page, "conversation");
 
   await page.selectOption("#close-outcome", "resolved");
   await page.fill("#close-note", "Express-Ausweis empfohlen");
@@ -204,7 +222,7 @@ try {
   });
   const storedJson = await stored.json();
   check(stored.status === 201 && storedJson.handoff.state === "callback_scheduled", "the callback request is stored and confirmed");
-  const page2 = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page2 = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
   await page2.goto(`${closedServer.base}/staff/login`);
   await page2.fill("#name", "anna");
   await page2.fill("#password", "ein gutes Passwort");
@@ -216,6 +234,7 @@ try {
   const cbText = await cbRow.first().textContent();
   check(cbText.includes("03641 555123") && cbText.includes("Erika Muster"), "the callback request is in the console's list");
   await page2.screenshot({ path: join(artifacts, "staff-callbacks.png"), fullPage: true });
+  await axe(page2, "callback list");
   d.close();
 } catch (e) {
   console.log(`FAIL ${e.stack || e}`);
