@@ -10,7 +10,9 @@ mod hours;
 mod reply;
 
 pub use hours::{HoursError, OpeningHours, TimeRange, Weekday, parse_day};
-pub use reply::{COMPOSER, CallbackOffer, Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source};
+pub use reply::{
+    COMPOSER, CallbackOffer, Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source,
+};
 use serde::{Deserialize, Serialize};
 
 /// The id of a service: the file name of a curated record, or the source system's id for imported

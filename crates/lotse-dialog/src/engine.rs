@@ -63,6 +63,8 @@ struct Llm {
 /// Something that happened in a conversation. The log is append-only; the staff console,
 /// analytics and plug-ins read it.
 #[derive(Debug, Clone, PartialEq)]
+// One event per turn: the size of the reply variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     MessageIn { at: Timestamp, text: String },
     ReplyOut { at: Timestamp, reply: Reply },
@@ -172,9 +174,11 @@ pub fn handoff_text(info: &HandoffInfo, lang: Lang) -> String {
             (None, false) => "Danke. Wir melden uns bei Ihnen.".to_string(),
             (None, true) => "Thank you. We will get back to you.".to_string(),
         },
-        HandoffState::Closed => {
-            t(lang, "Das Gespräch mit den Mitarbeitenden ist beendet. Ich bin wieder für Sie da.", "The conversation with staff has ended. I'm here for you again.")
-        }
+        HandoffState::Closed => t(
+            lang,
+            "Das Gespräch mit den Mitarbeitenden ist beendet. Ich bin wieder für Sie da.",
+            "The conversation with staff has ended. I'm here for you again.",
+        ),
     }
 }
 

@@ -17,4 +17,6 @@ pub mod verify;
 
 pub use assist::{LlmMode, LlmStats};
 pub use compose::{Composer, Grounding, RecordComposer, Request};
-pub use engine::{Conversation, Engine, EngineConfig, Event, HandoffReason, NoStaff, handoff_text, Partial, StaffDesk, TurnOptions};
+pub use engine::{
+    Conversation, Engine, EngineConfig, Event, HandoffReason, NoStaff, Partial, StaffDesk, TurnOptions, handoff_text,
+};

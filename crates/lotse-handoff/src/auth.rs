@@ -1,7 +1,7 @@
 //! Staff passwords (argon2id, the hash in PHC form with its own salt) and session tokens.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use sha2::{Digest, Sha256};
 
 /// The shortest password `lotse staff add` accepts.

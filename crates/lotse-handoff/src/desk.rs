@@ -75,7 +75,12 @@ pub const RETENTION_SETTING: &str = "retention_days";
 impl Desk {
     /// A desk over `store`; an admin's saved schedule and retention (if any) override the
     /// configuration's.
-    pub async fn new(store: Store, config: HandoffConfig, kb: Arc<KnowledgeBase>, tz: TimeZone) -> Result<Desk, StoreError> {
+    pub async fn new(
+        store: Store,
+        config: HandoffConfig,
+        kb: Arc<KnowledgeBase>,
+        tz: TimeZone,
+    ) -> Result<Desk, StoreError> {
         let mut config = config;
         if let Some(text) = store.setting(SCHEDULE_SETTING).await?
             && let Ok(s) = Schedule::from_toml(&text)

@@ -136,12 +136,32 @@ impl Window {
     /// "Montag, 7. Dezember, 08:00–12:00 Uhr" / "Monday, 7 December, 08:00–12:00".
     pub fn describe(&self, english: bool) -> String {
         const MONTHS_DE: [&str; 12] = [
-            "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-            "November", "Dezember",
+            "Januar",
+            "Februar",
+            "März",
+            "April",
+            "Mai",
+            "Juni",
+            "Juli",
+            "August",
+            "September",
+            "Oktober",
+            "November",
+            "Dezember",
         ];
         const MONTHS_EN: [&str; 12] = [
-            "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-            "November", "December",
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
         ];
         let d = self.start.date();
         let w = weekday(d);
@@ -338,7 +358,12 @@ mod tests {
     #[test]
     fn a_range_to_midnight_ends_at_the_next_day() {
         let mut s = Schedule::default();
-        s.exceptions.push(Exception { date: "2026-12-01".into(), hours: Some("20:00-24:00".into()), team: None, note: None });
+        s.exceptions.push(Exception {
+            date: "2026-12-01".into(),
+            hours: Some("20:00-24:00".into()),
+            team: None,
+            note: None,
+        });
         let w = s.current("buergerservice", at("2026-12-01T23:30"), &tz()).unwrap();
         assert_eq!(w.end.date(), jiff::civil::date(2026, 12, 2));
         assert_eq!(w.describe(false), "Dienstag, 1. Dezember, 20:00–00:00 Uhr");
@@ -355,8 +380,7 @@ mod tests {
 
     #[test]
     fn invalid_schedules_are_refused_with_a_reason() {
-        let mut s = Schedule::default();
-        s.general = "nobody".into();
+        let s = Schedule { general: "nobody".into(), ..Default::default() };
         assert_eq!(s.validate(), Err(ScheduleError::UnknownGeneral("nobody".into())));
         let text = Schedule::default().to_toml().replace("08:00-18:00", "18:00-08:00");
         let e = Schedule::from_toml(&text).unwrap_err();

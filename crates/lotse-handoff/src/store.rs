@@ -381,8 +381,9 @@ impl Store {
 
     /// The latest handoff of a conversation, open or not.
     pub async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>> {
-        let sql =
-            format!("SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE conversation_id = $1 ORDER BY created_ms DESC LIMIT 1");
+        let sql = format!(
+            "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE conversation_id = $1 ORDER BY created_ms DESC LIMIT 1"
+        );
         let row = sqlx::query(&sql).bind(conversation_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(Handoff::from_row).transpose()
     }
@@ -501,13 +502,11 @@ impl Store {
 
     /// Staff `staff` is present (their console is connected).
     pub async fn staff_seen(&self, staff: &str, now: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE handoffs SET staff_seen_ms = $1 WHERE claimed_by = $2 AND state IN ('claimed', 'active')",
-        )
-        .bind(now)
-        .bind(staff)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE handoffs SET staff_seen_ms = $1 WHERE claimed_by = $2 AND state IN ('claimed', 'active')")
+            .bind(now)
+            .bind(staff)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -564,8 +563,13 @@ impl Store {
             "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE state IN ('waiting', 'claimed', 'active') \
              AND citizen_seen_ms < $1"
         );
-        let stale: Vec<Handoff> =
-            sqlx::query(&sql).bind(before).fetch_all(&self.pool).await?.iter().map(Handoff::from_row).collect::<Result<_>>()?;
+        let stale: Vec<Handoff> = sqlx::query(&sql)
+            .bind(before)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Handoff::from_row)
+            .collect::<Result<_>>()?;
         let mut out = Vec::new();
         for h in stale {
             let done = sqlx::query(
@@ -590,8 +594,13 @@ impl Store {
         let sql = format!(
             "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE state IN ('claimed', 'active') AND staff_seen_ms < $1"
         );
-        let absent: Vec<Handoff> =
-            sqlx::query(&sql).bind(before).fetch_all(&self.pool).await?.iter().map(Handoff::from_row).collect::<Result<_>>()?;
+        let absent: Vec<Handoff> = sqlx::query(&sql)
+            .bind(before)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Handoff::from_row)
+            .collect::<Result<_>>()?;
         let mut out = Vec::new();
         for h in absent {
             if let Ok(h) = self.release(&h.id).await {
@@ -838,13 +847,17 @@ impl Store {
     // --- settings --------------------------------------------------------------------------
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        let updated =
-            sqlx::query("UPDATE settings SET value = $1 WHERE name = $2").bind(value).bind(name).execute(&self.pool).await?;
+        let updated = sqlx::query("UPDATE settings SET value = $1 WHERE name = $2")
+            .bind(value)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         if updated.rows_affected() == 0 {
             sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
                 .bind(name)
@@ -913,8 +926,13 @@ impl Store {
 
     pub async fn figures(&self, since: i64) -> Result<Figures> {
         let sql = format!("SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE created_ms >= $1");
-        let hs: Vec<Handoff> =
-            sqlx::query(&sql).bind(since).fetch_all(&self.pool).await?.iter().map(Handoff::from_row).collect::<Result<_>>()?;
+        let hs: Vec<Handoff> = sqlx::query(&sql)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Handoff::from_row)
+            .collect::<Result<_>>()?;
         let waits = |hs: &[&Handoff]| {
             let mut w: Vec<i64> = hs.iter().filter_map(|h| Some(h.claimed_ms? - h.created_ms)).collect();
             w.sort_unstable();

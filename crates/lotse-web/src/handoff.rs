@@ -45,7 +45,10 @@ type Shared = Arc<tokio::sync::Mutex<Conv>>;
 
 /// The conversation `id`; a handed-over conversation the server forgot (a restart) is brought
 /// back from the store, so that the citizen can go on.
-pub(crate) async fn entry(state: &Arc<AppState>, id: &str) -> Result<(Shared, broadcast::Sender<StreamEvent>), ApiError> {
+pub(crate) async fn entry(
+    state: &Arc<AppState>,
+    id: &str,
+) -> Result<(Shared, broadcast::Sender<StreamEvent>), ApiError> {
     {
         let mut map = state.lock();
         if let Some(e) = map.get_mut(id) {
@@ -138,7 +141,11 @@ pub(crate) async fn after_turn(
     conv.handed_off = true;
     sync(state, conv).await?;
     let _ = desk.store.citizen_seen(id, now_ms()).await;
-    let _ = state.staff_events.send(if new { StaffEvent::Queue } else { StaffEvent::Transcript { conversation_id: id.into() } });
+    let _ = state.staff_events.send(if new {
+        StaffEvent::Queue
+    } else {
+        StaffEvent::Transcript { conversation_id: id.into() }
+    });
     Ok(())
 }
 
@@ -261,7 +268,10 @@ pub(crate) async fn callback(
     if let Some(c) = desk.store.pending_callback(&id).await.map_err(store_error)? {
         // Asked twice: the first request stands.
         let info = desk.callback_info(&c, guard.c.lang);
-        return Ok((StatusCode::OK, Json(serde_json::json!({"text": handoff_text(&info, guard.c.lang), "handoff": info})))
+        return Ok((
+            StatusCode::OK,
+            Json(serde_json::json!({"text": handoff_text(&info, guard.c.lang), "handoff": info})),
+        )
             .into_response());
     }
     let team = desk.team_for(&guard.c);
@@ -275,7 +285,9 @@ pub(crate) async fn callback(
         .map(|s| s.name.clone())
         .or_else(|| {
             guard.c.events.iter().rev().find_map(|e| match e {
-                Event::MessageIn { text, .. } if lotse_dialog::understand::intent(text) == lotse_dialog::understand::Intent::Question => {
+                Event::MessageIn { text, .. }
+                    if lotse_dialog::understand::intent(text) == lotse_dialog::understand::Intent::Question =>
+                {
                     Some(text.chars().take(200).collect())
                 }
                 _ => None,
@@ -339,7 +351,8 @@ pub(crate) async fn citizen_typing(
         return Err(unknown());
     }
     if let Some(h) = desk.store.open_handoff(&id).await.map_err(store_error)? {
-        let _ = state.staff_events.send(StaffEvent::Typing { handoff_id: h.id, who: Author::Citizen, typing: body.typing });
+        let _ =
+            state.staff_events.send(StaffEvent::Typing { handoff_id: h.id, who: Author::Citizen, typing: body.typing });
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -387,7 +400,10 @@ pub(crate) async fn sweep(state: Arc<AppState>) {
         }
         let listening: Vec<(String, Shared)> = {
             let map = state.lock();
-            map.iter().filter(|(_, e)| e.events.receiver_count() > 0).map(|(k, e)| (k.clone(), e.conversation.clone())).collect()
+            map.iter()
+                .filter(|(_, e)| e.events.receiver_count() > 0)
+                .map(|(k, e)| (k.clone(), e.conversation.clone()))
+                .collect()
         };
         for (id, conv) in listening {
             if conv.try_lock().map(|c| c.handed_off).unwrap_or(true) {
@@ -402,7 +418,14 @@ pub(crate) async fn sweep(state: Arc<AppState>) {
                     moved = true;
                     let _ = desk
                         .store
-                        .append(&h.conversation_id, Author::System, None, "Die Person hat das Gespräch verlassen.", &[], now)
+                        .append(
+                            &h.conversation_id,
+                            Author::System,
+                            None,
+                            "Die Person hat das Gespräch verlassen.",
+                            &[],
+                            now,
+                        )
                         .await;
                     let _ = state.staff_events.send(StaffEvent::Closed { handoff_id: h.id.clone() });
                     tell(&state, &h).await;

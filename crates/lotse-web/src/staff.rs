@@ -46,12 +46,26 @@ pub enum StaffEvent {
     /// The queue changed (arrival, claim, release, close): fetch it again.
     Queue,
     /// New transcript lines of a conversation (fetch them if it is open).
-    Transcript { conversation_id: String },
+    Transcript {
+        conversation_id: String,
+    },
     /// A line in a handed-over conversation.
-    Message { handoff_id: String, author: Author, staff: Option<String>, text: String, at_ms: i64 },
-    Typing { handoff_id: String, who: Author, typing: bool },
+    Message {
+        handoff_id: String,
+        author: Author,
+        staff: Option<String>,
+        text: String,
+        at_ms: i64,
+    },
+    Typing {
+        handoff_id: String,
+        who: Author,
+        typing: bool,
+    },
     /// A conversation ended (closed, abandoned, deleted by the citizen).
-    Closed { handoff_id: String },
+    Closed {
+        handoff_id: String,
+    },
     /// The callback list changed.
     Callbacks,
 }
@@ -179,7 +193,11 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<StaffCtx, ApiE
     let max = (desk.config.session_max_hours as i64) * 3_600_000;
     if now - s.seen_ms > idle || now - s.created_ms > max {
         let _ = desk.store.delete_session(&th).await;
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "Your session has expired; please log in again."));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "session_expired",
+            "Your session has expired; please log in again.",
+        ));
     }
     let account = desk.store.staff(&s.staff).await.map_err(store_error)?.ok_or_else(unauthorized)?;
     if now - s.seen_ms > 10_000 {
@@ -196,8 +214,12 @@ async fn require_staff(State(state): State<Arc<AppState>>, mut req: Request, nex
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
         if !auth::same(sent, &ctx.csrf) {
-            return ApiError::new(StatusCode::FORBIDDEN, "csrf", "The request lacks a valid CSRF token; reload the page.")
-                .into_response();
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "The request lacks a valid CSRF token; reload the page.",
+            )
+            .into_response();
         }
     }
     if req.uri().path().starts_with("/staff/api/admin/") && ctx.account.role != Role::Admin {
@@ -250,10 +272,12 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let Some(desk) = state.desk.clone() else {
-        return (StatusCode::NOT_FOUND, login_html(Some("Die Mitarbeiterkonsole ist nicht eingerichtet."))).into_response();
+        return (StatusCode::NOT_FOUND, login_html(Some("Die Mitarbeiterkonsole ist nicht eingerichtet.")))
+            .into_response();
     };
     if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, login_html(Some("Anmeldung von einer fremden Seite abgelehnt."))).into_response();
+        return (StatusCode::FORBIDDEN, login_html(Some("Anmeldung von einer fremden Seite abgelehnt.")))
+            .into_response();
     }
     let ip = Some(peer.ip());
     let name = form.name.trim().to_string();
@@ -276,7 +300,8 @@ async fn login(
     };
     state.logins.succeed(&name);
     let token = auth::new_token();
-    if let Err(e) = desk.store.create_session(&auth::token_hash(&token), &account.name, &auth::new_token(), now_ms()).await
+    if let Err(e) =
+        desk.store.create_session(&auth::token_hash(&token), &account.name, &auth::new_token(), now_ms()).await
     {
         tracing::error!(error = %e, "could not store a session");
         return (StatusCode::SERVICE_UNAVAILABLE, login_html(Some("Anmeldung gerade nicht möglich."))).into_response();
@@ -332,7 +357,10 @@ struct QueueItem {
     mine: bool,
 }
 
-async fn queue(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn queue(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let desk = desk(&state)?;
     let now = now_ms();
     let schedule = desk.schedule();
@@ -408,7 +436,9 @@ async fn detail(
 }
 
 fn ensure_mine(h: &lotse_handoff::Handoff, ctx: &StaffCtx) -> Result<(), ApiError> {
-    if h.claimed_by.as_deref() != Some(ctx.account.name.as_str()) || !matches!(h.state, QueueState::Claimed | QueueState::Active) {
+    if h.claimed_by.as_deref() != Some(ctx.account.name.as_str())
+        || !matches!(h.state, QueueState::Claimed | QueueState::Active)
+    {
         return Err(ApiError::new(StatusCode::CONFLICT, "not_yours", "Claim this conversation first."));
     }
     Ok(())
@@ -503,7 +533,10 @@ async fn release(
     let h = desk.store.handoff(&id).await.map_err(store_error)?;
     ensure_mine(&h, &ctx)?;
     let h = desk.store.release(&id).await.map_err(store_error)?;
-    let _ = desk.store.append(&h.conversation_id, Author::System, None, "Zurück in die Warteschlange gelegt.", &[], now_ms()).await;
+    let _ = desk
+        .store
+        .append(&h.conversation_id, Author::System, None, "Zurück in die Warteschlange gelegt.", &[], now_ms())
+        .await;
     let _ = state.staff_events.send(StaffEvent::Queue);
     tell_positions(&state).await;
     Ok(Json(serde_json::json!({ "handoff": h })))
@@ -650,7 +683,11 @@ async fn schedule_callback(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
     let desk = desk(&state)?;
-    let c = desk.store.schedule_callback(&id, &ctx.account.name, body.at_ms.unwrap_or_else(now_ms)).await.map_err(store_error)?;
+    let c = desk
+        .store
+        .schedule_callback(&id, &ctx.account.name, body.at_ms.unwrap_or_else(now_ms))
+        .await
+        .map_err(store_error)?;
     let _ = state.staff_events.send(StaffEvent::Callbacks);
     Ok(Json(serde_json::json!({ "callback": c })))
 }
@@ -671,7 +708,8 @@ async fn callback_done(
     let Json(body) = body?;
     let desk = desk(&state)?;
     let note = body.note.map(|n| n.chars().take(2000).collect::<String>());
-    let c = desk.store.complete_callback(&id, &ctx.account.name, note.as_deref(), now_ms()).await.map_err(store_error)?;
+    let c =
+        desk.store.complete_callback(&id, &ctx.account.name, note.as_deref(), now_ms()).await.map_err(store_error)?;
     let _ = state.staff_events.send(StaffEvent::Callbacks);
     Ok(Json(serde_json::json!({ "callback": c })))
 }
@@ -710,8 +748,9 @@ async fn admin_schedule(
     body: Result<Json<ScheduleText>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    let schedule = Schedule::from_toml(&body.toml)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_schedule", format!("The schedule is not valid: {e}")))?;
+    let schedule = Schedule::from_toml(&body.toml).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_schedule", format!("The schedule is not valid: {e}"))
+    })?;
     desk(&state)?.set_schedule(schedule).await.map_err(store_error)?;
     tracing::info!("staff schedule changed");
     Ok(Json(serde_json::json!({ "ok": true })))
@@ -732,7 +771,10 @@ async fn admin_retention(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_retention", "Retention is 1 to 3650 days."));
     }
     let desk = desk(&state)?;
-    desk.store.set_setting(lotse_handoff::desk::RETENTION_SETTING, &body.days.to_string()).await.map_err(store_error)?;
+    desk.store
+        .set_setting(lotse_handoff::desk::RETENTION_SETTING, &body.days.to_string())
+        .await
+        .map_err(store_error)?;
     Ok(Json(serde_json::json!({ "ok": true, "retention_days": body.days })))
 }
 

@@ -144,7 +144,8 @@ impl Server {
     }
 
     fn login_raw(&self, name: &str, password: &str, origin: Option<&str>) -> ureq::http::Response<ureq::Body> {
-        let mut req = agent().post(self.url("/staff/login")).header("content-type", "application/x-www-form-urlencoded");
+        let mut req =
+            agent().post(self.url("/staff/login")).header("content-type", "application/x-www-form-urlencoded");
         if let Some(o) = origin {
             req = req.header("origin", o);
         }
@@ -180,11 +181,7 @@ impl Server {
 
     /// Server-sent events, as (event, data) pairs, read on a thread.
     fn events(&self, path: &str, staff: Option<&Staff>) -> Receiver<(String, Value)> {
-        let mut req = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent()
-            .get(self.url(path));
+        let mut req = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent().get(self.url(path));
         if let Some(s) = staff {
             req = req.header("cookie", &s.cookie);
         }
@@ -277,7 +274,8 @@ fn within_hours_staff_take_over_the_bot_is_silent_and_hand_back() {
     let (status, _) = s.post(&format!("/staff/api/handoffs/{hid}/typing"), json!({"typing": true}), Some(&anna));
     assert_eq!(status, 204);
     wait_for(&citizen, "typing", |e, v| e == "typing" && v["typing"] == true);
-    let (status, _) = s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({"text": "Guten Tag, hier ist Anna."}), Some(&anna));
+    let (status, _) =
+        s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({"text": "Guten Tag, hier ist Anna."}), Some(&anna));
     assert_eq!(status, 200);
     let m = wait_for(&citizen, "staff message", |e, _| e == "staff");
     assert_eq!((m["name"].as_str(), m["text"].as_str()), (Some("anna (Team)"), Some("Guten Tag, hier ist Anna.")));
@@ -286,7 +284,9 @@ fn within_hours_staff_take_over_the_bot_is_silent_and_hand_back() {
     // it could answer.
     let r = s.say(&id, "Was kostet ein Reisepass?");
     assert_eq!(r, json!({"reply": null, "relayed": true}));
-    let relayed = wait_for(&staff_events, "relayed message", |e, v| e == "staff" && v["type"] == "message" && v["author"] == "citizen");
+    let relayed = wait_for(&staff_events, "relayed message", |e, v| {
+        e == "staff" && v["type"] == "message" && v["author"] == "citizen"
+    });
     assert_eq!(relayed["text"], "Was kostet ein Reisepass?");
     let after = drain(&citizen, Duration::from_millis(600));
     assert!(after.iter().all(|(e, _)| e != "reply" && e != "facts" && e != "delta"), "the bot spoke: {after:?}");
@@ -304,8 +304,12 @@ fn within_hours_staff_take_over_the_bot_is_silent_and_hand_back() {
     let r = s.say(&id, "Was kostet ein Personalausweis?");
     assert_eq!(r["reply"]["kind"], "answer");
     let (_, d) = s.get(&format!("/staff/api/handoffs/{hid}"), Some(&anna));
-    assert_eq!((d["handoff"]["state"].as_str(), d["handoff"]["outcome"].as_str()), (Some("closed"), Some("handed_back")));
-    let authors: Vec<&str> = d["transcript"].as_array().unwrap().iter().map(|m| m["author"].as_str().unwrap()).collect();
+    assert_eq!(
+        (d["handoff"]["state"].as_str(), d["handoff"]["outcome"].as_str()),
+        (Some("closed"), Some("handed_back"))
+    );
+    let authors: Vec<&str> =
+        d["transcript"].as_array().unwrap().iter().map(|m| m["author"].as_str().unwrap()).collect();
     assert!(authors.contains(&"staff") && authors.contains(&"system"));
 }
 
@@ -340,9 +344,14 @@ fn the_queue_moves_live_and_one_claim_wins() {
     let loser = if s1 == 200 { &bert } else { &anna };
     let (status, body) = s.post(&format!("/staff/api/handoffs/{ha}/reply"), json!({"text": "Hallo"}), Some(loser));
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_yours")));
-    let (status, _) = s.post(&format!("/staff/api/handoffs/{ha}/close"), json!({"outcome": "resolved", "note": "Termin vereinbart"}), Some(winner));
+    let (status, _) = s.post(
+        &format!("/staff/api/handoffs/{ha}/close"),
+        json!({"outcome": "resolved", "note": "Termin vereinbart"}),
+        Some(winner),
+    );
     assert_eq!(status, 200);
-    let (status, body) = s.post(&format!("/staff/api/handoffs/{ha}/close"), json!({"outcome": "resolved"}), Some(winner));
+    let (status, body) =
+        s.post(&format!("/staff/api/handoffs/{ha}/close"), json!({"outcome": "resolved"}), Some(winner));
     assert_eq!(status, 409, "{body}");
 }
 
@@ -370,15 +379,24 @@ fn outside_hours_a_callback_request_is_stored_with_consent() {
         let (status, v) = s.post(&path, body, None);
         assert_eq!((status, v["error"]["code"].as_str()), (400, Some(code)));
     }
-    let (status, v) = s.post(&format!("/api/v1/conversations/{}/callback", "0".repeat(32)), json!({"contact_kind": "phone", "contact": "03641 123456", "consent": true}), None);
+    let (status, v) = s.post(
+        &format!("/api/v1/conversations/{}/callback", "0".repeat(32)),
+        json!({"contact_kind": "phone", "contact": "03641 123456", "consent": true}),
+        None,
+    );
     assert_eq!(status, 404, "{v}");
-    let (status, v) = s.post(&path, json!({"contact_kind": "phone", "contact": "03641 123456", "name": "M. Muster", "consent": true}), None);
+    let (status, v) = s.post(
+        &path,
+        json!({"contact_kind": "phone", "contact": "03641 123456", "name": "M. Muster", "consent": true}),
+        None,
+    );
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["handoff"]["state"], "callback_scheduled");
     assert_eq!(v["handoff"]["callback"]["slot"], slot.as_str());
     assert!(v["text"].as_str().unwrap().contains("Wir melden uns"));
     // Asking again does not store a second request.
-    let (status, _) = s.post(&path, json!({"contact_kind": "email", "contact": "m@example.org", "consent": true}), None);
+    let (status, _) =
+        s.post(&path, json!({"contact_kind": "email", "contact": "m@example.org", "consent": true}), None);
     assert_eq!(status, 200);
 
     let anna = s.login("anna");
@@ -386,13 +404,17 @@ fn outside_hours_a_callback_request_is_stored_with_consent() {
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     let cb = &items[0];
-    assert_eq!((cb["contact"].as_str(), cb["contact_kind"].as_str(), cb["state"].as_str()), (Some("03641 123456"), Some("phone"), Some("open")));
+    assert_eq!(
+        (cb["contact"].as_str(), cb["contact_kind"].as_str(), cb["state"].as_str()),
+        (Some("03641 123456"), Some("phone"), Some("open"))
+    );
     assert_eq!(cb["topic"], "Personalausweis beantragen");
     assert!(cb["consent"].as_str().unwrap().starts_with("Ich bin einverstanden"));
     let cid = cb["id"].as_str().unwrap();
     let (status, v) = s.post(&format!("/staff/api/callbacks/{cid}/schedule"), json!({}), Some(&anna));
     assert_eq!((status, v["callback"]["state"].as_str()), (200, Some("scheduled")));
-    let (status, _) = s.post(&format!("/staff/api/callbacks/{cid}/done"), json!({"note": "zurückgerufen"}), Some(&anna));
+    let (status, _) =
+        s.post(&format!("/staff/api/callbacks/{cid}/done"), json!({"note": "zurückgerufen"}), Some(&anna));
     assert_eq!(status, 200);
     let (_, list) = s.get("/staff/api/callbacks", Some(&anna));
     assert!(list["items"].as_array().unwrap().is_empty());
@@ -404,14 +426,29 @@ fn the_console_needs_a_session_a_csrf_token_and_the_right_role() {
     s.add_staff("anna", Role::Staff);
     s.add_staff("chef", Role::Admin);
     let x = "0123456789abcdef0123456789abcdef";
-    let gets = ["/staff/api/me", "/staff/api/queue", "/staff/api/events", &format!("/staff/api/handoffs/{x}"),
-        &format!("/staff/api/handoffs/{x}/suggestions"), "/staff/api/callbacks", "/staff/api/admin/settings",
-        "/staff/api/admin/figures"];
-    let posts = ["/staff/api/logout", &format!("/staff/api/handoffs/{x}/claim"), &format!("/staff/api/handoffs/{x}/reply"),
-        &format!("/staff/api/handoffs/{x}/typing"), &format!("/staff/api/handoffs/{x}/release"),
-        &format!("/staff/api/handoffs/{x}/handback"), &format!("/staff/api/handoffs/{x}/close"),
-        &format!("/staff/api/callbacks/{x}/schedule"), &format!("/staff/api/callbacks/{x}/done"),
-        "/staff/api/admin/schedule", "/staff/api/admin/retention"];
+    let gets = [
+        "/staff/api/me",
+        "/staff/api/queue",
+        "/staff/api/events",
+        &format!("/staff/api/handoffs/{x}"),
+        &format!("/staff/api/handoffs/{x}/suggestions"),
+        "/staff/api/callbacks",
+        "/staff/api/admin/settings",
+        "/staff/api/admin/figures",
+    ];
+    let posts = [
+        "/staff/api/logout",
+        &format!("/staff/api/handoffs/{x}/claim"),
+        &format!("/staff/api/handoffs/{x}/reply"),
+        &format!("/staff/api/handoffs/{x}/typing"),
+        &format!("/staff/api/handoffs/{x}/release"),
+        &format!("/staff/api/handoffs/{x}/handback"),
+        &format!("/staff/api/handoffs/{x}/close"),
+        &format!("/staff/api/callbacks/{x}/schedule"),
+        &format!("/staff/api/callbacks/{x}/done"),
+        "/staff/api/admin/schedule",
+        "/staff/api/admin/retention",
+    ];
     for p in gets {
         assert_eq!(s.get(p, None).0, 401, "GET {p}");
     }
@@ -533,7 +570,8 @@ fn admins_edit_hours_and_retention_and_read_figures() {
     assert_eq!(status, 200);
     assert_eq!(v["retention_days"], 30);
     assert!(v["teams"].as_array().unwrap().iter().all(|t| t["open"] == true));
-    let (status, v) = s.post("/staff/api/admin/schedule", json!({"toml": "general = \"nobody\"\nteams = []"}), Some(&chef));
+    let (status, v) =
+        s.post("/staff/api/admin/schedule", json!({"toml": "general = \"nobody\"\nteams = []"}), Some(&chef));
     assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_schedule")));
     // Closing everything: a request for a person now gets the callback offer.
     let closed = closed_schedule().to_toml();
@@ -607,13 +645,19 @@ fn load_200_waiting_and_20_staff() {
 
     // Everyone tries to claim the same ten conversations.
     let (_, q) = s.get("/staff/api/queue", Some(&staff[0]));
-    let targets: Vec<String> = q["items"].as_array().unwrap()[..10].iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let targets: Vec<String> =
+        q["items"].as_array().unwrap()[..10].iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
     let wins: Vec<usize> = std::thread::scope(|sc| {
         let handles: Vec<_> = staff
             .iter()
             .map(|st| {
                 let (targets, s) = (&targets, &s);
-                sc.spawn(move || targets.iter().filter(|h| s.post(&format!("/staff/api/handoffs/{h}/claim"), json!({}), Some(st)).0 == 200).count())
+                sc.spawn(move || {
+                    targets
+                        .iter()
+                        .filter(|h| s.post(&format!("/staff/api/handoffs/{h}/claim"), json!({}), Some(st)).0 == 200)
+                        .count()
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()

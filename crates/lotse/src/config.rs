@@ -60,10 +60,14 @@ impl Config {
         Figment::new()
             .merge(Toml::file(&file))
             // Only LOTSE_LLM__* and LOTSE_HANDOFF__*: other LOTSE_ variables (LOTSE_CACHE, …) are not settings.
-            .merge(Env::prefixed("LOTSE_").filter(|k| {
-                let k = k.as_str().to_lowercase();
-                k.starts_with("llm__") || k.starts_with("handoff__")
-            }).split("__"))
+            .merge(
+                Env::prefixed("LOTSE_")
+                    .filter(|k| {
+                        let k = k.as_str().to_lowercase();
+                        k.starts_with("llm__") || k.starts_with("handoff__")
+                    })
+                    .split("__"),
+            )
             .extract()
             .with_context(|| format!("reading the configuration ({} and LOTSE_* variables)", file.display()))
     }

@@ -230,7 +230,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { command } => models::run(&cli.models, command),
-        Command::Staff { command: StaffCommand::Add { name, display_name, role } } => staff_add(&cli.config, &name, display_name, &role),
+        Command::Staff { command: StaffCommand::Add { name, display_name, role } } => {
+            staff_add(&cli.config, &name, display_name, &role)
+        }
         Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm, no_staff } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -258,6 +260,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None
             } else {
                 let handoff = config::Config::load(cli.config.as_deref())?.handoff;
+                handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
                 let desk = runtime.block_on(async {
                     let store = lotse_handoff::Store::open(&handoff.database)
                         .await

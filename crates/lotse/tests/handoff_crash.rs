@@ -25,7 +25,8 @@ fn config(dir: &Path) -> PathBuf {
     let mut exceptions = String::new();
     for d in [-1i64, 0, 1] {
         let date = today.checked_add(jiff::Span::new().days(d)).unwrap();
-        exceptions.push_str(&format!("[[handoff.schedule.exceptions]]\ndate = \"{date}\"\nhours = \"00:00-24:00\"\n\n"));
+        exceptions
+            .push_str(&format!("[[handoff.schedule.exceptions]]\ndate = \"{date}\"\nhours = \"00:00-24:00\"\n\n"));
     }
     let text = format!(
         "[handoff]\ndatabase = \"sqlite:{}/lotse.db\"\nsweep_millis = 200\n\n[handoff.schedule]\ngeneral = \"buergerservice\"\n\n\
@@ -43,7 +44,7 @@ struct Server {
 }
 
 fn start(config: &Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_lotse"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lotse"))
         .args(["--no-embeddings", "--config"])
         .arg(config)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--rate-per-minute", "100000"])
@@ -64,6 +65,8 @@ fn start(config: &Path, port: u16) -> Server {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("lotse serve did not come up on port {port}");
 }
 
@@ -163,7 +166,8 @@ fn sigkill_while_queued_claimed_and_writing_loses_nothing_acknowledged() {
     let mut writers = Vec::new();
     for (h, c) in claimed.iter().cloned().zip(claimed_convs.iter().cloned()) {
         for who in ["citizen", "staff"] {
-            let (acked, stop, base, staff, h, c) = (acked.clone(), stop.clone(), base.clone(), staff.clone(), h.clone(), c.clone());
+            let (acked, stop, base, staff, h, c) =
+                (acked.clone(), stop.clone(), base.clone(), staff.clone(), h.clone(), c.clone());
             writers.push(std::thread::spawn(move || {
                 for i in 0.. {
                     if stop.load(Ordering::SeqCst) {
@@ -171,10 +175,12 @@ fn sigkill_while_queued_claimed_and_writing_loses_nothing_acknowledged() {
                     }
                     let text = format!("{who} {i} in {c}");
                     let ok = if who == "citizen" {
-                        let (s, v) = post(&format!("{base}/api/v1/conversations/{c}/messages"), json!({"text": text}), None);
+                        let (s, v) =
+                            post(&format!("{base}/api/v1/conversations/{c}/messages"), json!({"text": text}), None);
                         s == 200 && v["relayed"] == true
                     } else {
-                        post(&format!("{base}/staff/api/handoffs/{h}/reply"), json!({"text": text}), Some(&staff)).0 == 200
+                        post(&format!("{base}/staff/api/handoffs/{h}/reply"), json!({"text": text}), Some(&staff)).0
+                            == 200
                     };
                     if !ok {
                         return;
@@ -214,8 +220,11 @@ fn sigkill_while_queued_claimed_and_writing_loses_nothing_acknowledged() {
         assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
     }
     // The citizen goes on after the restart: still with staff, the bot still silent.
-    let (status, v) =
-        post(&format!("{base}/api/v1/conversations/{}/messages", claimed_convs[0]), json!({"text": "Sind Sie noch da?"}), None);
+    let (status, v) = post(
+        &format!("{base}/api/v1/conversations/{}/messages", claimed_convs[0]),
+        json!({"text": "Sind Sie noch da?"}),
+        None,
+    );
     assert_eq!((status, v["relayed"].as_bool()), (200, Some(true)), "{v}");
     drop(server2);
     eprintln!("{} acknowledged lines before SIGKILL, all there after the restart", acked.len());
