@@ -175,8 +175,28 @@ async fn accounts_and_sessions(store: &Store) {
     assert_eq!(store.setting("x").await.unwrap().as_deref(), Some("2"));
 }
 
+/// The estimate is the team's recent pace of claims times the position.
+async fn estimates(store: &Store) {
+    let team = unique("pace");
+    let now = now_ms();
+    let min = 60_000;
+    let mut hs = Vec::new();
+    for i in 0..5 {
+        hs.push(store.enqueue(new(&unique("conv-p"), &team), now - 30 * min + i).await.unwrap());
+    }
+    for (h, at) in hs.iter().zip([now - 20 * min, now - 10 * min, now]) {
+        store.claim(&h.id, "anna", at).await.unwrap();
+    }
+    // Three claims in 20 minutes: one every 6⅔ minutes; the second in line waits about 14.
+    assert_eq!(store.wait_estimate(&team, 2, now).await.unwrap(), Some(14));
+    assert_eq!(store.wait_estimate(&team, 1, now).await.unwrap(), Some(7));
+    // A desk gone quiet for an hour slows the estimate down.
+    assert!(store.wait_estimate(&team, 1, now + 60 * min).await.unwrap().unwrap() > 20);
+}
+
 async fn all(store: &Store) {
     queue_lifecycle(store).await;
+    estimates(store).await;
     transcripts_and_deletion(store).await;
     retention(store).await;
     accounts_and_sessions(store).await;

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use lotse_core::{HandoffInfo, HandoffState, Lang, ReplyKind};
+use lotse_core::{HandoffInfo, HandoffState, ReplyKind};
 use lotse_dialog::{Conversation, Event, handoff_text};
 use lotse_handoff::store::{StoreError, now_ms};
 use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, QueueState};
@@ -75,20 +75,15 @@ pub(crate) async fn entry(
 /// The handoff event a (re)connecting client gets first, when its conversation is handed over.
 pub(crate) async fn current(state: &Arc<AppState>, id: &str) -> Option<StreamEvent> {
     let desk = state.desk.as_ref()?;
-    let lang = lang_of(state, id).await.unwrap_or_default();
-    let info = if let Some(h) = desk.store.open_handoff(id).await.ok()? {
+    // From the store alone: the conversation's lock may be held by a long turn.
+    let (info, lang) = if let Some(h) = desk.store.open_handoff(id).await.ok()? {
         let _ = desk.store.citizen_seen(id, now_ms()).await;
-        desk.info(&h).await.ok()?
+        (desk.info(&h).await.ok()?, h.lang)
     } else {
         let c = desk.store.pending_callback(id).await.ok()??;
-        desk.callback_info(&c, lang)
+        (desk.callback_info(&c, c.lang), c.lang)
     };
     Some(StreamEvent::Handoff { text: handoff_text(&info, lang), handoff: info })
-}
-
-async fn lang_of(state: &Arc<AppState>, id: &str) -> Option<Lang> {
-    let conv = state.lock().get(id).map(|e| e.conversation.clone())?;
-    Some(conv.lock().await.c.lang)
 }
 
 fn sender(state: &AppState, id: &str) -> Option<broadcast::Sender<StreamEvent>> {

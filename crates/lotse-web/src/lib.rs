@@ -14,6 +14,7 @@
 //!   (contact, explicit consent); `POST …/typing`; `DELETE /api/v1/conversations/{id}` → 204
 //!   ends the conversation and deletes its transcript and contact data
 //! - `/staff…`: the staff console and its API (see [`staff`])
+//! - `GET /widget.js`, `/` (demo page), `/kiosk`, `GET /api/v1/qr?url=…` (the chat widget)
 //! - `GET /health`, `GET /metrics` (Prometheus text)
 //!
 //! Threading: handlers run on the tokio runtime; a turn (CPU work) runs on the blocking pool.
@@ -26,6 +27,7 @@ mod handoff;
 mod metrics;
 mod rate;
 pub mod staff;
+mod widget;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -246,6 +248,9 @@ struct MessageBody {
     text: String,
     #[serde(default)]
     plain_language: bool,
+    /// The language the citizen chose (the widget's switch); detection no longer changes it.
+    #[serde(default)]
+    lang: Option<Lang>,
 }
 
 #[derive(Serialize)]
@@ -266,15 +271,40 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/conversations/{id}", axum::routing::delete(handoff::delete_conversation))
         .route("/api/v1/conversations/{id}/callback", post(handoff::callback))
         .route("/api/v1/conversations/{id}/typing", post(handoff::citizen_typing))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit));
+        .route("/api/v1/qr", get(widget::qr))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(axum::middleware::from_fn(cors));
     Router::new()
         .merge(api)
+        .merge(widget::router())
         .merge(staff::router(state.clone()))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource.") })
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
+}
+
+/// The citizen API is called from the city's pages on other origins (the widget): any origin
+/// may call it. It carries no cookies or credentials — a conversation's id is its only key — so
+/// allowing every origin exposes nothing a page could not already reach.
+async fn cors(req: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, Method, header};
+    if req.method() == Method::OPTIONS {
+        return (
+            StatusCode::NO_CONTENT,
+            [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE"),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+                (header::ACCESS_CONTROL_MAX_AGE, "600"),
+            ],
+        )
+            .into_response();
+    }
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res
 }
 
 async fn rate_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -352,6 +382,7 @@ async fn message(
     }
     let engine = state.engine.clone();
     let plain = body.plain_language;
+    let lang = body.lang;
     let busy = state.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= BUSY_TURNS;
     if busy {
         state.metrics.shed.inc();
@@ -374,6 +405,10 @@ async fn message(
             });
         };
         let options = lotse_dialog::TurnOptions { cheap: busy, sink: Some(&mut sink), cancel, ..Default::default() };
+        if let Some(lang) = lang {
+            guard.c.lang = lang;
+            guard.c.lang_chosen = true;
+        }
         let reply = engine.respond_turn(&mut guard.c, &text, plain, options);
         (reply, guard)
     })
@@ -747,5 +782,69 @@ mod tests {
         let res =
             router(state).oneshot(HttpRequest::builder().uri("/nowhere").body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+
+    async fn get_raw(state: &Arc<AppState>, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut req = HttpRequest::builder().uri(uri).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
+        let res = router(state.clone()).oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        (parts.status, parts.headers, axum::body::to_bytes(body, 1 << 20).await.unwrap().to_vec())
+    }
+
+    #[tokio::test]
+    async fn widget_demo_and_kiosk_pages_are_served() {
+        let state = state(Limits::default());
+        let (status, headers, body) = get_raw(&state, "/widget.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+        assert!(String::from_utf8(body).unwrap().contains("attachShadow"));
+        let (_, _, demo) = get_raw(&state, "/").await;
+        assert!(String::from_utf8(demo).unwrap().contains(r#"<script src="/widget.js""#));
+        let (_, _, kiosk) = get_raw(&state, "/kiosk").await;
+        assert!(String::from_utf8(kiosk).unwrap().contains(r#"data-mode="kiosk""#));
+    }
+
+    #[tokio::test]
+    async fn the_citizen_api_answers_other_origins() {
+        let state = state(Limits::default());
+        let mut req = HttpRequest::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/conversations/x/messages")
+            .header(header::ORIGIN, "https://www.jena.de")
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5555))));
+        let res = router(state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(res.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap().contains("content-type"));
+        let res = router(state.clone()).oneshot(post("/api/v1/conversations", "")).await.unwrap();
+        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    }
+
+    #[tokio::test]
+    async fn qr_codes_only_for_addresses_the_knowledge_names() {
+        let state = state(Limits::default());
+        let url = "https://service.jena.de/personalausweis-beantragen";
+        let (status, headers, body) =
+            get_raw(&state, &format!("/api/v1/qr?url={}", url.replace(':', "%3A").replace('/', "%2F"))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "image/svg+xml");
+        assert!(String::from_utf8(body).unwrap().starts_with("<?xml"));
+        let (status, _, _) = get_raw(&state, "/api/v1/qr?url=https%3A%2F%2Fevil.example%2F").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_chosen_language_is_kept() {
+        let state = state(Limits::default());
+        let id = create(&state).await;
+        let uri = format!("/api/v1/conversations/{id}/messages");
+        let (_, body) = send(&state, post(&uri, r#"{"text": "Was kostet ein Personalausweis?", "lang": "en"}"#)).await;
+        assert_eq!(body["reply"]["lang"], "en", "{body}");
+        let (_, body) = send(&state, post(&uri, r#"{"text": "Wo beantrage ich einen Reisepass?"}"#)).await;
+        assert_eq!(body["reply"]["lang"], "en", "the chosen language stays: {body}");
     }
 }

@@ -1,0 +1,421 @@
+/*! Lotse chat widget. One script tag:
+ *   <script src="https://lotse.example/widget.js" data-api="https://lotse.example" defer></script>
+ * Options (data-…): api, lang (de|en), position (right|left), color, logo, title, greeting,
+ * mode (widget|kiosk), idle (kiosk: seconds until reset).
+ * Everything lives in a shadow root: the host page's CSS cannot reach it, and it leaves no
+ * globals. Text from the assistant, staff or citizens is only ever set as text, never as HTML;
+ * links come only from a reply's sources. */
+(() => {
+  "use strict";
+  const script = document.currentScript;
+  if (!script || script.dataset.lotseMounted) return;
+  script.dataset.lotseMounted = "1";
+  const opt = script.dataset;
+  const API = (opt.api || new URL(script.src, location.href).origin).replace(/\/$/, "");
+  const KIOSK = opt.mode === "kiosk";
+  const IDLE = Math.max(5, Number(opt.idle || 120)) * 1000;
+  const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
+  const STORE = "lotse.conversation." + API;
+  const storage = KIOSK ? sessionStorage : localStorage;
+
+  const T = {
+    de: {
+      open: "Chat mit Lotse öffnen", close: "Chat schließen", title: opt.title || "Lotse – Ihre Stadtverwaltung",
+      input: "Ihre Frage", send: "Senden", human: "Mit einem Menschen sprechen", searching: "Lotse sucht …",
+      staffTyping: "schreibt …", plain: "Einfache Sprache", newChat: "Neues Gespräch", del: "Gespräch löschen",
+      sources: "Quellen", privacy: "Bitte geben Sie keine sensiblen Daten ein. Das Gespräch wird nur so lange gespeichert wie nötig; Sie können es jederzeit löschen.",
+      staff: "Mitarbeiterin/Mitarbeiter", you: "Sie", bot: "Lotse", deleted: "Das Gespräch wurde gelöscht.",
+      cbTitle: "Rückruf oder E-Mail", cbPhone: "Telefon", cbEmail: "E-Mail", cbContact: "Telefonnummer oder E-Mail-Adresse",
+      cbName: "Name (freiwillig)", cbSend: "Rückruf anfordern", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
+      lang: "Sprache", offline: "Keine Verbindung zum Server.", qr: "QR-Code zum Mitnehmen",
+      consent_required: "Bitte bestätigen Sie Ihr Einverständnis.", invalid_contact: "Bitte prüfen Sie die Telefonnummer oder E-Mail-Adresse.",
+      rate_limited: "Zu viele Anfragen. Bitte warten Sie einen Moment.", message_too_long: "Die Nachricht ist zu lang.",
+    },
+    en: {
+      open: "Open chat with Lotse", close: "Close chat", title: opt.title || "Lotse – your city administration",
+      input: "Your question", send: "Send", human: "Talk to a person", searching: "Lotse is searching …",
+      staffTyping: "is typing …", plain: "Plain language", newChat: "New conversation", del: "Delete conversation",
+      sources: "Sources", privacy: "Please do not enter sensitive data. The conversation is kept only as long as needed; you can delete it at any time.",
+      staff: "Staff", you: "You", bot: "Lotse", deleted: "The conversation has been deleted.",
+      cbTitle: "Callback or e-mail", cbPhone: "Phone", cbEmail: "E-mail", cbContact: "Phone number or e-mail address",
+      cbName: "Name (optional)", cbSend: "Request a callback", error: "Sorry, that did not work. Please try again.",
+      lang: "Language", offline: "No connection to the server.", qr: "QR code to take along",
+      consent_required: "Please confirm your consent.", invalid_contact: "Please check the phone number or e-mail address.",
+      rate_limited: "Too many requests. Please wait a moment.", message_too_long: "The message is too long.",
+    },
+  };
+
+  let state = load() || { id: null, lang: opt.lang === "en" ? "en" : "de", plain: false, items: [] };
+  let es = null;
+  let pending = null; // the reply being streamed
+  let idleTimer = null;
+  const t = (k) => T[state.lang][k];
+
+  function load() {
+    try { return JSON.parse(storage.getItem(STORE) || "null"); } catch (_) { return null; }
+  }
+  function save() {
+    try { storage.setItem(STORE, JSON.stringify({ ...state, items: state.items.slice(-60) })); } catch (_) { /* full or blocked */ }
+  }
+
+  // --- DOM --------------------------------------------------------------------------------
+  // A custom element as host, reset inline with !important: page rules (even `* {…
+  // !important}`) neither hide it nor leak inherited styles into the shadow root.
+  const host = document.createElement("lotse-widget");
+  host.style.setProperty("all", "initial", "important");
+  const root = host.attachShadow({ mode: "open" });
+  const h = (tag, attrs, ...children) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== false && v != null) e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return e;
+  };
+
+  const css = `
+:host{all:initial}
+*{box-sizing:border-box}
+.root{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;position:fixed;bottom:16px;${opt.position === "left" ? "left" : "right"}:16px;z-index:2147483000}
+.kiosk .root,.root.kiosk{position:fixed;inset:0;font-size:24px}
+button,input,textarea{font:inherit;color:inherit}
+.launcher{background:var(--c);color:#fff;border:0;border-radius:28px;padding:12px 20px;min-height:48px;cursor:pointer;box-shadow:0 2px 8px rgba(0,0,0,.3)}
+.panel{display:flex;flex-direction:column;width:min(400px,calc(100vw - 32px));height:min(640px,calc(100vh - 32px));background:#fff;border:1px solid #767676;border-radius:8px;box-shadow:0 4px 24px rgba(0,0,0,.3);overflow:hidden}
+.kiosk .panel{width:100%;height:100%;border-radius:0;border:0}
+.panel[hidden],.launcher[hidden]{display:none}
+header{display:flex;flex-wrap:wrap;align-items:center;gap:6px;padding:8px 12px;background:var(--c);color:#fff}
+header h2{font-size:1em;margin:0;flex:1 1 0;min-width:0}
+header img{height:28px}
+header button,.tools button{background:transparent;color:inherit;border:1px solid currentColor;border-radius:4px;padding:2px 8px;min-height:32px;min-width:32px;cursor:pointer}
+header button[aria-pressed=true]{background:#fff;color:var(--c)}
+.tools{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:6px 12px;border-bottom:1px solid #ddd;font-size:.875em}
+.tools button{color:var(--c)}
+.tools label{display:flex;gap:4px;align-items:center}
+.log{flex:1;overflow-y:auto;padding:12px;margin:0;list-style:none}
+.msg{margin:0 0 10px;max-width:90%;padding:8px 12px;border-radius:8px;white-space:pre-wrap;overflow-wrap:anywhere}
+.msg .who{display:block;font-size:.8em;font-weight:600;color:#4a4a4a}
+.user{margin-left:auto;background:#e6eef8}
+.bot{background:#f2f2f2}
+.staff{background:#eaf6e6;border-left:4px solid #2b6b1f}
+.status{background:#fff8e1;border:1px solid #b58900}
+.src{margin:6px 0 0;padding:0;list-style:none;font-size:.875em}
+.src a{color:#00407f}
+.src img{display:block;width:160px;height:160px;margin-top:4px}
+.chips{display:flex;flex-wrap:wrap;gap:6px;margin:0 0 10px}
+.chips button,.human{background:#fff;color:var(--c);border:1px solid var(--c);border-radius:16px;padding:4px 12px;min-height:36px;cursor:pointer}
+.kiosk .chips button,.kiosk .human{min-height:56px;padding:8px 20px}
+.busy{font-style:italic;color:#4a4a4a;padding:0 12px}
+form.ask{display:flex;gap:6px;padding:8px 12px;border-top:1px solid #ddd}
+form.ask textarea{flex:1;resize:none;border:1px solid #767676;border-radius:4px;padding:6px;min-height:44px}
+form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius:4px;padding:0 14px;min-height:44px;cursor:pointer}
+.foot{display:flex;justify-content:space-between;gap:6px;padding:0 12px 8px}
+.privacy{font-size:.75em;color:#4a4a4a;padding:0 12px 6px;margin:0}
+.cb{display:grid;gap:6px;margin-top:8px}
+.cb input[type=text],.cb input[type=email],.cb input[type=tel]{border:1px solid #767676;border-radius:4px;padding:6px;width:100%}
+.cb fieldset{border:0;padding:0;margin:0;display:flex;gap:12px}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+:focus-visible{outline:3px solid #f0a000;outline-offset:2px}
+@media (max-width:480px){.root{left:0;right:0;bottom:0}.panel{width:100vw;height:100vh;border-radius:0}}
+@media (prefers-reduced-motion:no-preference){.panel{transition:opacity .15s}}
+`;
+  const style = h("style", {}, css);
+  const launcher = h("button", { type: "button", class: "launcher", "aria-expanded": "false", "aria-controls": "lotse-panel", onclick: () => openPanel(true) });
+  const titleEl = h("h2", { id: "lotse-title" });
+  const langDe = h("button", { type: "button", lang: "de", onclick: () => switchLang("de") }, "DE", h("span", { class: "sr" }, " – Deutsch"));
+  const langEn = h("button", { type: "button", lang: "en", onclick: () => switchLang("en") }, "EN", h("span", { class: "sr" }, " – English"));
+  const closeBtn = h("button", { type: "button", class: "x", onclick: () => openPanel(false) }, "×");
+  const logo = opt.logo && /^https?:|^\//.test(opt.logo) ? h("img", { src: opt.logo, alt: "" }) : null;
+  const langGroup = h("span", { role: "group" }, langDe, " ", langEn);
+  const header = h("header", {}, ...(logo ? [logo] : []), titleEl, langGroup, ...(KIOSK ? [] : [closeBtn]));
+  const plainBox = h("input", { type: "checkbox", id: "lotse-plain", onchange: (e) => { state.plain = e.target.checked; save(); } });
+  const plainLabel = h("label", { for: "lotse-plain" });
+  const newBtn = h("button", { type: "button", onclick: () => reset(true) });
+  const delBtn = h("button", { type: "button", onclick: () => deleteConversation() });
+  const tools = h("div", { class: "tools" }, h("label", {}, plainBox, plainLabel), newBtn, delBtn);
+  const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
+  const busy = h("p", { class: "busy", hidden: true, "aria-live": "polite" });
+  const input = h("textarea", { id: "lotse-input", rows: "1", maxlength: "2000", autocomplete: "off" });
+  const inputLabel = h("label", { for: "lotse-input", class: "sr" });
+  const sendBtn = h("button", { type: "submit" });
+  const form = h("form", { class: "ask", onsubmit: (e) => { e.preventDefault(); send(input.value); } }, inputLabel, input, sendBtn);
+  const humanBtn = h("button", { type: "button", class: "human", onclick: () => send(t("human")) });
+  const privacy = h("p", { class: "privacy" });
+  const panel = h("div", { class: "panel", id: "lotse-panel", role: "dialog", "aria-labelledby": "lotse-title", hidden: true },
+    header, tools, log, busy, form, h("div", { class: "foot" }, humanBtn), privacy);
+  const wrap = h("div", { class: "root" + (KIOSK ? " kiosk" : ""), style: `--c:${COLOR}` }, launcher, panel);
+  root.append(style, wrap);
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(input.value); } });
+  panel.addEventListener("keydown", (e) => { if (e.key === "Escape" && !KIOSK) { e.stopPropagation(); openPanel(false); } });
+
+  function labels() {
+    launcher.textContent = t("open");
+    titleEl.textContent = t("title");
+    closeBtn.setAttribute("aria-label", t("close"));
+    langGroup.setAttribute("aria-label", t("lang"));
+    langDe.setAttribute("aria-pressed", String(state.lang === "de"));
+    langEn.setAttribute("aria-pressed", String(state.lang === "en"));
+    plainLabel.textContent = t("plain");
+    plainBox.checked = !!state.plain;
+    newBtn.textContent = t("newChat");
+    delBtn.textContent = t("del");
+    inputLabel.textContent = t("input");
+    input.setAttribute("placeholder", t("input"));
+    sendBtn.textContent = t("send");
+    humanBtn.textContent = t("human");
+    privacy.textContent = t("privacy");
+    busy.textContent = t("searching");
+    panel.setAttribute("lang", state.lang);
+  }
+
+  // --- rendering -----------------------------------------------------------------------------
+  function safeUrl(u) {
+    try { const x = new URL(u); return x.protocol === "https:" || x.protocol === "http:" ? x.href : null; } catch (_) { return null; }
+  }
+
+  function sourcesList(sources) {
+    const ul = h("ul", { class: "src", "aria-label": t("sources") });
+    for (const s of sources || []) {
+      const url = safeUrl(s.url);
+      if (KIOSK) {
+        // No links leave the terminal: the address as text and a QR code to take it along.
+        const li = h("li", {}, `${s.title}: ${url || ""}`);
+        if (url) li.append(h("img", { src: `${API}/api/v1/qr?url=${encodeURIComponent(url)}`, alt: `${t("qr")}: ${s.title}` }));
+        ul.append(li);
+      } else if (url) {
+        ul.append(h("li", {}, h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, s.title)));
+      } else {
+        ul.append(h("li", {}, s.title));
+      }
+    }
+    return ul;
+  }
+
+  function render(item) {
+    if (item.kind === "chips") {
+      const div = h("div", { class: "chips" });
+      for (const c of item.chips) div.append(h("button", { type: "button", onclick: () => send(c) }, c));
+      return div;
+    }
+    const who = { user: t("you"), bot: t("bot"), staff: item.name || t("staff"), status: "" }[item.kind];
+    const li = h("div", { class: "msg " + item.kind, "data-kind": item.kind });
+    if (who) li.append(h("span", { class: "who" }, who));
+    li.append(h("span", { class: "text" }, item.text));
+    if (item.sources && item.sources.length) li.append(sourcesList(item.sources));
+    if (item.callback) li.append(callbackForm(item.callback));
+    return li;
+  }
+
+  function add(item, persist = true) {
+    // Only the latest suggestions stay clickable.
+    if (item.kind === "chips") log.querySelectorAll(".chips").forEach((c) => c.remove());
+    const el = render(item);
+    log.append(el);
+    log.scrollTop = log.scrollHeight;
+    if (persist) { state.items.push(item); save(); }
+    return el;
+  }
+
+  function redraw() {
+    log.replaceChildren();
+    for (const it of state.items) add(it, false);
+  }
+
+  function replyItems(reply) {
+    // The assistant detected another language: the interface follows, unless the citizen chose.
+    if (reply.lang && reply.lang !== state.lang && !state.langChosen) { state.lang = reply.lang; save(); labels(); }
+    add({ kind: "bot", text: reply.text, sources: reply.sources || [] });
+    // The reply's text already says where the handoff stands; only the callback form is added.
+    if (reply.handoff) handoffStatus({ handoff: reply.handoff, text: null });
+    const chips = (reply.suggestions || []).filter((s) => s !== t("human"));
+    if (chips.length) add({ kind: "chips", chips });
+  }
+
+  let lastStatus = "";
+  function handoffStatus(ev) {
+    const hs = ev.handoff;
+    const key = JSON.stringify([hs.state, hs.position, hs.wait_minutes, hs.staff]);
+    if (key === lastStatus) return;
+    lastStatus = key;
+    state.handoff = hs.state;
+    if (ev.text) add({ kind: "status", text: ev.text });
+    if (hs.state === "callback_offered" && hs.callback) add({ kind: "status", text: t("cbTitle"), callback: hs.callback });
+  }
+
+  function callbackForm(offer) {
+    const id = "cb" + Math.random().toString(36).slice(2);
+    const phone = h("input", { type: "radio", name: id + "k", id: id + "p", value: "phone", checked: true });
+    const email = h("input", { type: "radio", name: id + "k", id: id + "e", value: "email" });
+    const contact = h("input", { type: "text", id: id + "c", required: true, autocomplete: "tel" });
+    const name = h("input", { type: "text", id: id + "n", autocomplete: "name" });
+    const consent = h("input", { type: "checkbox", id: id + "o" });
+    const msg = h("p", { role: "alert" });
+    const f = h("form", { class: "cb", "aria-label": t("cbTitle") },
+      h("fieldset", {}, h("legend", { class: "sr" }, t("cbTitle")), h("label", { for: id + "p" }, phone, " ", t("cbPhone")), h("label", { for: id + "e" }, email, " ", t("cbEmail"))),
+      h("label", { for: id + "c" }, t("cbContact")), contact,
+      h("label", { for: id + "n" }, t("cbName")), name,
+      h("label", { for: id + "o" }, consent, " ", offer.consent),
+      h("button", { type: "submit" }, t("cbSend")), msg);
+    email.addEventListener("change", () => contact.setAttribute("autocomplete", "email"));
+    f.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = { contact_kind: email.checked ? "email" : "phone", contact: contact.value, consent: consent.checked };
+      if (name.value.trim()) body.name = name.value.trim();
+      try {
+        const r = await api(`/api/v1/conversations/${state.id}/callback`, { method: "POST", body });
+        f.remove();
+        // The events stream says the same; whichever comes first is shown.
+        handoffStatus({ handoff: r.handoff, text: r.text });
+      } catch (err) { msg.textContent = err.message; }
+    });
+    return f;
+  }
+
+  // --- talking to the server -----------------------------------------------------------------
+  async function api(path, { method = "GET", body } = {}) {
+    const r = await fetch(API + path, {
+      method, headers: body ? { "content-type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined,
+    });
+    if (r.status === 204) return {};
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      const code = j.error && j.error.code;
+      // Known errors in the interface's language; others as a general apology.
+      const e = new Error((code && T[state.lang][code]) || t("error"));
+      e.status = r.status;
+      throw e;
+    }
+    return j;
+  }
+
+  async function ensureConversation() {
+    if (state.id) return;
+    const r = await api("/api/v1/conversations", { method: "POST", body: { channel: KIOSK ? "kiosk" : "web", lang: state.lang } });
+    state.id = r.id;
+    save();
+    const greeting = opt.greeting && state.lang === "de" ? { ...r.reply, text: opt.greeting } : r.reply;
+    replyItems(greeting);
+    listen();
+  }
+
+  function listen() {
+    if (es) es.close();
+    if (!state.id) return;
+    es = new EventSource(`${API}/api/v1/conversations/${state.id}/events`);
+    es.addEventListener("facts", (e) => {
+      const { reply } = JSON.parse(e.data);
+      pending = add({ kind: "bot", text: reply.text, sources: reply.sources }, false);
+    });
+    es.addEventListener("delta", (e) => {
+      const { text } = JSON.parse(e.data);
+      if (!pending) return;
+      const span = pending.querySelector(".text");
+      // The first verified sentence replaces the facts; later ones are appended.
+      if (!pending.dataset.streaming) { pending.dataset.streaming = "1"; span.textContent = text; } else span.textContent += " " + text;
+    });
+    es.addEventListener("reply", () => { /* the POST's answer is final and renders it */ });
+    es.addEventListener("staff", (e) => { const d = JSON.parse(e.data); staffTyping(false); add({ kind: "staff", name: d.name, text: d.text }); });
+    es.addEventListener("typing", (e) => staffTyping(JSON.parse(e.data).typing));
+    es.addEventListener("handoff", (e) => handoffStatus(JSON.parse(e.data)));
+    es.onerror = () => { if (es && es.readyState === EventSource.CLOSED) setTimeout(listen, 3000); };
+  }
+
+  function staffTyping(on) {
+    busy.textContent = on ? `${t("staff")} ${t("staffTyping")}` : t("searching");
+    busy.hidden = !on;
+  }
+
+  const message = (text) => ({ text, plain_language: !!state.plain, ...(state.langChosen ? { lang: state.lang } : {}) });
+
+  let sending = false;
+  async function send(text) {
+    text = String(text || "").trim();
+    if (!text || sending) return;
+    sending = true;
+    input.value = "";
+    touch();
+    try {
+      await ensureConversation();
+      add({ kind: "user", text });
+      busy.textContent = t("searching");
+      busy.hidden = false;
+      let r;
+      try {
+        r = await api(`/api/v1/conversations/${state.id}/messages`, { method: "POST", body: message(text) });
+      } catch (e) {
+        if (e.status !== 404) throw e;
+        // The server forgot the conversation: start a new one and ask again.
+        state.id = null;
+        await ensureConversation();
+        r = await api(`/api/v1/conversations/${state.id}/messages`, { method: "POST", body: message(text) });
+      }
+      if (pending) { pending.remove(); pending = null; }
+      if (r.reply) replyItems(r.reply);
+    } catch (e) {
+      add({ kind: "status", text: e.message || t("offline") }, false);
+    } finally {
+      busy.hidden = true;
+      sending = false;
+      input.focus();
+    }
+  }
+
+  function switchLang(lang) {
+    if (state.lang === lang) return;
+    state.lang = lang;
+    // From now on the server keeps this language instead of detecting it.
+    state.langChosen = true;
+    save();
+    labels();
+  }
+
+  async function deleteConversation() {
+    const id = state.id;
+    reset(false);
+    if (id) await api(`/api/v1/conversations/${id}`, { method: "DELETE" }).catch(() => {});
+    add({ kind: "status", text: t("deleted") }, false);
+  }
+
+  function reset(greet) {
+    if (es) { es.close(); es = null; }
+    const lang = KIOSK ? (opt.lang === "en" ? "en" : "de") : state.lang;
+    state = { id: null, lang, plain: false, items: [] };
+    lastStatus = "";
+    try { storage.removeItem(STORE); } catch (_) { /* blocked */ }
+    log.replaceChildren();
+    labels();
+    if (greet) ensureConversation().catch(() => add({ kind: "status", text: t("offline") }, false));
+  }
+
+  function openPanel(open) {
+    panel.hidden = !open;
+    launcher.hidden = open;
+    launcher.setAttribute("aria-expanded", String(open));
+    if (open) {
+      ensureConversation().catch(() => add({ kind: "status", text: t("offline") }, false));
+      input.focus();
+    } else launcher.focus();
+    if (!KIOSK) try { sessionStorage.setItem(STORE + ".open", open ? "1" : ""); } catch (_) { /* blocked */ }
+  }
+
+  // Kiosk: after inactivity, everything the last visitor saw is cleared.
+  function touch() {
+    if (!KIOSK) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(async () => {
+      const id = state.id;
+      reset(true);
+      if (id) api(`/api/v1/conversations/${id}`, { method: "DELETE" }).catch(() => {});
+    }, IDLE);
+  }
+  if (KIOSK) ["pointerdown", "keydown", "touchstart"].forEach((e) => root.addEventListener(e, touch, { passive: true }));
+
+  function mount() {
+    document.body.append(host);
+    labels();
+    redraw();
+    if (state.id) listen();
+    if (KIOSK) { openPanel(true); touch(); } else if (sessionStorage.getItem(STORE + ".open") === "1") openPanel(true);
+  }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+})();

@@ -1,0 +1,250 @@
+// End-to-end: the chat widget in headless Chromium. The demo page of `lotse serve` (axe-core in
+// every state: closed, open, during a conversation, during a handoff), a hostile host page on
+// another origin (its CSS must not reach the widget, the widget must not touch the page), and
+// the kiosk mode (no links, QR codes, reset after inactivity). Screenshots go to e2e/artifacts/.
+//
+//   node e2e/widget.mjs target/release/lotse
+
+import { createServer } from "node:http";
+import { rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { artifacts, axe, check, config, fail, failed, freePort, launch, serve, work } from "./lib.mjs";
+
+// Host pages on another origin, as the city's websites are.
+async function hostPages(lotseBase) {
+  const hostile = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Feindliche Seite</title>
+<style>
+  * { color: red !important; font-size: 40px !important; background: yellow !important; line-height: 3 !important; }
+  div, lotse-widget, ol, li, form { display: none !important; }
+  button { all: unset !important; } textarea { width: 1px !important; }
+</style></head><body><main><h1>Feindliche Seite</h1><p id="own">Eigener Text der Seite.</p></main>
+<script>window.__before = Object.getOwnPropertyNames(window);</script>
+<script src="${lotseBase}/widget.js" data-api="${lotseBase}" defer></script></body></html>`;
+  const kiosk = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Terminal</title></head>
+<body><main><h1>Terminal</h1></main><script src="${lotseBase}/widget.js" data-api="${lotseBase}" data-mode="kiosk" data-idle="5" defer></script></body></html>`;
+  const port = await freePort();
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(req.url.startsWith("/kiosk") ? kiosk : hostile);
+  });
+  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  return { server, base: `http://127.0.0.1:${port}` };
+}
+
+// The widget's shadow root, queried from the page.
+const shadow = (page, selector) => page.locator(`lotse-widget >> ${selector}`);
+const lastBot = (page) => shadow(page, '.msg[data-kind="bot"]').last();
+const messages = (page, kind) => shadow(page, `.msg[data-kind="${kind}"]`);
+
+async function ask(page, text) {
+  const before = await messages(page, "bot").count();
+  await shadow(page, "#lotse-input").fill(text);
+  await shadow(page, "#lotse-input").press("Enter");
+  await page.waitForFunction((n) => document.querySelector("lotse-widget").shadowRoot.querySelectorAll('.msg[data-kind="bot"]').length > n, before);
+  return (await lastBot(page).textContent()) || "";
+}
+
+async function staffLogin(base) {
+  const r = await fetch(`${base}/staff/login`, {
+    method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "name=anna&password=ein+gutes+Passwort",
+  });
+  const cookie = r.headers.get("set-cookie").split(";")[0];
+  const me = await (await fetch(`${base}/staff/api/me`, { headers: { cookie } })).json();
+  const call = async (path, body) => (await fetch(`${base}${path}`, {
+    method: body ? "POST" : "GET",
+    headers: { cookie, "x-csrf-token": me.csrf, "content-type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  })).json();
+  return call;
+}
+
+const browser = await launch();
+const servers = [];
+let hosts = null;
+try {
+  const lotse = await serve(config("widget", true));
+  servers.push(lotse.child);
+  const base = lotse.base;
+  const js = await fetch(`${base}/widget.js`);
+  const body = await js.text();
+  const gz = (await import("node:zlib")).gzipSync(body).length;
+  check(js.ok && gz < 40 * 1024, `widget.js is served, ${(body.length / 1024).toFixed(1)} KB, ${(gz / 1024).toFixed(1)} KB gzipped (< 40 KB)`);
+
+  // --- the demo page -------------------------------------------------------------------------
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  await page.goto(`${base}/`);
+  await shadow(page, ".launcher").waitFor();
+  await axe(page, "demo page, widget closed");
+  await page.screenshot({ path: join(artifacts, "widget-closed.png") });
+  await shadow(page, ".launcher").click();
+  await shadow(page, ".panel").waitFor();
+  const focused = await page.evaluate(() => document.querySelector("lotse-widget").shadowRoot.activeElement?.id);
+  check(focused === "lotse-input", "opening moves the focus to the question field");
+  await shadow(page, '.msg[data-kind="bot"]').first().waitFor();
+  await axe(page, "widget open");
+
+  const fee = await ask(page, "Was kostet ein Personalausweis?");
+  check(fee.includes("46,00 €"), "the answer arrives with the fee from the record");
+  const link = lastBot(page).locator("a");
+  check((await link.count()) > 0 && (await link.first().getAttribute("href")).startsWith("https://"), "the answer's sources are links under it");
+
+  // Plain language: the same question, answered in Einfache Sprache.
+  await shadow(page, "#lotse-plain").check();
+  const plain = await ask(page, "Was kostet ein Personalausweis?");
+  check(plain !== fee && plain.includes("46,00 €"), "the plain-language toggle changes the answer, not the facts");
+  await shadow(page, "#lotse-plain").uncheck();
+
+  // Suggestions: a vague question gets clickable choices.
+  await ask(page, "Ausweis");
+  const chips = shadow(page, ".chips button");
+  const nChips = await chips.count();
+  check(nChips >= 2, `a vague question offers suggestion chips (${nChips})`);
+  if (nChips > 0) {
+    const label = await chips.first().textContent();
+    const before = await messages(page, "bot").count();
+    await chips.first().click();
+    await page.waitForFunction((n) => document.querySelector("lotse-widget").shadowRoot.querySelectorAll('.msg[data-kind="bot"]').length > n, before);
+    const user = await messages(page, "user").last().textContent();
+    check(user.includes(label), "clicking a chip asks it");
+  }
+
+  // Markup is text, never HTML.
+  await ask(page, '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>fett</b>');
+  const injected = await page.evaluate(() => {
+    const r = document.querySelector("lotse-widget").shadowRoot;
+    return { img: r.querySelectorAll(".log img").length, script: r.querySelectorAll(".log script, .log b").length, xss: window.__xss ?? null };
+  });
+  check(injected.img === 0 && injected.script === 0 && injected.xss === null, "script and markup payloads are shown as text, not run");
+  check((await messages(page, "user").last().textContent()).includes("<img src=x"), "the payload is displayed literally");
+  await axe(page, "during a conversation");
+  await page.screenshot({ path: join(artifacts, "widget-conversation.png") });
+
+  // Language switch.
+  await shadow(page, 'button[lang="en"]').click();
+  check((await shadow(page, "form.ask button").textContent()) === "Send", "the language switch changes the interface to English");
+  const en = await ask(page, "How much does a passport cost?");
+  check(/€/.test(en) && /passport/i.test(en), "and the answers are in English");
+  await shadow(page, 'button[lang="de"]').click();
+
+  // A person: the queue state is shown.
+  await shadow(page, ".human").click();
+  await shadow(page, '.msg[data-kind="bot"] >> text=/Warteschlange|an der Reihe/').first().waitFor();
+  check(true, "asking for a person shows the queue state");
+  await axe(page, "during the handoff");
+  await page.screenshot({ path: join(artifacts, "widget-handoff.png") });
+
+  // Reload: the conversation resumes.
+  const nUser = await messages(page, "user").count();
+  await page.reload();
+  await shadow(page, ".panel").waitFor();
+  check(await messages(page, "user").count() === nUser, "after a reload the conversation is there again");
+
+  // Staff join and write: shown apart from the bot.
+  const staff = await staffLogin(base);
+  const q = await staff("/staff/api/queue");
+  const h = q.items.find((i) => i.state === "waiting");
+  await staff(`/staff/api/handoffs/${h.id}/claim`, {});
+  await shadow(page, '.msg[data-kind="status"] >> text=/ist jetzt für Sie da/').first().waitFor();
+  await staff(`/staff/api/handoffs/${h.id}/reply`, { text: "Guten Tag, hier ist Anna Schmidt." });
+  await shadow(page, '.msg[data-kind="staff"]').first().waitFor();
+  const staffText = await messages(page, "staff").first().textContent();
+  check(staffText.includes("Anna Schmidt") && staffText.includes("hier ist"), "a staff message arrives, marked with the staff member's name");
+  await page.screenshot({ path: join(artifacts, "widget-staff.png") });
+
+  // Escape closes and gives the focus back to the launcher.
+  await shadow(page, "#lotse-input").press("Escape");
+  const back = await page.evaluate(() => document.querySelector("lotse-widget").shadowRoot.activeElement?.className);
+  check(back === "launcher" && await shadow(page, ".panel").isHidden(), "Escape closes the panel and focuses the launcher");
+
+  // Delete.
+  await shadow(page, ".launcher").click();
+  await shadow(page, ".tools button").nth(1).click();
+  await shadow(page, '.msg[data-kind="status"]').first().waitFor();
+  const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("lotse.")).map((k) => localStorage.getItem(k)));
+  check(stored.length === 0 && await messages(page, "user").count() === 0, "delete clears the conversation here and on the server");
+
+  // Small screens and zoom.
+  const small = await browser.newPage({ viewport: { width: 320, height: 640 }, bypassCSP: true });
+  await small.goto(`${base}/`);
+  await shadow(small, ".launcher").click();
+  await shadow(small, ".panel").waitFor();
+  const box = await shadow(small, ".panel").boundingBox();
+  check(box && box.width <= 320 && box.x >= 0, `usable at 320 px width (panel ${box && Math.round(box.width)} px)`);
+  await small.screenshot({ path: join(artifacts, "widget-320px.png") });
+  await axe(small, "320 px");
+
+  // --- outside staff hours: the callback form -------------------------------------------------
+  const closed = await serve(config("widget-closed", false));
+  servers.push(closed.child);
+  const cpage = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  await cpage.goto(`${closed.base}/`);
+  await shadow(cpage, ".launcher").click();
+  await shadow(cpage, ".human").click();
+  await shadow(cpage, "form.cb").waitFor();
+  await axe(cpage, "callback form");
+  await shadow(cpage, 'form.cb input[type="text"]').first().fill("03641 555123");
+  await shadow(cpage, "form.cb button").click();
+  await shadow(cpage, 'form.cb [role="alert"]').filter({ hasText: /./ }).waitFor();
+  check((await shadow(cpage, 'form.cb [role="alert"]').textContent()).length > 0, "without consent the callback is refused with a message");
+  await shadow(cpage, 'form.cb input[type="checkbox"]').check();
+  await shadow(cpage, "form.cb button").click();
+  await shadow(cpage, '.msg[data-kind="status"] >> text=/Wir melden uns/').waitFor();
+  check(await shadow(cpage, "form.cb").count() === 0, "with consent the callback is confirmed with its slot");
+  await cpage.screenshot({ path: join(artifacts, "widget-callback.png") });
+
+  // --- a hostile host page on another origin -------------------------------------------------
+  hosts = await hostPages(base);
+  const hostile = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await hostile.goto(`${hosts.base}/`);
+  await shadow(hostile, ".launcher").waitFor();
+  const look = await hostile.evaluate(() => {
+    const l = document.querySelector("lotse-widget").shadowRoot.querySelector(".launcher");
+    const cs = getComputedStyle(l);
+    const own = getComputedStyle(document.getElementById("own"));
+    const added = Object.getOwnPropertyNames(window).filter((k) => !window.__before.includes(k) && k !== "__before");
+    return { color: cs.color, size: cs.fontSize, visible: l.getBoundingClientRect().width > 0, ownSize: own.fontSize, added };
+  });
+  check(look.visible && look.color === "rgb(255, 255, 255)" && look.size === "16px", `the host page's CSS does not reach the widget (${look.color}, ${look.size})`);
+  check(look.ownSize === "40px", "the widget leaves the host page's own styles alone");
+  check(look.added.length === 0, `no globals leak into the page (${look.added.join(", ") || "none"})`);
+  await shadow(hostile, ".launcher").click();
+  const crossOrigin = await ask(hostile, "Was kostet ein Personalausweis?");
+  check(crossOrigin.includes("46,00 €"), "the widget works from another origin");
+  await hostile.screenshot({ path: join(artifacts, "widget-hostile-page.png") });
+
+  // --- kiosk ---------------------------------------------------------------------------------
+  const kiosk = await browser.newPage({ viewport: { width: 1080, height: 1920 } });
+  await kiosk.goto(`${hosts.base}/kiosk`);
+  await shadow(kiosk, ".panel").waitFor();
+  check(await shadow(kiosk, ".launcher").isHidden(), "the kiosk opens full screen, without a launcher");
+  const kfee = await ask(kiosk, "Was kostet ein Personalausweis?");
+  check(kfee.includes("46,00 €"), "the kiosk answers");
+  const kbot = lastBot(kiosk);
+  check(await kbot.locator("a").count() === 0, "the kiosk shows no links");
+  await kbot.locator("img").first().waitFor();
+  await kiosk.waitForFunction(() => [...document.querySelector("lotse-widget").shadowRoot.querySelectorAll(".log img")].every((i) => i.complete));
+  const qrOk = await kbot.locator("img").evaluateAll((imgs) => imgs.length > 0 && imgs.every((img) => img.naturalWidth > 0));
+  check(qrOk && (await kbot.textContent()).includes("https://"), "every source appears as text with a QR code that loads");
+  const fontSize = await shadow(kiosk, ".root").evaluate((e) => getComputedStyle(e).fontSize);
+  check(fontSize === "24px", `large type in the kiosk (${fontSize})`);
+  await kiosk.screenshot({ path: join(artifacts, "kiosk.png") });
+  await kiosk.waitForTimeout(6500);
+  const after = await kiosk.evaluate(() => {
+    const r = document.querySelector("lotse-widget").shadowRoot;
+    return { users: r.querySelectorAll('.msg[data-kind="user"]').length, text: r.querySelector(".log").textContent, stored: Object.keys(sessionStorage).filter((k) => k.startsWith("lotse.conversation") && !k.endsWith(".open")).map((k) => sessionStorage.getItem(k)) };
+  });
+  check(after.users === 0 && !after.text.includes("46,00"), "after inactivity the kiosk starts afresh and shows nothing of the last visitor");
+  const own = await fetch(`${base}/kiosk`);
+  check(own.ok && (await own.text()).includes('data-mode="kiosk"'), "/kiosk serves the terminal page");
+  check(statSync(join(artifacts, "kiosk.png")).size > 0, "screenshots are saved in e2e/artifacts");
+} catch (e) {
+  fail(e);
+} finally {
+  await browser.close();
+  for (const s of servers) s.kill("SIGTERM");
+  if (hosts) hosts.server.close();
+  rmSync(work, { recursive: true, force: true });
+}
+console.log(failed() === 0 ? "e2e widget: all checks passed" : `e2e widget: ${failed()} failed`);
+process.exit(failed() === 0 ? 0 : 1);
