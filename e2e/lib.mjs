@@ -45,7 +45,7 @@ export const freePort = () => new Promise((res) => {
 
 // Reachable around the clock from yesterday to tomorrow (open), or not before the day after
 // tomorrow (closed).
-export function config(name, open) {
+export function config(name, open, extra = "") {
   const day = (d) => {
     const t = new Date(Date.now() + d * 86400000);
     return new Intl.DateTimeFormat("sv-SE", { timeZone: "Europe/Berlin" }).format(t);
@@ -55,7 +55,7 @@ export function config(name, open) {
     : `[[handoff.schedule.exceptions]]\ndate = "${day(2)}"\nhours = "09:00-12:00"\n`;
   const text = `[handoff]\ndatabase = "sqlite:${work}/${name}.db"\nsecure_cookies = false\n\n[handoff.schedule]\ngeneral = "buergerservice"\n\n[[handoff.schedule.teams]]\nid = "buergerservice"\nname = "Bürgerservice"\noffices = ["buergerservice"]\n\n${exceptions}`;
   const path = join(work, `${name}.toml`);
-  writeFileSync(path, text);
+  writeFileSync(path, extra + "\n" + text);
   return path;
 }
 

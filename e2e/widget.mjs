@@ -6,7 +6,7 @@
 //   node e2e/widget.mjs target/release/lotse
 
 import { createServer } from "node:http";
-import { rmSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { artifacts, axe, check, config, fail, failed, freePort, launch, serve, work } from "./lib.mjs";
 
@@ -173,6 +173,39 @@ try {
   check(box && box.width <= 320 && box.x >= 0, `usable at 320 px width (panel ${box && Math.round(box.width)} px)`);
   await small.screenshot({ path: join(artifacts, "widget-320px.png") });
   await axe(small, "320 px");
+
+  // --- streaming: with the small language model (fetched by scripts/test), the facts show at
+  // once and the generated sentences stream in before the final reply.
+  const smallModel = "qwen2.5-coder-0.5b-instruct";
+  if (existsSync(`models/${smallModel}/model.gguf`) || process.env.LOTSE_REQUIRE_MODELS) {
+    const llm = await serve(config("widget-llm", true, `[llm]\nmode = "assist"\nmodel = "${smallModel}"\n`));
+    servers.push(llm.child);
+    const spage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await spage.goto(`${llm.base}/`);
+    await shadow(spage, ".launcher").click();
+    await shadow(spage, '.msg[data-kind="bot"]').first().waitFor();
+    // Count the bot bubbles that appear: the facts' provisional one, then the final reply.
+    await spage.evaluate(() => {
+      window.__seen = { added: 0, streamed: false };
+      const log = document.querySelector("lotse-widget").shadowRoot.querySelector(".log");
+      new MutationObserver((ms) => {
+        for (const m of ms) {
+          for (const n of m.addedNodes) if (n.dataset && n.dataset.kind === "bot") window.__seen.added++;
+          if (m.type === "attributes" && m.attributeName === "data-streaming") window.__seen.streamed = true;
+        }
+      }).observe(log, { childList: true, subtree: true, attributes: true, attributeFilter: ["data-streaming"] });
+    });
+    await ask(spage, "Kann man Wohngeld online beantragen?");
+    // ask() returns at the first new bubble (here: the facts); wait for the final reply.
+    await spage.waitForFunction(() => document.querySelector("lotse-widget").shadowRoot.querySelector(".busy").hidden, null, { timeout: 60000 });
+    const text = (await lastBot(spage).textContent()) || "";
+    const seen = await spage.evaluate(() => window.__seen);
+    check(seen.added >= 2, `the facts are shown at once, before the model's answer is final (${seen.added} bubbles, streamed sentences: ${seen.streamed})`);
+    check(text.length > 0 && await lastBot(spage).locator("a").count() > 0, "the final answer has its sources");
+    await spage.screenshot({ path: join(artifacts, "widget-streaming.png") });
+  } else {
+    console.log(`skip streaming check: models/${smallModel} is not fetched`);
+  }
 
   // --- outside staff hours: the callback form -------------------------------------------------
   const closed = await serve(config("widget-closed", false));
