@@ -115,6 +115,10 @@ enum Command {
         /// The channel (web, app, kiosk, phone): the phone gets no web addresses.
         #[arg(long, default_value = "web")]
         channel: String,
+        /// Print the reply as the phone will speak it, one sentence per line (implies the
+        /// phone channel).
+        #[arg(long)]
+        spoken: bool,
         #[command(flatten)]
         llm: LlmArg,
     },
@@ -281,7 +285,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime.block_on(lotse_web::serve(state, addr))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ask { turns, knowledge, json, lang, plain, channel, llm } => {
+        Command::Ask { turns, knowledge, json, lang, plain, channel, spoken, llm } => {
             // Warnings only, unless RUST_LOG asks for more (e.g. lotse_dialog=debug shows why a
             // generated answer was refused).
             tracing_subscriber::fmt()
@@ -292,12 +296,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .init();
             let engine = with_llm(build_engine(&knowledge)?, llm, false)?;
             let lang: lotse_core::Lang = parse_enum(&lang, "lang")?;
-            let channel: lotse_core::Channel = parse_enum(&channel, "channel")?;
+            let channel: lotse_core::Channel =
+                if spoken { lotse_core::Channel::Phone } else { parse_enum(&channel, "channel")? };
             let (mut conv, mut reply) = engine.start("cli".into(), channel, lang);
             for turn in &turns {
                 reply = engine.respond(&mut conv, turn, plain);
             }
-            if json {
+            if spoken {
+                let text = lotse_speech::spoken::spoken(&reply.text, reply.lang);
+                for sentence in lotse_speech::spoken::sentences(&text) {
+                    println!("{sentence}");
+                }
+            } else if json {
                 println!("{}", serde_json::to_string_pretty(&reply)?);
             } else {
                 println!("{}", reply.text);

@@ -400,3 +400,13 @@ fn a_missing_model_is_a_clear_error_at_start() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("lotse models fetch qwen2.5-coder-1.5b-instruct"), "{}", stderr(&o));
 }
+
+#[test]
+fn ask_spoken_prints_the_reply_as_the_phone_says_it() {
+    let o = lotse(&["--no-embeddings", "ask", "--spoken", "Was kostet ein Personalausweis?"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("46 Euro"), "{out}");
+    assert!(!out.contains('€') && !out.contains("http") && !out.contains('@'), "{out}");
+    assert!(out.lines().count() >= 3, "one sentence per line: {out}");
+}

@@ -1,0 +1,12 @@
+//! The audio side of Lotse, for the hotline and later voice in the browser. This crate holds what
+//! every voice channel needs before speech recognition and synthesis:
+//!
+//! - [`g711`]: the telephone codecs (µ-law, A-law) to and from 16-bit PCM;
+//! - [`resample`]: sample-rate conversion between 8, 16 and 22.05 kHz (rubato);
+//! - [`spoken`]: a reply as it should be spoken — no web addresses, amounts, times, dates and
+//!   phone numbers written out the way a person says them — split into sentences, so that the
+//!   first can be synthesised and played while the rest is still being synthesised.
+
+pub mod g711;
+pub mod resample;
+pub mod spoken;
