@@ -1,0 +1,194 @@
+//! The end of a caller's turn, from per-chunk speech probabilities: speech starts after a short
+//! run of speech chunks and ends after a hangover of silence (300 ms by default, longer while
+//! the caller dictates digits or spells, so a pause between digit groups does not cut them off).
+//! An utterance is capped in length, so a caller who never stops is still answered.
+
+/// Settings of the end-of-turn detector.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Probability above which a chunk counts as speech.
+    pub on: f32,
+    /// Probability below which a chunk counts as silence (between the two: unchanged).
+    pub off: f32,
+    /// Speech this long starts an utterance (ms).
+    pub min_speech_ms: u32,
+    /// Silence this long ends it (ms).
+    pub hangover_ms: u32,
+    /// Silence this long ends it while the caller dictates numbers or spells (ms).
+    pub dictation_hangover_ms: u32,
+    /// Audio kept from before the start, so the first syllable is not lost (ms).
+    pub pre_roll_ms: u32,
+    /// The longest utterance (ms); then it ends regardless.
+    pub max_utterance_ms: u32,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            on: 0.5,
+            off: 0.35,
+            min_speech_ms: 96,
+            hangover_ms: 300,
+            dictation_hangover_ms: 900,
+            pre_roll_ms: 192,
+            max_utterance_ms: 15_000,
+        }
+    }
+}
+
+/// What the detector reports for a chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Turn {
+    /// Nothing new.
+    Idle,
+    /// The caller started speaking (barge-in point during playback).
+    Started,
+    /// The caller finished: the utterance, from the pre-roll to the last speech chunk.
+    Ended { audio: Vec<f32>, capped: bool },
+}
+
+/// The detector: feed it chunks of audio with their speech probability.
+pub struct Endpointer {
+    config: EndpointConfig,
+    chunk_ms: u32,
+    speaking: bool,
+    speech_run: u32,
+    silence_run: u32,
+    dictation: bool,
+    audio: Vec<f32>,
+    pre_roll: std::collections::VecDeque<Vec<f32>>,
+}
+
+impl Endpointer {
+    /// `chunk_ms`: the duration of the chunks that will be pushed (32 ms for Silero at 16 kHz).
+    pub fn new(config: EndpointConfig, chunk_ms: u32) -> Endpointer {
+        Endpointer {
+            config,
+            chunk_ms: chunk_ms.max(1),
+            speaking: false,
+            speech_run: 0,
+            silence_run: 0,
+            dictation: false,
+            audio: Vec::new(),
+            pre_roll: Default::default(),
+        }
+    }
+
+    /// While the partial transcript shows digits or spelled letters, wait longer before ending.
+    pub fn set_dictation(&mut self, on: bool) {
+        self.dictation = on;
+    }
+
+    pub fn is_speaking(&self) -> bool {
+        self.speaking
+    }
+
+    pub fn push(&mut self, chunk: &[f32], probability: f32) -> Turn {
+        let c = &self.config;
+        let speech = probability >= c.on;
+        let silence = probability < c.off;
+        if !self.speaking {
+            self.pre_roll.push_back(chunk.to_vec());
+            while self.pre_roll.len() as u32 * self.chunk_ms > c.pre_roll_ms + c.min_speech_ms {
+                self.pre_roll.pop_front();
+            }
+            self.speech_run = if speech { self.speech_run + 1 } else { 0 };
+            if self.speech_run * self.chunk_ms >= c.min_speech_ms {
+                self.speaking = true;
+                self.silence_run = 0;
+                self.audio = self.pre_roll.drain(..).flatten().collect();
+                return Turn::Started;
+            }
+            return Turn::Idle;
+        }
+        self.audio.extend_from_slice(chunk);
+        if silence {
+            self.silence_run += 1;
+        } else if speech {
+            self.silence_run = 0;
+        }
+        let hangover = if self.dictation { c.dictation_hangover_ms } else { c.hangover_ms };
+        let capped =
+            self.audio.len() as u64 * self.chunk_ms as u64 / chunk.len().max(1) as u64 >= c.max_utterance_ms as u64;
+        if self.silence_run * self.chunk_ms >= hangover || capped {
+            // The trailing silence is not part of the utterance.
+            let trailing = if capped { 0 } else { self.silence_run as usize * chunk.len() };
+            let mut audio = std::mem::take(&mut self.audio);
+            audio.truncate(audio.len().saturating_sub(trailing));
+            self.speaking = false;
+            self.speech_run = 0;
+            self.silence_run = 0;
+            self.dictation = false;
+            return Turn::Ended { audio, capped };
+        }
+        Turn::Idle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(probs: &[f32], e: &mut Endpointer) -> Vec<(usize, Turn)> {
+        probs.iter().enumerate().map(|(i, &p)| (i, e.push(&[p; 512], p))).filter(|(_, t)| *t != Turn::Idle).collect()
+    }
+
+    #[test]
+    fn a_turn_starts_on_speech_and_ends_after_the_hangover() {
+        let mut e = Endpointer::new(EndpointConfig::default(), 32);
+        // 10 chunks of silence, 20 of speech, then silence.
+        let mut probs = vec![0.05; 10];
+        probs.extend(vec![0.9; 20]);
+        probs.extend(vec![0.05; 20]);
+        let events = run(&probs, &mut e);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!((events[0].0, &events[0].1), (12, &Turn::Started));
+        // 300 ms hangover at 32 ms per chunk: the 10th silent chunk ends it (index 30 + 9).
+        assert_eq!(events[1].0, 39);
+        let Turn::Ended { audio, capped } = &events[1].1 else { panic!() };
+        assert!(!capped);
+        // Pre-roll (192 ms + the start run) plus the speech, no trailing silence.
+        // The pre-roll (6 chunks of silence before the 3 that started it) and the 20 of speech.
+        assert_eq!(audio.len() / 512, 26);
+    }
+
+    #[test]
+    fn short_noise_is_no_turn_and_dictation_waits_longer() {
+        let mut e = Endpointer::new(EndpointConfig::default(), 32);
+        let mut probs = vec![0.9, 0.9, 0.1, 0.9, 0.1, 0.1];
+        probs.extend(vec![0.05; 20]);
+        assert!(run(&probs, &mut e).is_empty(), "two chunks of noise started a turn");
+        let mut e = Endpointer::new(EndpointConfig::default(), 32);
+        let mut probs = vec![0.9; 10];
+        probs.extend(vec![0.05; 15]); // 480 ms pause between digit groups
+        probs.extend(vec![0.9; 10]);
+        probs.extend(vec![0.05; 40]);
+        let mut events = Vec::new();
+        for (i, &p) in probs.iter().enumerate() {
+            if i == 5 {
+                e.set_dictation(true);
+            }
+            let t = e.push(&[0.0; 512], p);
+            if t != Turn::Idle {
+                events.push((i, t));
+            }
+        }
+        assert_eq!(
+            events.len(),
+            2,
+            "the pause cut the caller off: {:?}",
+            events.iter().map(|e| e.0).collect::<Vec<_>>()
+        );
+        assert_eq!(events[1].0, 35 + 28, "ends after the 900 ms dictation hangover");
+    }
+
+    #[test]
+    fn a_caller_who_never_stops_is_capped() {
+        let mut e = Endpointer::new(EndpointConfig { max_utterance_ms: 3_200, ..Default::default() }, 32);
+        let events = run(&vec![0.9; 200], &mut e);
+        let ends: Vec<&(usize, Turn)> = events.iter().filter(|(_, t)| matches!(t, Turn::Ended { .. })).collect();
+        assert!(!ends.is_empty());
+        let Turn::Ended { audio, capped } = &ends[0].1 else { panic!() };
+        assert!(*capped && audio.len() <= 100 * 512, "{}", audio.len());
+    }
+}
