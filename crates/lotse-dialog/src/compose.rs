@@ -141,15 +141,18 @@ fn office_sentences(office: &Office, req: &Request<'_>, with_hours: bool) -> Vec
     out
 }
 
-/// Joins list items for one sentence, at most `max`, and says how many more there are.
-fn list(items: &[String], max: usize, lang: Lang) -> String {
+/// Joins list items for one sentence, at most `max`, and says that there are more. On the phone
+/// there is no source to look at: the caller is pointed to the city's pages instead.
+fn list(items: &[String], max: usize, lang: Lang, channel: Channel) -> String {
     let shown: Vec<&str> = items.iter().take(max).map(|s| s.trim_end_matches(['.', ';'])).collect();
     let mut s = shown.join("; ");
     if items.len() > max {
         // No count here: every number in a reply must come from a record.
-        s.push_str(match lang {
-            Lang::De => " (und weitere, siehe Quelle)",
-            Lang::En => " (and more, see the source)",
+        s.push_str(match (lang, channel == Channel::Phone) {
+            (Lang::De, false) => " (und weitere, siehe Quelle)",
+            (Lang::En, false) => " (and more, see the source)",
+            (Lang::De, true) => " und weitere, die auf den Seiten der Stadt stehen",
+            (Lang::En, true) => " and more, listed on the city's web pages",
         });
     }
     s
@@ -233,7 +236,7 @@ impl Composer for RecordComposer {
                         lines.push(format!("{} {f}.", w.t("Das kostet:", "It costs:")));
                     }
                 } else {
-                    lines.push(format!("{}: {}.", w.t("Kosten", "Fees"), list(&fees, 4, lang)));
+                    lines.push(format!("{}: {}.", w.t("Kosten", "Fees"), list(&fees, 4, lang, req.channel)));
                 }
             } else if !general {
                 lines.push(unknown("den Kosten", "the fees"));
@@ -242,13 +245,17 @@ impl Composer for RecordComposer {
         if asked(Aspect::Documents) {
             if !s.documents.is_empty() {
                 let max = if req.plain || req.channel == Channel::Phone { 3 } else { 6 };
-                lines.push(format!("{}: {}.", w.t("Mitbringen", "Bring"), list(&s.documents, max, lang)));
+                lines.push(format!("{}: {}.", w.t("Mitbringen", "Bring"), list(&s.documents, max, lang, req.channel)));
             } else if !general {
                 lines.push(unknown("den Unterlagen", "the documents needed"));
             }
         }
         if asked(Aspect::Prerequisites) && !s.prerequisites.is_empty() && !general {
-            lines.push(format!("{}: {}.", w.t("Voraussetzungen", "Requirements"), list(&s.prerequisites, 4, lang)));
+            lines.push(format!(
+                "{}: {}.",
+                w.t("Voraussetzungen", "Requirements"),
+                list(&s.prerequisites, 4, lang, req.channel)
+            ));
         }
         if asked(Aspect::Duration) {
             match &s.processing_time {
@@ -260,7 +267,7 @@ impl Composer for RecordComposer {
             }
         }
         if asked(Aspect::Deadline) && !s.deadlines.is_empty() {
-            lines.push(format!("{}: {}.", w.t("Frist", "Deadline"), list(&s.deadlines, 2, lang)));
+            lines.push(format!("{}: {}.", w.t("Frist", "Deadline"), list(&s.deadlines, 2, lang, req.channel)));
         }
         let where_asked = general || req.aspects.iter().any(|a| matches!(a, Aspect::Where | Aspect::Hours | Aspect::Appointment))
             // A specific question gets where to go as the next thing a citizen needs.
@@ -300,7 +307,11 @@ impl Composer for RecordComposer {
             }
         }
         if lang == Lang::En && general {
-            lines.push("The details in my records are in German; see the source for the full text.".to_string());
+            lines.push(if req.channel == Channel::Phone {
+                "The details in my records are in German; the full text is on the city's web pages.".to_string()
+            } else {
+                "The details in my records are in German; see the source for the full text.".to_string()
+            });
         }
         lines.join("\n")
     }

@@ -409,4 +409,6 @@ fn ask_spoken_prints_the_reply_as_the_phone_says_it() {
     assert!(out.contains("46 Euro"), "{out}");
     assert!(!out.contains('€') && !out.contains("http") && !out.contains('@'), "{out}");
     assert!(out.lines().count() >= 3, "one sentence per line: {out}");
+    // There is no source to look at on the phone.
+    assert!(!out.contains("siehe Quelle") && out.contains("Seiten der Stadt"), "{out}");
 }
