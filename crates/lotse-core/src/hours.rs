@@ -37,6 +37,36 @@ impl Weekday {
     }
 }
 
+/// Month names, January first (dates in replies, slots, spoken text).
+pub const MONTHS_DE: [&str; 12] = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+];
+pub const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// Minutes since midnight, from (inclusive) to (exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {

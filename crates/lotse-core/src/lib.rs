@@ -9,7 +9,7 @@
 mod hours;
 mod reply;
 
-pub use hours::{HoursError, OpeningHours, TimeRange, Weekday, parse_day};
+pub use hours::{HoursError, MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange, Weekday, parse_day};
 pub use reply::{
     COMPOSER, CallbackOffer, Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source,
 };

@@ -51,7 +51,8 @@ pub fn thuringian_holiday(date: Date) -> Option<&'static str> {
     }
 }
 
-fn weekday(date: Date) -> Weekday {
+/// The knowledge's weekday of a date.
+pub fn weekday(date: Date) -> Weekday {
     let i = match date.weekday() {
         JWeekday::Monday => 0,
         JWeekday::Tuesday => 1,

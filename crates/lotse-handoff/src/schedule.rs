@@ -1,11 +1,11 @@
 //! When staff are reachable: weekly hours per team, Thuringian public holidays (computed, the
 //! Easter-based ones included) and dated exceptions (a closed day, shorter hours).
 
-use jiff::civil::{Date, DateTime, Weekday as JWeekday};
+use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
-use lotse_core::{OpeningHours, TimeRange, Weekday};
-use lotse_dialog::calendar::thuringian_holiday;
+use lotse_core::{MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange};
+use lotse_dialog::calendar::{thuringian_holiday, weekday};
 use serde::{Deserialize, Serialize};
 
 /// A team that takes handed-over conversations.
@@ -112,19 +112,6 @@ pub enum ScheduleError {
     Exception(String, String),
 }
 
-fn weekday(date: Date) -> Weekday {
-    let i = match date.weekday() {
-        JWeekday::Monday => 0,
-        JWeekday::Tuesday => 1,
-        JWeekday::Wednesday => 2,
-        JWeekday::Thursday => 3,
-        JWeekday::Friday => 4,
-        JWeekday::Saturday => 5,
-        JWeekday::Sunday => 6,
-    };
-    Weekday::ALL[i]
-}
-
 /// A reachable window: start and end in the city's time zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
@@ -135,34 +122,6 @@ pub struct Window {
 impl Window {
     /// "Montag, 7. Dezember, 08:00–12:00 Uhr" / "Monday, 7 December, 08:00–12:00".
     pub fn describe(&self, english: bool) -> String {
-        const MONTHS_DE: [&str; 12] = [
-            "Januar",
-            "Februar",
-            "März",
-            "April",
-            "Mai",
-            "Juni",
-            "Juli",
-            "August",
-            "September",
-            "Oktober",
-            "November",
-            "Dezember",
-        ];
-        const MONTHS_EN: [&str; 12] = [
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ];
         let d = self.start.date();
         let w = weekday(d);
         let m = (d.month() - 1) as usize;

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use lotse_core::Lang;
+use lotse_core::{Lang, MONTHS_DE, MONTHS_EN};
 use regex::{Captures, Regex};
 
 fn re(p: &str) -> Regex {
@@ -21,35 +21,6 @@ static TIME_RANGE: LazyLock<Regex> =
 static TIME: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{1,2}):(\d{2})\b(?:[  ]?Uhr)?"));
 static DATE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b"));
 static SPACES: LazyLock<Regex> = LazyLock::new(|| re(r"[ \t  ]+"));
-
-const MONTHS_DE: [&str; 12] = [
-    "Januar",
-    "Februar",
-    "März",
-    "April",
-    "Mai",
-    "Juni",
-    "Juli",
-    "August",
-    "September",
-    "Oktober",
-    "November",
-    "Dezember",
-];
-const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 const ABBREVIATIONS_DE: [(&str, &str); 14] = [
     ("z. B.", "zum Beispiel"),
