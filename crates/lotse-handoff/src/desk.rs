@@ -2,6 +2,7 @@
 //! it within staff hours and offers a callback outside them, and tells the citizen where they
 //! stand.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
@@ -62,6 +63,8 @@ impl Default for HandoffConfig {
 pub struct Desk {
     pub store: Store,
     schedule: Arc<RwLock<Schedule>>,
+    /// Days to keep transcripts and contact data (the configuration's, or an admin's choice).
+    retention_days: Arc<AtomicU32>,
     tz: TimeZone,
     kb: Arc<KnowledgeBase>,
     runtime: tokio::runtime::Handle,
@@ -93,6 +96,7 @@ impl Desk {
         Ok(Desk {
             store,
             schedule: Arc::new(RwLock::new(config.schedule.clone())),
+            retention_days: Arc::new(AtomicU32::new(config.retention_days)),
             tz,
             kb,
             runtime: tokio::runtime::Handle::current(),
@@ -111,11 +115,15 @@ impl Desk {
         Ok(())
     }
 
-    pub async fn retention_days(&self) -> u32 {
-        match self.store.setting(RETENTION_SETTING).await {
-            Ok(Some(d)) => d.parse().unwrap_or(self.config.retention_days),
-            _ => self.config.retention_days,
-        }
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days.load(Ordering::Relaxed)
+    }
+
+    /// Sets the retention period and stores it.
+    pub async fn set_retention_days(&self, days: u32) -> Result<(), StoreError> {
+        self.store.set_setting(RETENTION_SETTING, &days.to_string()).await?;
+        self.retention_days.store(days, Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn tz(&self) -> &TimeZone {
@@ -123,12 +131,13 @@ impl Desk {
     }
 
     pub fn team_name(&self, id: &str) -> String {
-        self.schedule().team(id).map(|t| t.name.clone()).unwrap_or_else(|| id.to_string())
+        let schedule = self.schedule.read().unwrap_or_else(|p| p.into_inner());
+        schedule.team(id).map(|t| t.name.clone()).unwrap_or_else(|| id.to_string())
     }
 
     /// The consent a citizen gives with a callback request.
     pub fn consent_text(&self, lang: Lang) -> String {
-        let days = self.config.retention_days;
+        let days = self.retention_days();
         let org = &self.config.organisation;
         match lang {
             Lang::De => format!(

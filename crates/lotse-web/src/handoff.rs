@@ -454,7 +454,7 @@ pub(crate) async fn sweep(state: Arc<AppState>) {
         }
         if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
             last_purge = Some(Instant::now());
-            let days = desk.retention_days().await as i64;
+            let days = desk.retention_days() as i64;
             let before = now - days * 24 * 3600 * 1000;
             let sessions_before = now - (desk.config.session_max_hours as i64) * 3600 * 1000;
             match desk.store.purge(before, sessions_before).await {

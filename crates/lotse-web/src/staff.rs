@@ -363,8 +363,6 @@ async fn queue(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let desk = desk(&state)?;
     let now = now_ms();
-    let schedule = desk.schedule();
-    let team_name = |id: &str| schedule.team(id).map(|t| t.name.clone()).unwrap_or_else(|| id.to_string());
     let items: Vec<QueueItem> = desk
         .store
         .queue()
@@ -372,7 +370,7 @@ async fn queue(
         .map_err(store_error)?
         .into_iter()
         .map(|h| QueueItem {
-            team_name: team_name(&h.team),
+            team_name: desk.team_name(&h.team),
             waiting_s: ((h.claimed_ms.unwrap_or(now) - h.created_ms) / 1000).max(0),
             mine: h.claimed_by.as_deref() == Some(ctx.account.name.as_str()),
             id: h.id,
@@ -733,7 +731,7 @@ async fn admin_settings(State(state): State<Arc<AppState>>) -> Result<Json<serde
     Ok(Json(serde_json::json!({
         "schedule_toml": schedule.to_toml(),
         "teams": teams,
-        "retention_days": desk.retention_days().await,
+        "retention_days": desk.retention_days(),
     })))
 }
 
@@ -771,10 +769,7 @@ async fn admin_retention(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_retention", "Retention is 1 to 3650 days."));
     }
     let desk = desk(&state)?;
-    desk.store
-        .set_setting(lotse_handoff::desk::RETENTION_SETTING, &body.days.to_string())
-        .await
-        .map_err(store_error)?;
+    desk.set_retention_days(body.days).await.map_err(store_error)?;
     Ok(Json(serde_json::json!({ "ok": true, "retention_days": body.days })))
 }
 

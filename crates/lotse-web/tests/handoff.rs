@@ -583,6 +583,10 @@ fn admins_edit_hours_and_retention_and_read_figures() {
     assert_eq!(s.post("/staff/api/admin/retention", json!({"days": 14}), Some(&chef)).0, 200);
     let (_, v) = s.get("/staff/api/admin/settings", Some(&chef));
     assert_eq!(v["retention_days"], 14);
+    // The consent text names the period in force.
+    let id = s.conversation();
+    let r = s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    assert!(r["reply"]["handoff"]["callback"]["consent"].as_str().unwrap().contains("14 Tage"), "{r}");
     let (status, f) = s.get("/staff/api/admin/figures?days=7", Some(&chef));
     assert_eq!(status, 200);
     assert!(f["queued"].is_u64() && f["callbacks_open"].is_u64(), "{f}");
