@@ -162,7 +162,8 @@ impl Desk {
     /// The team a conversation goes to.
     pub fn team_for(&self, conv: &Conversation) -> String {
         let (_, offices, _) = self.topic(conv);
-        self.schedule().route(offices.iter().map(String::as_str)).id.clone()
+        let schedule = self.schedule.read().unwrap_or_else(|p| p.into_inner());
+        schedule.route(offices.iter().map(String::as_str)).id.clone()
     }
 
     fn offer(&self, window: &Window, lang: Lang) -> CallbackOffer {

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use lotse_core::{HandoffInfo, HandoffState, ReplyKind};
+use lotse_core::{HandoffState, ReplyKind};
 use lotse_dialog::{Conversation, Event, handoff_text};
 use lotse_handoff::store::{StoreError, now_ms};
 use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, QueueState};
@@ -311,9 +311,7 @@ pub(crate) async fn callback(
         .map_err(store_error)?;
     // The conversation so far goes with it, so staff know the question before they call.
     guard.handed_off = true;
-    let mut tmp = Conv { c: guard.c.clone(), synced: guard.synced, handed_off: true };
-    sync(&state, &mut tmp).await?;
-    guard.synced = tmp.synced;
+    sync(&state, &mut guard).await?;
     drop(guard);
     let kind = match c.contact_kind {
         ContactKind::Phone => "Rückruf per Telefon erbeten.",
@@ -469,12 +467,4 @@ pub(crate) async fn sweep(state: Arc<AppState>) {
             }
         }
     }
-}
-
-/// The handoff info for a conversation now (for tests and the staff side).
-#[allow(dead_code)]
-pub(crate) async fn info_of(state: &AppState, id: &str) -> Option<HandoffInfo> {
-    let desk = state.desk.as_ref()?;
-    let h = desk.store.open_handoff(id).await.ok()??;
-    desk.info(&h).await.ok()
 }
