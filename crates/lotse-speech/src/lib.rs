@@ -14,5 +14,8 @@ pub mod endpoint;
 pub mod g711;
 pub mod resample;
 pub mod spoken;
+pub mod stt;
+pub mod tts;
 pub mod vad;
 pub mod wav;
+pub mod whisper_ggml;

