@@ -107,6 +107,16 @@ impl Conversation {
             events: Vec::new(),
         }
     }
+
+    /// The caller interrupted the last reply on the phone: the record keeps what they actually
+    /// heard (the words played before the barge-in, "…" when none), not what was planned.
+    pub fn record_heard(&mut self, heard: &str) {
+        if let Some(Event::ReplyOut { reply, .. }) =
+            self.events.iter_mut().rev().find(|e| matches!(e, Event::ReplyOut { .. }))
+        {
+            reply.text = if heard.trim().is_empty() { "…".to_string() } else { heard.to_string() };
+        }
+    }
 }
 
 /// Where conversations go when a person should take over. The staff queue implements it; until

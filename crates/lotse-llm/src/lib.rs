@@ -60,6 +60,11 @@ impl Prompt {
 pub struct Cancel(Arc<AtomicBool>);
 
 impl Cancel {
+    /// A cancel flag shared with another part (the call's barge-in).
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Cancel {
+        Cancel(flag)
+    }
+
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }

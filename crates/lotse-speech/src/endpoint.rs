@@ -44,7 +44,7 @@ pub enum Turn {
     /// The caller started speaking (barge-in point during playback).
     Started,
     /// The caller finished: the utterance, from the pre-roll to the last speech chunk.
-    Ended { audio: Vec<f32>, capped: bool },
+    Ended { audio: Vec<f32>, capped: bool, trailing_ms: u32 },
 }
 
 /// The detector: feed it chunks of audio with their speech probability.
@@ -117,9 +117,10 @@ impl Endpointer {
             audio.truncate(audio.len().saturating_sub(trailing));
             self.speaking = false;
             self.speech_run = 0;
-            self.silence_run = 0;
             self.dictation = false;
-            return Turn::Ended { audio, capped };
+            let trailing_ms = if capped { 0 } else { self.silence_run * self.chunk_ms };
+            self.silence_run = 0;
+            return Turn::Ended { audio, capped, trailing_ms };
         }
         Turn::Idle
     }
@@ -145,7 +146,7 @@ mod tests {
         assert_eq!((events[0].0, &events[0].1), (12, &Turn::Started));
         // 300 ms hangover at 32 ms per chunk: the 10th silent chunk ends it (index 30 + 9).
         assert_eq!(events[1].0, 39);
-        let Turn::Ended { audio, capped } = &events[1].1 else { panic!() };
+        let Turn::Ended { audio, capped, .. } = &events[1].1 else { panic!() };
         assert!(!capped);
         // Pre-roll (192 ms + the start run) plus the speech, no trailing silence.
         // The pre-roll (6 chunks of silence before the 3 that started it) and the 20 of speech.
@@ -188,7 +189,7 @@ mod tests {
         let events = run(&vec![0.9; 200], &mut e);
         let ends: Vec<&(usize, Turn)> = events.iter().filter(|(_, t)| matches!(t, Turn::Ended { .. })).collect();
         assert!(!ends.is_empty());
-        let Turn::Ended { audio, capped } = &ends[0].1 else { panic!() };
+        let Turn::Ended { audio, capped, .. } = &ends[0].1 else { panic!() };
         assert!(*capped && audio.len() <= 100 * 512, "{}", audio.len());
     }
 }

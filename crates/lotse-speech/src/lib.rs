@@ -10,6 +10,7 @@
 //!   phone numbers written out the way a person says them — split into sentences, so that the
 //!   first can be synthesised and played while the rest is still being synthesised.
 
+pub mod call;
 pub mod endpoint;
 pub mod g711;
 pub mod resample;

@@ -12,9 +12,14 @@ fn re(p: &str) -> Regex {
 }
 
 static URL: LazyLock<Regex> = LazyLock::new(|| re(r"(?:https?://|www\.)[^\s)]+"));
+/// A web address without scheme ("service.jena.de"), not the domain of an e-mail address.
+static DOMAIN: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(^|[^@\w.])((?:[a-z0-9-]+\.)+(?:de|com|org|net|eu|info)\b(?:/[^\s),;]*)?)"));
 static DANGLING: LazyLock<Regex> = LazyLock::new(|| re(r"\s*[–:-]\s*$"));
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"([A-Za-z0-9._%+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"));
 static PHONE: LazyLock<Regex> = LazyLock::new(|| re(r"(?:\+49[ ]?|\b0)\d{1,5}(?:[ /-]?\d{2,}){1,4}\b"));
+/// "€70.00", "€ 1,250.50": the English way, the sign before the amount.
+static AMOUNT_EN: LazyLock<Regex> = LazyLock::new(|| re(r"€[  ]?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{2}))?"));
 static AMOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{2}))?[  ]?€"));
 static TIME_RANGE: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(\d{1,2}):(\d{2})[  ]?(?:–|-|bis)[  ]?(\d{1,2}):(\d{2})(?:[  ]?Uhr)?"));
@@ -69,6 +74,8 @@ pub fn spoken(text: &str, lang: Lang) -> String {
     for line in text.lines() {
         let line = line.trim().trim_start_matches(['-', '•', '*']).trim();
         let line = URL.replace_all(line, "");
+        let pages = if en { "the city's web pages" } else { "den Seiten der Stadt" };
+        let line = DOMAIN.replace_all(&line, |c: &regex::Captures| format!("{}{pages}", &c[1]));
         let line = DANGLING.replace(&line, "").trim().to_string();
         if line.is_empty() {
             continue;
@@ -99,6 +106,16 @@ pub fn spoken(text: &str, lang: Lang) -> String {
     s = AMOUNT
         .replace_all(&s, |c: &Captures| {
             let euros = c[1].replace('.', "");
+            let word = if en { "euros" } else { "Euro" };
+            match c.get(2).map(|m| m.as_str()) {
+                None | Some("00") => format!("{euros} {word}"),
+                Some(cents) => format!("{euros} {word} {}", cents.trim_start_matches('0')),
+            }
+        })
+        .into_owned();
+    s = AMOUNT_EN
+        .replace_all(&s, |c: &Captures| {
+            let euros = c[1].replace(',', "");
             let word = if en { "euros" } else { "Euro" };
             match c.get(2).map(|m| m.as_str()) {
                 None | Some("00") => format!("{euros} {word}"),
@@ -188,6 +205,12 @@ mod tests {
              Telefon 0 3 6 4 1, 4 9, 3 8 0 0. E-Mail bs Strich antrag at jena Punkt de."
         );
         assert!(!s.contains("http") && !s.contains('€') && !s.contains('@'));
+        // An address without scheme is not spelled out either; an e-mail domain stays.
+        assert_eq!(
+            spoken("Termine auf service.jena.de oder per E-Mail an info@jena.de.", Lang::De),
+            "Termine auf den Seiten der Stadt oder per E-Mail an info at jena Punkt de."
+        );
+        assert_eq!(spoken("Book at service.jena.de/termin.", Lang::En), "Book at the city's web pages.");
     }
 
     #[test]
@@ -206,6 +229,10 @@ mod tests {
         assert_eq!(
             spoken("It costs 46,00 € at 13:00. Mail info@jena.de", Lang::En),
             "It costs 46 euros at 13 o'clock. Mail info at jena dot de."
+        );
+        assert_eq!(
+            spoken("Fees: €70.00 (adults); €37.50; € 1,250.00.", Lang::En),
+            "Fees: 70 euros (adults); 37 euros 50; 1250 euros."
         );
     }
 

@@ -104,7 +104,9 @@ impl Stt {
         // The first transcription allocates whisper's compute buffers; doing it here, on
         // silence, keeps that out of the caller's first turn and sets the context the language
         // detector uses.
-        session.transcribe(&[0.0; RATE as usize], LangChoice::Fixed(Lang::De))?;
+        // (A faint tone: silence would stop at the level gate before whisper runs.)
+        let tone: Vec<f32> = (0..RATE as usize).map(|i| 0.01 * (i as f32 * 0.05).sin()).collect();
+        session.transcribe(&tone, LangChoice::Fixed(Lang::De))?;
         Ok(session)
     }
 }
@@ -188,7 +190,10 @@ impl SttSession {
         self.state.pcm_to_mel(pcm, self.stt.threads as usize).map_err(run)?;
         let (_, probs) = self.state.lang_detect(0, self.stt.threads as usize).map_err(run)?;
         let p = |code: &str| whisper_rs::get_lang_id(code).and_then(|i| probs.get(i as usize).copied()).unwrap_or(0.0);
-        Ok(if p("en") > p("de") { Lang::En } else { Lang::De })
+        // German unless English is clearly more likely: on unclear (robotic, narrowband) German
+        // the detector leans to English, and a German caller answered in English is worse off
+        // than an English caller who is asked in German and can say "English, please".
+        Ok(if p("en") > 3.0 * p("de") { Lang::En } else { Lang::De })
     }
 }
 

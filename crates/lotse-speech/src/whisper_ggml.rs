@@ -366,7 +366,7 @@ pub fn verify(path: &std::path::Path) -> Result<usize, ConvertError> {
     let bad = |m: String| ConvertError::Model(m);
     let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
     let len = f.get_ref().metadata()?.len();
-    let mut i32_at = |f: &mut std::io::BufReader<std::fs::File>| -> Result<i64, ConvertError> {
+    let i32_at = |f: &mut std::io::BufReader<std::fs::File>| -> Result<i64, ConvertError> {
         let mut b = [0u8; 4];
         f.read_exact(&mut b).map_err(|_| bad("truncated".into()))?;
         Ok(i32::from_le_bytes(b) as i64)

@@ -52,6 +52,15 @@ pub enum BenchCommand {
         #[arg(long, default_value = "knowledge")]
         knowledge: PathBuf,
     },
+    /// Speech: recognition and synthesis real-time factors, and the latency of whole voice
+    /// turns (end of speech → first reply sample) on this machine's cores.
+    Voice {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        /// Runs of each measurement.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
@@ -61,7 +70,104 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Llm { model, llama_python, runs, max_tokens, knowledge } => {
             llm(&model, llama_python.as_deref(), runs, max_tokens, &knowledge)
         }
+        BenchCommand::Voice { knowledge, runs } => voice(&knowledge, runs),
     }
+}
+
+fn voice(knowledge: &std::path::Path, runs: usize) -> Result<ExitCode> {
+    use lotse_core::Lang;
+    use lotse_speech::resample::convert;
+    use lotse_speech::stt::LangChoice;
+    use std::time::Instant;
+    let engine = crate::build_engine(knowledge)?;
+    let models = crate::models_dir();
+    let started = Instant::now();
+    let stack = crate::voice::Stack::load(&models, &engine)?;
+    println!("voice models loaded in {:.2} s", started.elapsed().as_secs_f64());
+    let runs = runs.max(1);
+    let questions = [
+        (Lang::De, "Was kostet ein neuer Personalausweis?"),
+        (Lang::De, "Ich möchte meinen Wohnsitz ummelden."),
+        (Lang::En, "How much does a passport cost?"),
+        (Lang::En, "When is the citizens office open today?"),
+    ];
+    // Synthesis: every voice on every question.
+    println!("\nsynthesis (real-time factor = synthesis time / audio duration, median of {runs}):");
+    for (lang, text) in questions {
+        let voice = stack.tts.voice(lang);
+        let mut rtf = Vec::new();
+        let mut first = 0.0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            let a = voice.synthesize(text)?;
+            first = a.seconds() as f64;
+            rtf.push(t.elapsed().as_secs_f64() / a.seconds().max(0.01) as f64);
+        }
+        println!("  {:<28} {:>5.2} s of audio, RTF {:.3}  {text:?}", voice.name(), first, median(rtf));
+    }
+    // Recognition of the same questions, as the telephone delivers them: the natural voice where
+    // there is one, espeak-ng otherwise.
+    println!("\nrecognition, whisper base on 8 kHz audio (RTF, median of {runs}):");
+    let mut session = stack.stt.session()?;
+    for (lang, text) in questions {
+        let a = stack.tts.synthesize(text, lang)?;
+        let narrow = convert(&a.samples, a.rate, 8000)?;
+        let mut pcm = vec![0.0f32; 3200];
+        pcm.extend(convert(&narrow, 8000, 16_000)?);
+        pcm.extend(vec![0.0f32; 3200]);
+        let mut rtf = Vec::new();
+        let mut ms = Vec::new();
+        let mut heard = String::new();
+        for _ in 0..runs {
+            let t = session.transcribe(&pcm, LangChoice::Fixed(lang))?;
+            rtf.push(t.elapsed.as_secs_f64() / t.audio.as_secs_f64());
+            ms.push(t.elapsed.as_secs_f64() * 1000.0);
+            heard = t.text;
+        }
+        println!(
+            "  {:>5.2} s  {:>4.0} ms  RTF {:.3}  ({}) {text:?} → {heard:?}",
+            pcm.len() as f64 / 16_000.0,
+            median(ms),
+            median(rtf),
+            stack.tts.voice(lang).name()
+        );
+    }
+    // Whole turns: the caller's question through VAD, end of turn, recognition, dialog and
+    // the first sentence's synthesis.
+    println!("\nturn latency, end of speech → first reply sample (median of {runs}):");
+    for (lang, text) in questions {
+        let a = stack.tts.synthesize(text, lang)?;
+        let narrow = convert(&a.samples, a.rate, 8000)?;
+        let last = narrow.iter().rposition(|v| v.abs() > 0.01).unwrap_or(narrow.len());
+        let mut input = vec![0.0f32; 8000];
+        input.extend(convert(&narrow, 8000, 16_000)?);
+        input.extend(vec![0.0f32; 16_000 * 2]);
+        let speech_end = std::time::Duration::from_secs_f64(0.5 + (last as f64) / 8000.0);
+        let mut lat = Vec::new();
+        let mut parts = (0.0, 0.0, 0.0, 0.0);
+        for _ in 0..runs {
+            let o = crate::voice::run_lang(&engine, &stack, &input, &[], 8000, Some(lang))?;
+            if let Some(mut t) = o.turns.into_iter().next() {
+                t.speech_end = speech_end;
+                lat.push(t.latency().as_secs_f64() * 1000.0);
+                parts = (
+                    t.endpoint.saturating_sub(t.speech_end).as_secs_f64() * 1000.0,
+                    t.stt.as_secs_f64() * 1000.0,
+                    t.dialog.as_secs_f64() * 1000.0,
+                    t.tts_first.as_secs_f64() * 1000.0,
+                );
+            }
+        }
+        println!(
+            "  {:>5.0} ms  (hangover {:.0}, recognition {:.0}, dialog {:.0}, first sentence {:.0} ms)  {text:?}",
+            median(lat),
+            parts.0,
+            parts.1,
+            parts.2,
+            parts.3
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One engine's figures, medians over the runs.

@@ -53,6 +53,26 @@ pub enum EvalCommand {
         #[arg(long)]
         min_pass_llm: Option<f64>,
     },
+    /// The dialog set's single questions spoken (espeak-ng, 8 kHz µ-law, clean and noisy)
+    /// through the voice pipeline: word error rate, retrieval from speech against text,
+    /// latency.
+    Voice {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "eval/dialog.toml")]
+        set: PathBuf,
+        #[arg(long, default_value = "eval/reports")]
+        reports: PathBuf,
+        /// Only the first N questions.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        verbose: bool,
+        /// Exit with code 1 when retrieval from speech is more than this many points below
+        /// retrieval from text.
+        #[arg(long)]
+        max_gap: Option<f64>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -131,6 +151,9 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
         }
         EvalCommand::Dialog { knowledge, set, reports, verbose, min_pass, llm, min_pass_llm } => {
             dialog(&knowledge, &set, &reports, verbose, min_pass, llm, min_pass_llm)
+        }
+        EvalCommand::Voice { knowledge, set, reports, limit, verbose, max_gap } => {
+            crate::eval_voice::run(&knowledge, &set, &reports, limit, verbose, max_gap)
         }
     }
 }

@@ -3,7 +3,9 @@
 mod bench;
 mod config;
 mod eval;
+mod eval_voice;
 mod models;
+mod voice;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -119,6 +121,30 @@ enum Command {
         /// phone channel).
         #[arg(long)]
         spoken: bool,
+        #[command(flatten)]
+        llm: LlmArg,
+    },
+    /// One voice call offline: a recording of the caller in, the bot's side out (needs
+    /// `lotse models fetch whisper-base silero-vad piper-en-us-joe` and espeak-ng).
+    Voice {
+        /// The caller's recording (WAV: PCM at 4–48 kHz or G.711 µ-law/A-law).
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Where the bot's side goes (WAV, 16-bit PCM, the same clock as the input).
+        #[arg(long = "out")]
+        output: PathBuf,
+        /// Print what was recognised, answered and heard, with the latency of each turn.
+        #[arg(long)]
+        transcript: bool,
+        /// The output rate in Hz (8000 for the telephone).
+        #[arg(long, default_value_t = 8000)]
+        rate: u32,
+        /// Keys pressed during the call, SECONDS:KEY separated by commas (0 = a person,
+        /// * = repeat).
+        #[arg(long, default_value = "")]
+        dtmf: String,
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
         #[command(flatten)]
         llm: LlmArg,
     },
@@ -320,6 +346,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if reply.generated_by != lotse_core::COMPOSER {
                     println!("  Erstellt von: {} (jeder Satz gegen die Quellen geprüft)", reply.generated_by);
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Voice { input, output, transcript, rate, dtmf, knowledge, llm } => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+                )
+                .init();
+            if !lotse_speech::resample::RATES.contains(&rate) {
+                anyhow::bail!("--rate {rate}: 4000 to 48000 Hz");
+            }
+            let keys = voice::parse_keys(&dtmf)?;
+            let audio = voice::read_input(&input)?;
+            let engine = with_llm(build_engine(&knowledge)?, llm, false)?;
+            let stack = voice::Stack::load(&models_dir(), &engine)?;
+            let outcome = voice::run(&engine, &stack, &audio, &keys, rate)?;
+            lotse_speech::wav::write(&output, &outcome.output, rate)?;
+            if transcript {
+                for line in &outcome.log {
+                    println!("{line}");
+                }
+                for (i, t) in outcome.turns.iter().enumerate() {
+                    println!(
+                        "turn {}: end of speech → first audio {} ms (hangover {} ms, recognition {} ms, dialog {} ms, first sentence {} ms)",
+                        i + 1,
+                        t.latency().as_millis(),
+                        t.endpoint.saturating_sub(t.speech_end).as_millis(),
+                        t.stt.as_millis(),
+                        t.dialog.as_millis(),
+                        t.tts_first.as_millis()
+                    );
+                }
+            }
+            if outcome.turns.is_empty() {
+                eprintln!("no speech found in {}", input.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,0 +1,328 @@
+//! `lotse eval voice`: the dialog evaluation's single-question cases, spoken. Each question is
+//! synthesised with espeak-ng (German, or US English for the English cases), sent through the
+//! telephone path (8 kHz, µ-law), once clean and once with added noise, and run as a call
+//! through the whole voice pipeline (VAD and end of turn, whisper, the engine on the phone
+//! channel, the spoken form, synthesis). It reports word error rate, retrieval (the expected
+//! source among the reply's) from speech against the same question as text, and the latency
+//! from the end of speech to the first reply sample.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use lotse_core::{Channel, Lang};
+use lotse_speech::g711::Law;
+use lotse_speech::resample::{convert, to_f32, to_i16};
+
+use lotse_speech::tts::{Tts, Voice};
+
+use crate::voice::{Stack, TurnRecord};
+
+/// One spoken case.
+struct Spoken {
+    name: String,
+    question: String,
+    lang: Lang,
+    source: String,
+}
+
+/// The outcome of one question on one audio path.
+struct Heard {
+    text_hit: bool,
+    wer_edits: usize,
+    words: usize,
+    hit: bool,
+    turn: Option<TurnRecord>,
+}
+
+/// espeak-ng at 8 kHz µ-law and back: what a caller's question sounds like after the phone
+/// network. `noise_db`: white noise at this signal-to-noise ratio, or none.
+fn telephone_audio(
+    text: &str,
+    lang: Lang,
+    natural: Option<&Tts>,
+    noise_db: Option<f32>,
+    seed: u32,
+) -> Result<(Vec<f32>, Duration)> {
+    let audio = match natural {
+        Some(tts) => tts.synthesize(text, lang)?,
+        None => {
+            // A caller speaks calmer than espeak-ng's default 175 words a minute.
+            let voice = if lang == Lang::En { "en-us" } else { "de" };
+            Voice::Espeak { voice: voice.into(), speed: 150 }.synthesize(text)?
+        }
+    };
+    let mut narrow = convert(&audio.samples, audio.rate, 8000)?;
+    let rms = (narrow.iter().map(|v| v * v).sum::<f32>() / narrow.len().max(1) as f32).sqrt();
+    let last = narrow.iter().rposition(|v| v.abs() > 0.01).unwrap_or(narrow.len());
+    // Half a second before, 1.2 seconds after: room for the hangover.
+    let mut x = vec![0.0f32; 4000];
+    let speech_end = Duration::from_secs_f64((4000 + last) as f64 / 8000.0);
+    x.append(&mut narrow);
+    x.extend(vec![0.0f32; 9600]);
+    if let Some(db) = noise_db {
+        let amp = rms / 10f32.powf(db / 20.0) * 3f32.sqrt();
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        for v in &mut x {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            *v += amp * ((s as f32 / u32::MAX as f32) * 2.0 - 1.0);
+        }
+    }
+    let codes = Law::Mu.encode(&to_i16(&x));
+    Ok((convert(&to_f32(&Law::Mu.decode(&codes)), 8000, 16_000)?, speech_end))
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .replace('ß', "ss")
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Word-level edit distance.
+fn edits(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut row: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, h) in hypothesis.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(r != h)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[hypothesis.len()]
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+pub fn run(
+    knowledge: &Path,
+    set: &Path,
+    reports: &Path,
+    limit: Option<usize>,
+    verbose: bool,
+    max_gap: Option<f64>,
+) -> Result<ExitCode> {
+    let engine = crate::build_engine(knowledge)?;
+    let src = std::fs::read_to_string(set).with_context(|| format!("reading {}", set.display()))?;
+    let parsed: toml::Value = toml::from_str(&src).with_context(|| format!("parsing {}", set.display()))?;
+    let mut cases = Vec::new();
+    for c in parsed.get("case").and_then(|c| c.as_array()).into_iter().flatten() {
+        let turns: Vec<&str> = c.get("turns").and_then(|t| t.as_array()).into_iter().flatten().filter_map(|t| t.as_str()).collect();
+        let source = c.get("expect_source").and_then(|s| s.as_str());
+        let kind = c.get("expect_kind").and_then(|s| s.as_str()).unwrap_or_default();
+        let category = c.get("category").and_then(|s| s.as_str()).unwrap_or_default();
+        // Single questions with a known source, the kind a caller asks; no injections or
+        // malformed input (those are text attacks, not speech).
+        let (1, Some(source), "answer", "answer" | "english" | "plain") = (turns.len(), source, kind, category) else {
+            continue;
+        };
+        let lang = if c.get("expect_lang").and_then(|l| l.as_str()) == Some("en") { Lang::En } else { Lang::De };
+        cases.push(Spoken {
+            name: c.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string(),
+            question: turns[0].to_string(),
+            lang,
+            source: source.to_string(),
+        });
+    }
+    if let Some(n) = limit {
+        cases.truncate(n);
+    }
+    if cases.is_empty() {
+        bail!("{}: no single-question answer cases with a source", set.display());
+    }
+    let models = crate::models_dir();
+    let mut stack = Stack::load(&models, &engine)?;
+    // Each question is the first of its own call, with the language known (the hotline's
+    // German, or English for the English cases): the steady state of a call. The first-turn
+    // language detection is measured separately below.
+    stack.detect = false;
+
+    // The audio paths: espeak-ng clean and noisy for every question, and the Piper voices
+    // (natural speech: the fetched English one, a German one where an operator has placed it)
+    // for the questions in their language.
+    let natural = |lang: Lang| matches!(stack.tts.voice(lang), Voice::Piper(_));
+    let paths: [(String, Option<f32>, bool); 3] = [
+        ("espeak-ng".into(), None, false),
+        ("espeak-ng, noise 15 dB".into(), Some(15.0), false),
+        (
+            format!(
+                "Piper ({})",
+                [Lang::De, Lang::En]
+                    .iter()
+                    .filter(|l| natural(**l))
+                    .map(|l| stack.tts.voice(*l).name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+            true,
+        ),
+    ];
+    let mut results: Vec<Vec<Heard>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    let mut detail = String::new();
+    for (i, case) in cases.iter().enumerate() {
+        let (mut conv, _) = engine.start("eval".into(), Channel::Phone, case.lang);
+        let reply = engine.respond(&mut conv, &case.question, false);
+        let text_hit = reply.sources.iter().any(|s| s.id == case.source);
+        for (p, (path, noise, piper)) in paths.iter().enumerate() {
+            if *piper && !natural(case.lang) {
+                continue;
+            }
+            let voice = if *piper { Some(&stack.tts) } else { None };
+            let (audio, speech_end) = telephone_audio(&case.question, case.lang, voice, *noise, i as u32 + 1)?;
+            let outcome = crate::voice::run_lang(&engine, &stack, &audio, &[], 8000, Some(case.lang))?;
+            let turn = outcome.turns.into_iter().next();
+            let heard = turn.as_ref().map(|t| t.transcript.clone()).unwrap_or_default();
+            let reference = words(&case.question);
+            let e = edits(&reference, &words(&heard));
+            let hit = turn.as_ref().is_some_and(|t| t.source_ids.iter().any(|s| *s == case.source));
+            // The latency from the true end of the synthesised speech.
+            let turn = turn.map(|mut t| {
+                t.speech_end = speech_end;
+                t
+            });
+            if verbose || !hit {
+                let (kind, reply) = turn.as_ref().map(|t| (t.kind.as_str(), t.reply.as_str())).unwrap_or(("no turn", ""));
+                let _ = writeln!(
+                    detail,
+                    "- {} [{path}] {:?} → {:?} (WER {:.2}, {}, text {}; reply {kind}: {:.80})",
+                    case.name,
+                    case.question,
+                    heard,
+                    e as f64 / reference.len() as f64,
+                    if hit { "source found" } else { "source missed" },
+                    if text_hit { "found" } else { "missed" },
+                    reply
+                );
+            }
+            results[p].push(Heard { text_hit, wer_edits: e, words: reference.len(), hit, turn });
+        }
+        eprint!("\r{}/{} questions", i + 1, cases.len());
+    }
+    eprintln!();
+
+    // First-turn language detection, on the first 20 cases (clean): how often it is right and
+    // what it adds.
+    stack.detect = true;
+    let mut detect_right = 0usize;
+    let mut detect_latency = Vec::new();
+    let probe: Vec<&Spoken> = cases.iter().take(20).collect();
+    for (i, case) in probe.iter().enumerate() {
+        let (audio, speech_end) = telephone_audio(&case.question, case.lang, None, None, i as u32 + 1)?;
+        let outcome = crate::voice::run_lang(&engine, &stack, &audio, &[], 8000, None)?;
+        if let Some(mut t) = outcome.turns.into_iter().next() {
+            detect_right += usize::from(t.heard_lang == case.lang);
+            t.speech_end = speech_end;
+            detect_latency.push(t.latency().as_secs_f64() * 1000.0);
+        }
+    }
+
+    let n = cases.len();
+    let mut report = String::new();
+    writeln!(report, "# Voice evaluation")?;
+    writeln!(report)?;
+    writeln!(
+        report,
+        "{n} single questions of {} ({} German, {} English), spoken by espeak-ng at 150 words a minute, 8 kHz µ-law; whisper base; the composer answers; {} cores.",
+        set.display(),
+        cases.iter().filter(|c| c.lang == Lang::De).count(),
+        cases.iter().filter(|c| c.lang == Lang::En).count(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    )?;
+    writeln!(report)?;
+    writeln!(report, "| audio | questions | WER | retrieval from speech | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |")?;
+    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|")?;
+    let mut worst_gap: f64 = 0.0;
+    for (p, (path, _, _)) in paths.iter().enumerate() {
+        let r = &results[p];
+        if r.is_empty() {
+            continue;
+        }
+        let n = r.len();
+        let text_rate = r.iter().filter(|h| h.text_hit).count() as f64 / n as f64;
+        let wer = r.iter().map(|h| h.wer_edits).sum::<usize>() as f64 / r.iter().map(|h| h.words).sum::<usize>().max(1) as f64;
+        let rate = r.iter().filter(|h| h.hit).count() as f64 / n as f64;
+        let gap = (text_rate - rate) * 100.0;
+        worst_gap = worst_gap.max(gap);
+        let lat: Vec<f64> = r.iter().filter_map(|h| h.turn.as_ref()).map(|t| t.latency().as_secs_f64() * 1000.0).collect();
+        let stt: Vec<f64> = r.iter().filter_map(|h| h.turn.as_ref()).map(|t| t.stt.as_secs_f64() * 1000.0).collect();
+        let hang: Vec<f64> = r
+            .iter()
+            .filter_map(|h| h.turn.as_ref())
+            .map(|t| t.endpoint.saturating_sub(t.speech_end).as_secs_f64() * 1000.0)
+            .collect();
+        let missing = r.iter().filter(|h| h.turn.is_none()).count();
+        writeln!(
+            report,
+            "| {path}{} | {n} | {:.3} | {:.3} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            if missing > 0 { format!(" ({missing} without a turn)") } else { String::new() },
+            wer,
+            rate,
+            text_rate,
+            gap,
+            percentile(lat.clone(), 0.5),
+            percentile(lat, 0.95),
+            percentile(stt, 0.5),
+            percentile(hang, 0.5),
+        )?;
+    }
+    writeln!(report)?;
+    writeln!(
+        report,
+        "First turn with German/English detection (clean, {} questions): language right {}/{}, latency p50 {:.0} ms, p95 {:.0} ms.",
+        probe.len(),
+        detect_right,
+        probe.len(),
+        percentile(detect_latency.clone(), 0.5),
+        percentile(detect_latency, 0.95)
+    )?;
+    writeln!(report)?;
+    writeln!(report, "Latency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis.")?;
+    if !detail.is_empty() {
+        writeln!(report)?;
+        writeln!(report, "## Questions whose source was missed from speech{}", if verbose { " (and all others)" } else { "" })?;
+        writeln!(report)?;
+        report.push_str(&detail);
+    }
+    print!("{}", report.split("\n## ").next().unwrap_or_default());
+    std::fs::create_dir_all(reports)?;
+    let path = reports.join("voice.md");
+    std::fs::write(&path, &report)?;
+    println!("report: {}", path.display());
+    if let Some(max) = max_gap
+        && worst_gap > max
+    {
+        eprintln!("retrieval from speech is {worst_gap:.1} points below text (allowed {max})");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_error_counts_substitutions_insertions_and_deletions() {
+        let w = |s: &str| words(s);
+        assert_eq!(edits(&w("was kostet ein pass"), &w("Was kostet ein Pass?")), 0);
+        assert_eq!(edits(&w("was kostet ein pass"), &w("was kostet pass")), 1);
+        assert_eq!(edits(&w("was kostet ein pass"), &w("was kosten ein neuer pass")), 2);
+        assert_eq!(edits(&w("a b"), &w("")), 2);
+        assert_eq!(percentile(vec![3.0, 1.0, 2.0], 0.5), 2.0);
+    }
+}

@@ -1,0 +1,388 @@
+//! Voice turns offline: a recording in, the bot's audio out, on the same clock. This is what the
+//! SIP bridge will do live: caller audio → VAD and end of turn → whisper → the conversation
+//! engine (phone channel) → the spoken form → one sentence synthesised and played while the
+//! rest is synthesised; barge-in and keys on the way.
+//!
+//! Latency is measured per turn as the caller would meet it: from the end of their speech (as
+//! the VAD found it) to the first sample of the reply = the hangover, in audio time, plus the
+//! wall time of recognition, the dialog and the synthesis of the first sentence.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use lotse_core::{Channel, Lang};
+use lotse_dialog::{Engine, TurnOptions};
+use lotse_speech::call::{Call, CallEvent};
+use lotse_speech::endpoint::EndpointConfig;
+use lotse_speech::resample::convert;
+use lotse_speech::spoken::{sentences, spoken};
+use lotse_speech::stt::{LangChoice, Stt, SttSession};
+use lotse_speech::tts::Tts;
+use lotse_speech::vad::Vad;
+
+/// Frames of 20 ms, as RTP carries them.
+const FRAME_MS: u32 = 20;
+/// The longest recording `lotse voice` takes.
+const MAX_INPUT: Duration = Duration::from_secs(30 * 60);
+
+/// The loaded models, shared by calls.
+pub struct Stack {
+    pub models: PathBuf,
+    pub stt: Stt,
+    pub tts: Tts,
+    /// Detect German or English on a call's first turn (about 200 ms more on 2 cores).
+    pub detect: bool,
+    /// Recognisers and detectors of ended calls, for the next (their buffers are warm).
+    spare: std::sync::Mutex<Vec<(SttSession, Vad)>>,
+}
+
+impl Stack {
+    /// Loads VAD (checked), whisper and the voices; every missing or broken file is a clear
+    /// error here.
+    pub fn load(models: &Path, engine: &Engine) -> Result<Stack> {
+        Vad::load(models).context("voice activity detection")?;
+        // whisper decodes its prompt before every utterance, so it is kept short: the city and
+        // the names of the first services of the knowledge (its order: the most asked first),
+        // about 40 tokens. A prompt of all service names (about 200 tokens) cost over a second
+        // per turn on 2 cores.
+        let mut prompt = String::from("Jena, Bürgerservice");
+        for s in &engine.knowledge().services {
+            let name = s.name.split([' ', '(', ',']).next().unwrap_or_default();
+            if prompt.len() + name.len() > 160 {
+                break;
+            }
+            if name.chars().count() > 4 && !prompt.contains(name) {
+                prompt.push_str(", ");
+                prompt.push_str(name);
+            }
+        }
+        prompt.push('.');
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
+        let stt = Stt::load(models, threads).context("speech recognition")?.with_prompt(&prompt);
+        let tts = Tts::load(models).context("speech output")?;
+        Ok(Stack { models: models.to_path_buf(), stt, tts, detect: true, spare: Default::default() })
+    }
+}
+
+/// One caller turn and the bot's answer.
+#[derive(Debug, Clone)]
+pub struct TurnRecord {
+    pub speech_end: Duration,
+    pub endpoint: Duration,
+    pub transcript: String,
+    /// The language whisper was run in.
+    pub heard_lang: Lang,
+    /// The spoken reply.
+    pub reply: String,
+    pub kind: String,
+    pub source_ids: Vec<String>,
+    pub stt: Duration,
+    pub dialog: Duration,
+    pub tts_first: Duration,
+    /// When the first sample of the reply played, in call time.
+    pub first_audio: Duration,
+    /// Set when the caller interrupted: what they had heard.
+    pub heard: Option<String>,
+}
+
+impl TurnRecord {
+    /// End of speech → first audio.
+    pub fn latency(&self) -> Duration {
+        self.first_audio.saturating_sub(self.speech_end)
+    }
+}
+
+/// A key at a moment of the recording.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub at: Duration,
+    pub digit: char,
+}
+
+/// Parses `--dtmf 3.5:0,8:*` (seconds:key).
+pub fn parse_keys(s: &str) -> Result<Vec<Key>> {
+    let mut keys = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (t, d) = part.split_once(':').with_context(|| format!("`{part}`: expected SECONDS:KEY"))?;
+        let at: f64 = t.trim().parse().with_context(|| format!("`{part}`: bad time"))?;
+        let mut chars = d.trim().chars();
+        let (Some(digit), None) = (chars.next(), chars.next()) else { bail!("`{part}`: one key") };
+        if !lotse_speech::call::is_dtmf(digit) || !(0.0..1e6).contains(&at) {
+            bail!("`{part}`: keys are 0-9, *, #, A-D at a time in seconds");
+        }
+        keys.push(Key { at: Duration::from_secs_f64(at), digit });
+    }
+    keys.sort_by_key(|k| k.at);
+    Ok(keys)
+}
+
+/// What a session did.
+pub struct Outcome {
+    /// The bot's side of the call, at the output rate.
+    pub output: Vec<f32>,
+    pub turns: Vec<TurnRecord>,
+    /// Lines of what happened, for `--transcript`.
+    pub log: Vec<String>,
+}
+
+/// Runs the recording (16 kHz) through a call.
+pub fn run(engine: &Engine, stack: &Stack, input: &[f32], keys: &[Key], output_rate: u32) -> Result<Outcome> {
+    run_with(engine, stack, input, keys, output_rate, None, true)
+}
+
+/// [`run`] for measurements: the call's language known, and only the start of each reply made
+/// (its first sentence), not played out to the end.
+pub fn run_lang(
+    engine: &Engine,
+    stack: &Stack,
+    input: &[f32],
+    keys: &[Key],
+    output_rate: u32,
+    lang: Option<Lang>,
+) -> Result<Outcome> {
+    run_with(engine, stack, input, keys, output_rate, lang, false)
+}
+
+/// A call: `lang` known in advance (no detection) or None for the stack's rule; `whole`: every
+/// sentence of each reply synthesised and played out after the recording ends.
+fn run_with(
+    engine: &Engine,
+    stack: &Stack,
+    input: &[f32],
+    keys: &[Key],
+    output_rate: u32,
+    lang: Option<Lang>,
+    whole: bool,
+) -> Result<Outcome> {
+    if input.len() as f64 / 16_000.0 > MAX_INPUT.as_secs_f64() {
+        bail!("the recording is longer than {} minutes", MAX_INPUT.as_secs() / 60);
+    }
+    let spare = stack.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let (stt, mut vad) = match spare {
+        Some(pair) => pair,
+        None => (stack.stt.session()?, Vad::load(&stack.models)?),
+    };
+    vad.reset();
+    let mut s = Session {
+        engine,
+        tts: &stack.tts,
+        stt,
+        call: Call::new(vad, EndpointConfig::default(), output_rate),
+        conv: engine.start("voice".into(), Channel::Phone, lang.unwrap_or(Lang::De)).0,
+        first_turn: true,
+        detect: lang.is_none() && stack.detect,
+        due: Vec::new(),
+        turns: Vec::new(),
+        log: Vec::new(),
+        output: Vec::new(),
+        last_spoken: Vec::new(),
+        whole,
+    };
+    let frame = 16 * FRAME_MS as usize;
+    let out_frame = (output_rate * FRAME_MS / 1000) as usize;
+    let mut keys = keys.iter().peekable();
+    let silence = vec![0.0f32; frame];
+    let mut i = 0usize;
+    loop {
+        let chunk: &[f32] = if i < input.len() {
+            &input[i..(i + frame).min(input.len())]
+        } else if whole && (s.call.is_playing() || !s.due.is_empty()) {
+            &silence
+        } else {
+            break;
+        };
+        i += frame;
+        while let Some(k) = keys.next_if(|k| k.at <= s.call.now()) {
+            let events = s.call.push_dtmf(k.digit);
+            s.handle(events)?;
+        }
+        let events = s.call.push_audio(chunk)?;
+        s.handle(events)?;
+        s.start_due();
+        s.output.extend(s.call.pull(out_frame));
+        if i > input.len() + 16_000 * 120 {
+            break; // two minutes of reply after the recording ended: enough
+        }
+    }
+    let outcome = Outcome { output: s.output, turns: s.turns, log: s.log };
+    stack.spare.lock().unwrap_or_else(|e| e.into_inner()).push((s.stt, s.call.into_vad()));
+    Ok(outcome)
+}
+
+struct Session<'a> {
+    engine: &'a Engine,
+    tts: &'a Tts,
+    stt: SttSession,
+    call: Call,
+    conv: lotse_dialog::Conversation,
+    first_turn: bool,
+    detect: bool,
+    /// Reply audio not yet playing: (start, sentence, samples at the output rate).
+    due: Vec<(Duration, String, Vec<f32>)>,
+    turns: Vec<TurnRecord>,
+    log: Vec<String>,
+    output: Vec<f32>,
+    last_spoken: Vec<String>,
+    whole: bool,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+impl Session<'_> {
+    fn start_due(&mut self) {
+        let now = self.call.now();
+        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.due).into_iter().partition(|d| d.0 <= now);
+        self.due = later;
+        for (_, text, samples) in ready {
+            self.call.play(&text, samples);
+        }
+    }
+
+    fn handle(&mut self, events: Vec<CallEvent>) -> Result<()> {
+        for e in events {
+            match e {
+                CallEvent::SpeechStarted { at } => self.log.push(format!("[{}] caller starts speaking", secs(at))),
+                CallEvent::BargeIn { at, heard } => {
+                    self.due.clear();
+                    self.log.push(format!("[{}] barge-in: playback stopped; the caller heard {:?}", secs(at), heard));
+                    self.conv.record_heard(&heard);
+                    if let Some(t) = self.turns.last_mut() {
+                        t.heard = Some(heard);
+                    }
+                }
+                CallEvent::Dtmf { at, digit } => {
+                    self.log.push(format!("[{}] key {digit}", secs(at)));
+                    match digit {
+                        '0' => {
+                            let text = match self.conv.lang {
+                                Lang::En => "I would like to talk to a person.",
+                                _ => "Ich möchte mit einem Menschen sprechen.",
+                            };
+                            self.answer(text.to_string(), self.conv.lang, at, at, Duration::ZERO)?;
+                        }
+                        '*' => {
+                            let again = self.last_spoken.clone();
+                            self.speak(&again, self.conv.lang, at)?;
+                        }
+                        _ => {}
+                    }
+                }
+                CallEvent::Utterance { audio, at, speech_end, capped } => {
+                    let started = Instant::now();
+                    let choice = if self.first_turn && self.detect { LangChoice::Detect } else { LangChoice::Fixed(self.conv.lang) };
+                    self.first_turn = false;
+                    let t = self.stt.transcribe(&audio, choice)?;
+                    self.log.push(format!(
+                        "[{}–{}] caller{}: {:?} ({}, recognised in {} ms)",
+                        secs(speech_end.saturating_sub(t.audio)),
+                        secs(speech_end),
+                        if capped { " (cut at the length limit)" } else { "" },
+                        t.text,
+                        if t.lang == Lang::En { "en" } else { "de" },
+                        t.elapsed.as_millis()
+                    ));
+                    let stt_time = started.elapsed();
+                    self.answer(t.text, t.lang, speech_end, at, stt_time)?;
+                    if let Some(last) = self.turns.last_mut() {
+                        last.heard_lang = t.lang;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the dialog on a recognised text and queues the spoken reply.
+    fn answer(&mut self, text: String, lang: Lang, speech_end: Duration, at: Duration, stt: Duration) -> Result<()> {
+        let started = Instant::now();
+        let cancel = self.call.begin_reply();
+        let (reply_text, reply_lang, kind, source_ids) = if text.is_empty() {
+            let sorry = match lang {
+                Lang::En => "Sorry, I did not understand that. Please say your question again.",
+                _ => "Entschuldigung, das habe ich nicht verstanden. Bitte sagen Sie Ihre Frage noch einmal.",
+            };
+            (sorry.to_string(), lang, "not_understood".to_string(), Vec::new())
+        } else {
+            if lang != self.conv.lang && !self.conv.lang_chosen {
+                self.conv.lang = lang;
+            }
+            let options = TurnOptions { cancel: lotse_llm::Cancel::from_flag(cancel), ..Default::default() };
+            let reply = self.engine.respond_turn(&mut self.conv, &text, false, options);
+            let kind = serde_json::to_value(reply.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect())
+        };
+        let dialog = started.elapsed();
+        let said: Vec<String> = sentences(&spoken(&reply_text, reply_lang));
+        // Numbers expected next (a phone number, a postcode): wait longer before ending the turn.
+        let asks_number = ["Telefonnummer", "Rufnummer", "Postleitzahl", "phone number", "postcode"]
+            .iter()
+            .any(|w| reply_text.contains(w));
+        self.call.set_dictation(asks_number);
+        let first = Instant::now();
+        let start = at + stt + dialog;
+        let first_audio = self.speak_from(&said, reply_lang, start, Some(first))?;
+        let tts_first = first_audio.1;
+        self.log.push(format!(
+            "[{}] lotse ({kind}; recognition {} ms, dialog {} ms, first sentence synthesised in {} ms): {}",
+            secs(first_audio.0),
+            stt.as_millis(),
+            dialog.as_millis(),
+            tts_first.as_millis(),
+            said.join(" ")
+        ));
+        self.turns.push(TurnRecord {
+            speech_end,
+            endpoint: at,
+            transcript: text,
+            heard_lang: lang,
+            reply: said.join(" "),
+            kind,
+            source_ids,
+            stt,
+            dialog,
+            tts_first,
+            first_audio: first_audio.0,
+            heard: None,
+        });
+        self.last_spoken = said;
+        Ok(())
+    }
+
+    fn speak(&mut self, said: &[String], lang: Lang, at: Duration) -> Result<()> {
+        self.call.begin_reply();
+        self.speak_from(said, lang, at, None)?;
+        Ok(())
+    }
+
+    /// Synthesises the sentences and schedules them: the first at `start` plus its own
+    /// synthesis time, the rest behind it. Returns (first audio, first synthesis time).
+    fn speak_from(&mut self, said: &[String], lang: Lang, start: Duration, _t: Option<Instant>) -> Result<(Duration, Duration)> {
+        let rate = self.call.output_rate();
+        let mut first = (start, Duration::ZERO);
+        for (i, sentence) in said.iter().enumerate() {
+            let began = Instant::now();
+            let audio = self.tts.synthesize(sentence, lang)?;
+            let samples = convert(&audio.samples, audio.rate, rate)?;
+            if i == 0 {
+                first = (start + began.elapsed(), began.elapsed());
+            }
+            self.due.push((first.0, sentence.clone(), samples));
+            if !self.whole {
+                break;
+            }
+        }
+        Ok(first)
+    }
+}
+
+/// Reads a WAV file (any rate, PCM or G.711) as 16 kHz mono.
+pub fn read_input(path: &Path) -> Result<Vec<f32>> {
+    let (samples, rate) = lotse_speech::wav::read(path)?;
+    if samples.is_empty() {
+        bail!("{}: the recording is empty", path.display());
+    }
+    Ok(convert(&samples, rate, 16_000).with_context(|| format!("{}: resampling from {rate} Hz", path.display()))?)
+}
