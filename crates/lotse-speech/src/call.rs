@@ -23,6 +23,11 @@ use crate::vad::{CHUNK, RATE, Vad, VadError};
 pub enum CallEvent {
     /// The caller started speaking.
     SpeechStarted { at: Duration },
+    /// The caller paused: the utterance so far. Recognition may start on it during the hangover;
+    /// if the turn then ends without more speech, its utterance is this same audio.
+    Paused { audio: Vec<f32>, at: Duration },
+    /// The caller spoke again after a pause: work started at the pause is void.
+    Resumed { at: Duration },
     /// The caller finished a turn: the utterance (16 kHz); `at` is when the end was decided,
     /// `speech_end` when the caller stopped (before the hangover), both in input time.
     Utterance { audio: Vec<f32>, at: Duration, speech_end: Duration, capped: bool },
@@ -186,6 +191,8 @@ impl Call {
                     }
                     events.push(CallEvent::SpeechStarted { at: self.now() });
                 }
+                Turn::Paused { audio } => events.push(CallEvent::Paused { audio, at: self.now() }),
+                Turn::Resumed => events.push(CallEvent::Resumed { at: self.now() }),
                 Turn::Ended { audio, capped, trailing_ms } => {
                     let at = self.now();
                     let speech_end = at.saturating_sub(Duration::from_millis(trailing_ms as u64));

@@ -43,6 +43,12 @@ pub enum Turn {
     Idle,
     /// The caller started speaking (barge-in point during playback).
     Started,
+    /// The caller paused (the first silent chunk): the utterance so far, without it. If the
+    /// turn ends without further speech, its utterance is exactly this audio, so recognition
+    /// may start now, during the hangover.
+    Paused { audio: Vec<f32> },
+    /// Speech again after a pause: what started at the pause is void.
+    Resumed,
     /// The caller finished: the utterance, from the pre-roll to the last speech chunk.
     Ended { audio: Vec<f32>, capped: bool, trailing_ms: u32 },
 }
@@ -102,9 +108,11 @@ impl Endpointer {
             return Turn::Idle;
         }
         self.audio.extend_from_slice(chunk);
+        let mut resumed = false;
         if silence {
             self.silence_run += 1;
         } else if speech {
+            resumed = self.silence_run > 0;
             self.silence_run = 0;
         }
         let hangover = if self.dictation { c.dictation_hangover_ms } else { c.hangover_ms };
@@ -122,6 +130,13 @@ impl Endpointer {
             self.silence_run = 0;
             return Turn::Ended { audio, capped, trailing_ms };
         }
+        if silence && self.silence_run == 1 {
+            let n = self.audio.len() - chunk.len();
+            return Turn::Paused { audio: self.audio[..n].to_vec() };
+        }
+        if resumed {
+            return Turn::Resumed;
+        }
         Turn::Idle
     }
 }
@@ -130,8 +145,45 @@ impl Endpointer {
 mod tests {
     use super::*;
 
+    /// Starts and ends (pauses and resumptions left out).
     fn run(probs: &[f32], e: &mut Endpointer) -> Vec<(usize, Turn)> {
-        probs.iter().enumerate().map(|(i, &p)| (i, e.push(&[p; 512], p))).filter(|(_, t)| *t != Turn::Idle).collect()
+        probs
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (i, e.push(&[p; 512], p)))
+            .filter(|(_, t)| matches!(t, Turn::Started | Turn::Ended { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn a_pause_hands_over_the_utterance_that_the_end_then_confirms() {
+        let mut e = Endpointer::new(EndpointConfig::default(), 32);
+        let mut probs = vec![0.05; 10];
+        probs.extend(vec![0.9; 20]);
+        probs.extend(vec![0.05; 4]); // a short pause: speech again before the hangover
+        probs.extend(vec![0.9; 10]);
+        probs.extend(vec![0.05; 20]);
+        let events: Vec<(usize, Turn)> = probs
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (i, e.push(&[p; 512], p)))
+            .filter(|(_, t)| *t != Turn::Idle)
+            .collect();
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|(_, t)| match t {
+                Turn::Started => "started",
+                Turn::Paused { .. } => "paused",
+                Turn::Resumed => "resumed",
+                Turn::Ended { .. } => "ended",
+                Turn::Idle => "idle",
+            })
+            .collect();
+        assert_eq!(kinds, ["started", "paused", "resumed", "paused", "ended"]);
+        let (Turn::Paused { audio: at_pause }, Turn::Ended { audio: at_end, .. }) = (&events[3].1, &events[4].1) else {
+            panic!()
+        };
+        assert_eq!(at_pause, at_end, "the audio handed over at the pause is the utterance");
     }
 
     #[test]
@@ -170,7 +222,7 @@ mod tests {
                 e.set_dictation(true);
             }
             let t = e.push(&[0.0; 512], p);
-            if t != Turn::Idle {
+            if matches!(t, Turn::Started | Turn::Ended { .. }) {
                 events.push((i, t));
             }
         }

@@ -48,6 +48,8 @@ pub struct Transcript {
     pub lang: Lang,
     /// whisper's probability that the audio held no speech.
     pub no_speech: f32,
+    /// With detection: how much likelier English was than German (p(en) / p(de)).
+    pub english_odds: Option<f32>,
     pub audio: Duration,
     pub elapsed: Duration,
 }
@@ -66,6 +68,12 @@ const FRAMES_PER_SECOND: f64 = 50.0;
 /// last word.
 const CONTEXT_MARGIN: usize = 64;
 const MIN_CONTEXT: usize = 192;
+/// English only when whisper finds it this many times likelier than German. On unclear
+/// (robotic, narrowband) German the detector leans to English: on espeak-ng questions through
+/// 8 kHz µ-law, German ones reached odds of 129, English ones had 320 and more (`lotse eval
+/// voice` lists them). A German caller answered in English is worse off than an English caller
+/// who is asked in German and can say "English, please", so the bar is high.
+const ENGLISH_ODDS: f32 = 200.0;
 
 impl Stt {
     /// Loads the model; a missing or broken file is a clear error here, not in the middle of a
@@ -134,13 +142,23 @@ impl SttSession {
         // Below -50 dBFS there is nothing to recognise, and whisper would make up a sentence.
         let rms = (pcm.iter().map(|v| v * v).sum::<f32>() / pcm.len().max(1) as f32).sqrt();
         if rms < 0.003 {
-            return Ok(Transcript { text: String::new(), lang: Lang::De, no_speech: 1.0, audio, elapsed: started.elapsed() });
+            return Ok(Transcript {
+                text: String::new(),
+                lang: Lang::De,
+                no_speech: 1.0,
+                english_odds: None,
+                audio,
+                elapsed: started.elapsed(),
+            });
         }
         let ctx = ((pcm.len() as f64 / RATE as f64 * FRAMES_PER_SECOND).ceil() as usize + CONTEXT_MARGIN)
             .clamp(MIN_CONTEXT, 1500);
-        let lang = match lang {
-            LangChoice::Fixed(l) => l,
-            LangChoice::Detect => self.detect(pcm)?,
+        let (lang, english_odds) = match lang {
+            LangChoice::Fixed(l) => (l, None),
+            LangChoice::Detect => {
+                let odds = self.english_odds(pcm)?;
+                (if odds > ENGLISH_ODDS { Lang::En } else { Lang::De }, Some(odds))
+            }
         };
         // Greedy: a beam of 4 took 1.5 to 4 times as long on 2 cores and did not recognise
         // espeak-ng's German better.
@@ -179,21 +197,18 @@ impl SttSession {
                 text.push_str(&s);
             }
         }
-        Ok(Transcript { text: clean(&text), lang, no_speech, audio, elapsed: started.elapsed() })
+        Ok(Transcript { text: clean(&text), lang, no_speech, english_odds, audio, elapsed: started.elapsed() })
     }
 
-    /// German or English. whisper's detector runs the encoder with the audio context of the
-    /// state's last transcription (at least [`MIN_CONTEXT`] frames since the warm-up), which
-    /// covers the first seconds: enough to tell the language.
-    fn detect(&mut self, pcm: &[f32]) -> Result<Lang, SttError> {
+    /// p(en) / p(de) from whisper's language detector, which runs the encoder with the audio
+    /// context of the state's last transcription (at least [`MIN_CONTEXT`] frames since the
+    /// warm-up): it covers the first seconds, enough to tell the language.
+    fn english_odds(&mut self, pcm: &[f32]) -> Result<f32, SttError> {
         let run = |e: whisper_rs::WhisperError| SttError::Run(e.to_string());
         self.state.pcm_to_mel(pcm, self.stt.threads as usize).map_err(run)?;
         let (_, probs) = self.state.lang_detect(0, self.stt.threads as usize).map_err(run)?;
         let p = |code: &str| whisper_rs::get_lang_id(code).and_then(|i| probs.get(i as usize).copied()).unwrap_or(0.0);
-        // German unless English is clearly more likely: on unclear (robotic, narrowband) German
-        // the detector leans to English, and a German caller answered in English is worse off
-        // than an English caller who is asked in German and can say "English, please".
-        Ok(if p("en") > 3.0 * p("de") { Lang::En } else { Lang::De })
+        Ok(p("en") / p("de").max(1e-6))
     }
 }
 

@@ -143,12 +143,7 @@ fn espeak_run(args: &[&str], text: &str) -> Result<Vec<u8>, TtsError> {
         .map_err(|e| TtsError::NoEspeak(e.to_string()))?;
     // One line: espeak-ng reads its input up to the end; newlines would only add pauses.
     let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(line.as_bytes())
-        .map_err(|e| TtsError::Run(e.to_string()))?;
+    child.stdin.take().expect("stdin is piped").write_all(line.as_bytes()).map_err(|e| TtsError::Run(e.to_string()))?;
     let out = child.wait_with_output().map_err(|e| TtsError::Run(e.to_string()))?;
     if !out.status.success() {
         return Err(TtsError::Run(format!("espeak-ng: {}", String::from_utf8_lossy(&out.stderr).trim())));
@@ -242,7 +237,8 @@ impl Piper {
         for (k, v) in map {
             let mut chars = k.chars();
             let (Some(c), None) = (chars.next(), chars.next()) else { continue };
-            let list: Vec<i64> = v.as_array().map(|a| a.iter().filter_map(|x| x.as_i64()).collect()).unwrap_or_default();
+            let list: Vec<i64> =
+                v.as_array().map(|a| a.iter().filter_map(|x| x.as_i64()).collect()).unwrap_or_default();
             ids.insert(c, list);
         }
         for needed in ['^', '$', '_'] {
@@ -306,7 +302,8 @@ impl Piper {
         let outputs = match self.speaker {
             Some(sid) => {
                 let sid = Tensor::from_array(([1usize], vec![sid])).map_err(run)?;
-                session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid])
+                session
+                    .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid])
             }
             None => session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales]),
         }
@@ -325,7 +322,9 @@ mod tests {
 
     #[test]
     fn a_pipe_wav_is_read_without_its_lengths() {
-        let mut wav = b"RIFF\x24\xf0\xff\x7fWAVEfmt \x10\0\0\0\x01\0\x01\0\x22\x56\0\0\x44\xac\0\0\x02\0\x10\0data\0\xf0\xff\x7f".to_vec();
+        let mut wav =
+            b"RIFF\x24\xf0\xff\x7fWAVEfmt \x10\0\0\0\x01\0\x01\0\x22\x56\0\0\x44\xac\0\0\x02\0\x10\0data\0\xf0\xff\x7f"
+                .to_vec();
         wav.extend([0x00, 0x40, 0x00, 0xc0]);
         let a = parse_stream_wav(&wav).unwrap();
         assert_eq!(a.rate, 22050);

@@ -120,13 +120,9 @@ pub fn read_mel_npz(npz: &[u8], n_mels: usize) -> Result<MelFilters, ConvertErro
     let member = format!("mel_{n_mels}.npy");
     let mut npy = Vec::new();
     zip.by_name(&member).map_err(|e| bad(format!("{member}: {e}")))?.read_to_end(&mut npy)?;
-    read_npy_f32(&npy).map(|(shape, data)| MelFilters { n_mels: shape.0, n_fft: shape.1, data }).and_then(|m| {
-        if m.n_mels == n_mels {
-            Ok(m)
-        } else {
-            Err(bad(format!("{member} has {} rows", m.n_mels)))
-        }
-    })
+    read_npy_f32(&npy)
+        .map(|(shape, data)| MelFilters { n_mels: shape.0, n_fft: shape.1, data })
+        .and_then(|m| if m.n_mels == n_mels { Ok(m) } else { Err(bad(format!("{member} has {} rows", m.n_mels))) })
 }
 
 /// A two-dimensional little-endian f32 NumPy array (format version 1 to 3, C order).
@@ -218,7 +214,8 @@ pub fn convert(
             _ => Err(ConvertError::Model(format!("{name} is not a scalar"))),
         }
     };
-    let count_layers = |side: &str| (0..).take_while(|i| by_name.keys().any(|k| k.starts_with(&format!("{side}/layer_{i}/")))).count();
+    let count_layers =
+        |side: &str| (0..).take_while(|i| by_name.keys().any(|k| k.starts_with(&format!("{side}/layer_{i}/")))).count();
     let encoder_layers = count_layers("encoder");
     let decoder_layers = count_layers("decoder");
     let emb = get("decoder/embeddings/weight")?;
@@ -446,7 +443,12 @@ fn rows_are_zero(v: &Variable, start: usize, n: usize) -> Result<bool, ConvertEr
 }
 
 /// Writes one tensor, or the rows `start..start + n` of it (first dimension) when `rows` is set.
-fn write_tensor<W: Write>(w: &mut Counter<W>, name: &str, v: &Variable, rows: Option<(usize, usize)>) -> Result<(), ConvertError> {
+fn write_tensor<W: Write>(
+    w: &mut Counter<W>,
+    name: &str,
+    v: &Variable,
+    rows: Option<(usize, usize)>,
+) -> Result<(), ConvertError> {
     let size = element_size(v)?;
     let total: usize = v.dims.iter().product();
     if v.data.len() != total * size {

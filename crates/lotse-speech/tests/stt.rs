@@ -30,7 +30,12 @@ fn ready() -> bool {
 
 fn say(voice: &str, text: &str) -> Vec<f32> {
     let path = std::env::temp_dir().join(format!("lotse-stt-{}-{}.wav", std::process::id(), text.len()));
-    let ok = std::process::Command::new("espeak-ng").args(["-v", voice, "-s", "150", "-w"]).arg(&path).arg(text).status().unwrap();
+    let ok = std::process::Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "150", "-w"])
+        .arg(&path)
+        .arg(text)
+        .status()
+        .unwrap();
     assert!(ok.success());
     let (x, rate) = lotse_speech::wav::read(&path).unwrap();
     let _ = std::fs::remove_file(&path);
@@ -48,11 +53,7 @@ fn telephone(x: &[f32]) -> Vec<f32> {
 }
 
 fn words(s: &str) -> Vec<String> {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 /// The share of the reference's words that the transcript has.
@@ -146,7 +147,8 @@ fn silence_noise_and_clipping_give_no_words_and_no_crash() {
     }
     // Clipped speech: amplified twenty times and cut at full scale, still one recognisable
     // question.
-    let clipped: Vec<f32> = say("de", "Was kostet ein Personalausweis?").iter().map(|v| (v * 20.0).clamp(-1.0, 1.0)).collect();
+    let clipped: Vec<f32> =
+        say("de", "Was kostet ein Personalausweis?").iter().map(|v| (v * 20.0).clamp(-1.0, 1.0)).collect();
     let t = session.transcribe(&clipped, LangChoice::Fixed(Lang::De)).unwrap();
     eprintln!("clipped: {:?}", t.text);
     assert!(!t.text.is_empty());

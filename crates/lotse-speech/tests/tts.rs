@@ -20,7 +20,10 @@ fn ready() -> bool {
         && models().join("piper-en-us-joe/en_US-joe-medium.onnx").exists()
         && lotse_speech::tts::Tts::espeak_only().is_ok();
     if !ok {
-        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "piper-en-us-joe, whisper-base or espeak-ng missing");
+        assert!(
+            std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(),
+            "piper-en-us-joe, whisper-base or espeak-ng missing"
+        );
         eprintln!("skipped: lotse models fetch piper-en-us-joe whisper-base, and install espeak-ng");
     }
     ok
@@ -33,7 +36,10 @@ fn both_voices_speak_what_they_are_given() {
     }
     let tts = Tts::load(&models()).unwrap();
     assert!(matches!(tts.voice(Lang::En), Voice::Piper(_)), "the fetched Piper voice speaks English");
-    assert!(matches!(tts.voice(Lang::De), Voice::Espeak { .. }), "espeak-ng speaks German without a German Piper voice");
+    assert!(
+        matches!(tts.voice(Lang::De), Voice::Espeak { .. }),
+        "espeak-ng speaks German without a German Piper voice"
+    );
     let stt = Stt::load(&models(), 2).unwrap();
     let mut ears = stt.session().unwrap();
     for (lang, text, must) in [
@@ -53,7 +59,8 @@ fn both_voices_speak_what_they_are_given() {
         assert!(audio.seconds() > 1.0 && audio.seconds() < 6.0, "{} s", audio.seconds());
         let peak = audio.samples.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(peak > 0.05 && peak <= 1.0, "peak {peak}");
-        let heard = ears.transcribe(&convert(&audio.samples, audio.rate, 16_000).unwrap(), LangChoice::Fixed(lang)).unwrap();
+        let heard =
+            ears.transcribe(&convert(&audio.samples, audio.rate, 16_000).unwrap(), LangChoice::Fixed(lang)).unwrap();
         eprintln!("  heard {:?}", heard.text);
         assert!(heard.text.to_lowercase().contains(must), "{must} not in {:?}", heard.text);
     }

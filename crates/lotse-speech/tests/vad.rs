@@ -46,7 +46,7 @@ fn turns(vad: &mut Vad, audio: &[f32]) -> Vec<(f32, f32, bool)> {
         match e.push(chunk, p) {
             Turn::Started => started = Some(t),
             Turn::Ended { capped, .. } => out.push((started.take().unwrap_or(0.0), t, capped)),
-            Turn::Idle => {}
+            Turn::Idle | Turn::Paused { .. } | Turn::Resumed => {}
         }
     }
     out

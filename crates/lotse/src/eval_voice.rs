@@ -121,7 +121,8 @@ pub fn run(
     let parsed: toml::Value = toml::from_str(&src).with_context(|| format!("parsing {}", set.display()))?;
     let mut cases = Vec::new();
     for c in parsed.get("case").and_then(|c| c.as_array()).into_iter().flatten() {
-        let turns: Vec<&str> = c.get("turns").and_then(|t| t.as_array()).into_iter().flatten().filter_map(|t| t.as_str()).collect();
+        let turns: Vec<&str> =
+            c.get("turns").and_then(|t| t.as_array()).into_iter().flatten().filter_map(|t| t.as_str()).collect();
         let source = c.get("expect_source").and_then(|s| s.as_str());
         let kind = c.get("expect_kind").and_then(|s| s.as_str()).unwrap_or_default();
         let category = c.get("category").and_then(|s| s.as_str()).unwrap_or_default();
@@ -196,7 +197,8 @@ pub fn run(
                 t
             });
             if verbose || !hit {
-                let (kind, reply) = turn.as_ref().map(|t| (t.kind.as_str(), t.reply.as_str())).unwrap_or(("no turn", ""));
+                let (kind, reply) =
+                    turn.as_ref().map(|t| (t.kind.as_str(), t.reply.as_str())).unwrap_or(("no turn", ""));
                 let _ = writeln!(
                     detail,
                     "- {} [{path}] {:?} → {:?} (WER {:.2}, {}, text {}; reply {kind}: {:.80})",
@@ -215,17 +217,27 @@ pub fn run(
     }
     eprintln!();
 
-    // First-turn language detection, on the first 20 cases (clean): how often it is right and
-    // what it adds.
+    // First-turn language detection, on 10 German and 10 English cases (clean espeak-ng): how
+    // often it is right and what it adds.
     stack.detect = true;
     let mut detect_right = 0usize;
+    let mut odds_lines = String::new();
     let mut detect_latency = Vec::new();
-    let probe: Vec<&Spoken> = cases.iter().take(20).collect();
+    let mut probe: Vec<&Spoken> = cases.iter().filter(|c| c.lang == Lang::De).take(10).collect();
+    probe.extend(cases.iter().filter(|c| c.lang == Lang::En).take(10));
     for (i, case) in probe.iter().enumerate() {
         let (audio, speech_end) = telephone_audio(&case.question, case.lang, None, None, i as u32 + 1)?;
         let outcome = crate::voice::run_lang(&engine, &stack, &audio, &[], 8000, None)?;
         if let Some(mut t) = outcome.turns.into_iter().next() {
             detect_right += usize::from(t.heard_lang == case.lang);
+            let _ = writeln!(
+                odds_lines,
+                "- {} ({}): English {:.2} times as likely as German → {}",
+                case.name,
+                if case.lang == Lang::En { "en" } else { "de" },
+                t.english_odds.unwrap_or(f32::NAN),
+                if t.heard_lang == Lang::En { "en" } else { "de" }
+            );
             t.speech_end = speech_end;
             detect_latency.push(t.latency().as_secs_f64() * 1000.0);
         }
@@ -244,8 +256,11 @@ pub fn run(
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     )?;
     writeln!(report)?;
-    writeln!(report, "| audio | questions | WER | retrieval from speech | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |")?;
-    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(
+        report,
+        "| audio | questions | begun in the pause | WER | retrieval from speech | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |"
+    )?;
+    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     let mut worst_gap: f64 = 0.0;
     for (p, (path, _, _)) in paths.iter().enumerate() {
         let r = &results[p];
@@ -254,11 +269,13 @@ pub fn run(
         }
         let n = r.len();
         let text_rate = r.iter().filter(|h| h.text_hit).count() as f64 / n as f64;
-        let wer = r.iter().map(|h| h.wer_edits).sum::<usize>() as f64 / r.iter().map(|h| h.words).sum::<usize>().max(1) as f64;
+        let wer = r.iter().map(|h| h.wer_edits).sum::<usize>() as f64
+            / r.iter().map(|h| h.words).sum::<usize>().max(1) as f64;
         let rate = r.iter().filter(|h| h.hit).count() as f64 / n as f64;
         let gap = (text_rate - rate) * 100.0;
         worst_gap = worst_gap.max(gap);
-        let lat: Vec<f64> = r.iter().filter_map(|h| h.turn.as_ref()).map(|t| t.latency().as_secs_f64() * 1000.0).collect();
+        let lat: Vec<f64> =
+            r.iter().filter_map(|h| h.turn.as_ref()).map(|t| t.latency().as_secs_f64() * 1000.0).collect();
         let stt: Vec<f64> = r.iter().filter_map(|h| h.turn.as_ref()).map(|t| t.stt.as_secs_f64() * 1000.0).collect();
         let hang: Vec<f64> = r
             .iter()
@@ -268,8 +285,9 @@ pub fn run(
         let missing = r.iter().filter(|h| h.turn.is_none()).count();
         writeln!(
             report,
-            "| {path}{} | {n} | {:.3} | {:.3} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            "| {path}{} | {n} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
             if missing > 0 { format!(" ({missing} without a turn)") } else { String::new() },
+            r.iter().filter(|h| h.turn.as_ref().is_some_and(|t| t.early)).count(),
             wer,
             rate,
             text_rate,
@@ -283,7 +301,7 @@ pub fn run(
     writeln!(report)?;
     writeln!(
         report,
-        "First turn with German/English detection (clean, {} questions): language right {}/{}, latency p50 {:.0} ms, p95 {:.0} ms.",
+        "First turn with German/English detection (espeak-ng, {} questions, German and English): language right {}/{}, latency p50 {:.0} ms, p95 {:.0} ms.",
         probe.len(),
         detect_right,
         probe.len(),
@@ -291,10 +309,21 @@ pub fn run(
         percentile(detect_latency, 0.95)
     )?;
     writeln!(report)?;
-    writeln!(report, "Latency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis.")?;
+    writeln!(
+        report,
+        "Latency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis."
+    )?;
+    writeln!(report)?;
+    writeln!(report, "## Language detection on the first turn")?;
+    writeln!(report)?;
+    report.push_str(&odds_lines);
     if !detail.is_empty() {
         writeln!(report)?;
-        writeln!(report, "## Questions whose source was missed from speech{}", if verbose { " (and all others)" } else { "" })?;
+        writeln!(
+            report,
+            "## Questions whose source was missed from speech{}",
+            if verbose { " (and all others)" } else { "" }
+        )?;
         writeln!(report)?;
         report.push_str(&detail);
     }

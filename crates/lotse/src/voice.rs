@@ -3,9 +3,17 @@
 //! engine (phone channel) → the spoken form → one sentence synthesised and played while the
 //! rest is synthesised; barge-in and keys on the way.
 //!
-//! Latency is measured per turn as the caller would meet it: from the end of their speech (as
-//! the VAD found it) to the first sample of the reply = the hangover, in audio time, plus the
-//! wall time of recognition, the dialog and the synthesis of the first sentence.
+//! Recognition starts at the caller's first pause, not at the end of the turn: when the VAD
+//! first hears silence, the utterance so far goes to whisper, the dialog and the first
+//! sentence's synthesis (on a copy of the conversation), while the hangover runs. If the
+//! caller speaks again, that work is dropped; if the turn ends, the reply is already made
+//! (or nearly) and plays at once.
+//!
+//! Latency is measured per turn as the caller would meet it, from the end of their speech (as
+//! the VAD found it) to the first sample of the reply. Offline, the work is done when its event
+//! comes and its wall time is measured; the reply's first sample is then placed at
+//! max(end of turn, pause + that wall time) on the call's clock: what a live call with one
+//! worker thread does, since feeding the VAD costs half a percent of a core.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -73,6 +81,8 @@ pub struct TurnRecord {
     pub transcript: String,
     /// The language whisper was run in.
     pub heard_lang: Lang,
+    /// With detection: p(en) / p(de).
+    pub english_odds: Option<f32>,
     /// The spoken reply.
     pub reply: String,
     pub kind: String,
@@ -84,6 +94,8 @@ pub struct TurnRecord {
     pub first_audio: Duration,
     /// Set when the caller interrupted: what they had heard.
     pub heard: Option<String>,
+    /// Recognition and reply were begun in the caller's pause, during the hangover.
+    pub early: bool,
 }
 
 impl TurnRecord {
@@ -178,6 +190,9 @@ fn run_with(
         output: Vec::new(),
         last_spoken: Vec::new(),
         whole,
+        early: None,
+        worker_free: Duration::ZERO,
+        last_pause: None,
     };
     let frame = 16 * FRAME_MS as usize;
     let out_frame = (output_rate * FRAME_MS / 1000) as usize;
@@ -225,6 +240,12 @@ struct Session<'a> {
     output: Vec<f32>,
     last_spoken: Vec<String>,
     whole: bool,
+    /// The reply begun at the caller's last pause, if the caller has not spoken since.
+    early: Option<Early>,
+    /// When the one worker is free again, in call time.
+    worker_free: Duration,
+    /// The last pause of the current utterance: its length then, and when.
+    last_pause: Option<(usize, Duration)>,
 }
 
 fn secs(d: Duration) -> String {
@@ -239,6 +260,19 @@ impl Session<'_> {
         for (_, text, samples) in ready {
             self.call.play(&text, samples);
         }
+    }
+
+    fn heard_line(&self, t: &lotse_speech::stt::Transcript, end: Duration, capped: bool) -> String {
+        format!(
+            "[{}–{}] caller{}: {:?} ({}{}, recognised in {} ms)",
+            secs(end.saturating_sub(t.audio)),
+            secs(end),
+            if capped { " (cut at the length limit)" } else { "" },
+            t.text,
+            if t.lang == Lang::En { "en" } else { "de" },
+            t.english_odds.map(|o| format!(", English {o:.2} times as likely as German")).unwrap_or_default(),
+            t.elapsed.as_millis()
+        )
     }
 
     fn handle(&mut self, events: Vec<CallEvent>) -> Result<()> {
@@ -261,7 +295,7 @@ impl Session<'_> {
                                 Lang::En => "I would like to talk to a person.",
                                 _ => "Ich möchte mit einem Menschen sprechen.",
                             };
-                            self.answer(text.to_string(), self.conv.lang, at, at, Duration::ZERO)?;
+                            self.answer(text.to_string(), self.conv.lang, at, at, at, Duration::ZERO)?;
                         }
                         '*' => {
                             let again = self.last_spoken.clone();
@@ -270,24 +304,83 @@ impl Session<'_> {
                         _ => {}
                     }
                 }
+                // Recognition and the reply start now, while the hangover runs, if the one worker
+                // is free (whisper cannot be stopped midway through: work begun at an earlier
+                // pause runs to its end, and then the next pause is taken).
+                CallEvent::Paused { audio, at } if self.worker_free <= at => {
+                    self.last_pause = Some((audio.len(), at));
+                    let start = at;
+                    let began = Instant::now();
+                    let choice = if self.first_turn && self.detect {
+                        LangChoice::Detect
+                    } else {
+                        LangChoice::Fixed(self.conv.lang)
+                    };
+                    let t = self.stt.transcribe(&audio, choice)?;
+                    let stt = began.elapsed();
+                    let log = self.heard_line(&t, at, false);
+                    // The caller is giving a number or spelling: a pause between groups is not
+                    // the end of the turn.
+                    if dictating(&t.text) {
+                        self.call.set_dictation(true);
+                        self.log.push(format!(
+                            "[{}] digits or letters so far: waiting longer for the end of the turn",
+                            secs(at)
+                        ));
+                    }
+                    let mut prepared = self.prepare(self.conv.clone(), t.text, t.lang, stt)?;
+                    prepared.english_odds = t.english_odds;
+                    // The first sentence is ready then; the rest is made while it plays.
+                    let ready = start + prepared.stt + prepared.dialog + prepared.tts_first;
+                    self.worker_free = ready;
+                    self.early = Some(Early { audio_len: audio.len(), ready, prepared, log });
+                }
+                CallEvent::Paused { audio, at } => {
+                    // Busy: the worker takes this pause's utterance when it is free (below, at
+                    // the end of the turn), unless the caller goes on.
+                    self.early = None;
+                    self.last_pause = Some((audio.len(), at));
+                }
+                CallEvent::Resumed { at } => {
+                    self.last_pause = None;
+                    // What was recognised up to the pause is the partial result of the turn.
+                    if let Some(e) = self.early.take() {
+                        self.log.push(format!("[{}] partial: {:?}", secs(at), e.prepared.text));
+                    }
+                }
+                CallEvent::Utterance { audio, at, speech_end, capped }
+                    if self.early.as_ref().is_some_and(|e| e.audio_len == audio.len()) && !capped =>
+                {
+                    let early = self.early.take().expect("checked");
+                    self.last_pause = None;
+                    self.first_turn = false;
+                    self.log.push(early.log);
+                    let ready = early.ready;
+                    self.commit(early.prepared, speech_end, at, ready, true);
+                }
                 CallEvent::Utterance { audio, at, speech_end, capped } => {
+                    self.early = None;
+                    // The work starts when the worker is free: from the last pause if this is
+                    // its utterance (the worker was busy then), else from the end of the turn.
+                    let from = match self.last_pause.take() {
+                        Some((len, paused)) if len == audio.len() && !capped => paused,
+                        _ => at,
+                    };
+                    let at_start = from.max(self.worker_free);
                     let started = Instant::now();
-                    let choice = if self.first_turn && self.detect { LangChoice::Detect } else { LangChoice::Fixed(self.conv.lang) };
+                    let choice = if self.first_turn && self.detect {
+                        LangChoice::Detect
+                    } else {
+                        LangChoice::Fixed(self.conv.lang)
+                    };
                     self.first_turn = false;
                     let t = self.stt.transcribe(&audio, choice)?;
-                    self.log.push(format!(
-                        "[{}–{}] caller{}: {:?} ({}, recognised in {} ms)",
-                        secs(speech_end.saturating_sub(t.audio)),
-                        secs(speech_end),
-                        if capped { " (cut at the length limit)" } else { "" },
-                        t.text,
-                        if t.lang == Lang::En { "en" } else { "de" },
-                        t.elapsed.as_millis()
-                    ));
+                    let line = self.heard_line(&t, speech_end, capped);
+                    self.log.push(line);
                     let stt_time = started.elapsed();
-                    self.answer(t.text, t.lang, speech_end, at, stt_time)?;
+                    self.answer(t.text, t.lang, speech_end, at, at_start, stt_time)?;
                     if let Some(last) = self.turns.last_mut() {
-                        last.heard_lang = t.lang;
+                        last.english_odds = t.english_odds;
                     }
                 }
             }
@@ -295,10 +388,38 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Runs the dialog on a recognised text and queues the spoken reply.
-    fn answer(&mut self, text: String, lang: Lang, speech_end: Duration, at: Duration, stt: Duration) -> Result<()> {
+    /// Runs the dialog on a recognised text and queues the spoken reply; the turn ended at
+    /// `at`, the work (recognition `stt` included) began at `start`.
+    fn answer(
+        &mut self,
+        text: String,
+        lang: Lang,
+        speech_end: Duration,
+        at: Duration,
+        start: Duration,
+        stt: Duration,
+    ) -> Result<()> {
+        let conv = self.conv.clone();
+        let prepared = self.prepare(conv, text, lang, stt)?;
+        // The first sentence is ready then; the rest is made while it plays.
+        let ready = start + stt + prepared.dialog + prepared.tts_first;
+        self.worker_free = ready;
+        self.commit(prepared, speech_end, at, ready, start < at);
+        Ok(())
+    }
+
+    /// The reply to a recognised text, on a copy of the conversation (a reply made during the
+    /// hangover is void if the caller goes on): the dialog, the spoken sentences, the first
+    /// sentence synthesised (all of them when the call plays replies out).
+    fn prepare(
+        &mut self,
+        mut conv: lotse_dialog::Conversation,
+        text: String,
+        lang: Lang,
+        stt: Duration,
+    ) -> Result<Prepared> {
         let started = Instant::now();
-        let cancel = self.call.begin_reply();
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (reply_text, reply_lang, kind, source_ids) = if text.is_empty() {
             let sorry = match lang {
                 Lang::En => "Sorry, I did not understand that. Please say your question again.",
@@ -306,76 +427,147 @@ impl Session<'_> {
             };
             (sorry.to_string(), lang, "not_understood".to_string(), Vec::new())
         } else {
-            if lang != self.conv.lang && !self.conv.lang_chosen {
-                self.conv.lang = lang;
+            if lang != conv.lang && !conv.lang_chosen {
+                conv.lang = lang;
             }
-            let options = TurnOptions { cancel: lotse_llm::Cancel::from_flag(cancel), ..Default::default() };
-            let reply = self.engine.respond_turn(&mut self.conv, &text, false, options);
-            let kind = serde_json::to_value(reply.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let options = TurnOptions { cancel: lotse_llm::Cancel::from_flag(cancel.clone()), ..Default::default() };
+            let reply = self.engine.respond_turn(&mut conv, &text, false, options);
+            let kind =
+                serde_json::to_value(reply.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
             (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect())
         };
         let dialog = started.elapsed();
         let said: Vec<String> = sentences(&spoken(&reply_text, reply_lang));
         // Numbers expected next (a phone number, a postcode): wait longer before ending the turn.
-        let asks_number = ["Telefonnummer", "Rufnummer", "Postleitzahl", "phone number", "postcode"]
+        let dictation = ["Telefonnummer", "Rufnummer", "Postleitzahl", "phone number", "postcode"]
             .iter()
             .any(|w| reply_text.contains(w));
-        self.call.set_dictation(asks_number);
-        let first = Instant::now();
-        let start = at + stt + dialog;
-        let first_audio = self.speak_from(&said, reply_lang, start, Some(first))?;
-        let tts_first = first_audio.1;
+        let (audio, tts_first) = self.synthesize(&said, reply_lang)?;
+        Ok(Prepared {
+            conv,
+            text,
+            lang,
+            said,
+            kind,
+            source_ids,
+            dictation,
+            english_odds: None,
+            audio,
+            stt,
+            dialog,
+            tts_first,
+        })
+    }
+
+    /// Plays a prepared reply: its first sample at `ready` (when it was made), never before
+    /// the end of the turn at `at`.
+    fn commit(&mut self, p: Prepared, speech_end: Duration, at: Duration, ready: Duration, early: bool) {
+        let first_audio = ready.max(at);
+        self.conv = p.conv;
+        self.call.begin_reply();
+        self.call.set_dictation(p.dictation);
+        for (sentence, samples) in p.said.iter().zip(p.audio) {
+            self.due.push((first_audio, sentence.clone(), samples));
+        }
         self.log.push(format!(
-            "[{}] lotse ({kind}; recognition {} ms, dialog {} ms, first sentence synthesised in {} ms): {}",
-            secs(first_audio.0),
-            stt.as_millis(),
-            dialog.as_millis(),
-            tts_first.as_millis(),
-            said.join(" ")
+            "[{}] lotse ({}; recognition {} ms{}, dialog {} ms, first sentence synthesised in {} ms): {}",
+            secs(first_audio),
+            p.kind,
+            p.stt.as_millis(),
+            if early { ", begun in the pause before the end of turn" } else { "" },
+            p.dialog.as_millis(),
+            p.tts_first.as_millis(),
+            p.said.join(" ")
         ));
         self.turns.push(TurnRecord {
             speech_end,
             endpoint: at,
-            transcript: text,
-            heard_lang: lang,
-            reply: said.join(" "),
-            kind,
-            source_ids,
-            stt,
-            dialog,
-            tts_first,
-            first_audio: first_audio.0,
+            transcript: p.text,
+            heard_lang: p.lang,
+            english_odds: p.english_odds,
+            reply: p.said.join(" "),
+            kind: p.kind,
+            source_ids: p.source_ids,
+            stt: p.stt,
+            dialog: p.dialog,
+            tts_first: p.tts_first,
+            first_audio,
             heard: None,
+            early,
         });
-        self.last_spoken = said;
-        Ok(())
+        self.last_spoken = p.said;
     }
 
     fn speak(&mut self, said: &[String], lang: Lang, at: Duration) -> Result<()> {
         self.call.begin_reply();
-        self.speak_from(said, lang, at, None)?;
+        let (audio, tts_first) = self.synthesize(said, lang)?;
+        for (sentence, samples) in said.iter().zip(audio) {
+            self.due.push((at + tts_first, sentence.clone(), samples));
+        }
         Ok(())
     }
 
-    /// Synthesises the sentences and schedules them: the first at `start` plus its own
-    /// synthesis time, the rest behind it. Returns (first audio, first synthesis time).
-    fn speak_from(&mut self, said: &[String], lang: Lang, start: Duration, _t: Option<Instant>) -> Result<(Duration, Duration)> {
+    /// The sentences at the output rate (only the first unless replies are played out), and
+    /// the first one's synthesis time.
+    fn synthesize(&self, said: &[String], lang: Lang) -> Result<(Vec<Vec<f32>>, Duration)> {
         let rate = self.call.output_rate();
-        let mut first = (start, Duration::ZERO);
+        let mut out = Vec::new();
+        let mut first = Duration::ZERO;
         for (i, sentence) in said.iter().enumerate() {
             let began = Instant::now();
             let audio = self.tts.synthesize(sentence, lang)?;
-            let samples = convert(&audio.samples, audio.rate, rate)?;
+            out.push(convert(&audio.samples, audio.rate, rate)?);
             if i == 0 {
-                first = (start + began.elapsed(), began.elapsed());
+                first = began.elapsed();
             }
-            self.due.push((first.0, sentence.clone(), samples));
             if !self.whole {
                 break;
             }
         }
-        Ok(first)
+        Ok((out, first))
     }
+}
+
+/// Whether a partial transcript ends in digits or spelled letters ("0 3 6 4 1", "M Ü L").
+fn dictating(text: &str) -> bool {
+    // A sentence that has ended is not dictation.
+    if !text.trim_end().chars().last().is_some_and(|c| c.is_alphanumeric() || c == ',') {
+        return false;
+    }
+    let words: Vec<&str> = text.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).collect();
+    let digits = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit());
+    let letter = |w: &str| w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
+    match words.as_slice() {
+        [.., a, b] if letter(a) && letter(b) => true,
+        [.., last] => digits(last),
+        [] => false,
+    }
+}
+
+/// A reply made and not yet played.
+struct Prepared {
+    conv: lotse_dialog::Conversation,
+    text: String,
+    lang: Lang,
+    said: Vec<String>,
+    kind: String,
+    source_ids: Vec<String>,
+    dictation: bool,
+    english_odds: Option<f32>,
+    audio: Vec<Vec<f32>>,
+    stt: Duration,
+    dialog: Duration,
+    tts_first: Duration,
+}
+
+/// Work begun when the caller paused.
+struct Early {
+    /// The utterance it was made for (its length identifies it).
+    audio_len: usize,
+    /// When it was done, in call time (its start plus its wall time).
+    ready: Duration,
+    prepared: Prepared,
+    log: String,
 }
 
 /// Reads a WAV file (any rate, PCM or G.711) as 16 kHz mono.
@@ -385,4 +577,22 @@ pub fn read_input(path: &Path) -> Result<Vec<f32>> {
         bail!("{}: the recording is empty", path.display());
     }
     Ok(convert(&samples, rate, 16_000).with_context(|| format!("{}: resampling from {rate} Hz", path.display()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_and_spelling_keep_the_turn_open() {
+        assert!(dictating("Meine Nummer ist 0 3 6 4 1"));
+        assert!(dictating("Das schreibt sich M, Ü, L"));
+        assert!(dictating("Postleitzahl 07743"));
+        assert!(!dictating("Was kostet ein Pass?"));
+        assert!(!dictating("Ich bin 24."));
+        assert!(!dictating(""));
+        let keys = parse_keys("8:*, 3.5:0").unwrap();
+        assert_eq!(keys.iter().map(|k| k.digit).collect::<String>(), "0*");
+        assert!(parse_keys("3:x").is_err() && parse_keys("x:1").is_err() && parse_keys("3:12").is_err());
+    }
 }

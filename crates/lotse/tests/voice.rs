@@ -148,7 +148,8 @@ fn key_zero_asks_for_a_person_and_bad_recordings_are_clear_errors() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (input, output) = (tmp("q3.wav"), tmp("a3.wav"));
     caller(&tts, &[Part::Pause(4.0)], &input);
-    let o = voice(&["--in", input.to_str().unwrap(), "--out", output.to_str().unwrap(), "--transcript", "--dtmf", "1.0:0"]);
+    let o =
+        voice(&["--in", input.to_str().unwrap(), "--out", output.to_str().unwrap(), "--transcript", "--dtmf", "1.0:0"]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("key 0") && t.contains("lotse (handoff"), "{t}");
