@@ -103,6 +103,11 @@ impl Call {
         self.cancel.clone()
     }
 
+    /// Stops the current reply before it plays (its generation watches the flag).
+    pub fn cancel_reply(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
     /// Queues a synthesised sentence (at the output rate). Ignored after a barge-in of this
     /// reply: generation may still deliver a sentence it had nearly finished.
     pub fn play(&mut self, text: &str, samples: Vec<f32>) {

@@ -62,6 +62,8 @@ pub struct Endpointer {
     silence_run: u32,
     dictation: bool,
     audio: Vec<f32>,
+    /// The utterance's length at its last speech chunk.
+    speech_len: usize,
     pre_roll: std::collections::VecDeque<Vec<f32>>,
 }
 
@@ -76,6 +78,7 @@ impl Endpointer {
             silence_run: 0,
             dictation: false,
             audio: Vec::new(),
+            speech_len: 0,
             pre_roll: Default::default(),
         }
     }
@@ -103,6 +106,7 @@ impl Endpointer {
                 self.speaking = true;
                 self.silence_run = 0;
                 self.audio = self.pre_roll.drain(..).flatten().collect();
+                self.speech_len = self.audio.len();
                 return Turn::Started;
             }
             return Turn::Idle;
@@ -115,23 +119,27 @@ impl Endpointer {
             resumed = self.silence_run > 0;
             self.silence_run = 0;
         }
+        if speech {
+            self.speech_len = self.audio.len();
+        }
         let hangover = if self.dictation { c.dictation_hangover_ms } else { c.hangover_ms };
         let capped =
             self.audio.len() as u64 * self.chunk_ms as u64 / chunk.len().max(1) as u64 >= c.max_utterance_ms as u64;
         if self.silence_run * self.chunk_ms >= hangover || capped {
-            // The trailing silence is not part of the utterance.
-            let trailing = if capped { 0 } else { self.silence_run as usize * chunk.len() };
+            // What follows the last speech chunk (silence, and chunks between the thresholds)
+            // is not part of the utterance.
             let mut audio = std::mem::take(&mut self.audio);
-            audio.truncate(audio.len().saturating_sub(trailing));
+            let trailing = if capped { 0 } else { audio.len() - self.speech_len.min(audio.len()) };
+            audio.truncate(audio.len() - trailing);
             self.speaking = false;
             self.speech_run = 0;
             self.dictation = false;
-            let trailing_ms = if capped { 0 } else { self.silence_run * self.chunk_ms };
+            let trailing_ms = (trailing as u64 * self.chunk_ms as u64 / chunk.len().max(1) as u64) as u32;
             self.silence_run = 0;
             return Turn::Ended { audio, capped, trailing_ms };
         }
         if silence && self.silence_run == 1 {
-            let n = self.audio.len() - chunk.len();
+            let n = self.speech_len.min(self.audio.len());
             return Turn::Paused { audio: self.audio[..n].to_vec() };
         }
         if resumed {
@@ -184,6 +192,25 @@ mod tests {
             panic!()
         };
         assert_eq!(at_pause, at_end, "the audio handed over at the pause is the utterance");
+
+        // A chunk between the thresholds after the pause: still the same utterance, and the
+        // end of speech is counted from the last speech chunk.
+        let mut e = Endpointer::new(EndpointConfig::default(), 32);
+        let mut probs = vec![0.9; 10];
+        probs.extend([0.05, 0.4]);
+        probs.extend(vec![0.05; 12]);
+        let mut paused = None;
+        let mut ended = None;
+        for &p in &probs {
+            match e.push(&[p; 512], p) {
+                Turn::Paused { audio } => paused = Some(audio),
+                Turn::Ended { audio, trailing_ms, .. } => ended = Some((audio, trailing_ms)),
+                _ => {}
+            }
+        }
+        let (audio, trailing_ms) = ended.expect("ended");
+        assert_eq!(Some(&audio), paused.as_ref());
+        assert_eq!(trailing_ms, 11 * 32, "ten silent chunks and the one between");
     }
 
     #[test]

@@ -212,22 +212,12 @@ impl SttSession {
     }
 }
 
-/// whisper's text as a question: trimmed, without the bracketed noise tags it writes for
-/// non-speech ("[Musik]", "(Lachen)") and without a repeated closing phrase.
+/// whisper's text as a question: trimmed, without the noise tags it writes for non-speech
+/// ("[Musik]", "(Lachen)", "*hustet*"); an unclosed bracket or a lone "*" is kept as text.
 fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut depth = 0usize;
-    for c in text.chars() {
-        match c {
-            '[' | '(' | '*' => depth += 1,
-            ']' | ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-        if c == '*' && depth > 1 {
-            depth -= 2;
-        }
-    }
+    static TAG: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\[[^\]]*\]|\([^)]*\)|\*[^*\s][^*]*\*").expect("valid"));
+    let out = TAG.replace_all(text, " ");
     if !out.chars().any(char::is_alphanumeric) {
         return String::new();
     }
@@ -293,6 +283,9 @@ mod tests {
         assert_eq!(clean("ja ja"), "ja ja");
         assert_eq!(clean("Ich habe ihn verloren. Ich habe ihn verloren. Ich habe ihn verl"), "Ich habe ihn verloren.");
         assert_eq!(clean("..."), "");
+        assert_eq!(clean("[Musik *laut*] Hallo"), "Hallo");
+        assert_eq!(clean("2 * Ausweis"), "2 * Ausweis");
+        assert_eq!(clean("Pass (verloren"), "Pass (verloren");
     }
 
     #[test]

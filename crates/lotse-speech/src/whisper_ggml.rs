@@ -331,6 +331,11 @@ impl<'a, W: Write, G: Fn(&str) -> Result<&'a Variable<'a>, ConvertError>> Tensor
         if weight.dims.first() != Some(&rows) || bias.dims.first() != Some(&rows) {
             return Err(ConvertError::Model(format!("{from}: expected {rows} fused rows")));
         }
+        for v in [weight, bias] {
+            if v.data.len() != v.dims.iter().product::<usize>() * element_size(v)? {
+                return Err(ConvertError::Model(format!("{}: the data does not match the shape", v.name)));
+            }
+        }
         for (i, (name, has_bias)) in to.iter().enumerate() {
             self.put(&format!("{name}.weight"), weight, Some((i * state, state)))?;
             if *has_bias {
@@ -359,7 +364,7 @@ impl<'a, W: Write, G: Fn(&str) -> Result<&'a Variable<'a>, ConvertError>> Tensor
 /// Walks a ggml whisper file: header, filters, vocabulary and every tensor's table entry and
 /// data, and checks that it ends where the last tensor ends. Returns the number of tensors.
 pub fn verify(path: &std::path::Path) -> Result<usize, ConvertError> {
-    use std::io::{Seek, SeekFrom};
+    use std::io::Seek;
     let bad = |m: String| ConvertError::Model(m);
     let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
     let len = f.get_ref().metadata()?.len();
@@ -379,10 +384,10 @@ pub fn verify(path: &std::path::Path) -> Result<usize, ConvertError> {
         return Err(bad("implausible hyper-parameters".into()));
     }
     let (n_mels, n_fft) = (i32_at(&mut f)?, i32_at(&mut f)?);
-    if n_mels <= 0 || n_fft <= 0 {
-        return Err(bad("no mel filters".into()));
+    if !(1..=1024).contains(&n_mels) || !(1..=4096).contains(&n_fft) {
+        return Err(bad("implausible mel filters".into()));
     }
-    f.seek(SeekFrom::Current(n_mels * n_fft * 4))?;
+    f.seek_relative(n_mels * n_fft * 4)?;
     let n_tokens = i32_at(&mut f)?;
     if !(0..=hparams[0]).contains(&n_tokens) {
         return Err(bad("implausible vocabulary size".into()));
@@ -392,7 +397,7 @@ pub fn verify(path: &std::path::Path) -> Result<usize, ConvertError> {
         if !(0..=1024).contains(&n) {
             return Err(bad("implausible token".into()));
         }
-        f.seek(SeekFrom::Current(n))?;
+        f.seek_relative(n)?;
     }
     let mut tensors = 0;
     loop {
@@ -409,9 +414,20 @@ pub fn verify(path: &std::path::Path) -> Result<usize, ConvertError> {
         }
         let mut elements = 1i64;
         for _ in 0..n_dims {
-            elements *= i32_at(&mut f)?;
+            let d = i32_at(&mut f)?;
+            if d <= 0 {
+                return Err(bad(format!("bad tensor dimension at byte {pos}")));
+            }
+            elements = elements
+                .checked_mul(d)
+                .filter(|e| *e <= len as i64)
+                .ok_or_else(|| bad("tensor larger than the file".into()))?;
         }
-        f.seek(SeekFrom::Current(name_len + elements * if ftype == 0 { 4 } else { 2 }))?;
+        let skip = name_len + elements * if ftype == 0 { 4 } else { 2 };
+        if f.stream_position()? as i64 + skip > len as i64 {
+            return Err(bad("truncated tensor data".into()));
+        }
+        f.seek_relative(skip)?;
         tensors += 1;
     }
     if tensors == 0 {
@@ -517,5 +533,169 @@ impl<W: Write> Write for Counter<W> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATE: usize = 4;
+
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&((s.len() + 1) as u16).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.push(0);
+    }
+
+    /// A variable of f16 values `base + i`.
+    fn var(out: &mut Vec<u8>, name: &str, dims: &[usize], base: f32) {
+        string(out, name);
+        out.push(dims.len() as u8);
+        for d in dims {
+            out.extend_from_slice(&(*d as u32).to_le_bytes());
+        }
+        let n: usize = dims.iter().product();
+        out.push(CT2_FLOAT16);
+        out.extend_from_slice(&((n * 2) as u32).to_le_bytes());
+        for i in 0..n {
+            out.extend_from_slice(&f16::from_f32(base + i as f32).to_le_bytes());
+        }
+    }
+
+    /// A tiny whisper in CTranslate2's layout: one layer each side, 4 states, 2 mel bins.
+    /// `key_bias`: the value in the key part of the fused biases (zero in a real model).
+    fn tiny_model(key_bias: f32) -> Vec<u8> {
+        let mut vars: Vec<(String, Vec<usize>, f32)> = Vec::new();
+        let mut v = |n: &str, d: &[usize]| vars.push((n.to_string(), d.to_vec(), 0.0));
+        v("encoder/conv1/weight", &[STATE, 2, 3]);
+        v("encoder/conv1/bias", &[STATE]);
+        v("encoder/conv2/weight", &[STATE, STATE, 3]);
+        v("encoder/conv2/bias", &[STATE]);
+        v("encoder/position_encodings/encodings", &[6, STATE]);
+        v("decoder/position_encodings/encodings", &[5, STATE]);
+        v("decoder/embeddings/weight", &[3, STATE]);
+        for side in ["encoder", "decoder"] {
+            for n in ["layer_norm", "layer_0/self_attention/layer_norm", "layer_0/ffn/layer_norm"] {
+                v(&format!("{side}/{n}/gamma"), &[STATE]);
+                v(&format!("{side}/{n}/beta"), &[STATE]);
+            }
+            v(&format!("{side}/layer_0/self_attention/linear_0/weight"), &[3 * STATE, STATE]);
+            v(&format!("{side}/layer_0/self_attention/linear_1/weight"), &[STATE, STATE]);
+            v(&format!("{side}/layer_0/self_attention/linear_1/bias"), &[STATE]);
+            v(&format!("{side}/layer_0/ffn/linear_0/weight"), &[2 * STATE, STATE]);
+            v(&format!("{side}/layer_0/ffn/linear_0/bias"), &[2 * STATE]);
+            v(&format!("{side}/layer_0/ffn/linear_1/weight"), &[STATE, 2 * STATE]);
+            v(&format!("{side}/layer_0/ffn/linear_1/bias"), &[STATE]);
+        }
+        v("decoder/layer_0/attention/layer_norm/gamma", &[STATE]);
+        v("decoder/layer_0/attention/layer_norm/beta", &[STATE]);
+        v("decoder/layer_0/attention/linear_0/weight", &[STATE, STATE]);
+        v("decoder/layer_0/attention/linear_0/bias", &[STATE]);
+        v("decoder/layer_0/attention/linear_1/weight", &[2 * STATE, STATE]);
+        v("decoder/layer_0/attention/linear_2/weight", &[STATE, STATE]);
+        v("decoder/layer_0/attention/linear_2/bias", &[STATE]);
+        let mut out = Vec::new();
+        out.extend_from_slice(&6u32.to_le_bytes());
+        string(&mut out, "WhisperSpec");
+        out.extend_from_slice(&3u32.to_le_bytes());
+        // Fused biases: query part 1.., key part `key_bias`, value part 100...
+        let fused = ["encoder/layer_0/self_attention/linear_0/bias", "decoder/layer_0/self_attention/linear_0/bias"];
+        out.extend_from_slice(&((vars.len() + fused.len() + 3) as u32).to_le_bytes());
+        for (n, d, b) in &vars {
+            var(&mut out, n, d, *b);
+        }
+        for n in fused {
+            string(&mut out, n);
+            out.push(1);
+            out.extend_from_slice(&((3 * STATE) as u32).to_le_bytes());
+            out.push(CT2_FLOAT16);
+            out.extend_from_slice(&((3 * STATE * 2) as u32).to_le_bytes());
+            for i in 0..3 * STATE {
+                let x = if i < STATE {
+                    1.0 + i as f32
+                } else if i < 2 * STATE {
+                    key_bias
+                } else {
+                    100.0 + i as f32
+                };
+                out.extend_from_slice(&f16::from_f32(x).to_le_bytes());
+            }
+        }
+        // Cross-attention key and value: key part zero, value part 7.
+        string(&mut out, "decoder/layer_0/attention/linear_1/bias");
+        out.push(1);
+        out.extend_from_slice(&((2 * STATE) as u32).to_le_bytes());
+        out.push(CT2_FLOAT16);
+        out.extend_from_slice(&((2 * STATE * 2) as u32).to_le_bytes());
+        for i in 0..2 * STATE {
+            out.extend_from_slice(&f16::from_f32(if i < STATE { 0.0 } else { 7.0 }).to_le_bytes());
+        }
+        for (n, value) in [("encoder/num_heads", 2u16), ("decoder/num_heads", 2u16)] {
+            string(&mut out, n);
+            out.push(0);
+            out.push(2); // int16
+            out.extend_from_slice(&2u32.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes()); // no aliases
+        out
+    }
+
+    fn npz(n_mels: usize, n_fft: usize) -> Vec<u8> {
+        let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n_mels}, {n_fft}), }}");
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        npy.extend_from_slice(header.as_bytes());
+        for i in 0..n_mels * n_fft {
+            npy.extend_from_slice(&(i as f32).to_le_bytes());
+        }
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(format!("mel_{n_mels}.npy"), options).unwrap();
+        std::io::Write::write_all(&mut zip, &npy).unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_tiny_model_converts_and_its_fused_projections_are_split() {
+        let dir = std::env::temp_dir().join(format!("lotse-ggml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut out = Vec::new();
+        let done = convert(&tiny_model(0.0), &npz(2, 5), "YQ== 0\nYg== 1\n= 2\n", &mut out).unwrap();
+        assert_eq!((done.encoder_layers, done.decoder_layers, done.n_vocab), (1, 1, 3));
+        assert_eq!(done.bytes as usize, out.len());
+        let path = dir.join("tiny.bin");
+        std::fs::write(&path, &out).unwrap();
+        assert_eq!(verify(&path).unwrap(), done.tensors, "the file walks to its end");
+        // Header: magic, n_vocab 3, n_audio_ctx 6, state 4, heads 2, 1 layer, n_text_ctx 5 …
+        let word = |i: usize| i32::from_le_bytes(out[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!(word(0) as u32, GGML_MAGIC);
+        assert_eq!((1..=11).map(word).collect::<Vec<_>>(), [3, 6, 4, 2, 1, 5, 4, 2, 1, 2, 1]);
+        // The query bias is the first part of the fused bias, as f32; the key bias is gone,
+        // the value bias is the third part.
+        let find = |name: &str| {
+            let pos = out.windows(name.len()).position(|w| w == name.as_bytes()).unwrap_or_else(|| panic!("{name}"));
+            pos + name.len()
+        };
+        let f32_at = |p: usize| f32::from_le_bytes(out[p..p + 4].try_into().unwrap());
+        let q = find("encoder.blocks.0.attn.query.bias");
+        assert_eq!((0..STATE).map(|i| f32_at(q + 4 * i)).collect::<Vec<_>>(), [1.0, 2.0, 3.0, 4.0]);
+        let v = find("encoder.blocks.0.attn.value.bias");
+        assert_eq!(f32_at(v), 108.0);
+        assert!(out.windows(30).all(|w| w != b"encoder.blocks.0.attn.key.bias"));
+        assert_eq!(f32_at(find("decoder.blocks.0.cross_attn.value.bias")), 7.0);
+        // A model whose key bias is not zero cannot be converted without changing it.
+        let err = convert(&tiny_model(0.5), &npz(2, 5), "YQ== 0\n", &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("key bias"), "{err}");
+        // Damage: truncated, and a dimension that would seek backwards.
+        std::fs::write(&path, &out[..out.len() - 3]).unwrap();
+        assert!(verify(&path).is_err());
+        let mut bad = out.clone();
+        let entry = find("encoder.positional_embedding") - "encoder.positional_embedding".len() - 8;
+        bad[entry..entry + 4].copy_from_slice(&(-9i32).to_le_bytes());
+        std::fs::write(&path, &bad).unwrap();
+        assert!(verify(&path).is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

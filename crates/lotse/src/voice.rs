@@ -195,7 +195,9 @@ fn run_with(
         last_pause: None,
     };
     let frame = 16 * FRAME_MS as usize;
-    let out_frame = (output_rate * FRAME_MS / 1000) as usize;
+    // Output samples per frame, carried over so that rates like 11,025 Hz do not drift.
+    let frames_per_second = (1000 / FRAME_MS) as u64;
+    let mut frames = 0u64;
     let mut keys = keys.iter().peekable();
     let silence = vec![0.0f32; frame];
     let mut i = 0usize;
@@ -215,7 +217,10 @@ fn run_with(
         let events = s.call.push_audio(chunk)?;
         s.handle(events)?;
         s.start_due();
-        s.output.extend(s.call.pull(out_frame));
+        let n = ((frames + 1) * output_rate as u64 / frames_per_second
+            - frames * output_rate as u64 / frames_per_second) as usize;
+        frames += 1;
+        s.output.extend(s.call.pull(n));
         if i > input.len() + 16_000 * 120 {
             break; // two minutes of reply after the recording ended: enough
         }
@@ -262,6 +267,20 @@ impl Session<'_> {
         }
     }
 
+    /// The caller spoke or pressed a key before the reply began to play: it never plays, and
+    /// the record keeps that nothing was heard.
+    fn drop_unplayed(&mut self, at: Duration) {
+        if !self.due.is_empty() && !self.call.is_playing() {
+            self.due.clear();
+            self.call.cancel_reply();
+            self.conv.record_heard("");
+            if let Some(t) = self.turns.last_mut() {
+                t.heard = Some(String::new());
+            }
+            self.log.push(format!("[{}] barge-in before the reply began: it is dropped", secs(at)));
+        }
+    }
+
     fn heard_line(&self, t: &lotse_speech::stt::Transcript, end: Duration, capped: bool) -> String {
         format!(
             "[{}–{}] caller{}: {:?} ({}{}, recognised in {} ms)",
@@ -278,7 +297,10 @@ impl Session<'_> {
     fn handle(&mut self, events: Vec<CallEvent>) -> Result<()> {
         for e in events {
             match e {
-                CallEvent::SpeechStarted { at } => self.log.push(format!("[{}] caller starts speaking", secs(at))),
+                CallEvent::SpeechStarted { at } => {
+                    self.log.push(format!("[{}] caller starts speaking", secs(at)));
+                    self.drop_unplayed(at);
+                }
                 CallEvent::BargeIn { at, heard } => {
                     self.due.clear();
                     self.log.push(format!("[{}] barge-in: playback stopped; the caller heard {:?}", secs(at), heard));
@@ -289,6 +311,10 @@ impl Session<'_> {
                 }
                 CallEvent::Dtmf { at, digit } => {
                     self.log.push(format!("[{}] key {digit}", secs(at)));
+                    self.drop_unplayed(at);
+                    // A key answers at once: work begun at a pause is void.
+                    self.early = None;
+                    self.last_pause = None;
                     match digit {
                         '0' => {
                             let text = match self.conv.lang {
@@ -316,7 +342,7 @@ impl Session<'_> {
                     } else {
                         LangChoice::Fixed(self.conv.lang)
                     };
-                    let t = self.stt.transcribe(&audio, choice)?;
+                    let t = city_names(self.stt.transcribe(&audio, choice)?);
                     let stt = began.elapsed();
                     let log = self.heard_line(&t, at, false);
                     // The caller is giving a number or spelling: a pause between groups is not
@@ -374,7 +400,7 @@ impl Session<'_> {
                         LangChoice::Fixed(self.conv.lang)
                     };
                     self.first_turn = false;
-                    let t = self.stt.transcribe(&audio, choice)?;
+                    let t = city_names(self.stt.transcribe(&audio, choice)?);
                     let line = self.heard_line(&t, speech_end, capped);
                     self.log.push(line);
                     let stt_time = started.elapsed();
@@ -528,6 +554,27 @@ impl Session<'_> {
     }
 }
 
+/// English speakers say Jena as "Jee-na", which whisper writes as the name "Gina" (or
+/// "Jenna"); the engine then hears a place it does not serve. A caller of the city's hotline
+/// who says "in Gina" means Jena, so English transcripts get the city's name back.
+fn city_names(mut t: lotse_speech::stt::Transcript) -> lotse_speech::stt::Transcript {
+    if t.lang == Lang::En {
+        let words: Vec<String> = t
+            .text
+            .split(' ')
+            .map(|w| {
+                let core = w.trim_end_matches(|c: char| !c.is_alphanumeric());
+                match core {
+                    "Gina" | "Jenna" | "Jina" => format!("Jena{}", &w[core.len()..]),
+                    _ => w.to_string(),
+                }
+            })
+            .collect();
+        t.text = words.join(" ");
+    }
+    t
+}
+
 /// Whether a partial transcript ends in digits or spelled letters ("0 3 6 4 1", "M Ü L").
 fn dictating(text: &str) -> bool {
     // A sentence that has ended is not dictation.
@@ -594,5 +641,15 @@ mod tests {
         let keys = parse_keys("8:*, 3.5:0").unwrap();
         assert_eq!(keys.iter().map(|k| k.digit).collect::<String>(), "0*");
         assert!(parse_keys("3:x").is_err() && parse_keys("x:1").is_err() && parse_keys("3:12").is_err());
+        let t = |text: &str, lang| lotse_speech::stt::Transcript {
+            text: text.into(),
+            lang,
+            no_speech: 0.0,
+            english_odds: None,
+            audio: Duration::ZERO,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(city_names(t("Where is the town hall in Gina?", Lang::En)).text, "Where is the town hall in Jena?");
+        assert_eq!(city_names(t("Gina ist meine Tochter.", Lang::De)).text, "Gina ist meine Tochter.");
     }
 }
