@@ -24,7 +24,7 @@ use lotse_dialog::{Engine, TurnOptions};
 use lotse_speech::call::{Call, CallEvent};
 use lotse_speech::endpoint::EndpointConfig;
 use lotse_speech::resample::convert;
-use lotse_speech::spoken::{sentences, spoken};
+use lotse_speech::spoken::{quick_start, sentences, spoken};
 use lotse_speech::stt::{LangChoice, Stt, SttSession};
 use lotse_speech::tts::Tts;
 use lotse_speech::vad::Vad;
@@ -463,7 +463,7 @@ impl Session<'_> {
             (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect())
         };
         let dialog = started.elapsed();
-        let said: Vec<String> = sentences(&spoken(&reply_text, reply_lang));
+        let said: Vec<String> = quick_start(sentences(&spoken(&reply_text, reply_lang)));
         // Numbers expected next (a phone number, a postcode): wait longer before ending the turn.
         let dictation = ["Telefonnummer", "Rufnummer", "Postleitzahl", "phone number", "postcode"]
             .iter()
