@@ -103,27 +103,18 @@ pub fn spoken(text: &str, lang: Lang) -> String {
             if n < 7 { c[0].to_string() } else { digits(&c[0]) }
         })
         .into_owned();
-    s = AMOUNT
-        .replace_all(&s, |c: &Captures| {
-            let euros = c[1].replace('.', "");
-            let word = if en { "euros" } else { "Euro" };
-            match c.get(2).map(|m| m.as_str()) {
-                None | Some("00") => format!("{euros} {word}"),
-                Some(cents) => format!("{euros} {word} {}", cents.trim_start_matches('0')),
-            }
-        })
-        .into_owned();
-    s = AMOUNT_EN
-        .replace_all(&s, |c: &Captures| {
-            let euros = c[1].replace(',', "");
-            let word = if en { "euros" } else { "Euro" };
-            match c.get(2).map(|m| m.as_str()) {
-                None | Some("00") => format!("{euros} {word}"),
-                Some(cents) => format!("{euros} {word} {}", cents.trim_start_matches('0')),
-            }
-        })
-        .into_owned();
-    s = s.replace('€', if en { "euros" } else { "Euro" });
+    // Both ways of writing an amount: euros (with their thousands separator) and cents.
+    let word = if en { "euros" } else { "Euro" };
+    let amount = |c: &Captures, thousands: char| {
+        let euros = c[1].replace(thousands, "");
+        match c.get(2).map(|m| m.as_str()) {
+            None | Some("00") => format!("{euros} {word}"),
+            Some(cents) => format!("{euros} {word} {}", cents.trim_start_matches('0')),
+        }
+    };
+    s = AMOUNT.replace_all(&s, |c: &Captures| amount(c, '.')).into_owned();
+    s = AMOUNT_EN.replace_all(&s, |c: &Captures| amount(c, ',')).into_owned();
+    s = s.replace('€', word);
     s = TIME_RANGE
         .replace_all(&s, |c: &Captures| {
             let to = if en { "to" } else { "bis" };

@@ -55,6 +55,13 @@ pub enum Voice {
 }
 
 impl Voice {
+    /// espeak-ng in the language, at 150 words a minute (calmer than its default 175, for the
+    /// phone).
+    pub fn espeak(lang: Lang) -> Voice {
+        let voice = if lang == Lang::En { "en-us" } else { "de" };
+        Voice::Espeak { voice: voice.into(), speed: 150 }
+    }
+
     pub fn name(&self) -> String {
         match self {
             Voice::Espeak { voice, .. } => format!("espeak-ng {voice}"),
@@ -96,19 +103,13 @@ impl Tts {
                 *slot = Some(Voice::Piper(Box::new(Piper::load(models, &onnx, &config)?)));
             }
         }
-        Ok(Tts {
-            de: de.unwrap_or(Voice::Espeak { voice: "de".into(), speed: 150 }),
-            en: en.unwrap_or(Voice::Espeak { voice: "en-us".into(), speed: 150 }),
-        })
+        Ok(Tts { de: de.unwrap_or_else(|| Voice::espeak(Lang::De)), en: en.unwrap_or_else(|| Voice::espeak(Lang::En)) })
     }
 
     /// espeak-ng for both languages (no models needed).
     pub fn espeak_only() -> Result<Tts, TtsError> {
         espeak_version()?;
-        Ok(Tts {
-            de: Voice::Espeak { voice: "de".into(), speed: 150 },
-            en: Voice::Espeak { voice: "en-us".into(), speed: 150 },
-        })
+        Ok(Tts { de: Voice::espeak(Lang::De), en: Voice::espeak(Lang::En) })
     }
 
     pub fn voice(&self, lang: Lang) -> &Voice {

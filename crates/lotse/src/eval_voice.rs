@@ -48,11 +48,7 @@ fn telephone_audio(
 ) -> Result<(Vec<f32>, Duration)> {
     let audio = match natural {
         Some(tts) => tts.synthesize(text, lang)?,
-        None => {
-            // A caller speaks calmer than espeak-ng's default 175 words a minute.
-            let voice = if lang == Lang::En { "en-us" } else { "de" };
-            Voice::Espeak { voice: voice.into(), speed: 150 }.synthesize(text)?
-        }
+        None => Voice::espeak(lang).synthesize(text)?,
     };
     let mut narrow = convert(&audio.samples, audio.rate, 8000)?;
     let rms = (narrow.iter().map(|v| v * v).sum::<f32>() / narrow.len().max(1) as f32).sqrt();
