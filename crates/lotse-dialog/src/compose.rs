@@ -77,7 +77,7 @@ impl Words {
     }
 }
 
-fn open_sentence(office: &Office, now: DateTime, lang: Lang) -> Option<String> {
+fn open_sentence(office: &Office, now: DateTime, lang: Lang, phone: bool) -> Option<String> {
     let hours = office.opening_hours.as_ref()?;
     let w = Words { lang };
     let state = open_state(hours, now.date(), (now.hour() as u16) * 60 + now.minute() as u16);
@@ -109,12 +109,42 @@ fn open_sentence(office: &Office, now: DateTime, lang: Lang) -> Option<String> {
         OpenState::Unknown => String::new(),
     };
     let note = hours.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    // Spoken, a long note would drown the hours: its first sentence only ("Nur nach
+    // Terminvereinbarung."); the rest is on the city's pages.
+    let first_sentence;
+    let note = match (phone, note) {
+        (true, Some(n)) => {
+            first_sentence = first_sentence_of(n);
+            Some(first_sentence.as_str())
+        }
+        (_, n) => n,
+    };
     match (s.is_empty(), note) {
         (true, None) => None,
         (true, Some(n)) => Some(format!("{}: {n}.", w.t("Öffnungszeiten", "Opening hours"))),
         (false, Some(n)) => Some(format!("{s} ({n})")),
         (false, None) => Some(s),
     }
+}
+
+/// A note's first sentence, not cut at an abbreviation ("z. B.", "Nr.").
+fn first_sentence_of(note: &str) -> String {
+    let mut from = 0;
+    while let Some(i) = note[from..].find(". ").map(|i| i + from) {
+        let before = &note[..i];
+        let word = before.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
+        // "12. Mai" is a date, "z. B." an abbreviation.
+        const SHORT: &[&str] = &[
+            "z", "B", "b", "bzw", "Nr", "ca", "u", "a", "d", "h", "o", "Str", "usw", "ggf", "inkl", "evtl", "Tel",
+            "Abs", "S", "Dr", "vgl", "sog", "Mo", "Di", "Mi", "Do", "Fr", "Sa", "So", "St", "gem", "lt",
+        ];
+        let abbreviation = SHORT.contains(&word) || (!word.is_empty() && word.chars().all(|c| c.is_ascii_digit()));
+        if !abbreviation || before.ends_with(')') {
+            return note[..i].trim().to_string();
+        }
+        from = i + 2;
+    }
+    note.trim().trim_end_matches('.').to_string()
 }
 
 fn office_sentences(office: &Office, req: &Request<'_>, with_hours: bool) -> Vec<String> {
@@ -135,7 +165,7 @@ fn office_sentences(office: &Office, req: &Request<'_>, with_hours: bool) -> Vec
     if let Some(e) = &office.email {
         out.push(format!("{} {e}.", w.t("E-Mail", "E-mail")));
     }
-    if with_hours && let Some(s) = open_sentence(office, req.now, req.lang) {
+    if with_hours && let Some(s) = open_sentence(office, req.now, req.lang, req.channel == Channel::Phone) {
         out.push(s);
     }
     out
@@ -196,6 +226,10 @@ impl Composer for RecordComposer {
             Lang::De => s.name.clone(),
         };
         let general = req.aspects.is_empty() && req.focus.is_empty();
+        // A general question on the phone gets the overview a caller can take in by ear (the
+        // fees, who is responsible, today's hours) and is told what else to ask; read out in
+        // full, a record takes minutes.
+        let brief = general && req.channel == Channel::Phone;
         let asked = |a: Aspect| general || req.aspects.contains(&a);
         let unknown = |what_de: &str, what_en: &str| match lang {
             Lang::De => format!("Zu {what_de} liegt mir keine gesicherte Angabe vor."),
@@ -236,13 +270,14 @@ impl Composer for RecordComposer {
                         lines.push(format!("{} {f}.", w.t("Das kostet:", "It costs:")));
                     }
                 } else {
-                    lines.push(format!("{}: {}.", w.t("Kosten", "Fees"), list(&fees, 4, lang, req.channel)));
+                    let max = if brief { 2 } else { 4 };
+                    lines.push(format!("{}: {}.", w.t("Kosten", "Fees"), list(&fees, max, lang, req.channel)));
                 }
             } else if !general {
                 lines.push(unknown("den Kosten", "the fees"));
             }
         }
-        if asked(Aspect::Documents) {
+        if asked(Aspect::Documents) && !brief {
             if !s.documents.is_empty() {
                 let max = if req.plain || req.channel == Channel::Phone { 3 } else { 6 };
                 lines.push(format!("{}: {}.", w.t("Mitbringen", "Bring"), list(&s.documents, max, lang, req.channel)));
@@ -257,7 +292,7 @@ impl Composer for RecordComposer {
                 list(&s.prerequisites, 4, lang, req.channel)
             ));
         }
-        if asked(Aspect::Duration) {
+        if asked(Aspect::Duration) && !brief {
             match &s.processing_time {
                 Some(t) => {
                     lines.push(format!("{}: {}.", w.t("Bearbeitungsdauer", "Processing time"), t.trim_end_matches('.')))
@@ -274,6 +309,13 @@ impl Composer for RecordComposer {
             || req.aspects.iter().any(|a| matches!(a, Aspect::Fees | Aspect::Documents));
         if where_asked {
             match office {
+                Some(o) if brief => {
+                    lines.push(match lang {
+                        Lang::De => format!("Zuständig ist {}.", o.name),
+                        Lang::En => format!("Responsible: {}.", o.name),
+                    });
+                    lines.extend(open_sentence(o, req.now, lang, true));
+                }
                 Some(o) => {
                     lines.extend(office_sentences(o, req, general || asked(Aspect::Hours) || asked(Aspect::Where)))
                 }
@@ -306,6 +348,30 @@ impl Composer for RecordComposer {
                 None => {}
             }
         }
+        if brief {
+            // Only what the records hold is offered.
+            let mut more: Vec<&str> = Vec::new();
+            if !s.documents.is_empty() {
+                more.push(w.t("den Unterlagen", "the documents"));
+            }
+            if office.is_some_and(|o| o.address.is_some()) {
+                more.push(w.t("der Adresse", "the address"));
+            }
+            if s.processing_time.is_some() {
+                more.push(w.t("der Bearbeitungsdauer", "the processing time"));
+            }
+            if let Some((last, rest)) = more.split_last() {
+                let items = if rest.is_empty() {
+                    last.to_string()
+                } else {
+                    format!("{} {} {last}", rest.join(", "), w.t("oder", "or"))
+                };
+                lines.push(match lang {
+                    Lang::De => format!("Fragen Sie mich gern auch nach {items}."),
+                    Lang::En => format!("You can also ask me about {items}."),
+                });
+            }
+        }
         if lang == Lang::En && general {
             lines.push(if req.channel == Channel::Phone {
                 "The details in my records are in German; the full text is on the city's web pages.".to_string()
@@ -320,6 +386,20 @@ impl Composer for RecordComposer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_is_cut_at_its_first_sentence_not_at_an_abbreviation() {
+        assert_eq!(
+            first_sentence_of("Nur nach Terminvereinbarung. Montag keine Sprechzeiten."),
+            "Nur nach Terminvereinbarung"
+        );
+        assert_eq!(first_sentence_of("Termine z. B. am 12. Mai. Sonst nicht."), "Termine z. B. am 12. Mai");
+        assert_eq!(
+            first_sentence_of("Samstags 9 Uhr bis 13 Uhr (nach Termin). Sonst nicht."),
+            "Samstags 9 Uhr bis 13 Uhr (nach Termin)"
+        );
+        assert_eq!(first_sentence_of("Ohne Punkt"), "Ohne Punkt");
+    }
 
     #[test]
     fn money_formats() {

@@ -91,7 +91,18 @@ pub struct Conversation {
     pub topic: Option<usize>,
     /// Questions in a row the engine could not answer.
     pub failures: u8,
+    /// On the phone: the service the bot asked the caller to confirm ("Geht es um …?").
+    pub confirm: Option<Confirm>,
     pub events: Vec<Event>,
+}
+
+/// A service the bot asked about because it was not sure it had heard the question right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    /// Index into the knowledge base's services.
+    pub service: usize,
+    /// The question as it was recognised, for the facts it asked for.
+    pub question: String,
 }
 
 impl Conversation {
@@ -104,6 +115,7 @@ impl Conversation {
             plain: false,
             topic: None,
             failures: 0,
+            confirm: None,
             events: Vec::new(),
         }
     }
@@ -222,6 +234,9 @@ pub struct Engine {
     config: EngineConfig,
     tz: TimeZone,
     llm: Option<Llm>,
+    /// Folded, stemmed words that stand in the names of several services ("beantragen",
+    /// "anmelden"): they name no service.
+    generic: std::collections::HashSet<String>,
 }
 
 fn t(lang: Lang, de: &str, en: &str) -> String {
@@ -231,13 +246,36 @@ fn t(lang: Lang, de: &str, en: &str) -> String {
     }
 }
 
+/// The least share of a question a service must cover to be asked about on the phone.
+const CONFIRM_COVERAGE: f32 = 0.15;
+
 const HUMAN_DE: &str = "Mit einem Menschen sprechen";
 const HUMAN_EN: &str = "Talk to a person";
 
 impl Engine {
     pub fn new(kb: Arc<KnowledgeBase>, index: Arc<SearchIndex>, config: EngineConfig) -> Engine {
         let tz = TimeZone::get(&config.time_zone).unwrap_or(TimeZone::UTC);
-        Engine { kb, index, composer: Box::new(RecordComposer), desk: Box::new(NoStaff), config, tz, llm: None }
+        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for s in &kb.services {
+            let mut seen = std::collections::HashSet::new();
+            for w in lotse_search::analysis::words(&lotse_search::fold(&s.name)) {
+                let stem = index.analyzer().stem(w);
+                if seen.insert(stem.clone()) {
+                    *counts.entry(stem).or_default() += 1;
+                }
+            }
+        }
+        let generic = counts.into_iter().filter(|(_, n)| *n >= 3).map(|(w, _)| w).collect();
+        Engine {
+            kb,
+            index,
+            composer: Box::new(RecordComposer),
+            desk: Box::new(NoStaff),
+            config,
+            tz,
+            llm: None,
+            generic,
+        }
     }
 
     /// Lets a language model answer where `mode` allows (see `assist`); every sentence it writes
@@ -370,6 +408,31 @@ impl Engine {
 
     fn decide(&self, conv: &mut Conversation, text: &str, turn: &mut Turn<'_>) -> Reply {
         let (at, thorough) = (turn.at, turn.thorough);
+        // The answer to "Geht es um …?": a yes answers that service (with the facts the first
+        // question asked for, or those this message asks for); a no asks for other words,
+        // unless a new question follows it ("Nein, den Reisepass").
+        if let Some(pending) = conv.confirm.take() {
+            match understand::yes_no(text) {
+                Some(true) => {
+                    let rest = understand::after_yes_no(text);
+                    let mut aspects = understand::aspects(&rest);
+                    if aspects.is_empty() {
+                        aspects = understand::aspects(&pending.question);
+                    }
+                    conv.failures = 0;
+                    conv.topic = Some(pending.service);
+                    return self.answer(conv, pending.service, &aspects, &[], turn);
+                }
+                Some(false) => {
+                    let rest = understand::after_yes_no(text);
+                    if !rest.chars().any(char::is_alphanumeric) {
+                        return self.rephrase(conv.lang);
+                    }
+                    return self.decide(conv, &rest, turn);
+                }
+                None => {}
+            }
+        }
         if !text.chars().any(char::is_alphanumeric) {
             let lang = conv.lang;
             let mut r = Self::reply(
@@ -544,6 +607,16 @@ impl Engine {
                 conv.failures = 0;
                 return self.handoff(conv, HandoffReason::RepeatedFailure, turn.at);
             }
+            // On the phone a misheard word is the likely cause: a service the question names
+            // is asked about (the spoken form of the web's suggestions), never answered unasked.
+            if conv.channel == Channel::Phone
+                && let Some(top) = result.top()
+                && top.coverage >= CONFIRM_COVERAGE
+                && self.names_service(text, top.index)
+            {
+                conv.confirm = Some(Confirm { service: top.index, question: text.to_string() });
+                return self.confirm(conv, top.index);
+            }
             return self.out_of_scope(conv, Some(&result), false);
         }
         conv.failures = 0;
@@ -643,6 +716,71 @@ impl Engine {
         let mut options = vec![first.index];
         options.extend(close);
         Some(options)
+    }
+
+    /// Whether a content word of the question is a word of the service's name or synonyms
+    /// (the same stem, a part of a compound there, or a long word two letters off, as a
+    /// recogniser mishears it: "Einwürderung" for "Einbürgerung"), other than the words many
+    /// services' names share.
+    fn names_service(&self, text: &str, index: usize) -> bool {
+        let analyzer = self.index.analyzer();
+        let service = &self.kb.services[index];
+        let folded = lotse_search::fold(text);
+        let asked: Vec<String> = lotse_search::analysis::words(&folded)
+            .filter(|w| w.len() >= 4 && !analyzer.is_stop_word(w) && !analyzer.is_aspect_word(w))
+            .map(|w| w.to_string())
+            .collect();
+        let mut naming = service.name.clone();
+        for s in &service.synonyms {
+            naming.push(' ');
+            naming.push_str(s);
+        }
+        let naming = lotse_search::fold(&naming);
+        lotse_search::analysis::words(&naming).filter(|n| n.len() >= 4).any(|n| {
+            let stem = analyzer.stem(n);
+            !self.generic.contains(&stem)
+                && asked.iter().any(|q| {
+                    analyzer.stem(q) == stem
+                        || (q.len() >= 5 && n.contains(q.as_str()))
+                        || (n.len() >= 5 && q.contains(n))
+                        || (q.len() >= 8 && strsim::levenshtein(q, n) <= 2)
+                })
+        })
+    }
+
+    /// "Geht es um …?" for a service the engine is not sure it heard.
+    fn confirm(&self, conv: &Conversation, index: usize) -> Reply {
+        let lang = conv.lang;
+        let s = &self.kb.services[index];
+        let text = match lang {
+            Lang::De => format!(
+                "Ich bin nicht sicher, ob ich Sie richtig verstanden habe. Geht es um: {}? Bitte sagen Sie ja oder nein.",
+                s.name
+            ),
+            Lang::En => format!(
+                "I'm not sure I understood you correctly. Is it about: {}? Please say yes or no.",
+                s.name_en.as_deref().unwrap_or(&s.name)
+            ),
+        };
+        let mut r = Self::reply(ReplyKind::Clarify, text, lang);
+        r.sources = vec![self.service_source(index)];
+        r.suggestions = vec![t(lang, "Ja", "Yes"), t(lang, "Nein", "No"), Self::human_suggestion(lang)];
+        r
+    }
+
+    /// After a no to "Geht es um …?".
+    fn rephrase(&self, lang: Lang) -> Reply {
+        let mut r = Self::reply(
+            ReplyKind::Clarify,
+            t(
+                lang,
+                "Entschuldigung. Sagen Sie mir bitte mit anderen Worten, worum es geht. Oder sagen Sie: einen Menschen sprechen.",
+                "Sorry. Please tell me in other words what it is about. Or say: talk to a person.",
+            ),
+            lang,
+        );
+        r.suggestions = vec![Self::human_suggestion(lang)];
+        r
     }
 
     fn service_source(&self, index: usize) -> Source {
@@ -985,6 +1123,55 @@ mod tests {
         assert!(r.handoff.is_some());
         let r = run(Channel::Web, &["Waffenschein", "Bootsführerschein", "Drohnengenehmigung"]);
         assert_eq!(r.kind, ReplyKind::Handoff);
+    }
+
+    #[test]
+    fn the_phone_asks_about_a_misheard_service_and_takes_a_yes_or_no() {
+        // whisper's hearing of "Wie teuer ist die Einbürgerung?" in robotic speech.
+        let misheard = "Die Toya ist die Einwürderung.";
+        let r = run(Channel::Phone, &[misheard]);
+        assert_eq!(r.kind, ReplyKind::Clarify, "{}", r.text);
+        assert!(r.text.contains("Einbürgerung beantragen") && r.text.contains("ja oder nein"), "{}", r.text);
+        assert_eq!(r.sources[0].id, "einbuergerung");
+        assert!(!r.text.contains('€'), "nothing is stated before the caller confirms: {}", r.text);
+        // The web shows near misses as suggestions instead and does not ask.
+        assert_eq!(run(Channel::Web, &[misheard]).kind, ReplyKind::OutOfScope);
+
+        let r = run(Channel::Phone, &[misheard, "Ja"]);
+        assert_eq!(r.kind, ReplyKind::Answer, "{}", r.text);
+        assert_eq!(r.sources[0].id, "einbuergerung");
+        assert!(r.text.contains("255,00 €"), "{}", r.text);
+        let r = run(Channel::Phone, &[misheard, "Ja genau, und welche Unterlagen brauche ich?"]);
+        assert!(r.text.contains("Mitbringen"), "{}", r.text);
+
+        let r = run(Channel::Phone, &[misheard, "Nein"]);
+        assert_eq!(r.kind, ReplyKind::Clarify);
+        assert!(r.sources.is_empty() && r.text.contains("anderen Worten"), "{}", r.text);
+        let r = run(Channel::Phone, &[misheard, "Nein, ich meine den Reisepass"]);
+        assert_eq!(r.kind, ReplyKind::Answer, "{}", r.text);
+        assert_eq!(r.sources[0].id, "reisepass");
+        // Anything else drops the question.
+        let r = run(Channel::Phone, &[misheard, "Wie wird das Wetter morgen?", "Ja"]);
+        assert_ne!(r.kind, ReplyKind::Answer, "{}", r.text);
+
+        // Words that many services' names share name none of them.
+        let r = run(Channel::Phone, &["Waffenschein beantragen"]);
+        assert_eq!(r.kind, ReplyKind::OutOfScope, "{}", r.text);
+        let r = run(Channel::Phone, &["Machkost, Annoi, Pemod, Lausmeich."]);
+        assert_eq!(r.kind, ReplyKind::OutOfScope, "{}", r.text);
+    }
+
+    #[test]
+    fn a_general_question_on_the_phone_gets_an_overview_and_what_else_to_ask() {
+        let r = run(Channel::Phone, &["Einbürgerung"]);
+        assert_eq!(r.kind, ReplyKind::Answer);
+        assert!(r.text.contains("255,00 €") && r.text.contains("Zuständig ist"), "{}", r.text);
+        assert!(!r.text.contains("Mitbringen") && !r.text.contains("Bearbeitungsdauer:"), "{}", r.text);
+        assert!(r.text.contains("Fragen Sie mich gern auch nach den Unterlagen"), "{}", r.text);
+        let web = run(Channel::Web, &["Einbürgerung"]);
+        assert!(web.text.contains("Mitbringen") && r.text.len() * 2 < web.text.len(), "{}", web.text);
+        let r = run(Channel::Phone, &["Einbürgerung", "Welche Unterlagen brauche ich?"]);
+        assert!(r.text.contains("Mitbringen"), "{}", r.text);
     }
 
     #[test]

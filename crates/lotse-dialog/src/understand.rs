@@ -368,6 +368,46 @@ pub fn intent(text: &str) -> Intent {
     Intent::Question
 }
 
+/// A yes or a no to a question the bot asked ("Geht es um den Reisepass?"): `Some(true)` for
+/// "Ja", "Ja, genau", "Richtig", "Yes please"; `Some(false)` for "Nein", "Nee, …", "No";
+/// `None` for anything else. Only the first word decides, so that "Nein, den Reisepass" is a
+/// no with a new question after it (see [`after_yes_no`]).
+pub fn yes_no(text: &str) -> Option<bool> {
+    let folded = fold(text);
+    let first = words(&folded).next()?;
+    const YES: &[&str] = &[
+        "ja", "jawohl", "jap", "jo", "genau", "richtig", "korrekt", "stimmt", "yes", "yeah", "yep", "correct", "right",
+        "exactly",
+    ];
+    const NO: &[&str] = &["nein", "nee", "noe", "falsch", "no", "nope", "wrong"];
+    if YES.contains(&first) {
+        Some(true)
+    } else if NO.contains(&first) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The rest of a message after its yes or no and the words that only confirm it ("Nein, ich
+/// meine den Reisepass" → "ich meine den Reisepass"; "Ja genau, bitte" → "").
+pub fn after_yes_no(text: &str) -> String {
+    const FILLER: &[&str] = &[
+        "ja", "jawohl", "jap", "jo", "genau", "richtig", "korrekt", "stimmt", "das", "bitte", "danke", "nein", "nee",
+        "noe", "falsch", "yes", "yeah", "yep", "correct", "right", "exactly", "please", "no", "nope", "wrong",
+        "thanks", "ok", "okay",
+    ];
+    let mut rest = text.trim_start();
+    loop {
+        let word_end = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+        if word_end == 0 || !FILLER.contains(&fold(&rest[..word_end]).trim()) {
+            break;
+        }
+        rest = rest[word_end..].trim_start_matches(|c: char| !c.is_alphanumeric());
+    }
+    rest.trim().to_string()
+}
+
 /// Whether a message reads like a follow-up to the service under discussion ("Und was kostet
 /// das?", "Welche Unterlagen brauche ich dafür?", "And for children?").
 pub fn is_follow_up(text: &str) -> bool {
@@ -415,6 +455,23 @@ pub fn is_follow_up(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn yes_and_no_are_read_from_the_first_word() {
+        for y in ["Ja", "ja, genau", "Richtig.", "Yes please", "Genau das"] {
+            assert_eq!(yes_no(y), Some(true), "{y}");
+        }
+        for n in ["Nein", "Nee, das nicht", "No.", "Falsch"] {
+            assert_eq!(yes_no(n), Some(false), "{n}");
+        }
+        for other in ["Was kostet ein Reisepass?", "Jena", "Nebenkosten", ""] {
+            assert_eq!(yes_no(other), None, "{other}");
+        }
+        assert_eq!(after_yes_no("Nein, ich meine den Reisepass"), "ich meine den Reisepass");
+        assert_eq!(after_yes_no("Ja genau, das stimmt, danke."), "");
+        assert_eq!(after_yes_no("Yes, how much is it?"), "how much is it?");
+    }
+
     use super::*;
 
     #[test]

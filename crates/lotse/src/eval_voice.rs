@@ -34,6 +34,8 @@ struct Heard {
     wer_edits: usize,
     words: usize,
     hit: bool,
+    /// The bot asked back ("Geht es um …?" or "Meinen Sie A oder B?") instead of answering.
+    asked: bool,
     turn: Option<TurnRecord>,
 }
 
@@ -186,7 +188,7 @@ pub fn run(
             let heard = turn.as_ref().map(|t| t.transcript.clone()).unwrap_or_default();
             let reference = words(&case.question);
             let e = edits(&reference, &words(&heard));
-            let hit = turn.as_ref().is_some_and(|t| t.source_ids.iter().any(|s| *s == case.source));
+            let hit = turn.as_ref().is_some_and(|t| t.source_ids.contains(&case.source));
             // The latency from the true end of the synthesised speech.
             let turn = turn.map(|mut t| {
                 t.speech_end = speech_end;
@@ -207,7 +209,8 @@ pub fn run(
                     reply
                 );
             }
-            results[p].push(Heard { text_hit, wer_edits: e, words: reference.len(), hit, turn });
+            let asked = turn.as_ref().is_some_and(|t| t.kind == "clarify");
+            results[p].push(Heard { text_hit, wer_edits: e, words: reference.len(), hit, asked, turn });
         }
         eprint!("\r{}/{} questions", i + 1, cases.len());
     }
@@ -254,9 +257,9 @@ pub fn run(
     writeln!(report)?;
     writeln!(
         report,
-        "| audio | questions | begun in the pause | WER | retrieval from speech | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |"
+        "| audio | questions | begun in the pause | WER | retrieval from speech | of it asked back | asked back wrongly | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |"
     )?;
-    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let mut worst_gap: f64 = 0.0;
     for (p, (path, _, _)) in paths.iter().enumerate() {
         let r = &results[p];
@@ -281,11 +284,13 @@ pub fn run(
         let missing = r.iter().filter(|h| h.turn.is_none()).count();
         writeln!(
             report,
-            "| {path}{} | {n} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            "| {path}{} | {n} | {} | {:.3} | {:.3} | {} | {} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
             if missing > 0 { format!(" ({missing} without a turn)") } else { String::new() },
             r.iter().filter(|h| h.turn.as_ref().is_some_and(|t| t.early)).count(),
             wer,
             rate,
+            r.iter().filter(|h| h.hit && h.asked).count(),
+            r.iter().filter(|h| !h.hit && h.asked).count(),
             text_rate,
             gap,
             percentile(lat.clone(), 0.5),
@@ -307,7 +312,7 @@ pub fn run(
     writeln!(report)?;
     writeln!(
         report,
-        "Latency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis."
+        "Retrieval from speech counts a question whose reply names its service: an answer, or on the phone a question back (\"Geht es um: Einbürgerung beantragen? Bitte sagen Sie ja oder nein.\") when the recognised words name a service without confidence; the caller's yes then answers it. Asked back wrongly: a question back about another service.\n\nLatency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis."
     )?;
     writeln!(report)?;
     writeln!(report, "## Language detection on the first turn")?;

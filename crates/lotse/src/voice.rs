@@ -623,7 +623,7 @@ pub fn read_input(path: &Path) -> Result<Vec<f32>> {
     if samples.is_empty() {
         bail!("{}: the recording is empty", path.display());
     }
-    Ok(convert(&samples, rate, 16_000).with_context(|| format!("{}: resampling from {rate} Hz", path.display()))?)
+    convert(&samples, rate, 16_000).with_context(|| format!("{}: resampling from {rate} Hz", path.display()))
 }
 
 #[cfg(test)]

@@ -102,6 +102,36 @@ fn one_question_is_answered_on_the_phone() {
 }
 
 #[test]
+fn a_vague_question_is_asked_back_and_a_spoken_yes_answers_it() {
+    let Some(tts) = ready() else { return };
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (input, output) = (tmp("q-confirm.wav"), tmp("a-confirm.wav"));
+    caller(
+        &tts,
+        &[
+            Part::Pause(0.5),
+            Part::Say("Something about my passport."),
+            Part::Pause(7.0),
+            Part::Say("Yes."),
+            Part::Pause(2.0),
+        ],
+        &input,
+    );
+    let o = voice(&["--in", input.to_str().unwrap(), "--out", output.to_str().unwrap(), "--transcript"]);
+    let t = text(&o);
+    eprintln!("{t}");
+    assert!(o.status.success(), "{t}");
+    let asked = t.find("lotse (clarify").expect("the bot asks back");
+    assert!(t[asked..].contains("Is it about: Apply for a passport?"), "{t}");
+    assert!(!t[..asked].contains("euros"), "no fee before the caller confirms: {t}");
+    let answered = t.find("lotse (answer").expect("the yes is answered");
+    assert!(answered > asked && t[answered..].contains("70 euros"), "the fee after the yes: {t}");
+    for p in [input, output] {
+        std::fs::remove_file(p).ok();
+    }
+}
+
+#[test]
 fn speaking_over_the_answer_stops_it_within_200_ms() {
     let Some(tts) = ready() else { return };
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
