@@ -109,16 +109,18 @@ fn open_sentence(office: &Office, now: DateTime, lang: Lang, phone: bool) -> Opt
         OpenState::Unknown => String::new(),
     };
     let note = hours.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    // Spoken, a long note would drown the hours: its first sentence only ("Nur nach
-    // Terminvereinbarung."); the rest is on the city's pages.
-    let first_sentence;
-    let note = match (phone, note) {
-        (true, Some(n)) => {
-            first_sentence = first_sentence_of(n);
-            Some(first_sentence.as_str())
-        }
-        (_, n) => n,
-    };
+    // Spoken, a long note would drown the hours: its sentences that restrict a visit
+    // ("Nur nach Terminvereinbarung.", "Montag keine Sprechzeiten."), at most two, or else its
+    // first; the rest is on the city's pages. No brackets: they cannot be heard.
+    if phone && let Some(n) = note {
+        let spoken = phone_note(n);
+        return match (s.is_empty(), spoken.is_empty()) {
+            (true, true) => None,
+            (true, false) => Some(format!("{}: {spoken}.", w.t("Öffnungszeiten", "Opening hours"))),
+            (false, false) => Some(format!("{s} {spoken}.")),
+            (false, true) => Some(s),
+        };
+    }
     match (s.is_empty(), note) {
         (true, None) => None,
         (true, Some(n)) => Some(format!("{}: {n}.", w.t("Öffnungszeiten", "Opening hours"))),
@@ -127,24 +129,48 @@ fn open_sentence(office: &Office, now: DateTime, lang: Lang, phone: bool) -> Opt
     }
 }
 
-/// A note's first sentence, not cut at an abbreviation ("z. B.", "Nr.").
-fn first_sentence_of(note: &str) -> String {
+/// The sentences of a note, not cut at an abbreviation ("z. B.", "Nr.") or a date ("12. Mai"),
+/// without their full stops.
+fn note_sentences(note: &str) -> Vec<String> {
+    const SHORT: &[&str] = &[
+        "z", "B", "b", "bzw", "Nr", "ca", "u", "a", "d", "h", "o", "Str", "usw", "ggf", "inkl", "evtl", "Tel", "Abs",
+        "S", "Dr", "vgl", "sog", "Mo", "Di", "Mi", "Do", "Fr", "Sa", "So", "St", "gem", "lt", "Jan", "Feb", "Mär",
+        "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Okt", "Nov", "Dez",
+    ];
+    let mut out = Vec::new();
+    let mut start = 0;
     let mut from = 0;
     while let Some(i) = note[from..].find(". ").map(|i| i + from) {
         let before = &note[..i];
         let word = before.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
-        // "12. Mai" is a date, "z. B." an abbreviation.
-        const SHORT: &[&str] = &[
-            "z", "B", "b", "bzw", "Nr", "ca", "u", "a", "d", "h", "o", "Str", "usw", "ggf", "inkl", "evtl", "Tel",
-            "Abs", "S", "Dr", "vgl", "sog", "Mo", "Di", "Mi", "Do", "Fr", "Sa", "So", "St", "gem", "lt",
-        ];
-        let abbreviation = SHORT.contains(&word) || (!word.is_empty() && word.chars().all(|c| c.is_ascii_digit()));
+        // A day ("12. Mai") has one or two digits; "… 49-3800. Fertige …" ends a sentence.
+        let ordinal = (1..=2).contains(&word.len()) && word.chars().all(|c| c.is_ascii_digit());
+        let abbreviation = SHORT.contains(&word) || ordinal;
         if !abbreviation || before.ends_with(')') {
-            return note[..i].trim().to_string();
+            out.push(note[start..i].trim().to_string());
+            start = i + 2;
         }
         from = i + 2;
     }
-    note.trim().trim_end_matches('.').to_string()
+    out.push(note[start..].trim().trim_end_matches('.').trim().to_string());
+    out.retain(|s| s.chars().any(char::is_alphanumeric));
+    out
+}
+
+/// What of a note is said on the phone: the sentences that restrict a visit, at most two, or
+/// the first sentence when none does.
+fn phone_note(note: &str) -> String {
+    let sentences = note_sentences(note);
+    let restricting: Vec<&String> = sentences
+        .iter()
+        .filter(|s| {
+            let f = lotse_search::fold(s).to_lowercase();
+            ["termin", "nur ", "geschlossen", "kein", "appointment", "only", "closed"].iter().any(|k| f.contains(k))
+        })
+        .take(2)
+        .collect();
+    let chosen: Vec<&String> = if restricting.is_empty() { sentences.iter().take(1).collect() } else { restricting };
+    chosen.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(". ")
 }
 
 fn office_sentences(office: &Office, req: &Request<'_>, with_hours: bool) -> Vec<String> {
@@ -388,17 +414,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_note_is_cut_at_its_first_sentence_not_at_an_abbreviation() {
+    fn a_note_is_split_into_sentences_not_at_an_abbreviation_or_a_date() {
         assert_eq!(
-            first_sentence_of("Nur nach Terminvereinbarung. Montag keine Sprechzeiten."),
-            "Nur nach Terminvereinbarung"
+            note_sentences("Nur nach Terminvereinbarung. Montag keine Sprechzeiten."),
+            ["Nur nach Terminvereinbarung", "Montag keine Sprechzeiten"]
         );
-        assert_eq!(first_sentence_of("Termine z. B. am 12. Mai. Sonst nicht."), "Termine z. B. am 12. Mai");
         assert_eq!(
-            first_sentence_of("Samstags 9 Uhr bis 13 Uhr (nach Termin). Sonst nicht."),
-            "Samstags 9 Uhr bis 13 Uhr (nach Termin)"
+            note_sentences("Termine z. B. am 12. Mai. Sonst nicht."),
+            ["Termine z. B. am 12. Mai", "Sonst nicht"]
         );
-        assert_eq!(first_sentence_of("Ohne Punkt"), "Ohne Punkt");
+        assert_eq!(
+            note_sentences("Samstags 9 Uhr bis 13 Uhr (nach Termin). Sonst nicht."),
+            ["Samstags 9 Uhr bis 13 Uhr (nach Termin)", "Sonst nicht"]
+        );
+        assert_eq!(note_sentences("Ohne Punkt"), ["Ohne Punkt"]);
+        assert!(note_sentences(".").is_empty() && phone_note(" . ").is_empty());
+        // On the phone: what restricts a visit, at most two sentences.
+        assert_eq!(
+            phone_note(
+                "Barrierefrei. Nur nach Terminvereinbarung. Montag keine Sprechzeiten. Trauungen nur mittwochs."
+            ),
+            "Nur nach Terminvereinbarung. Montag keine Sprechzeiten"
+        );
+        assert_eq!(phone_note("Eingang über den Hof. Parkplätze vorhanden."), "Eingang über den Hof");
+        assert_eq!(note_sentences("Telefon 03641 49-3800. Danach"), ["Telefon 03641 49-3800", "Danach"]);
     }
 
     #[test]

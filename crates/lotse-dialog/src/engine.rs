@@ -246,6 +246,17 @@ fn t(lang: Lang, de: &str, en: &str) -> String {
     }
 }
 
+/// Whether two words do not start with different verb prefixes: "Anmeldung" is not a
+/// mishearing of "Abmeldung" or "Ummeldung", though only a letter apart.
+fn same_prefix(a: &str, b: &str) -> bool {
+    const PREFIXES: &[&str] = &["an", "ab", "um", "auf", "aus", "ein", "zu", "ver", "ent", "be", "er"];
+    let prefix = |w: &str| PREFIXES.iter().copied().filter(|p| w.starts_with(p)).max_by_key(|p| p.len());
+    match (prefix(a), prefix(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}
+
 /// The least share of a question a service must cover to be asked about on the phone.
 const CONFIRM_COVERAGE: f32 = 0.15;
 
@@ -258,7 +269,8 @@ impl Engine {
         let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for s in &kb.services {
             let mut seen = std::collections::HashSet::new();
-            for w in lotse_search::analysis::words(&lotse_search::fold(&s.name)) {
+            let names = format!("{} {}", s.name, s.name_en.as_deref().unwrap_or_default());
+            for w in lotse_search::analysis::words(&lotse_search::fold(&names)) {
                 let stem = index.analyzer().stem(w);
                 if seen.insert(stem.clone()) {
                     *counts.entry(stem).or_default() += 1;
@@ -409,18 +421,27 @@ impl Engine {
     fn decide(&self, conv: &mut Conversation, text: &str, turn: &mut Turn<'_>) -> Reply {
         let (at, thorough) = (turn.at, turn.thorough);
         // The answer to "Geht es um …?": a yes answers that service (with the facts the first
-        // question asked for, or those this message asks for); a no asks for other words,
-        // unless a new question follows it ("Nein, den Reisepass").
+        // question asked for, or those this message asks for) unless what follows the yes
+        // clearly asks about another one; a no asks for other words, unless a new question
+        // follows it ("Nein, den Reisepass").
         if let Some(pending) = conv.confirm.take() {
             match understand::yes_no(text) {
                 Some(true) => {
                     let rest = understand::after_yes_no(text);
+                    if rest.chars().any(char::is_alphanumeric)
+                        && let Some(other) = self.search(&rest, thorough).filter(SearchResult::is_confident)
+                        && other.top().is_some_and(|h| h.index != pending.service)
+                    {
+                        return self.question(conv, &rest, Some(other), turn);
+                    }
                     let mut aspects = understand::aspects(&rest);
                     if aspects.is_empty() {
                         aspects = understand::aspects(&pending.question);
                     }
                     conv.failures = 0;
                     conv.topic = Some(pending.service);
+                    // The model reads the question the yes confirmed, not the yes.
+                    turn.question = format!("{} {rest}", pending.question).trim().to_string();
                     return self.answer(conv, pending.service, &aspects, &[], turn);
                 }
                 Some(false) => {
@@ -588,8 +609,16 @@ impl Engine {
         };
         let aspects = understand::aspects(text);
         let clarification = self.clarification(&result, text);
+        // On the phone, an unsure hearing that names another service is asked back below,
+        // not taken as a follow-up of the topic.
+        let names_other = conv.channel == Channel::Phone
+            && !result.is_confident()
+            && result.top().is_some_and(|h| {
+                Some(h.index) != conv.topic && h.coverage >= CONFIRM_COVERAGE && self.names_service(text, h.index)
+            });
         if let Some(topic) = conv.topic
             && understand::is_follow_up(text)
+            && !names_other
             && (clarification.is_some() || !self.clearly_other(&result, topic))
         {
             let focus = if aspects.is_empty() { self.focus_words(text) } else { Vec::new() };
@@ -615,6 +644,8 @@ impl Engine {
                 && self.names_service(text, top.index)
             {
                 conv.confirm = Some(Confirm { service: top.index, question: text.to_string() });
+                // The caller has moved on: "Was kostet das?" must not answer the old topic.
+                conv.topic = None;
                 return self.confirm(conv, top.index);
             }
             return self.out_of_scope(conv, Some(&result), false);
@@ -719,9 +750,9 @@ impl Engine {
     }
 
     /// Whether a content word of the question is a word of the service's name or synonyms
-    /// (the same stem, a part of a compound there, or a long word two letters off, as a
-    /// recogniser mishears it: "Einwürderung" for "Einbürgerung"), other than the words many
-    /// services' names share.
+    /// (the same stem, a part of a compound there, or a long word with the same start two
+    /// letters off, as a recogniser mishears it: "Einwürderung" for "Einbürgerung"), other than
+    /// the words many services' names share (German or English: "beantragen", "register").
     fn names_service(&self, text: &str, index: usize) -> bool {
         let analyzer = self.index.analyzer();
         let service = &self.kb.services[index];
@@ -743,7 +774,7 @@ impl Engine {
                     analyzer.stem(q) == stem
                         || (q.len() >= 5 && n.contains(q.as_str()))
                         || (n.len() >= 5 && q.contains(n))
-                        || (q.len() >= 8 && strsim::levenshtein(q, n) <= 2)
+                        || (q.len() >= 8 && same_prefix(q, n) && strsim::levenshtein(q, n) <= 2)
                 })
         })
     }
@@ -1154,7 +1185,23 @@ mod tests {
         let r = run(Channel::Phone, &[misheard, "Wie wird das Wetter morgen?", "Ja"]);
         assert_ne!(r.kind, ReplyKind::Answer, "{}", r.text);
 
-        // Words that many services' names share name none of them.
+        // A yes with a question about another service answers that one.
+        let r = run(Channel::Phone, &[misheard, "Ja, was kostet ein Reisepass?"]);
+        assert_eq!(r.sources[0].id, "reisepass", "{}", r.text);
+        // After a question back, the earlier topic is gone: "Was kostet das?" is not its fee.
+        let r = run(Channel::Phone, &["Was kostet ein Reisepass?", misheard, "Was kostet das?"]);
+        assert!(!r.sources.iter().any(|s| s.id == "reisepass"), "{}", r.text);
+        // Opposite verb prefixes are not mishearings; other letters are.
+        assert!(!same_prefix("anmeldung", "abmeldung") && !same_prefix("ummeldung", "anmeldung"));
+        assert!(same_prefix("eibepass", "reisepass") && same_prefix("einwuerderung", "einbuergerung"));
+        // Hesitations before the yes; a no in quotes.
+        assert_eq!(run(Channel::Phone, &[misheard, "Ähm, ja, das stimmt"]).kind, ReplyKind::Answer);
+        assert!(run(Channel::Phone, &[misheard, "„Nein.“"]).text.contains("anderen Worten"));
+
+        // Words that many services' names share name none of them, in German or English.
+        for q in ["Ich will was beantragen, Waffenschein", "I need to register something"] {
+            assert_ne!(run(Channel::Phone, &[q]).kind, ReplyKind::Clarify, "{q}");
+        }
         let r = run(Channel::Phone, &["Waffenschein beantragen"]);
         assert_eq!(r.kind, ReplyKind::OutOfScope, "{}", r.text);
         let r = run(Channel::Phone, &["Machkost, Annoi, Pemod, Lausmeich."]);
@@ -1172,6 +1219,13 @@ mod tests {
         assert!(web.text.contains("Mitbringen") && r.text.len() * 2 < web.text.len(), "{}", web.text);
         let r = run(Channel::Phone, &["Einbürgerung", "Welche Unterlagen brauche ich?"]);
         assert!(r.text.contains("Mitbringen"), "{}", r.text);
+        // The hours' notes keep what restricts a visit, without brackets or e-mail addresses.
+        let r = run(Channel::Phone, &["Einbürgerung"]);
+        assert!(r.text.contains("Nur nach Terminvereinbarung") && r.text.contains("keine Sprechzeiten"), "{}", r.text);
+        assert!(r.text.lines().filter(|l| l.contains("geöffnet")).all(|l| !l.contains('(')), "{}", r.text);
+        assert!(!r.text.contains('@'), "{}", r.text);
+        let r = run(Channel::Phone, &["Ich brauche einen neuen Reisepass"]);
+        assert!(r.text.contains("Termin nötig"), "{}", r.text);
     }
 
     #[test]

@@ -374,12 +374,8 @@ pub fn intent(text: &str) -> Intent {
 /// no with a new question after it (see [`after_yes_no`]).
 pub fn yes_no(text: &str) -> Option<bool> {
     let folded = fold(text);
-    let first = words(&folded).next()?;
-    const YES: &[&str] = &[
-        "ja", "jawohl", "jap", "jo", "genau", "richtig", "korrekt", "stimmt", "yes", "yeah", "yep", "correct", "right",
-        "exactly",
-    ];
-    const NO: &[&str] = &["nein", "nee", "noe", "falsch", "no", "nope", "wrong"];
+    // Hesitations and fillers before the answer: "Ähm, ja", "Das stimmt", "That's right".
+    let first = words(&folded).find(|w| !HESITATIONS.contains(w))?;
     if YES.contains(&first) {
         Some(true)
     } else if NO.contains(&first) {
@@ -389,18 +385,26 @@ pub fn yes_no(text: &str) -> Option<bool> {
     }
 }
 
+const YES: &[&str] = &[
+    "ja", "jawohl", "jap", "jo", "genau", "richtig", "korrekt", "stimmt", "ok", "okay", "yes", "yeah", "yep",
+    "correct", "right", "exactly",
+];
+const NO: &[&str] = &["nein", "nee", "noe", "falsch", "no", "nope", "wrong"];
+const HESITATIONS: &[&str] =
+    &["aehm", "aeh", "ehm", "hm", "hmm", "also", "das", "thats", "that", "s", "is", "um", "uh"];
+
 /// The rest of a message after its yes or no and the words that only confirm it ("Nein, ich
 /// meine den Reisepass" → "ich meine den Reisepass"; "Ja genau, bitte" → "").
 pub fn after_yes_no(text: &str) -> String {
-    const FILLER: &[&str] = &[
-        "ja", "jawohl", "jap", "jo", "genau", "richtig", "korrekt", "stimmt", "das", "bitte", "danke", "nein", "nee",
-        "noe", "falsch", "yes", "yeah", "yep", "correct", "right", "exactly", "please", "no", "nope", "wrong",
-        "thanks", "ok", "okay",
-    ];
-    let mut rest = text.trim_start();
+    const MORE: &[&str] = &["bitte", "danke", "please", "thanks"];
+    let mut rest = text.trim_start_matches(|c: char| !c.is_alphanumeric());
     loop {
         let word_end = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
-        if word_end == 0 || !FILLER.contains(&fold(&rest[..word_end]).trim()) {
+        let word = fold(&rest[..word_end]);
+        let word = word.trim();
+        if word_end == 0
+            || !(YES.contains(&word) || NO.contains(&word) || HESITATIONS.contains(&word) || MORE.contains(&word))
+        {
             break;
         }
         rest = rest[word_end..].trim_start_matches(|c: char| !c.is_alphanumeric());
@@ -458,10 +462,12 @@ mod tests {
 
     #[test]
     fn yes_and_no_are_read_from_the_first_word() {
-        for y in ["Ja", "ja, genau", "Richtig.", "Yes please", "Genau das"] {
+        for y in
+            ["Ja", "ja, genau", "Richtig.", "Yes please", "Genau das", "Ähm, ja", "Das stimmt", "That's right", "Okay"]
+        {
             assert_eq!(yes_no(y), Some(true), "{y}");
         }
-        for n in ["Nein", "Nee, das nicht", "No.", "Falsch"] {
+        for n in ["Nein", "Nee, das nicht", "No.", "Falsch", "- Nein", "„Nein“"] {
             assert_eq!(yes_no(n), Some(false), "{n}");
         }
         for other in ["Was kostet ein Reisepass?", "Jena", "Nebenkosten", ""] {
@@ -470,6 +476,8 @@ mod tests {
         assert_eq!(after_yes_no("Nein, ich meine den Reisepass"), "ich meine den Reisepass");
         assert_eq!(after_yes_no("Ja genau, das stimmt, danke."), "");
         assert_eq!(after_yes_no("Yes, how much is it?"), "how much is it?");
+        assert_eq!(after_yes_no("„Nein“"), "");
+        assert_eq!(after_yes_no("Ähm, nein, das Auto"), "Auto");
     }
 
     use super::*;

@@ -33,9 +33,13 @@ struct Heard {
     text_hit: bool,
     wer_edits: usize,
     words: usize,
+    /// The reply named the question's service: an answer, or a question back about it that
+    /// the caller's spoken yes then got answered.
     hit: bool,
     /// The bot asked back ("Geht es um …?" or "Meinen Sie A oder B?") instead of answering.
     asked: bool,
+    /// It asked about the right service.
+    asked_right: bool,
     turn: Option<TurnRecord>,
 }
 
@@ -72,6 +76,24 @@ fn telephone_audio(
     }
     let codes = Law::Mu.encode(&to_i16(&x));
     Ok((convert(&to_f32(&Law::Mu.decode(&codes)), 8000, 16_000)?, speech_end))
+}
+
+/// What a caller says to a question back that offers the question's service: "Ja." to
+/// "Geht es um …?", the service's name (without its bracket) to "Meinen Sie A, B oder C?";
+/// `None` when the right service is not offered.
+fn answer_back(engine: &lotse_dialog::Engine, case: &Spoken, offered: &[String]) -> Option<String> {
+    if !offered.contains(&case.source) {
+        return None;
+    }
+    if offered.len() == 1 {
+        return Some(if case.lang == Lang::En { "Yes." } else { "Ja." }.to_string());
+    }
+    let service = engine.knowledge().services.iter().find(|s| s.id == case.source)?;
+    let name = match case.lang {
+        Lang::En => service.name_en.as_deref().unwrap_or(&service.name),
+        _ => &service.name,
+    };
+    Some(format!("{}.", name.split(" (").next().unwrap_or(name).trim()))
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -175,8 +197,14 @@ pub fn run(
     let mut detail = String::new();
     for (i, case) in cases.iter().enumerate() {
         let (mut conv, _) = engine.start("eval".into(), Channel::Phone, case.lang);
-        let reply = engine.respond(&mut conv, &case.question, false);
-        let text_hit = reply.sources.iter().any(|s| s.id == case.source);
+        let mut reply = engine.respond(&mut conv, &case.question, false);
+        let ids: Vec<String> = reply.sources.iter().map(|s| s.id.clone()).collect();
+        if reply.kind == lotse_core::ReplyKind::Clarify
+            && let Some(back) = answer_back(&engine, case, &ids)
+        {
+            reply = engine.respond(&mut conv, &back, false);
+        }
+        let text_hit = reply.kind == lotse_core::ReplyKind::Answer && reply.sources.iter().any(|s| s.id == case.source);
         for (p, (path, noise, piper)) in paths.iter().enumerate() {
             if *piper && !natural(case.lang) {
                 continue;
@@ -188,7 +216,22 @@ pub fn run(
             let heard = turn.as_ref().map(|t| t.transcript.clone()).unwrap_or_default();
             let reference = words(&case.question);
             let e = edits(&reference, &words(&heard));
-            let hit = turn.as_ref().is_some_and(|t| t.source_ids.contains(&case.source));
+            let named = turn.as_ref().is_some_and(|t| t.source_ids.contains(&case.source));
+            let asked = turn.as_ref().is_some_and(|t| t.kind == "clarify");
+            // A question back about the right service: the same call again, with the caller's
+            // yes (or the service's name, when the bot offered several) spoken after it through
+            // the same audio path; found when that is answered from the service.
+            let back = turn.as_ref().filter(|_| asked).and_then(|t| answer_back(&engine, case, &t.source_ids));
+            let hit = if let Some(back) = back {
+                let (mut call, _) = telephone_audio(&case.question, case.lang, voice, *noise, i as u32 + 1)?;
+                let (answer, _) = telephone_audio(&back, case.lang, voice, *noise, i as u32 + 1001)?;
+                call.extend(std::iter::repeat_n(0.0, 16_000 * 6));
+                call.extend(answer);
+                let again = crate::voice::run_lang(&engine, &stack, &call, &[], 8000, Some(case.lang))?;
+                again.turns.get(1).is_some_and(|t| t.kind == "answer" && t.source_ids.contains(&case.source))
+            } else {
+                named
+            };
             // The latency from the true end of the synthesised speech.
             let turn = turn.map(|mut t| {
                 t.speech_end = speech_end;
@@ -209,8 +252,15 @@ pub fn run(
                     reply
                 );
             }
-            let asked = turn.as_ref().is_some_and(|t| t.kind == "clarify");
-            results[p].push(Heard { text_hit, wer_edits: e, words: reference.len(), hit, asked, turn });
+            results[p].push(Heard {
+                text_hit,
+                wer_edits: e,
+                words: reference.len(),
+                hit,
+                asked,
+                asked_right: asked && named,
+                turn,
+            });
         }
         eprint!("\r{}/{} questions", i + 1, cases.len());
     }
@@ -257,9 +307,9 @@ pub fn run(
     writeln!(report)?;
     writeln!(
         report,
-        "| audio | questions | begun in the pause | WER | retrieval from speech | of it asked back | asked back wrongly | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |"
+        "| audio | questions | begun in the pause | WER | retrieval from speech | of it after a question back | asked back: right service offered | not offered | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |"
     )?;
-    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let mut worst_gap: f64 = 0.0;
     for (p, (path, _, _)) in paths.iter().enumerate() {
         let r = &results[p];
@@ -284,13 +334,14 @@ pub fn run(
         let missing = r.iter().filter(|h| h.turn.is_none()).count();
         writeln!(
             report,
-            "| {path}{} | {n} | {} | {:.3} | {:.3} | {} | {} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            "| {path}{} | {n} | {} | {:.3} | {:.3} | {} | {} | {} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
             if missing > 0 { format!(" ({missing} without a turn)") } else { String::new() },
             r.iter().filter(|h| h.turn.as_ref().is_some_and(|t| t.early)).count(),
             wer,
             rate,
             r.iter().filter(|h| h.hit && h.asked).count(),
-            r.iter().filter(|h| !h.hit && h.asked).count(),
+            r.iter().filter(|h| h.asked_right).count(),
+            r.iter().filter(|h| h.asked && !h.asked_right).count(),
             text_rate,
             gap,
             percentile(lat.clone(), 0.5),
@@ -312,7 +363,7 @@ pub fn run(
     writeln!(report)?;
     writeln!(
         report,
-        "Retrieval from speech counts a question whose reply names its service: an answer, or on the phone a question back (\"Geht es um: Einbürgerung beantragen? Bitte sagen Sie ja oder nein.\") when the recognised words name a service without confidence; the caller's yes then answers it. Asked back wrongly: a question back about another service.\n\nLatency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis."
+        "Retrieval counts a question answered from its service's record: at once, or after a question back (\"Geht es um: Einbürgerung beantragen? Bitte sagen Sie ja oder nein.\", asked on the phone when the recognised words name a service without confidence) and the caller's reply — yes, or the service's name when several were offered —, spoken after it through the same audio path (text: written). Asked back: how often the bot asked back offering the right service (the reply may then be misheard) and without it.\n\nLatency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis."
     )?;
     writeln!(report)?;
     writeln!(report, "## Language detection on the first turn")?;
