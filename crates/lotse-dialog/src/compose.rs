@@ -109,9 +109,9 @@ fn open_sentence(office: &Office, now: DateTime, lang: Lang, phone: bool) -> Opt
         OpenState::Unknown => String::new(),
     };
     let note = hours.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    // Spoken, a long note would drown the hours: its sentences that restrict a visit
-    // ("Nur nach Terminvereinbarung.", "Montag keine Sprechzeiten."), at most two, or else its
-    // first; the rest is on the city's pages. No brackets: they cannot be heard.
+    // Spoken, a long note would drown the hours: its first sentence and the next one that
+    // restricts a visit ("Nur nach Terminvereinbarung. Montag keine Sprechzeiten."); the rest
+    // is on the city's pages. Not in brackets around it: a bracket cannot be heard.
     if phone && let Some(n) = note {
         let spoken = phone_note(n);
         return match (s.is_empty(), spoken.is_empty()) {
@@ -157,20 +157,19 @@ fn note_sentences(note: &str) -> Vec<String> {
     out
 }
 
-/// What of a note is said on the phone: the sentences that restrict a visit, at most two, or
-/// the first sentence when none does.
+/// What of a note is said on the phone: its first sentence, which usually qualifies the hours,
+/// and the next sentence that restricts a visit (a word starting with "Termin", "nur",
+/// "geschlossen", "kein"), if any.
 fn phone_note(note: &str) -> String {
+    const RESTRICTING: &[&str] = &["termin", "nur", "geschlossen", "kein", "appointment", "only", "closed"];
     let sentences = note_sentences(note);
-    let restricting: Vec<&String> = sentences
-        .iter()
-        .filter(|s| {
-            let f = lotse_search::fold(s).to_lowercase();
-            ["termin", "nur ", "geschlossen", "kein", "appointment", "only", "closed"].iter().any(|k| f.contains(k))
-        })
-        .take(2)
-        .collect();
-    let chosen: Vec<&String> = if restricting.is_empty() { sentences.iter().take(1).collect() } else { restricting };
-    chosen.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(". ")
+    let restricts = |s: &str| {
+        let folded = lotse_search::fold(s).to_lowercase();
+        lotse_search::analysis::words(&folded).any(|w| RESTRICTING.iter().any(|k| w.starts_with(k)))
+    };
+    let mut chosen: Vec<&str> = sentences.iter().take(1).map(String::as_str).collect();
+    chosen.extend(sentences.iter().skip(1).find(|s| restricts(s)).map(String::as_str));
+    chosen.join(". ")
 }
 
 fn office_sentences(office: &Office, req: &Request<'_>, with_hours: bool) -> Vec<String> {
@@ -429,12 +428,18 @@ mod tests {
         );
         assert_eq!(note_sentences("Ohne Punkt"), ["Ohne Punkt"]);
         assert!(note_sentences(".").is_empty() && phone_note(" . ").is_empty());
-        // On the phone: what restricts a visit, at most two sentences.
+        // On the phone: the first sentence and the next that restricts a visit.
         assert_eq!(
             phone_note(
-                "Barrierefrei. Nur nach Terminvereinbarung. Montag keine Sprechzeiten. Trauungen nur mittwochs."
+                "Nur nach Terminvereinbarung. Barrierefrei. Montag keine Sprechzeiten. Trauungen nur mittwochs."
             ),
             "Nur nach Terminvereinbarung. Montag keine Sprechzeiten"
+        );
+        assert_eq!(
+            phone_note(
+                "Zeiten können abweichen. Auszahlungstermine stehen im Bescheid. Weitere Termine nach Vereinbarung."
+            ),
+            "Zeiten können abweichen. Weitere Termine nach Vereinbarung"
         );
         assert_eq!(phone_note("Eingang über den Hof. Parkplätze vorhanden."), "Eingang über den Hof");
         assert_eq!(note_sentences("Telefon 03641 49-3800. Danach"), ["Telefon 03641 49-3800", "Danach"]);

@@ -246,15 +246,18 @@ fn t(lang: Lang, de: &str, en: &str) -> String {
     }
 }
 
-/// Whether two words do not start with different verb prefixes: "Anmeldung" is not a
+/// Whether two words do not start with opposed verb prefixes: "Anmeldung" is not a
 /// mishearing of "Abmeldung" or "Ummeldung", though only a letter apart.
 fn same_prefix(a: &str, b: &str) -> bool {
-    const PREFIXES: &[&str] = &["an", "ab", "um", "auf", "aus", "ein", "zu", "ver", "ent", "be", "er"];
-    let prefix = |w: &str| PREFIXES.iter().copied().filter(|p| w.starts_with(p)).max_by_key(|p| p.len());
-    match (prefix(a), prefix(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => true,
-    }
+    // Prefixes of opposite or different acts; "Ausenthalts-" for "Aufenthalts-" is a mishearing.
+    const OPPOSED: &[&[&str]] = &[&["an", "ab", "um"], &["ein", "aus"]];
+    OPPOSED.iter().all(|group| {
+        let of = |w: &str| group.iter().copied().find(|p| w.starts_with(p));
+        match (of(a), of(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
+    })
 }
 
 /// The least share of a question a service must cover to be asked about on the phone.
@@ -440,8 +443,9 @@ impl Engine {
                     }
                     conv.failures = 0;
                     conv.topic = Some(pending.service);
-                    // The model reads the question the yes confirmed, not the yes.
-                    turn.question = format!("{} {rest}", pending.question).trim().to_string();
+                    // The model reads the service the yes confirmed and the question as heard.
+                    let name = &self.kb.services[pending.service].name;
+                    turn.question = format!("{name}. {} {rest}", pending.question).trim().to_string();
                     return self.answer(conv, pending.service, &aspects, &[], turn);
                 }
                 Some(false) => {
@@ -611,8 +615,10 @@ impl Engine {
         let clarification = self.clarification(&result, text);
         // On the phone, an unsure hearing that names another service is asked back below,
         // not taken as a follow-up of the topic.
+        // A word the topic's record holds ("Und für Kinder?") keeps it a follow-up.
         let names_other = conv.channel == Channel::Phone
             && !result.is_confident()
+            && conv.topic.is_some_and(|topic| !self.record_mentions(topic, text))
             && result.top().is_some_and(|h| {
                 Some(h.index) != conv.topic && h.coverage >= CONFIRM_COVERAGE && self.names_service(text, h.index)
             });
@@ -777,6 +783,22 @@ impl Engine {
                         || (q.len() >= 8 && same_prefix(q, n) && strsim::levenshtein(q, n) <= 2)
                 })
         })
+    }
+
+    /// Whether the service's record holds one of the question's content words (by stem).
+    fn record_mentions(&self, index: usize, text: &str) -> bool {
+        let s = &self.kb.services[index];
+        let mut record = format!("{} {} {} {}", s.name, s.teaser, s.description, s.synonyms.join(" "));
+        for f in &s.fees {
+            record.push(' ');
+            record.push_str(f.condition.as_deref().unwrap_or_default());
+        }
+        for d in s.documents.iter().chain(&s.prerequisites) {
+            record.push(' ');
+            record.push_str(d);
+        }
+        let record = lotse_search::fold(&record);
+        self.focus_words(text).iter().any(|f| record.contains(f.as_str()))
     }
 
     /// "Geht es um …?" for a service the engine is not sure it heard.
@@ -1194,6 +1216,7 @@ mod tests {
         // Opposite verb prefixes are not mishearings; other letters are.
         assert!(!same_prefix("anmeldung", "abmeldung") && !same_prefix("ummeldung", "anmeldung"));
         assert!(same_prefix("eibepass", "reisepass") && same_prefix("einwuerderung", "einbuergerung"));
+        assert!(same_prefix("ausenthaltserlaubnis", "aufenthaltserlaubnis"));
         // Hesitations before the yes; a no in quotes.
         assert_eq!(run(Channel::Phone, &[misheard, "Ähm, ja, das stimmt"]).kind, ReplyKind::Answer);
         assert!(run(Channel::Phone, &[misheard, "„Nein.“"]).text.contains("anderen Worten"));
@@ -1219,6 +1242,11 @@ mod tests {
         assert!(web.text.contains("Mitbringen") && r.text.len() * 2 < web.text.len(), "{}", web.text);
         let r = run(Channel::Phone, &["Einbürgerung", "Welche Unterlagen brauche ich?"]);
         assert!(r.text.contains("Mitbringen"), "{}", r.text);
+        // A follow-up about something the record holds stays a follow-up on the phone.
+        let r = run(Channel::Phone, &["Einbürgerung", "Und für Kinder?"]);
+        assert_eq!((r.kind, r.sources[0].id.as_str()), (ReplyKind::Answer, "einbuergerung"), "{}", r.text);
+        let r = run(Channel::Phone, &["Ich brauche einen neuen Reisepass", "Und was kostet das?"]);
+        assert!(r.text.contains("70,00 €"), "{}", r.text);
         // The hours' notes keep what restricts a visit, without brackets or e-mail addresses.
         let r = run(Channel::Phone, &["Einbürgerung"]);
         assert!(r.text.contains("Nur nach Terminvereinbarung") && r.text.contains("keine Sprechzeiten"), "{}", r.text);

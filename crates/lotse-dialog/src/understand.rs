@@ -375,9 +375,16 @@ pub fn intent(text: &str) -> Intent {
 pub fn yes_no(text: &str) -> Option<bool> {
     let folded = fold(text);
     // Hesitations and fillers before the answer: "Ähm, ja", "Das stimmt", "That's right".
-    let first = words(&folded).find(|w| !HESITATIONS.contains(w))?;
+    let mut rest = words(&folded).skip_while(|w| HESITATIONS.contains(w));
+    let first = rest.next()?;
+    if matches!(first, "nicht" | "not") {
+        // "Nicht richtig", "That's not right".
+        return rest.next().filter(|w| YES.contains(w)).map(|_| false);
+    }
     if YES.contains(&first) {
-        Some(true)
+        // "Das stimmt nicht", "Genau das nicht": a no.
+        let negated = rest.take(2).any(|w| matches!(w, "nicht" | "not" | "nein" | "no") || w.starts_with("kein"));
+        Some(!negated)
     } else if NO.contains(&first) {
         Some(false)
     } else {
@@ -467,7 +474,18 @@ mod tests {
         {
             assert_eq!(yes_no(y), Some(true), "{y}");
         }
-        for n in ["Nein", "Nee, das nicht", "No.", "Falsch", "- Nein", "„Nein“"] {
+        for n in [
+            "Nein",
+            "Nee, das nicht",
+            "No.",
+            "Falsch",
+            "- Nein",
+            "„Nein“",
+            "Das stimmt nicht",
+            "Genau das nicht",
+            "Stimmt nicht",
+            "That's not right",
+        ] {
             assert_eq!(yes_no(n), Some(false), "{n}");
         }
         for other in ["Was kostet ein Reisepass?", "Jena", "Nebenkosten", ""] {

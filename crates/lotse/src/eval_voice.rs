@@ -40,6 +40,8 @@ struct Heard {
     asked: bool,
     /// It asked about the right service.
     asked_right: bool,
+    /// After a question back: the answer's latency from the end of the caller's reply (ms).
+    answer_latency: Option<f64>,
     turn: Option<TurnRecord>,
 }
 
@@ -88,11 +90,8 @@ fn answer_back(engine: &lotse_dialog::Engine, case: &Spoken, offered: &[String])
     if offered.len() == 1 {
         return Some(if case.lang == Lang::En { "Yes." } else { "Ja." }.to_string());
     }
-    let service = engine.knowledge().services.iter().find(|s| s.id == case.source)?;
-    let name = match case.lang {
-        Lang::En => service.name_en.as_deref().unwrap_or(&service.name),
-        _ => &service.name,
-    };
+    // The name as offered: "Meinen Sie …?" / "Do you mean …?" lists the German names.
+    let name = &engine.knowledge().services.iter().find(|s| s.id == case.source)?.name;
     Some(format!("{}.", name.split(" (").next().unwrap_or(name).trim()))
 }
 
@@ -222,13 +221,16 @@ pub fn run(
             // yes (or the service's name, when the bot offered several) spoken after it through
             // the same audio path; found when that is answered from the service.
             let back = turn.as_ref().filter(|_| asked).and_then(|t| answer_back(&engine, case, &t.source_ids));
+            let mut answer_latency = None;
             let hit = if let Some(back) = back {
                 let (mut call, _) = telephone_audio(&case.question, case.lang, voice, *noise, i as u32 + 1)?;
                 let (answer, _) = telephone_audio(&back, case.lang, voice, *noise, i as u32 + 1001)?;
                 call.extend(std::iter::repeat_n(0.0, 16_000 * 6));
                 call.extend(answer);
                 let again = crate::voice::run_lang(&engine, &stack, &call, &[], 8000, Some(case.lang))?;
-                again.turns.get(1).is_some_and(|t| t.kind == "answer" && t.source_ids.contains(&case.source))
+                let answered = again.turns.get(1).filter(|t| t.kind == "answer" && t.source_ids.contains(&case.source));
+                answer_latency = answered.map(|t| t.latency().as_secs_f64() * 1000.0);
+                answered.is_some()
             } else {
                 named
             };
@@ -259,6 +261,7 @@ pub fn run(
                 hit,
                 asked,
                 asked_right: asked && named,
+                answer_latency,
                 turn,
             });
         }
@@ -349,6 +352,18 @@ pub fn run(
             percentile(stt, 0.5),
             percentile(hang, 0.5),
         )?;
+    }
+    writeln!(report)?;
+    for (p, (path, _, _)) in paths.iter().enumerate() {
+        let after: Vec<f64> = results[p].iter().filter_map(|h| h.answer_latency).collect();
+        if !after.is_empty() {
+            writeln!(
+                report,
+                "- {path}: {} answered after a question back, the answer {:.0} ms (p50) after the caller's reply ended (as the endpointer measured it).",
+                after.len(),
+                percentile(after, 0.5)
+            )?;
+        }
     }
     writeln!(report)?;
     writeln!(
