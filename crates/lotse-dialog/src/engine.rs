@@ -613,18 +613,12 @@ impl Engine {
         };
         let aspects = understand::aspects(text);
         let clarification = self.clarification(&result, text);
-        // On the phone, an unsure hearing that names another service is asked back below,
-        // not taken as a follow-up of the topic.
-        // A word the topic's record holds ("Und für Kinder?") keeps it a follow-up.
-        let names_other = conv.channel == Channel::Phone
-            && !result.is_confident()
-            && conv.topic.is_some_and(|topic| !self.record_mentions(topic, text))
-            && result.top().is_some_and(|h| {
-                Some(h.index) != conv.topic && h.coverage >= CONFIRM_COVERAGE && self.names_service(text, h.index)
-            });
+        // On the phone, an unsure hearing that names another service is asked back below, not
+        // taken as a follow-up of the topic, unless the topic's record holds its words ("Und
+        // für Kinder?").
         if let Some(topic) = conv.topic
             && understand::is_follow_up(text)
-            && !names_other
+            && (self.ask_back(conv, &result, text).is_none_or(|i| i == topic) || self.record_mentions(topic, text))
             && (clarification.is_some() || !self.clearly_other(&result, topic))
         {
             let focus = if aspects.is_empty() { self.focus_words(text) } else { Vec::new() };
@@ -644,15 +638,11 @@ impl Engine {
             }
             // On the phone a misheard word is the likely cause: a service the question names
             // is asked about (the spoken form of the web's suggestions), never answered unasked.
-            if conv.channel == Channel::Phone
-                && let Some(top) = result.top()
-                && top.coverage >= CONFIRM_COVERAGE
-                && self.names_service(text, top.index)
-            {
-                conv.confirm = Some(Confirm { service: top.index, question: text.to_string() });
+            if let Some(index) = self.ask_back(conv, &result, text) {
+                conv.confirm = Some(Confirm { service: index, question: text.to_string() });
                 // The caller has moved on: "Was kostet das?" must not answer the old topic.
                 conv.topic = None;
-                return self.confirm(conv, top.index);
+                return self.confirm(conv, index);
             }
             return self.out_of_scope(conv, Some(&result), false);
         }
@@ -753,6 +743,17 @@ impl Engine {
         let mut options = vec![first.index];
         options.extend(close);
         Some(options)
+    }
+
+    /// The service to ask back about on the phone: an unsure result's best hit, when it covers
+    /// enough of the question and the question names it.
+    fn ask_back(&self, conv: &Conversation, result: &SearchResult, text: &str) -> Option<usize> {
+        let top = result.top()?;
+        (conv.channel == Channel::Phone
+            && !result.is_confident()
+            && top.coverage >= CONFIRM_COVERAGE
+            && self.names_service(text, top.index))
+        .then_some(top.index)
     }
 
     /// Whether a content word of the question is a word of the service's name or synonyms

@@ -223,7 +223,7 @@ pub fn run(
             let back = turn.as_ref().filter(|_| asked).and_then(|t| answer_back(&engine, case, &t.source_ids));
             let mut answer_latency = None;
             let hit = if let Some(back) = back {
-                let (mut call, _) = telephone_audio(&case.question, case.lang, voice, *noise, i as u32 + 1)?;
+                let mut call = audio.clone();
                 let (answer, _) = telephone_audio(&back, case.lang, voice, *noise, i as u32 + 1001)?;
                 call.extend(std::iter::repeat_n(0.0, 16_000 * 6));
                 call.extend(answer);
