@@ -511,7 +511,10 @@ fn a_citizen_reaches_only_their_own_conversation() {
         assert!(id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
     }
     assert_ne!(a, b);
-    let guessed = format!("{}0", &a[..31]);
+    // A neighbour of A's id: its last digit changed, so it differs from A whatever A ends in.
+    let last = if a.ends_with('0') { '1' } else { '0' };
+    let guessed = format!("{}{last}", &a[..31]);
+    assert_ne!(guessed, a);
     assert_eq!(s.get(&format!("/api/v1/conversations/{guessed}/events"), None).0, 404);
     assert_eq!(s.post(&format!("/api/v1/conversations/{guessed}/typing"), json!({"typing": true}), None).0, 404);
     let del = agent().delete(s.url(&format!("/api/v1/conversations/{guessed}"))).call().unwrap();
