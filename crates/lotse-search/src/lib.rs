@@ -229,15 +229,19 @@ impl Shape {
 /// The [`Shape`] of each word of `text`, in the order of [`analysis::words`] over the folded text
 /// (folding keeps word boundaries, so the sequences line up).
 fn word_shapes(text: &str) -> Vec<Shape> {
-    let raw: Vec<(usize, &str)> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .scan(0usize, |pos, w| {
-            let start = *pos;
-            *pos += w.len() + 1;
-            Some((start, w))
-        })
-        .filter(|(_, w)| !w.is_empty())
-        .collect();
+    // Byte offsets of each word; separators may be several bytes long ("–", "„").
+    let mut raw: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                raw.push((s, &text[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
     let has_lower_start = raw.iter().any(|(_, w)| w.chars().next().is_some_and(char::is_lowercase));
     let has_upper_start = raw.iter().skip(1).any(|(_, w)| w.chars().next().is_some_and(char::is_uppercase));
     // English does not capitalise nouns, so casing says nothing there.
