@@ -88,6 +88,8 @@ try {
   check(fee.includes("46,00 €"), "the answer arrives with the fee from the record");
   const link = lastBot(page).locator("a");
   check((await link.count()) > 0 && (await link.first().getAttribute("href")).startsWith("https://"), "the answer's sources are links under it");
+  const sources = (await lastBot(page).locator(".src").allTextContents()).join(" ");
+  check(/Stand: (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) \d{4}/.test(sources), `the sources show their as-of date, month and year (${sources.match(/Stand: [^\n]*?\d{4}/)?.[0] || "none"})`);
 
   // Plain language: the same question, answered in Einfache Sprache.
   await shadow(page, "#lotse-plain").check();
@@ -125,6 +127,8 @@ try {
   check((await shadow(page, "form.ask button").textContent()) === "Send", "the language switch changes the interface to English");
   const en = await ask(page, "How much does a passport cost?");
   check(/€/.test(en) && /passport/i.test(en), "and the answers are in English");
+  const enSources = (await lastBot(page).locator(".src").allTextContents()).join(" ");
+  check(/As of: [A-Z][a-z]+ \d{4}/.test(enSources), "and the sources' as-of date too (As of: month year)");
   await shadow(page, 'button[lang="de"]').click();
 
   // A person: the queue state is shown.
@@ -259,6 +263,8 @@ try {
   await kiosk.waitForFunction(() => [...document.querySelector("lotse-widget").shadowRoot.querySelectorAll(".log img")].every((i) => i.complete));
   const qrOk = await kbot.locator("img").evaluateAll((imgs) => imgs.length > 0 && imgs.every((img) => img.naturalWidth > 0));
   check(qrOk && (await kbot.textContent()).includes("https://"), "every source appears as text with a QR code that loads");
+  const ksources = (await kbot.locator(".src").allTextContents()).join(" ");
+  check(/\(Stand: \p{L}+ \d{4}\): https:\/\//u.test(ksources), "in the kiosk the as-of date stands next to the source title");
   const fontSize = await shadow(kiosk, ".root").evaluate((e) => getComputedStyle(e).fontSize);
   check(fontSize === "24px", `large type in the kiosk (${fontSize})`);
   await kiosk.screenshot({ path: join(artifacts, "kiosk.png") });

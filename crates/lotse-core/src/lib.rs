@@ -200,6 +200,11 @@ impl std::fmt::Display for Address {
 pub struct Office {
     pub id: OfficeId,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
+    /// Names citizens use for this office ("Bürgeramt", "Einwohnermeldeamt"), German and English.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub synonyms: Vec<String>,
     #[serde(default)]
     pub kind: OfficeKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -53,6 +53,9 @@ pub struct Source {
     pub id: String,
     pub title: String,
     pub url: String,
+    /// When the record's facts were read from their source (YYYY-MM-DD); shown as "Stand".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub as_of: String,
 }
 
 /// Where a handed-over conversation stands, as the citizen sees it.

@@ -155,7 +155,8 @@ impl Desk {
             return (None, Vec::new(), Vec::new());
         };
         let offices = s.responsible.iter().map(|r| r.office.to_string()).collect();
-        let sources = vec![Source { id: s.id.clone(), title: s.name.clone(), url: s.source.clone() }];
+        let sources =
+            vec![Source { id: s.id.clone(), title: s.name.clone(), url: s.source.clone(), as_of: s.as_of.clone() }];
         (Some(s.name.clone()), offices, sources)
     }
 

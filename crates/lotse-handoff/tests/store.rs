@@ -18,7 +18,12 @@ fn new(conv: &str, team: &str) -> NewHandoff {
         lang: Lang::De,
         channel: Channel::Web,
         service: Some("Personalausweis beantragen".into()),
-        sources: vec![Source { id: "x".into(), title: "Personalausweis".into(), url: "https://example.org".into() }],
+        sources: vec![Source {
+            id: "x".into(),
+            title: "Personalausweis".into(),
+            url: "https://example.org".into(),
+            as_of: String::new(),
+        }],
     }
 }
 

@@ -238,6 +238,8 @@ fn convert_location(l: DLocation) -> Office {
         name: non_empty(l.display_name)
             .map_or(l.name.clone(), |d| if l.name.contains(&d) { l.name.clone() } else { d }),
         id: l.id,
+        name_en: None,
+        synonyms: Vec::new(),
         kind: OfficeKind::City,
         address,
         phone: non_empty(contact.phone),

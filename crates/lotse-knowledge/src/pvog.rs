@@ -171,6 +171,8 @@ fn convert(p: PService) -> Result<(Service, Vec<Office>), String> {
         offices.push(Office {
             id: oid,
             name: o.name,
+            name_en: None,
+            synonyms: Vec::new(),
             kind: OfficeKind::City,
             address: o.address.and_then(|a| {
                 let street = format!("{} {}", a.street.unwrap_or_default(), a.house_number.unwrap_or_default())

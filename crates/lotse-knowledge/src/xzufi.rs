@@ -343,6 +343,8 @@ fn read_organisationseinheit(n: Node<'_, '_>, path: &Path, doc: &Document<'_>) -
     Ok(Office {
         id,
         name,
+        name_en: None,
+        synonyms: Vec::new(),
         kind: OfficeKind::City,
         address,
         phone,

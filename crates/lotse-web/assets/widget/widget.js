@@ -23,7 +23,7 @@
       open: "Chat mit Lotse öffnen", close: "Chat schließen", title: opt.title || "Lotse – Ihre Stadtverwaltung",
       input: "Ihre Frage", send: "Senden", human: "Mit einem Menschen sprechen", searching: "Lotse sucht …",
       staffTyping: "schreibt …", plain: "Einfache Sprache", newChat: "Neues Gespräch", del: "Gespräch löschen",
-      sources: "Quellen", privacy: "Bitte geben Sie keine sensiblen Daten ein. Das Gespräch wird nur so lange gespeichert wie nötig; Sie können es jederzeit löschen.",
+      sources: "Quellen", asOf: "Stand", privacy: "Bitte geben Sie keine sensiblen Daten ein. Das Gespräch wird nur so lange gespeichert wie nötig; Sie können es jederzeit löschen.",
       staff: "Mitarbeiterin/Mitarbeiter", you: "Sie", bot: "Lotse", deleted: "Das Gespräch wurde gelöscht.",
       cbTitle: "Rückruf oder E-Mail", cbPhone: "Telefon", cbEmail: "E-Mail", cbContact: "Telefonnummer oder E-Mail-Adresse",
       cbName: "Name (freiwillig)", cbSend: "Rückruf anfordern", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
@@ -35,7 +35,7 @@
       open: "Open chat with Lotse", close: "Close chat", title: opt.title || "Lotse – your city administration",
       input: "Your question", send: "Send", human: "Talk to a person", searching: "Lotse is searching …",
       staffTyping: "is typing …", plain: "Plain language", newChat: "New conversation", del: "Delete conversation",
-      sources: "Sources", privacy: "Please do not enter sensitive data. The conversation is kept only as long as needed; you can delete it at any time.",
+      sources: "Sources", asOf: "As of", privacy: "Please do not enter sensitive data. The conversation is kept only as long as needed; you can delete it at any time.",
       staff: "Staff", you: "You", bot: "Lotse", deleted: "The conversation has been deleted.",
       cbTitle: "Callback or e-mail", cbPhone: "Phone", cbEmail: "E-mail", cbContact: "Phone number or e-mail address",
       cbName: "Name (optional)", cbSend: "Request a callback", error: "Sorry, that did not work. Please try again.",
@@ -102,6 +102,8 @@ header button[aria-pressed=true]{background:#fff;color:var(--c)}
 .src{margin:6px 0 0;padding:0;list-style:none;font-size:.875em}
 .src a{color:#00407f}
 .src img{display:block;width:160px;height:160px;margin-top:4px}
+.asof{display:block;font-size:.9em;color:#4a4a4a}
+.kiosk .asof{display:inline}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin:0 0 10px}
 .chips button,.human{background:#fff;color:var(--c);border:1px solid var(--c);border-radius:16px;padding:4px 12px;min-height:36px;cursor:pointer}
 .kiosk .chips button,.kiosk .human{min-height:56px;padding:8px 20px}
@@ -173,19 +175,28 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     try { const x = new URL(u); return x.protocol === "https:" || x.protocol === "http:" ? x.href : null; } catch (_) { return null; }
   }
 
+  // "Stand: Juni 2025" from a source's as_of (YYYY-MM-DD), as text; nothing when it is missing or malformed.
+  function asOf(s) {
+    const m = /^([12]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.exec(s.as_of || "");
+    if (!m) return [];
+    const e = h("span", { class: "asof" });
+    e.textContent = `${t("asOf")}: ${new Date(Date.UTC(m[1], m[2] - 1, 1)).toLocaleDateString(state.lang, { month: "long", year: "numeric", timeZone: "UTC" })}`;
+    return KIOSK ? [" (", e, ")"] : [" ", e];
+  }
+
   function sourcesList(sources) {
     const ul = h("ul", { class: "src", "aria-label": t("sources") });
     for (const s of sources || []) {
       const url = safeUrl(s.url);
       if (KIOSK) {
         // No links leave the terminal: the address as text and a QR code to take it along.
-        const li = h("li", {}, `${s.title}: ${url || ""}`);
+        const li = h("li", {}, s.title, ...asOf(s), `: ${url || ""}`);
         if (url) li.append(h("img", { src: `${API}/api/v1/qr?url=${encodeURIComponent(url)}`, alt: `${t("qr")}: ${s.title}` }));
         ul.append(li);
       } else if (url) {
-        ul.append(h("li", {}, h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, s.title)));
+        ul.append(h("li", {}, h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, s.title), ...asOf(s)));
       } else {
-        ul.append(h("li", {}, s.title));
+        ul.append(h("li", {}, s.title, ...asOf(s)));
       }
     }
     return ul;
