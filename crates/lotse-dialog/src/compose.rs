@@ -160,7 +160,7 @@ fn note_sentences(note: &str) -> Vec<String> {
 /// What of a note is said on the phone: its first sentence, which usually qualifies the hours,
 /// and the next sentence that restricts a visit (a word starting with "Termin", "nur",
 /// "geschlossen", "kein"), if any.
-fn phone_note(note: &str) -> String {
+pub(crate) fn phone_note(note: &str) -> String {
     const RESTRICTING: &[&str] = &["termin", "nur", "geschlossen", "kein", "appointment", "only", "closed"];
     let sentences = note_sentences(note);
     let restricts = |s: &str| {

@@ -237,6 +237,8 @@ pub struct Engine {
     /// Folded, stemmed words that stand in the names of several services ("beantragen",
     /// "anmelden"): they name no service.
     generic: std::collections::HashSet<String>,
+    /// The names citizens use for each office.
+    offices: crate::offices::OfficeFinder,
 }
 
 fn t(lang: Lang, de: &str, en: &str) -> String {
@@ -281,7 +283,9 @@ impl Engine {
             }
         }
         let generic = counts.into_iter().filter(|(_, n)| *n >= 3).map(|(w, _)| w).collect();
+        let offices = crate::offices::OfficeFinder::new(&kb, index.analyzer());
         Engine {
+            offices,
             kb,
             index,
             composer: Box::new(RecordComposer),
@@ -625,6 +629,9 @@ impl Engine {
             conv.failures = 0;
             return self.answer(conv, topic, &aspects, &focus, turn);
         }
+        if let Some(reply) = self.office_question(conv, text, &aspects, turn) {
+            return reply;
+        }
         if !result.is_confident()
             && let Some(better) = self.rewritten(text, &result, turn)
         {
@@ -653,6 +660,39 @@ impl Engine {
         let top = result.hits[0].index;
         conv.topic = Some(top);
         self.answer(conv, top, &aspects, &[], turn)
+    }
+
+    /// A question about an office itself ("Wann hat das Bürgeramt offen?", "Wo ist das
+    /// Standesamt?"): it names an office, asks where, when or for an appointment (or nothing
+    /// else), and without the office's name the rest of it names no service ("Wo beantrage ich
+    /// beim Bürgeramt einen Reisepass?" is about the passport).
+    fn office_question(&self, conv: &Conversation, text: &str, aspects: &[Aspect], turn: &Turn<'_>) -> Option<Reply> {
+        let named = self.offices.named(text, self.index.analyzer())?;
+        let day = crate::offices::day_asked(text);
+        let office_aspect =
+            aspects.iter().any(|a| matches!(a, Aspect::Where | Aspect::Hours | Aspect::Appointment)) || day.is_some();
+        let folded = lotse_search::fold(text);
+        let rest: Vec<&str> =
+            lotse_search::analysis::words(&folded).filter(|w| !named.words.iter().any(|n| n == w)).collect();
+        let rest = rest.join(" ");
+        let other = self.search(&rest, turn.thorough).filter(SearchResult::is_confident);
+        if other.is_some() || !(office_aspect || aspects.is_empty()) {
+            return None;
+        }
+        if !office_aspect {
+            // Only the office's name and nothing to look up: its name must be most of the question.
+            let analyzer = self.index.analyzer();
+            let content =
+                lotse_search::analysis::words(&rest).filter(|w| w.len() > 2 && !analyzer.is_stop_word(w)).count();
+            if content > 1 {
+                return None;
+            }
+        }
+        let office = &self.kb.offices[named.office];
+        let text = crate::offices::office_answer(office, aspects, day, turn.now, conv.lang, conv.channel);
+        let mut r = Self::reply(ReplyKind::Answer, text, conv.lang);
+        r.sources.push(office_source(office));
+        Some(r)
     }
 
     /// A vague question rewritten by the model into the administration's terms, searched again;
@@ -839,7 +879,7 @@ impl Engine {
 
     fn service_source(&self, index: usize) -> Source {
         let s = &self.kb.services[index];
-        Source { id: s.id.clone(), title: s.name.clone(), url: s.source.clone() }
+        Source { id: s.id.clone(), title: s.name.clone(), url: s.source.clone(), as_of: s.as_of.clone() }
     }
 
     fn clarify(&self, conv: &Conversation, options: &[usize]) -> Reply {
@@ -1089,7 +1129,12 @@ impl Engine {
 
 /// An office as a reply source: its website where it has one, else where its facts come from.
 fn office_source(o: &lotse_core::Office) -> Source {
-    Source { id: o.id.clone(), title: o.name.clone(), url: o.website.clone().unwrap_or_else(|| o.source.clone()) }
+    Source {
+        id: o.id.clone(),
+        title: o.name.clone(),
+        url: o.website.clone().unwrap_or_else(|| o.source.clone()),
+        as_of: o.as_of.clone(),
+    }
 }
 
 fn join_or(items: &[String], or: &str) -> String {

@@ -12,6 +12,7 @@ pub mod assist;
 pub mod calendar;
 pub mod compose;
 mod engine;
+pub mod offices;
 pub mod understand;
 pub mod verify;
 

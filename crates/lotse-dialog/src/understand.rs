@@ -144,8 +144,10 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
             "contact",
             "email",
             "mail",
+            "reach",
         ],
-    ) {
+    ) || starts(&["erreich", "anschrift"])
+    {
         out.push(Aspect::Where);
     }
     if starts(&["oeffnungszeit", "geoeffnet", "offen", "open", "hours", "sprechzeit"])

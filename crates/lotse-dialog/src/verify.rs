@@ -618,6 +618,8 @@ mod tests {
         let o = Office {
             id: "buergerservice".into(),
             name: "Bürgerservice".into(),
+            name_en: None,
+            synonyms: Vec::new(),
             kind: Default::default(),
             address: Some(Address { street: "Engelplatz 1".into(), postcode: "07743".into(), city: "Jena".into() }),
             phone: Some("03641 49-3800".into()),

@@ -228,6 +228,23 @@ fn check_service(s: &Service, path: &Path, offices: &HashSet<&str>, r: &mut Repo
             r.at(Severity::Error, at, "amount_max", format!("fee range {lo}–{hi} ends below its start"));
         }
     }
+    // With several fees, each must say when it applies: an amount without its condition is a
+    // wrong fee waiting to be stated to a citizen it does not apply to.
+    if s.fees.len() > 1 {
+        for (i, fee) in s.fees.iter().enumerate() {
+            // The source's own wording (`text`, as imports keep it) carries its condition.
+            let bare = |o: &Option<String>| o.as_deref().is_none_or(|c| c.trim().is_empty());
+            if fee.amount.is_some() && bare(&fee.condition) && bare(&fee.text) {
+                r.at(
+                    Severity::Error,
+                    Some(("fees", i)),
+                    "amount",
+                    "one of several fees has no condition: say when it applies, or drop it and say why in `notes`"
+                        .into(),
+                );
+            }
+        }
+    }
     for (i, link) in s.online_services.iter().enumerate() {
         check_url(&link.url, "url", Some(("online_services", i)), r);
         if link.title.trim().is_empty() {
