@@ -53,6 +53,25 @@ pub enum EvalCommand {
         #[arg(long)]
         min_pass_llm: Option<f64>,
     },
+    /// A question set written independently of the engine (`../shared/eval/*.jsonl`), split by
+    /// id into a tune and a check half: right service, allowed kind, facts stated, forbidden
+    /// text and confidently wrong answers, per category, both halves side by side.
+    Cases {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "../shared/eval/jena-dev.jsonl")]
+        set: PathBuf,
+        #[arg(long, default_value = "eval/reports")]
+        reports: PathBuf,
+        /// Print the tune half's failures.
+        #[arg(long)]
+        verbose: bool,
+        /// Also run the set with the language model (`--llm` alone: assist).
+        #[command(flatten)]
+        llm: crate::LlmArg,
+        #[command(flatten)]
+        gates: crate::eval_cases::Gates,
+    },
     /// The dialog set's single questions spoken (espeak-ng, 8 kHz µ-law, clean and noisy)
     /// through the voice pipeline: word error rate, retrieval from speech against text,
     /// latency.
@@ -151,6 +170,9 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
         }
         EvalCommand::Dialog { knowledge, set, reports, verbose, min_pass, llm, min_pass_llm } => {
             dialog(&knowledge, &set, &reports, verbose, min_pass, llm, min_pass_llm)
+        }
+        EvalCommand::Cases { knowledge, set, reports, verbose, llm, gates } => {
+            crate::eval_cases::cases(&knowledge, &set, &reports, verbose, llm, gates)
         }
         EvalCommand::Voice { knowledge, set, reports, limit, verbose, max_gap } => {
             crate::eval_voice::run(&knowledge, &set, &reports, limit, verbose, max_gap)

@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod eval;
+mod eval_cases;
 mod eval_voice;
 mod models;
 mod voice;
