@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use lotse_search::ANSWER_THRESHOLD;
+use lotse_search::answer_threshold;
 use serde::Deserialize;
 
 #[derive(Subcommand)]
@@ -247,7 +247,8 @@ fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -
     )?;
     writeln!(
         text,
-        "answer threshold: confidence >= {ANSWER_THRESHOLD}; embedding re-ranking: {}",
+        "answer threshold: confidence >= {}; embedding re-ranking: {}",
+        answer_threshold(),
         if index.has_embeddings() { "on" } else { "off" }
     )?;
     writeln!(text)?;
@@ -512,8 +513,13 @@ fn run_dialog(engine: &lotse_dialog::Engine, set: &DialogSet, verbose: bool) -> 
             reply.sources.iter().filter_map(|s| engine.knowledge().service(&s.id)).collect();
         let offices: Vec<&lotse_core::Office> =
             reply.sources.iter().filter_map(|s| engine.knowledge().office(&s.id)).collect();
-        let groundings: Vec<lotse_dialog::Grounding<'_>> =
+        let mut groundings: Vec<lotse_dialog::Grounding<'_>> =
             services.iter().map(|s| lotse_dialog::Grounding { service: s, offices: offices.clone() }).collect();
+        // An answer about an office itself has the office alone as its record.
+        let no_service = lotse_core::Service::new("", "", "", "");
+        if groundings.is_empty() {
+            groundings.push(lotse_dialog::Grounding { service: &no_service, offices: offices.clone() });
+        }
         let facts = lotse_dialog::verify::ungrounded(&reply.text, &groundings);
         if !facts.is_empty() {
             run.ungrounded_replies += 1;

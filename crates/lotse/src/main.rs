@@ -6,6 +6,7 @@ mod eval;
 mod eval_cases;
 mod eval_voice;
 mod models;
+mod train;
 mod voice;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ enum Command {
         knowledge: PathBuf,
         #[arg(long, default_value_t = 5)]
         limit: usize,
+        /// Print each hit's ranking features and the confidence features.
+        #[arg(long)]
+        explain: bool,
     },
     /// Serve the chat API.
     Serve {
@@ -159,6 +163,11 @@ enum Command {
         #[command(subcommand)]
         what: eval::EvalCommand,
     },
+    /// Fit a model of the retrieval (its weights are compiled in).
+    Train {
+        #[command(subcommand)]
+        what: train::TrainCommand,
+    },
     /// Run a benchmark and print its figures.
     Bench {
         #[command(subcommand)]
@@ -242,7 +251,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Knowledge { command: KnowledgeCommand::Check { dir } } => knowledge_check(&dir),
         Command::Import { format } => import(format),
-        Command::Search { query, knowledge, limit } => {
+        Command::Search { query, knowledge, limit, explain } => {
             let kb = load(&knowledge)?;
             let index = build_index(&kb)?;
             let result = index.search(&query, limit)?;
@@ -257,6 +266,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for h in &result.hits {
                 let s = &kb.services[h.index];
                 println!("{:7.2}  cov {:.2}  {:<32} {}", h.score, h.coverage, s.id, s.name);
+            }
+            if explain {
+                let (_, evidence) = index.explain(&query, limit, true)?;
+                println!("features ({}):", lotse_search::rank::RANK_FEATURES.join(" | "));
+                for (id, p, f) in &evidence.candidates {
+                    let f: Vec<String> = f.iter().map(|x| format!("{x:.2}")).collect();
+                    println!("  {p:.3}  {id:<32} {}", f.join(" "));
+                }
+                let c: Vec<String> = evidence.confidence.iter().map(|x| format!("{x:.2}")).collect();
+                println!("confidence features ({}): {}", lotse_search::rank::CONF_FEATURES.join(" | "), c.join(" "));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -388,6 +407,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { what } => eval::run(what),
+        Command::Train { what } => train::run(what),
         Command::Bench { what } => bench::run(what),
     }
 }
