@@ -25,6 +25,11 @@ pub struct Request<'a> {
     pub focus: &'a [String],
     /// Local time in the city, for "open until".
     pub now: DateTime,
+    /// Record sentences that answer the question's specifics, stated verbatim after the name.
+    pub passages: &'a [String],
+    /// The fees whose condition the question meets (indices into the service's fees); empty:
+    /// all fees.
+    pub fees: &'a [usize],
 }
 
 /// Writes the text of an answer from grounded records.
@@ -275,6 +280,16 @@ impl Composer for RecordComposer {
             lines.push(format!("{name}:"));
         }
 
+        // The record's own sentences for what was asked, before the structured facts; in
+        // English the German sentence is marked as such.
+        for p in req.passages {
+            if !lines.iter().any(|l| l.contains(p.as_str())) {
+                lines.push(match lang {
+                    Lang::De => p.clone(),
+                    Lang::En => format!("From the record (in German): {p}"),
+                });
+            }
+        }
         if !req.focus.is_empty() {
             let found = focus_lines(s, req.focus, lang);
             if found.is_empty() {
@@ -288,7 +303,14 @@ impl Composer for RecordComposer {
         }
 
         if asked(Aspect::Fees) {
-            let fees: Vec<String> = s.fees.iter().map(|f| fee_text(f, lang)).filter(|t| !t.is_empty()).collect();
+            let fees: Vec<String> = s
+                .fees
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| req.fees.is_empty() || req.fees.contains(i))
+                .map(|(_, f)| fee_text(f, lang))
+                .filter(|t| !t.is_empty())
+                .collect();
             if !fees.is_empty() {
                 if req.plain {
                     for f in fees.iter().take(3) {

@@ -213,6 +213,9 @@ pub struct EngineConfig {
     pub time_zone: String,
     /// Questions in a row without an answer before the engine offers a person.
     pub max_failures: u8,
+    /// The retrieval confidence at or above which the engine answers (the calibrated default:
+    /// [`lotse_search::answer_threshold`]).
+    pub answer_threshold: f32,
 }
 
 impl Default for EngineConfig {
@@ -221,6 +224,7 @@ impl Default for EngineConfig {
             general_office: Some("stadtverwaltung".into()),
             time_zone: "Europe/Berlin".into(),
             max_failures: 3,
+            answer_threshold: lotse_search::answer_threshold(),
         }
     }
 }
@@ -436,7 +440,7 @@ impl Engine {
                 Some(true) => {
                     let rest = understand::after_yes_no(text);
                     if rest.chars().any(char::is_alphanumeric)
-                        && let Some(other) = self.search(&rest, thorough).filter(SearchResult::is_confident)
+                        && let Some(other) = self.search(&rest, thorough).filter(|r| self.confident(r))
                         && other.top().is_some_and(|h| h.index != pending.service)
                     {
                         return self.question(conv, &rest, Some(other), turn);
@@ -578,7 +582,7 @@ impl Engine {
     /// The search result of a language or plain-language request that also carries a question,
     /// when that question is answerable.
     fn probe(&self, text: &str, thorough: bool) -> Option<SearchResult> {
-        self.search(&understand::strip_markup(text), thorough).filter(SearchResult::is_confident)
+        self.search(&understand::strip_markup(text), thorough).filter(|r| self.confident(r))
     }
 
     /// Searches the whole message and, when that is not confident, each of its clauses: a
@@ -586,17 +590,21 @@ impl Engine {
     /// Gesundheitszeugnis. Was kostet das?") or in instructions to the bot is found by its clause.
     fn search(&self, text: &str, thorough: bool) -> Option<SearchResult> {
         let whole = if thorough { self.index.search(text, 5) } else { self.index.search_lexical(text, 5) }.ok()?;
-        if whole.is_confident() {
+        if self.confident(&whole) {
             return Some(whole);
         }
         let clauses = understand::clauses(text);
         if clauses.len() < 2 {
             return Some(whole);
         }
+        // A clause alone lacks the rest of the message ("Wohin muss ich gehen?" after "Ich möchte
+        // Asyl beantragen" is not about the pension): its result counts only where it agrees
+        // with the whole message's best service.
+        let whole_top = whole.top().map(|h| h.index);
         let best = clauses
             .iter()
             .filter_map(|c| self.index.search_lexical(c, 5).ok())
-            .filter(|r| r.is_confident())
+            .filter(|r| self.confident(r) && r.top().map(|h| h.index) == whole_top)
             .max_by(|a, b| a.confidence.total_cmp(&b.confidence).then(b.hits.len().cmp(&a.hits.len())));
         Some(best.unwrap_or(whole))
     }
@@ -629,15 +637,23 @@ impl Engine {
             conv.failures = 0;
             return self.answer(conv, topic, &aspects, &focus, turn);
         }
-        if let Some(reply) = self.office_question(conv, text, &aspects, turn) {
+        if let Some(reply) = self.office_question(conv, text, &aspects, &result, turn) {
             return reply;
         }
-        if !result.is_confident()
+        if !self.confident(&result)
             && let Some(better) = self.rewritten(text, &result, turn)
         {
             result = better;
         }
-        if !result.is_confident() {
+        // Several services that the question covers equally well: ask which one, confident or
+        // not ("Ich will was abmelden").
+        if !self.confident(&result)
+            && let Some(options) = clarification.as_ref()
+        {
+            conv.failures = 0;
+            return self.clarify(conv, options);
+        }
+        if !self.confident(&result) {
             conv.failures += 1;
             if conv.failures >= self.config.max_failures {
                 conv.failures = 0;
@@ -666,7 +682,14 @@ impl Engine {
     /// Standesamt?"): it names an office, asks where, when or for an appointment (or nothing
     /// else), and without the office's name the rest of it names no service ("Wo beantrage ich
     /// beim Bürgeramt einen Reisepass?" is about the passport).
-    fn office_question(&self, conv: &Conversation, text: &str, aspects: &[Aspect], turn: &Turn<'_>) -> Option<Reply> {
+    fn office_question(
+        &self,
+        conv: &Conversation,
+        text: &str,
+        aspects: &[Aspect],
+        whole: &SearchResult,
+        turn: &Turn<'_>,
+    ) -> Option<Reply> {
         let named = self.offices.named(text, self.index.analyzer())?;
         let day = crate::offices::day_asked(text);
         let office_aspect =
@@ -675,12 +698,17 @@ impl Engine {
         let rest: Vec<&str> =
             lotse_search::analysis::words(&folded).filter(|w| !named.words.iter().any(|n| n == w)).collect();
         let rest = rest.join(" ");
-        let other = self.search(&rest, turn.thorough).filter(SearchResult::is_confident);
+        let other = self.search(&rest, turn.thorough).filter(|r| self.confident(r));
         if other.is_some() || !(office_aspect || aspects.is_empty()) {
             return None;
         }
         if !office_aspect {
-            // Only the office's name and nothing to look up: its name must be most of the question.
+            // Only the office's name and nothing to look up: its name must be most of the
+            // question, and the question as a whole must not name a service ("Ich will ein
+            // Gewerbe anmelden" is about the service, not Team Gewerbe).
+            if self.confident(&whole) {
+                return None;
+            }
             let analyzer = self.index.analyzer();
             let content =
                 lotse_search::analysis::words(&rest).filter(|w| w.len() > 2 && !analyzer.is_stop_word(w)).count();
@@ -709,7 +737,7 @@ impl Engine {
         if terms.is_empty() || terms.len() > 80 {
             return None;
         }
-        let result = self.search(terms, turn.thorough).filter(SearchResult::is_confident)?;
+        let result = self.search(terms, turn.thorough).filter(|r| self.confident(r))?;
         let top = result.top()?.index;
         if !original.hits.iter().any(|h| h.index == top && h.coverage > 0.0) {
             return None;
@@ -722,7 +750,7 @@ impl Engine {
     /// Reisepass?" after the ID card): a confident hit that clearly outscores the topic.
     fn clearly_other(&self, result: &SearchResult, topic: usize) -> bool {
         let Some(top) = result.top() else { return false };
-        if !result.is_confident() || top.index == topic || top.coverage < 0.9 {
+        if !self.confident(result) || top.index == topic || top.coverage < 0.9 {
             return false;
         }
         match result.hits.iter().find(|h| h.index == topic) {
@@ -766,7 +794,8 @@ impl Engine {
             && content.len() <= 2
             && content.iter().all(|w| w.starts_with(char::is_lowercase));
         let full: Vec<&lotse_search::Hit> = result.hits.iter().take(4).filter(|h| h.coverage >= 0.99).collect();
-        if verbs_only && full.len() >= 3 && full[0].score < 1.7 * full[1].score {
+        let runner_up = full.iter().skip(1).map(|h| h.score).fold(0.0f32, f32::max);
+        if verbs_only && full.len() >= 3 && full[0].score < 1.7 * runner_up {
             return Some(full.iter().take(3).map(|h| h.index).collect());
         }
         let close: Vec<usize> = result
@@ -790,7 +819,7 @@ impl Engine {
     fn ask_back(&self, conv: &Conversation, result: &SearchResult, text: &str) -> Option<usize> {
         let top = result.top()?;
         (conv.channel == Channel::Phone
-            && !result.is_confident()
+            && !self.confident(result)
             && top.coverage >= CONFIRM_COVERAGE
             && self.names_service(text, top.index))
         .then_some(top.index)
@@ -895,6 +924,11 @@ impl Engine {
         r
     }
 
+    /// Whether a search result is sure enough to answer from.
+    fn confident(&self, result: &SearchResult) -> bool {
+        result.confidence >= self.config.answer_threshold
+    }
+
     /// The office for general enquiries and its phone number, when both are known.
     fn general_contact(&self) -> Option<(&lotse_core::Office, &str)> {
         let office = self.config.general_office.as_deref().and_then(|id| self.kb.office(id))?;
@@ -982,8 +1016,25 @@ impl Engine {
         let offices: Vec<&lotse_core::Office> =
             service.responsible.iter().filter_map(|r| self.kb.office(&r.office)).collect();
         let grounding = Grounding { service, offices: offices.clone() };
-        let request =
-            Request { lang: conv.lang, plain: conv.plain, channel: conv.channel, aspects, focus, now: turn.now };
+        // The question's specifics from the record's own sentences, and the fees whose
+        // condition it meets; a general question ("Personalausweis") gets neither.
+        let max = if conv.channel == Channel::Phone { 1 } else { 2 };
+        let passages = crate::passages::best(&self.index, service, &turn.question, max);
+        let fees = if aspects.contains(&Aspect::Fees) || aspects.is_empty() {
+            crate::passages::fitting_fees(&self.index, service, &turn.question)
+        } else {
+            Vec::new()
+        };
+        let request = Request {
+            lang: conv.lang,
+            plain: conv.plain,
+            channel: conv.channel,
+            aspects,
+            focus,
+            now: turn.now,
+            passages: &passages,
+            fees: &fees,
+        };
         let mut text = self.composer.answer(&request, &grounding);
         if !ungrounded(&text, std::slice::from_ref(&grounding)).is_empty() {
             // A composer that states a fact no record holds is overruled by the record composer.
@@ -1336,7 +1387,13 @@ mod tests {
             if r.kind != ReplyKind::Answer {
                 continue;
             }
-            let service = e.knowledge().service(&r.sources[0].id).unwrap();
+            let Some(service) = e.knowledge().service(&r.sources[0].id) else {
+                // An answer about an office itself: its record is the office alone.
+                let office = e.knowledge().office(&r.sources[0].id).expect("a source is a service or an office");
+                let none = lotse_core::Service::new("", "", "", "");
+                assert_eq!(ungrounded(&r.text, &[Grounding { service: &none, offices: vec![office] }]), vec![], "{q}");
+                continue;
+            };
             let offices: Vec<&lotse_core::Office> =
                 service.responsible.iter().filter_map(|x| e.knowledge().office(&x.office)).collect();
             let g = Grounding { service, offices };
@@ -1415,7 +1472,10 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
         let kb = Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"));
         let index = Arc::new(SearchIndex::build(&kb).expect("index builds"));
-        Engine::new(kb, index, EngineConfig::default()).with_generator(Arc::new(Scripted { text, busy }), mode)
+        // These tests are about the model's path, not about when to answer: a lower threshold
+        // lets the lexical-only test index answer the specific questions they ask.
+        let config = EngineConfig { answer_threshold: 0.3, ..EngineConfig::default() };
+        Engine::new(kb, index, config).with_generator(Arc::new(Scripted { text, busy }), mode)
     }
 
     /// One turn with a sink; returns the reply and what the sink saw.

@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod compose;
 mod engine;
 pub mod offices;
+pub mod passages;
 pub mod understand;
 pub mod verify;
 

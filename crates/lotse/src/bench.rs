@@ -250,6 +250,8 @@ fn llm(
         aspects: &[],
         focus: &[],
         now: jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0),
+        passages: &[],
+        fees: &[],
     };
     let question = "Kann ich den Personalausweis auch beantragen, wenn ich nur meinen Reisepass habe?";
     let analyzer = lotse_search::Analyzer::new(std::iter::empty());

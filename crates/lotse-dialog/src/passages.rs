@@ -1,0 +1,292 @@
+//! Answering the question that was asked from the record's own sentences: the deterministic
+//! floor under the language model. The record's sentences (teaser, description, documents,
+//! prerequisites, procedure, deadlines, processing time) are ranked against the question's
+//! content words — rare words weigh more, the service's own name words little — with a bonus
+//! for a figure where the question asks how long, how much, how many or until when. The best one
+//! or two are stated verbatim. A fee whose condition the question meets (an age, "Kind",
+//! "Express") is chosen over the others.
+
+use lotse_core::Service;
+use lotse_search::analysis::words;
+use lotse_search::{SearchIndex, fold};
+
+/// English cue words and the German words records use for them.
+const CUES: &[(&str, &[&str])] = &[
+    ("valid", &["gilt", "gueltig", "gueltigkeit"]),
+    ("expires", &["gilt", "gueltig", "ablauf"]),
+    ("deadline", &["frist", "innerhalb", "spaetestens"]),
+    ("weeks", &["wochen"]),
+    ("days", &["tage", "tagen"]),
+    ("months", &["monate", "monaten"]),
+    ("years", &["jahre", "jahren"]),
+    ("free", &["kostenlos", "gebuehrenfrei"]),
+    ("child", &["kind", "kinder"]),
+    ("children", &["kind", "kinder"]),
+    ("daughter", &["kind", "kinder"]),
+    ("son", &["kind", "kinder"]),
+    ("online", &["online"]),
+    ("police", &["polizei"]),
+    ("insurance", &["versicherung", "versichert"]),
+    ("income", &["einkommen"]),
+    ("rent", &["miete"]),
+    ("gilt", &["gueltig", "gueltigkeit"]),
+    ("gueltig", &["gilt", "gueltigkeit"]),
+    ("lange", &["gilt", "gueltig"]),
+    ("sohn", &["kind", "kinder", "jugendliche"]),
+    ("tochter", &["kind", "kinder", "jugendliche"]),
+];
+
+/// Question words that ask for a figure: a duration, an amount, a count or a date.
+const ASKS_FIGURE: &[&str] = &[
+    "wie lange",
+    "wie viel",
+    "wie viele",
+    "wieviel",
+    "bis wann",
+    "ab wann",
+    "wann",
+    "wie weit",
+    "wie hoch",
+    "how long",
+    "how much",
+    "how many",
+    "until when",
+    "when",
+    "how far",
+    "how old",
+    "wie alt",
+    "ab welchem",
+    "welcher betrag",
+];
+
+/// The sentences of a record a citizen may be told, each with where it came from.
+fn sentences(s: &Service) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |text: &str| {
+        for part in split_sentences(text) {
+            if part.chars().filter(|c| c.is_alphanumeric()).count() >= 12 && !out.contains(&part) {
+                out.push(part);
+            }
+        }
+    };
+    push(&s.teaser);
+    push(&s.description);
+    for item in s.documents.iter().chain(&s.prerequisites).chain(&s.procedure).chain(&s.deadlines) {
+        push(item);
+    }
+    if let Some(t) = &s.processing_time {
+        push(t);
+    }
+    out
+}
+
+/// Splits text into sentences at ". ", "! ", "? " and line breaks, not after a number ("1. Mai")
+/// or a short abbreviation ("z. B.", "Nr.").
+pub fn split_sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '\n' {
+            if !current.trim().is_empty() {
+                out.push(current.trim().to_string());
+            }
+            current.clear();
+            continue;
+        }
+        current.push(c);
+        let next_space = chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+        if matches!(c, '.' | '!' | '?') && next_space {
+            let before = current.trim_end_matches(['.', '!', '?']);
+            let word = before.rsplit(|ch: char| !ch.is_alphanumeric()).next().unwrap_or("");
+            let number = !word.is_empty() && word.chars().all(|ch| ch.is_ascii_digit());
+            // "z. B.": a one-letter word before the full stop is an abbreviation's part.
+            let short = word.chars().count() == 1
+                || word.chars().count() <= 3 && word.chars().next().is_some_and(char::is_lowercase)
+                || ["Nr", "Abs", "Str", "bzw", "ca", "ggf", "inkl", "evtl", "Tel", "vgl", "Dr"].contains(&word);
+            if c != '.' || !(number && word.len() <= 2 || short) {
+                out.push(current.trim().to_string());
+                current.clear();
+            }
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
+/// The record sentences that best answer `question`, at most `max`, best first; none when no
+/// sentence shares a content word of the question beyond the service's own name.
+pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize) -> Vec<String> {
+    let analyzer = index.analyzer();
+    let folded = fold(question);
+    let naming = fold(&format!("{} {}", service.name, service.synonyms.join(" ")));
+    let name_terms: std::collections::HashSet<String> = analyzer.terms(&naming).into_iter().collect();
+    // (term, weight): the question's content words, their cue words, each by rarity.
+    let mut wanted: Vec<(String, f32)> = Vec::new();
+    for w in words(&folded) {
+        if w.len() < 3 && !w.chars().all(|c| c.is_ascii_digit()) || analyzer.is_stop_word(w) {
+            continue;
+        }
+        let mut terms = analyzer.terms(w);
+        for (cue, targets) in CUES {
+            if w == *cue {
+                terms.extend(targets.iter().map(|t| analyzer.stem(t)));
+            }
+        }
+        for t in terms {
+            let mut weight = index.rarity(&t);
+            if name_terms.contains(&t) {
+                weight *= 0.2;
+            }
+            if analyzer.is_aspect_word(w) {
+                weight *= 0.5;
+            }
+            if weight > 0.0 && !wanted.iter().any(|(x, _)| *x == t) {
+                wanted.push((t, weight));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let figure = ASKS_FIGURE
+        .iter()
+        .any(|p| folded.starts_with(p) || folded.contains(&format!(" {p} ")) || folded.contains(&format!(" {p}?")));
+    let mut scored: Vec<(f32, String)> = sentences(service)
+        .into_iter()
+        .filter_map(|s| {
+            let terms: std::collections::HashSet<String> = analyzer.terms(&fold(&s)).into_iter().collect();
+            let matched: Vec<f32> = wanted.iter().filter(|(t, _)| terms.contains(t)).map(|(_, w)| *w).collect();
+            // A sentence must share a word beyond the name: the name is in every sentence.
+            let specific = wanted.iter().any(|(t, w)| terms.contains(t) && !name_terms.contains(t) && *w > 0.0);
+            if !specific {
+                return None;
+            }
+            let mut score: f32 = matched.iter().sum();
+            if figure && s.chars().any(|c| c.is_ascii_digit()) {
+                score += 1.0;
+            }
+            Some((score, s))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let Some(top) = scored.first().map(|(s, _)| *s) else { return Vec::new() };
+    // Good enough: at least one rare word's worth, and close to the best.
+    scored.into_iter().filter(|(s, _)| *s >= 1.5 && *s >= 0.6 * top).take(max).map(|(_, s)| s).collect()
+}
+
+/// The fees whose condition the question meets, by index: an age within the condition's range
+/// ("ich bin 19" → "unter 24 Jahren"), or a word of the condition ("Kind", "Express",
+/// "Verlängerung"). Empty when the question names no condition or none fits.
+pub fn fitting_fees(index: &SearchIndex, service: &Service, question: &str) -> Vec<usize> {
+    let analyzer = index.analyzer();
+    let folded = fold(question);
+    let age = age_in(&folded);
+    let q_terms: std::collections::HashSet<String> = words(&folded)
+        .filter(|w| w.len() >= 3 && !analyzer.is_stop_word(w))
+        .flat_map(|w| {
+            let mut t = analyzer.terms(w);
+            for (cue, targets) in CUES {
+                if w == *cue {
+                    t.extend(targets.iter().map(|x| analyzer.stem(x)));
+                }
+            }
+            t
+        })
+        .collect();
+    let naming = fold(&format!("{} {}", service.name, service.synonyms.join(" ")));
+    let name_terms: std::collections::HashSet<String> = analyzer.terms(&naming).into_iter().collect();
+    let mut by_age = Vec::new();
+    let mut by_word = Vec::new();
+    for (i, f) in service.fees.iter().enumerate() {
+        let Some(cond) = f.condition.as_deref() else { continue };
+        let c = fold(cond);
+        if let Some(age) = age
+            && let Some(fits) = age_fits(&c, age)
+        {
+            if fits {
+                by_age.push(i);
+            }
+            continue;
+        }
+        let shares = analyzer.terms(&c).iter().any(|t| q_terms.contains(t) && !name_terms.contains(t) && t.len() >= 4);
+        if shares {
+            by_word.push(i);
+        }
+    }
+    if !by_age.is_empty() { by_age } else { by_word }
+}
+
+/// An age the question states: "ich bin 19", "19 Jahre alt", "mein Sohn (8)", "she's 12",
+/// "I'm 40", "over 24" is not an age of the asker and is ignored.
+fn age_in(folded: &str) -> Option<u32> {
+    let w: Vec<&str> = words(folded).collect();
+    for (i, word) in w.iter().enumerate() {
+        let Ok(n) = word.parse::<u32>() else { continue };
+        if n == 0 || n > 120 {
+            continue;
+        }
+        let before = i.checked_sub(1).map(|j| w[j]).unwrap_or("");
+        let after = w.get(i + 1).copied().unwrap_or("");
+        let stated =
+            matches!(before, "bin" | "ist" | "wird" | "werde" | "im" | "s" | "m" | "am" | "is" | "turned" | "alt")
+                || after.starts_with("jahr")
+                || after.starts_with("jaehrig")
+                || matches!(after, "years" | "year" | "j" | "alt" | "old");
+        if stated {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Whether `age` meets an age condition ("unter 24 Jahren", "ab 24", "bis 12 Jahre", "über 60",
+/// "Kinder unter 12", "Personen ab 24 Jahren"); `None` when the condition names no age.
+fn age_fits(condition: &str, age: u32) -> Option<bool> {
+    let w: Vec<&str> = words(condition).collect();
+    let mut verdict = None;
+    for (i, word) in w.iter().enumerate() {
+        let Ok(n) = word.parse::<u32>() else { continue };
+        let unit = w.get(i + 1).copied().unwrap_or("");
+        if !(unit.starts_with("jahr") || unit.starts_with("lebensjahr") || n <= 30) {
+            continue;
+        }
+        let before = i.checked_sub(1).map(|j| w[j]).unwrap_or("");
+        let fits = match before {
+            "unter" | "vor" | "below" | "under" => age < n,
+            "bis" | "zum" => age <= n,
+            "ab" | "from" => age >= n,
+            "ueber" | "over" => age > n,
+            _ => continue,
+        };
+        verdict = Some(verdict.unwrap_or(true) && fits);
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_sentences_not_at_numbers_or_abbreviations() {
+        assert_eq!(
+            split_sentences("Er gilt 10 Jahre. Ab dem 1. Mai z. B. neu! Fertig"),
+            ["Er gilt 10 Jahre.", "Ab dem 1. Mai z. B. neu!", "Fertig"]
+        );
+    }
+
+    #[test]
+    fn reads_ages_and_age_conditions() {
+        assert_eq!(age_in(&fold("Ich bin 19. Was kostet der Perso?")), Some(19));
+        assert_eq!(age_in(&fold("Mein Sohn ist 10 Jahre alt")), Some(10));
+        assert_eq!(age_in(&fold("She's 12.")), Some(12));
+        assert_eq!(age_in(&fold("Was kosten 2 Urkunden?")), None);
+        assert_eq!(age_fits(&fold("Personen unter 24 Jahren"), 19), Some(true));
+        assert_eq!(age_fits(&fold("Personen ab 24 Jahren"), 19), Some(false));
+        assert_eq!(age_fits(&fold("Kinder bis 12 Jahre"), 12), Some(true));
+        assert_eq!(age_fits(&fold("Express"), 12), None);
+    }
+}
