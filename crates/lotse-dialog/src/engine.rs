@@ -724,9 +724,10 @@ impl Engine {
     }
 
     /// A vague question rewritten by the model into the administration's terms, searched again;
-    /// the result only when that search is confident and its best service was among those the
-    /// question itself found (the model may choose between candidates, never bring a service
-    /// the citizen's words did not point to: "Waffenschein" must not become some other permit).
+    /// the result only when that search is confident and its best service was among the three
+    /// the question itself ranked best (the model may choose between candidates, never bring a
+    /// service the citizen's words did not point to: "Waffenschein" must not become some other
+    /// permit).
     fn rewritten(&self, text: &str, original: &SearchResult, turn: &Turn<'_>) -> Option<SearchResult> {
         let llm = self.llm.as_ref()?;
         LlmStats::inc(&llm.stats.rewrites);
@@ -737,9 +738,16 @@ impl Engine {
         if terms.is_empty() || terms.len() > 80 {
             return None;
         }
+        // The model may choose between what the question's own words nearly decided: a close
+        // call (at least half the answer threshold) among its best three. A rewritten question
+        // in the administration's terms always looks sure of itself; the citizen's words must
+        // have pointed there already.
+        if original.confidence < self.config.answer_threshold / 2.0 {
+            return None;
+        }
         let result = self.search(terms, turn.thorough).filter(|r| self.confident(r))?;
         let top = result.top()?.index;
-        if !original.hits.iter().any(|h| h.index == top && h.coverage > 0.0) {
+        if !original.hits.iter().take(3).any(|h| h.index == top && h.coverage > 0.0) {
             return None;
         }
         LlmStats::inc(&llm.stats.rewrites_found);
