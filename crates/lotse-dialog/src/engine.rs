@@ -706,7 +706,7 @@ impl Engine {
             // Only the office's name and nothing to look up: its name must be most of the
             // question, and the question as a whole must not name a service ("Ich will ein
             // Gewerbe anmelden" is about the service, not Team Gewerbe).
-            if self.confident(&whole) {
+            if self.confident(whole) {
                 return None;
             }
             let analyzer = self.index.analyzer();

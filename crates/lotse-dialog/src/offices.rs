@@ -280,10 +280,13 @@ pub fn office_answer(
                 Lang::En => format!("E-mail {e}."),
             });
         }
-        if o.address.is_none() && o.phone.is_none() && o.email.is_none() && channel.shows_urls() {
-            if let Some(w) = &o.website {
-                lines.push(format!("{}: {w}", if lang == Lang::De { "Webseite" } else { "Website" }));
-            }
+        if o.address.is_none()
+            && o.phone.is_none()
+            && o.email.is_none()
+            && channel.shows_urls()
+            && let Some(w) = &o.website
+        {
+            lines.push(format!("{}: {w}", if lang == Lang::De { "Webseite" } else { "Website" }));
         }
     }
     if hours_asked || appointment {

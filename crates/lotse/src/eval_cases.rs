@@ -75,7 +75,7 @@ impl Half {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        if h % 2 == 0 { Half::Tune } else { Half::Check }
+        if h.is_multiple_of(2) { Half::Tune } else { Half::Check }
     }
 
     fn name(self) -> &'static str {
@@ -370,7 +370,8 @@ pub fn table(run: &CaseRun) -> String {
 /// A grouped bar chart of the "all" row: each figure for the tune and the check half. Hand-written
 /// SVG, like the retrieval plot: a dozen rectangles need no plotting library.
 fn plot(runs: &[(&str, &CaseRun)]) -> String {
-    let figures: [(&str, fn(&Tally) -> f64); 5] = [
+    type Figure = (&'static str, fn(&Tally) -> f64);
+    let figures: [Figure; 5] = [
         ("fully right", Tally::full_rate),
         ("right service", Tally::service_rate),
         ("facts stated", Tally::facts_rate),
@@ -455,19 +456,19 @@ fn check_gates(name: &str, run: &CaseRun, gates: &Gates) -> bool {
         let t = run.get(half, "all");
         let h = half.name();
         if let Some(min) = gates.min_full
-            && !(t.full_rate() >= min)
+            && t.full_rate().partial_cmp(&min).is_none_or(|o| o.is_lt())
         {
             eprintln!("{name} {h}: fully right {:.3} is below {min}", t.full_rate());
             ok = false;
         }
         if let Some(min) = gates.min_service
-            && !(t.service_rate() >= min)
+            && t.service_rate().partial_cmp(&min).is_none_or(|o| o.is_lt())
         {
             eprintln!("{name} {h}: right service {:.3} is below {min}", t.service_rate());
             ok = false;
         }
         if let Some(max) = gates.max_wrong
-            && !(t.wrong_rate() <= max)
+            && t.wrong_rate().partial_cmp(&max).is_none_or(|o| o.is_gt())
         {
             eprintln!("{name} {h}: confidently wrong {:.3} is above {max}", t.wrong_rate());
             ok = false;
