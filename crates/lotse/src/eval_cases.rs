@@ -236,8 +236,10 @@ impl Tally {
 pub struct CaseRun {
     /// (half, category) → tally; category "all" and lang "lang:de"/"lang:en" rows too.
     pub tallies: BTreeMap<(Half, String), Tally>,
-    /// Failures of the tune half, for reading.
+    /// Failures of the tune half, for reading (with the questions: printed, never written).
     pub failures: Vec<String>,
+    /// The same by id and outcome only, for the report.
+    pub brief: Vec<String>,
     pub latencies: Vec<std::time::Duration>,
     /// Replies kind `answer` with a fact that their sources do not hold.
     pub ungrounded: usize,
@@ -310,6 +312,25 @@ pub fn run_cases(engine: &lotse_dialog::Engine, cases: &[JsonCase]) -> CaseRun {
                 why.push("CONFIDENTLY WRONG".into());
             }
             let sources: Vec<&str> = reply.sources.iter().map(|s| s.id.as_str()).collect();
+            // The report names cases by id only: the sets' questions and expected facts stay in
+            // ../shared and never enter the repository; --verbose prints them.
+            let mut short = Vec::new();
+            if !v.kind_ok {
+                short.push(format!("kind {:?}", reply.kind));
+            }
+            if v.service_ok == Some(false) {
+                short.push("service".to_string());
+            }
+            if !v.missing_facts.is_empty() {
+                short.push(format!("{} fact group(s) missing", v.missing_facts.len()));
+            }
+            if !v.forbidden.is_empty() {
+                short.push("forbidden text".into());
+            }
+            if v.confidently_wrong {
+                short.push("CONFIDENTLY WRONG".into());
+            }
+            run.brief.push(format!("{} [{}] → {:?} {:?}: {}", case.id, case.category, reply.kind, sources, short.join("; ")));
             run.failures.push(format!(
                 "{} [{}] {:?} → {:?} {:?}: {}\n    reply: {}",
                 case.id,
@@ -551,13 +572,13 @@ pub fn cases(
     }
     std::fs::create_dir_all(reports)?;
     let mut md = format!(
-        "# Case evaluation: {set_name}\n\nCommand: `lotse eval cases --knowledge {} --set {}`\n\nEach figure is given as tune half / check half. Cases: {}.\n\n![figures](cases-{set_name}.svg)\n\n```\n{text}```\n\n## Failures in the tune half (composer)\n\n",
+        "# Case evaluation: {set_name}\n\nCommand: `lotse eval cases --knowledge {} --set {}`\n\nEach figure is given as tune half / check half. Cases: {}. The failures below are named by id only (`--verbose` prints the questions).\n\n![figures](cases-{set_name}.svg)\n\n```\n{text}```\n\n## Failures in the tune half (composer)\n\n",
         knowledge.display(),
         set_path.display(),
         cases.len()
     );
-    for f in &base.failures {
-        md.push_str(&format!("- {}\n", f.replace("\n    ", "\n  ")));
+    for f in &base.brief {
+        md.push_str(&format!("- {f}\n"));
     }
     std::fs::write(reports.join(format!("cases-{set_name}.md")), md)?;
     std::fs::write(reports.join(format!("cases-{set_name}.svg")), plot(&runs))?;
