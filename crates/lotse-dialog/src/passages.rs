@@ -116,26 +116,36 @@ pub fn split_sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// The index terms of a question's word and of the German words its cue stands for.
+fn word_terms(analyzer: &lotse_search::Analyzer, folded_word: &str) -> Vec<String> {
+    let mut terms = analyzer.terms(folded_word);
+    for (cue, targets) in CUES {
+        if folded_word == *cue {
+            terms.extend(targets.iter().map(|t| analyzer.stem(t)));
+        }
+    }
+    terms
+}
+
+/// The terms of a service's name and synonyms: in every sentence of its record in spirit, so
+/// they say little about which sentence answers.
+fn name_terms(analyzer: &lotse_search::Analyzer, service: &Service) -> std::collections::HashSet<String> {
+    analyzer.terms(&fold(&format!("{} {}", service.name, service.synonyms.join(" ")))).into_iter().collect()
+}
+
 /// The record sentences that best answer `question`, at most `max`, best first; none when no
 /// sentence shares a content word of the question beyond the service's own name.
 pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize) -> Vec<String> {
     let analyzer = index.analyzer();
     let folded = fold(question);
-    let naming = fold(&format!("{} {}", service.name, service.synonyms.join(" ")));
-    let name_terms: std::collections::HashSet<String> = analyzer.terms(&naming).into_iter().collect();
+    let name_terms = name_terms(analyzer, service);
     // (term, weight): the question's content words, their cue words, each by rarity.
     let mut wanted: Vec<(String, f32)> = Vec::new();
     for w in words(&folded) {
         if w.len() < 3 && !w.chars().all(|c| c.is_ascii_digit()) || analyzer.is_stop_word(w) {
             continue;
         }
-        let mut terms = analyzer.terms(w);
-        for (cue, targets) in CUES {
-            if w == *cue {
-                terms.extend(targets.iter().map(|t| analyzer.stem(t)));
-            }
-        }
-        for t in terms {
+        for t in word_terms(analyzer, w) {
             let mut weight = index.rarity(&t);
             if name_terms.contains(&t) {
                 weight *= 0.2;
@@ -186,18 +196,9 @@ pub fn fitting_fees(index: &SearchIndex, service: &Service, question: &str) -> V
     let age = age_in(&folded);
     let q_terms: std::collections::HashSet<String> = words(&folded)
         .filter(|w| w.len() >= 3 && !analyzer.is_stop_word(w))
-        .flat_map(|w| {
-            let mut t = analyzer.terms(w);
-            for (cue, targets) in CUES {
-                if w == *cue {
-                    t.extend(targets.iter().map(|x| analyzer.stem(x)));
-                }
-            }
-            t
-        })
+        .flat_map(|w| word_terms(analyzer, w))
         .collect();
-    let naming = fold(&format!("{} {}", service.name, service.synonyms.join(" ")));
-    let name_terms: std::collections::HashSet<String> = analyzer.terms(&naming).into_iter().collect();
+    let name_terms = name_terms(analyzer, service);
     let mut by_age = Vec::new();
     let mut by_word = Vec::new();
     for (i, f) in service.fees.iter().enumerate() {

@@ -88,12 +88,14 @@ const PASSAGE_DESCRIPTION_CHARS: usize = 400;
 /// The evidence behind a search, for fitting and explaining the ranking.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
-    /// (service id, ranking probability, features) of the returned hits, best first.
+    /// (service id, ranking probability, features) of every candidate considered, best first.
     pub candidates: Vec<(String, f32, Vec<f32>)>,
-    /// The same for every candidate considered.
-    pub all_candidates: Vec<(String, f32, Vec<f32>)>,
     /// The confidence features (see [`rank::CONF_FEATURES`]).
     pub confidence: Vec<f32>,
+    /// The share of the question's weight no service knows.
+    pub unknown_share: f32,
+    /// The number of the question's nouns no service knows.
+    pub unknown_nouns: f32,
 }
 
 /// One ranked service.
@@ -661,12 +663,25 @@ impl SearchIndex {
     }
 
     fn search_with(&self, query: &str, limit: usize, dense: bool) -> Result<SearchResult, Error> {
-        self.explain(query, limit, dense).map(|(result, _)| result)
+        self.ranked(query, limit, dense, false).map(|(result, _)| result)
     }
 
-    /// The search with the evidence behind it: each returned hit's ranking features (see
-    /// [`rank::RANK_FEATURES`]) and the result's confidence features, for `lotse train ranker`.
+    /// The search with the evidence behind it: every candidate's ranking features (see
+    /// [`rank::RANK_FEATURES`]) and the result's confidence features, for `lotse train ranker`
+    /// and `lotse search --explain`.
     pub fn explain(&self, query: &str, limit: usize, dense: bool) -> Result<(SearchResult, Evidence), Error> {
+        self.ranked(query, limit, dense, true).map(|(result, evidence)| (result, evidence.unwrap_or_default()))
+    }
+
+    /// The search; with `keep_evidence`, also what it rests on (copied out only when asked:
+    /// a citizen's search needs none of it).
+    fn ranked(
+        &self,
+        query: &str,
+        limit: usize,
+        dense: bool,
+        keep_evidence: bool,
+    ) -> Result<(SearchResult, Option<Evidence>), Error> {
         let query_text = query;
         let concepts = self.concepts(query);
         let unknown_words: Vec<String> =
@@ -689,12 +704,7 @@ impl SearchIndex {
                 }
             }
         }
-        let empty = || {
-            (
-                SearchResult { hits: Vec::new(), confidence: 0.0, unknown_words: unknown_words.clone() },
-                Evidence::default(),
-            )
-        };
+        let empty = || (SearchResult { hits: Vec::new(), confidence: 0.0, unknown_words: unknown_words.clone() }, None);
         if clauses.is_empty() || self.ids.is_empty() {
             return Ok(empty());
         }
@@ -816,11 +826,12 @@ impl SearchIndex {
             None => return Ok(empty()),
         };
         let confidence = rank::predict(&weights.confidence, &conf_features);
-        let evidence = Evidence {
-            candidates: ranked.iter().take(limit).map(|(p, h, f)| (h.service_id.clone(), *p, f.clone())).collect(),
-            all_candidates: ranked.iter().map(|(p, h, f)| (h.service_id.clone(), *p, f.clone())).collect(),
+        let evidence = keep_evidence.then(|| Evidence {
+            candidates: ranked.iter().map(|(p, h, f)| (h.service_id.clone(), *p, f.clone())).collect(),
             confidence: conf_features,
-        };
+            unknown_share,
+            unknown_nouns,
+        });
         let hits: Vec<Hit> = ranked.into_iter().take(limit).map(|(_, h, _)| h).collect();
         Ok((SearchResult { hits, confidence, unknown_words }, evidence))
     }

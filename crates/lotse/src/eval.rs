@@ -455,6 +455,26 @@ impl DialogRun {
     }
 }
 
+/// The records a reply names as its sources, as groundings for the checks of `verify`: each
+/// service with the offices named; an answer about an office itself (no service named) has the
+/// offices alone, on `no_service`.
+pub(crate) fn source_groundings<'a>(
+    kb: &'a lotse_knowledge::KnowledgeBase,
+    sources: &[lotse_core::Source],
+    no_service: &'a lotse_core::Service,
+) -> Vec<lotse_dialog::Grounding<'a>> {
+    let offices: Vec<&lotse_core::Office> = sources.iter().filter_map(|s| kb.office(&s.id)).collect();
+    let mut groundings: Vec<lotse_dialog::Grounding<'a>> = sources
+        .iter()
+        .filter_map(|s| kb.service(&s.id))
+        .map(|service| lotse_dialog::Grounding { service, offices: offices.clone() })
+        .collect();
+    if groundings.is_empty() {
+        groundings.push(lotse_dialog::Grounding { service: no_service, offices });
+    }
+    groundings
+}
+
 fn pct(values: &[f64], p: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -509,17 +529,8 @@ fn run_dialog(engine: &lotse_dialog::Engine, set: &DialogSet, verbose: bool) -> 
         }
         // Every answer is checked against its own records by the engine; check again, here,
         // with the records named in its sources, to count any that slipped through.
-        let services: Vec<&lotse_core::Service> =
-            reply.sources.iter().filter_map(|s| engine.knowledge().service(&s.id)).collect();
-        let offices: Vec<&lotse_core::Office> =
-            reply.sources.iter().filter_map(|s| engine.knowledge().office(&s.id)).collect();
-        let mut groundings: Vec<lotse_dialog::Grounding<'_>> =
-            services.iter().map(|s| lotse_dialog::Grounding { service: s, offices: offices.clone() }).collect();
-        // An answer about an office itself has the office alone as its record.
         let no_service = lotse_core::Service::new("", "", "", "");
-        if groundings.is_empty() {
-            groundings.push(lotse_dialog::Grounding { service: &no_service, offices: offices.clone() });
-        }
+        let groundings = source_groundings(engine.knowledge(), &reply.sources, &no_service);
         let facts = lotse_dialog::verify::ungrounded(&reply.text, &groundings);
         if !facts.is_empty() {
             run.ungrounded_replies += 1;

@@ -279,17 +279,8 @@ pub fn run_cases(engine: &lotse_dialog::Engine, cases: &[JsonCase]) -> CaseRun {
             run.tallies.entry((half, row)).or_default().add(&v);
         }
         if reply.kind == ReplyKind::Answer {
-            let services: Vec<&lotse_core::Service> =
-                reply.sources.iter().filter_map(|s| engine.knowledge().service(&s.id)).collect();
-            let offices: Vec<&lotse_core::Office> =
-                reply.sources.iter().filter_map(|s| engine.knowledge().office(&s.id)).collect();
-            let mut groundings: Vec<lotse_dialog::Grounding<'_>> =
-                services.iter().map(|s| lotse_dialog::Grounding { service: s, offices: offices.clone() }).collect();
-            let placeholder;
-            if groundings.is_empty() && !offices.is_empty() {
-                placeholder = lotse_core::Service::new("", "", "", "");
-                groundings.push(lotse_dialog::Grounding { service: &placeholder, offices: offices.clone() });
-            }
+            let no_service = lotse_core::Service::new("", "", "", "");
+            let groundings = crate::eval::source_groundings(engine.knowledge(), &reply.sources, &no_service);
             if !lotse_dialog::verify::ungrounded(&reply.text, &groundings).is_empty() {
                 run.ungrounded += 1;
             }
@@ -330,7 +321,14 @@ pub fn run_cases(engine: &lotse_dialog::Engine, cases: &[JsonCase]) -> CaseRun {
             if v.confidently_wrong {
                 short.push("CONFIDENTLY WRONG".into());
             }
-            run.brief.push(format!("{} [{}] → {:?} {:?}: {}", case.id, case.category, reply.kind, sources, short.join("; ")));
+            run.brief.push(format!(
+                "{} [{}] → {:?} {:?}: {}",
+                case.id,
+                case.category,
+                reply.kind,
+                sources,
+                short.join("; ")
+            ));
             run.failures.push(format!(
                 "{} [{}] {:?} → {:?} {:?}: {}\n    reply: {}",
                 case.id,

@@ -270,7 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if explain {
                 let (_, evidence) = index.explain(&query, limit, true)?;
                 println!("features ({}):", lotse_search::rank::RANK_FEATURES.join(" | "));
-                for (id, p, f) in &evidence.candidates {
+                for (id, p, f) in evidence.candidates.iter().take(limit) {
                     let f: Vec<String> = f.iter().map(|x| format!("{x:.2}")).collect();
                     println!("  {p:.3}  {id:<32} {}", f.join(" "));
                 }

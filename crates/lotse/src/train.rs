@@ -31,12 +31,13 @@ pub enum TrainCommand {
     },
 }
 
-/// One labelled question: its candidates' features and labels, and its confidence features.
+/// One labelled question: its candidates' features and labels, and what of it no service knows.
 struct Question {
     text: String,
     ids: Vec<String>,
     candidates: Vec<(Vec<f32>, bool)>,
-    confidence: Vec<f32>,
+    unknown_share: f32,
+    unknown_nouns: f32,
 }
 
 fn questions(knowledge: &str, set: &str) -> Result<Vec<Question>> {
@@ -60,15 +61,16 @@ fn questions(knowledge: &str, set: &str) -> Result<Vec<Question>> {
                 continue;
             }
             let (_, evidence) = index.explain(&q, 25, dense)?;
-            if evidence.all_candidates.is_empty() {
+            if evidence.candidates.is_empty() {
                 // Nothing matched: the engine declines without a model.
                 continue;
             }
             out.push(Question {
                 text: format!("{}{q}", if dense { "" } else { "[lexical] " }),
-                ids: evidence.all_candidates.iter().map(|(id, _, _)| id.clone()).collect(),
-                candidates: evidence.all_candidates.iter().map(|(id, _, f)| (f.clone(), expect.contains(id))).collect(),
-                confidence: evidence.confidence.clone(),
+                ids: evidence.candidates.iter().map(|(id, _, _)| id.clone()).collect(),
+                candidates: evidence.candidates.iter().map(|(id, _, f)| (f.clone(), expect.contains(id))).collect(),
+                unknown_share: evidence.unknown_share,
+                unknown_nouns: evidence.unknown_nouns,
             });
         }
     }
@@ -83,8 +85,7 @@ fn confidence_sample(q: &Question, w: &[f32]) -> (Vec<f32>, bool) {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (p1, f, y) = scored[0];
     let p2 = scored.get(1).map_or(0.0, |s| s.0);
-    let nouns = q.confidence[12] * 2.0;
-    (rank::confidence_features(p1, p2, f, q.confidence[5], nouns), y)
+    (rank::confidence_features(p1, p2, f, q.unknown_share, q.unknown_nouns), y)
 }
 
 pub fn run(cmd: TrainCommand) -> Result<ExitCode> {
