@@ -244,6 +244,17 @@ fn focus_lines(service: &Service, focus: &[String], lang: Lang) -> Vec<String> {
     out
 }
 
+const UNKNOWN_DE: &str = "liegt mir keine gesicherte Angabe vor.";
+const UNKNOWN_EN: &str = "I have no verified information on";
+
+/// Whether `line` is one of the composer's "no verified information" sentences.
+fn is_unknown_line(lang: Lang, line: &str) -> bool {
+    match lang {
+        Lang::De => line.starts_with("Zu ") && line.ends_with(UNKNOWN_DE),
+        Lang::En => line.starts_with(UNKNOWN_EN),
+    }
+}
+
 impl Composer for RecordComposer {
     fn answer(&self, req: &Request<'_>, g: &Grounding<'_>) -> String {
         let s = g.service;
@@ -262,8 +273,8 @@ impl Composer for RecordComposer {
         let brief = general && req.channel == Channel::Phone;
         let asked = |a: Aspect| general || req.aspects.contains(&a);
         let unknown = |what_de: &str, what_en: &str| match lang {
-            Lang::De => format!("Zu {what_de} liegt mir keine gesicherte Angabe vor."),
-            Lang::En => format!("I have no verified information on {what_en}."),
+            Lang::De => format!("Zu {what_de} {UNKNOWN_DE}"),
+            Lang::En => format!("{UNKNOWN_EN} {what_en}."),
         };
 
         if general {
@@ -348,12 +359,23 @@ impl Composer for RecordComposer {
                 None => {}
             }
         }
-        if asked(Aspect::Deadline) && !s.deadlines.is_empty() {
-            lines.push(format!("{}: {}.", w.t("Frist", "Deadline"), list(&s.deadlines, 2, lang, req.channel)));
+        if asked(Aspect::Deadline) {
+            if !s.deadlines.is_empty() {
+                lines.push(format!("{}: {}.", w.t("Frist", "Deadline"), list(&s.deadlines, 2, lang, req.channel)));
+            } else if !general && req.passages.is_empty() {
+                lines.push(unknown("einer Frist", "a deadline"));
+            }
         }
+        // Validity has no field of its own: the record's sentences answer it, or nothing does.
+        if req.aspects.contains(&Aspect::Validity) && req.passages.is_empty() {
+            lines.push(unknown("der Gültigkeit", "how long it is valid"));
+        }
+        // What the record does not say, the office can: it is named with its phone number.
+        let said_unknown = lines.iter().any(|l| is_unknown_line(lang, l));
         let where_asked = general || req.aspects.iter().any(|a| matches!(a, Aspect::Where | Aspect::Hours | Aspect::Appointment))
             // A specific question gets where to go as the next thing a citizen needs.
-            || req.aspects.iter().any(|a| matches!(a, Aspect::Fees | Aspect::Documents));
+            || req.aspects.iter().any(|a| matches!(a, Aspect::Fees | Aspect::Documents))
+            || said_unknown;
         if where_asked {
             match office {
                 Some(o) if brief => {

@@ -99,6 +99,8 @@ pub enum Aspect {
     Hours,
     Online,
     Duration,
+    /// How long a document or permit is valid (answered from the record's sentences).
+    Validity,
     Deadline,
     Appointment,
     Prerequisites,
@@ -151,19 +153,39 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
         out.push(Aspect::Where);
     }
     if starts(&["oeffnungszeit", "geoeffnet", "offen", "open", "hours", "sprechzeit"])
-        || has_phrase(&folded, &["wann hat", "wann ist", "bis wann"])
+        || has_phrase(&folded, &["wann hat", "wann ist"])
     {
         out.push(Aspect::Hours);
     }
     if has_any(&w, &["online", "internet", "digital", "website", "webseite", "link"]) {
         out.push(Aspect::Online);
     }
-    if starts(&["dauer", "dauert", "bearbeitung", "wartezeit"])
-        || has_phrase(&folded, &["wie lange", "how long", "wann bekomme", "wann krieg"])
+    // "Wie lange" asks how long something is valid, how long one has, or how long it takes.
+    let how_long = has_phrase(&folded, &["wie lange", "how long"]);
+    let validity = how_long && starts(&["gueltig", "gilt", "gelten", "valid", "expire"]);
+    let time_left = has_phrase(
+        &folded,
+        &[
+            "bis wann",
+            "by when",
+            "wie lange habe ich",
+            "wie lange hab ich",
+            "wie viel zeit",
+            "wieviel zeit",
+            "how long do i have",
+            "innerhalb welcher",
+        ],
+    );
+    if validity {
+        out.push(Aspect::Validity);
+    } else if starts(&["dauer", "dauert", "bearbeitung", "wartezeit"])
+        || how_long && !time_left
+        || has_phrase(&folded, &["wann bekomme", "wann krieg"])
     {
         out.push(Aspect::Duration);
     }
-    if starts(&["frist", "deadline", "spaetestens", "bis wann"]) {
+    // "Bis wann hat … offen?" asks for the hours, not a deadline.
+    if starts(&["frist", "deadline", "spaetestens"]) || time_left && !out.contains(&Aspect::Hours) {
         out.push(Aspect::Deadline);
     }
     if starts(&["termin", "appointment", "buchen", "book"]) {
@@ -539,6 +561,11 @@ mod tests {
         assert_eq!(aspects("Was kostet das?"), vec![Aspect::Fees]);
         assert_eq!(aspects("Welche Unterlagen muss ich mitbringen?"), vec![Aspect::Documents]);
         assert_eq!(aspects("Wie lange dauert das und was kostet es?"), vec![Aspect::Fees, Aspect::Duration]);
+        assert_eq!(aspects("Wie lange ist der Pass gültig?"), vec![Aspect::Validity]);
+        assert_eq!(aspects("How long is the licence valid?"), vec![Aspect::Validity]);
+        assert_eq!(aspects("Bis wann muss ich den Antrag stellen?"), vec![Aspect::Deadline]);
+        assert_eq!(aspects("Wie lange hab ich Zeit, mich anzumelden?"), vec![Aspect::Deadline]);
+        assert_eq!(aspects("Bis wann hat das Amt heute offen?"), vec![Aspect::Hours]);
         assert!(aspects("Personalausweis").is_empty());
         assert!(is_follow_up("Und was kostet das?"));
         assert!(is_follow_up("Welche Unterlagen brauche ich dafür?"));
