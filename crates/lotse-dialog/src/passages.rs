@@ -8,7 +8,7 @@
 
 use lotse_core::Service;
 use lotse_search::analysis::words;
-use lotse_search::{SearchIndex, fold};
+use lotse_search::{SearchIndex, fold, split_sentences};
 
 /// English cue words and the German words records use for them.
 const CUES: &[(&str, &[&str])] = &[
@@ -80,40 +80,11 @@ fn sentences(s: &Service) -> Vec<String> {
     out
 }
 
-/// Splits text into sentences at ". ", "! ", "? " and line breaks, not after a number ("1. Mai")
-/// or a short abbreviation ("z. B.", "Nr.").
-pub fn split_sentences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if c == '\n' {
-            if !current.trim().is_empty() {
-                out.push(current.trim().to_string());
-            }
-            current.clear();
-            continue;
-        }
-        current.push(c);
-        let next_space = chars.get(i + 1).is_none_or(|n| n.is_whitespace());
-        if matches!(c, '.' | '!' | '?') && next_space {
-            let before = current.trim_end_matches(['.', '!', '?']);
-            let word = before.rsplit(|ch: char| !ch.is_alphanumeric()).next().unwrap_or("");
-            let number = !word.is_empty() && word.chars().all(|ch| ch.is_ascii_digit());
-            // "z. B.": a one-letter word before the full stop is an abbreviation's part.
-            let short = word.chars().count() == 1
-                || word.chars().count() <= 3 && word.chars().next().is_some_and(char::is_lowercase)
-                || ["Nr", "Abs", "Str", "bzw", "ca", "ggf", "inkl", "evtl", "Tel", "vgl", "Dr"].contains(&word);
-            if c != '.' || !(number && word.len() <= 2 || short) {
-                out.push(current.trim().to_string());
-                current.clear();
-            }
-        }
-    }
-    if !current.trim().is_empty() {
-        out.push(current.trim().to_string());
-    }
-    out
+/// What being the sentence closest in meaning to the question is worth, in rare words.
+const DENSE_FIRST: f32 = 1.0;
+
+fn service_index(index: &SearchIndex, service: &Service) -> usize {
+    index.position(&service.id).unwrap_or(usize::MAX)
 }
 
 /// The index terms of a question's word and of the German words its cue stands for.
@@ -158,9 +129,19 @@ pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize) 
             }
         }
     }
-    if wanted.is_empty() {
+    // A question that names only the service ("Personalausweis") asks for no sentence.
+    if !wanted.iter().any(|(t, _)| !name_terms.contains(t)) {
         return Vec::new();
     }
+    // The sentences closest in meaning (with embeddings) count too: "Wie lange gilt ein
+    // Tagesjagdschein?" shares only the service's own word with "… den Tagesjagdschein für 14
+    // Tage am Stück".
+    let dense = index.closest_sentences(question, service_index(index, service));
+    let dense_bonus = |s: &str| match dense.iter().position(|(t, _)| t == s) {
+        Some(0) => DENSE_FIRST,
+        Some(1) => DENSE_FIRST / 2.0,
+        _ => 0.0,
+    };
     let figure = ASKS_FIGURE
         .iter()
         .any(|p| folded.starts_with(p) || folded.contains(&format!(" {p} ")) || folded.contains(&format!(" {p}?")));
@@ -169,12 +150,14 @@ pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize) 
         .filter_map(|s| {
             let terms: std::collections::HashSet<String> = analyzer.terms(&fold(&s)).into_iter().collect();
             let matched: Vec<f32> = wanted.iter().filter(|(t, _)| terms.contains(t)).map(|(_, w)| *w).collect();
-            // A sentence must share a word beyond the name: the name is in every sentence.
+            // A sentence must share a word beyond the name (the name is in every sentence in
+            // spirit), or be the closest in meaning and share at least a word.
             let specific = wanted.iter().any(|(t, w)| terms.contains(t) && !name_terms.contains(t) && *w > 0.0);
-            if !specific {
+            let bonus = dense_bonus(&s);
+            if !specific && (bonus < DENSE_FIRST || matched.is_empty()) {
                 return None;
             }
-            let mut score: f32 = matched.iter().sum();
+            let mut score: f32 = matched.iter().sum::<f32>() + bonus;
             if figure && s.chars().any(|c| c.is_ascii_digit()) {
                 score += 1.0;
             }

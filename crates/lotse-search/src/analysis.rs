@@ -32,6 +32,42 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// Splits text into sentences at ". ", "! ", "? " and line breaks, not after a number ("1. Mai")
+/// or a short abbreviation ("z. B.", "Nr.").
+pub fn split_sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '\n' {
+            if !current.trim().is_empty() {
+                out.push(current.trim().to_string());
+            }
+            current.clear();
+            continue;
+        }
+        current.push(c);
+        let next_space = chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+        if matches!(c, '.' | '!' | '?') && next_space {
+            let before = current.trim_end_matches(['.', '!', '?']);
+            let word = before.rsplit(|ch: char| !ch.is_alphanumeric()).next().unwrap_or("");
+            let number = !word.is_empty() && word.chars().all(|ch| ch.is_ascii_digit());
+            // "z. B.": a one-letter word before the full stop is an abbreviation's part.
+            let short = word.chars().count() == 1
+                || word.chars().count() <= 3 && word.chars().next().is_some_and(char::is_lowercase)
+                || ["Nr", "Abs", "Str", "bzw", "ca", "ggf", "inkl", "evtl", "Tel", "vgl", "Dr"].contains(&word);
+            if c != '.' || !(number && word.len() <= 2 || short) {
+                out.push(current.trim().to_string());
+                current.clear();
+            }
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
 /// Splits folded text into word tokens (letters and digits).
 pub fn words(folded: &str) -> impl Iterator<Item = &str> {
     folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())

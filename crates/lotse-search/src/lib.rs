@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use lotse_embed::Embedder;
 
-pub use analysis::{Analyzer, fold};
+pub use analysis::{Analyzer, fold, split_sentences};
 use lotse_knowledge::KnowledgeBase;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
@@ -58,6 +58,71 @@ struct Dense {
     embedder: Arc<Embedder>,
     /// One L2-normalised vector per service, in knowledge order.
     vectors: Vec<Vec<f32>>,
+    /// The vectors of each service's pieces (see [`pieces`]), with the service's index and,
+    /// for a sentence of the record, the sentence.
+    pieces: Vec<(usize, Option<String>, Vec<f32>)>,
+    /// The last question embedded, so that the sentences of the service found for it are ranked
+    /// without embedding it again.
+    last_query: std::sync::Mutex<Option<(String, Vec<f32>)>>,
+}
+
+impl Dense {
+    fn query(&self, text: &str) -> Result<Vec<f32>, Error> {
+        let mut last = self.last_query.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, v)) = last.as_ref()
+            && t == text
+        {
+            return Ok(v.clone());
+        }
+        let v = self.embedder.embed(text, true)?;
+        *last = Some((text.to_string(), v.clone()));
+        Ok(v)
+    }
+}
+
+/// The short texts of a service embedded one by one: its names, its synonyms and the sentences
+/// of its teaser and description, each led by the service's name so that it keeps its sense.
+/// A citizen's question often matches one sentence of a record ("Studierende bekommen in der
+/// Regel kein Wohngeld") better than the record as a whole.
+/// At most `max` pieces: the names first, then sentences and synonyms in turn.
+fn pieces(s: &lotse_core::Service, max: usize) -> Vec<(String, Option<String>)> {
+    let mut out = vec![(s.name.clone(), None)];
+    out.extend(s.name_en.clone().map(|n| (n, None)));
+    let text = format!("{}\n{}", s.teaser, s.description);
+    let mut sentences = split_sentences(&text)
+        .into_iter()
+        .filter(|t| t.chars().count() >= MIN_PIECE_CHARS)
+        .take(MAX_PIECE_SENTENCES)
+        .map(|t| (format!("{}: {t}", s.name), Some(t)));
+    let mut synonyms = s.synonyms.iter().take(MAX_PIECE_SYNONYMS).map(|syn| (format!("{}: {syn}", s.name), None));
+    loop {
+        let (a, b) = (sentences.next(), synonyms.next());
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        out.extend(a);
+        out.extend(b);
+    }
+    out.truncate(max.max(1));
+    out
+}
+
+/// Bounds on the pieces, which keep the embedding of a large knowledge base affordable on the
+/// first start (about 40 ms a piece on 2 cores; the cache holds them afterwards): at most
+/// `PIECE_BUDGET` in all, shared evenly among the services.
+const MAX_PIECE_SYNONYMS: usize = 12;
+const MAX_PIECE_SENTENCES: usize = 12;
+const MIN_PIECE_CHARS: usize = 25;
+const PIECE_BUDGET: usize = 3200;
+
+/// A question's closeness in meaning to every service, and the services' ranks by it.
+struct Closeness {
+    /// To each service's passage.
+    sims: Vec<f32>,
+    dense_rank: Vec<usize>,
+    /// To each service's closest piece.
+    piece_sims: Vec<f32>,
+    piece_rank: Vec<usize>,
 }
 
 /// The text embedded for a service: what it is called and what it is, not the long description.
@@ -311,6 +376,8 @@ pub struct SearchIndex {
     ids: Vec<String>,
     /// Colloquial phrase (stems of its words) → knowledge terms.
     synonyms: Vec<(Vec<String>, Vec<String>)>,
+    /// The folded words of each colloquial phrase, in the order of `synonyms`.
+    synonym_words: Vec<Vec<String>>,
     /// Share of a stem's occurrences in the records written with a capital (not at a sentence
     /// start): near 1 for nouns, near 0 for verbs and adjectives.
     noun_share: HashMap<String, f32>,
@@ -441,19 +508,22 @@ impl SearchIndex {
             // Deterministic order, so that ties in typo correction resolve the same way each run.
             list.sort();
         }
-        let synonyms = kb
+        let mut entries = kb
             .synonyms
             .entries
             .iter()
             .map(|(phrase, terms)| {
-                let words = analysis::words(&fold(phrase)).map(|w| analyzer.stem(w)).collect();
+                let folded = fold(phrase);
+                let words: Vec<String> = analysis::words(&folded).map(str::to_string).collect();
+                let stems = words.iter().map(|w| analyzer.stem(w)).collect();
                 let targets = terms.iter().flat_map(|t| analyzer.terms(t)).collect();
-                (words, targets)
+                (stems, words, targets)
             })
-            .collect::<Vec<(Vec<String>, Vec<String>)>>();
-        let mut synonyms = synonyms;
+            .collect::<Vec<(Vec<String>, Vec<String>, Vec<String>)>>();
         // Longer phrases first, so that "neue wohnung" wins over "wohnung".
-        synonyms.sort_by_key(|(words, _)| std::cmp::Reverse(words.len()));
+        entries.sort_by_key(|(stems, _, _)| std::cmp::Reverse(stems.len()));
+        let synonym_words = entries.iter().map(|(_, words, _)| words.clone()).collect();
+        let synonyms = entries.into_iter().map(|(stems, _, targets)| (stems, targets)).collect();
         Ok(SearchIndex {
             index,
             reader,
@@ -468,6 +538,7 @@ impl SearchIndex {
             phrases,
             ids: kb.services.iter().map(|s| s.id.clone()).collect(),
             synonyms,
+            synonym_words,
             noun_share,
             dense: None,
         })
@@ -478,8 +549,42 @@ impl SearchIndex {
     pub fn with_embeddings(mut self, kb: &KnowledgeBase, embedder: Arc<Embedder>) -> Result<SearchIndex, Error> {
         let passages: Vec<String> = kb.services.iter().map(passage).collect();
         let vectors = embedder.embed_passages(&passages)?;
-        self.dense = Some(Dense { embedder, vectors });
+        let mut owners = Vec::new();
+        let mut texts = Vec::new();
+        let per_service = PIECE_BUDGET / kb.services.len().max(1);
+        for (i, s) in kb.services.iter().enumerate() {
+            for (text, sentence) in pieces(s, per_service) {
+                owners.push((i, sentence));
+                texts.push(text);
+            }
+        }
+        let pieces = owners
+            .into_iter()
+            .zip(embedder.embed_passages(&texts)?)
+            .map(|((i, sentence), v)| (i, sentence, v))
+            .collect();
+        self.dense = Some(Dense { embedder, vectors, pieces, last_query: Default::default() });
         Ok(self)
+    }
+
+    /// The sentences of service `index`'s teaser and description by closeness in meaning to
+    /// `question`, closest first, with their similarity; empty without embeddings.
+    pub fn closest_sentences(&self, question: &str, index: usize) -> Vec<(String, f32)> {
+        let Some(dense) = &self.dense else { return Vec::new() };
+        let Ok(q) = dense.query(question) else { return Vec::new() };
+        let mut out: Vec<(String, f32)> = dense
+            .pieces
+            .iter()
+            .filter(|(i, sentence, _)| *i == index && sentence.is_some())
+            .filter_map(|(_, sentence, v)| sentence.clone().map(|t| (t, lotse_embed::cosine(&q, v))))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+
+    /// The position of service `id` in the knowledge base this index was built from.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.ids.iter().position(|x| x == id)
     }
 
     /// Whether dense re-ranking is on.
@@ -533,7 +638,28 @@ impl SearchIndex {
         let mut concepts: Vec<Concept> = Vec::new();
         // Colloquial phrases first: their words are consumed by the phrase.
         let mut consumed = vec![false; all_words.len()];
-        for (phrase, targets) in &self.synonyms {
+        // A separable verb is read whole before its verb alone: "wir ziehen … um" is
+        // "umziehen" (moving house), not "ziehen" (moving in).
+        for (position, particle, joined) in self.separable_joins(&folded) {
+            let stem = self.analyzer.stem(&joined);
+            let Some((_, targets)) = self.synonyms.iter().find(|(phrase, _)| phrase.len() == 1 && phrase[0] == stem)
+            else {
+                continue;
+            };
+            if consumed[position] || consumed.get(particle).copied().unwrap_or(true) {
+                continue;
+            }
+            consumed[position] = true;
+            consumed[particle] = true;
+            concepts.push(Concept {
+                word: joined,
+                terms: targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect(),
+                idf: 0.0,
+                unknown_weight: 1.0,
+                noun: false,
+            });
+        }
+        for ((phrase, targets), phrase_words) in self.synonyms.iter().zip(&self.synonym_words) {
             if phrase.is_empty() || phrase.len() > all_words.len() {
                 continue;
             }
@@ -541,7 +667,15 @@ impl SearchIndex {
                 if consumed[start..start + phrase.len()].iter().any(|c| *c) {
                     continue;
                 }
-                if all_stems[start..start + phrase.len()].iter().zip(phrase).all(|(a, b)| a == b) {
+                // A word matches a phrase's word as written, or by its stem when the records do
+                // not know the word itself: "Persos" is "Perso", but "Rente", a word of the
+                // records, is not the English "rent".
+                let matches = (0..phrase.len()).all(|k| {
+                    let (word, stem) = (all_words[start + k], &all_stems[start + k]);
+                    phrase_words.get(k).is_some_and(|p| p == word)
+                        || stem == &phrase[k] && !self.analyzer.knows_word(word)
+                });
+                if matches {
                     let mut terms: Vec<(String, f32)> = targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
                     for (w, stem) in all_words[start..start + phrase.len()].iter().zip(&all_stems[start..]) {
                         if !self.analyzer.is_stop_word(w) && self.doc_freq.contains_key(stem) {
@@ -620,9 +754,27 @@ impl SearchIndex {
     /// by word position, the index term of particle + verb, where the knowledge has one (as it
     /// is, or one letter off: "abläuft" → "Ablauf").
     fn separable_verbs(&self, folded: &str) -> HashMap<usize, (String, f32)> {
+        let mut out = HashMap::new();
+        for (position, _, joined) in self.separable_joins(folded) {
+            let stem = self.analyzer.stem(&joined);
+            let term = if self.doc_freq.contains_key(&stem) {
+                Some((stem, W_WORD))
+            } else {
+                self.correct_word(&joined).map(|t| (t, W_TYPO))
+            };
+            if let Some(term) = term {
+                out.insert(position, term);
+            }
+        }
+        out
+    }
+
+    /// Every word that a clause-final particle may belong to, as (word position, particle
+    /// position, particle + word): "wir ziehen innerhalb von Jena um" → (1, 6, "umziehen").
+    fn separable_joins(&self, folded: &str) -> Vec<(usize, usize, String)> {
         const PARTICLES: &[&str] =
             &["an", "ab", "um", "aus", "ein", "zu", "nach", "vor", "mit", "auf", "zurueck", "weg", "los", "her", "hin"];
-        let mut out = HashMap::new();
+        let mut out = Vec::new();
         let mut position = 0;
         for clause in folded.split(['.', ',', ';', ':', '!', '?', '\n']) {
             let words: Vec<&str> = analysis::words(clause).collect();
@@ -636,16 +788,7 @@ impl SearchIndex {
                 if w.len() < 3 || self.analyzer.is_stop_word(w) || PARTICLES.contains(w) {
                     continue;
                 }
-                let joined = format!("{last}{w}");
-                let stem = self.analyzer.stem(&joined);
-                let term = if self.doc_freq.contains_key(&stem) {
-                    Some((stem, W_WORD))
-                } else {
-                    self.correct_word(&joined).map(|t| (t, W_TYPO))
-                };
-                if let Some(term) = term {
-                    out.insert(start + k, term);
-                }
+                out.push((start + k, start + rest.len(), format!("{last}{w}")));
             }
         }
         out
@@ -731,26 +874,42 @@ impl SearchIndex {
             };
             candidates.push((index, score, Some(rank)));
         }
+        // Closeness in meaning to each service's passage and to its closest piece, with the
+        // rank of each; the closest services join the candidates.
         let similarity = match self.dense.as_ref().filter(|_| dense) {
             Some(dense) => {
-                let q = dense.embedder.embed(query_text, true)?;
+                let q = dense.query(query_text)?;
                 let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
-                let mut order: Vec<usize> = (0..sims.len()).collect();
-                order.sort_by(|a, b| sims[*b].total_cmp(&sims[*a]));
-                let mut dense_rank = vec![usize::MAX; sims.len()];
-                for (r, &i) in order.iter().enumerate() {
-                    dense_rank[i] = r;
+                let mut piece_sims = vec![f32::MIN; sims.len()];
+                for (i, _, v) in &dense.pieces {
+                    piece_sims[*i] = piece_sims[*i].max(lotse_embed::cosine(&q, v));
                 }
-                for &i in order.iter().take(DENSE_DEPTH) {
-                    if !candidates.iter().any(|(c, _, _)| *c == i) {
-                        candidates.push((i, 0.0, None));
+                for p in piece_sims.iter_mut().filter(|p| **p == f32::MIN) {
+                    *p = 0.0;
+                }
+                let mut ranks = Vec::new();
+                for list in [&sims, &piece_sims] {
+                    let mut order: Vec<usize> = (0..list.len()).collect();
+                    order.sort_by(|a, b| list[*b].total_cmp(&list[*a]));
+                    let mut rank = vec![usize::MAX; list.len()];
+                    for (r, &i) in order.iter().enumerate() {
+                        rank[i] = r;
                     }
+                    for &i in order.iter().take(DENSE_DEPTH) {
+                        if !candidates.iter().any(|(c, _, _)| *c == i) {
+                            candidates.push((i, 0.0, None));
+                        }
+                    }
+                    ranks.push(rank);
                 }
-                Some((sims, dense_rank))
+                let piece_rank = ranks.pop().unwrap_or_default();
+                let dense_rank = ranks.pop().unwrap_or_default();
+                Some(Closeness { sims, dense_rank, piece_sims, piece_rank })
             }
             None => None,
         };
-        let best_sim = similarity.as_ref().map(|(s, _)| s.iter().copied().fold(f32::MIN, f32::max));
+        let best_sim = similarity.as_ref().map(|c| c.sims.iter().copied().fold(f32::MIN, f32::max));
+        let best_piece = similarity.as_ref().map(|c| c.piece_sims.iter().copied().fold(f32::MIN, f32::max));
         let weights = rank::weights();
         // How strongly the question names each candidate: its rarest word found in the
         // candidate's name or synonyms, relative to the rarest possible word; and by how much
@@ -793,10 +952,18 @@ impl SearchIndex {
             let coverage = self.coverage(&concepts, index, total_idf);
             let (title_cov, name_cov) = self.field_coverage(&concepts, index, total_idf);
             let (sim, gap, dense_rr, has) = match (&similarity, best_sim) {
-                (Some((sims, ranks)), Some(best)) => {
-                    (sims[index], (best - sims[index]).min(0.3), 1.0 / (1.0 + ranks[index] as f32), 1.0)
+                (Some(c), Some(best)) => {
+                    (c.sims[index], (best - c.sims[index]).min(0.3), 1.0 / (1.0 + c.dense_rank[index] as f32), 1.0)
                 }
                 _ => (0.0, 0.0, 0.0, 0.0),
+            };
+            let (piece_sim, piece_gap, piece_rr) = match (&similarity, best_piece) {
+                (Some(c), Some(best)) => (
+                    c.piece_sims[index],
+                    (best - c.piece_sims[index]).min(0.3),
+                    1.0 / (1.0 + c.piece_rank[index] as f32),
+                ),
+                _ => (0.0, 0.0, 0.0),
             };
             let features = vec![
                 1.0,
@@ -813,18 +980,19 @@ impl SearchIndex {
                 naming[k] - others,
                 phrase_hit[k],
                 phrase_hit[k] - other_phrases,
+                piece_sim,
+                piece_gap,
+                piece_rr,
             ];
             let p = rank::predict(&weights.rank, &features);
             ranked.push((p, Hit { service_id: self.ids[index].clone(), index, score, coverage }, features));
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.score.total_cmp(&a.1.score)));
-        let conf_features = match ranked.first() {
-            Some((p1, _, f)) => {
-                let p2 = ranked.get(1).map_or(0.0, |r| r.0);
-                rank::confidence_features(*p1, p2, f, unknown_share, unknown_nouns)
-            }
-            None => return Ok(empty()),
-        };
+        if ranked.is_empty() {
+            return Ok(empty());
+        }
+        let scored: Vec<(f32, &[f32])> = ranked.iter().map(|(p, _, f)| (*p, f.as_slice())).collect();
+        let conf_features = rank::confidence_features(&scored, unknown_share, unknown_nouns);
         let confidence = rank::predict(&weights.confidence, &conf_features);
         let evidence = keep_evidence.then(|| Evidence {
             candidates: ranked.iter().map(|(p, h, f)| (h.service_id.clone(), *p, f.clone())).collect(),
@@ -874,11 +1042,13 @@ impl SearchIndex {
                     }
                 };
                 let best = c.terms.iter().map(|(t, w)| credit(*w) * field(t)).fold(0.0f32, f32::max);
-                // A compound whose every part the service has ("Personalausweisantrag") is
-                // covered as well as a synonym, not just as well as its best part.
+                // A compound ("Personalausweisantrag") is covered by its parts as a synonym
+                // would be, each part by its rarity: the rare part says what it is about.
                 let parts: Vec<&String> = c.terms.iter().filter(|(_, w)| *w == W_PART).map(|(t, _)| t).collect();
                 let whole = if parts.len() >= 2 && c.terms.iter().all(|(_, w)| *w <= W_PART) {
-                    credit(W_SYNONYM) * parts.iter().map(|t| field(t)).sum::<f32>() / parts.len() as f32
+                    let idf = |t: &String| self.idf(self.doc_freq.get(t).copied().unwrap_or(0));
+                    let total: f32 = parts.iter().map(|t| idf(t)).sum::<f32>().max(f32::MIN_POSITIVE);
+                    credit(W_SYNONYM) * parts.iter().map(|t| field(t) * idf(t)).sum::<f32>() / total
                 } else {
                     0.0
                 };
@@ -973,7 +1143,7 @@ mod tests {
             ("Personalausweis beantragen", "personalausweis"),
             ("Was kostet ein neuer Perso?", "personalausweis"),
             ("Persnalausweis beantragen", "personalausweis"),
-            ("Personalausweisantrag stellen", "personalausweis"),
+            ("Personalausweisantrag", "personalausweis"),
             ("I need a passport", "reisepass"),
             ("Hundesteur zahlen", "hundesteuer"),
             ("wie viel Steuer für meinen Hund", "hundesteuer"),

@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Features of one candidate, in this order.
-pub const RANK_FEATURES: [&str; 14] = [
+pub const RANK_FEATURES: [&str; 17] = [
     "bias",
     "bm25 relative to the best",
     "coverage (record)",
@@ -33,10 +33,13 @@ pub const RANK_FEATURES: [&str; 14] = [
     "naming margin over the other candidates",
     "a whole name or synonym in the question (words, up to three)",
     "whole-name margin over the other candidates",
+    "closeness of the closest piece (name, synonym, sentence)",
+    "piece closeness gap to the closest",
+    "reciprocal piece closeness rank",
 ];
 
 /// Features of a result, for its confidence, in this order.
-pub const CONF_FEATURES: [&str; 13] = [
+pub const CONF_FEATURES: [&str; 18] = [
     "bias",
     "top probability",
     "margin over the runner-up",
@@ -50,14 +53,47 @@ pub const CONF_FEATURES: [&str; 13] = [
     "top whole-name match",
     "top whole-name margin",
     "nouns of the question no service knows (up to two)",
+    "top reciprocal BM25 rank",
+    "top reciprocal closeness rank",
+    "closeness margin over the other candidates (x10, clipped to ±1)",
+    "top reciprocal piece closeness rank",
+    "piece closeness margin over the other candidates (x10, clipped to ±1)",
 ];
 
-/// The confidence features of a result from its top candidate's probability `p1` and features
-/// `top`, the runner-up's probability `p2`, the share of the question no service knows and the
-/// number of its nouns no service knows.
-pub fn confidence_features(p1: f32, p2: f32, top: &[f32], unknown_share: f32, unknown_nouns: f32) -> Vec<f32> {
+/// The confidence features of a result from its candidates, best first (probability and
+/// features), the share of the question no service knows and the number of its nouns no
+/// service knows. Where the lexical and the dense ranking agree on the top, it is more often
+/// right than either says alone.
+pub fn confidence_features(ranked: &[(f32, &[f32])], unknown_share: f32, unknown_nouns: f32) -> Vec<f32> {
+    let Some(&(p1, top)) = ranked.first() else { return vec![0.0; CONF_FEATURES.len()] };
+    let p2 = ranked.get(1).map_or(0.0, |r| r.0);
     let nouns = unknown_nouns.min(2.0) / 2.0;
-    vec![1.0, p1, p1 - p2, top[2], top[4], unknown_share, top[6], top[9], top[10], top[11], top[12], top[13], nouns]
+    let other_sim = ranked[1..].iter().filter(|(_, f)| f[9] > 0.0).map(|(_, f)| f[6]).fold(f32::NAN, f32::max);
+    let sim_margin =
+        if top[9] > 0.0 && other_sim.is_finite() { ((top[6] - other_sim) * 10.0).clamp(-1.0, 1.0) } else { 0.0 };
+    let other_piece = ranked[1..].iter().filter(|(_, f)| f[9] > 0.0).map(|(_, f)| f[14]).fold(f32::NAN, f32::max);
+    let piece_margin =
+        if top[9] > 0.0 && other_piece.is_finite() { ((top[14] - other_piece) * 10.0).clamp(-1.0, 1.0) } else { 0.0 };
+    vec![
+        1.0,
+        p1,
+        p1 - p2,
+        top[2],
+        top[4],
+        unknown_share,
+        top[6],
+        top[9],
+        top[10],
+        top[11],
+        top[12],
+        top[13],
+        nouns,
+        top[5],
+        top[8],
+        sim_margin,
+        top[16],
+        piece_margin,
+    ]
 }
 
 /// The fitted weights.

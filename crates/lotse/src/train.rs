@@ -26,7 +26,7 @@ pub enum TrainCommand {
         #[arg(long, default_value = "crates/lotse-search/src/rank.json")]
         out: PathBuf,
         /// Cost of a wrong answer relative to declining a right one, for the threshold.
-        #[arg(long, default_value_t = 4.0)]
+        #[arg(long, default_value_t = 8.0)]
         wrong_cost: f32,
     },
 }
@@ -80,12 +80,12 @@ fn questions(knowledge: &str, set: &str) -> Result<Vec<Question>> {
 
 /// The confidence features and label of a question under ranking weights `w`.
 fn confidence_sample(q: &Question, w: &[f32]) -> (Vec<f32>, bool) {
-    let mut scored: Vec<(f32, &Vec<f32>, bool)> =
-        q.candidates.iter().map(|(f, y)| (rank::predict(w, f), f, *y)).collect();
+    let mut scored: Vec<(f32, &[f32], bool)> =
+        q.candidates.iter().map(|(f, y)| (rank::predict(w, f), f.as_slice(), *y)).collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (p1, f, y) = scored[0];
-    let p2 = scored.get(1).map_or(0.0, |s| s.0);
-    (rank::confidence_features(p1, p2, f, q.unknown_share, q.unknown_nouns), y)
+    let y = scored[0].2;
+    let ranked: Vec<(f32, &[f32])> = scored.iter().map(|(p, f, _)| (*p, *f)).collect();
+    (rank::confidence_features(&ranked, q.unknown_share, q.unknown_nouns), y)
 }
 
 pub fn run(cmd: TrainCommand) -> Result<ExitCode> {
@@ -168,7 +168,7 @@ pub fn run(cmd: TrainCommand) -> Result<ExitCode> {
         confidence: conf_w.iter().map(|w| (w * 1000.0).round() / 1000.0).collect(),
         threshold,
         fitted_on: format!(
-            "lotse train ranker {}",
+            "lotse train ranker {} --wrong-cost {wrong_cost}",
             data.iter().map(|d| format!("--data {d}")).collect::<Vec<_>>().join(" ")
         ),
     };
