@@ -110,7 +110,7 @@ fn a_vague_question_is_asked_back_and_a_spoken_yes_answers_it() {
         &tts,
         &[
             Part::Pause(0.5),
-            Part::Say("Something about my passport."),
+            Part::Say("Something about my passport, maybe."),
             Part::Pause(7.0),
             Part::Say("Yes."),
             Part::Pause(2.0),
