@@ -101,7 +101,14 @@ pub(crate) fn wanted(req: &Request<'_>, question: &str, g: &Grounding<'_>, analy
     if !asks {
         return false;
     }
-    let textual = [Aspect::Online, Aspect::Appointment, Aspect::Prerequisites, Aspect::Deadline, Aspect::Duration];
+    let textual = [
+        Aspect::Online,
+        Aspect::Appointment,
+        Aspect::Prerequisites,
+        Aspect::Deadline,
+        Aspect::Duration,
+        Aspect::Validity,
+    ];
     if req.aspects.iter().any(|a| textual.contains(a)) {
         return true;
     }

@@ -244,6 +244,8 @@ fn focus_lines(service: &Service, focus: &[String], lang: Lang) -> Vec<String> {
     out
 }
 
+const NOTHING_SPECIFIC_DE: &str = "Dazu steht in meinen Unterlagen nichts Besonderes.";
+const NOTHING_SPECIFIC_EN: &str = "My records say nothing specific about that.";
 const UNKNOWN_DE: &str = "liegt mir keine gesicherte Angabe vor.";
 const UNKNOWN_EN: &str = "I have no verified information on";
 
@@ -305,8 +307,8 @@ impl Composer for RecordComposer {
             let found = focus_lines(s, req.focus, lang);
             if found.is_empty() {
                 lines.push(match lang {
-                    Lang::De => "Dazu steht in meinen Unterlagen nichts Besonderes.".to_string(),
-                    Lang::En => "My records say nothing specific about that.".to_string(),
+                    Lang::De => NOTHING_SPECIFIC_DE.to_string(),
+                    Lang::En => NOTHING_SPECIFIC_EN.to_string(),
                 });
             } else {
                 lines.extend(found);
@@ -371,7 +373,9 @@ impl Composer for RecordComposer {
             lines.push(unknown("der Gültigkeit", "how long it is valid"));
         }
         // What the record does not say, the office can: it is named with its phone number.
-        let said_unknown = lines.iter().any(|l| is_unknown_line(lang, l));
+        let said_unknown = lines.iter().any(|l| is_unknown_line(lang, l))
+            || req.aspects.contains(&Aspect::Online) && s.online_services.is_empty()
+            || !req.focus.is_empty() && lines.iter().any(|l| l == NOTHING_SPECIFIC_DE || l == NOTHING_SPECIFIC_EN);
         let where_asked = general || req.aspects.iter().any(|a| matches!(a, Aspect::Where | Aspect::Hours | Aspect::Appointment))
             // A specific question gets where to go as the next thing a citizen needs.
             || req.aspects.iter().any(|a| matches!(a, Aspect::Fees | Aspect::Documents))

@@ -1027,7 +1027,8 @@ impl Engine {
         // The question's specifics from the record's own sentences, and the fees whose
         // condition it meets; a general question ("Personalausweis") gets neither.
         let max = if conv.channel == Channel::Phone { 1 } else { 2 };
-        let passages = crate::passages::best(&self.index, service, &turn.question, max);
+        // Under load (`thorough` off) the question is not embedded again for its sentences.
+        let passages = crate::passages::best(&self.index, service, &turn.question, max, turn.thorough);
         let fees = if aspects.contains(&Aspect::Fees) || aspects.is_empty() {
             crate::passages::fitting_fees(&self.index, service, &turn.question)
         } else {

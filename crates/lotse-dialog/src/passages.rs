@@ -106,7 +106,7 @@ fn name_terms(analyzer: &lotse_search::Analyzer, service: &Service) -> std::coll
 
 /// The record sentences that best answer `question`, at most `max`, best first; none when no
 /// sentence shares a content word of the question beyond the service's own name.
-pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize) -> Vec<String> {
+pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize, dense: bool) -> Vec<String> {
     let analyzer = index.analyzer();
     let folded = fold(question);
     let name_terms = name_terms(analyzer, service);
@@ -136,7 +136,7 @@ pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize) 
     // The sentences closest in meaning (with embeddings) count too: "Wie lange gilt ein
     // Tagesjagdschein?" shares only the service's own word with "… den Tagesjagdschein für 14
     // Tage am Stück".
-    let dense = index.closest_sentences(question, service_index(index, service));
+    let dense = if dense { index.closest_sentences(question, service_index(index, service)) } else { Vec::new() };
     let dense_bonus = |s: &str| match dense.iter().position(|(t, _)| t == s) {
         Some(0) => DENSE_FIRST,
         Some(1) => DENSE_FIRST / 2.0,

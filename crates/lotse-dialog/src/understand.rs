@@ -152,40 +152,49 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     {
         out.push(Aspect::Where);
     }
-    if starts(&["oeffnungszeit", "geoeffnet", "offen", "open", "hours", "sprechzeit"])
-        || has_phrase(&folded, &["wann hat", "wann ist"])
+    // Opening hours, validity, a deadline and the processing time are all asked with "wann"
+    // and "wie lange"; the words around them decide.
+    let opening_word = starts(&["oeffnungszeit", "geoeffnet", "offen", "open", "hours", "sprechzeit"]);
+    let valid_word = starts(&["gueltig", "gilt", "gelten", "valid", "expire"]);
+    let bis_wann = has_phrase(&folded, &["bis wann"]);
+    let how_long = has_phrase(&folded, &["wie lange", "how long"]);
+    if opening_word
+        || has_phrase(&folded, &["wann hat"])
+        || has_phrase(&folded, &["wann ist"]) && !valid_word && !bis_wann
     {
         out.push(Aspect::Hours);
     }
     if has_any(&w, &["online", "internet", "digital", "website", "webseite", "link"]) {
         out.push(Aspect::Online);
     }
-    // "Wie lange" asks how long something is valid, how long one has, or how long it takes.
-    let how_long = has_phrase(&folded, &["wie lange", "how long"]);
-    let validity = how_long && starts(&["gueltig", "gilt", "gelten", "valid", "expire"]);
-    let time_left = has_phrase(
-        &folded,
-        &[
-            "bis wann",
-            "by when",
-            "wie lange habe ich",
-            "wie lange hab ich",
-            "wie viel zeit",
-            "wieviel zeit",
-            "how long do i have",
-            "innerhalb welcher",
-        ],
-    );
+    let validity = valid_word && (how_long || has_phrase(&folded, &["wann"]));
+    let waiting = starts(&["wait", "wart", "bekomm", "krieg"]);
+    let time_left = !waiting
+        && has_phrase(
+            &folded,
+            &[
+                "bis wann",
+                "wie lange habe ich",
+                "wie lange hab ich",
+                "wie viel zeit habe",
+                "wie viel zeit hab",
+                "wieviel zeit habe",
+                "wieviel zeit hab",
+                "how long do i have",
+            ],
+        );
+    let hours = out.contains(&Aspect::Hours);
     if validity {
         out.push(Aspect::Validity);
-    } else if starts(&["dauer", "dauert", "bearbeitung", "wartezeit"])
-        || how_long && !time_left
-        || has_phrase(&folded, &["wann bekomme", "wann krieg"])
+    }
+    if starts(&["dauer", "dauert", "bearbeitung", "wartezeit"])
+        || has_phrase(&folded, &["wann bekomme", "wann krieg", "does it take"])
+        || how_long && !validity && !time_left && !hours
     {
         out.push(Aspect::Duration);
     }
-    // "Bis wann hat … offen?" asks for the hours, not a deadline.
-    if starts(&["frist", "deadline", "spaetestens"]) || time_left && !out.contains(&Aspect::Hours) {
+    // "Bis wann hat … offen?" asks for the hours, "bis wann ist … gültig" the validity.
+    if starts(&["frist", "deadline", "spaetestens"]) || time_left && !hours && !validity {
         out.push(Aspect::Deadline);
     }
     if starts(&["termin", "appointment", "buchen", "book"]) {
@@ -566,6 +575,15 @@ mod tests {
         assert_eq!(aspects("Bis wann muss ich den Antrag stellen?"), vec![Aspect::Deadline]);
         assert_eq!(aspects("Wie lange hab ich Zeit, mich anzumelden?"), vec![Aspect::Deadline]);
         assert_eq!(aspects("Bis wann hat das Amt heute offen?"), vec![Aspect::Hours]);
+        assert_eq!(aspects("Bis wann ist mein Ausweis gültig?"), vec![Aspect::Validity]);
+        assert_eq!(aspects("Bis wann ist der Antrag einzureichen?"), vec![Aspect::Deadline]);
+        assert_eq!(aspects("How long do I have to wait for my passport?"), vec![Aspect::Duration]);
+        assert_eq!(aspects("How long do I have to register?"), vec![Aspect::Deadline]);
+        assert_eq!(aspects("Wie lange hat das Bürgeramt offen?"), vec![Aspect::Hours]);
+        assert_eq!(
+            aspects("Mein Pass ist nicht mehr gültig, wie lange dauert ein neuer?"),
+            vec![Aspect::Validity, Aspect::Duration]
+        );
         assert!(aspects("Personalausweis").is_empty());
         assert!(is_follow_up("Und was kostet das?"));
         assert!(is_follow_up("Welche Unterlagen brauche ich dafür?"));

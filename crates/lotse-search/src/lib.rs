@@ -378,6 +378,8 @@ pub struct SearchIndex {
     synonyms: Vec<(Vec<String>, Vec<String>)>,
     /// The folded words of each colloquial phrase, in the order of `synonyms`.
     synonym_words: Vec<Vec<String>>,
+    /// Every folded word of the records (names, synonyms, teasers, descriptions).
+    record_words: HashSet<String>,
     /// Share of a stem's occurrences in the records written with a capital (not at a sentence
     /// start): near 1 for nouns, near 0 for verbs and adjectives.
     noun_share: HashMap<String, f32>,
@@ -395,6 +397,9 @@ impl SearchIndex {
             texts.push(&s.teaser);
             texts.push(&s.description);
         }
+        // The words of the records themselves (not of the synonym table), folded.
+        let record_words: HashSet<String> =
+            texts.iter().flat_map(|t| analysis::words(&fold(t)).map(str::to_string).collect::<Vec<_>>()).collect();
         for (word, terms) in &kb.synonyms.entries {
             texts.push(word);
             texts.extend(terms.iter().map(String::as_str));
@@ -539,6 +544,7 @@ impl SearchIndex {
             ids: kb.services.iter().map(|s| s.id.clone()).collect(),
             synonyms,
             synonym_words,
+            record_words,
             noun_share,
             dense: None,
         })
@@ -651,13 +657,11 @@ impl SearchIndex {
             }
             consumed[position] = true;
             consumed[particle] = true;
-            concepts.push(Concept {
-                word: joined,
-                terms: targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect(),
-                idf: 0.0,
-                unknown_weight: 1.0,
-                noun: false,
-            });
+            let mut terms: Vec<(String, f32)> = targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
+            if self.doc_freq.contains_key(&stem) {
+                terms.push((stem.clone(), W_WORD));
+            }
+            concepts.push(Concept { word: joined, terms, idf: 0.0, unknown_weight: 1.0, noun: false });
         }
         for ((phrase, targets), phrase_words) in self.synonyms.iter().zip(&self.synonym_words) {
             if phrase.is_empty() || phrase.len() > all_words.len() {
@@ -667,13 +671,16 @@ impl SearchIndex {
                 if consumed[start..start + phrase.len()].iter().any(|c| *c) {
                     continue;
                 }
-                // A word matches a phrase's word as written, or by its stem when the records do
-                // not know the word itself: "Persos" is "Perso", but "Rente", a word of the
-                // records, is not the English "rent".
+                // A word matches a phrase's word as written, or by its stem unless the records
+                // use the word and not the phrase's: "Persos" is "Perso" and "neuen" is "neue",
+                // but "Rente", a word of the records, is not the English "rent".
                 let matches = (0..phrase.len()).all(|k| {
                     let (word, stem) = (all_words[start + k], &all_stems[start + k]);
-                    phrase_words.get(k).is_some_and(|p| p == word)
-                        || stem == &phrase[k] && !self.analyzer.knows_word(word)
+                    let written = phrase_words.get(k);
+                    written.is_some_and(|p| p == word)
+                        || stem == &phrase[k]
+                            && (!self.record_words.contains(word)
+                                || written.is_some_and(|p| self.record_words.contains(p)))
                 });
                 if matches {
                     let mut terms: Vec<(String, f32)> = targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();

@@ -156,14 +156,14 @@ pub fn judge(case: &JsonCase, reply: &Reply) -> Verdict {
     // A case without expected services that allows an answer ("give me the notes on the
     // passport") may be answered from any record; one that does not (an absent service) may not,
     // and must not name an amount.
-    let answer_allowed = e.kind.is_empty() || e.kind.contains(&ReplyKind::Answer);
+    let absent = case.category == "absent";
+    let answer_allowed = !absent && (e.kind.is_empty() || e.kind.contains(&ReplyKind::Answer));
     let answered_other = reply.kind == ReplyKind::Answer
         && if e.services.is_empty() {
             !answer_allowed
         } else {
             !reply.sources.iter().any(|s| e.services.contains(&s.id))
         };
-    let absent = case.category == "absent";
     let amount_for_nothing = e.services.is_empty() && !answer_allowed && states_amount(&reply.text);
     let confidently_wrong = answered_other || !forbidden.is_empty() || amount_for_nothing;
     let declined = absent.then(|| kind_ok && !states_amount(&reply.text));
