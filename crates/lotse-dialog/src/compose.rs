@@ -244,19 +244,6 @@ fn focus_lines(service: &Service, focus: &[String], lang: Lang) -> Vec<String> {
     out
 }
 
-const NOTHING_SPECIFIC_DE: &str = "Dazu steht in meinen Unterlagen nichts Besonderes.";
-const NOTHING_SPECIFIC_EN: &str = "My records say nothing specific about that.";
-const UNKNOWN_DE: &str = "liegt mir keine gesicherte Angabe vor.";
-const UNKNOWN_EN: &str = "I have no verified information on";
-
-/// Whether `line` is one of the composer's "no verified information" sentences.
-fn is_unknown_line(lang: Lang, line: &str) -> bool {
-    match lang {
-        Lang::De => line.starts_with("Zu ") && line.ends_with(UNKNOWN_DE),
-        Lang::En => line.starts_with(UNKNOWN_EN),
-    }
-}
-
 impl Composer for RecordComposer {
     fn answer(&self, req: &Request<'_>, g: &Grounding<'_>) -> String {
         let s = g.service;
@@ -275,9 +262,11 @@ impl Composer for RecordComposer {
         let brief = general && req.channel == Channel::Phone;
         let asked = |a: Aspect| general || req.aspects.contains(&a);
         let unknown = |what_de: &str, what_en: &str| match lang {
-            Lang::De => format!("Zu {what_de} {UNKNOWN_DE}"),
-            Lang::En => format!("{UNKNOWN_EN} {what_en}."),
+            Lang::De => format!("Zu {what_de} liegt mir keine gesicherte Angabe vor."),
+            Lang::En => format!("I have no verified information on {what_en}."),
         };
+        // Whether the reply says that the record does not hold something that was asked.
+        let mut unknown_said = false;
 
         if general {
             match (lang, req.plain) {
@@ -307,9 +296,10 @@ impl Composer for RecordComposer {
             let found = focus_lines(s, req.focus, lang);
             if found.is_empty() {
                 lines.push(match lang {
-                    Lang::De => NOTHING_SPECIFIC_DE.to_string(),
-                    Lang::En => NOTHING_SPECIFIC_EN.to_string(),
+                    Lang::De => "Dazu steht in meinen Unterlagen nichts Besonderes.".to_string(),
+                    Lang::En => "My records say nothing specific about that.".to_string(),
                 });
+                unknown_said = true;
             } else {
                 lines.extend(found);
             }
@@ -335,6 +325,7 @@ impl Composer for RecordComposer {
                 }
             } else if !general {
                 lines.push(unknown("den Kosten", "the fees"));
+                unknown_said = true;
             }
         }
         if asked(Aspect::Documents) && !brief {
@@ -343,6 +334,7 @@ impl Composer for RecordComposer {
                 lines.push(format!("{}: {}.", w.t("Mitbringen", "Bring"), list(&s.documents, max, lang, req.channel)));
             } else if !general {
                 lines.push(unknown("den Unterlagen", "the documents needed"));
+                unknown_said = true;
             }
         }
         if asked(Aspect::Prerequisites) && !s.prerequisites.is_empty() && !general {
@@ -357,7 +349,10 @@ impl Composer for RecordComposer {
                 Some(t) => {
                     lines.push(format!("{}: {}.", w.t("Bearbeitungsdauer", "Processing time"), t.trim_end_matches('.')))
                 }
-                None if !general => lines.push(unknown("der Bearbeitungsdauer", "the processing time")),
+                None if !general => {
+                    lines.push(unknown("der Bearbeitungsdauer", "the processing time"));
+                    unknown_said = true;
+                }
                 None => {}
             }
         }
@@ -366,16 +361,17 @@ impl Composer for RecordComposer {
                 lines.push(format!("{}: {}.", w.t("Frist", "Deadline"), list(&s.deadlines, 2, lang, req.channel)));
             } else if !general && req.passages.is_empty() {
                 lines.push(unknown("einer Frist", "a deadline"));
+                unknown_said = true;
             }
         }
         // Validity has no field of its own: the record's sentences answer it, or nothing does.
         if req.aspects.contains(&Aspect::Validity) && req.passages.is_empty() {
             lines.push(unknown("der Gültigkeit", "how long it is valid"));
+            unknown_said = true;
         }
         // What the record does not say, the office can: it is named with its phone number.
-        let said_unknown = lines.iter().any(|l| is_unknown_line(lang, l))
-            || req.aspects.contains(&Aspect::Online) && s.online_services.is_empty()
-            || !req.focus.is_empty() && lines.iter().any(|l| l == NOTHING_SPECIFIC_DE || l == NOTHING_SPECIFIC_EN);
+        // (An online service asked for and missing is said below, after the office.)
+        let said_unknown = unknown_said || req.aspects.contains(&Aspect::Online) && s.online_services.is_empty();
         let where_asked = general || req.aspects.iter().any(|a| matches!(a, Aspect::Where | Aspect::Hours | Aspect::Appointment))
             // A specific question gets where to go as the next thing a citizen needs.
             || req.aspects.iter().any(|a| matches!(a, Aspect::Fees | Aspect::Documents))

@@ -1028,7 +1028,7 @@ impl Engine {
         // condition it meets; a general question ("Personalausweis") gets neither.
         let max = if conv.channel == Channel::Phone { 1 } else { 2 };
         // Under load (`thorough` off) the question is not embedded again for its sentences.
-        let passages = crate::passages::best(&self.index, service, &turn.question, max, turn.thorough);
+        let passages = crate::passages::best(&self.index, service, &turn.question, max, turn.thorough.then_some(index));
         let fees = if aspects.contains(&Aspect::Fees) || aspects.is_empty() {
             crate::passages::fitting_fees(&self.index, service, &turn.question)
         } else {

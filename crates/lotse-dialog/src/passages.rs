@@ -83,10 +83,6 @@ fn sentences(s: &Service) -> Vec<String> {
 /// What being the sentence closest in meaning to the question is worth, in rare words.
 const DENSE_FIRST: f32 = 1.0;
 
-fn service_index(index: &SearchIndex, service: &Service) -> usize {
-    index.position(&service.id).unwrap_or(usize::MAX)
-}
-
 /// The index terms of a question's word and of the German words its cue stands for.
 fn word_terms(analyzer: &lotse_search::Analyzer, folded_word: &str) -> Vec<String> {
     let mut terms = analyzer.terms(folded_word);
@@ -106,7 +102,9 @@ fn name_terms(analyzer: &lotse_search::Analyzer, service: &Service) -> std::coll
 
 /// The record sentences that best answer `question`, at most `max`, best first; none when no
 /// sentence shares a content word of the question beyond the service's own name.
-pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize, dense: bool) -> Vec<String> {
+/// `dense`: the service's position in the knowledge, for closeness in meaning; `None` leaves
+/// it out (under load: the question is not embedded again).
+pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize, dense: Option<usize>) -> Vec<String> {
     let analyzer = index.analyzer();
     let folded = fold(question);
     let name_terms = name_terms(analyzer, service);
@@ -136,8 +134,8 @@ pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize, 
     // The sentences closest in meaning (with embeddings) count too: "Wie lange gilt ein
     // Tagesjagdschein?" shares only the service's own word with "… den Tagesjagdschein für 14
     // Tage am Stück".
-    let dense = if dense { index.closest_sentences(question, service_index(index, service)) } else { Vec::new() };
-    let dense_bonus = |s: &str| match dense.iter().position(|(t, _)| t == s) {
+    let dense = dense.map(|i| index.closest_sentences(question, i)).unwrap_or_default();
+    let dense_bonus = |s: &str| match dense.iter().position(|(t, _)| *t == s) {
         Some(0) => DENSE_FIRST,
         Some(1) => DENSE_FIRST / 2.0,
         _ => 0.0,

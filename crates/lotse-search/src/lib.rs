@@ -115,6 +115,14 @@ const MAX_PIECE_SENTENCES: usize = 12;
 const MIN_PIECE_CHARS: usize = 25;
 const PIECE_BUDGET: usize = 3200;
 
+/// A colloquial phrase of `synonyms.toml`: its folded words, their stems, and the knowledge
+/// terms it stands for.
+struct Phrase {
+    words: Vec<String>,
+    stems: Vec<String>,
+    targets: Vec<String>,
+}
+
 /// A question's closeness in meaning to every service, and the services' ranks by it.
 struct Closeness {
     /// To each service's passage.
@@ -123,6 +131,17 @@ struct Closeness {
     /// To each service's closest piece.
     piece_sims: Vec<f32>,
     piece_rank: Vec<usize>,
+}
+
+/// The positions of `values` from the highest down, and each position's rank in that order.
+fn order_and_rank(values: &[f32]) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*b].total_cmp(&values[*a]));
+    let mut rank = vec![usize::MAX; values.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    (order, rank)
 }
 
 /// The text embedded for a service: what it is called and what it is, not the long description.
@@ -374,10 +393,8 @@ pub struct SearchIndex {
     /// each part of the name ("Hund abmelden (Hundesteuer)" → [hund, abmeld], [hundesteu]).
     phrases: Vec<Vec<Vec<String>>>,
     ids: Vec<String>,
-    /// Colloquial phrase (stems of its words) → knowledge terms.
-    synonyms: Vec<(Vec<String>, Vec<String>)>,
-    /// The folded words of each colloquial phrase, in the order of `synonyms`.
-    synonym_words: Vec<Vec<String>>,
+    /// Colloquial phrases and the knowledge terms they stand for, longest first.
+    synonyms: Vec<Phrase>,
     /// Every folded word of the records (names, synonyms, teasers, descriptions).
     record_words: HashSet<String>,
     /// Share of a stem's occurrences in the records written with a capital (not at a sentence
@@ -513,22 +530,19 @@ impl SearchIndex {
             // Deterministic order, so that ties in typo correction resolve the same way each run.
             list.sort();
         }
-        let mut entries = kb
+        let mut synonyms = kb
             .synonyms
             .entries
             .iter()
             .map(|(phrase, terms)| {
-                let folded = fold(phrase);
-                let words: Vec<String> = analysis::words(&folded).map(str::to_string).collect();
+                let words: Vec<String> = analysis::words(&fold(phrase)).map(str::to_string).collect();
                 let stems = words.iter().map(|w| analyzer.stem(w)).collect();
                 let targets = terms.iter().flat_map(|t| analyzer.terms(t)).collect();
-                (stems, words, targets)
+                Phrase { words, stems, targets }
             })
-            .collect::<Vec<(Vec<String>, Vec<String>, Vec<String>)>>();
+            .collect::<Vec<Phrase>>();
         // Longer phrases first, so that "neue wohnung" wins over "wohnung".
-        entries.sort_by_key(|(stems, _, _)| std::cmp::Reverse(stems.len()));
-        let synonym_words = entries.iter().map(|(_, words, _)| words.clone()).collect();
-        let synonyms = entries.into_iter().map(|(stems, _, targets)| (stems, targets)).collect();
+        synonyms.sort_by_key(|p| std::cmp::Reverse(p.stems.len()));
         Ok(SearchIndex {
             index,
             reader,
@@ -543,7 +557,6 @@ impl SearchIndex {
             phrases,
             ids: kb.services.iter().map(|s| s.id.clone()).collect(),
             synonyms,
-            synonym_words,
             record_words,
             noun_share,
             dense: None,
@@ -575,22 +588,17 @@ impl SearchIndex {
 
     /// The sentences of service `index`'s teaser and description by closeness in meaning to
     /// `question`, closest first, with their similarity; empty without embeddings.
-    pub fn closest_sentences(&self, question: &str, index: usize) -> Vec<(String, f32)> {
+    pub fn closest_sentences(&self, question: &str, index: usize) -> Vec<(&str, f32)> {
         let Some(dense) = &self.dense else { return Vec::new() };
         let Ok(q) = dense.query(question) else { return Vec::new() };
-        let mut out: Vec<(String, f32)> = dense
+        let mut out: Vec<(&str, f32)> = dense
             .pieces
             .iter()
-            .filter(|(i, sentence, _)| *i == index && sentence.is_some())
-            .filter_map(|(_, sentence, v)| sentence.clone().map(|t| (t, lotse_embed::cosine(&q, v))))
+            .filter(|(i, _, _)| *i == index)
+            .filter_map(|(_, sentence, v)| sentence.as_deref().map(|t| (t, lotse_embed::cosine(&q, v))))
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
         out
-    }
-
-    /// The position of service `id` in the knowledge base this index was built from.
-    pub fn position(&self, id: &str) -> Option<usize> {
-        self.ids.iter().position(|x| x == id)
     }
 
     /// Whether dense re-ranking is on.
@@ -648,8 +656,7 @@ impl SearchIndex {
         // "umziehen" (moving house), not "ziehen" (moving in).
         for (position, particle, joined) in self.separable_joins(&folded) {
             let stem = self.analyzer.stem(&joined);
-            let Some((_, targets)) = self.synonyms.iter().find(|(phrase, _)| phrase.len() == 1 && phrase[0] == stem)
-            else {
+            let Some(phrase) = self.synonyms.iter().find(|p| p.stems.len() == 1 && p.stems[0] == stem) else {
                 continue;
             };
             if consumed[position] || consumed.get(particle).copied().unwrap_or(true) {
@@ -657,13 +664,13 @@ impl SearchIndex {
             }
             consumed[position] = true;
             consumed[particle] = true;
-            let mut terms: Vec<(String, f32)> = targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
+            let mut terms: Vec<(String, f32)> = phrase.targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
             if self.doc_freq.contains_key(&stem) {
                 terms.push((stem.clone(), W_WORD));
             }
             concepts.push(Concept { word: joined, terms, idf: 0.0, unknown_weight: 1.0, noun: false });
         }
-        for ((phrase, targets), phrase_words) in self.synonyms.iter().zip(&self.synonym_words) {
+        for Phrase { words: phrase_words, stems: phrase, targets } in &self.synonyms {
             if phrase.is_empty() || phrase.len() > all_words.len() {
                 continue;
             }
@@ -894,23 +901,13 @@ impl SearchIndex {
                 for p in piece_sims.iter_mut().filter(|p| **p == f32::MIN) {
                     *p = 0.0;
                 }
-                let mut ranks = Vec::new();
-                for list in [&sims, &piece_sims] {
-                    let mut order: Vec<usize> = (0..list.len()).collect();
-                    order.sort_by(|a, b| list[*b].total_cmp(&list[*a]));
-                    let mut rank = vec![usize::MAX; list.len()];
-                    for (r, &i) in order.iter().enumerate() {
-                        rank[i] = r;
+                let (dense_order, dense_rank) = order_and_rank(&sims);
+                let (piece_order, piece_rank) = order_and_rank(&piece_sims);
+                for &i in dense_order.iter().take(DENSE_DEPTH).chain(piece_order.iter().take(DENSE_DEPTH)) {
+                    if !candidates.iter().any(|(c, _, _)| *c == i) {
+                        candidates.push((i, 0.0, None));
                     }
-                    for &i in order.iter().take(DENSE_DEPTH) {
-                        if !candidates.iter().any(|(c, _, _)| *c == i) {
-                            candidates.push((i, 0.0, None));
-                        }
-                    }
-                    ranks.push(rank);
                 }
-                let piece_rank = ranks.pop().unwrap_or_default();
-                let dense_rank = ranks.pop().unwrap_or_default();
                 Some(Closeness { sims, dense_rank, piece_sims, piece_rank })
             }
             None => None,

@@ -68,12 +68,12 @@ pub fn confidence_features(ranked: &[(f32, &[f32])], unknown_share: f32, unknown
     let Some(&(p1, top)) = ranked.first() else { return vec![0.0; CONF_FEATURES.len()] };
     let p2 = ranked.get(1).map_or(0.0, |r| r.0);
     let nouns = unknown_nouns.min(2.0) / 2.0;
-    let other_sim = ranked[1..].iter().filter(|(_, f)| f[9] > 0.0).map(|(_, f)| f[6]).fold(f32::NAN, f32::max);
-    let sim_margin =
-        if top[9] > 0.0 && other_sim.is_finite() { ((top[6] - other_sim) * 10.0).clamp(-1.0, 1.0) } else { 0.0 };
-    let other_piece = ranked[1..].iter().filter(|(_, f)| f[9] > 0.0).map(|(_, f)| f[14]).fold(f32::NAN, f32::max);
-    let piece_margin =
-        if top[9] > 0.0 && other_piece.is_finite() { ((top[14] - other_piece) * 10.0).clamp(-1.0, 1.0) } else { 0.0 };
+    // How much closer in meaning (feature `i`) the top is than every other candidate; 0 without
+    // embeddings (feature 9, "has closeness").
+    let margin = |i: usize| {
+        let other = ranked[1..].iter().filter(|(_, f)| f[9] > 0.0).map(|(_, f)| f[i]).fold(f32::NAN, f32::max);
+        if top[9] > 0.0 && other.is_finite() { ((top[i] - other) * 10.0).clamp(-1.0, 1.0) } else { 0.0 }
+    };
     vec![
         1.0,
         p1,
@@ -90,9 +90,9 @@ pub fn confidence_features(ranked: &[(f32, &[f32])], unknown_share: f32, unknown
         nouns,
         top[5],
         top[8],
-        sim_margin,
+        margin(6),
         top[16],
-        piece_margin,
+        margin(14),
     ]
 }
 
