@@ -41,9 +41,13 @@ const GENERIC: &[&str] = &[
 
 /// The names of every office, analysed for matching.
 pub struct OfficeFinder {
-    /// (office index, stems of one name's words)
-    phrases: Vec<(usize, Vec<String>)>,
+    /// (office index, stems of one name's words, whether the name is the office's own rather
+    /// than a note of where it sits: "Fundbüro (im Bürgerservice)")
+    phrases: Vec<(usize, Vec<String>, bool)>,
 }
+
+/// Words that open a part of an office's name saying where it sits, not what it is called.
+const LOCATED: &[&str] = &["im", "in", "am", "beim", "bei", "part", "within", "inside", "at"];
 
 /// An office a question names.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,17 +62,25 @@ impl OfficeFinder {
         let mut phrases = Vec::new();
         for (i, o) in kb.offices.iter().enumerate() {
             let mut names: Vec<&str> = o.synonyms.iter().map(String::as_str).collect();
-            names.extend(o.name_en.as_deref());
             // "Team Bürgerservice (Fachdienst Bürgerdienste)": each part is a name of its own.
             names.extend(o.name.split(['(', ')', ',', '–', '/']));
+            if let Some(en) = o.name_en.as_deref() {
+                names.push(en);
+                names.extend(en.split(['(', ')', ',', '–', '/']));
+            }
             for name in names {
                 let folded = fold(name);
+                let own = words(&folded).next().is_none_or(|w| !LOCATED.contains(&w));
                 let stems: Vec<String> = words(&folded)
                     .filter(|w| !GENERIC.contains(w) && !analyzer.is_stop_word(w))
                     .map(|w| analyzer.stem(w))
                     .collect();
-                if !stems.is_empty() && !phrases.contains(&(i, stems.clone())) {
-                    phrases.push((i, stems));
+                if stems.is_empty() {
+                    continue;
+                }
+                match phrases.iter_mut().find(|(o, s, _)| *o == i && *s == stems) {
+                    Some(p) => p.2 |= own,
+                    None => phrases.push((i, stems, own)),
                 }
             }
         }
@@ -76,17 +88,18 @@ impl OfficeFinder {
     }
 
     /// The office whose name the question uses: every word of one of its names stands in the
-    /// question. The longest such name wins; a tie between offices names none.
+    /// question. The longest such name wins, an office's own name before a note of where
+    /// another sits; a tie between offices names none.
     pub fn named(&self, text: &str, analyzer: &Analyzer) -> Option<Named> {
         let folded = fold(text);
         let asked: Vec<(&str, String)> = words(&folded).map(|w| (w, analyzer.stem(w))).collect();
-        let mut best: Option<(usize, usize, Vec<String>)> = None;
+        let mut best: Option<(usize, (usize, bool), Vec<String>)> = None;
         let mut tie = false;
-        for (office, stems) in &self.phrases {
+        for (office, stems, own) in &self.phrases {
             let matched: Option<Vec<&str>> =
                 stems.iter().map(|s| asked.iter().find(|(_, a)| a == s).map(|(w, _)| *w)).collect();
             let Some(matched) = matched else { continue };
-            let len: usize = matched.iter().map(|w| w.len()).sum();
+            let len = (matched.iter().map(|w| w.len()).sum::<usize>(), *own);
             match &best {
                 Some((o, l, _)) if *o == *office && *l >= len => {}
                 Some((o, l, _)) if *o != *office && *l == len => tie = true,
@@ -376,7 +389,16 @@ mod tests {
     }
 
     fn finder() -> (OfficeFinder, Analyzer) {
-        let kb = KnowledgeBase { services: vec![], offices: vec![office(), other()], synonyms: Default::default() };
+        // An office that sits inside another and says so in its name.
+        let inside = Office {
+            id: "fundbuero".into(),
+            name: "Fundbüro der Stadt Jena (im Bürgerservice)".into(),
+            name_en: Some("Lost and Found Office (part of the Citizens' Office)".into()),
+            synonyms: vec!["Fundamt".into()],
+            ..office()
+        };
+        let kb =
+            KnowledgeBase { services: vec![], offices: vec![office(), other(), inside], synonyms: Default::default() };
         let analyzer = Analyzer::new(std::iter::empty());
         (OfficeFinder::new(&kb, &analyzer), analyzer)
     }
@@ -391,6 +413,8 @@ mod tests {
             ("Where is the citizens' office in Jena?", Some(0)),
             ("Wo ist das Standesamt?", Some(1)),
             ("Where is the registry office?", Some(1)),
+            ("Wo ist das Fundbüro?", Some(2)),
+            ("Where is the lost and found office?", Some(2)),
             ("Was kostet ein Reisepass?", None),
             ("Wo ist die Stadt Jena?", None),
         ] {
