@@ -89,6 +89,12 @@ pub struct Conversation {
     pub plain: bool,
     /// The service under discussion (index into the knowledge base), for follow-ups.
     pub topic: Option<usize>,
+    /// The office under discussion after a question about the office itself ("Wann hat das
+    /// Standesamt geöffnet?"), for follow-ups ("Und montags?").
+    pub office: Option<usize>,
+    /// What the last answer was asked for, for follow-ups that only change the condition
+    /// ("Was kostet ein Reisepass?" – "Und für mein Kind? Es ist 8.").
+    pub asked: Vec<Aspect>,
     /// Questions in a row the engine could not answer.
     pub failures: u8,
     /// On the phone: the service the bot asked the caller to confirm ("Geht es um …?").
@@ -114,6 +120,8 @@ impl Conversation {
             lang_chosen: false,
             plain: false,
             topic: None,
+            office: None,
+            asked: Vec::new(),
             failures: 0,
             confirm: None,
             events: Vec::new(),
@@ -623,13 +631,39 @@ impl Engine {
             // A search failure is internal; say so politely and offer a person.
             return self.out_of_scope(conv, None, false);
         };
-        let aspects = understand::aspects(text);
+        let mut aspects = understand::aspects(text);
+        let follow_up = understand::is_follow_up(text);
+        // A follow-up on the office just answered ("Und montags?", "Und wo ist das?") is about
+        // that office, unless it names another office or a service.
+        if let Some(office) = conv.office
+            && (follow_up || crate::offices::day_asked(text).is_some())
+            && aspects.iter().all(|a| matches!(a, Aspect::Where | Aspect::Hours | Aspect::Appointment))
+            && (!aspects.is_empty() || crate::offices::day_asked(text).is_some())
+            && self.offices.named(text, self.index.analyzer()).is_none()
+            && !self.confident(&result)
+        {
+            // "Und am Freitag?" after "Wann hat … geöffnet?" asks for the hours again.
+            let asked = if aspects.is_empty() { conv.asked.clone() } else { aspects };
+            return self.office_reply(conv, office, &asked, text, turn);
+        }
+        // A follow-up that changes only who or what it is for asks what the last question
+        // asked ("Was kostet ein Reisepass?" – "Und für mein Kind? Es ist 8." or "Und der
+        // Personalausweis?").
+        if aspects.is_empty() && follow_up && !conv.asked.is_empty() {
+            let words = lotse_search::analysis::words(&lotse_search::fold(text)).count();
+            let condition = conv.topic.is_some_and(|t| {
+                !crate::passages::fitting_fees(&self.index, &self.kb.services[t], text).is_empty()
+            });
+            if words <= 4 || condition {
+                aspects = conv.asked.clone();
+            }
+        }
         let clarification = self.clarification(&result, text);
         // On the phone, an unsure hearing that names another service is asked back below, not
         // taken as a follow-up of the topic, unless the topic's record holds its words ("Und
         // für Kinder?").
         if let Some(topic) = conv.topic
-            && understand::is_follow_up(text)
+            && follow_up
             && (self.ask_back(conv, &result, text).is_none_or(|i| i == topic) || self.record_mentions(topic, text))
             && (clarification.is_some() || !self.clearly_other(&result, topic))
         {
@@ -684,7 +718,7 @@ impl Engine {
     /// beim Bürgeramt einen Reisepass?" is about the passport).
     fn office_question(
         &self,
-        conv: &Conversation,
+        conv: &mut Conversation,
         text: &str,
         aspects: &[Aspect],
         whole: &SearchResult,
@@ -716,11 +750,28 @@ impl Engine {
                 return None;
             }
         }
-        let office = &self.kb.offices[named.office];
+        Some(self.office_reply(conv, named.office, aspects, text, turn))
+    }
+
+    /// The answer about an office itself; the office becomes the conversation's subject.
+    fn office_reply(
+        &self,
+        conv: &mut Conversation,
+        index: usize,
+        aspects: &[Aspect],
+        text: &str,
+        turn: &Turn<'_>,
+    ) -> Reply {
+        let office = &self.kb.offices[index];
+        let day = crate::offices::day_asked(text);
         let text = crate::offices::office_answer(office, aspects, day, turn.now, conv.lang, conv.channel);
+        conv.office = Some(index);
+        conv.topic = None;
+        conv.asked = aspects.to_vec();
+        conv.failures = 0;
         let mut r = Self::reply(ReplyKind::Answer, text, conv.lang);
         r.sources.push(office_source(office));
-        Some(r)
+        r
     }
 
     /// A vague question rewritten by the model into the administration's terms, searched again;
@@ -1021,6 +1072,8 @@ impl Engine {
         turn: &mut Turn<'_>,
     ) -> Reply {
         let service = &self.kb.services[index];
+        conv.office = None;
+        conv.asked = aspects.to_vec();
         let offices: Vec<&lotse_core::Office> =
             service.responsible.iter().filter_map(|r| self.kb.office(&r.office)).collect();
         let grounding = Grounding { service, offices: offices.clone() };
@@ -1239,6 +1292,27 @@ mod tests {
         assert_eq!(r.kind, ReplyKind::Answer);
         assert!(r.text.contains("46,00 €"), "{}", r.text);
         assert_eq!(r.sources[0].id, "personalausweis");
+    }
+
+    #[test]
+    fn a_follow_up_on_an_office_keeps_the_office() {
+        let r = run(Channel::Web, &["Wann ist das Bürgeramt offen?", "Und donnerstags?"]);
+        assert_eq!(r.kind, ReplyKind::Answer);
+        assert_eq!(r.sources[0].id, "buergerservice");
+        assert!(r.text.contains("Donnerstag") && r.text.contains("16:00"), "{}", r.text);
+        // A service question after it is about the service.
+        let r = run(Channel::Web, &["Wann ist das Bürgeramt offen?", "Was kostet ein Reisepass?"]);
+        assert_eq!(r.sources[0].id, "reisepass");
+    }
+
+    #[test]
+    fn a_follow_up_that_changes_the_condition_asks_the_same_again() {
+        let r = run(Channel::Web, &["Was kostet der Reisepass?", "Und für meinen Sohn, er ist 15?"]);
+        assert_eq!(r.sources[0].id, "reisepass");
+        assert!(r.text.contains("37,50 €") && !r.text.contains("70,00 €"), "{}", r.text);
+        let r = run(Channel::Web, &["Was kostet der Personalausweis?", "Und der Reisepass?"]);
+        assert_eq!(r.sources[0].id, "reisepass");
+        assert!(r.text.contains("70,00 €"), "{}", r.text);
     }
 
     #[test]
