@@ -168,21 +168,28 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
         out.push(Aspect::Online);
     }
     let validity = valid_word && (how_long || has_phrase(&folded, &["wann"]));
-    let waiting = starts(&["wait", "wart", "bekomm", "krieg"]);
-    let time_left = !waiting
-        && has_phrase(
-            &folded,
-            &[
-                "bis wann",
-                "wie lange habe ich",
-                "wie lange hab ich",
-                "wie viel zeit habe",
-                "wie viel zeit hab",
-                "wieviel zeit habe",
-                "wieviel zeit hab",
-                "how long do i have",
-            ],
-        );
+    const TIME_LEFT: &[&str] = &[
+        "bis wann",
+        "wie lange habe ich",
+        "wie lange hab ich",
+        "wie viel zeit habe",
+        "wie viel zeit hab",
+        "wieviel zeit habe",
+        "wieviel zeit hab",
+        "how long do i have",
+    ];
+    // "Wie lange habe ich Zeit, bis ich … bekomme" waits for something; a "bekommen" before the
+    // question ("Ich hab ein Knöllchen bekommen, wie lange hab ich Zeit?") does not.
+    let time_left = TIME_LEFT.iter().filter_map(|p| folded.find(p)).min().is_some_and(|at| {
+        !words(&folded[at..]).any(|x| ["wait", "wart", "bekomm", "krieg"].iter().any(|p| x.starts_with(p)))
+    });
+    // "Wie lange habe ich Zeit, das zu bezahlen?" asks when, not how much.
+    if time_left
+        && !starts(&["kost", "gebuehr", "preis", "teuer", "cost", "fee", "price"])
+        && !has_phrase(&folded, &["how much", "wie viel kostet"])
+    {
+        out.retain(|a| *a != Aspect::Fees);
+    }
     let hours = out.contains(&Aspect::Hours);
     if validity {
         out.push(Aspect::Validity);
@@ -579,6 +586,11 @@ mod tests {
         assert_eq!(aspects("Bis wann ist der Antrag einzureichen?"), vec![Aspect::Deadline]);
         assert_eq!(aspects("How long do I have to wait for my passport?"), vec![Aspect::Duration]);
         assert_eq!(aspects("How long do I have to register?"), vec![Aspect::Deadline]);
+        assert_eq!(
+            aspects("Ich habe einen Strafzettel bekommen. Wie lange habe ich Zeit, ihn zu bezahlen?"),
+            vec![Aspect::Deadline]
+        );
+        assert_eq!(aspects("Bis wann muss ich die Gebühr bezahlen und was kostet sie?"), vec![Aspect::Fees, Aspect::Deadline]);
         assert_eq!(aspects("Wie lange hat das Bürgeramt offen?"), vec![Aspect::Hours]);
         assert_eq!(
             aspects("Mein Pass ist nicht mehr gültig, wie lange dauert ein neuer?"),
