@@ -1081,7 +1081,15 @@ impl Engine {
         // condition it meets; a general question ("Personalausweis") gets neither.
         let max = if conv.channel == Channel::Phone { 1 } else { 2 };
         // Under load (`thorough` off) the question is not embedded again for its sentences.
-        let passages = crate::passages::best(&self.index, service, &turn.question, max, turn.thorough.then_some(index));
+        let unanswered = crate::passages::unanswered(aspects, service, &offices);
+        let passages = crate::passages::best(
+            &self.index,
+            service,
+            &turn.question,
+            max,
+            turn.thorough.then_some(index),
+            &unanswered,
+        );
         let fees = if aspects.contains(&Aspect::Fees) || aspects.is_empty() {
             crate::passages::fitting_fees(&self.index, service, &turn.question)
         } else {
@@ -1313,6 +1321,14 @@ mod tests {
         let r = run(Channel::Web, &["Was kostet der Personalausweis?", "Und der Reisepass?"]);
         assert_eq!(r.sources[0].id, "reisepass");
         assert!(r.text.contains("70,00 €"), "{}", r.text);
+    }
+
+    #[test]
+    fn what_the_fields_do_not_say_comes_from_the_record_sentences() {
+        // The recycling centres' record has no office address; its teaser names the streets.
+        let r = run(Channel::Web, &["Wo finde ich den Wertstoffhof?"]);
+        assert_eq!(r.sources[0].id, "wertstoffhof");
+        assert!(r.text.contains("Löbstedter Straße 56"), "{}", r.text);
     }
 
     #[test]

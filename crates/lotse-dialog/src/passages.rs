@@ -10,6 +10,8 @@ use lotse_core::Service;
 use lotse_search::analysis::words;
 use lotse_search::{SearchIndex, fold, split_sentences};
 
+use crate::understand::Aspect;
+
 /// English cue words and the German words records use for them.
 const CUES: &[(&str, &[&str])] = &[
     ("valid", &["gilt", "gueltig", "gueltigkeit"]),
@@ -83,6 +85,63 @@ fn sentences(s: &Service) -> Vec<String> {
 /// What being the sentence closest in meaning to the question is worth, in rare words.
 const DENSE_FIRST: f32 = 1.0;
 
+/// What a sentence that answers an aspect the record has no field for is worth, in rare words.
+const ASPECT_CUE: f32 = 1.0;
+
+/// Words that say a length of time.
+const TIME_WORDS: &[&str] =
+    &["tag", "tage", "tagen", "woche", "wochen", "monat", "monate", "monaten", "jahr", "jahre", "jahren", "stunden"];
+
+/// Whether a record sentence (folded words) speaks to `aspect`: the words a record uses for a
+/// fee, a deadline, a validity, an address and so on.
+fn speaks_to(aspect: Aspect, w: &[&str], raw: &str) -> bool {
+    let starts = |prefixes: &[&str]| w.iter().any(|x| prefixes.iter().any(|p| x.starts_with(p)));
+    let time = w.iter().any(|x| TIME_WORDS.contains(x));
+    match aspect {
+        Aspect::Fees => {
+            raw.contains('€')
+                || starts(&["kost", "gebuehr", "euro", "beitrag", "elternbeitra", "entgelt", "einkommen", "preis"])
+        }
+        Aspect::Deadline => starts(&["frist", "innerhalb", "spaetestens", "binnen"]) || time,
+        Aspect::Validity => starts(&["gilt", "gueltig", "befristet"]),
+        Aspect::Duration => starts(&["dauer", "bearbeitung", "wartezeit"]) || time,
+        Aspect::Documents => starts(&["mitbring", "unterlag", "nachweis", "vorleg", "formular", "bescheinigung"]),
+        Aspect::Online => starts(&["online", "internet", "portal"]),
+        Aspect::Appointment => starts(&["termin"]),
+        Aspect::Prerequisites => starts(&["voraussetz", "berechtigt", "anspruch"]),
+        // A street with its number ("Löbstedter Straße 56").
+        Aspect::Where => w.windows(2).any(|p| {
+            ["strasse", "str", "weg", "platz", "allee", "gasse", "ring"].iter().any(|s| p[0].ends_with(s))
+                && p[1].starts_with(|c: char| c.is_ascii_digit())
+        }),
+        // A time of day ("bis 18 Uhr").
+        Aspect::Hours => w.windows(2).any(|p| p[1] == "uhr" && p[0].starts_with(|c: char| c.is_ascii_digit())),
+    }
+}
+
+/// The aspects asked for that the record's fields (and its offices') do not answer: these are
+/// looked for in the record's sentences.
+pub fn unanswered(aspects: &[Aspect], service: &Service, offices: &[&lotse_core::Office]) -> Vec<Aspect> {
+    aspects
+        .iter()
+        .copied()
+        .filter(|a| match a {
+            Aspect::Fees => service.fees.is_empty(),
+            Aspect::Documents => service.documents.is_empty(),
+            Aspect::Deadline => service.deadlines.is_empty(),
+            Aspect::Duration => service.processing_time.is_none(),
+            Aspect::Validity => true,
+            Aspect::Online => service.online_services.is_empty(),
+            Aspect::Prerequisites => service.prerequisites.is_empty(),
+            Aspect::Where => !offices.iter().any(|o| o.address.is_some()),
+            Aspect::Hours => !offices.iter().any(|o| o.opening_hours.is_some()),
+            Aspect::Appointment => {
+                service.appointment_url.is_none() && !offices.iter().any(|o| o.appointment_url.is_some())
+            }
+        })
+        .collect()
+}
+
 /// The index terms of a question's word and of the German words its cue stands for.
 fn word_terms(analyzer: &lotse_search::Analyzer, folded_word: &str) -> Vec<String> {
     let mut terms = analyzer.terms(folded_word);
@@ -103,8 +162,17 @@ fn name_terms(analyzer: &lotse_search::Analyzer, service: &Service) -> std::coll
 /// The record sentences that best answer `question`, at most `max`, best first; none when no
 /// sentence shares a content word of the question beyond the service's own name.
 /// `dense`: the service's position in the knowledge, for closeness in meaning; `None` leaves
-/// it out (under load: the question is not embedded again).
-pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize, dense: Option<usize>) -> Vec<String> {
+/// it out (under load: the question is not embedded again). `unanswered`: aspects asked for
+/// that the record has no field for ([`unanswered`]); a sentence that speaks to one counts as
+/// a rare word, and one with a figure as another.
+pub fn best(
+    index: &SearchIndex,
+    service: &Service,
+    question: &str,
+    max: usize,
+    dense: Option<usize>,
+    unanswered: &[Aspect],
+) -> Vec<String> {
     let analyzer = index.analyzer();
     let folded = fold(question);
     let name_terms = name_terms(analyzer, service);
@@ -128,7 +196,7 @@ pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize, 
         }
     }
     // A question that names only the service ("Personalausweis") asks for no sentence.
-    if !wanted.iter().any(|(t, _)| !name_terms.contains(t)) {
+    if unanswered.is_empty() && !wanted.iter().any(|(t, _)| !name_terms.contains(t)) {
         return Vec::new();
     }
     // The sentences closest in meaning (with embeddings) count too: "Wie lange gilt ein
@@ -140,22 +208,29 @@ pub fn best(index: &SearchIndex, service: &Service, question: &str, max: usize, 
         Some(1) => DENSE_FIRST / 2.0,
         _ => 0.0,
     };
-    let figure = ASKS_FIGURE
-        .iter()
-        .any(|p| folded.starts_with(p) || folded.contains(&format!(" {p} ")) || folded.contains(&format!(" {p}?")));
+    let figure = unanswered.iter().any(|a| {
+        matches!(a, Aspect::Fees | Aspect::Deadline | Aspect::Validity | Aspect::Duration | Aspect::Where | Aspect::Hours)
+    }) || ASKS_FIGURE
+            .iter()
+            .any(|p| folded.starts_with(p) || folded.contains(&format!(" {p} ")) || folded.contains(&format!(" {p}?")));
     let mut scored: Vec<(f32, String)> = sentences(service)
         .into_iter()
         .filter_map(|s| {
-            let terms: std::collections::HashSet<String> = analyzer.terms(&fold(&s)).into_iter().collect();
+            let sentence_folded = fold(&s);
+            let terms: std::collections::HashSet<String> = analyzer.terms(&sentence_folded).into_iter().collect();
             let matched: Vec<f32> = wanted.iter().filter(|(t, _)| terms.contains(t)).map(|(_, w)| *w).collect();
+            let sentence_words: Vec<&str> = words(&sentence_folded).collect();
+            let cue = unanswered.iter().any(|a| speaks_to(*a, &sentence_words, &s));
             // A sentence must share a word beyond the name (the name is in every sentence in
-            // spirit), or be the closest in meaning and share at least a word.
-            let specific = wanted.iter().any(|(t, w)| terms.contains(t) && !name_terms.contains(t) && *w > 0.0);
+            // spirit), speak to an aspect the record has no field for, or be the closest in
+            // meaning and share at least a word.
+            let specific =
+                cue || wanted.iter().any(|(t, w)| terms.contains(t) && !name_terms.contains(t) && *w > 0.0);
             let bonus = dense_bonus(&s);
             if !specific && (bonus < DENSE_FIRST || matched.is_empty()) {
                 return None;
             }
-            let mut score: f32 = matched.iter().sum::<f32>() + bonus;
+            let mut score: f32 = matched.iter().sum::<f32>() + bonus + if cue { ASPECT_CUE } else { 0.0 };
             if figure && s.chars().any(|c| c.is_ascii_digit()) {
                 score += 1.0;
             }
@@ -258,6 +333,23 @@ mod tests {
             split_sentences("Er gilt 10 Jahre. Ab dem 1. Mai z. B. neu! Fertig"),
             ["Er gilt 10 Jahre.", "Ab dem 1. Mai z. B. neu!", "Fertig"]
         );
+    }
+
+    #[test]
+    fn knows_which_sentences_speak_to_an_aspect() {
+        let speaks = |a: Aspect, s: &str| {
+            let f = fold(s);
+            let w: Vec<&str> = words(&f).collect();
+            speaks_to(a, &w, s)
+        };
+        assert!(speaks(Aspect::Where, "Der Hof liegt in der Löbstedter Straße 56."));
+        assert!(!speaks(Aspect::Where, "Die Straße wird gereinigt."));
+        assert!(speaks(Aspect::Hours, "Geöffnet montags bis 18 Uhr."));
+        assert!(speaks(Aspect::Fees, "Die Gebühr richtet sich nach dem Einkommen."));
+        assert!(speaks(Aspect::Fees, "Es kostet 5 €."));
+        assert!(speaks(Aspect::Deadline, "Melden Sie sich innerhalb von zwei Wochen."));
+        assert!(speaks(Aspect::Validity, "Der Schein gilt 14 Tage."));
+        assert!(!speaks(Aspect::Validity, "Sie bekommen ihn im Bürgerservice."));
     }
 
     #[test]
