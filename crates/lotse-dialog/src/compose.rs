@@ -337,6 +337,12 @@ impl Composer for RecordComposer {
                 unknown_said = true;
             }
         }
+        // How to go about it: the record's steps, for a general question where there is room
+        // (the phone's overview says what else to ask instead).
+        if general && !brief && !s.procedure.is_empty() {
+            let max = if req.plain { 3 } else { 4 };
+            lines.push(format!("{}: {}.", w.t("So geht es", "Steps"), list(&s.procedure, max, lang, req.channel)));
+        }
         if asked(Aspect::Prerequisites) && !s.prerequisites.is_empty() && !general {
             lines.push(format!(
                 "{}: {}.",

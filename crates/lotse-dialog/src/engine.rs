@@ -1332,6 +1332,15 @@ mod tests {
     }
 
     #[test]
+    fn a_general_question_gets_the_steps_on_the_web_not_on_the_phone() {
+        let r = run(Channel::Web, &["Sperrmüll"]);
+        assert_eq!(r.sources[0].id, "sperrmuell");
+        assert!(r.text.contains("So geht es: Sperrmüll beim KSJ anmelden"), "{}", r.text);
+        let r = run(Channel::Phone, &["Sperrmüll"]);
+        assert!(!r.text.contains("So geht es"), "{}", r.text);
+    }
+
+    #[test]
     fn follow_up_keeps_the_topic() {
         let r = run(Channel::Web, &["Ich brauche einen neuen Reisepass", "Und was kostet das?"]);
         assert_eq!(r.kind, ReplyKind::Answer);
