@@ -667,7 +667,10 @@ impl Engine {
             && (self.ask_back(conv, &result, text).is_none_or(|i| i == topic) || self.record_mentions(topic, text))
             && (clarification.is_some() || !self.clearly_other(&result, topic))
         {
-            let focus = if aspects.is_empty() { self.focus_words(text) } else { Vec::new() };
+            // "Und wie fange ich an?" asks for the whole answer (with the steps), not for lines
+            // that mention its words.
+            let focus =
+                if aspects.is_empty() && !understand::asks_how(text) { self.focus_words(text) } else { Vec::new() };
             conv.failures = 0;
             return self.answer(conv, topic, &aspects, &focus, turn);
         }

@@ -215,6 +215,36 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     out
 }
 
+/// Whether a message asks how to go about something ("Wie fange ich an?", "Wie läuft das
+/// ab?", "How do I do that?"): the steps answer it.
+pub fn asks_how(text: &str) -> bool {
+    let folded = fold(text);
+    has_phrase(
+        &folded,
+        &[
+            "wie fange",
+            "wie fang",
+            "wie gehe ich vor",
+            "wie geh ich vor",
+            "wie geht das",
+            "wie geht man vor",
+            "wie laeuft das",
+            "wie lauft das",
+            "wie mache ich das",
+            "wie mach ich das",
+            "was muss ich tun",
+            "was muss ich machen",
+            "wie starte",
+            "how do i",
+            "how does it work",
+            "how does that work",
+            "what do i do",
+            "where do i start",
+            "what are the steps",
+        ],
+    )
+}
+
 /// The language a message is written in.
 pub fn language(text: &str) -> Lang {
     if looks_english(text) { Lang::En } else { Lang::De }
@@ -597,6 +627,9 @@ mod tests {
             vec![Aspect::Validity, Aspect::Duration]
         );
         assert!(aspects("Personalausweis").is_empty());
+        assert!(asks_how("Und wie fange ich da an?"));
+        assert!(asks_how("How does that work?"));
+        assert!(!asks_how("Und für Kinder?"));
         assert!(is_follow_up("Und was kostet das?"));
         assert!(is_follow_up("Welche Unterlagen brauche ich dafür?"));
         assert!(is_follow_up("Und für Kinder?"));
