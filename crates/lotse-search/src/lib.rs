@@ -61,21 +61,28 @@ struct Dense {
     /// The vectors of each service's pieces (see [`pieces`]), with the service's index and,
     /// for a sentence of the record, the sentence.
     pieces: Vec<(usize, Option<String>, Vec<f32>)>,
-    /// The last question embedded, so that the sentences of the service found for it are ranked
-    /// without embedding it again.
-    last_query: std::sync::Mutex<Option<(String, Vec<f32>)>>,
+    /// The questions embedded last, newest first, so that a turn that searches a question, a
+    /// part of it and then the sentences of the service found embeds each text once, also
+    /// while other conversations embed theirs.
+    recent: std::sync::Mutex<std::collections::VecDeque<(String, Vec<f32>)>>,
 }
+
+/// How many question vectors [`Dense`] keeps.
+const RECENT_QUERIES: usize = 16;
 
 impl Dense {
     fn query(&self, text: &str) -> Result<Vec<f32>, Error> {
-        let mut last = self.last_query.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((t, v)) = last.as_ref()
-            && t == text
         {
-            return Ok(v.clone());
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, v)) = recent.iter().find(|(t, _)| t == text) {
+                return Ok(v.clone());
+            }
         }
+        // Embedding takes milliseconds: other turns must not wait for the lock meanwhile.
         let v = self.embedder.embed(text, true)?;
-        *last = Some((text.to_string(), v.clone()));
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.push_front((text.to_string(), v.clone()));
+        recent.truncate(RECENT_QUERIES);
         Ok(v)
     }
 }
@@ -582,8 +589,25 @@ impl SearchIndex {
             .zip(embedder.embed_passages(&texts)?)
             .map(|((i, sentence), v)| (i, sentence, v))
             .collect();
-        self.dense = Some(Dense { embedder, vectors, pieces, last_query: Default::default() });
+        self.dense = Some(Dense { embedder, vectors, pieces, recent: Default::default() });
         Ok(self)
+    }
+
+    /// The index terms a question stands for, each with how surely (1 for its own word, less
+    /// for a compound's part, a synonym's target or a typo's correction): the same reading the
+    /// search uses, with colloquial and English synonyms ("Perso" → Personalausweis, "student"
+    /// → Studium) and corrected typos.
+    pub fn question_terms(&self, question: &str) -> Vec<(String, f32)> {
+        let mut out: Vec<(String, f32)> = Vec::new();
+        for c in self.concepts(question) {
+            for (t, w) in c.terms {
+                match out.iter_mut().find(|(x, _)| *x == t) {
+                    Some(e) => e.1 = e.1.max(w),
+                    None => out.push((t, w)),
+                }
+            }
+        }
+        out
     }
 
     /// The sentences of service `index`'s teaser and description by closeness in meaning to
