@@ -250,6 +250,8 @@ pub struct CaseRun {
     /// The same by id and outcome only, for the report.
     pub brief: Vec<String>,
     pub latencies: Vec<std::time::Duration>,
+    /// The slowest turn of each case, with the case's id (for `--verbose`).
+    pub slowest: Vec<(std::time::Duration, String)>,
     /// Replies kind `answer` with a fact that their sources do not hold.
     pub ungrounded: usize,
 }
@@ -281,6 +283,10 @@ pub fn run_cases(engine: &lotse_dialog::Engine, cases: &[JsonCase]) -> CaseRun {
             let options = lotse_dialog::TurnOptions { at: Some((at, now)), ..Default::default() };
             reply = engine.respond_turn(&mut conv, turn, case.plain, options);
             run.latencies.push(t.elapsed());
+            match run.slowest.last_mut() {
+                Some((d, id)) if *id == case.id => *d = (*d).max(t.elapsed()),
+                _ => run.slowest.push((t.elapsed(), case.id.clone())),
+            }
         }
         let v = judge(case, &reply);
         let half = Half::of(&case.id);
@@ -572,6 +578,11 @@ pub fn cases(
     }
     print!("{text}");
     if verbose {
+        let mut slow = base.slowest.clone();
+        slow.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let slow: Vec<String> =
+            slow.iter().take(10).map(|(d, id)| format!("{id} {:.1} ms", d.as_secs_f64() * 1e3)).collect();
+        println!("\nslowest cases: {}", slow.join(", "));
         println!("\nfailures in the tune half ({}):", base.failures.len());
         for f in &base.failures {
             println!("  {f}");
