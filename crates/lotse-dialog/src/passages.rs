@@ -195,6 +195,18 @@ pub fn best(
             }
         }
     }
+    // The search's reading of the question adds its synonyms' and corrected typos' terms.
+    for (t, w) in index.question_terms(question) {
+        let mut weight = index.rarity(&t) * w;
+        if name_terms.contains(&t) {
+            weight *= 0.2;
+        }
+        match wanted.iter_mut().find(|(x, _)| *x == t) {
+            Some(e) => e.1 = e.1.max(weight),
+            None if weight > 0.0 => wanted.push((t, weight)),
+            None => {}
+        }
+    }
     // A question that names only the service ("Personalausweis") asks for no sentence.
     if unanswered.is_empty() && !wanted.iter().any(|(t, _)| !name_terms.contains(t)) {
         return Vec::new();
