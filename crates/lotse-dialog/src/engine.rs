@@ -580,7 +580,14 @@ impl Engine {
                     lang,
                 );
             }
-            Intent::OffTopic => return self.out_of_scope(conv, None, true),
+            // A word of another topic ("Fußball") in a question that clearly names a service
+            // ("Führungszeugnis für den Fußballverein") does not make it off topic.
+            Intent::OffTopic => {
+                if let Some(result) = self.probe(text, thorough) {
+                    return self.question(conv, text, Some(result), turn);
+                }
+                return self.out_of_scope(conv, None, true);
+            }
             Intent::Question => {}
         }
         self.question(conv, text, None, turn)

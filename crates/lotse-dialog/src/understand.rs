@@ -294,30 +294,33 @@ const ABUSE: &[&str] = &[
     "nutzlos",
     "useless",
 ];
+/// Requests for a person, as phrases.
 const HUMAN: &[&str] = &[
-    "mensch",
-    "mitarbeiter",
-    "mitarbeiterin",
-    "sachbearbeiter",
     "person sprechen",
     "echte person",
+    "echten person",
     "jemandem sprechen",
     "jemanden sprechen",
     "verbinden sie",
     "verbinde mich",
     "weiterleiten",
-    "human",
     "real person",
-    "agent",
-    "staff",
-    "someone",
     "talk to a person",
     "speak to a person",
-    "operator",
-    "callback",
+    "talk to someone",
+    "speak to someone",
+    "talk to somebody",
+    "speak to somebody",
     "rueckruf",
     "zurueckrufen",
+    "callback",
+    "call me back",
 ];
+/// Words for a person that ask for one in a short message or with a verb of talking ("Mensch
+/// bitte", "Ich will mit einem Mitarbeiter sprechen"), not in a story ("Someone stole my
+/// wallet", "die Agentur für Arbeit").
+const HUMAN_WORDS: &[&str] =
+    &["mensch", "menschen", "mitarbeiter", "mitarbeiterin", "sachbearbeiter", "sachbearbeiterin", "human", "agent", "staff", "operator"];
 const ENGLISH_REQUEST: &[&str] = &[
     "in english",
     "auf englisch",
@@ -399,13 +402,19 @@ pub fn intent(text: &str) -> Intent {
     if has_phrase(&folded, ABUSE) && n <= 12 {
         return Intent::Abuse;
     }
-    let talk = has_any(&w, &["sprechen", "reden", "talk", "speak", "telefonieren"]);
+    let talk = has_any(
+        &w,
+        &["sprechen", "reden", "talk", "speak", "telefonieren", "verbinden", "connect", "transfer", "schreiben", "chatten", "chat"],
+    );
     let someone = w.iter().any(|x| {
         ["jemand", "person", "mensch", "mitarbeiter", "sachbearbeiter", "human", "someone", "somebody"]
             .iter()
             .any(|p| x.starts_with(p))
     });
-    if (has_phrase(&folded, HUMAN) || (talk && someone)) && !has_phrase(&folded, &["menschenrecht", "humanitaer"]) {
+    // A person set against the bot: "einen echten Sachbearbeiter", "not a bot".
+    let not_a_bot = has_any(&w, &["echt", "echte", "echten", "echter", "real", "bot", "chatbot", "maschine", "machine", "computer", "ki"]);
+    let person = someone || has_any(&w, HUMAN_WORDS);
+    if has_phrase(&folded, HUMAN) || (talk || not_a_bot) && person || n <= 6 && has_any(&w, HUMAN_WORDS) {
         return Intent::Human;
     }
     if has_phrase(&folded, ENGLISH_REQUEST) {
@@ -588,6 +597,10 @@ mod tests {
             ("Du bist so dumm", Intent::Abuse),
             ("Ich will mit einem Menschen sprechen", Intent::Human),
             ("Can I talk to a human?", Intent::Human),
+            ("Mitarbeiter bitte", Intent::Human),
+            ("Habt ihr auch echte Mitarbeiter? Mit einer Maschine will ich das nicht klären.", Intent::Human),
+            ("Someone took my bike from the station. What now?", Intent::Question),
+            ("Muss ich mich bei der Agentur für Arbeit melden?", Intent::Question),
             ("Can you answer in English?", Intent::SwitchLang(Lang::En)),
             ("Bitte in einfacher Sprache", Intent::Plain),
             ("Wie wird das Wetter morgen?", Intent::OffTopic),
