@@ -671,6 +671,7 @@ impl Engine {
         // für Kinder?").
         if let Some(topic) = conv.topic
             && follow_up
+            && !self.strays(topic, text, &result)
             && (self.ask_back(conv, &result, text).is_none_or(|i| i == topic) || self.record_mentions(topic, text))
             && (clarification.is_some() || !self.clearly_other(&result, topic))
         {
@@ -926,6 +927,46 @@ impl Engine {
 
     /// Whether the service's record holds one of the question's content words (by stem).
     fn record_mentions(&self, index: usize, text: &str) -> bool {
+        let record = self.record_text(index);
+        self.focus_words(text).iter().any(|f| record.contains(f.as_str()))
+    }
+
+    /// Whether a follow-up-shaped message brings a thing of its own that the topic's record
+    /// does not know and another service's does ("Und wohin mit alten Farbeimern?" after bulky
+    /// waste): a noun (capitalised inside the message) that the knowledge has, absent from the
+    /// topic's record, while the best hit is another service covering at least half of it.
+    fn strays(&self, topic: usize, text: &str, result: &SearchResult) -> bool {
+        let Some(top) = result.top() else { return false };
+        if top.index == topic || top.coverage < 0.5 {
+            return false;
+        }
+        let analyzer = self.index.analyzer();
+        let record = self.record_text(topic);
+        let mut sentence_start = true;
+        for raw in text.split_whitespace() {
+            let word: String = raw.chars().filter(|c| c.is_alphanumeric() || *c == '-').collect();
+            let noun = !sentence_start && word.chars().next().is_some_and(char::is_uppercase);
+            sentence_start = raw.ends_with(['.', '?', '!', ':']);
+            if !noun {
+                continue;
+            }
+            let folded = lotse_search::fold(&word);
+            if analyzer.is_stop_word(&folded) || analyzer.is_aspect_word(&folded) {
+                continue;
+            }
+            let stem = analyzer.stem(&folded);
+            let known = self.index.rarity(&stem) < 1.0;
+            let key = if stem.len() >= 4 { stem } else { folded };
+            if known && !record.contains(key.as_str()) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A service's record as one folded text: names, teaser, description, fee conditions,
+    /// documents and prerequisites.
+    fn record_text(&self, index: usize) -> String {
         let s = &self.kb.services[index];
         let mut record = format!("{} {} {} {}", s.name, s.teaser, s.description, s.synonyms.join(" "));
         for f in &s.fees {
@@ -936,8 +977,7 @@ impl Engine {
             record.push(' ');
             record.push_str(d);
         }
-        let record = lotse_search::fold(&record);
-        self.focus_words(text).iter().any(|f| record.contains(f.as_str()))
+        lotse_search::fold(&record)
     }
 
     /// "Geht es um …?" for a service the engine is not sure it heard.
@@ -1348,6 +1388,15 @@ mod tests {
         assert!(r.text.contains("So geht es: Sperrmüll beim KSJ anmelden"), "{}", r.text);
         let r = run(Channel::Phone, &["Sperrmüll"]);
         assert!(!r.text.contains("So geht es"), "{}", r.text);
+    }
+
+    #[test]
+    fn a_follow_up_about_a_thing_the_topic_does_not_know_leaves_the_topic() {
+        let r = run(Channel::Web, &["Was kostet ein Reisepass?", "Und wo bekomme ich eine Angelkarte?"]);
+        assert_ne!(r.sources.first().map(|s| s.id.as_str()), Some("reisepass"), "{}", r.text);
+        // A condition the topic's record knows keeps it.
+        let r = run(Channel::Web, &["Was kostet ein Reisepass?", "Und für Kinder?"]);
+        assert_eq!(r.sources[0].id, "reisepass");
     }
 
     #[test]
