@@ -233,6 +233,18 @@ enum ImportFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `lotse search … | head` closes the pipe early: a command that prints and ends quits
+    // quietly, as command-line tools do, instead of panicking in the next print (Rust ignores
+    // SIGPIPE). Long-running commands (the server, a call, benchmarks) keep ignoring it: a
+    // client or child process that goes away must never end them.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve { .. } | Command::Voice { .. } | Command::Bench { .. }) {
+        // SAFETY: called once at start-up, before any other thread exists; SIG_DFL is a valid
+        // disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
