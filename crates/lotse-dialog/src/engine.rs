@@ -604,6 +604,9 @@ impl Engine {
     /// question wrapped in other talk ("Ich fange in einer Bäckerei an und brauche das
     /// Gesundheitszeugnis. Was kostet das?") or in instructions to the bot is found by its clause.
     fn search(&self, text: &str, thorough: bool) -> Option<SearchResult> {
+        // An age stated chooses the fee later (from the full question), not the service.
+        let text = understand::without_stated_ages(text);
+        let text = text.as_str();
         let whole = if thorough { self.index.search(text, 5) } else { self.index.search_lexical(text, 5) }.ok()?;
         if self.confident(&whole) {
             return Some(whole);
@@ -1397,6 +1400,13 @@ mod tests {
         // A condition the topic's record knows keeps it.
         let r = run(Channel::Web, &["Was kostet ein Reisepass?", "Und für Kinder?"]);
         assert_eq!(r.sources[0].id, "reisepass");
+    }
+
+    #[test]
+    fn a_stated_age_chooses_the_fee() {
+        let r = run(Channel::Web, &["Ich bin 30, was kostet der Personalausweis?"]);
+        assert_eq!(r.kind, ReplyKind::Answer, "{}", r.text);
+        assert!(r.text.contains("46,00 €") && !r.text.contains("27,60 €"), "{}", r.text);
     }
 
     #[test]

@@ -215,6 +215,59 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     out
 }
 
+/// The message without the ages it states ("Ich bin 30, was kostet der Personalausweis?" →
+/// "Ich bin, was kostet der Personalausweis?"): an age chooses the fee, not the service, and
+/// its number would otherwise match every record that mentions it. A number is an age when a
+/// word of being comes before it ("bin", "ist", "I'm", "she's") or years follow it ("Jahre alt",
+/// "years old"); "2 Urkunden" keeps its number.
+pub fn without_stated_ages(text: &str) -> String {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''));
+    let unit = |w: &str| w.starts_with("jahr") || w.starts_with("jaehrig") || matches!(w, "alt" | "years" | "year" | "old");
+    let mut drop = vec![false; tokens.len()];
+    for (i, t) in tokens.iter().enumerate() {
+        let Ok(n) = bare(t).parse::<u32>() else { continue };
+        if n == 0 || n > 120 {
+            continue;
+        }
+        let before = i.checked_sub(1).map(|j| bare(tokens[j])).unwrap_or_default();
+        let after = tokens.get(i + 1).map(|t| bare(t)).unwrap_or_default();
+        let being = matches!(before.as_str(), "bin" | "ist" | "wird" | "werde" | "is" | "turned" | "am" | "i'm")
+            || before.ends_with("'s");
+        if !(being || unit(&after)) {
+            continue;
+        }
+        drop[i] = true;
+        // "… 30 Jahre alt", "… 12 years old": the unit goes with the number.
+        for (j, next) in tokens.iter().enumerate().skip(i + 1) {
+            if !unit(&bare(next)) {
+                break;
+            }
+            drop[j] = true;
+        }
+    }
+    if !drop.contains(&true) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (t, dropped) in tokens.iter().zip(&drop) {
+        if *dropped {
+            // Keep the punctuation that ended the dropped words ("Ich bin 30, was …").
+            if let Some(p) = t.chars().last().filter(|c| matches!(c, ',' | '.' | '?' | '!' | ';' | ':'))
+                && !out.ends_with(p)
+            {
+                out.push(p);
+            }
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(t);
+    }
+    out
+}
+
 /// Whether a message asks how to go about something ("Wie fange ich an?", "Wie läuft das
 /// ab?", "How do I do that?"): the steps answer it.
 pub fn asks_how(text: &str) -> bool {
@@ -640,6 +693,10 @@ mod tests {
             vec![Aspect::Validity, Aspect::Duration]
         );
         assert!(aspects("Personalausweis").is_empty());
+        assert_eq!(without_stated_ages("Ich bin 30, was kostet der Personalausweis?"), "Ich bin, was kostet der Personalausweis?");
+        assert_eq!(without_stated_ages("Mein Sohn ist 10 Jahre alt. Was kostet sein Pass?"), "Mein Sohn ist. Was kostet sein Pass?");
+        assert_eq!(without_stated_ages("How much is an ID card? I'm 40."), "How much is an ID card? I'm.");
+        assert_eq!(without_stated_ages("Was kosten 2 Urkunden?"), "Was kosten 2 Urkunden?");
         assert!(asks_how("Und wie fange ich da an?"));
         assert!(asks_how("How does that work?"));
         assert!(!asks_how("Und für Kinder?"));
