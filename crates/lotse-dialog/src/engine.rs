@@ -604,10 +604,9 @@ impl Engine {
     /// question wrapped in other talk ("Ich fange in einer Bäckerei an und brauche das
     /// Gesundheitszeugnis. Was kostet das?") or in instructions to the bot is found by its clause.
     fn search(&self, text: &str, thorough: bool) -> Option<SearchResult> {
-        // An age stated chooses the fee later (from the full question), not the service.
+        let whole = self.search_whole(text, thorough)?;
         let text = understand::without_stated_ages(text);
         let text = text.as_str();
-        let whole = if thorough { self.index.search(text, 5) } else { self.index.search_lexical(text, 5) }.ok()?;
         if self.confident(&whole) {
             return Some(whole);
         }
@@ -625,6 +624,13 @@ impl Engine {
             .filter(|r| self.confident(r) && r.top().map(|h| h.index) == whole_top)
             .max_by(|a, b| a.confidence.total_cmp(&b.confidence).then(b.hits.len().cmp(&a.hits.len())));
         Some(best.unwrap_or(whole))
+    }
+
+    /// The search of a whole message, without the ages it states (an age chooses the fee
+    /// later, from the full question, not the service).
+    fn search_whole(&self, text: &str, thorough: bool) -> Option<SearchResult> {
+        let text = understand::without_stated_ages(text);
+        if thorough { self.index.search(&text, 5) } else { self.index.search_lexical(&text, 5) }.ok()
     }
 
     /// Answers a question; `searched` is its search result when a caller has it already.
@@ -687,6 +693,31 @@ impl Engine {
         }
         if let Some(reply) = self.office_question(conv, text, &aspects, &result, turn) {
             return reply;
+        }
+        // A message that is unsure alone is read in the conversation's context: with the
+        // topic's (or the office's) name before it ("Ich melde ein Nebengewerbe an." – "… was kostet dann die
+        // Abmeldung?"). The context may decide between the services the message's own words
+        // ranked best, never bring another one, and never the topic itself (that is a follow-up).
+        let context = match (conv.topic, conv.office) {
+            (Some(topic), _) => Some((self.kb.services[topic].name.as_str(), Some(topic))),
+            (None, Some(office)) => Some((self.kb.offices[office].name.as_str(), None)),
+            (None, None) => None,
+        };
+        // (A clause may have made the result sure: "was kostet die Abmeldung" alone is the
+        // car's; the whole message is what the context completes.)
+        if let Some((name, topic)) = context
+            && let Some(alone) = self.search_whole(text, turn.thorough).filter(|r| !self.confident(r))
+            && let Some(better) = self
+                .search_whole(&format!("{name}. {text}"), turn.thorough)
+                .filter(|r| self.confident(r))
+                .filter(|r| {
+                    r.top().is_some_and(|h| {
+                        Some(h.index) != topic
+                            && alone.hits.iter().take(3).any(|o| o.index == h.index && o.coverage > 0.0)
+                    })
+                })
+        {
+            result = better;
         }
         if !self.confident(&result)
             && let Some(better) = self.rewritten(text, &result, turn)
