@@ -153,6 +153,14 @@ fn word_terms(analyzer: &lotse_search::Analyzer, folded_word: &str) -> Vec<Strin
     terms
 }
 
+/// The terms of a service's own name (German and English): in every sentence of its record in
+/// spirit. Its synonyms are not: "Hebesatz" is a synonym of the property tax and the word of
+/// the one sentence that states the rate.
+fn own_name_terms(analyzer: &lotse_search::Analyzer, service: &Service) -> std::collections::HashSet<String> {
+    let name = format!("{} {}", service.name, service.name_en.as_deref().unwrap_or_default());
+    analyzer.terms(&fold(&name)).into_iter().collect()
+}
+
 /// The terms of a service's name and synonyms: in every sentence of its record in spirit, so
 /// they say little about which sentence answers.
 fn name_terms(analyzer: &lotse_search::Analyzer, service: &Service) -> std::collections::HashSet<String> {
@@ -175,7 +183,14 @@ pub fn best(
 ) -> Vec<String> {
     let analyzer = index.analyzer();
     let folded = fold(question);
-    let name_terms = name_terms(analyzer, service);
+    let name_terms = own_name_terms(analyzer, service);
+    let record: Vec<(String, std::collections::HashSet<String>)> = sentences(service)
+        .into_iter()
+        .map(|s| {
+            let terms = analyzer.terms(&fold(&s)).into_iter().collect();
+            (s, terms)
+        })
+        .collect();
     // (term, weight): the question's content words, their cue words, each by rarity.
     let mut wanted: Vec<(String, f32)> = Vec::new();
     for w in words(&folded) {
@@ -225,11 +240,10 @@ pub fn best(
     }) || ASKS_FIGURE
             .iter()
             .any(|p| folded.starts_with(p) || folded.contains(&format!(" {p} ")) || folded.contains(&format!(" {p}?")));
-    let mut scored: Vec<(f32, String)> = sentences(service)
+    let mut scored: Vec<(f32, String)> = record
         .into_iter()
-        .filter_map(|s| {
+        .filter_map(|(s, terms)| {
             let sentence_folded = fold(&s);
-            let terms: std::collections::HashSet<String> = analyzer.terms(&sentence_folded).into_iter().collect();
             let matched: Vec<f32> = wanted.iter().filter(|(t, _)| terms.contains(t)).map(|(_, w)| *w).collect();
             let sentence_words: Vec<&str> = words(&sentence_folded).collect();
             let cue = unanswered.iter().any(|a| speaks_to(*a, &sentence_words, &s));
