@@ -273,8 +273,15 @@ impl Composer for RecordComposer {
                 (Lang::De, true) => lines.push(format!("Es geht um: {}.", s.name)),
                 _ => {
                     lines.push(format!("{name}."));
-                    if lang == Lang::De && !s.teaser.is_empty() {
-                        lines.push(s.teaser.trim().to_string());
+                    // In English the German teaser is given marked as such (its figures and
+                    // names help), but not read out on the phone by an English voice.
+                    match lang {
+                        _ if s.teaser.trim().is_empty() => {}
+                        Lang::De => lines.push(s.teaser.trim().to_string()),
+                        Lang::En if req.channel != Channel::Phone => {
+                            lines.push(format!("From the record (in German): {}", s.teaser.trim()))
+                        }
+                        Lang::En => {}
                     }
                 }
             }

@@ -1416,6 +1416,25 @@ mod tests {
     }
 
     #[test]
+    fn a_synonym_of_the_service_still_picks_the_sentence_that_speaks_of_it() {
+        // "Hebesatz" is a synonym of the property tax and the word of the sentence with the rate.
+        let r = run(Channel::Web, &["Grundsteuer: wie hoch ist der Hebesatz in Jena?"]);
+        assert_eq!(r.sources[0].id, "grundsteuer");
+        assert!(r.text.contains("vorher 495 Prozent"), "{}", r.text);
+    }
+
+    #[test]
+    fn an_english_overview_on_the_web_gives_the_german_teaser_marked_as_such() {
+        let r = run(Channel::Web, &["What do I need to know about the property tax?"]);
+        assert_eq!(r.sources[0].id, "grundsteuer");
+        assert!(r.text.contains("From the record (in German): Die Stadt Jena setzt"), "{}", r.text);
+        // An English voice does not read German sentences to a caller.
+        let r = run(Channel::Phone, &["What do I need to know about the property tax?"]);
+        assert_eq!((r.kind, r.sources[0].id.as_str()), (ReplyKind::Answer, "grundsteuer"), "{}", r.text);
+        assert!(!r.text.contains("Die Stadt Jena setzt"), "{}", r.text);
+    }
+
+    #[test]
     fn a_general_question_gets_the_steps_on_the_web_not_on_the_phone() {
         let r = run(Channel::Web, &["Sperrmüll"]);
         assert_eq!(r.sources[0].id, "sperrmuell");
