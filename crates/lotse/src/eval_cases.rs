@@ -1,6 +1,7 @@
 //! `lotse eval cases`: question sets written independently of the engine (one JSON object a
 //! line, `../shared/eval/*.jsonl`), run through the engine the way the server calls it, judged
-//! on the last reply: the right service among the first three sources, an allowed reply kind,
+//! on the last reply: the right service among the first three sources (and, apart, in a reply
+//! that answers rather than offers it to pick), an allowed reply kind,
 //! the expected facts stated, nothing forbidden, and — the worst outcome — a confidently wrong
 //! answer.
 //!
@@ -118,6 +119,8 @@ pub struct Verdict {
     pub kind_ok: bool,
     /// `None` when the case expects no service.
     pub service_ok: Option<bool>,
+    /// The right service and a reply of kind `answer` (not offered to pick); `None` as above.
+    pub answered_ok: Option<bool>,
     /// `None` when the case expects no facts.
     pub facts_ok: Option<bool>,
     pub forbidden: Vec<String>,
@@ -167,7 +170,8 @@ pub fn judge(case: &JsonCase, reply: &Reply) -> Verdict {
     let amount_for_nothing = e.services.is_empty() && !answer_allowed && states_amount(&reply.text);
     let confidently_wrong = answered_other || !forbidden.is_empty() || amount_for_nothing;
     let declined = absent.then(|| kind_ok && !states_amount(&reply.text));
-    Verdict { kind_ok, service_ok, facts_ok, forbidden, confidently_wrong, declined, missing_facts }
+    let answered_ok = service_ok.map(|ok| ok && reply.kind == ReplyKind::Answer);
+    Verdict { kind_ok, service_ok, answered_ok, facts_ok, forbidden, confidently_wrong, declined, missing_facts }
 }
 
 pub fn load(path: &Path) -> Result<Vec<JsonCase>> {
@@ -187,6 +191,7 @@ pub struct Tally {
     pub kind_ok: usize,
     pub with_service: usize,
     pub service_ok: usize,
+    pub answered_ok: usize,
     pub with_facts: usize,
     pub facts_ok: usize,
     pub forbidden: usize,
@@ -203,6 +208,7 @@ impl Tally {
         if let Some(ok) = v.service_ok {
             self.with_service += 1;
             self.service_ok += ok as usize;
+            self.answered_ok += v.answered_ok.unwrap_or(false) as usize;
         }
         if let Some(ok) = v.facts_ok {
             self.with_facts += 1;
@@ -225,6 +231,10 @@ impl Tally {
     }
     pub fn service_rate(&self) -> f64 {
         Self::ratio(self.service_ok, self.with_service)
+    }
+    /// Right service in a reply that answers (a question back offering it does not count).
+    pub fn answered_rate(&self) -> f64 {
+        Self::ratio(self.answered_ok, self.with_service)
     }
     pub fn kind_rate(&self) -> f64 {
         Self::ratio(self.kind_ok, self.n)
@@ -376,9 +386,9 @@ pub fn table(run: &CaseRun) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| category | cases tune/check | fully right % | right service % | allowed kind % | facts stated % | confidently wrong % | absent declined % |"
+        "| category | cases tune/check | fully right % | right service % | answered from it % | allowed kind % | facts stated % | confidently wrong % | absent declined % |"
     );
-    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let (a, b) = (run.get(Half::Tune, &row), run.get(Half::Check, &row));
         if a.n + b.n == 0 {
@@ -387,11 +397,12 @@ pub fn table(run: &CaseRun) -> String {
         let pair = |f: fn(&Tally) -> f64| format!("{} / {}", p(f(&a)), p(f(&b)));
         let _ = writeln!(
             t,
-            "| {row} | {} / {} | {} | {} | {} | {} | {} | {} |",
+            "| {row} | {} / {} | {} | {} | {} | {} | {} | {} | {} |",
             a.n,
             b.n,
             pair(Tally::full_rate),
             pair(Tally::service_rate),
+            pair(Tally::answered_rate),
             pair(Tally::kind_rate),
             pair(Tally::facts_rate),
             pair(Tally::wrong_rate),
