@@ -277,6 +277,13 @@ fn same_prefix(a: &str, b: &str) -> bool {
 /// The least share of a question a service must cover to be asked about on the phone.
 const CONFIRM_COVERAGE: f32 = 0.15;
 
+/// The least confidence at which an unsure web answer's best services are offered to pick
+/// rather than declined (on the training data about two in three such tops were right).
+const SUGGEST_FLOOR: f32 = 0.3;
+
+/// The least share of the question an offered service must cover.
+const SUGGEST_COVERAGE: f32 = 0.3;
+
 const HUMAN_DE: &str = "Mit einem Menschen sprechen";
 const HUMAN_EN: &str = "Talk to a person";
 
@@ -746,6 +753,11 @@ impl Engine {
                 conv.topic = None;
                 return self.confirm(conv, index);
             }
+            // On the web, a near miss is offered rather than declined: the citizen who meant
+            // it picks it, one who did not sees the general contact as well.
+            if let Some(options) = self.near_misses(conv, &result) {
+                return self.suggest(conv, &options);
+            }
             return self.out_of_scope(conv, Some(&result), false);
         }
         conv.failures = 0;
@@ -1064,6 +1076,52 @@ impl Engine {
         let mut r = Self::reply(ReplyKind::Clarify, text, lang);
         r.sources = options.iter().map(|&i| self.service_source(i)).collect();
         r.suggestions = names;
+        r
+    }
+
+    /// The services an unsure web result nearly answered: its best one or two, when the
+    /// confidence is at least [`SUGGEST_FLOOR`] and they cover enough of the question.
+    fn near_misses(&self, conv: &Conversation, result: &SearchResult) -> Option<Vec<usize>> {
+        if conv.channel == Channel::Phone || result.confidence < SUGGEST_FLOOR {
+            return None;
+        }
+        let top = result.top().filter(|h| h.coverage >= SUGGEST_COVERAGE)?;
+        // The runner-up too when it covers the question about as well.
+        let mut options = vec![top.index];
+        options.extend(result.hits.get(1).filter(|h| h.coverage >= SUGGEST_COVERAGE.max(0.8 * top.coverage)).map(|h| h.index));
+        Some(options)
+    }
+
+    /// "Ich bin nicht sicher …; meinen Sie …?" with the near misses to pick, and the general
+    /// contact for a citizen who meant none of them.
+    fn suggest(&self, conv: &Conversation, options: &[usize]) -> Reply {
+        let lang = conv.lang;
+        let names: Vec<String> = options
+            .iter()
+            .map(|&i| {
+                let s = &self.kb.services[i];
+                match lang {
+                    Lang::De => s.name.clone(),
+                    Lang::En => s.name_en.clone().unwrap_or_else(|| s.name.clone()),
+                }
+            })
+            .collect();
+        let mut text = match lang {
+            Lang::De => format!("Da bin ich mir nicht sicher. Meinen Sie: {}?", join_or(&names, "oder")),
+            Lang::En => format!("I'm not sure about that. Do you mean: {}?", join_or(&names, "or")),
+        };
+        let mut r = Self::reply(ReplyKind::Clarify, String::new(), lang);
+        r.sources = options.iter().map(|&i| self.service_source(i)).collect();
+        if let Some((o, phone)) = self.general_contact() {
+            text.push_str(&match lang {
+                Lang::De => format!(" Sonst gibt {} unter Telefon {phone} allgemeine Auskunft.", o.name),
+                Lang::En => format!(" Otherwise, call {} on {phone} for general enquiries.", o.name),
+            });
+            r.sources.push(office_source(o));
+        }
+        r.text = text;
+        r.suggestions = options.iter().map(|&i| self.kb.services[i].name.clone()).collect();
+        r.suggestions.push(Self::human_suggestion(lang));
         r
     }
 
@@ -1511,8 +1569,12 @@ mod tests {
         assert!(r.text.contains("Einbürgerung beantragen") && r.text.contains("ja oder nein"), "{}", r.text);
         assert_eq!(r.sources[0].id, "einbuergerung");
         assert!(!r.text.contains('€'), "nothing is stated before the caller confirms: {}", r.text);
-        // The web shows near misses as suggestions instead and does not ask.
-        assert_eq!(run(Channel::Web, &[misheard]).kind, ReplyKind::OutOfScope);
+        // The web offers the near miss to pick, with the general contact, and states nothing.
+        let r = run(Channel::Web, &[misheard]);
+        assert_eq!(r.kind, ReplyKind::Clarify, "{}", r.text);
+        assert_eq!(r.sources[0].id, "einbuergerung");
+        assert!(r.suggestions.iter().any(|s| s == "Einbürgerung beantragen"), "{:?}", r.suggestions);
+        assert!(r.text.contains("03641 49-0") && !r.text.contains('€'), "{}", r.text);
 
         let r = run(Channel::Phone, &[misheard, "Ja"]);
         assert_eq!(r.kind, ReplyKind::Answer, "{}", r.text);
