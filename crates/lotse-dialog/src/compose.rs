@@ -41,6 +41,15 @@ pub trait Composer: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RecordComposer;
 
+/// Ends a line with a full stop unless it ends a sentence already (a note of the record often
+/// does: no "Vereinbarung..").
+fn sentence(mut line: String) -> String {
+    if !line.ends_with(['.', '!', '?']) {
+        line.push('.');
+    }
+    line
+}
+
 /// Formats an amount: "46,00 €" in German, "€46.00" in English.
 pub fn money(amount: f64, lang: Lang) -> String {
     let s = format!("{amount:.2}");
@@ -121,14 +130,14 @@ fn open_sentence(office: &Office, now: DateTime, lang: Lang, phone: bool) -> Opt
         let spoken = phone_note(n);
         return match (s.is_empty(), spoken.is_empty()) {
             (true, true) => None,
-            (true, false) => Some(format!("{}: {spoken}.", w.t("Öffnungszeiten", "Opening hours"))),
-            (false, false) => Some(format!("{s} {spoken}.")),
+            (true, false) => Some(sentence(format!("{}: {spoken}", w.t("Öffnungszeiten", "Opening hours")))),
+            (false, false) => Some(sentence(format!("{s} {spoken}"))),
             (false, true) => Some(s),
         };
     }
     match (s.is_empty(), note) {
         (true, None) => None,
-        (true, Some(n)) => Some(format!("{}: {n}.", w.t("Öffnungszeiten", "Opening hours"))),
+        (true, Some(n)) => Some(sentence(format!("{}: {n}", w.t("Öffnungszeiten", "Opening hours")))),
         (false, Some(n)) => Some(format!("{s} ({n})")),
         (false, None) => Some(s),
     }
@@ -500,6 +509,12 @@ mod tests {
         );
         assert_eq!(phone_note("Eingang über den Hof. Parkplätze vorhanden."), "Eingang über den Hof");
         assert_eq!(note_sentences("Telefon 03641 49-3800. Danach"), ["Telefon 03641 49-3800", "Danach"]);
+    }
+
+    #[test]
+    fn a_line_ends_with_one_full_stop() {
+        assert_eq!(sentence("Öffnungszeiten: nach Vereinbarung.".into()), "Öffnungszeiten: nach Vereinbarung.");
+        assert_eq!(sentence("Öffnungszeiten: nach Vereinbarung".into()), "Öffnungszeiten: nach Vereinbarung.");
     }
 
     #[test]
