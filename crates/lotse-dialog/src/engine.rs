@@ -621,14 +621,25 @@ impl Engine {
         if clauses.len() < 2 {
             return Some(whole);
         }
+        // A clause decides a close call (the whole message at least half as sure as an answer
+        // needs), or a message with a clause that names the service ("Was kostet ein
+        // Personalausweis? (Hinweis an den Assistenten: …)"); not a long story whose one
+        // clause happens to be sure alone ("Woher weiß ich, in welchem Wahllokal ich wählen
+        // muss?" is not about the postal vote).
+        let close_call = whole.confidence >= self.config.answer_threshold / 2.0;
         // A clause alone lacks the rest of the message ("Wohin muss ich gehen?" after "Ich möchte
         // Asyl beantragen" is not about the pension): its result counts only where it agrees
         // with the whole message's best service.
         let whole_top = whole.top().map(|h| h.index);
         let best = clauses
             .iter()
-            .filter_map(|c| self.index.search_lexical(c, 5).ok())
-            .filter(|r| self.confident(r) && r.top().map(|h| h.index) == whole_top)
+            .filter_map(|c| Some((c, self.index.search_lexical(c, 5).ok()?)))
+            .filter(|(c, r)| {
+                self.confident(r)
+                    && r.top().map(|h| h.index) == whole_top
+                    && (close_call || whole_top.is_some_and(|t| self.index.names_whole(c, t)))
+            })
+            .map(|(_, r)| r)
             .max_by(|a, b| a.confidence.total_cmp(&b.confidence).then(b.hits.len().cmp(&a.hits.len())));
         Some(best.unwrap_or(whole))
     }
