@@ -330,6 +330,9 @@ enum Shape {
     Lower,
     /// Sentence start, all lower-case or all upper-case text: cannot tell.
     Unclear,
+    /// Capitalised after a place preposition ("in Munich", "nach Italien"): a place name, in
+    /// German and English alike. Unknown, it says nothing about the service asked for.
+    Place,
 }
 
 impl Shape {
@@ -338,9 +341,13 @@ impl Shape {
             Shape::Noun => 1.0,
             Shape::Unclear => 1.0,
             Shape::Lower => 0.5,
+            Shape::Place => 0.0,
         }
     }
 }
+
+/// Prepositions before a place name, as written (lower case).
+const PLACE_PREPOSITIONS: &[&str] = &["in", "nach", "aus", "from", "to", "near"];
 
 /// The [`Shape`] of each word of `text`, in the order of [`analysis::words`] over the folded text
 /// (folding keeps word boundaries, so the sequences line up).
@@ -363,11 +370,16 @@ fn word_shapes(text: &str) -> Vec<Shape> {
     // English does not capitalise nouns, so casing says nothing there.
     let cased = has_lower_start && has_upper_start && !analysis::looks_english(text);
     raw.iter()
-        .map(|&(start, w)| {
+        .enumerate()
+        .map(|(i, &(start, w))| {
             let before = text[..start].trim_end();
             let sentence_start = before.is_empty() || before.ends_with(['.', '!', '?', ':']);
             let first_upper = w.chars().next().is_some_and(char::is_uppercase);
             let all_upper = w.chars().all(|c| !c.is_lowercase());
+            let after_place_word = i > 0 && PLACE_PREPOSITIONS.contains(&raw[i - 1].1) && before.ends_with(raw[i - 1].1);
+            if after_place_word && first_upper && !all_upper && !sentence_start {
+                return Shape::Place;
+            }
             match (cased, sentence_start, first_upper, all_upper) {
                 (false, _, _, _) | (_, true, _, _) => Shape::Unclear,
                 (true, false, true, false) => Shape::Noun,
@@ -1229,5 +1241,9 @@ mod tests {
         );
         assert!(word_shapes("ich will einen waffenschein").iter().all(|s| *s == Shape::Unclear));
         assert!(word_shapes("How do I get a Gun license").iter().all(|s| *s == Shape::Unclear));
+        assert_eq!(word_shapes("Fees in Hamburg?")[2], Shape::Place);
+        assert_eq!(word_shapes("Ich ziehe nach Leipzig")[3], Shape::Place);
+        assert_eq!(word_shapes("in Leipzig")[1], Shape::Place);
+        assert_ne!(word_shapes("Ich bin in. Leipzig")[3], Shape::Place);
     }
 }
