@@ -14,31 +14,16 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use lotse_core::{HandoffState, ReplyKind};
 use lotse_dialog::{Conversation, Event, handoff_text};
-use lotse_handoff::store::{StoreError, now_ms};
-use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, QueueState};
+use lotse_handoff::store::now_ms;
+use lotse_handoff::{Author, ContactKind, NewCallback, QueueState};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
-use crate::staff::StaffEvent;
-use crate::{ApiError, AppState, Conv, Entry, MessageResponse, StreamEvent};
+use crate::events::{StaffEvent, sender, tell, tell_positions};
+use crate::{ApiError, AppState, Conv, Entry, MessageResponse, StreamEvent, store_error};
 
 pub(crate) fn unknown() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", "No such conversation; it may have expired.")
-}
-
-pub(crate) fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource."),
-        StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-        e => {
-            tracing::error!(error = %e, "handoff store failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "Your message could not be saved; please try again in a moment.",
-            )
-        }
-    }
 }
 
 type Shared = Arc<tokio::sync::Mutex<Conv>>;
@@ -84,10 +69,6 @@ pub(crate) async fn current(state: &Arc<AppState>, id: &str) -> Option<StreamEve
         (desk.callback_info(&c, c.lang), c.lang)
     };
     Some(StreamEvent::Handoff { text: handoff_text(&info, lang), handoff: info })
-}
-
-fn sender(state: &AppState, id: &str) -> Option<broadcast::Sender<StreamEvent>> {
-    state.lock().get(id).map(|e| e.events.clone())
 }
 
 /// Writes the conversation's events not yet in the store.
@@ -177,23 +158,6 @@ pub(crate) async fn relay_if_with_staff(
         at_ms: at.as_millisecond(),
     });
     Ok(Some(Json(MessageResponse { reply: None, relayed: true })))
-}
-
-/// Tells a conversation's client where its handoff stands.
-pub(crate) async fn tell(state: &AppState, h: &Handoff) {
-    let (Some(desk), Some(tx)) = (&state.desk, sender(state, &h.conversation_id)) else { return };
-    if let Ok(info) = desk.info(h).await {
-        let _ = tx.send(StreamEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
-    }
-}
-
-/// Tells every waiting citizen their place and estimate again (after the queue moved).
-pub(crate) async fn tell_positions(state: &AppState) {
-    let Some(desk) = &state.desk else { return };
-    let Ok(queue) = desk.store.queue().await else { return };
-    for h in queue.iter().filter(|h| h.state == QueueState::Waiting) {
-        tell(state, h).await;
-    }
 }
 
 #[derive(Deserialize)]

@@ -23,6 +23,7 @@
 //! `Limits::max_conversations` conversations, idle ones expire, and the rate limiter's table is
 //! capped too.
 
+mod events;
 mod handoff;
 mod metrics;
 mod rate;
@@ -138,7 +139,7 @@ pub struct AppState {
     /// The staff queue, when configured.
     pub(crate) desk: Option<Desk>,
     /// What staff consoles are told (queue changes, messages, typing).
-    pub(crate) staff_events: broadcast::Sender<staff::StaffEvent>,
+    pub(crate) staff_events: broadcast::Sender<events::StaffEvent>,
     /// Failed logins per client and per account name.
     pub(crate) logins: staff::LoginLimiter,
     /// Open console streams per staff account: who is present.
@@ -204,6 +205,24 @@ pub struct ApiError {
 impl ApiError {
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
+    }
+}
+
+/// The handoff store's errors as the API answers them: a missing or conflicting resource, or
+/// 503 when the store cannot be reached (logged; never the message text).
+pub(crate) fn store_error(e: lotse_handoff::store::StoreError) -> ApiError {
+    use lotse_handoff::store::StoreError;
+    match e {
+        StoreError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource."),
+        StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+        e => {
+            tracing::error!(error = %e, "handoff store failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Your message could not be saved; please try again in a moment.",
+            )
+        }
     }
 }
 

@@ -34,41 +34,10 @@ use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::handoff::{store_error, tell, tell_positions};
-use crate::{ApiError, AppState, StreamEvent};
+use crate::events::{StaffEvent, tell, tell_positions};
+use crate::{ApiError, AppState, StreamEvent, store_error};
 
 const COOKIE: &str = "lotse_staff";
-
-/// What staff consoles are told, live.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum StaffEvent {
-    /// The queue changed (arrival, claim, release, close): fetch it again.
-    Queue,
-    /// New transcript lines of a conversation (fetch them if it is open).
-    Transcript {
-        conversation_id: String,
-    },
-    /// A line in a handed-over conversation.
-    Message {
-        handoff_id: String,
-        author: Author,
-        staff: Option<String>,
-        text: String,
-        at_ms: i64,
-    },
-    Typing {
-        handoff_id: String,
-        who: Author,
-        typing: bool,
-    },
-    /// A conversation ended (closed, abandoned, deleted by the citizen).
-    Closed {
-        handoff_id: String,
-    },
-    /// The callback list changed.
-    Callbacks,
-}
 
 /// Failed logins in the last 15 minutes, per client address and per account name.
 #[derive(Default)]
