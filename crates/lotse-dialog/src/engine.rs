@@ -6,7 +6,7 @@ use jiff::civil::DateTime;
 use jiff::{Timestamp, tz::TimeZone};
 use lotse_core::{Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source};
 use lotse_knowledge::KnowledgeBase;
-use lotse_search::{SearchIndex, SearchResult};
+use lotse_search::{Retrieval, SearchIndex, SearchResult};
 
 use lotse_llm::{Generator, Params};
 
@@ -25,13 +25,17 @@ pub enum Partial<'a> {
     Text(&'a str),
 }
 
-/// How one turn is run.
-#[derive(Default)]
-pub struct TurnOptions<'s> {
-    /// Use the costly retrieval stage (embedding re-ranking); a loaded server turns it off.
-    pub cheap: bool,
+/// One turn as a channel asks for it: the message and how to run it. Built with
+/// [`TurnRequest::new`] and the setters.
+pub struct TurnRequest<'s> {
+    /// The citizen's message as received (it is cleaned here).
+    pub text: &'s str,
+    /// Plain language (Einfache Sprache) for this and the following turns.
+    pub plain: bool,
     /// A fixed moment (tests and evaluations); the clock otherwise.
     pub at: Option<(Timestamp, DateTime)>,
+    /// The retrieval stages the turn may use; a loaded server asks for [`Retrieval::Lexical`].
+    pub retrieval: Retrieval,
     /// Receives the facts and the generated sentences as they come.
     pub sink: Option<&'s mut dyn FnMut(Partial<'_>)>,
     /// Stops the model's part of the turn from another thread (the client went away, the
@@ -39,11 +43,49 @@ pub struct TurnOptions<'s> {
     pub cancel: lotse_llm::Cancel,
 }
 
+impl<'s> TurnRequest<'s> {
+    pub fn new(text: &'s str) -> TurnRequest<'s> {
+        TurnRequest {
+            text,
+            plain: false,
+            at: None,
+            retrieval: Retrieval::Full,
+            sink: None,
+            cancel: lotse_llm::Cancel::default(),
+        }
+    }
+
+    pub fn plain(mut self, plain: bool) -> Self {
+        self.plain = plain;
+        self
+    }
+
+    pub fn at(mut self, at: Timestamp, now: DateTime) -> Self {
+        self.at = Some((at, now));
+        self
+    }
+
+    pub fn retrieval(mut self, retrieval: Retrieval) -> Self {
+        self.retrieval = retrieval;
+        self
+    }
+
+    pub fn sink(mut self, sink: &'s mut dyn FnMut(Partial<'_>)) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    pub fn cancel(mut self, cancel: lotse_llm::Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+}
+
 /// The state of one turn, passed down the decision.
 struct Turn<'s> {
     at: Timestamp,
     now: DateTime,
-    thorough: bool,
+    retrieval: Retrieval,
     sink: Option<&'s mut dyn FnMut(Partial<'_>)>,
     cancel: lotse_llm::Cancel,
     /// The citizen's message, cleaned and without markup.
@@ -402,40 +444,24 @@ impl Engine {
         r
     }
 
-    /// Answers one message. `plain` asks for plain language for this and the following turns.
-    pub fn respond(&self, conv: &mut Conversation, text: &str, plain: bool) -> Reply {
-        self.respond_with(conv, text, plain, true)
-    }
-
-    /// [`Engine::respond`], choosing whether retrieval may use its costly stage (the embedding
-    /// re-ranking). A server under load answers with `thorough = false` rather than queueing.
-    pub fn respond_with(&self, conv: &mut Conversation, text: &str, plain: bool, thorough: bool) -> Reply {
-        self.respond_turn(conv, text, plain, TurnOptions { cheap: !thorough, ..Default::default() })
-    }
-
-    /// [`Engine::respond`] at a given moment (tests and evaluations fix the clock).
-    pub fn respond_at(&self, conv: &mut Conversation, text: &str, plain: bool, at: Timestamp, now: DateTime) -> Reply {
-        self.respond_turn(conv, text, plain, TurnOptions { at: Some((at, now)), ..Default::default() })
-    }
-
-    /// One turn with every option: the clock, the retrieval stage, and a sink for streaming.
-    pub fn respond_turn(&self, conv: &mut Conversation, text: &str, plain: bool, options: TurnOptions<'_>) -> Reply {
-        let (at, now) = options.at.unwrap_or_else(|| self.now());
-        let text = understand::clean(text);
+    /// Answers one message: the one entry point of every channel.
+    pub fn respond(&self, conv: &mut Conversation, request: TurnRequest<'_>) -> Reply {
+        let (at, now) = request.at.unwrap_or_else(|| self.now());
+        let text = understand::clean(request.text);
         let previous = conv.events.iter().rev().find_map(|e| match e {
             Event::MessageIn { text, .. } => Some(text.clone()),
             _ => None,
         });
         conv.events.push(Event::MessageIn { at, text: text.clone() });
-        if plain {
+        if request.plain {
             conv.plain = true;
         }
         let mut turn = Turn {
             at,
             now,
-            thorough: !options.cheap,
-            sink: options.sink,
-            cancel: options.cancel,
+            retrieval: request.retrieval,
+            sink: request.sink,
+            cancel: request.cancel,
             question: understand::strip_markup(&text),
             previous,
         };
@@ -445,7 +471,7 @@ impl Engine {
     }
 
     fn decide(&self, conv: &mut Conversation, text: &str, turn: &mut Turn<'_>) -> Reply {
-        let (at, thorough) = (turn.at, turn.thorough);
+        let (at, retrieval) = (turn.at, turn.retrieval);
         // The answer to "Geht es um …?": a yes answers that service (with the facts the first
         // question asked for, or those this message asks for) unless what follows the yes
         // clearly asks about another one; a no asks for other words, unless a new question
@@ -455,7 +481,7 @@ impl Engine {
                 Some(true) => {
                     let rest = understand::after_yes_no(text);
                     if rest.chars().any(char::is_alphanumeric)
-                        && let Some(other) = self.search(&rest, thorough).filter(|r| self.confident(r))
+                        && let Some(other) = self.search(&rest, retrieval).filter(|r| self.confident(r))
                         && other.top().is_some_and(|h| h.index != pending.service)
                     {
                         return self.question(conv, &rest, Some(other), turn);
@@ -553,7 +579,7 @@ impl Engine {
                 conv.lang = l;
                 conv.lang_chosen = true;
                 // A language request may carry a question ("In English please: passport fees?").
-                if let Some(result) = self.probe(text, thorough) {
+                if let Some(result) = self.probe(text, retrieval) {
                     return self.question(conv, text, Some(result), turn);
                 }
                 if let Some(topic) = conv.topic {
@@ -571,7 +597,7 @@ impl Engine {
             }
             Intent::Plain => {
                 conv.plain = true;
-                if let Some(result) = self.probe(text, thorough) {
+                if let Some(result) = self.probe(text, retrieval) {
                     return self.question(conv, text, Some(result), turn);
                 }
                 if let Some(topic) = conv.topic {
@@ -590,7 +616,7 @@ impl Engine {
             // A word of another topic ("Fußball") in a question that clearly names a service
             // ("Führungszeugnis für den Fußballverein") does not make it off topic.
             Intent::OffTopic => {
-                if let Some(result) = self.probe(text, thorough) {
+                if let Some(result) = self.probe(text, retrieval) {
                     return self.question(conv, text, Some(result), turn);
                 }
                 return self.out_of_scope(conv, None, true);
@@ -603,15 +629,15 @@ impl Engine {
     /// Whether a language or plain-language request also carries a question to look up.
     /// The search result of a language or plain-language request that also carries a question,
     /// when that question is answerable.
-    fn probe(&self, text: &str, thorough: bool) -> Option<SearchResult> {
-        self.search(&understand::strip_markup(text), thorough).filter(|r| self.confident(r))
+    fn probe(&self, text: &str, retrieval: Retrieval) -> Option<SearchResult> {
+        self.search(&understand::strip_markup(text), retrieval).filter(|r| self.confident(r))
     }
 
     /// Searches the whole message and, when that is not confident, each of its clauses: a
     /// question wrapped in other talk ("Ich fange in einer Bäckerei an und brauche das
     /// Gesundheitszeugnis. Was kostet das?") or in instructions to the bot is found by its clause.
-    fn search(&self, text: &str, thorough: bool) -> Option<SearchResult> {
-        let whole = self.search_whole(text, thorough)?;
+    fn search(&self, text: &str, retrieval: Retrieval) -> Option<SearchResult> {
+        let whole = self.search_whole(text, retrieval)?;
         let text = understand::without_stated_ages(text);
         let text = text.as_str();
         if self.confident(&whole) {
@@ -646,9 +672,9 @@ impl Engine {
 
     /// The search of a whole message, without the ages it states (an age chooses the fee
     /// later, from the full question, not the service).
-    fn search_whole(&self, text: &str, thorough: bool) -> Option<SearchResult> {
+    fn search_whole(&self, text: &str, retrieval: Retrieval) -> Option<SearchResult> {
         let text = understand::without_stated_ages(text);
-        if thorough { self.index.search(&text, 5) } else { self.index.search_lexical(&text, 5) }.ok()
+        self.index.search_by(&text, 5, retrieval).ok()
     }
 
     /// Answers a question; `searched` is its search result when a caller has it already.
@@ -661,7 +687,7 @@ impl Engine {
     ) -> Reply {
         let stripped = understand::strip_markup(text);
         let text = stripped.as_str();
-        let Some(mut result) = searched.or_else(|| self.search(text, turn.thorough)) else {
+        let Some(mut result) = searched.or_else(|| self.search(text, turn.retrieval)) else {
             // A search failure is internal; say so politely and offer a person.
             return self.out_of_scope(conv, None, false);
         };
@@ -724,9 +750,9 @@ impl Engine {
         // (A clause may have made the result sure: "was kostet die Abmeldung" alone is the
         // car's; the whole message is what the context completes.)
         if let Some((name, topic)) = context
-            && let Some(alone) = self.search_whole(text, turn.thorough).filter(|r| !self.confident(r))
+            && let Some(alone) = self.search_whole(text, turn.retrieval).filter(|r| !self.confident(r))
             && let Some(better) = self
-                .search_whole(&format!("{name}. {text}"), turn.thorough)
+                .search_whole(&format!("{name}. {text}"), turn.retrieval)
                 .filter(|r| self.confident(r))
                 .filter(|r| {
                     r.top().is_some_and(|h| {
@@ -800,7 +826,7 @@ impl Engine {
         let rest: Vec<&str> =
             lotse_search::analysis::words(&folded).filter(|w| !named.words.iter().any(|n| n == w)).collect();
         let rest = rest.join(" ");
-        let other = self.search(&rest, turn.thorough).filter(|r| self.confident(r));
+        let other = self.search(&rest, turn.retrieval).filter(|r| self.confident(r));
         if other.is_some() || !(office_aspect || aspects.is_empty()) {
             return None;
         }
@@ -864,7 +890,7 @@ impl Engine {
         if original.confidence < self.config.answer_threshold / 2.0 {
             return None;
         }
-        let result = self.search(terms, turn.thorough).filter(|r| self.confident(r))?;
+        let result = self.search(terms, turn.retrieval).filter(|r| self.confident(r))?;
         let top = result.top()?.index;
         if !original.hits.iter().take(3).any(|h| h.index == top && h.coverage > 0.0) {
             return None;
@@ -1247,14 +1273,14 @@ impl Engine {
         // The question's specifics from the record's own sentences, and the fees whose
         // condition it meets; a general question ("Personalausweis") gets neither.
         let max = if conv.channel == Channel::Phone { 1 } else { 2 };
-        // Under load (`thorough` off) the question is not embedded again for its sentences.
+        // Under load (lexical retrieval) the question is not embedded again for its sentences.
         let unanswered = crate::passages::unanswered(aspects, service, &offices);
         let passages = crate::passages::best(
             &self.index,
             service,
             &turn.question,
             max,
-            turn.thorough.then_some(index),
+            (turn.retrieval == Retrieval::Full).then_some(index),
             &unanswered,
         );
         let fees = if aspects.contains(&Aspect::Fees) || aspects.is_empty() {
@@ -1456,7 +1482,7 @@ mod tests {
         let (mut conv, mut reply) = e.start("t".into(), channel, Lang::De);
         let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
         for turn in turns {
-            reply = e.respond_at(&mut conv, turn, false, Timestamp::UNIX_EPOCH, now);
+            reply = e.respond(&mut conv, TurnRequest::new(turn).at(Timestamp::UNIX_EPOCH, now));
         }
         reply
     }
@@ -1806,9 +1832,7 @@ mod tests {
             })
         };
         let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
-        let options =
-            TurnOptions { at: Some((Timestamp::UNIX_EPOCH, now)), sink: Some(&mut sink), ..Default::default() };
-        let r = e.respond_turn(&mut conv, q, false, options);
+        let r = e.respond(&mut conv, TurnRequest::new(q).at(Timestamp::UNIX_EPOCH, now).sink(&mut sink));
         (r, seen)
     }
 
@@ -1862,12 +1886,9 @@ mod tests {
         let (mut conv, _) = e.start("t".into(), Channel::Web, Lang::De);
         let cancel = lotse_llm::Cancel::default();
         cancel.cancel();
-        let options = TurnOptions { cancel, ..Default::default() };
-        let r = e.respond_turn(
+        let r = e.respond(
             &mut conv,
-            "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?",
-            false,
-            options,
+            TurnRequest::new("Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?").cancel(cancel),
         );
         assert_eq!((r.kind, r.generated_by.as_str()), (ReplyKind::Answer, lotse_core::COMPOSER), "{}", r.text);
         let stats = e.llm_stats().unwrap();

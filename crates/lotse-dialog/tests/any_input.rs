@@ -48,7 +48,7 @@ fn turn(channel: Channel, turns: &[String]) {
     let (mut conv, _) = e.start("prop".into(), channel, Lang::De);
     let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
     for t in turns {
-        let r = e.respond_at(&mut conv, t, false, jiff::Timestamp::UNIX_EPOCH, now);
+        let r = e.respond(&mut conv, lotse_dialog::TurnRequest::new(t).at(jiff::Timestamp::UNIX_EPOCH, now));
         assert!(!r.text.trim().is_empty(), "an empty reply to {t:?}");
         if r.kind == ReplyKind::Answer {
             assert!(!r.sources.is_empty(), "an answer without sources to {t:?}");
@@ -92,7 +92,7 @@ fn search_index() -> &'static SearchIndex {
 fn the_en_dash_question_gets_an_answer() {
     let e = engine();
     let (mut conv, _) = e.start("dash".into(), Channel::Web, Lang::De);
-    let r = e.respond(&mut conv, "Gewerbe abmelden – fallen da Gebühren an?", false);
+    let r = e.respond(&mut conv, lotse_dialog::TurnRequest::new("Gewerbe abmelden – fallen da Gebühren an?"));
     assert_eq!(r.kind, ReplyKind::Answer, "{}", r.text);
     assert_eq!(r.sources[0].id, "gewerbeabmeldung");
 }

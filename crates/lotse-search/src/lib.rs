@@ -201,6 +201,17 @@ pub struct Hit {
     pub coverage: f32,
 }
 
+/// Which stages a search may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Retrieval {
+    /// Lexical ranking and, where the embedding model is loaded, the re-ranking by closeness in
+    /// meaning.
+    #[default]
+    Full,
+    /// The lexical ranking alone: cheap, for a server under load and for probes of clauses.
+    Lexical,
+}
+
 /// What a search found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchResult {
@@ -855,17 +866,18 @@ impl SearchIndex {
 
     /// Finds the services that best answer `query`, best first, at most `limit`.
     pub fn search(&self, query: &str, limit: usize) -> Result<SearchResult, Error> {
-        self.search_with(query, limit, true)
+        self.search_by(query, limit, Retrieval::Full)
     }
 
     /// [`SearchIndex::search`] without the embedding re-ranking: for cheap probes (the clauses of
     /// a long message) where a question embedding each would cost too much.
     pub fn search_lexical(&self, query: &str, limit: usize) -> Result<SearchResult, Error> {
-        self.search_with(query, limit, false)
+        self.search_by(query, limit, Retrieval::Lexical)
     }
 
-    fn search_with(&self, query: &str, limit: usize, dense: bool) -> Result<SearchResult, Error> {
-        self.ranked(query, limit, dense, false).map(|(result, _)| result)
+    /// [`SearchIndex::search`] with the stages `retrieval` allows.
+    pub fn search_by(&self, query: &str, limit: usize, retrieval: Retrieval) -> Result<SearchResult, Error> {
+        self.ranked(query, limit, retrieval == Retrieval::Full, false).map(|(result, _)| result)
     }
 
     /// The search with the evidence behind it: every candidate's ranking features (see

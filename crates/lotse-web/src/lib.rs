@@ -423,12 +423,14 @@ async fn message(
                 lotse_dialog::Partial::Text(t) => StreamEvent::Delta { text: t.to_string() },
             });
         };
-        let options = lotse_dialog::TurnOptions { cheap: busy, sink: Some(&mut sink), cancel, ..Default::default() };
+        let retrieval = if busy { lotse_dialog::Retrieval::Lexical } else { lotse_dialog::Retrieval::Full };
+        let request =
+            lotse_dialog::TurnRequest::new(&text).plain(plain).retrieval(retrieval).sink(&mut sink).cancel(cancel);
         if let Some(lang) = lang {
             guard.c.lang = lang;
             guard.c.lang_chosen = true;
         }
-        let reply = engine.respond_turn(&mut guard.c, &text, plain, options);
+        let reply = engine.respond(&mut guard.c, request);
         (reply, guard)
     })
     .await

@@ -602,7 +602,7 @@ async fn suggestions(
             // (a question, not a request for a person).
             let mut scratch = lotse_dialog::Conversation::new("suggestion".into(), lotse_core::Channel::Web, lang);
             scratch.lang_chosen = true;
-            let r = engine.respond_turn(&mut scratch, &q, false, lotse_dialog::TurnOptions::default());
+            let r = engine.respond(&mut scratch, lotse_dialog::TurnRequest::new(&q));
             if r.kind == lotse_core::ReplyKind::Answer {
                 out.push(serde_json::json!({"question": q, "text": r.text, "sources": r.sources}));
             }

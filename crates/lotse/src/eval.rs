@@ -500,9 +500,8 @@ fn run_dialog(engine: &lotse_dialog::Engine, set: &DialogSet, verbose: bool) -> 
                     first_sentence = Some(t.elapsed());
                 }
             };
-            let options =
-                lotse_dialog::TurnOptions { at: Some((at, now)), sink: Some(&mut sink), ..Default::default() };
-            reply = engine.respond_turn(&mut conv, turn, case.plain, options);
+            let request = lotse_dialog::TurnRequest::new(turn).plain(case.plain).at(at, now).sink(&mut sink);
+            reply = engine.respond(&mut conv, request);
             took = t.elapsed();
             run.latencies.push(took);
         }

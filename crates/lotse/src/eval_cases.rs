@@ -290,8 +290,7 @@ pub fn run_cases(engine: &lotse_dialog::Engine, cases: &[JsonCase]) -> CaseRun {
         let (mut conv, mut reply) = engine.start(format!("case-{i}"), channel, Lang::De);
         for turn in &case.turns {
             let t = std::time::Instant::now();
-            let options = lotse_dialog::TurnOptions { at: Some((at, now)), ..Default::default() };
-            reply = engine.respond_turn(&mut conv, turn, case.plain, options);
+            reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(turn).plain(case.plain).at(at, now));
             run.latencies.push(t.elapsed());
             match run.slowest.last_mut() {
                 Some((d, id)) if *id == case.id => *d = (*d).max(t.elapsed()),

@@ -196,12 +196,12 @@ pub fn run(
     let mut detail = String::new();
     for (i, case) in cases.iter().enumerate() {
         let (mut conv, _) = engine.start("eval".into(), Channel::Phone, case.lang);
-        let mut reply = engine.respond(&mut conv, &case.question, false);
+        let mut reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(&case.question));
         let ids: Vec<String> = reply.sources.iter().map(|s| s.id.clone()).collect();
         if reply.kind == lotse_core::ReplyKind::Clarify
             && let Some(back) = answer_back(&engine, case, &ids)
         {
-            reply = engine.respond(&mut conv, &back, false);
+            reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(&back));
         }
         let text_hit = reply.kind == lotse_core::ReplyKind::Answer && reply.sources.iter().any(|s| s.id == case.source);
         for (p, (path, noise, piper)) in paths.iter().enumerate() {

@@ -358,7 +358,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if spoken { lotse_core::Channel::Phone } else { parse_enum(&channel, "channel")? };
             let (mut conv, mut reply) = engine.start("cli".into(), channel, lang);
             for turn in &turns {
-                reply = engine.respond(&mut conv, turn, plain);
+                reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(turn).plain(plain));
             }
             if spoken {
                 let text = lotse_speech::spoken::spoken(&reply.text, reply.lang);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use lotse_core::{Channel, Lang};
-use lotse_dialog::{Engine, TurnOptions};
+use lotse_dialog::{Engine, TurnRequest};
 use lotse_speech::call::{Call, CallEvent};
 use lotse_speech::endpoint::EndpointConfig;
 use lotse_speech::resample::convert;
@@ -456,8 +456,8 @@ impl Session<'_> {
             if lang != conv.lang && !conv.lang_chosen {
                 conv.lang = lang;
             }
-            let options = TurnOptions { cancel: lotse_llm::Cancel::from_flag(cancel.clone()), ..Default::default() };
-            let reply = self.engine.respond_turn(&mut conv, &text, false, options);
+            let request = TurnRequest::new(&text).cancel(lotse_llm::Cancel::from_flag(cancel.clone()));
+            let reply = self.engine.respond(&mut conv, request);
             let kind =
                 serde_json::to_value(reply.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
             (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect())
