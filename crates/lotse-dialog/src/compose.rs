@@ -5,7 +5,7 @@
 use jiff::civil::DateTime;
 use lotse_core::{Channel, Fee, Lang, Office, Service};
 
-use crate::calendar::{OpenState, open_state, weekday_name};
+use lotse_core::calendar::{OpenState, open_state, weekday_name};
 use crate::understand::Aspect;
 
 /// The records an answer may use: the service and its responsible offices.

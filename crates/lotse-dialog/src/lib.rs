@@ -9,7 +9,6 @@
 //! re-ranking); call it from a blocking-tolerant context.
 
 pub mod assist;
-pub mod calendar;
 pub mod compose;
 mod engine;
 pub mod offices;

@@ -11,7 +11,7 @@ use lotse_search::Analyzer;
 use lotse_search::analysis::words;
 use lotse_search::fold;
 
-use crate::calendar::{OpenState, open_state, thuringian_holiday, weekday};
+use lotse_core::calendar::{OpenState, open_state, thuringian_holiday, weekday};
 use crate::compose::hhmm;
 use crate::understand::Aspect;
 

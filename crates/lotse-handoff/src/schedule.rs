@@ -5,7 +5,7 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use lotse_core::{MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange};
-use lotse_dialog::calendar::{thuringian_holiday, weekday};
+use lotse_core::calendar::{thuringian_holiday, weekday};
 use serde::{Deserialize, Serialize};
 
 /// A team that takes handed-over conversations.
