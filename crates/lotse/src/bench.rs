@@ -432,9 +432,8 @@ fn api(knowledge: &std::path::Path, set: &std::path::Path, conversations: usize,
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+fn percentile(values: &[Duration], p: f64) -> Duration {
+    crate::stats::percentile(values, p).unwrap_or_default()
 }
 
 /// Resident memory of this process in MiB, from /proc (Linux).

@@ -449,9 +449,7 @@ impl DialogRun {
     }
 
     fn latency_ms(&self, p: f64) -> f64 {
-        let mut l = self.latencies.clone();
-        l.sort();
-        l.get(((l.len().max(1) - 1) as f64 * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        crate::stats::percentile_ms(&self.latencies, p)
     }
 }
 
@@ -476,9 +474,7 @@ pub(crate) fn source_groundings<'a>(
 }
 
 fn pct(values: &[f64], p: f64) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(((v.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(f64::NAN)
+    crate::stats::percentile(values, p).unwrap_or(f64::NAN)
 }
 
 fn run_dialog(engine: &lotse_dialog::Engine, set: &DialogSet, verbose: bool) -> DialogRun {

@@ -272,9 +272,7 @@ impl CaseRun {
     }
 
     fn latency_ms(&self, p: f64) -> f64 {
-        let mut l = self.latencies.clone();
-        l.sort();
-        l.get(((l.len().max(1) - 1) as f64 * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        crate::stats::percentile_ms(&self.latencies, p)
     }
 }
 

@@ -119,12 +119,8 @@ fn edits(reference: &[String], hypothesis: &[String]) -> usize {
     row[hypothesis.len()]
 }
 
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
+fn percentile(v: Vec<f64>, p: f64) -> f64 {
+    crate::stats::percentile(&v, p).unwrap_or(f64::NAN)
 }
 
 pub fn run(

@@ -6,6 +6,7 @@ mod eval;
 mod eval_cases;
 mod eval_voice;
 mod models;
+mod stats;
 mod train;
 mod voice;
 
