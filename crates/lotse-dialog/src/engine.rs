@@ -154,6 +154,14 @@ pub struct Confirm {
 }
 
 impl Conversation {
+    /// The handoff the last turn asked for: its reason, when the last message led to one.
+    pub fn requested_handoff(&self) -> Option<HandoffReason> {
+        self.events.iter().rev().take_while(|e| !matches!(e, Event::MessageIn { .. })).find_map(|e| match e {
+            Event::HandoffRequested { reason, .. } => Some(*reason),
+            _ => None,
+        })
+    }
+
     pub fn new(id: ConversationId, channel: Channel, lang: Lang) -> Conversation {
         Conversation {
             id,
@@ -181,20 +189,9 @@ impl Conversation {
     }
 }
 
-/// Where conversations go when a person should take over. The staff queue implements it; until
-/// one is configured, [`NoStaff`] offers the city's general contact instead.
-pub trait StaffDesk: Send + Sync {
-    fn request(&self, conversation: &Conversation, reason: HandoffReason) -> HandoffInfo;
-}
-
-/// No staff queue configured: every handoff becomes an offer to call back or call in.
-#[derive(Debug, Default)]
-pub struct NoStaff;
-
-impl StaffDesk for NoStaff {
-    fn request(&self, _: &Conversation, _: HandoffReason) -> HandoffInfo {
-        HandoffInfo { state: HandoffState::CallbackOffered, ..Default::default() }
-    }
+/// What a handoff comes to where no staff queue takes it: an offer to call back or call in.
+pub fn no_staff() -> HandoffInfo {
+    HandoffInfo { state: HandoffState::CallbackOffered, ..Default::default() }
 }
 
 /// What a citizen is told about a handoff's state, in short sentences that also work spoken.
@@ -284,7 +281,6 @@ pub struct Engine {
     kb: Arc<KnowledgeBase>,
     index: Arc<SearchIndex>,
     composer: Box<dyn Composer>,
-    desk: Box<dyn StaffDesk>,
     config: EngineConfig,
     tz: TimeZone,
     llm: Option<Llm>,
@@ -350,7 +346,6 @@ impl Engine {
             kb,
             index,
             composer: Box::new(RecordComposer),
-            desk: Box::new(NoStaff),
             config,
             tz,
             llm: None,
@@ -383,12 +378,6 @@ impl Engine {
     /// Replaces the composer (the LLM plugs in here); its replies are still verified.
     pub fn with_composer(mut self, composer: Box<dyn Composer>) -> Engine {
         self.composer = composer;
-        self
-    }
-
-    /// Replaces the staff desk (the handoff queue plugs in here).
-    pub fn with_staff_desk(mut self, desk: Box<dyn StaffDesk>) -> Engine {
-        self.desk = desk;
         self
     }
 
@@ -1227,10 +1216,29 @@ impl Engine {
         r
     }
 
+    /// The engine decides that a person should take over; it asks no one. The reply says what
+    /// happens where no staff queue takes the conversation ([`no_staff`]); a channel with a
+    /// queue asks it ([`Conversation::requested_handoff`]) and words the outcome with
+    /// [`Engine::handoff_reply`].
     fn handoff(&self, conv: &mut Conversation, reason: HandoffReason, at: Timestamp) -> Reply {
         conv.events.push(Event::HandoffRequested { at, reason });
-        let info = self.desk.request(conv, reason);
-        let lang = conv.lang;
+        self.handoff_text_reply(conv.lang, reason, &no_staff())
+    }
+
+    /// The reply to a handoff request once the staff queue has said what comes of it (queued
+    /// with a place, or a callback offered); it replaces the turn's reply in the conversation.
+    pub fn handoff_reply(&self, conv: &mut Conversation, reason: HandoffReason, info: &HandoffInfo) -> Reply {
+        let reply = self.handoff_text_reply(conv.lang, reason, info);
+        if let Some(Event::ReplyOut { reply: last, .. }) =
+            conv.events.iter_mut().rev().find(|e| matches!(e, Event::ReplyOut { .. }))
+        {
+            *last = reply.clone();
+        }
+        reply
+    }
+
+    fn handoff_text_reply(&self, lang: Lang, reason: HandoffReason, info: &HandoffInfo) -> Reply {
+        let info = info.clone();
         let mut text = match (reason, lang) {
             (HandoffReason::Asked, Lang::De) => "Gern bringe ich Sie mit einem Menschen zusammen.".to_string(),
             (HandoffReason::Asked, Lang::En) => "Of course, I will put you in touch with a person.".to_string(),

@@ -19,6 +19,6 @@ pub mod verify;
 pub use assist::{LlmMode, LlmStats};
 pub use compose::{Composer, Grounding, RecordComposer, Request};
 pub use engine::{
-    Conversation, Engine, EngineConfig, Event, HandoffReason, NoStaff, Partial, StaffDesk, TurnRequest, handoff_text,
+    Conversation, Engine, EngineConfig, Event, HandoffReason, Partial, TurnRequest, handoff_text, no_staff,
 };
 pub use lotse_search::Retrieval;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use lotse_core::{CallbackOffer, HandoffInfo, HandoffState, Lang, Source};
-use lotse_dialog::{Conversation, HandoffReason, StaffDesk};
+use lotse_dialog::{Conversation, HandoffReason};
 use lotse_knowledge::KnowledgeBase;
 use serde::Deserialize;
 
@@ -67,7 +67,6 @@ pub struct Desk {
     retention_days: Arc<AtomicU32>,
     tz: TimeZone,
     kb: Arc<KnowledgeBase>,
-    runtime: tokio::runtime::Handle,
     pub config: Arc<HandoffConfig>,
 }
 
@@ -99,7 +98,6 @@ impl Desk {
             retention_days: Arc::new(AtomicU32::new(config.retention_days)),
             tz,
             kb,
-            runtime: tokio::runtime::Handle::current(),
             config: Arc::new(config),
         })
     }
@@ -220,8 +218,9 @@ impl Desk {
         }
     }
 
-    /// Queues the conversation within staff hours, or offers a callback outside them.
-    pub async fn request_async(
+    /// Queues the conversation within staff hours, or offers a callback outside them. The
+    /// channel calls it after the engine decided on a handoff ([`Conversation::requested_handoff`]).
+    pub async fn request(
         &self,
         conv: &Conversation,
         reason: HandoffReason,
@@ -264,17 +263,3 @@ impl Desk {
     }
 }
 
-impl StaffDesk for Desk {
-    /// Called by the engine on the blocking pool (never on a runtime thread), so it may wait.
-    fn request(&self, conv: &Conversation, reason: HandoffReason) -> HandoffInfo {
-        let at = Timestamp::now();
-        match self.runtime.block_on(self.request_async(conv, reason, at)) {
-            Ok(info) => info,
-            Err(e) => {
-                // The store is down: say so honestly and offer the general contact.
-                tracing::error!(error = %e, "the handoff store failed");
-                HandoffInfo { state: HandoffState::CallbackOffered, ..Default::default() }
-            }
-        }
-    }
-}

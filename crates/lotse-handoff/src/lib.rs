@@ -6,7 +6,8 @@
 //! - [`store`]: the queue (waiting → claimed → active → closed / abandoned), transcripts,
 //!   callbacks (open → scheduled → done), staff accounts and sessions, retention; SQLite or
 //!   PostgreSQL through sqlx.
-//! - [`desk`]: the engine's [`lotse_dialog::StaffDesk`], which queues or offers a callback.
+//! - [`desk`]: the staff desk a channel asks after the engine decided on a person
+//!   ([`lotse_dialog::Conversation::requested_handoff`]): it queues or offers a callback.
 //! - [`auth`]: argon2 password hashes and session tokens.
 
 pub mod auth;

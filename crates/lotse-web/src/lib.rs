@@ -438,7 +438,16 @@ async fn message(
         tracing::error!(error = %e, "turn failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
     })?;
-    let (reply, mut guard) = reply;
+    let (mut reply, mut guard) = reply;
+    // The engine decided on a person; the staff queue says what comes of it (a place in the
+    // queue within staff hours, a callback offer outside them). A store that fails leaves the
+    // engine's reply: the general contact.
+    if let (Some(desk), Some(reason)) = (&state.desk, guard.c.requested_handoff()) {
+        match desk.request(&guard.c, reason, jiff::Timestamp::now()).await {
+            Ok(info) => reply = state.engine.handoff_reply(&mut guard.c, reason, &info),
+            Err(e) => tracing::error!(error = %e, "the handoff store failed"),
+        }
+    }
     // A handed-over conversation's lines are stored before the client hears of them.
     handoff::after_turn(&state, &id, &mut guard, &reply).await?;
     drop(guard);

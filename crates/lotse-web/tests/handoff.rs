@@ -72,8 +72,7 @@ fn server(mut config: HandoffConfig) -> Server {
         let store = Store::open(&config.database).await.unwrap();
         let desk = Desk::new(store, config, kb.clone(), berlin()).await.unwrap();
         let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
-        let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default())
-            .with_staff_desk(Box::new(desk.clone()));
+        let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
         let limits = lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() };
         let state = lotse_web::AppState::with_desk(Arc::new(engine), limits, false, Some(desk.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -317,7 +317,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let embeddings = index.has_embeddings();
             let engine_config = lotse_dialog::EngineConfig::default();
             let tz = jiff::tz::TimeZone::get(&engine_config.time_zone)?;
-            let mut engine = lotse_dialog::Engine::new(kb.clone(), index, engine_config);
+            let engine = lotse_dialog::Engine::new(kb.clone(), index, engine_config);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
                 None
@@ -330,7 +330,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .with_context(|| format!("opening the handoff database {}", handoff.database))?;
                     anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, tz).await?)
                 })?;
-                engine = engine.with_staff_desk(Box::new(desk.clone()));
                 eprintln!("staff console at http://{addr}/staff (accounts: lotse staff add NAME)");
                 Some(desk)
             };
