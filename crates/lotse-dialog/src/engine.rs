@@ -459,6 +459,19 @@ impl Engine {
         reply
     }
 
+    /// A typed request for a person (the phone's key 0): nothing to understand, the engine
+    /// hands over at once. The transcript keeps it as "[Taste 0]" / "[key 0]".
+    pub fn request_person(&self, conv: &mut Conversation, at: Option<Timestamp>) -> Reply {
+        let at = at.unwrap_or_else(|| self.now().0);
+        let key = t(conv.lang, "[Taste 0]", "[key 0]");
+        conv.events.push(Event::MessageIn { at, text: key });
+        conv.failures = 0;
+        conv.confirm = None;
+        let reply = self.handoff(conv, HandoffReason::Asked, at);
+        conv.events.push(Event::ReplyOut { at, reply: reply.clone() });
+        reply
+    }
+
     fn decide(&self, conv: &mut Conversation, text: &str, turn: &mut Turn<'_>) -> Reply {
         let (at, retrieval) = (turn.at, turn.retrieval);
         // The answer to "Geht es um …?": a yes answers that service (with the facts the first
@@ -1611,6 +1624,26 @@ mod tests {
         let r = run(Channel::Web, &["Waffenschein beantragen"]);
         assert_eq!(r.kind, ReplyKind::OutOfScope);
         assert!(r.suggestions.iter().any(|s| s == HUMAN_DE));
+    }
+
+    #[test]
+    fn a_typed_request_for_a_person_is_decided_and_the_queue_words_the_outcome() {
+        let e = engine();
+        let (mut conv, _) = e.start("t".into(), Channel::Phone, Lang::De);
+        let r = e.request_person(&mut conv, Some(Timestamp::UNIX_EPOCH));
+        assert_eq!(r.kind, ReplyKind::Handoff);
+        // Without a queue: the general contact.
+        assert!(r.text.contains("03641 49-0"), "{}", r.text);
+        assert!(conv.events.iter().any(|e| matches!(e, Event::MessageIn { text, .. } if text == "[Taste 0]")));
+        assert_eq!(conv.requested_handoff(), Some(HandoffReason::Asked));
+        // A queue that took it: the reply says the place, and the conversation keeps that reply.
+        let info = HandoffInfo { state: HandoffState::Queued, position: Some(2), ..Default::default() };
+        let r = e.handoff_reply(&mut conv, HandoffReason::Asked, &info);
+        assert!(r.text.contains("Platz 2"), "{}", r.text);
+        assert!(matches!(conv.events.last(), Some(Event::ReplyOut { reply, .. }) if reply.text == r.text));
+        // The next turn asked for nothing.
+        e.respond(&mut conv, TurnRequest::new("Was kostet ein Reisepass?"));
+        assert_eq!(conv.requested_handoff(), None);
     }
 
     #[test]

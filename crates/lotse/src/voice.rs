@@ -316,13 +316,8 @@ impl Session<'_> {
                     self.early = None;
                     self.last_pause = None;
                     match digit {
-                        '0' => {
-                            let text = match self.conv.lang {
-                                Lang::En => "I would like to talk to a person.",
-                                _ => "Ich möchte mit einem Menschen sprechen.",
-                            };
-                            self.answer(text.to_string(), self.conv.lang, at, at, at, Duration::ZERO)?;
-                        }
+                        // A typed request for a person: nothing for the engine to read.
+                        '0' => self.answer(Input::Person, self.conv.lang, at, at, at, Duration::ZERO)?,
                         '*' => {
                             let again = self.last_spoken.clone();
                             self.speak(&again, self.conv.lang, at)?;
@@ -354,7 +349,7 @@ impl Session<'_> {
                             secs(at)
                         ));
                     }
-                    let mut prepared = self.prepare(self.conv.clone(), t.text, t.lang, stt)?;
+                    let mut prepared = self.prepare(self.conv.clone(), Input::Heard(t.text), t.lang, stt)?;
                     prepared.english_odds = t.english_odds;
                     // The first sentence is ready then; the rest is made while it plays.
                     let ready = start + prepared.stt + prepared.dialog + prepared.tts_first;
@@ -404,7 +399,7 @@ impl Session<'_> {
                     let line = self.heard_line(&t, speech_end, capped);
                     self.log.push(line);
                     let stt_time = started.elapsed();
-                    self.answer(t.text, t.lang, speech_end, at, at_start, stt_time)?;
+                    self.answer(Input::Heard(t.text), t.lang, speech_end, at, at_start, stt_time)?;
                     if let Some(last) = self.turns.last_mut() {
                         last.english_odds = t.english_odds;
                     }
@@ -418,7 +413,7 @@ impl Session<'_> {
     /// `at`, the work (recognition `stt` included) began at `start`.
     fn answer(
         &mut self,
-        text: String,
+        input: Input,
         lang: Lang,
         speech_end: Duration,
         at: Duration,
@@ -426,7 +421,7 @@ impl Session<'_> {
         stt: Duration,
     ) -> Result<()> {
         let conv = self.conv.clone();
-        let prepared = self.prepare(conv, text, lang, stt)?;
+        let prepared = self.prepare(conv, input, lang, stt)?;
         // The first sentence is ready then; the rest is made while it plays.
         let ready = start + stt + prepared.dialog + prepared.tts_first;
         self.worker_free = ready;
@@ -440,27 +435,37 @@ impl Session<'_> {
     fn prepare(
         &mut self,
         mut conv: lotse_dialog::Conversation,
-        text: String,
+        input: Input,
         lang: Lang,
         stt: Duration,
     ) -> Result<Prepared> {
-        let started = Instant::now();
-        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (reply_text, reply_lang, kind, source_ids) = if text.is_empty() {
-            let sorry = match lang {
-                Lang::En => "Sorry, I did not understand that. Please say your question again.",
-                _ => "Entschuldigung, das habe ich nicht verstanden. Bitte sagen Sie Ihre Frage noch einmal.",
-            };
-            (sorry.to_string(), lang, "not_understood".to_string(), Vec::new())
-        } else {
-            if lang != conv.lang && !conv.lang_chosen {
-                conv.lang = lang;
-            }
-            let request = TurnRequest::new(&text).cancel(lotse_llm::Cancel::from_flag(cancel.clone()));
-            let reply = self.engine.respond(&mut conv, request);
+        let reply_of = |reply: lotse_core::Reply| {
             let kind =
                 serde_json::to_value(reply.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-            (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect())
+            (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
+        };
+        let started = Instant::now();
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (text, (reply_text, reply_lang, kind, source_ids)) = match input {
+            Input::Heard(text) if text.is_empty() => {
+                let sorry = match lang {
+                    Lang::En => "Sorry, I did not understand that. Please say your question again.",
+                    _ => "Entschuldigung, das habe ich nicht verstanden. Bitte sagen Sie Ihre Frage noch einmal.",
+                };
+                (text, (sorry.to_string(), lang, "not_understood".to_string(), Vec::new()))
+            }
+            Input::Heard(text) => {
+                if lang != conv.lang && !conv.lang_chosen {
+                    conv.lang = lang;
+                }
+                let request = TurnRequest::new(&text).cancel(lotse_llm::Cancel::from_flag(cancel.clone()));
+                let reply = self.engine.respond(&mut conv, request);
+                (text, reply_of(reply))
+            }
+            Input::Person => {
+                let reply = self.engine.request_person(&mut conv, None);
+                ("[0]".to_string(), reply_of(reply))
+            }
         };
         let dialog = started.elapsed();
         let said: Vec<String> = quick_start(sentences(&spoken(&reply_text, reply_lang)));
@@ -592,6 +597,14 @@ fn dictating(text: &str) -> bool {
 }
 
 /// A reply made and not yet played.
+/// What a turn of the call answers.
+enum Input {
+    /// What the recogniser heard (empty: nothing understood).
+    Heard(String),
+    /// Key 0: a person.
+    Person,
+}
+
 struct Prepared {
     conv: lotse_dialog::Conversation,
     text: String,
