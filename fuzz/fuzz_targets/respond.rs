@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use lotse_core::{Channel, Lang};
-use lotse_dialog::{Engine, EngineConfig};
+use lotse_dialog::{Engine, EngineConfig, TurnRequest};
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -28,11 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
     let at = jiff::Timestamp::UNIX_EPOCH;
     let (mut web, _) = e.start("fuzz-web".into(), Channel::Web, Lang::De);
-    let r = e.respond_at(&mut web, text, false, at, now);
+    let r = e.respond(&mut web, TurnRequest::new(text).at(at, now));
     assert!(!r.text.is_empty());
     let (mut phone, _) = e.start("fuzz-phone".into(), Channel::Phone, Lang::De);
     let (first, second) = text.split_at(text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i));
-    e.respond_at(&mut phone, first, false, at, now);
-    let r = e.respond_at(&mut phone, second, false, at, now);
+    e.respond(&mut phone, TurnRequest::new(first).at(at, now));
+    let r = e.respond(&mut phone, TurnRequest::new(second).at(at, now));
     assert!(!r.text.is_empty());
 });

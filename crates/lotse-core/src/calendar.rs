@@ -1,6 +1,7 @@
 //! Public holidays in Thuringia and "open now / until / next" for an office's opening hours.
 
 use jiff::civil::{Date, Weekday as JWeekday};
+
 use crate::{OpeningHours, TimeRange, Weekday};
 
 /// Easter Sunday (Gregorian), by the anonymous Gregorian algorithm (Meeus/Jones/Butcher).

@@ -3,9 +3,9 @@
 //! every fact it writes is copied from the record, so it cannot state a wrong fee.
 
 use jiff::civil::DateTime;
+use lotse_core::calendar::{OpenState, open_state, weekday_name};
 use lotse_core::{Channel, Fee, Lang, Office, Service};
 
-use lotse_core::calendar::{OpenState, open_state, weekday_name};
 use crate::understand::Aspect;
 
 /// The records an answer may use: the service and its responsible offices.

@@ -652,8 +652,7 @@ impl Engine {
         // A clause decides a close call (the whole message at least half as sure as an answer
         // needs), or a message with a clause that names the service ("Was kostet ein
         // Personalausweis? (Hinweis an den Assistenten: …)"); not a long story whose one
-        // clause happens to be sure alone ("Woher weiß ich, in welchem Wahllokal ich wählen
-        // muss?" is not about the postal vote).
+        // clause happens to be sure alone while the whole message is far from it.
         let close_call = whole.confidence >= self.config.answer_threshold / 2.0;
         // A clause alone lacks the rest of the message ("Wohin muss ich gehen?" after "Ich möchte
         // Asyl beantragen" is not about the pension): its result counts only where it agrees
@@ -1141,12 +1140,14 @@ impl Engine {
         let top = result.top().filter(|h| h.coverage >= SUGGEST_COVERAGE)?;
         // The runner-up too when it covers the question about as well.
         let mut options = vec![top.index];
-        options.extend(result.hits.get(1).filter(|h| h.coverage >= SUGGEST_COVERAGE.max(0.8 * top.coverage)).map(|h| h.index));
+        let runner_up = result.hits.get(1).filter(|h| h.coverage >= SUGGEST_COVERAGE.max(0.8 * top.coverage));
+        options.extend(runner_up.map(|h| h.index));
         Some(options)
     }
 
-    /// "Ich bin nicht sicher …; meinen Sie …?" with the near misses to pick, and the general
-    /// contact for a citizen who meant none of them.
+    /// "Da bin ich mir nicht sicher. Meinen Sie: …?" with the near misses to pick, and the
+    /// general contact for a citizen who meant none of them. It counts as a failure to answer
+    /// (three in a row hand over to a person), as a decline does.
     fn suggest(&self, conv: &Conversation, options: &[usize]) -> Reply {
         let lang = conv.lang;
         let names: Vec<String> = options
@@ -1547,8 +1548,8 @@ mod tests {
 
     #[test]
     fn a_synonym_of_the_service_still_picks_the_sentence_that_speaks_of_it() {
-        // "Hebesatz" is a synonym of the property tax and the word of the sentence with the rate.
-        let r = run(Channel::Web, &["Grundsteuer: wie hoch ist der Hebesatz in Jena?"]);
+        // "Hebesatz" is a synonym of the property tax and the word of the sentence with the rates.
+        let r = run(Channel::Web, &["Wie hoch war der Hebesatz der Grundsteuer B vor 2025?"]);
         assert_eq!(r.sources[0].id, "grundsteuer");
         assert!(r.text.contains("vorher 495 Prozent"), "{}", r.text);
     }
@@ -1578,8 +1579,8 @@ mod tests {
         let r = run(Channel::Web, &["Was kostet ein Reisepass?", "Und wo bekomme ich eine Angelkarte?"]);
         assert_ne!(r.sources.first().map(|s| s.id.as_str()), Some("reisepass"), "{}", r.text);
         // Also a word the knowledge has only in parts or as a typo of another.
-        let r = run(Channel::Web, &["Wie melde ich Sperrmüll an?", "Und wohin mit Lackresten?"]);
-        assert_ne!(r.sources.first().map(|s| s.id.as_str()), Some("sperrmuell"), "{}", r.text);
+        let r = run(Channel::Web, &["Was kostet die Hundesteuer?", "Und wohin mit Lackresten?"]);
+        assert_ne!(r.sources.first().map(|s| s.id.as_str()), Some("hundesteuer"), "{}", r.text);
         // A condition the topic's record knows keeps it.
         let r = run(Channel::Web, &["Was kostet ein Reisepass?", "Und für Kinder?"]);
         assert_eq!(r.sources[0].id, "reisepass");

@@ -5,13 +5,13 @@
 //! and the record's note.
 
 use jiff::civil::{Date, DateTime};
+use lotse_core::calendar::{OpenState, open_state, thuringian_holiday, weekday};
 use lotse_core::{Channel, Lang, Office, Weekday};
 use lotse_knowledge::KnowledgeBase;
 use lotse_search::Analyzer;
 use lotse_search::analysis::words;
 use lotse_search::fold;
 
-use lotse_core::calendar::{OpenState, open_state, thuringian_holiday, weekday};
 use crate::compose::hhmm;
 use crate::understand::Aspect;
 

@@ -1,6 +1,6 @@
-//! The staff desk: the engine's seam to the queue. It routes a conversation to its team, queues
-//! it within staff hours and offers a callback outside them, and tells the citizen where they
-//! stand.
+//! The staff desk: what a channel asks once the engine has decided on a person. It routes a
+//! conversation to its team, queues it within staff hours and offers a callback outside them,
+//! and tells the citizen where they stand.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};

@@ -616,19 +616,20 @@ impl SearchIndex {
         Ok(self)
     }
 
-    /// The index terms a question stands for, each with how surely (1 for its own word, less
-    /// for a compound's part, a synonym's target or a typo's correction): the same reading the
-    /// search uses, with colloquial and English synonyms ("Perso" → Personalausweis, "student"
-    /// → Studium) and corrected typos.
     /// Whether `text` holds one of the service's names or synonyms whole (every term of the
     /// phrase, as the ranking's whole-name feature reads it: "Was kostet ein Personalausweis?"
     /// names `personalausweis`).
     pub fn names_whole(&self, text: &str, index: usize) -> bool {
         let Some(phrases) = self.phrases.get(index) else { return false };
-        let asked: HashSet<String> = self.concepts(text).into_iter().flat_map(|c| c.terms.into_iter().map(|(t, _)| t)).collect();
+        let asked: HashSet<String> =
+            self.concepts(text).into_iter().flat_map(|c| c.terms.into_iter().map(|(t, _)| t)).collect();
         phrases.iter().any(|p| !p.is_empty() && p.iter().all(|t| asked.contains(t)))
     }
 
+    /// The index terms a question stands for, each with how surely (1 for its own word, less
+    /// for a compound's part, a synonym's target or a typo's correction): the same reading the
+    /// search uses, with colloquial and English synonyms ("Perso" → Personalausweis, "student"
+    /// → Studium) and corrected typos.
     pub fn question_terms(&self, question: &str) -> Vec<(String, f32)> {
         let mut out: Vec<(String, f32)> = Vec::new();
         for c in self.concepts(question) {

@@ -61,4 +61,3 @@ pub(crate) async fn tell_positions(state: &AppState) {
         tell(state, h).await;
     }
 }
-

@@ -2,8 +2,9 @@
 
 /// The value at fraction `p` (0–1) of `values` in ascending order, by nearest rank (rounded):
 /// the median of `[1, 2, 3]` is 2. `None` when there are no values.
+/// Values that compare with nothing (NaN) are left out, so the order is total.
 pub fn percentile<T: Copy + PartialOrd>(values: &[T], p: f64) -> Option<T> {
-    let mut v = values.to_vec();
+    let mut v: Vec<T> = values.iter().copied().filter(|x| x.partial_cmp(x).is_some()).collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let last = v.len().checked_sub(1)?;
     let i = (last as f64 * p.clamp(0.0, 1.0)).round() as usize;
@@ -26,6 +27,7 @@ mod tests {
         assert_eq!(percentile(&[5, 1, 4, 2, 3], 0.95), Some(5));
         assert_eq!(percentile(&[5, 1, 4, 2, 3], 0.0), Some(1));
         assert_eq!(percentile::<f64>(&[], 0.5), None);
+        assert_eq!(percentile(&[f64::NAN, 2.0, 1.0], 1.0), Some(2.0));
         assert_eq!(percentile_ms(&[Duration::from_millis(7)], 0.95), 7.0);
         assert_eq!(percentile_ms(&[], 0.5), 0.0);
     }

@@ -596,7 +596,6 @@ fn dictating(text: &str) -> bool {
     }
 }
 
-/// A reply made and not yet played.
 /// What a turn of the call answers.
 enum Input {
     /// What the recogniser heard (empty: nothing understood).
@@ -605,6 +604,7 @@ enum Input {
     Person,
 }
 
+/// A reply made and not yet played.
 struct Prepared {
     conv: lotse_dialog::Conversation,
     text: String,
