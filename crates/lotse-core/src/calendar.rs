@@ -1,6 +1,8 @@
-//! Public holidays in Thuringia and "open now / until / next" for an office's opening hours.
+//! Public holidays of the German states and "open now / until / next" for an office's opening
+//! hours.
 
 use jiff::civil::{Date, Weekday as JWeekday};
+use serde::{Deserialize, Serialize};
 
 use crate::{OpeningHours, TimeRange, Weekday};
 
@@ -25,15 +27,81 @@ pub fn easter_sunday(year: i16) -> Date {
     Date::new(year, month as i8, day as i8).expect("Easter is a valid date")
 }
 
-/// The name of the public holiday in Thuringia on `date`, if it is one. Fronleichnam is a holiday
-/// only in some Thuringian municipalities (not in Jena) and is not included.
-pub fn thuringian_holiday(date: Date) -> Option<&'static str> {
-    let fixed = match (date.month(), date.day()) {
+/// A German state (Land), for its public holidays; written as its two-letter code ("TH", "BY").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    #[serde(rename = "BW")]
+    BadenWuerttemberg,
+    #[serde(rename = "BY")]
+    Bayern,
+    #[serde(rename = "BE")]
+    Berlin,
+    #[serde(rename = "BB")]
+    Brandenburg,
+    #[serde(rename = "HB")]
+    Bremen,
+    #[serde(rename = "HH")]
+    Hamburg,
+    #[serde(rename = "HE")]
+    Hessen,
+    #[serde(rename = "MV")]
+    MecklenburgVorpommern,
+    #[serde(rename = "NI")]
+    Niedersachsen,
+    #[serde(rename = "NW")]
+    NordrheinWestfalen,
+    #[serde(rename = "RP")]
+    RheinlandPfalz,
+    #[serde(rename = "SL")]
+    Saarland,
+    #[serde(rename = "SN")]
+    Sachsen,
+    #[serde(rename = "ST")]
+    SachsenAnhalt,
+    #[serde(rename = "SH")]
+    SchleswigHolstein,
+    /// Lotse's first home, Jena.
+    #[default]
+    #[serde(rename = "TH")]
+    Thueringen,
+}
+
+/// Where a city's clock and public holidays come from: its time zone and its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    pub tz: jiff::tz::TimeZone,
+    pub state: State,
+}
+
+/// The name of the public holiday on `date` in `state`, if it is one: the nine every state keeps
+/// and the state's own. Holidays of only some municipalities are left out (Fronleichnam in parts
+/// of Saxony and Thuringia, the Augsburg Friedensfest), except Mariä Himmelfahrt in Bavaria,
+/// which the cities with a Catholic majority keep (Munich among them).
+pub fn holiday(state: State, date: Date) -> Option<&'static str> {
+    use State::*;
+    let (month, day, year) = (date.month(), date.day(), date.year());
+    let fixed = match (month, day) {
         (1, 1) => Some("Neujahr"),
+        (1, 6) if matches!(state, BadenWuerttemberg | Bayern | SachsenAnhalt) => Some("Heilige Drei Könige"),
+        (3, 8) if (state == Berlin && year >= 2019) || (state == MecklenburgVorpommern && year >= 2023) => {
+            Some("Internationaler Frauentag")
+        }
         (5, 1) => Some("Tag der Arbeit"),
-        (9, 20) if date.year() >= 2019 => Some("Weltkindertag"),
+        (8, 15) if matches!(state, Bayern | Saarland) => Some("Mariä Himmelfahrt"),
+        (9, 20) if state == Thueringen && year >= 2019 => Some("Weltkindertag"),
         (10, 3) => Some("Tag der Deutschen Einheit"),
-        (10, 31) => Some("Reformationstag"),
+        (10, 31)
+            if year == 2017
+                || matches!(state, Brandenburg | MecklenburgVorpommern | Sachsen | SachsenAnhalt | Thueringen)
+                || (matches!(state, Bremen | Hamburg | Niedersachsen | SchleswigHolstein) && year >= 2018) =>
+        {
+            Some("Reformationstag")
+        }
+        (11, 1) if matches!(state, BadenWuerttemberg | Bayern | NordrheinWestfalen | RheinlandPfalz | Saarland) => {
+            Some("Allerheiligen")
+        }
+        // Buß- und Bettag: the Wednesday between 16 and 22 November.
+        (11, 16..=22) if state == Sachsen && date.weekday() == JWeekday::Wednesday => Some("Buß- und Bettag"),
         (12, 25) => Some("Erster Weihnachtsfeiertag"),
         (12, 26) => Some("Zweiter Weihnachtsfeiertag"),
         _ => None,
@@ -41,13 +109,17 @@ pub fn thuringian_holiday(date: Date) -> Option<&'static str> {
     if fixed.is_some() {
         return fixed;
     }
-    let easter = easter_sunday(date.year());
-    let offset = (date - easter).get_days();
-    match offset {
+    let easter = easter_sunday(year);
+    match (date - easter).get_days() {
         -2 => Some("Karfreitag"),
+        0 if state == Brandenburg => Some("Ostersonntag"),
         1 => Some("Ostermontag"),
         39 => Some("Christi Himmelfahrt"),
+        49 if state == Brandenburg => Some("Pfingstsonntag"),
         50 => Some("Pfingstmontag"),
+        60 if matches!(state, BadenWuerttemberg | Bayern | Hessen | NordrheinWestfalen | RheinlandPfalz | Saarland) => {
+            Some("Fronleichnam")
+        }
         _ => None,
     }
 }
@@ -78,12 +150,12 @@ pub enum OpenState {
 }
 
 /// Whether the office is open at `date`/`minute` (minutes since midnight, local time), and if not,
-/// when it opens next (within two weeks), with public holidays closed.
-pub fn open_state(hours: &OpeningHours, date: Date, minute: u16) -> OpenState {
+/// when it opens next (within two weeks), with the public holidays of `state` closed.
+pub fn open_state(hours: &OpeningHours, date: Date, minute: u16, state: State) -> OpenState {
     if hours.is_empty() {
         return OpenState::Unknown;
     }
-    let holiday_today = thuringian_holiday(date);
+    let holiday_today = holiday(state, date);
     if holiday_today.is_none() {
         let today = hours.ranges(weekday(date)).unwrap_or_default();
         if let Some(r) = today.iter().find(|r| r.contains(minute)) {
@@ -96,7 +168,7 @@ pub fn open_state(hours: &OpeningHours, date: Date, minute: u16) -> OpenState {
     let mut d = date;
     for _ in 0..14 {
         d = d.tomorrow().unwrap_or(d);
-        if thuringian_holiday(d).is_some() {
+        if holiday(state, d).is_some() {
             continue;
         }
         if let Some(r) = hours.ranges(weekday(d)).unwrap_or_default().first() {
@@ -139,8 +211,28 @@ mod tests {
             (date(2026, 11, 23), None),
         ];
         for (d, want) in table {
-            assert_eq!(thuringian_holiday(d), want, "{d}");
+            assert_eq!(holiday(State::Thueringen, d), want, "{d}");
         }
+    }
+
+    #[test]
+    fn other_states_keep_their_own_holidays() {
+        let munich = State::Bayern;
+        assert_eq!(holiday(munich, date(2026, 6, 4)), Some("Fronleichnam"));
+        assert_eq!(holiday(munich, date(2026, 8, 15)), Some("Mariä Himmelfahrt"));
+        assert_eq!(holiday(munich, date(2026, 11, 1)), Some("Allerheiligen"));
+        assert_eq!(holiday(munich, date(2026, 10, 31)), None);
+        assert_eq!(holiday(munich, date(2026, 9, 20)), None);
+        assert_eq!(holiday(State::Sachsen, date(2026, 11, 18)), Some("Buß- und Bettag"));
+        assert_eq!(holiday(State::Sachsen, date(2025, 11, 19)), Some("Buß- und Bettag"));
+        assert_eq!(holiday(State::Sachsen, date(2026, 11, 25)), None);
+        assert_eq!(holiday(State::Berlin, date(2026, 3, 8)), Some("Internationaler Frauentag"));
+        assert_eq!(holiday(State::Hamburg, date(2017, 10, 31)), Some("Reformationstag"));
+        assert_eq!(holiday(State::Hamburg, date(2016, 10, 31)), None);
+        // Every state keeps the nine national ones.
+        assert_eq!(holiday(State::Bremen, date(2026, 5, 25)), Some("Pfingstmontag"));
+        let parsed: State = serde_json::from_str("\"BY\"").unwrap();
+        assert_eq!(parsed, State::Bayern);
     }
 
     fn hours() -> OpeningHours {
@@ -155,22 +247,22 @@ mod tests {
     fn open_until_and_next_opening() {
         // Monday 23 Nov 2026, 10:00: open until 13:00.
         assert_eq!(
-            open_state(&hours(), date(2026, 11, 23), 600),
+            open_state(&hours(), date(2026, 11, 23), 600, State::Thueringen),
             OpenState::OpenUntil(TimeRange { from: 510, to: 780 })
         );
         // Tuesday 12:30: in the lunch break, opens 13:00 the same day.
-        match open_state(&hours(), date(2026, 11, 24), 750) {
+        match open_state(&hours(), date(2026, 11, 24), 750, State::Thueringen) {
             OpenState::Opens { date: d, range, .. } => assert_eq!((d, range.from), (date(2026, 11, 24), 780)),
             other => panic!("{other:?}"),
         }
         // Easter Monday 2026 is a holiday: next opening is Tuesday.
-        match open_state(&hours(), date(2026, 4, 6), 600) {
+        match open_state(&hours(), date(2026, 4, 6), 600, State::Thueringen) {
             OpenState::Opens { date: d, holiday_today, .. } => {
                 assert_eq!(d, date(2026, 4, 7));
                 assert_eq!(holiday_today, Some("Ostermontag"));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(open_state(&OpeningHours::default(), date(2026, 4, 6), 600), OpenState::Unknown);
+        assert_eq!(open_state(&OpeningHours::default(), date(2026, 4, 6), 600, State::Thueringen), OpenState::Unknown);
     }
 }

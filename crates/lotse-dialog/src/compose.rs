@@ -3,7 +3,7 @@
 //! every fact it writes is copied from the record, so it cannot state a wrong fee.
 
 use jiff::civil::DateTime;
-use lotse_core::calendar::{OpenState, open_state, weekday_name};
+use lotse_core::calendar::{OpenState, State, open_state, weekday_name};
 use lotse_core::{Channel, Fee, Lang, Office, Service};
 
 use crate::understand::Aspect;
@@ -25,6 +25,8 @@ pub struct Request<'a> {
     pub focus: &'a [String],
     /// Local time in the city, for "open until".
     pub now: DateTime,
+    /// The city's state, whose public holidays close its offices.
+    pub state: State,
     /// Record sentences that answer the question's specifics, stated verbatim after the name.
     pub passages: &'a [String],
     /// The fees whose condition the question meets (indices into the service's fees); empty:
@@ -91,10 +93,10 @@ impl Words {
     }
 }
 
-fn open_sentence(office: &Office, now: DateTime, lang: Lang, phone: bool) -> Option<String> {
+fn open_sentence(office: &Office, now: DateTime, region: State, lang: Lang, phone: bool) -> Option<String> {
     let hours = office.opening_hours.as_ref()?;
     let w = Words { lang };
-    let state = open_state(hours, now.date(), (now.hour() as u16) * 60 + now.minute() as u16);
+    let state = open_state(hours, now.date(), (now.hour() as u16) * 60 + now.minute() as u16, region);
     let s = match state {
         OpenState::OpenUntil(r) => match lang {
             Lang::De => format!("Heute geöffnet bis {} Uhr.", hhmm(r.to)),
@@ -204,7 +206,7 @@ fn office_sentences(office: &Office, req: &Request<'_>, with_hours: bool) -> Vec
     if let Some(e) = &office.email {
         out.push(format!("{} {e}.", w.t("E-Mail", "E-mail")));
     }
-    if with_hours && let Some(s) = open_sentence(office, req.now, req.lang, req.channel == Channel::Phone) {
+    if with_hours && let Some(s) = open_sentence(office, req.now, req.state, req.lang, req.channel == Channel::Phone) {
         out.push(s);
     }
     out
@@ -405,7 +407,7 @@ impl Composer for RecordComposer {
                         Lang::De => format!("Zuständig ist {}.", o.name),
                         Lang::En => format!("Responsible: {}.", o.name),
                     });
-                    lines.extend(open_sentence(o, req.now, lang, true));
+                    lines.extend(open_sentence(o, req.now, req.state, lang, true));
                 }
                 Some(o) => {
                     lines.extend(office_sentences(o, req, general || asked(Aspect::Hours) || asked(Aspect::Where)))

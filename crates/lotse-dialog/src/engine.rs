@@ -258,6 +258,8 @@ pub struct EngineConfig {
     pub general_office: Option<String>,
     /// The city's time zone, for opening hours.
     pub time_zone: String,
+    /// The city's state, whose public holidays close its offices.
+    pub state: lotse_core::calendar::State,
     /// Questions in a row without an answer before the engine offers a person.
     pub max_failures: u8,
     /// The retrieval confidence at or above which the engine answers (the calibrated default:
@@ -270,6 +272,7 @@ impl Default for EngineConfig {
         EngineConfig {
             general_office: Some("stadtverwaltung".into()),
             time_zone: "Europe/Berlin".into(),
+            state: lotse_core::calendar::State::default(),
             max_failures: 3,
             answer_threshold: lotse_search::answer_threshold(),
         }
@@ -859,7 +862,8 @@ impl Engine {
     ) -> Reply {
         let office = &self.kb.offices[index];
         let day = crate::offices::day_asked(text);
-        let text = crate::offices::office_answer(office, aspects, day, turn.now, conv.lang, conv.channel);
+        let text =
+            crate::offices::office_answer(office, aspects, day, turn.now, self.config.state, conv.lang, conv.channel);
         conv.office = Some(index);
         conv.topic = None;
         conv.asked = aspects.to_vec();
@@ -1317,6 +1321,7 @@ impl Engine {
             aspects,
             focus,
             now: turn.now,
+            state: self.config.state,
             passages: &passages,
             fees: &fees,
         };

@@ -5,7 +5,7 @@
 //! and the record's note.
 
 use jiff::civil::{Date, DateTime};
-use lotse_core::calendar::{OpenState, open_state, thuringian_holiday, weekday};
+use lotse_core::calendar::{OpenState, State, holiday, open_state, weekday};
 use lotse_core::{Channel, Lang, Office, Weekday};
 use lotse_knowledge::KnowledgeBase;
 use lotse_search::Analyzer;
@@ -163,13 +163,13 @@ fn day_name(d: Weekday, lang: Lang) -> &'static str {
 
 /// The sentence for one day's hours: "Am Donnerstag hat … von 08:30 bis 16:00 Uhr geöffnet." or
 /// "Am Mittwoch ist … geschlossen."; `None` when the record has no weekly hours.
-fn day_sentence(o: &Office, day: Weekday, date: Option<Date>, lang: Lang) -> Option<String> {
+fn day_sentence(o: &Office, day: Weekday, date: Option<Date>, state: State, lang: Lang) -> Option<String> {
     let hours = o.opening_hours.as_ref().filter(|h| !h.is_empty())?;
     let name = day_name(day, lang);
-    if let Some(holiday) = date.and_then(thuringian_holiday) {
+    if let Some(h) = date.and_then(|d| holiday(state, d)) {
         return Some(match lang {
-            Lang::De => format!("{name} ist Feiertag ({holiday}): geschlossen."),
-            Lang::En => format!("{name} is a public holiday ({holiday}): closed."),
+            Lang::De => format!("{name} ist Feiertag ({h}): geschlossen."),
+            Lang::En => format!("{name} is a public holiday ({h}): closed."),
         });
     }
     let ranges = hours.ranges(day).unwrap_or_default();
@@ -198,12 +198,12 @@ fn week_line(o: &Office, lang: Lang) -> Option<String> {
 }
 
 /// Today's state: "Heute, Dienstag, geöffnet von 08:30 bis 18:00 Uhr, jetzt noch bis 18:00 Uhr."
-fn today_sentence(o: &Office, now: DateTime, lang: Lang) -> Option<String> {
+fn today_sentence(o: &Office, now: DateTime, region: State, lang: Lang) -> Option<String> {
     let hours = o.opening_hours.as_ref().filter(|h| !h.is_empty())?;
     let today = weekday(now.date());
     let name = day_name(today, lang);
     let minute = now.hour() as u16 * 60 + now.minute() as u16;
-    let state = open_state(hours, now.date(), minute);
+    let state = open_state(hours, now.date(), minute, region);
     Some(match state {
         OpenState::OpenUntil(r) => match lang {
             Lang::De => format!("Heute, {name}, jetzt geöffnet bis {} Uhr.", hhmm(r.to)),
@@ -262,6 +262,7 @@ pub fn office_answer(
     aspects: &[Aspect],
     day: Option<Day>,
     now: DateTime,
+    state: State,
     lang: Lang,
     channel: Channel,
 ) -> String {
@@ -305,16 +306,16 @@ pub fn office_answer(
     if hours_asked || appointment {
         let today = now.date();
         match day {
-            Some(Day::On(d)) => lines.extend(day_sentence(o, d, Some(next_date(today, d)), lang)),
+            Some(Day::On(d)) => lines.extend(day_sentence(o, d, Some(next_date(today, d)), state, lang)),
             Some(Day::Tomorrow) => {
                 let t = today.tomorrow().unwrap_or(today);
-                lines.extend(day_sentence(o, weekday(t), Some(t), lang).map(|s| match lang {
+                lines.extend(day_sentence(o, weekday(t), Some(t), state, lang).map(|s| match lang {
                     Lang::De => format!("Morgen: {s}"),
                     Lang::En => format!("Tomorrow: {s}"),
                 }));
             }
             Some(Day::Today) | None => {
-                lines.extend(today_sentence(o, now, lang));
+                lines.extend(today_sentence(o, now, state, lang));
                 if day.is_none() && channel != Channel::Phone {
                     lines.extend(week_line(o, lang));
                 }
@@ -349,6 +350,8 @@ pub fn office_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TH: State = State::Thueringen;
     use lotse_core::{Address, OpeningHours};
 
     fn office() -> Office {
@@ -437,20 +440,20 @@ mod tests {
         // Tuesday 24 Nov 2026, 10:00.
         let now = jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0);
         let o = office();
-        let thu = office_answer(&o, &[Aspect::Hours], Some(Day::On(Weekday::Do)), now, Lang::De, Channel::Web);
+        let thu = office_answer(&o, &[Aspect::Hours], Some(Day::On(Weekday::Do)), now, TH, Lang::De, Channel::Web);
         assert!(thu.contains("Am Donnerstag geöffnet: 08:30 bis 16:00 Uhr."), "{thu}");
-        let sat = office_answer(&o, &[Aspect::Hours], Some(Day::On(Weekday::Sa)), now, Lang::De, Channel::Web);
+        let sat = office_answer(&o, &[Aspect::Hours], Some(Day::On(Weekday::Sa)), now, TH, Lang::De, Channel::Web);
         assert!(sat.contains("Am Samstag geschlossen."), "{sat}");
-        let today = office_answer(&o, &[Aspect::Hours], None, now, Lang::De, Channel::Web);
+        let today = office_answer(&o, &[Aspect::Hours], None, now, TH, Lang::De, Channel::Web);
         assert!(today.contains("Heute, Dienstag, jetzt geöffnet bis 18:00 Uhr."), "{today}");
         assert!(today.contains("Mittwoch 09:00 bis 13:00 Uhr"), "{today}");
         assert!(today.contains("Termin"), "the note: {today}");
         assert!(!today.contains("Engelplatz"), "only what was asked: {today}");
-        let place = office_answer(&o, &[Aspect::Where], None, now, Lang::En, Channel::Web);
+        let place = office_answer(&o, &[Aspect::Where], None, now, TH, Lang::En, Channel::Web);
         assert!(place.contains("Engelplatz 1, 07743 Jena") && place.contains("03641 49-3800"), "{place}");
         // Whit Monday 2027 is a holiday.
         let holiday = jiff::civil::date(2027, 5, 17).at(10, 0, 0, 0);
-        let closed = office_answer(&o, &[Aspect::Hours], Some(Day::Today), holiday, Lang::De, Channel::Phone);
+        let closed = office_answer(&o, &[Aspect::Hours], Some(Day::Today), holiday, TH, Lang::De, Channel::Phone);
         assert!(closed.contains("Feiertag (Pfingstmontag)") && closed.contains("am Dienstag"), "{closed}");
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
+use lotse_core::calendar::Zone;
 use lotse_core::{CallbackOffer, HandoffInfo, HandoffState, Lang, Source};
 use lotse_dialog::{Conversation, HandoffReason};
 use lotse_knowledge::KnowledgeBase;
@@ -65,7 +65,7 @@ pub struct Desk {
     schedule: Arc<RwLock<Schedule>>,
     /// Days to keep transcripts and contact data (the configuration's, or an admin's choice).
     retention_days: Arc<AtomicU32>,
-    tz: TimeZone,
+    zone: Zone,
     kb: Arc<KnowledgeBase>,
     pub config: Arc<HandoffConfig>,
 }
@@ -81,7 +81,7 @@ impl Desk {
         store: Store,
         config: HandoffConfig,
         kb: Arc<KnowledgeBase>,
-        tz: TimeZone,
+        zone: Zone,
     ) -> Result<Desk, StoreError> {
         let mut config = config;
         if let Some(text) = store.setting(SCHEDULE_SETTING).await?
@@ -96,7 +96,7 @@ impl Desk {
             store,
             schedule: Arc::new(RwLock::new(config.schedule.clone())),
             retention_days: Arc::new(AtomicU32::new(config.retention_days)),
-            tz,
+            zone,
             kb,
             config: Arc::new(config),
         })
@@ -124,8 +124,9 @@ impl Desk {
         Ok(())
     }
 
-    pub fn tz(&self) -> &TimeZone {
-        &self.tz
+    /// The city's time zone and state (for the schedule's hours and holidays).
+    pub fn zone(&self) -> &Zone {
+        &self.zone
     }
 
     pub fn team_name(&self, id: &str) -> String {
@@ -176,7 +177,7 @@ impl Desk {
     /// The next window in which `team` handles callbacks, from `at`.
     pub fn callback_window(&self, team: &str, at: Timestamp) -> Option<Window> {
         let s = self.schedule();
-        s.current(team, at, &self.tz).or_else(|| s.next_opening(team, at, &self.tz))
+        s.current(team, at, &self.zone).or_else(|| s.next_opening(team, at, &self.zone))
     }
 
     /// What the citizen of a queued conversation is told now.
@@ -208,7 +209,7 @@ impl Desk {
     pub fn callback_info(&self, c: &Callback, lang: Lang) -> HandoffInfo {
         let start = Timestamp::from_millisecond(c.slot_start_ms).unwrap_or(Timestamp::UNIX_EPOCH);
         let end = Timestamp::from_millisecond(c.slot_end_ms).unwrap_or(Timestamp::UNIX_EPOCH);
-        let window = Window { start: start.to_zoned(self.tz.clone()), end: end.to_zoned(self.tz.clone()) };
+        let window = Window { start: start.to_zoned(self.zone.tz.clone()), end: end.to_zoned(self.zone.tz.clone()) };
         let state = if c.state == CallbackState::Done { HandoffState::Closed } else { HandoffState::CallbackScheduled };
         HandoffInfo {
             state,
@@ -234,7 +235,7 @@ impl Desk {
         }
         let team = self.team_for(conv);
         let schedule = self.schedule();
-        if schedule.is_open(&team, at, &self.tz) {
+        if schedule.is_open(&team, at, &self.zone) {
             let (service, _, sources) = self.topic(conv);
             let new = NewHandoff {
                 conversation_id: conv.id.clone(),
@@ -253,7 +254,7 @@ impl Desk {
             tracing::info!(handoff = %h.id, team = %h.team, "conversation queued for staff");
             return self.info(&h).await;
         }
-        let window = schedule.next_opening(&team, at, &self.tz);
+        let window = schedule.next_opening(&team, at, &self.zone);
         Ok(HandoffInfo {
             state: HandoffState::CallbackOffered,
             team: Some(self.team_name(&team)),

@@ -5,7 +5,7 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use lotse_core::{MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange};
-use lotse_core::calendar::{thuringian_holiday, weekday};
+use lotse_core::calendar::{Zone, holiday, weekday};
 use serde::{Deserialize, Serialize};
 
 /// A team that takes handed-over conversations.
@@ -212,7 +212,7 @@ impl Schedule {
 
     /// The team's ranges on `date`: exceptions first, then public holidays (closed), then the
     /// weekly hours.
-    pub fn ranges(&self, team: &str, date: Date) -> Vec<TimeRange> {
+    pub fn ranges(&self, team: &str, date: Date, zone: &Zone) -> Vec<TimeRange> {
         let exception = self
             .exceptions
             .iter()
@@ -221,22 +221,23 @@ impl Schedule {
         if let Some(x) = exception {
             return x.hours.as_deref().and_then(|h| lotse_core::parse_day(h).ok()).unwrap_or_default();
         }
-        if thuringian_holiday(date).is_some() {
+        if holiday(zone.state, date).is_some() {
             return Vec::new();
         }
         self.team(team).and_then(|t| t.hours.ranges(weekday(date)).ok()).unwrap_or_default()
     }
 
     /// Whether the team is reachable at `at`.
-    pub fn is_open(&self, team: &str, at: Timestamp, tz: &TimeZone) -> bool {
-        self.current(team, at, tz).is_some()
+    pub fn is_open(&self, team: &str, at: Timestamp, zone: &Zone) -> bool {
+        self.current(team, at, zone).is_some()
     }
 
     /// The window the team is in at `at`, if it is open.
-    pub fn current(&self, team: &str, at: Timestamp, tz: &TimeZone) -> Option<Window> {
+    pub fn current(&self, team: &str, at: Timestamp, zone: &Zone) -> Option<Window> {
+        let tz = &zone.tz;
         let local = at.to_zoned(tz.clone());
         let minute = (local.hour() as u16) * 60 + local.minute() as u16;
-        let r = self.ranges(team, local.date()).into_iter().find(|r| r.contains(minute))?;
+        let r = self.ranges(team, local.date(), zone).into_iter().find(|r| r.contains(minute))?;
         Some(self.window(local.date(), r, tz))
     }
 
@@ -254,12 +255,13 @@ impl Schedule {
     }
 
     /// The next window that starts after `at` (within 60 days), for callbacks and "back on …".
-    pub fn next_opening(&self, team: &str, at: Timestamp, tz: &TimeZone) -> Option<Window> {
+    pub fn next_opening(&self, team: &str, at: Timestamp, zone: &Zone) -> Option<Window> {
+        let tz = &zone.tz;
         let local = at.to_zoned(tz.clone());
         let minute = (local.hour() as u16) * 60 + local.minute() as u16;
         let mut date = local.date();
         for day in 0..60 {
-            for r in self.ranges(team, date) {
+            for r in self.ranges(team, date, zone) {
                 if day > 0 || r.from > minute {
                     return Some(self.window(date, r, tz));
                 }
@@ -274,12 +276,12 @@ impl Schedule {
 mod tests {
     use super::*;
 
-    fn tz() -> TimeZone {
-        TimeZone::get("Europe/Berlin").unwrap()
+    fn tz() -> Zone {
+        Zone { tz: TimeZone::get("Europe/Berlin").unwrap(), state: lotse_core::calendar::State::Thueringen }
     }
 
     fn at(s: &str) -> Timestamp {
-        s.parse::<DateTime>().unwrap().to_zoned(tz()).unwrap().timestamp()
+        s.parse::<DateTime>().unwrap().to_zoned(tz().tz).unwrap().timestamp()
     }
 
     #[test]

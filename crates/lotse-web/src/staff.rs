@@ -692,8 +692,8 @@ async fn admin_settings(State(state): State<Arc<AppState>>) -> Result<Json<serde
             serde_json::json!({
                 "id": t.id,
                 "name": t.name,
-                "open": schedule.is_open(&t.id, now, desk.tz()),
-                "next_opening": schedule.next_opening(&t.id, now, desk.tz()).map(|w| w.describe(false)),
+                "open": schedule.is_open(&t.id, now, desk.zone()),
+                "next_opening": schedule.next_opening(&t.id, now, desk.zone()).map(|w| w.describe(false)),
             })
         })
         .collect();

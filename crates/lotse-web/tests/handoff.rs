@@ -21,14 +21,17 @@ fn knowledge() -> Arc<lotse_knowledge::KnowledgeBase> {
     .clone()
 }
 
-fn berlin() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get("Europe/Berlin").unwrap()
+fn berlin() -> lotse_core::calendar::Zone {
+    lotse_core::calendar::Zone {
+        tz: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(),
+        state: lotse_core::calendar::State::Thueringen,
+    }
 }
 
 /// Reachable around the clock from yesterday to tomorrow (exceptions beat holidays).
 fn open_schedule() -> Schedule {
     let mut s = Schedule::default();
-    let today = Timestamp::now().to_zoned(berlin()).date();
+    let today = Timestamp::now().to_zoned(berlin().tz).date();
     for d in [-1i64, 0, 1] {
         s.exceptions.push(Exception {
             date: today.checked_add(d.days()).unwrap().to_string(),
@@ -46,7 +49,7 @@ fn closed_schedule() -> Schedule {
     for t in &mut s.teams {
         t.hours = Default::default();
     }
-    let today = Timestamp::now().to_zoned(berlin()).date();
+    let today = Timestamp::now().to_zoned(berlin().tz).date();
     s.exceptions.push(Exception {
         date: today.checked_add(2.days()).unwrap().to_string(),
         hours: Some("09:00-12:00".into()),

@@ -250,6 +250,7 @@ fn llm(
         aspects: &[],
         focus: &[],
         now: jiff::civil::date(2026, 11, 24).at(10, 0, 0, 0),
+        state: lotse_core::calendar::State::default(),
         passages: &[],
         fees: &[],
     };

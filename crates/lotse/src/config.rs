@@ -14,11 +14,44 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// What is the city's own rather than Lotse's.
+    #[serde(default)]
+    pub city: CityConfig,
     #[serde(default)]
     pub llm: LlmConfig,
     /// The staff handoff: database, retention, timeouts, teams and their hours.
     #[serde(default)]
     pub handoff: lotse_handoff::HandoffConfig,
+}
+
+/// What belongs to the city that runs Lotse: its state (whose public holidays close offices
+/// and staff teams) and its time zone. Defaults: Jena, Thuringia.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CityConfig {
+    /// The state's two-letter code: "TH", "BY", "SN" …
+    pub state: lotse_core::calendar::State,
+    pub time_zone: String,
+}
+
+impl Default for CityConfig {
+    fn default() -> Self {
+        CityConfig { state: lotse_core::calendar::State::Thueringen, time_zone: "Europe/Berlin".into() }
+    }
+}
+
+impl CityConfig {
+    /// The engine's settings for this city.
+    pub fn engine_config(&self) -> lotse_dialog::EngineConfig {
+        lotse_dialog::EngineConfig { state: self.state, time_zone: self.time_zone.clone(), ..Default::default() }
+    }
+
+    /// The city's clock and holidays for the staff schedule.
+    pub fn zone(&self) -> Result<lotse_core::calendar::Zone> {
+        let tz = jiff::tz::TimeZone::get(&self.time_zone)
+            .with_context(|| format!("[city] time_zone `{}` is not a known time zone", self.time_zone))?;
+        Ok(lotse_core::calendar::Zone { tz, state: self.state })
+    }
 }
 
 /// The language model: off by default, because the record composer answers alone.
@@ -59,12 +92,13 @@ impl Config {
         }
         Figment::new()
             .merge(Toml::file(&file))
-            // Only LOTSE_LLM__* and LOTSE_HANDOFF__*: other LOTSE_ variables (LOTSE_CACHE, …) are not settings.
+            // Only LOTSE_CITY__*, LOTSE_LLM__* and LOTSE_HANDOFF__*: other LOTSE_ variables
+            // (LOTSE_CACHE, …) are not settings.
             .merge(
                 Env::prefixed("LOTSE_")
                     .filter(|k| {
                         let k = k.as_str().to_lowercase();
-                        k.starts_with("llm__") || k.starts_with("handoff__")
+                        k.starts_with("city__") || k.starts_with("llm__") || k.starts_with("handoff__")
                     })
                     .split("__"),
             )
@@ -92,5 +126,33 @@ impl LlmConfig {
             }
         }
         Ok(Arc::new(lotse_llm_candle::CandleGenerator::load_dir(&dir, &tokenizer)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config> {
+        let dir = std::env::temp_dir().join(format!("lotse-config-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("lotse.toml");
+        std::fs::write(&file, text)?;
+        let config = Config::load(Some(&file));
+        std::fs::remove_dir_all(&dir).ok();
+        config
+    }
+
+    #[test]
+    fn the_city_section_sets_holidays_and_time_zone() {
+        let c = load("[city]\nstate = \"BY\"\ntime_zone = \"Europe/Berlin\"\n").unwrap();
+        assert_eq!(c.city.state, lotse_core::calendar::State::Bayern);
+        assert_eq!(c.city.engine_config().state, lotse_core::calendar::State::Bayern);
+        assert_eq!(c.city.zone().unwrap().state, lotse_core::calendar::State::Bayern);
+        // Without it: Jena's.
+        assert_eq!(load("").unwrap().city.state, lotse_core::calendar::State::Thueringen);
+        // An unknown state or time zone is a clear error, not a silent default.
+        assert!(load("[city]\nstate = \"XX\"\n").is_err());
+        assert!(load("[city]\ntime_zone = \"Mars/Olympus\"\n").unwrap().city.zone().is_err());
     }
 }

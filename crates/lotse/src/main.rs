@@ -315,20 +315,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if index.has_embeddings() { "on" } else { "off" }
             );
             let embeddings = index.has_embeddings();
-            let engine_config = lotse_dialog::EngineConfig::default();
-            let tz = jiff::tz::TimeZone::get(&engine_config.time_zone)?;
-            let engine = lotse_dialog::Engine::new(kb.clone(), index, engine_config);
+            let config = config::Config::load(cli.config.as_deref())?;
+            let zone = config.city.zone()?;
+            let engine = lotse_dialog::Engine::new(kb.clone(), index, config.city.engine_config());
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
                 None
             } else {
-                let handoff = config::Config::load(cli.config.as_deref())?.handoff;
+                let handoff = config.handoff;
                 handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
                 let desk = runtime.block_on(async {
                     let store = lotse_handoff::Store::open(&handoff.database)
                         .await
                         .with_context(|| format!("opening the handoff database {}", handoff.database))?;
-                    anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, tz).await?)
+                    anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, zone).await?)
                 })?;
                 eprintln!("staff console at http://{addr}/staff (accounts: lotse staff add NAME)");
                 Some(desk)
@@ -434,7 +434,9 @@ fn parse_enum<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result
 pub(crate) fn build_engine(knowledge: &Path) -> Result<lotse_dialog::Engine> {
     let kb = std::sync::Arc::new(load(knowledge)?);
     let index = std::sync::Arc::new(build_index(&kb)?);
-    Ok(lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default()))
+    let config_path = SETTINGS.get().and_then(|s| s.1.clone());
+    let city = config::Config::load(config_path.as_deref())?.city;
+    Ok(lotse_dialog::Engine::new(kb, index, city.engine_config()))
 }
 
 /// The models folder of the global `--models` option.
