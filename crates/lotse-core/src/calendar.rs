@@ -27,42 +27,43 @@ pub fn easter_sunday(year: i16) -> Date {
     Date::new(year, month as i8, day as i8).expect("Easter is a valid date")
 }
 
-/// A German state (Land), for its public holidays; written as its two-letter code ("TH", "BY").
+/// A German state (Land), for its public holidays; written as its two-letter code ("TH", "BY";
+/// lower case is read too).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
-    #[serde(rename = "BW")]
+    #[serde(rename = "BW", alias = "bw")]
     BadenWuerttemberg,
-    #[serde(rename = "BY")]
+    #[serde(rename = "BY", alias = "by")]
     Bayern,
-    #[serde(rename = "BE")]
+    #[serde(rename = "BE", alias = "be")]
     Berlin,
-    #[serde(rename = "BB")]
+    #[serde(rename = "BB", alias = "bb")]
     Brandenburg,
-    #[serde(rename = "HB")]
+    #[serde(rename = "HB", alias = "hb")]
     Bremen,
-    #[serde(rename = "HH")]
+    #[serde(rename = "HH", alias = "hh")]
     Hamburg,
-    #[serde(rename = "HE")]
+    #[serde(rename = "HE", alias = "he")]
     Hessen,
-    #[serde(rename = "MV")]
+    #[serde(rename = "MV", alias = "mv")]
     MecklenburgVorpommern,
-    #[serde(rename = "NI")]
+    #[serde(rename = "NI", alias = "ni")]
     Niedersachsen,
-    #[serde(rename = "NW")]
+    #[serde(rename = "NW", alias = "nw")]
     NordrheinWestfalen,
-    #[serde(rename = "RP")]
+    #[serde(rename = "RP", alias = "rp")]
     RheinlandPfalz,
-    #[serde(rename = "SL")]
+    #[serde(rename = "SL", alias = "sl")]
     Saarland,
-    #[serde(rename = "SN")]
+    #[serde(rename = "SN", alias = "sn")]
     Sachsen,
-    #[serde(rename = "ST")]
+    #[serde(rename = "ST", alias = "st")]
     SachsenAnhalt,
-    #[serde(rename = "SH")]
+    #[serde(rename = "SH", alias = "sh")]
     SchleswigHolstein,
     /// Lotse's first home, Jena.
     #[default]
-    #[serde(rename = "TH")]
+    #[serde(rename = "TH", alias = "th")]
     Thueringen,
 }
 
@@ -87,6 +88,8 @@ pub fn holiday(state: State, date: Date) -> Option<&'static str> {
             Some("Internationaler Frauentag")
         }
         (5, 1) => Some("Tag der Arbeit"),
+        // Once each, on the 75th and 80th anniversary of the end of the war in Europe.
+        (5, 8) if state == Berlin && (year == 2020 || year == 2025) => Some("Tag der Befreiung"),
         (8, 15) if matches!(state, Bayern | Saarland) => Some("Mariä Himmelfahrt"),
         (9, 20) if state == Thueringen && year >= 2019 => Some("Weltkindertag"),
         (10, 3) => Some("Tag der Deutschen Einheit"),
@@ -112,10 +115,10 @@ pub fn holiday(state: State, date: Date) -> Option<&'static str> {
     let easter = easter_sunday(year);
     match (date - easter).get_days() {
         -2 => Some("Karfreitag"),
-        0 if state == Brandenburg => Some("Ostersonntag"),
+        0 if matches!(state, Brandenburg | Hessen) => Some("Ostersonntag"),
         1 => Some("Ostermontag"),
         39 => Some("Christi Himmelfahrt"),
-        49 if state == Brandenburg => Some("Pfingstsonntag"),
+        49 if matches!(state, Brandenburg | Hessen) => Some("Pfingstsonntag"),
         50 => Some("Pfingstmontag"),
         60 if matches!(state, BadenWuerttemberg | Bayern | Hessen | NordrheinWestfalen | RheinlandPfalz | Saarland) => {
             Some("Fronleichnam")
@@ -233,6 +236,10 @@ mod tests {
         assert_eq!(holiday(State::Bremen, date(2026, 5, 25)), Some("Pfingstmontag"));
         let parsed: State = serde_json::from_str("\"BY\"").unwrap();
         assert_eq!(parsed, State::Bayern);
+        let parsed: State = serde_json::from_str("\"sn\"").unwrap();
+        assert_eq!(parsed, State::Sachsen);
+        assert_eq!(holiday(State::Berlin, date(2025, 5, 8)), Some("Tag der Befreiung"));
+        assert_eq!(holiday(State::Berlin, date(2026, 5, 8)), None);
     }
 
     fn hours() -> OpeningHours {

@@ -4,8 +4,8 @@
 //!
 //! This crate does no IO. Every type is plain data with serde derives, so the knowledge loaders,
 //! the importers, the search index and the conversation engine all speak the same model. Types are
-//! `Send + Sync` and cheap to share behind an `Arc`. [`calendar`] knows Thuringia's public
-//! holidays and whether opening hours are open at a moment; the engine and the staff schedule
+//! `Send + Sync` and cheap to share behind an `Arc`. [`calendar`] knows the public holidays
+//! of every German state and whether opening hours are open at a moment; the engine and the staff schedule
 //! both use it.
 
 pub mod calendar;

@@ -1,7 +1,7 @@
 //! Offices as answers (the Zuständigkeitsfinder's "where and when"): which office a question
 //! names, by the names citizens use for it ("Bürgeramt", "Einwohnermeldeamt", "citizens'
 //! office"), which day it asks about, and the answer from the office record alone: address,
-//! phone, e-mail, the hours of the day asked for (Thuringian holidays closed), the week's hours
+//! phone, e-mail, the hours of the day asked for (the configured state's holidays closed), the week's hours
 //! and the record's note.
 
 use jiff::civil::{Date, DateTime};

@@ -2,7 +2,7 @@
 //! conversation goes to staff — within their reachable hours into a persistent queue, outside
 //! them as a callback request.
 //!
-//! - [`schedule`]: teams, weekly hours, Thuringian public holidays and exceptions; routing.
+//! - [`schedule`]: teams, weekly hours, the configured state's public holidays and exceptions; routing.
 //! - [`store`]: the queue (waiting → claimed → active → closed / abandoned), transcripts,
 //!   callbacks (open → scheduled → done), staff accounts and sessions, retention; SQLite or
 //!   PostgreSQL through sqlx.

@@ -1,5 +1,5 @@
-//! When staff are reachable: weekly hours per team, Thuringian public holidays (computed, the
-//! Easter-based ones included) and dated exceptions (a closed day, shorter hours).
+//! When staff are reachable: weekly hours per team, the configured state's public holidays
+//! (computed, the Easter-based ones included) and dated exceptions (a closed day, shorter hours).
 
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;

@@ -436,6 +436,8 @@ pub(crate) fn build_engine(knowledge: &Path) -> Result<lotse_dialog::Engine> {
     let index = std::sync::Arc::new(build_index(&kb)?);
     let config_path = SETTINGS.get().and_then(|s| s.1.clone());
     let city = config::Config::load(config_path.as_deref())?.city;
+    // A time zone the engine cannot find is an error here, as in the server, not UTC.
+    city.zone()?;
     Ok(lotse_dialog::Engine::new(kb, index, city.engine_config()))
 }
 
