@@ -1168,16 +1168,16 @@ impl Engine {
             Lang::De => format!("Da bin ich mir nicht sicher. Meinen Sie: {}?", join_or(&names, "oder")),
             Lang::En => format!("I'm not sure about that. Do you mean: {}?", join_or(&names, "or")),
         };
-        let mut r = Self::reply(ReplyKind::Clarify, String::new(), lang);
-        r.sources = options.iter().map(|&i| self.service_source(i)).collect();
+        let mut sources: Vec<Source> = options.iter().map(|&i| self.service_source(i)).collect();
         if let Some((o, phone)) = self.general_contact() {
             text.push_str(&match lang {
                 Lang::De => format!(" Sonst gibt {} unter Telefon {phone} allgemeine Auskunft.", o.name),
                 Lang::En => format!(" Otherwise, call {} on {phone} for general enquiries.", o.name),
             });
-            r.sources.push(office_source(o));
+            sources.push(office_source(o));
         }
-        r.text = text;
+        let mut r = Self::reply(ReplyKind::Clarify, text, lang);
+        r.sources = sources;
         r.suggestions = options.iter().map(|&i| self.kb.services[i].name.clone()).collect();
         r.suggestions.push(Self::human_suggestion(lang));
         r
@@ -1256,7 +1256,6 @@ impl Engine {
     }
 
     fn handoff_text_reply(&self, lang: Lang, reason: HandoffReason, info: &HandoffInfo) -> Reply {
-        let info = info.clone();
         let mut text = match (reason, lang) {
             (HandoffReason::Asked, Lang::De) => "Gern bringe ich Sie mit einem Menschen zusammen.".to_string(),
             (HandoffReason::Asked, Lang::En) => "Of course, I will put you in touch with a person.".to_string(),
@@ -1265,7 +1264,7 @@ impl Engine {
         };
         let mut sources = Vec::new();
         text.push(' ');
-        text.push_str(&handoff_text(&info, lang));
+        text.push_str(&handoff_text(info, lang));
         if info.state == HandoffState::CallbackOffered && info.callback.is_none() {
             // No staff queue: the city's general contact.
             if let Some((o, phone)) = self.general_contact() {
@@ -1277,7 +1276,7 @@ impl Engine {
             }
         }
         let mut r = Self::reply(ReplyKind::Handoff, text, lang);
-        r.handoff = Some(info);
+        r.handoff = Some(info.clone());
         r.sources = sources;
         r
     }
