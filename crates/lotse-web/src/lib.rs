@@ -17,22 +17,19 @@
 //! - `GET /widget.js`, `/` (demo page), `/kiosk`, `GET /api/v1/qr?url=…` (the chat widget)
 //! - `GET /health`, `GET /metrics` (Prometheus text)
 //!
-//! Threading: handlers run on the tokio runtime; a turn (CPU work) runs on the blocking pool.
-//! Each conversation is behind its own mutex, so two messages of one conversation are answered
-//! in order and different conversations in parallel. Memory is bounded: at most
-//! `Limits::max_conversations` conversations, idle ones expire, and the rate limiter's table is
-//! capped too.
+//! Conversations, their turns, events and the handoff workflow are the session's
+//! ([`lotse_session::Sessions`]); this crate translates requests into calls there and maps its
+//! errors to status codes. Memory is bounded: at most `Limits::max_conversations`
+//! conversations, idle ones expire, and the rate limiter's table is capped too.
 
-mod events;
 mod handoff;
 mod metrics;
 mod rate;
 pub mod staff;
 mod widget;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
@@ -43,11 +40,11 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lotse_core::{Channel, HandoffInfo, Lang, Reply};
-use lotse_dialog::{Conversation, Engine};
+use lotse_core::{Channel, Lang, Reply};
+use lotse_dialog::Engine;
 use lotse_handoff::Desk;
+use lotse_session::{SessionError, Sessions, Turn, TurnOutcome};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -77,78 +74,20 @@ impl Default for Limits {
     }
 }
 
-/// What the events stream carries.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum StreamEvent {
-    /// The citizen's message, as received (cleaned).
-    Message { text: String },
-    /// The grounded part of a reply that the language model is writing: shown at once.
-    Facts { reply: Reply },
-    /// A verified sentence of the generated text.
-    Delta { text: String },
-    /// A reply of the assistant (final: it replaces the facts and deltas before it).
-    Reply { reply: Reply },
-    /// Where the handoff stands now, with the words to show or say.
-    Handoff { handoff: HandoffInfo, text: String },
-    /// A staff member's message.
-    Staff { name: String, text: String },
-    /// Staff started or stopped typing.
-    Typing { typing: bool },
-}
-
-impl StreamEvent {
-    fn name(&self) -> &'static str {
-        match self {
-            StreamEvent::Message { .. } => "message",
-            StreamEvent::Facts { .. } => "facts",
-            StreamEvent::Delta { .. } => "delta",
-            StreamEvent::Reply { .. } => "reply",
-            StreamEvent::Handoff { .. } => "handoff",
-            StreamEvent::Staff { .. } => "staff",
-            StreamEvent::Typing { .. } => "typing",
-        }
-    }
-}
-
-/// A conversation and how much of its event log is in the handoff store.
-pub(crate) struct Conv {
-    pub(crate) c: Conversation,
-    /// Events already written to the store's transcript.
-    pub(crate) synced: usize,
-    /// It has been handed to staff (or a callback was requested): its lines go to the store.
-    pub(crate) handed_off: bool,
-}
-
-pub(crate) struct Entry {
-    conversation: Arc<tokio::sync::Mutex<Conv>>,
-    events: broadcast::Sender<StreamEvent>,
-    last_active: Instant,
-}
+/// What a conversation's events stream carries (the session's events, as server-sent events).
+pub use lotse_session::ConversationEvent as StreamEvent;
 
 /// Shared server state.
 pub struct AppState {
-    engine: Arc<Engine>,
-    conversations: Mutex<HashMap<String, Entry>>,
+    /// The live conversations and the handoff workflow.
+    pub sessions: Arc<Sessions>,
     limits: Limits,
     rate: RateLimiter,
     pub metrics: Metrics,
     embeddings: bool,
-    /// Turns being answered right now, for load shedding.
-    in_flight: std::sync::atomic::AtomicUsize,
-    /// The staff queue, when configured.
-    pub(crate) desk: Option<Desk>,
-    /// What staff consoles are told (queue changes, messages, typing).
-    pub(crate) staff_events: broadcast::Sender<events::StaffEvent>,
     /// Failed logins per client and per account name.
     pub(crate) logins: staff::LoginLimiter,
-    /// Open console streams per staff account: who is present.
-    pub(crate) presence: Mutex<HashMap<String, usize>>,
 }
-
-/// Turns in flight from which new turns skip the costly retrieval stage (embedding re-ranking)
-/// instead of queueing behind it: on 2 cores a few turns at once are the most that keep latency.
-const BUSY_TURNS: usize = 2;
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, limits: Limits, embeddings: bool) -> Arc<AppState> {
@@ -156,41 +95,38 @@ impl AppState {
     }
 
     /// With a staff desk: handoffs are queued, relayed and shown in the console at `/staff`.
-    /// The same desk must be the engine's staff desk.
     pub fn with_desk(engine: Arc<Engine>, limits: Limits, embeddings: bool, desk: Option<Desk>) -> Arc<AppState> {
         let rate = RateLimiter::new(limits.requests_per_minute, 100_000);
+        let session_limits = lotse_session::Limits {
+            max_conversations: limits.max_conversations,
+            idle_timeout: limits.idle_timeout,
+            ..Default::default()
+        };
         Arc::new(AppState {
-            desk,
-            staff_events: broadcast::channel(1024).0,
+            sessions: Sessions::new(engine, desk, session_limits),
             logins: staff::LoginLimiter::default(),
-            presence: Mutex::new(HashMap::new()),
-            engine,
-            conversations: Mutex::new(HashMap::new()),
             limits,
             rate,
             metrics: Metrics::default(),
             embeddings,
-            in_flight: Default::default(),
         })
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        // A panic while holding the lock leaves a consistent map (every change is one insert
-        // or remove), so a poisoned lock is safe to use.
-        self.conversations.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        self.sessions.engine()
+    }
+
+    pub(crate) fn desk(&self) -> Option<&Desk> {
+        self.sessions.desk()
     }
 
     /// Forgets conversations idle for longer than the limit; returns how many.
     pub fn expire_idle(&self) -> usize {
-        let mut map = self.lock();
-        let before = map.len();
-        let timeout = self.limits.idle_timeout;
-        map.retain(|_, e| e.last_active.elapsed() < timeout);
-        before - map.len()
+        self.sessions.expire_idle()
     }
 
     pub fn n_conversations(&self) -> usize {
-        self.lock().len()
+        self.sessions.len()
     }
 }
 
@@ -222,6 +158,39 @@ pub(crate) fn store_error(e: lotse_handoff::store::StoreError) -> ApiError {
                 "store_unavailable",
                 "Your message could not be saved; please try again in a moment.",
             )
+        }
+    }
+}
+
+/// What the session refused, as the API answers it.
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> ApiError {
+        use lotse_handoff::ContactKind;
+        match e {
+            SessionError::UnknownConversation => handoff::unknown(),
+            SessionError::NoStaff => ApiError::new(StatusCode::NOT_FOUND, "no_staff", "Callbacks are not offered here."),
+            SessionError::EmptyMessage => ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "The message is empty."),
+            SessionError::ConsentRequired => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "consent_required",
+                "A callback needs your consent to store your contact details.",
+            ),
+            SessionError::InvalidContact(kind) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_contact",
+                match kind {
+                    ContactKind::Phone => "This is not a phone number we can call.",
+                    ContactKind::Email => "This is not an e-mail address we can write to.",
+                },
+            ),
+            SessionError::NoSchedule => {
+                ApiError::new(StatusCode::CONFLICT, "no_schedule", "No staff hours are planned for this team.")
+            }
+            SessionError::NotYours => ApiError::new(StatusCode::CONFLICT, "not_yours", "Claim this conversation first."),
+            SessionError::Store(e) => store_error(e),
+            SessionError::Internal => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
+            }
         }
     }
 }
@@ -351,27 +320,7 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("The request body is not valid: {e}"))
         })?
     };
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let (conversation, reply) =
-        state.engine.start(id.clone(), body.channel.unwrap_or_default(), body.lang.unwrap_or_default());
-    let (events, _) = broadcast::channel(64);
-    {
-        let mut map = state.lock();
-        if map.len() >= state.limits.max_conversations {
-            // Full: forget the conversation idle the longest (memory stays bounded).
-            if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.last_active).map(|(k, _)| k.clone()) {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(
-            id.clone(),
-            Entry {
-                conversation: Arc::new(tokio::sync::Mutex::new(Conv { c: conversation, synced: 0, handed_off: false })),
-                events,
-                last_active: Instant::now(),
-            },
-        );
-    }
+    let (id, reply) = state.sessions.start(body.channel.unwrap_or_default(), body.lang.unwrap_or_default());
     state.metrics.conversations.inc();
     state.metrics.reply(reply.kind);
     Ok((StatusCode::CREATED, Json(CreateResponse { id, reply })).into_response())
@@ -390,98 +339,25 @@ async fn message(
             format!("A message may have at most {} characters.", state.limits.max_message_chars),
         ));
     }
-    let text = lotse_dialog::understand::clean(&body.text);
-    if text.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "The message is empty."));
-    }
-    let (conversation, events) = handoff::entry(&state, &id).await?;
-    let _ = events.send(StreamEvent::Message { text: text.clone() });
-    if let Some(reply) = handoff::relay_if_with_staff(&state, &id, &conversation, &text).await? {
-        return Ok(reply);
-    }
-    let engine = state.engine.clone();
-    let plain = body.plain_language;
-    let lang = body.lang;
-    let busy = state.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= BUSY_TURNS;
-    if busy {
-        state.metrics.shed.inc();
-    }
-    let flight = InFlight(state.clone());
     let started = Instant::now();
-    // Holding the conversation's async lock across the blocking turn keeps turns in order.
-    let mut guard = conversation.lock_owned().await;
-    let stream = events.clone();
-    // A client that goes away drops this handler: the model stops, the turn ends with the
-    // composer's answer (the conversation stays consistent).
-    let cancel = lotse_llm::Cancel::default();
-    let _cancel_on_drop = CancelOnDrop(cancel.clone());
-    let reply = tokio::task::spawn_blocking(move || {
-        // Nobody listening is fine.
-        let mut sink = |p: lotse_dialog::Partial<'_>| {
-            let _ = stream.send(match p {
-                lotse_dialog::Partial::Facts(r) => StreamEvent::Facts { reply: r.clone() },
-                lotse_dialog::Partial::Text(t) => StreamEvent::Delta { text: t.to_string() },
-            });
-        };
-        let retrieval = if busy { lotse_dialog::Retrieval::Lexical } else { lotse_dialog::Retrieval::Full };
-        let request =
-            lotse_dialog::TurnRequest::new(&text).plain(plain).retrieval(retrieval).sink(&mut sink).cancel(cancel);
-        if let Some(lang) = lang {
-            guard.c.lang = lang;
-            guard.c.lang_chosen = true;
+    // A client that goes away drops this handler and with it the turn: the model stops.
+    let turn = Turn::new(body.text).plain(body.plain_language).lang(body.lang);
+    match state.sessions.turn(&id, turn).await? {
+        TurnOutcome::Relayed => Ok(Json(MessageResponse { reply: None, relayed: true })),
+        TurnOutcome::Answered { reply, lexical } => {
+            if lexical {
+                state.metrics.shed.inc();
+            }
+            state.metrics.turn(started.elapsed());
+            state.metrics.reply(reply.kind);
+            Ok(Json(MessageResponse { reply: Some(reply), relayed: false }))
         }
-        let reply = engine.respond(&mut guard.c, request);
-        (reply, guard)
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "turn failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
-    })?;
-    let (mut reply, mut guard) = reply;
-    // The engine decided on a person; the staff queue says what comes of it (a place in the
-    // queue within staff hours, a callback offer outside them). A store that fails leaves the
-    // engine's reply: the general contact.
-    if let (Some(desk), Some(reason)) = (&state.desk, guard.c.requested_handoff()) {
-        match desk.request(&guard.c, reason, jiff::Timestamp::now()).await {
-            Ok(info) => reply = state.engine.handoff_reply(&mut guard.c, reason, &info),
-            Err(e) => tracing::error!(error = %e, "the handoff store failed"),
-        }
-    }
-    // A handed-over conversation's lines are stored before the client hears of them.
-    handoff::after_turn(&state, &id, &mut guard, &reply).await?;
-    drop(guard);
-    drop(flight);
-    state.metrics.turn(started.elapsed());
-    state.metrics.reply(reply.kind);
-    // Nobody listening is fine.
-    let _ = events.send(StreamEvent::Reply { reply: reply.clone() });
-    Ok(Json(MessageResponse { reply: Some(reply), relayed: false }))
-}
-
-/// Cancels the turn's generation when dropped before the turn ended.
-struct CancelOnDrop(lotse_llm::Cancel);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
-/// Counts a turn as in flight until dropped (also when the handler is cancelled).
-struct InFlight(Arc<AppState>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let (_, events) = handoff::entry(&state, &id).await?;
-    let rx = events.subscribe();
     // A client that (re)connects learns at once where its handoff stands.
-    let first = handoff::current(&state, &id).await;
+    let (first, rx) = state.sessions.subscribe(&id).await?;
     let stream = tokio_stream::iter(first).chain(BroadcastStream::new(rx).filter_map(|item| item.ok())).map(|event| {
         // A slow reader that lagged behind skips what it missed rather than failing.
         SseEvent::default().event(event.name()).json_data(&event).map_err(axum::Error::new)
@@ -490,21 +366,21 @@ async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let kb = state.engine.knowledge();
+    let kb = state.engine().knowledge();
     Json(serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "services": kb.services.len(),
         "offices": kb.offices.len(),
         "embeddings": state.embeddings,
-        "llm": state.engine.llm().map(|(mode, name)| serde_json::json!({"mode": mode, "model": name})),
+        "llm": state.engine().llm().map(|(mode, name)| serde_json::json!({"mode": mode, "model": name})),
         "conversations": state.n_conversations(),
     }))
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let mut body = state.metrics.render(state.n_conversations());
-    if let Some(stats) = state.engine.llm_stats() {
+    if let Some(stats) = state.engine().llm_stats() {
         body.push_str(&metrics::render_llm(stats));
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
@@ -525,23 +401,17 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if state.desk.is_some() {
-        tokio::spawn(handoff::sweep(state.clone()));
-    }
-    let expiry = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let n = expiry.expire_idle();
-            if n > 0 {
-                tracing::debug!(expired = n, "idle conversations forgotten");
-            }
-        }
-    });
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    // The sweeper and idle expiry stop with the server, and are waited for.
+    let tracker = tokio_util::task::TaskTracker::new();
+    let token = tokio_util::sync::CancellationToken::new();
+    state.sessions.spawn_background(&tracker, token.clone());
+    let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+    served
 }
 
 async fn shutdown_signal() {

@@ -25,17 +25,17 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
-use lotse_core::HandoffState;
-use lotse_dialog::{handoff_text, understand};
+use lotse_dialog::understand;
 use lotse_handoff::auth;
 use lotse_handoff::store::{StaffAccount, now_ms};
-use lotse_handoff::{Author, QueueState, Role, Schedule};
+use lotse_handoff::{QueueState, Role, Schedule};
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::events::{StaffEvent, tell, tell_positions};
-use crate::{ApiError, AppState, StreamEvent, store_error};
+use lotse_session::StaffEvent;
+
+use crate::{ApiError, AppState, store_error};
 
 const COOKIE: &str = "lotse_staff";
 
@@ -153,7 +153,7 @@ fn unauthorized() -> ApiError {
 
 /// The session of a request, checked for expiry (and touched).
 async fn session(state: &AppState, headers: &HeaderMap) -> Result<StaffCtx, ApiError> {
-    let desk = state.desk.as_ref().ok_or_else(unauthorized)?;
+    let desk = state.desk().ok_or_else(unauthorized)?;
     let token = cookie_token(headers).ok_or_else(unauthorized)?;
     let th = auth::token_hash(&token);
     let s = desk.store.session(&th).await.map_err(store_error)?.ok_or_else(unauthorized)?;
@@ -240,7 +240,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let Some(desk) = state.desk.clone() else {
+    let Some(desk) = state.desk().cloned() else {
         return (StatusCode::NOT_FOUND, login_html(Some("Die Mitarbeiterkonsole ist nicht eingerichtet.")))
             .into_response();
     };
@@ -286,7 +286,7 @@ async fn login(
 }
 
 async fn logout(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Response {
-    if let Some(desk) = &state.desk {
+    if let Some(desk) = state.desk() {
         let _ = desk.store.delete_session(&ctx.token_hash).await;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
@@ -307,7 +307,7 @@ async fn me(Extension(ctx): Extension<StaffCtx>) -> Json<serde_json::Value> {
 }
 
 fn desk(state: &AppState) -> Result<&lotse_handoff::Desk, ApiError> {
-    state.desk.as_ref().ok_or_else(unauthorized)
+    state.desk().ok_or_else(unauthorized)
 }
 
 #[derive(Serialize)]
@@ -356,26 +356,10 @@ async fn queue(
     Ok(Json(serde_json::json!({ "now_ms": now, "items": items })))
 }
 
-/// Counts a staff member's open console streams; they are present while one is open.
-struct Presence(Arc<AppState>, String);
-
-impl Drop for Presence {
-    fn drop(&mut self) {
-        let mut p = self.0.presence.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = p.get_mut(&self.1) {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
 async fn events(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Response {
-    let name = ctx.account.name.clone();
-    *state.presence.lock().unwrap_or_else(|p| p.into_inner()).entry(name.clone()).or_default() += 1;
-    if let Some(desk) = &state.desk {
-        let _ = desk.store.staff_seen(&name, now_ms()).await;
-    }
-    let guard = Presence(state.clone(), name);
-    let rx = state.staff_events.subscribe();
+    // Present while the stream is open.
+    let guard = state.sessions.staff_present(&ctx.account.name).await;
+    let rx = state.sessions.subscribe_staff();
     let hello = tokio_stream::iter([Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}"))]);
     let stream = hello.chain(BroadcastStream::new(rx).filter_map(move |e| {
         let _ = &guard;
@@ -402,29 +386,13 @@ async fn detail(
     })))
 }
 
-fn ensure_mine(h: &lotse_handoff::Handoff, ctx: &StaffCtx) -> Result<(), ApiError> {
-    if h.claimed_by.as_deref() != Some(ctx.account.name.as_str())
-        || !matches!(h.state, QueueState::Claimed | QueueState::Active)
-    {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_yours", "Claim this conversation first."));
-    }
-    Ok(())
-}
-
 async fn claim(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let desk = desk(&state)?;
-    let now = now_ms();
-    let h = desk.store.claim(&id, &ctx.account.name, now).await.map_err(store_error)?;
-    let line = format!("{} hat das Gespräch übernommen.", ctx.account.display_name);
-    desk.store.append(&h.conversation_id, Author::System, None, &line, &[], now).await.map_err(store_error)?;
-    tracing::info!(handoff = %h.id, "claimed");
-    tell(&state, &h).await;
-    let _ = state.staff_events.send(StaffEvent::Queue);
-    tell_positions(&state).await;
+    desk(&state)?;
+    let h = state.sessions.claim(&id, &ctx.account).await?;
     Ok(Json(serde_json::json!({ "handoff": h })))
 }
 
@@ -445,27 +413,8 @@ async fn reply(
     if text.is_empty() || text.chars().count() > 4000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_text", "A reply has 1 to 4000 characters."));
     }
-    let desk = desk(&state)?;
-    let h = desk.store.handoff(&id).await.map_err(store_error)?;
-    ensure_mine(&h, &ctx)?;
-    let now = now_ms();
-    let seq = desk
-        .store
-        .append(&h.conversation_id, Author::Staff, Some(&ctx.account.display_name), &text, &[], now)
-        .await
-        .map_err(store_error)?;
-    desk.store.activate(&h.id, &ctx.account.name, now).await.map_err(store_error)?;
-    if let Some(tx) = state.lock().get(&h.conversation_id).map(|e| e.events.clone()) {
-        let _ = tx.send(StreamEvent::Typing { typing: false });
-        let _ = tx.send(StreamEvent::Staff { name: ctx.account.display_name.clone(), text: text.clone() });
-    }
-    let _ = state.staff_events.send(StaffEvent::Message {
-        handoff_id: h.id.clone(),
-        author: Author::Staff,
-        staff: Some(ctx.account.display_name.clone()),
-        text,
-        at_ms: now,
-    });
+    desk(&state)?;
+    let seq = state.sessions.staff_reply(&id, &ctx.account, &text).await?;
     Ok(Json(serde_json::json!({ "seq": seq })))
 }
 
@@ -482,12 +431,8 @@ async fn typing(
     body: Result<Json<TypingBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(body) = body?;
-    let desk = desk(&state)?;
-    let h = desk.store.handoff(&id).await.map_err(store_error)?;
-    ensure_mine(&h, &ctx)?;
-    if let Some(tx) = state.lock().get(&h.conversation_id).map(|e| e.events.clone()) {
-        let _ = tx.send(StreamEvent::Typing { typing: body.typing });
-    }
+    desk(&state)?;
+    state.sessions.staff_typing(&id, &ctx.account, body.typing).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -496,49 +441,8 @@ async fn release(
     Extension(ctx): Extension<StaffCtx>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let desk = desk(&state)?;
-    let h = desk.store.handoff(&id).await.map_err(store_error)?;
-    ensure_mine(&h, &ctx)?;
-    let h = desk.store.release(&id).await.map_err(store_error)?;
-    let _ = desk
-        .store
-        .append(&h.conversation_id, Author::System, None, "Zurück in die Warteschlange gelegt.", &[], now_ms())
-        .await;
-    let _ = state.staff_events.send(StaffEvent::Queue);
-    tell_positions(&state).await;
-    Ok(Json(serde_json::json!({ "handoff": h })))
-}
-
-/// Ends the staff part: closed with an outcome; the assistant answers again.
-async fn finish(
-    state: &Arc<AppState>,
-    ctx: &StaffCtx,
-    id: &str,
-    outcome: &str,
-    note: Option<&str>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let desk = desk(state)?;
-    let h = desk.store.handoff(id).await.map_err(store_error)?;
-    // Anyone may close a waiting conversation (a duplicate, spam); a claimed one only its owner.
-    if h.state != QueueState::Waiting {
-        ensure_mine(&h, ctx)?;
-    }
-    let now = now_ms();
-    let h = desk.store.close(id, outcome, note, now).await.map_err(store_error)?;
-    let line = if outcome == "handed_back" {
-        format!("{} hat das Gespräch an den Assistenten zurückgegeben.", ctx.account.display_name)
-    } else {
-        format!("{} hat das Gespräch beendet.", ctx.account.display_name)
-    };
-    let _ = desk.store.append(&h.conversation_id, Author::System, None, &line, &[], now).await;
-    tracing::info!(handoff = %h.id, outcome, "closed");
-    if let Some(tx) = state.lock().get(&h.conversation_id).map(|e| e.events.clone()) {
-        let info = lotse_core::HandoffInfo { state: HandoffState::Closed, ..Default::default() };
-        let _ = tx.send(StreamEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
-    }
-    let _ = state.staff_events.send(StaffEvent::Closed { handoff_id: h.id.clone() });
-    let _ = state.staff_events.send(StaffEvent::Queue);
-    tell_positions(state).await;
+    desk(&state)?;
+    let h = state.sessions.release(&id, &ctx.account).await?;
     Ok(Json(serde_json::json!({ "handoff": h })))
 }
 
@@ -547,7 +451,9 @@ async fn handback(
     Extension(ctx): Extension<StaffCtx>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    finish(&state, &ctx, &id, "handed_back", None).await
+    desk(&state)?;
+    let h = state.sessions.finish(&id, &ctx.account, "handed_back", None).await?;
+    Ok(Json(serde_json::json!({ "handoff": h })))
 }
 
 #[derive(Deserialize)]
@@ -575,7 +481,9 @@ async fn close(
         ));
     }
     let note = body.note.map(|n| n.chars().take(2000).collect::<String>()).filter(|n| !n.trim().is_empty());
-    finish(&state, &ctx, &id, &body.outcome, note.as_deref()).await
+    desk(&state)?;
+    let h = state.sessions.finish(&id, &ctx.account, &body.outcome, note.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "handoff": h })))
 }
 
 /// Answers from the knowledge for the citizen's last questions, for staff to adapt and send.
@@ -583,34 +491,8 @@ async fn suggestions(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let desk = desk(&state)?;
-    let h = desk.store.handoff(&id).await.map_err(store_error)?;
-    let transcript = desk.store.transcript(&h.conversation_id).await.map_err(store_error)?;
-    let questions: Vec<String> = transcript
-        .iter()
-        .rev()
-        .filter(|m| m.author == Author::Citizen && understand::intent(&m.text) == understand::Intent::Question)
-        .map(|m| m.text.clone())
-        .take(2)
-        .collect();
-    let engine = state.engine.clone();
-    let lang = h.lang;
-    let out = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        for q in questions {
-            // A scratch conversation: the citizen's one is not touched, and no handoff happens
-            // (a question, not a request for a person).
-            let mut scratch = lotse_dialog::Conversation::new("suggestion".into(), lotse_core::Channel::Web, lang);
-            scratch.lang_chosen = true;
-            let r = engine.respond(&mut scratch, lotse_dialog::TurnRequest::new(&q));
-            if r.kind == lotse_core::ReplyKind::Answer {
-                out.push(serde_json::json!({"question": q, "text": r.text, "sources": r.sources}));
-            }
-        }
-        out
-    })
-    .await
-    .unwrap_or_default();
+    desk(&state)?;
+    let out = state.sessions.suggestions(&id).await?;
     Ok(Json(serde_json::json!({ "suggestions": out })))
 }
 
@@ -649,13 +531,8 @@ async fn schedule_callback(
     body: Result<Json<ScheduleBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    let desk = desk(&state)?;
-    let c = desk
-        .store
-        .schedule_callback(&id, &ctx.account.name, body.at_ms.unwrap_or_else(now_ms))
-        .await
-        .map_err(store_error)?;
-    let _ = state.staff_events.send(StaffEvent::Callbacks);
+    desk(&state)?;
+    let c = state.sessions.schedule_callback(&id, &ctx.account, body.at_ms.unwrap_or_else(now_ms)).await?;
     Ok(Json(serde_json::json!({ "callback": c })))
 }
 
@@ -673,11 +550,9 @@ async fn callback_done(
     body: Result<Json<DoneBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    let desk = desk(&state)?;
+    desk(&state)?;
     let note = body.note.map(|n| n.chars().take(2000).collect::<String>());
-    let c =
-        desk.store.complete_callback(&id, &ctx.account.name, note.as_deref(), now_ms()).await.map_err(store_error)?;
-    let _ = state.staff_events.send(StaffEvent::Callbacks);
+    let c = state.sessions.complete_callback(&id, &ctx.account, note.as_deref()).await?;
     Ok(Json(serde_json::json!({ "callback": c })))
 }
 

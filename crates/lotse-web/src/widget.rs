@@ -44,7 +44,7 @@ pub(crate) struct QrQuery {
 /// page, an office's website or source).
 /// Addresses compare without a trailing slash (browsers add one to a bare host).
 fn known_url(state: &AppState, url: &str) -> bool {
-    let kb = state.engine.knowledge();
+    let kb = state.engine().knowledge();
     let url = url.trim_end_matches('/');
     let is = |u: &str| u.trim_end_matches('/') == url;
     kb.services.iter().any(|s| {

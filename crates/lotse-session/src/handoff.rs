@@ -1,0 +1,396 @@
+//! The citizen's side of a handoff: the engine decided on a person and the desk says what comes
+//! of it; the transcript goes to the store; messages are relayed to staff once a staff member has
+//! the conversation (the assistant is silent then); callback requests; deletion; and the sweeper
+//! that marks abandoned conversations, returns those of absent staff to the queue, tells waiting
+//! citizens their new place, and applies retention.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use lotse_core::{HandoffInfo, HandoffState, Reply, ReplyKind};
+use lotse_dialog::{Conversation, Event, HandoffReason, handoff_text};
+use lotse_handoff::store::now_ms;
+use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, QueueState};
+use tokio::sync::broadcast;
+
+use crate::{Conv, ConversationEvent, Entry, SessionError, Sessions, Shared, StaffEvent};
+
+/// A citizen's request to be called back (or written to) outside staff hours.
+#[derive(Debug, Clone)]
+pub struct CallbackRequest {
+    pub contact_kind: ContactKind,
+    pub contact: String,
+    pub name: Option<String>,
+    /// The citizen agrees to the consent text of the offer.
+    pub consent: bool,
+}
+
+/// A stored callback request: what to show or say, and whether it is new (a second request
+/// returns the first).
+#[derive(Debug, Clone)]
+pub struct CallbackOutcome {
+    pub info: HandoffInfo,
+    pub text: String,
+    pub created: bool,
+}
+
+/// A phone number as people write it: digits with spaces, `+`, `/`, `-`, parentheses.
+fn valid_phone(s: &str) -> bool {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    (6..=20).contains(&digits) && s.chars().all(|c| c.is_ascii_digit() || " +/-()".contains(c))
+}
+
+fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && s.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',')
+        && !domain.contains('@')
+}
+
+/// The line the transcript keeps for a handoff request.
+fn reason_line(reason: HandoffReason) -> &'static str {
+    match reason {
+        HandoffReason::Asked => "Die Person hat nach einem Menschen gefragt.",
+        HandoffReason::RepeatedFailure => "Der Assistent konnte mehrere Fragen nicht beantworten.",
+    }
+}
+
+impl Sessions {
+    /// The conversation `id`; a handed-over conversation the process forgot (a restart) is
+    /// brought back from the store, so that the citizen can go on.
+    pub(crate) async fn entry(
+        &self,
+        id: &str,
+    ) -> Result<(Shared, broadcast::Sender<ConversationEvent>), SessionError> {
+        {
+            let mut map = self.lock();
+            if let Some(e) = map.get_mut(id) {
+                e.last_active = Instant::now();
+                return Ok((e.conversation.clone(), e.events.clone()));
+            }
+        }
+        let Some(desk) = &self.desk else { return Err(SessionError::UnknownConversation) };
+        // Ids are random, so a lookup for a guessed one finds nothing.
+        let Some(h) = desk.store.open_handoff(id).await? else { return Err(SessionError::UnknownConversation) };
+        let mut c = Conversation::new(id.to_string(), h.channel, h.lang);
+        c.lang_chosen = true;
+        let conv = Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true }));
+        let events = broadcast::channel(64).0;
+        let mut map = self.lock();
+        // Another request may have restored it meanwhile: keep the first.
+        let e = map.entry(id.to_string()).or_insert(Entry { conversation: conv, events, last_active: Instant::now() });
+        Ok((e.conversation.clone(), e.events.clone()))
+    }
+
+    /// The event stream of a conversation this process holds.
+    pub(crate) fn sender(&self, id: &str) -> Option<broadcast::Sender<ConversationEvent>> {
+        self.lock().get(id).map(|e| e.events.clone())
+    }
+
+    /// The handoff event a (re)connecting client gets first, when its conversation is handed over.
+    pub(crate) async fn current(&self, id: &str) -> Option<ConversationEvent> {
+        let desk = self.desk.as_ref()?;
+        // From the store alone: the conversation's lock may be held by a long turn.
+        let (info, lang) = if let Some(h) = desk.store.open_handoff(id).await.ok()? {
+            let _ = desk.store.citizen_seen(id, now_ms()).await;
+            (desk.info(&h).await.ok()?, h.lang)
+        } else {
+            let c = desk.store.pending_callback(id).await.ok()??;
+            (desk.callback_info(&c, c.lang), c.lang)
+        };
+        Some(ConversationEvent::Handoff { text: handoff_text(&info, lang), handoff: info })
+    }
+
+    /// After the engine's turn: a person requested goes to the desk (a place in the queue within
+    /// staff hours, a callback offer outside them; a store that fails leaves the engine's reply,
+    /// the general contact), and a handed-over conversation has its lines stored.
+    pub(crate) async fn after_engine(&self, id: &str, conv: &mut Conv, mut reply: Reply) -> Result<Reply, SessionError> {
+        if let (Some(desk), Some(reason)) = (&self.desk, conv.c.requested_handoff()) {
+            match desk.request(&conv.c, reason, Timestamp::now()).await {
+                Ok(info) => reply = self.engine.handoff_reply(&mut conv.c, reason, &info),
+                Err(e) => tracing::error!(error = %e, "the handoff store failed"),
+            }
+        }
+        // A handed-over conversation's lines are stored before the client hears of them.
+        self.after_turn(id, conv, &reply).await?;
+        Ok(reply)
+    }
+
+    /// Writes the conversation's events not yet in the store.
+    pub(crate) async fn sync(&self, conv: &mut Conv) -> Result<(), SessionError> {
+        let Some(desk) = &self.desk else { return Ok(()) };
+        for event in &conv.c.events[conv.synced..] {
+            let (author, text, sources, at) = match event {
+                Event::MessageIn { at, text } => (Author::Citizen, text.clone(), Vec::new(), at),
+                Event::ReplyOut { at, reply } => (Author::Bot, reply.text.clone(), reply.sources.clone(), at),
+                Event::HandoffRequested { at, reason } => (Author::System, reason_line(*reason).to_string(), Vec::new(), at),
+            };
+            desk.store.append(&conv.c.id, author, None, &text, &sources, at.as_millisecond()).await?;
+        }
+        conv.synced = conv.c.events.len();
+        Ok(())
+    }
+
+    /// A conversation that is (now) handed over has its lines stored, and staff hear of a new
+    /// arrival.
+    async fn after_turn(&self, id: &str, conv: &mut Conv, reply: &Reply) -> Result<(), SessionError> {
+        let Some(desk) = &self.desk else { return Ok(()) };
+        let queued = reply.kind == ReplyKind::Handoff
+            && reply.handoff.as_ref().is_some_and(|h| matches!(h.state, HandoffState::Queued | HandoffState::Connected));
+        if !queued && !conv.handed_off {
+            return Ok(());
+        }
+        if desk.store.open_handoff(id).await?.is_none() {
+            // Handed back earlier, or only a callback offered: nothing more goes to the store.
+            return Ok(());
+        }
+        let new = !conv.handed_off;
+        conv.handed_off = true;
+        self.sync(conv).await?;
+        let _ = desk.store.citizen_seen(id, now_ms()).await;
+        self.tell_staff(if new { StaffEvent::Queue } else { StaffEvent::Transcript { conversation_id: id.into() } });
+        Ok(())
+    }
+
+    /// While a member of staff has the conversation, a citizen's message goes to them (stored
+    /// first), and the assistant says nothing. True when relayed.
+    pub(crate) async fn relay_if_with_staff(&self, id: &str, conv: &Shared, text: &str) -> Result<bool, SessionError> {
+        let Some(desk) = &self.desk else { return Ok(false) };
+        if !conv.lock().await.handed_off {
+            return Ok(false);
+        }
+        let Some(h) = desk.store.open_handoff(id).await? else { return Ok(false) };
+        if !matches!(h.state, QueueState::Claimed | QueueState::Active) {
+            return Ok(false);
+        }
+        let mut guard = conv.lock().await;
+        // Earlier lines first, so the transcript stays in order.
+        self.sync(&mut guard).await?;
+        let at = Timestamp::now();
+        desk.store.append(id, Author::Citizen, None, text, &[], at.as_millisecond()).await?;
+        guard.c.events.push(Event::MessageIn { at, text: text.to_string() });
+        guard.synced = guard.c.events.len();
+        drop(guard);
+        let _ = desk.store.citizen_seen(id, now_ms()).await;
+        self.tell_staff(StaffEvent::Message {
+            handoff_id: h.id.clone(),
+            author: Author::Citizen,
+            staff: None,
+            text: text.to_string(),
+            at_ms: at.as_millisecond(),
+        });
+        Ok(true)
+    }
+
+    /// Stores a callback request with the citizen's contact and consent, in the team's next
+    /// window; the conversation so far goes with it.
+    pub async fn callback(&self, id: &str, request: CallbackRequest) -> Result<CallbackOutcome, SessionError> {
+        let Some(desk) = &self.desk else { return Err(SessionError::NoStaff) };
+        let (conv, events) = self.entry(id).await?;
+        if !request.consent {
+            return Err(SessionError::ConsentRequired);
+        }
+        let contact = request.contact.trim().to_string();
+        let ok = match request.contact_kind {
+            ContactKind::Phone => valid_phone(&contact),
+            ContactKind::Email => valid_email(&contact),
+        };
+        if !ok {
+            return Err(SessionError::InvalidContact(request.contact_kind));
+        }
+        let name = request.name.map(|n| n.trim().chars().take(100).collect::<String>()).filter(|n| !n.is_empty());
+        let mut guard = conv.lock().await;
+        if let Some(c) = desk.store.pending_callback(id).await? {
+            // Asked twice: the first request stands.
+            let info = desk.callback_info(&c, guard.c.lang);
+            return Ok(CallbackOutcome { text: handoff_text(&info, guard.c.lang), info, created: false });
+        }
+        let team = desk.team_for(&guard.c);
+        let Some(window) = desk.callback_window(&team, Timestamp::now()) else {
+            return Err(SessionError::NoSchedule);
+        };
+        let topic = guard
+            .c
+            .topic
+            .and_then(|i| self.engine.knowledge().services.get(i))
+            .map(|s| s.name.clone())
+            .or_else(|| {
+                guard.c.events.iter().rev().find_map(|e| match e {
+                    Event::MessageIn { text, .. }
+                        if lotse_dialog::understand::intent(text) == lotse_dialog::understand::Intent::Question =>
+                    {
+                        Some(text.chars().take(200).collect())
+                    }
+                    _ => None,
+                })
+            })
+            .unwrap_or_else(|| "Allgemeines Anliegen".into());
+        let lang = guard.c.lang;
+        let c = desk
+            .store
+            .add_callback(
+                NewCallback {
+                    conversation_id: id.to_string(),
+                    team,
+                    contact_kind: request.contact_kind,
+                    contact,
+                    name,
+                    topic,
+                    lang,
+                    consent: desk.consent_text(lang),
+                    slot_start_ms: window.start.timestamp().as_millisecond(),
+                    slot_end_ms: window.end.timestamp().as_millisecond(),
+                },
+                now_ms(),
+            )
+            .await?;
+        guard.handed_off = true;
+        self.sync(&mut guard).await?;
+        drop(guard);
+        let kind = match c.contact_kind {
+            ContactKind::Phone => "Rückruf per Telefon erbeten.",
+            ContactKind::Email => "Antwort per E-Mail erbeten.",
+        };
+        desk.store.append(id, Author::System, None, kind, &[], now_ms()).await?;
+        tracing::info!(callback = %c.id, team = %c.team, "callback request stored");
+        let info = desk.callback_info(&c, lang);
+        let text = handoff_text(&info, lang);
+        let _ = events.send(ConversationEvent::Handoff { handoff: info.clone(), text: text.clone() });
+        self.tell_staff(StaffEvent::Callbacks);
+        Ok(CallbackOutcome { info, text, created: true })
+    }
+
+    /// The citizen is typing (shown to the staff member who has the conversation).
+    pub async fn citizen_typing(&self, id: &str, typing: bool) -> Result<(), SessionError> {
+        let Some(desk) = &self.desk else { return Err(SessionError::UnknownConversation) };
+        if self.sender(id).is_none() {
+            return Err(SessionError::UnknownConversation);
+        }
+        if let Some(h) = desk.store.open_handoff(id).await? {
+            self.tell_staff(StaffEvent::Typing { handoff_id: h.id, who: Author::Citizen, typing });
+        }
+        Ok(())
+    }
+
+    /// The citizen ends the conversation: it is forgotten, and its transcript and contact data
+    /// are deleted at once.
+    pub async fn delete(&self, id: &str) -> Result<(), SessionError> {
+        let removed = self.lock().remove(id);
+        let Some(desk) = &self.desk else {
+            return if removed.is_some() { Ok(()) } else { Err(SessionError::UnknownConversation) };
+        };
+        let open = desk.store.open_handoff(id).await?;
+        if removed.is_none() && open.is_none() && desk.store.latest_handoff(id).await?.is_none() {
+            return Err(SessionError::UnknownConversation);
+        }
+        desk.store.delete_conversation(id, now_ms()).await?;
+        if let Some(h) = open {
+            self.tell_staff(StaffEvent::Closed { handoff_id: h.id });
+            self.tell_staff(StaffEvent::Queue);
+            self.tell_positions().await;
+        }
+        self.tell_staff(StaffEvent::Callbacks);
+        Ok(())
+    }
+
+    /// Tells a conversation's client where its handoff stands.
+    pub(crate) async fn tell(&self, h: &Handoff) {
+        let (Some(desk), Some(tx)) = (&self.desk, self.sender(&h.conversation_id)) else { return };
+        if let Ok(info) = desk.info(h).await {
+            let _ = tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
+        }
+    }
+
+    /// Tells every waiting citizen their place and estimate again (after the queue moved).
+    pub(crate) async fn tell_positions(&self) {
+        let Some(desk) = &self.desk else { return };
+        let Ok(queue) = desk.store.queue().await else { return };
+        for h in queue.iter().filter(|h| h.state == QueueState::Waiting) {
+            self.tell(h).await;
+        }
+    }
+
+    /// Every few seconds: presence, abandonment, staff timeouts, positions; retention hourly.
+    /// Runs until its future is dropped.
+    pub(crate) async fn sweep(self: Arc<Self>) {
+        let Some(desk) = self.desk.clone() else { return };
+        let every = Duration::from_millis(desk.config.sweep_millis.max(50));
+        let mut tick = tokio::time::interval(every);
+        let mut last_purge: Option<Instant> = None;
+        loop {
+            tick.tick().await;
+            let now = now_ms();
+            // Who is here: staff with an open console stream, citizens with an open events stream.
+            let staff: Vec<String> = {
+                let p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+                p.iter().filter(|(_, n)| **n > 0).map(|(k, _)| k.clone()).collect()
+            };
+            for s in staff {
+                let _ = desk.store.staff_seen(&s, now).await;
+            }
+            let listening: Vec<(String, Shared)> = {
+                let map = self.lock();
+                map.iter()
+                    .filter(|(_, e)| e.events.receiver_count() > 0)
+                    .map(|(k, e)| (k.clone(), e.conversation.clone()))
+                    .collect()
+            };
+            for (id, conv) in listening {
+                if conv.try_lock().map(|c| c.handed_off).unwrap_or(true) {
+                    let _ = desk.store.citizen_seen(&id, now).await;
+                }
+            }
+            let mut moved = false;
+            let abandon_before = now - (desk.config.abandon_after_seconds as i64) * 1000;
+            match desk.store.abandon_stale(abandon_before, now).await {
+                Ok(gone) => {
+                    for h in gone {
+                        moved = true;
+                        let line = "Die Person hat das Gespräch verlassen.";
+                        let _ = desk.store.append(&h.conversation_id, Author::System, None, line, &[], now).await;
+                        self.tell_staff(StaffEvent::Closed { handoff_id: h.id.clone() });
+                        self.tell(&h).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "abandonment sweep failed"),
+            }
+            let staff_before = now - (desk.config.staff_timeout_seconds as i64) * 1000;
+            match desk.store.release_absent_staff(staff_before).await {
+                Ok(back) => {
+                    for h in back {
+                        moved = true;
+                        let line =
+                            "Die Mitarbeiterin oder der Mitarbeiter ist nicht mehr verbunden; zurück in der Warteschlange.";
+                        let _ = desk.store.append(&h.conversation_id, Author::System, None, line, &[], now).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "staff timeout sweep failed"),
+            }
+            if moved {
+                self.tell_staff(StaffEvent::Queue);
+                self.tell_positions().await;
+            }
+            if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                last_purge = Some(Instant::now());
+                let days = desk.retention_days() as i64;
+                let before = now - days * 24 * 3600 * 1000;
+                let sessions_before = now - (desk.config.session_max_hours as i64) * 3600 * 1000;
+                match desk.store.purge(before, sessions_before).await {
+                    Ok(p) => tracing::info!(
+                        handoffs = p.handoffs,
+                        messages = p.messages,
+                        callbacks = p.callbacks,
+                        sessions = p.sessions,
+                        "retention applied"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "retention run failed"),
+                }
+            }
+        }
+    }
+}

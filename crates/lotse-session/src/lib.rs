@@ -1,0 +1,353 @@
+//! The live conversations of every channel: the web's chat, the phone, the staff console. It
+//! knows no HTTP, SIP or audio; the channels translate their clients' requests into calls here
+//! and map [`SessionError`] to what their clients understand.
+//!
+//! - A bounded registry ([`Sessions`]): at most `max_conversations`, idle ones expire, a
+//!   handed-over conversation the process forgot (a restart) is restored from the store.
+//! - One lock per conversation: its turns run in order, different conversations in parallel.
+//! - [`Sessions::turn`]: the engine answers on the blocking pool (with cancellation that reaches
+//!   the generator), or the message is relayed to the staff member who has the conversation.
+//!   Load shedding: beyond `busy_turns` turns in flight, new turns skip the costly retrieval.
+//! - Events ([`ConversationEvent`], [`StaffEvent`]) that channels subscribe to.
+//! - The handoff workflow: the engine decides on a person, the session asks the desk (never the
+//!   engine), stores the transcript, relays, books callbacks, deletes, and sweeps (abandonment,
+//!   absent staff, retention) under a cancellation token. Only this crate writes a
+//!   conversation's lines to the handoff store.
+
+mod error;
+mod events;
+mod handoff;
+mod staff;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lotse_core::{Channel, Lang, Reply};
+use lotse_dialog::{Conversation, Engine, Partial, Retrieval, TurnRequest};
+use lotse_handoff::Desk;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::SessionError;
+pub use events::{ConversationEvent, StaffEvent};
+pub use handoff::{CallbackOutcome, CallbackRequest};
+pub use lotse_llm::Cancel;
+pub use staff::{Presence, Suggestion};
+
+/// Bounds of the registry and of the work it admits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_conversations: usize,
+    /// A conversation with no message for this long is forgotten.
+    pub idle_timeout: Duration,
+    /// Turns in flight from which new turns skip the costly retrieval stage (embedding
+    /// re-ranking) instead of queueing behind it: on 2 cores a few turns at once keep latency.
+    pub busy_turns: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_conversations: 50_000, idle_timeout: Duration::from_secs(30 * 60), busy_turns: 2 }
+    }
+}
+
+/// A conversation and how much of its event log is in the handoff store.
+pub(crate) struct Conv {
+    pub(crate) c: Conversation,
+    /// Events already written to the store's transcript.
+    pub(crate) synced: usize,
+    /// It has been handed to staff (or a callback was requested): its lines go to the store.
+    pub(crate) handed_off: bool,
+}
+
+pub(crate) type Shared = Arc<tokio::sync::Mutex<Conv>>;
+
+pub(crate) struct Entry {
+    conversation: Shared,
+    events: broadcast::Sender<ConversationEvent>,
+    last_active: Instant,
+}
+
+/// One message of the citizen (or caller) for [`Sessions::turn`].
+pub struct Turn {
+    pub text: String,
+    /// Answer in Einfache Sprache.
+    pub plain: bool,
+    /// The language the citizen chose; detection no longer changes it.
+    pub lang: Option<Lang>,
+    /// Raised by the channel (the client went away, the caller barged in): the generator stops
+    /// and the turn ends with the composer's answer. Also raised when the turn's future is dropped.
+    pub cancel: Cancel,
+}
+
+impl Turn {
+    pub fn new(text: impl Into<String>) -> Turn {
+        Turn { text: text.into(), plain: false, lang: None, cancel: Cancel::default() }
+    }
+
+    pub fn plain(mut self, plain: bool) -> Turn {
+        self.plain = plain;
+        self
+    }
+
+    pub fn lang(mut self, lang: Option<Lang>) -> Turn {
+        self.lang = lang;
+        self
+    }
+
+    pub fn cancel(mut self, cancel: Cancel) -> Turn {
+        self.cancel = cancel;
+        self
+    }
+}
+
+/// What came of a turn.
+#[derive(Debug, Clone)]
+pub enum TurnOutcome {
+    /// The assistant answered; `lexical`: retrieval skipped its costly stage (load shedding).
+    Answered { reply: Reply, lexical: bool },
+    /// A member of staff has the conversation: the message went to them, the assistant is silent.
+    Relayed,
+}
+
+/// The live conversations of this process.
+pub struct Sessions {
+    engine: Arc<Engine>,
+    desk: Option<Desk>,
+    limits: Limits,
+    conversations: Mutex<HashMap<String, Entry>>,
+    staff_events: broadcast::Sender<StaffEvent>,
+    /// Open console streams per staff account: who is present.
+    presence: Mutex<HashMap<String, usize>>,
+    /// Turns being answered right now, for load shedding.
+    in_flight: AtomicUsize,
+}
+
+impl Sessions {
+    /// With a staff desk, handoffs are queued, relayed and shown to staff; without one the
+    /// engine's handoff reply (the general contact) stands.
+    pub fn new(engine: Arc<Engine>, desk: Option<Desk>, limits: Limits) -> Arc<Sessions> {
+        Arc::new(Sessions {
+            engine,
+            desk,
+            limits,
+            conversations: Mutex::new(HashMap::new()),
+            staff_events: broadcast::channel(1024).0,
+            presence: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The staff desk, for reading the queue, callbacks and settings.
+    pub fn desk(&self) -> Option<&Desk> {
+        self.desk.as_ref()
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock leaves a consistent map (every change is one insert
+        // or remove), so a poisoned lock is safe to use.
+        self.conversations.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a conversation: its id (random, its only key) and the greeting.
+    pub fn start(&self, channel: Channel, lang: Lang) -> (String, Reply) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (conversation, reply) = self.engine.start(id.clone(), channel, lang);
+        let mut map = self.lock();
+        if map.len() >= self.limits.max_conversations {
+            // Full: forget the conversation idle the longest (memory stays bounded).
+            if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.last_active).map(|(k, _)| k.clone()) {
+                map.remove(&oldest);
+            }
+        }
+        let conv = Conv { c: conversation, synced: 0, handed_off: false };
+        map.insert(
+            id.clone(),
+            Entry {
+                conversation: Arc::new(tokio::sync::Mutex::new(conv)),
+                events: broadcast::channel(64).0,
+                last_active: Instant::now(),
+            },
+        );
+        (id, reply)
+    }
+
+    /// Forgets conversations idle for longer than the limit; returns how many.
+    pub fn expire_idle(&self) -> usize {
+        let mut map = self.lock();
+        let before = map.len();
+        let timeout = self.limits.idle_timeout;
+        map.retain(|_, e| e.last_active.elapsed() < timeout);
+        before - map.len()
+    }
+
+    /// Conversations held in memory.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the conversation as it stands (a channel that prepares a reply ahead, like the
+    /// phone at a pause, works on it and hands it back with [`Sessions::commit`]).
+    pub async fn snapshot(self: &Arc<Self>, id: &str) -> Result<Conversation, SessionError> {
+        let (conv, _) = self.entry(id).await?;
+        let c = conv.lock().await.c.clone();
+        Ok(c)
+    }
+
+    /// The citizen's message: relayed to staff while a staff member has the conversation,
+    /// otherwise answered by the engine; then the handoff workflow (a person requested, lines
+    /// stored). Subscribers hear the message, the partial reply and the reply.
+    pub async fn turn(self: &Arc<Self>, id: &str, turn: Turn) -> Result<TurnOutcome, SessionError> {
+        let text = lotse_dialog::understand::clean(&turn.text);
+        if text.is_empty() {
+            return Err(SessionError::EmptyMessage);
+        }
+        let (conversation, events) = self.entry(id).await?;
+        let _ = events.send(ConversationEvent::Message { text: text.clone() });
+        if self.relay_if_with_staff(id, &conversation, &text).await? {
+            return Ok(TurnOutcome::Relayed);
+        }
+        let busy = self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.limits.busy_turns;
+        let _flight = InFlight(self.clone());
+        // Holding the conversation's lock across the blocking turn keeps turns in order.
+        let mut guard = conversation.lock_owned().await;
+        let stream = events.clone();
+        // A channel that goes away drops this future: the model stops, the turn ends with the
+        // composer's answer (the conversation stays consistent).
+        let _cancel_on_drop = CancelOnDrop(turn.cancel.clone());
+        let engine = self.engine.clone();
+        let (plain, lang, cancel) = (turn.plain, turn.lang, turn.cancel);
+        let (reply, mut guard) = tokio::task::spawn_blocking(move || {
+            // Nobody listening is fine.
+            let mut sink = |p: Partial<'_>| {
+                let _ = stream.send(match p {
+                    Partial::Facts(r) => ConversationEvent::Facts { reply: r.clone() },
+                    Partial::Text(t) => ConversationEvent::Delta { text: t.to_string() },
+                });
+            };
+            let retrieval = if busy { Retrieval::Lexical } else { Retrieval::Full };
+            let request = TurnRequest::new(&text).plain(plain).retrieval(retrieval).sink(&mut sink).cancel(cancel);
+            if let Some(lang) = lang {
+                guard.c.lang = lang;
+                guard.c.lang_chosen = true;
+            }
+            let reply = engine.respond(&mut guard.c, request);
+            (reply, guard)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "turn failed");
+            SessionError::Internal
+        })?;
+        let reply = self.after_engine(id, &mut guard, reply).await?;
+        drop(guard);
+        let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });
+        Ok(TurnOutcome::Answered { reply, lexical: busy })
+    }
+
+    /// A person asked for by a key (the phone's 0), not by words: the engine records the
+    /// request, then the handoff workflow runs as after any turn.
+    pub async fn request_person(self: &Arc<Self>, id: &str) -> Result<Reply, SessionError> {
+        let (conversation, events) = self.entry(id).await?;
+        let mut guard = conversation.lock().await;
+        let reply = self.engine.request_person(&mut guard.c, None);
+        let reply = self.after_engine(id, &mut guard, reply).await?;
+        drop(guard);
+        let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });
+        Ok(reply)
+    }
+
+    /// Takes back a conversation a channel answered on a copy (see [`Sessions::snapshot`]), with
+    /// the reply the engine gave there; runs the handoff workflow and returns the reply to give
+    /// (a place in the queue or a callback offer instead of the engine's words, when a person
+    /// was requested).
+    pub async fn commit(self: &Arc<Self>, id: &str, conversation: Conversation, reply: Reply) -> Result<Reply, SessionError> {
+        let (shared, events) = self.entry(id).await?;
+        let mut guard = shared.lock().await;
+        guard.c = conversation;
+        let reply = self.after_engine(id, &mut guard, reply).await?;
+        drop(guard);
+        let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });
+        Ok(reply)
+    }
+
+    /// The conversation's live events, and first the handoff's state when it is handed over (a
+    /// client that reconnects learns at once where it stands).
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> Result<(Option<ConversationEvent>, broadcast::Receiver<ConversationEvent>), SessionError> {
+        let (_, events) = self.entry(id).await?;
+        let rx = events.subscribe();
+        Ok((self.current(id).await, rx))
+    }
+
+    /// Staff consoles' live events.
+    pub fn subscribe_staff(&self) -> broadcast::Receiver<StaffEvent> {
+        self.staff_events.subscribe()
+    }
+
+    /// Tells staff consoles (a change made outside the session's workflow, such as settings).
+    pub fn tell_staff(&self, event: StaffEvent) {
+        let _ = self.staff_events.send(event);
+    }
+
+    /// Starts the background work on `tracker`: idle expiry once a minute and, with a desk, the
+    /// handoff sweeper. Both stop when `token` is cancelled.
+    pub fn spawn_background(self: &Arc<Self>, tracker: &TaskTracker, token: CancellationToken) {
+        if self.desk.is_some() {
+            let sessions = self.clone();
+            let stop = token.clone();
+            tracker.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = sessions.sweep() => {}
+                }
+            });
+        }
+        let sessions = self.clone();
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tick.tick() => {
+                        let n = sessions.expire_idle();
+                        if n > 0 {
+                            tracing::debug!(expired = n, "idle conversations forgotten");
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Cancels the turn's generation when dropped before the turn ended.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Counts a turn as in flight until dropped (also when the turn's future is dropped).
+struct InFlight(Arc<Sessions>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}

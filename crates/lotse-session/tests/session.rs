@@ -1,0 +1,268 @@
+//! The conversation layer without HTTP and without models: the real curated knowledge, the real
+//! engine (BM25 only), a real SQLite store, and scripted generators where a model would write.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use jiff::{Timestamp, ToSpan};
+use lotse_core::{Channel, HandoffState, Lang, ReplyKind};
+use lotse_handoff::store::StaffAccount;
+use lotse_handoff::{Author, Desk, Exception, HandoffConfig, QueueState, Role, Schedule, Store};
+use lotse_session::{Cancel, ConversationEvent, Limits, SessionError, Sessions, Turn, TurnOutcome};
+
+fn knowledge() -> Arc<lotse_knowledge::KnowledgeBase> {
+    static KB: std::sync::OnceLock<Arc<lotse_knowledge::KnowledgeBase>> = std::sync::OnceLock::new();
+    KB.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
+        Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"))
+    })
+    .clone()
+}
+
+fn engine(config: lotse_dialog::EngineConfig) -> lotse_dialog::Engine {
+    let kb = knowledge();
+    let index = Arc::new(lotse_search::SearchIndex::build(&kb).expect("index builds"));
+    lotse_dialog::Engine::new(kb, index, config)
+}
+
+fn zone() -> lotse_core::calendar::Zone {
+    lotse_core::calendar::Zone {
+        tz: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(),
+        state: lotse_core::calendar::State::Thueringen,
+    }
+}
+
+/// Reachable around the clock from yesterday to tomorrow, or (closed) nobody until the day
+/// after tomorrow.
+fn schedule(open: bool) -> Schedule {
+    let mut s = Schedule::default();
+    let today = Timestamp::now().to_zoned(zone().tz).date();
+    if open {
+        for d in [-1i64, 0, 1] {
+            s.exceptions.push(Exception {
+                date: today.checked_add(d.days()).unwrap().to_string(),
+                hours: Some("00:00-24:00".into()),
+                team: None,
+                note: None,
+            });
+        }
+    } else {
+        for t in &mut s.teams {
+            t.hours = Default::default();
+        }
+        s.exceptions.push(Exception {
+            date: today.checked_add(2.days()).unwrap().to_string(),
+            hours: Some("09:00-12:00".into()),
+            team: None,
+            note: None,
+        });
+    }
+    s
+}
+
+async fn desk(open: bool) -> Desk {
+    let dir = std::env::temp_dir()
+        .join(format!("lotse-session-{}-{}", std::process::id(), Timestamp::now().as_nanosecond()));
+    let database = format!("sqlite:{}/lotse.db", dir.display());
+    let config = HandoffConfig { schedule: schedule(open), database: database.clone(), ..Default::default() };
+    let store = Store::open(&database).await.unwrap();
+    Desk::new(store, config, knowledge(), zone()).await.unwrap()
+}
+
+fn staff() -> StaffAccount {
+    StaffAccount {
+        name: "anna".into(),
+        display_name: "Anna".into(),
+        password_hash: String::new(),
+        role: Role::Staff,
+        created_ms: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_caller_who_presses_0_within_hours_is_queued_with_the_transcript() {
+    let desk = desk(true).await;
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), Some(desk.clone()), Limits::default());
+    let (id, _) = sessions.start(Channel::Phone, Lang::De);
+    let TurnOutcome::Answered { reply, .. } =
+        sessions.turn(&id, Turn::new("Was kostet ein Personalausweis?")).await.unwrap()
+    else {
+        panic!("nobody has the conversation yet")
+    };
+    assert_eq!(reply.kind, ReplyKind::Answer, "{}", reply.text);
+    assert!(desk.store.open_handoff(&id).await.unwrap().is_none(), "an answer hands nothing over");
+
+    let reply = sessions.request_person(&id).await.unwrap();
+    assert_eq!(reply.kind, ReplyKind::Handoff, "{}", reply.text);
+    assert_eq!(reply.handoff.as_ref().map(|h| h.state), Some(HandoffState::Queued), "{}", reply.text);
+    assert!(reply.text.contains("an der Reihe"), "the first in the queue: {}", reply.text);
+    let h = desk.store.open_handoff(&id).await.unwrap().expect("queued");
+    assert_eq!(h.channel, Channel::Phone);
+    assert_eq!(h.state, QueueState::Waiting);
+    // The console sees what was said before, the request, and what the caller was told.
+    let lines = desk.store.transcript(&id).await.unwrap();
+    let texts: Vec<(Author, &str)> = lines.iter().map(|m| (m.author, m.text.as_str())).collect();
+    assert!(texts.iter().any(|(a, t)| *a == Author::Citizen && t.contains("Personalausweis")), "{texts:?}");
+    assert!(texts.iter().any(|(a, t)| *a == Author::System && t.contains("Menschen")), "{texts:?}");
+    assert!(texts.iter().any(|(a, t)| *a == Author::Bot && *t == reply.text), "{texts:?}");
+}
+
+#[tokio::test]
+async fn outside_hours_a_request_for_a_person_is_offered_a_callback_and_queues_nothing() {
+    let desk = desk(false).await;
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), Some(desk.clone()), Limits::default());
+    let (id, _) = sessions.start(Channel::Phone, Lang::De);
+    let TurnOutcome::Answered { reply, .. } =
+        sessions.turn(&id, Turn::new("Ich möchte mit einem Menschen sprechen.")).await.unwrap()
+    else {
+        panic!("nobody has the conversation")
+    };
+    assert_eq!(reply.handoff.as_ref().map(|h| h.state), Some(HandoffState::CallbackOffered), "{}", reply.text);
+    assert!(desk.store.open_handoff(&id).await.unwrap().is_none());
+    assert!(desk.store.transcript(&id).await.unwrap().is_empty(), "no lines are stored before a callback is asked for");
+}
+
+#[tokio::test]
+async fn once_claimed_messages_go_to_staff_and_staff_replies_reach_the_citizen() {
+    let desk = desk(true).await;
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), Some(desk.clone()), Limits::default());
+    let (id, _) = sessions.start(Channel::Web, Lang::De);
+    sessions.request_person(&id).await.unwrap();
+    let h = desk.store.open_handoff(&id).await.unwrap().expect("queued");
+    let (first, mut events) = sessions.subscribe(&id).await.unwrap();
+    assert!(matches!(first, Some(ConversationEvent::Handoff { .. })), "a subscriber learns where it stands: {first:?}");
+
+    // Not claimed: only the owner may write.
+    assert!(matches!(sessions.staff_reply(&h.id, &staff(), "Hallo").await, Err(SessionError::NotYours)));
+    sessions.claim(&h.id, &staff()).await.unwrap();
+    let outcome = sessions.turn(&id, Turn::new("Mein Ausweis ist abgelaufen.")).await.unwrap();
+    assert!(matches!(outcome, TurnOutcome::Relayed), "{outcome:?}");
+    sessions.staff_reply(&h.id, &staff(), "Ich helfe Ihnen gern.").await.unwrap();
+
+    let lines = desk.store.transcript(&id).await.unwrap();
+    let citizen = lines.iter().position(|m| m.author == Author::Citizen && m.text.contains("abgelaufen"));
+    let reply = lines.iter().position(|m| m.author == Author::Staff && m.text.contains("helfe"));
+    assert!(citizen.is_some() && citizen < reply, "{lines:?}");
+    let mut saw_staff = false;
+    while let Ok(e) = events.try_recv() {
+        if let ConversationEvent::Staff { name, text } = e {
+            saw_staff = name == "Anna" && text.contains("helfe");
+        }
+    }
+    assert!(saw_staff, "the citizen's stream carries the staff member's message");
+}
+
+#[tokio::test]
+async fn unknown_and_empty_are_refused_and_deletion_forgets() {
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), None, Limits::default());
+    assert!(matches!(sessions.turn("nope", Turn::new("Hallo")).await, Err(SessionError::UnknownConversation)));
+    let (id, _) = sessions.start(Channel::Web, Lang::De);
+    assert!(matches!(sessions.turn(&id, Turn::new("  \u{200b} ")).await, Err(SessionError::EmptyMessage)));
+    // Without a desk a request for a person gets the general contact, and nothing is stored.
+    let reply = sessions.request_person(&id).await.unwrap();
+    assert_eq!(reply.kind, ReplyKind::Handoff);
+    sessions.delete(&id).await.unwrap();
+    assert!(matches!(sessions.delete(&id).await, Err(SessionError::UnknownConversation)));
+    assert_eq!(sessions.len(), 0);
+}
+
+/// Writes slowly until cancelled; tells the test when it starts and when it saw the cancel.
+struct Slow {
+    started: mpsc::Sender<()>,
+    saw_cancel: mpsc::Sender<Instant>,
+}
+
+impl lotse_llm::Generator for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+
+    fn generate(
+        &self,
+        _: &lotse_llm::Prompt,
+        params: &lotse_llm::Params,
+        _: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<lotse_llm::Generation, lotse_llm::LlmError> {
+        let _ = self.started.send(());
+        let began = Instant::now();
+        while !params.cancel.is_cancelled() && began.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = self.saw_cancel.send(Instant::now());
+        Ok(lotse_llm::Generation {
+            text: String::new(),
+            finish: lotse_llm::Finish::Cancelled,
+            prompt_tokens: 1,
+            cached_tokens: 0,
+            generated_tokens: 0,
+            prefill: Duration::ZERO,
+            first_token: Duration::ZERO,
+            total: began.elapsed(),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_barge_in_cancels_the_generation_and_the_composer_answers() {
+    let (started_tx, started) = mpsc::channel();
+    let (saw_tx, saw) = mpsc::channel();
+    // A lower threshold lets the lexical-only test index answer this question.
+    let config = lotse_dialog::EngineConfig { answer_threshold: 0.3, ..Default::default() };
+    let generator = Arc::new(Slow { started: started_tx, saw_cancel: saw_tx });
+    let engine = engine(config).with_generator(generator, lotse_dialog::LlmMode::Assist);
+    let sessions = Sessions::new(Arc::new(engine), None, Limits::default());
+    let (id, _) = sessions.start(Channel::Phone, Lang::De);
+    let cancel = Cancel::default();
+    let turn = Turn::new("Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?")
+        .cancel(cancel.clone());
+    let running = {
+        let sessions = sessions.clone();
+        let id = id.clone();
+        tokio::spawn(async move { sessions.turn(&id, turn).await })
+    };
+    tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(30)).expect("the model starts"))
+        .await
+        .unwrap();
+    // The caller speaks: the call raises the turn's cancel.
+    let barged = Instant::now();
+    cancel.cancel();
+    let seen = tokio::task::spawn_blocking(move || saw.recv_timeout(Duration::from_secs(5)).expect("the model stops"))
+        .await
+        .unwrap();
+    let took = seen.duration_since(barged);
+    assert!(took < Duration::from_millis(200), "the generator saw the cancel after {took:?}");
+    let TurnOutcome::Answered { reply, .. } = running.await.unwrap().unwrap() else { panic!("not relayed") };
+    assert_eq!(reply.kind, ReplyKind::Answer, "{}", reply.text);
+    assert_eq!(reply.generated_by, lotse_core::COMPOSER, "the composer's answer stands: {}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_turn_cancels_its_generation() {
+    let (started_tx, started) = mpsc::channel();
+    let (saw_tx, saw) = mpsc::channel();
+    let config = lotse_dialog::EngineConfig { answer_threshold: 0.3, ..Default::default() };
+    let generator = Arc::new(Slow { started: started_tx, saw_cancel: saw_tx });
+    let engine = engine(config).with_generator(generator, lotse_dialog::LlmMode::Assist);
+    let sessions = Sessions::new(Arc::new(engine), None, Limits::default());
+    let (id, _) = sessions.start(Channel::Web, Lang::De);
+    let running = {
+        let sessions = sessions.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let _ = sessions
+                .turn(&id, Turn::new("Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?"))
+                .await;
+        })
+    };
+    tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(30)).expect("the model starts"))
+        .await
+        .unwrap();
+    // The client went away: its request's future is dropped.
+    let gone = Instant::now();
+    running.abort();
+    let seen = tokio::task::spawn_blocking(move || saw.recv_timeout(Duration::from_secs(5)).expect("the model stops"))
+        .await
+        .unwrap();
+    assert!(seen.duration_since(gone) < Duration::from_millis(200));
+}
