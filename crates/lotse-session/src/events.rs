@@ -48,12 +48,26 @@ pub enum StaffEvent {
     /// The queue changed (arrival, claim, release, close): fetch it again.
     Queue,
     /// New transcript lines of a conversation (fetch them if it is open).
-    Transcript { conversation_id: String },
+    Transcript {
+        conversation_id: String,
+    },
     /// A line in a handed-over conversation.
-    Message { handoff_id: String, author: Author, staff: Option<String>, text: String, at_ms: i64 },
-    Typing { handoff_id: String, who: Author, typing: bool },
+    Message {
+        handoff_id: String,
+        author: Author,
+        staff: Option<String>,
+        text: String,
+        at_ms: i64,
+    },
+    Typing {
+        handoff_id: String,
+        who: Author,
+        typing: bool,
+    },
     /// A conversation ended (closed, abandoned, deleted by the citizen).
-    Closed { handoff_id: String },
+    Closed {
+        handoff_id: String,
+    },
     /// The callback list changed.
     Callbacks,
 }

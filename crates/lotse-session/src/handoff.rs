@@ -63,10 +63,7 @@ fn reason_line(reason: HandoffReason) -> &'static str {
 impl Sessions {
     /// The conversation `id`; a handed-over conversation the process forgot (a restart) is
     /// brought back from the store, so that the citizen can go on.
-    pub(crate) async fn entry(
-        &self,
-        id: &str,
-    ) -> Result<(Shared, broadcast::Sender<ConversationEvent>), SessionError> {
+    pub(crate) async fn entry(&self, id: &str) -> Result<(Shared, broadcast::Sender<ConversationEvent>), SessionError> {
         {
             let mut map = self.lock();
             if let Some(e) = map.get_mut(id) {
@@ -109,7 +106,12 @@ impl Sessions {
     /// After the engine's turn: a person requested goes to the desk (a place in the queue within
     /// staff hours, a callback offer outside them; a store that fails leaves the engine's reply,
     /// the general contact), and a handed-over conversation has its lines stored.
-    pub(crate) async fn after_engine(&self, id: &str, conv: &mut Conv, mut reply: Reply) -> Result<Reply, SessionError> {
+    pub(crate) async fn after_engine(
+        &self,
+        id: &str,
+        conv: &mut Conv,
+        mut reply: Reply,
+    ) -> Result<Reply, SessionError> {
         if let (Some(desk), Some(reason)) = (&self.desk, conv.c.requested_handoff()) {
             match desk.request(&conv.c, reason, Timestamp::now()).await {
                 Ok(info) => reply = self.engine.handoff_reply(&mut conv.c, reason, &info),
@@ -128,7 +130,9 @@ impl Sessions {
             let (author, text, sources, at) = match event {
                 Event::MessageIn { at, text } => (Author::Citizen, text.clone(), Vec::new(), at),
                 Event::ReplyOut { at, reply } => (Author::Bot, reply.text.clone(), reply.sources.clone(), at),
-                Event::HandoffRequested { at, reason } => (Author::System, reason_line(*reason).to_string(), Vec::new(), at),
+                Event::HandoffRequested { at, reason } => {
+                    (Author::System, reason_line(*reason).to_string(), Vec::new(), at)
+                }
             };
             desk.store.append(&conv.c.id, author, None, &text, &sources, at.as_millisecond()).await?;
         }
@@ -141,7 +145,10 @@ impl Sessions {
     async fn after_turn(&self, id: &str, conv: &mut Conv, reply: &Reply) -> Result<(), SessionError> {
         let Some(desk) = &self.desk else { return Ok(()) };
         let queued = reply.kind == ReplyKind::Handoff
-            && reply.handoff.as_ref().is_some_and(|h| matches!(h.state, HandoffState::Queued | HandoffState::Connected));
+            && reply
+                .handoff
+                .as_ref()
+                .is_some_and(|h| matches!(h.state, HandoffState::Queued | HandoffState::Connected));
         if !queued && !conv.handed_off {
             return Ok(());
         }
@@ -364,8 +371,7 @@ impl Sessions {
                 Ok(back) => {
                     for h in back {
                         moved = true;
-                        let line =
-                            "Die Mitarbeiterin oder der Mitarbeiter ist nicht mehr verbunden; zurück in der Warteschlange.";
+                        let line = "Die Mitarbeiterin oder der Mitarbeiter ist nicht mehr verbunden; zurück in der Warteschlange.";
                         let _ = desk.store.append(&h.conversation_id, Author::System, None, line, &[], now).await;
                     }
                 }

@@ -272,7 +272,12 @@ impl Sessions {
     /// the reply the engine gave there; runs the handoff workflow and returns the reply to give
     /// (a place in the queue or a callback offer instead of the engine's words, when a person
     /// was requested).
-    pub async fn commit(self: &Arc<Self>, id: &str, conversation: Conversation, reply: Reply) -> Result<Reply, SessionError> {
+    pub async fn commit(
+        self: &Arc<Self>,
+        id: &str,
+        conversation: Conversation,
+        reply: Reply,
+    ) -> Result<Reply, SessionError> {
         let (shared, events) = self.entry(id).await?;
         let mut guard = shared.lock().await;
         guard.c = conversation;

@@ -93,7 +93,12 @@ impl Sessions {
         Ok(seq)
     }
 
-    pub async fn staff_typing(&self, handoff_id: &str, account: &StaffAccount, typing: bool) -> Result<(), SessionError> {
+    pub async fn staff_typing(
+        &self,
+        handoff_id: &str,
+        account: &StaffAccount,
+        typing: bool,
+    ) -> Result<(), SessionError> {
         let desk = self.staff_desk()?;
         let h = desk.store.handoff(handoff_id).await?;
         ensure_mine(&h, account)?;
@@ -182,7 +187,12 @@ impl Sessions {
     }
 
     /// A staff member plans to call back at `at_ms`.
-    pub async fn schedule_callback(&self, id: &str, account: &StaffAccount, at_ms: i64) -> Result<Callback, SessionError> {
+    pub async fn schedule_callback(
+        &self,
+        id: &str,
+        account: &StaffAccount,
+        at_ms: i64,
+    ) -> Result<Callback, SessionError> {
         let c = self.staff_desk()?.store.schedule_callback(id, &account.name, at_ms).await?;
         self.tell_staff(StaffEvent::Callbacks);
         Ok(c)

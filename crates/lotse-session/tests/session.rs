@@ -62,8 +62,8 @@ fn schedule(open: bool) -> Schedule {
 }
 
 async fn desk(open: bool) -> Desk {
-    let dir = std::env::temp_dir()
-        .join(format!("lotse-session-{}-{}", std::process::id(), Timestamp::now().as_nanosecond()));
+    let dir =
+        std::env::temp_dir().join(format!("lotse-session-{}-{}", std::process::id(), Timestamp::now().as_nanosecond()));
     let database = format!("sqlite:{}/lotse.db", dir.display());
     let config = HandoffConfig { schedule: schedule(open), database: database.clone(), ..Default::default() };
     let store = Store::open(&database).await.unwrap();

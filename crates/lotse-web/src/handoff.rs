@@ -37,8 +37,12 @@ pub(crate) async fn callback(
     body: Result<Json<CallbackBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
-    let request =
-        CallbackRequest { contact_kind: body.contact_kind, contact: body.contact, name: body.name, consent: body.consent };
+    let request = CallbackRequest {
+        contact_kind: body.contact_kind,
+        contact: body.contact,
+        name: body.name,
+        consent: body.consent,
+    };
     let out = state.sessions.callback(&id, request).await?;
     let status = if out.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(serde_json::json!({"text": out.text, "handoff": out.info}))).into_response())

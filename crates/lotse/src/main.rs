@@ -153,6 +153,9 @@ enum Command {
         knowledge: PathBuf,
         #[command(flatten)]
         llm: LlmArg,
+        /// Without the staff queue (a request for a person gets the general contact).
+        #[arg(long)]
+        no_staff: bool,
     },
     /// Fetch and list model files (models/manifest.toml).
     Models {
@@ -316,20 +319,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             let embeddings = index.has_embeddings();
             let config = config::Config::load(cli.config.as_deref())?;
-            let zone = config.city.zone()?;
+            config.city.zone()?;
             let engine = lotse_dialog::Engine::new(kb.clone(), index, config.city.engine_config());
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
                 None
             } else {
-                let handoff = config.handoff;
-                handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
-                let desk = runtime.block_on(async {
-                    let store = lotse_handoff::Store::open(&handoff.database)
-                        .await
-                        .with_context(|| format!("opening the handoff database {}", handoff.database))?;
-                    anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, zone).await?)
-                })?;
+                let desk = open_desk(config, kb, &runtime)?;
                 eprintln!("staff console at http://{addr}/staff (accounts: lotse staff add NAME)");
                 Some(desk)
             };
@@ -381,7 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Voice { input, output, transcript, rate, dtmf, knowledge, llm } => {
+        Command::Voice { input, output, transcript, rate, dtmf, knowledge, llm, no_staff } => {
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
                 .with_env_filter(
@@ -393,9 +389,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let keys = voice::parse_keys(&dtmf)?;
             let audio = voice::read_input(&input)?;
-            let engine = with_llm(build_engine(&knowledge)?, llm, false)?;
+            let kb = std::sync::Arc::new(load(&knowledge)?);
+            let engine = std::sync::Arc::new(with_llm(build_engine_over(kb.clone())?, llm, false)?);
             let stack = voice::Stack::load(&models_dir(), &engine)?;
-            let outcome = voice::run(&engine, &stack, &audio, &keys, rate)?;
+            // The call is a conversation of the staff queue, as a web chat is: a person asked
+            // for is queued within staff hours (the console shows it) or offered a callback.
+            let staff = if no_staff {
+                None
+            } else {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let config = config::Config::load(cli.config.as_deref())?;
+                let desk = open_desk(config, kb, &runtime)?;
+                let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
+                Some(voice::Staff::new(sessions, runtime))
+            };
+            let outcome = voice::run(&engine, &stack, &audio, &keys, rate, staff.as_ref())?;
             lotse_speech::wav::write(&output, &outcome.output, rate)?;
             if transcript {
                 for line in &outcome.log {
@@ -432,13 +440,33 @@ fn parse_enum<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result
 
 /// Loads the knowledge, builds the index and the conversation engine.
 pub(crate) fn build_engine(knowledge: &Path) -> Result<lotse_dialog::Engine> {
-    let kb = std::sync::Arc::new(load(knowledge)?);
+    build_engine_over(std::sync::Arc::new(load(knowledge)?))
+}
+
+fn build_engine_over(kb: std::sync::Arc<lotse_knowledge::KnowledgeBase>) -> Result<lotse_dialog::Engine> {
     let index = std::sync::Arc::new(build_index(&kb)?);
     let config_path = SETTINGS.get().and_then(|s| s.1.clone());
     let city = config::Config::load(config_path.as_deref())?.city;
     // A time zone the engine cannot find is an error here, as in the server, not UTC.
     city.zone()?;
     Ok(lotse_dialog::Engine::new(kb, index, city.engine_config()))
+}
+
+/// The staff desk of the configuration's `[handoff]`: its store opened (and migrated).
+fn open_desk(
+    config: config::Config,
+    kb: std::sync::Arc<lotse_knowledge::KnowledgeBase>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<lotse_handoff::Desk> {
+    let zone = config.city.zone()?;
+    let handoff = config.handoff;
+    handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
+    runtime.block_on(async {
+        let store = lotse_handoff::Store::open(&handoff.database)
+            .await
+            .with_context(|| format!("opening the handoff database {}", handoff.database))?;
+        anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, zone).await?)
+    })
 }
 
 /// The models folder of the global `--models` option.

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use lotse_core::{Channel, Lang};
 use lotse_dialog::{Engine, TurnRequest};
+use lotse_session::Sessions;
 use lotse_speech::call::{Call, CallEvent};
 use lotse_speech::endpoint::EndpointConfig;
 use lotse_speech::resample::convert;
@@ -33,6 +34,22 @@ use lotse_speech::vad::Vad;
 const FRAME_MS: u32 = 20;
 /// The longest recording `lotse voice` takes.
 const MAX_INPUT: Duration = Duration::from_secs(30 * 60);
+
+/// The staff queue a call reaches: the live conversations (`lotse-session`, with the desk of
+/// the configuration) and a runtime to wait on them from the call's thread, which is not an
+/// async one. The call answers on a copy of the conversation (work begun at a pause may be
+/// void); what it plays is committed here, and a person requested (key 0 or in words) is
+/// queued within staff hours or offered a callback outside them.
+pub struct Staff {
+    pub sessions: std::sync::Arc<Sessions>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Staff {
+    pub fn new(sessions: std::sync::Arc<Sessions>, runtime: tokio::runtime::Runtime) -> Staff {
+        Staff { sessions, runtime }
+    }
+}
 
 /// The loaded models, shared by calls.
 pub struct Stack {
@@ -139,8 +156,16 @@ pub struct Outcome {
 }
 
 /// Runs the recording (16 kHz) through a call.
-pub fn run(engine: &Engine, stack: &Stack, input: &[f32], keys: &[Key], output_rate: u32) -> Result<Outcome> {
-    run_with(engine, stack, input, keys, output_rate, None, true)
+/// With `staff`, the call is a conversation of the staff queue (see [`Staff`]).
+pub fn run(
+    engine: &Engine,
+    stack: &Stack,
+    input: &[f32],
+    keys: &[Key],
+    output_rate: u32,
+    staff: Option<&Staff>,
+) -> Result<Outcome> {
+    run_with(engine, stack, input, keys, output_rate, None, true, staff)
 }
 
 /// [`run`] for measurements: the call's language known, and only the start of each reply made
@@ -153,11 +178,12 @@ pub fn run_lang(
     output_rate: u32,
     lang: Option<Lang>,
 ) -> Result<Outcome> {
-    run_with(engine, stack, input, keys, output_rate, lang, false)
+    run_with(engine, stack, input, keys, output_rate, lang, false, None)
 }
 
 /// A call: `lang` known in advance (no detection) or None for the stack's rule; `whole`: every
 /// sentence of each reply synthesised and played out after the recording ends.
+#[allow(clippy::too_many_arguments)]
 fn run_with(
     engine: &Engine,
     stack: &Stack,
@@ -166,6 +192,7 @@ fn run_with(
     output_rate: u32,
     lang: Option<Lang>,
     whole: bool,
+    staff: Option<&Staff>,
 ) -> Result<Outcome> {
     if input.len() as f64 / 16_000.0 > MAX_INPUT.as_secs_f64() {
         bail!("the recording is longer than {} minutes", MAX_INPUT.as_secs() / 60);
@@ -176,12 +203,22 @@ fn run_with(
         None => (stack.stt.session()?, Vad::load(&stack.models)?),
     };
     vad.reset();
+    let lang0 = lang.unwrap_or(Lang::De);
+    let (line, conv) = match staff {
+        Some(staff) => {
+            let (id, _) = staff.sessions.start(Channel::Phone, lang0);
+            let conv = staff.runtime.block_on(staff.sessions.snapshot(&id))?;
+            (Some((staff, id)), conv)
+        }
+        None => (None, engine.start("voice".into(), Channel::Phone, lang0).0),
+    };
     let mut s = Session {
         engine,
+        line,
         tts: &stack.tts,
         stt,
         call: Call::new(vad, EndpointConfig::default(), output_rate),
-        conv: engine.start("voice".into(), Channel::Phone, lang.unwrap_or(Lang::De)).0,
+        conv,
         first_turn: true,
         detect: lang.is_none() && stack.detect,
         due: Vec::new(),
@@ -232,6 +269,8 @@ fn run_with(
 
 struct Session<'a> {
     engine: &'a Engine,
+    /// The staff queue and the call's conversation id there, when the call can reach staff.
+    line: Option<(&'a Staff, String)>,
     tts: &'a Tts,
     stt: SttSession,
     call: Call,
@@ -377,7 +416,7 @@ impl Session<'_> {
                     self.first_turn = false;
                     self.log.push(early.log);
                     let ready = early.ready;
-                    self.commit(early.prepared, speech_end, at, ready, true);
+                    self.commit(early.prepared, speech_end, at, ready, true)?;
                 }
                 CallEvent::Utterance { audio, at, speech_end, capped } => {
                     self.early = None;
@@ -425,8 +464,7 @@ impl Session<'_> {
         // The first sentence is ready then; the rest is made while it plays.
         let ready = start + stt + prepared.dialog + prepared.tts_first;
         self.worker_free = ready;
-        self.commit(prepared, speech_end, at, ready, start < at);
-        Ok(())
+        self.commit(prepared, speech_end, at, ready, start < at)
     }
 
     /// The reply to a recognised text, on a copy of the conversation (a reply made during the
@@ -446,6 +484,7 @@ impl Session<'_> {
         };
         let started = Instant::now();
         let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut engine_reply = None;
         let (text, (reply_text, reply_lang, kind, source_ids)) = match input {
             Input::Heard(text) if text.is_empty() => {
                 let sorry = match lang {
@@ -460,10 +499,12 @@ impl Session<'_> {
                 }
                 let request = TurnRequest::new(&text).cancel(lotse_llm::Cancel::from_flag(cancel.clone()));
                 let reply = self.engine.respond(&mut conv, request);
+                engine_reply = Some(reply.clone());
                 (text, reply_of(reply))
             }
             Input::Person => {
                 let reply = self.engine.request_person(&mut conv, None);
+                engine_reply = Some(reply.clone());
                 ("[0]".to_string(), reply_of(reply))
             }
         };
@@ -476,6 +517,7 @@ impl Session<'_> {
         let (audio, tts_first) = self.synthesize(&said, reply_lang)?;
         Ok(Prepared {
             conv,
+            reply: engine_reply,
             text,
             lang,
             said,
@@ -492,9 +534,37 @@ impl Session<'_> {
 
     /// Plays a prepared reply: its first sample at `ready` (when it was made), never before
     /// the end of the turn at `at`.
-    fn commit(&mut self, p: Prepared, speech_end: Duration, at: Duration, ready: Duration, early: bool) {
+    fn commit(
+        &mut self,
+        mut p: Prepared,
+        speech_end: Duration,
+        at: Duration,
+        ready: Duration,
+        early: bool,
+    ) -> Result<()> {
+        let mut ready = ready;
+        match (&self.line, p.reply.take()) {
+            (Some((staff, id)), Some(reply)) => {
+                // The conversation goes back to the session, which asks the staff queue when
+                // the engine decided on a person; its words replace the engine's then.
+                let given = staff.runtime.block_on(staff.sessions.commit(id, p.conv.clone(), reply.clone()))?;
+                self.conv = staff.runtime.block_on(staff.sessions.snapshot(id))?;
+                if given.text != reply.text {
+                    let began = Instant::now();
+                    p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
+                    let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
+                    p.audio = audio;
+                    p.tts_first += tts_first;
+                    p.kind = serde_json::to_value(given.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default();
+                    ready += began.elapsed();
+                }
+            }
+            _ => self.conv = p.conv,
+        }
         let first_audio = ready.max(at);
-        self.conv = p.conv;
         self.call.begin_reply();
         self.call.set_dictation(p.dictation);
         for (sentence, samples) in p.said.iter().zip(p.audio) {
@@ -527,6 +597,7 @@ impl Session<'_> {
             early,
         });
         self.last_spoken = p.said;
+        Ok(())
     }
 
     fn speak(&mut self, said: &[String], lang: Lang, at: Duration) -> Result<()> {
@@ -607,6 +678,8 @@ enum Input {
 /// A reply made and not yet played.
 struct Prepared {
     conv: lotse_dialog::Conversation,
+    /// The engine's reply (none for speech not understood).
+    reply: Option<lotse_core::Reply>,
     text: String,
     lang: Lang,
     said: Vec<String>,

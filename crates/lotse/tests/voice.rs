@@ -64,8 +64,15 @@ fn caller(tts: &Tts, parts: &[Part], path: &Path) -> Vec<f32> {
     onsets
 }
 
+/// `lotse voice` without the staff queue (the tests below that reach staff bring their own).
 fn voice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lotse")).arg("voice").args(args).current_dir(repo()).output().expect("lotse runs")
+    Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .arg("voice")
+        .args(args)
+        .arg("--no-staff")
+        .current_dir(repo())
+        .output()
+        .expect("lotse runs")
 }
 
 fn text(o: &Output) -> String {
@@ -172,8 +179,114 @@ fn speaking_over_the_answer_stops_it_within_200_ms() {
     }
 }
 
+/// A configuration whose staff queue (its own SQLite file in `dir`) is open around the clock
+/// from yesterday to tomorrow, or closed until the day after tomorrow, 09:00–12:00.
+fn staff_config(dir: &Path, open: bool) -> PathBuf {
+    let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin").unwrap()).date();
+    let days: &[(i64, &str)] =
+        if open { &[(-1, "00:00-24:00"), (0, "00:00-24:00"), (1, "00:00-24:00")] } else { &[(2, "09:00-12:00")] };
+    let mut exceptions = String::new();
+    for (d, hours) in days {
+        let date = today.checked_add(jiff::Span::new().days(*d)).unwrap();
+        exceptions.push_str(&format!("[[handoff.schedule.exceptions]]\ndate = \"{date}\"\nhours = \"{hours}\"\n\n"));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let text = format!(
+        "[handoff]\ndatabase = \"sqlite:{}/lotse.db\"\n\n[handoff.schedule]\ngeneral = \"buergerservice\"\n\n\
+         [[handoff.schedule.teams]]\nid = \"buergerservice\"\nname = \"Bürgerservice\"\n\n{exceptions}",
+        dir.display()
+    );
+    let path = dir.join("lotse.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The staff queue of the database in `dir`, each handoff with its transcript.
+fn queue(dir: &Path) -> Vec<(lotse_handoff::Handoff, Vec<lotse_handoff::Message>)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = lotse_handoff::Store::open(&format!("sqlite:{}/lotse.db", dir.display())).await.unwrap();
+        let mut out = Vec::new();
+        for h in store.queue().await.unwrap() {
+            let lines = store.transcript(&h.conversation_id).await.unwrap();
+            out.push((h, lines));
+        }
+        out
+    })
+}
+
 #[test]
-fn key_zero_asks_for_a_person_and_bad_recordings_are_clear_errors() {
+fn a_caller_reaches_the_staff_queue_by_key_or_by_asking_and_a_callback_outside_hours() {
+    let Some(tts) = ready() else { return };
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (input, output) = (tmp("q-person.wav"), tmp("a-person.wav"));
+    let (open, closed) = (tmp("staff-open"), tmp("staff-closed"));
+
+    // Within staff hours, key 0: queued, with channel phone and the transcript.
+    caller(&tts, &[Part::Pause(4.0)], &input);
+    let config = staff_config(&open, true);
+    let args = ["--in", input.to_str().unwrap(), "--out", output.to_str().unwrap(), "--transcript"];
+    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .args(["--config", config.to_str().unwrap(), "voice"])
+        .args(args)
+        .args(["--dtmf", "1.0:0"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("key 0") && t.contains("lotse (handoff") && t.contains("an der Reihe"), "{t}");
+    let q = queue(&open);
+    assert_eq!(q.len(), 1, "one conversation waits: {q:?}");
+    let (h, lines) = &q[0];
+    assert_eq!(h.channel, lotse_core::Channel::Phone);
+    assert!(lines.iter().any(|m| m.text.contains("nach einem Menschen gefragt")), "{lines:?}");
+    assert!(
+        lines.iter().any(|m| m.author == lotse_handoff::Author::Bot && m.text.contains("an der Reihe")),
+        "{lines:?}"
+    );
+
+    // Asking in words (English: the caller voice is English) queues a second call.
+    caller(
+        &tts,
+        &[Part::Pause(0.5), Part::Say("I would like to speak to a person, please."), Part::Pause(2.0)],
+        &input,
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .args(["--config", config.to_str().unwrap(), "voice"])
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("lotse (handoff"), "{t}");
+    assert_eq!(queue(&open).len(), 2, "{t}");
+
+    // Outside staff hours: the callback offer, and nobody is queued.
+    caller(&tts, &[Part::Pause(4.0)], &input);
+    let config = staff_config(&closed, false);
+    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .args(["--config", config.to_str().unwrap(), "voice"])
+        .args(args)
+        .args(["--dtmf", "1.0:0"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("lotse (handoff") && t.contains("niemand erreichbar"), "{t}");
+    assert!(queue(&closed).is_empty());
+    for p in [&input, &output] {
+        std::fs::remove_file(p).ok();
+    }
+    for d in [open, closed] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
+
+#[test]
+fn key_zero_without_staff_and_bad_recordings_are_clear_errors() {
     let Some(tts) = ready() else { return };
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (input, output) = (tmp("q3.wav"), tmp("a3.wav"));
