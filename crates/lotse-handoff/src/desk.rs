@@ -220,7 +220,7 @@ impl Desk {
     }
 
     /// Queues the conversation within staff hours, or offers a callback outside them. The
-    /// channel calls it after the engine decided on a handoff ([`Conversation::requested_handoff`]).
+    /// session calls it after the engine decided on a handoff ([`Conversation::requested_handoff`]).
     pub async fn request(
         &self,
         conv: &Conversation,

@@ -225,7 +225,7 @@ impl Sessions {
         let stream = events.clone();
         // A channel that goes away drops this future: the model stops, the turn ends with the
         // composer's answer (the conversation stays consistent).
-        let _cancel_on_drop = CancelOnDrop(turn.cancel.clone());
+        let cancel_on_drop = CancelOnDrop(Some(turn.cancel.clone()));
         let engine = self.engine.clone();
         let (plain, lang, cancel) = (turn.plain, turn.lang, turn.cancel);
         let (reply, mut guard) = tokio::task::spawn_blocking(move || {
@@ -250,14 +250,16 @@ impl Sessions {
             tracing::error!(error = %e, "turn failed");
             SessionError::Internal
         })?;
+        // The generation is over: a channel's flag stays as the channel left it.
+        cancel_on_drop.disarm();
         let reply = self.after_engine(id, &mut guard, reply).await?;
         drop(guard);
         let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });
         Ok(TurnOutcome::Answered { reply, lexical: busy })
     }
 
-    /// A person asked for by a key (the phone's 0), not by words: the engine records the
-    /// request, then the handoff workflow runs as after any turn.
+    /// A person asked for by a key, not by words: the engine records the request, then the
+    /// handoff workflow runs as after any turn.
     pub async fn request_person(self: &Arc<Self>, id: &str) -> Result<Reply, SessionError> {
         let (conversation, events) = self.entry(id).await?;
         let mut guard = conversation.lock().await;
@@ -303,7 +305,7 @@ impl Sessions {
         self.staff_events.subscribe()
     }
 
-    /// Tells staff consoles (a change made outside the session's workflow, such as settings).
+    /// Tells staff consoles.
     pub fn tell_staff(&self, event: StaffEvent) {
         let _ = self.staff_events.send(event);
     }
@@ -339,12 +341,20 @@ impl Sessions {
     }
 }
 
-/// Cancels the turn's generation when dropped before the turn ended.
-struct CancelOnDrop(Cancel);
+/// Cancels the turn's generation when dropped before the generation ended.
+struct CancelOnDrop(Option<Cancel>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.cancel();
+        if let Some(c) = &self.0 {
+            c.cancel();
+        }
     }
 }
 

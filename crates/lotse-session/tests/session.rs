@@ -159,6 +159,10 @@ async fn unknown_and_empty_are_refused_and_deletion_forgets() {
     assert!(matches!(sessions.turn("nope", Turn::new("Hallo")).await, Err(SessionError::UnknownConversation)));
     let (id, _) = sessions.start(Channel::Web, Lang::De);
     assert!(matches!(sessions.turn(&id, Turn::new("  \u{200b} ")).await, Err(SessionError::EmptyMessage)));
+    // A turn that ends leaves the channel's cancel flag alone (a call may reuse it).
+    let cancel = Cancel::default();
+    sessions.turn(&id, Turn::new("Was kostet ein Reisepass?").cancel(cancel.clone())).await.unwrap();
+    assert!(!cancel.is_cancelled());
     // Without a desk a request for a person gets the general contact, and nothing is stored.
     let reply = sessions.request_person(&id).await.unwrap();
     assert_eq!(reply.kind, ReplyKind::Handoff);

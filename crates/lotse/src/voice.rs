@@ -546,20 +546,38 @@ impl Session<'_> {
         match (&self.line, p.reply.take()) {
             (Some((staff, id)), Some(reply)) => {
                 // The conversation goes back to the session, which asks the staff queue when
-                // the engine decided on a person; its words replace the engine's then.
-                let given = staff.runtime.block_on(staff.sessions.commit(id, p.conv.clone(), reply.clone()))?;
-                self.conv = staff.runtime.block_on(staff.sessions.snapshot(id))?;
-                if given.text != reply.text {
-                    let began = Instant::now();
-                    p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
-                    let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
-                    p.audio = audio;
-                    p.tts_first += tts_first;
-                    p.kind = serde_json::to_value(given.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default();
-                    ready += began.elapsed();
+                // the engine decided on a person; its words replace the engine's then. A store
+                // that fails leaves the engine's reply and the call goes on.
+                let began = Instant::now();
+                let committed = staff
+                    .runtime
+                    .block_on(staff.sessions.commit(id, p.conv.clone(), reply.clone()))
+                    .and_then(|given| Ok((given, staff.runtime.block_on(staff.sessions.snapshot(id))?)));
+                let stored = began.elapsed();
+                match committed {
+                    Ok((given, conv)) => {
+                        self.conv = conv;
+                        if given.text != reply.text {
+                            p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
+                            let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
+                            p.audio = audio;
+                            p.tts_first = tts_first;
+                            p.kind = serde_json::to_value(given.kind)
+                                .ok()
+                                .and_then(|v| v.as_str().map(String::from))
+                                .unwrap_or_default();
+                            p.source_ids = given.sources.iter().map(|s| s.id.clone()).collect();
+                            // The caller waits for the store and the new first sentence.
+                            ready += stored + tts_first;
+                        } else {
+                            ready += stored;
+                        }
+                        self.worker_free = self.worker_free.max(ready);
+                    }
+                    Err(e) => {
+                        eprintln!("the staff queue failed, the engine's reply stands: {e}");
+                        self.conv = p.conv;
+                    }
                 }
             }
             _ => self.conv = p.conv,
