@@ -261,13 +261,7 @@ impl Sessions {
     /// A person asked for by a key, not by words: the engine records the request, then the
     /// handoff workflow runs as after any turn.
     pub async fn request_person(self: &Arc<Self>, id: &str) -> Result<Reply, SessionError> {
-        let (conversation, events) = self.entry(id).await?;
-        let mut guard = conversation.lock().await;
-        let reply = self.engine.request_person(&mut guard.c, None);
-        let reply = self.after_engine(id, &mut guard, reply).await?;
-        drop(guard);
-        let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });
-        Ok(reply)
+        self.answer_locked(id, |engine, conv| engine.request_person(conv, None)).await
     }
 
     /// Takes back a conversation a channel answered on a copy (see [`Sessions::snapshot`]), with
@@ -280,9 +274,23 @@ impl Sessions {
         conversation: Conversation,
         reply: Reply,
     ) -> Result<Reply, SessionError> {
+        self.answer_locked(id, move |_, conv| {
+            *conv = conversation;
+            reply
+        })
+        .await
+    }
+
+    /// Quick work on the locked conversation that yields the engine's reply (no generation:
+    /// it runs on the async thread), then the handoff workflow; subscribers hear the reply.
+    async fn answer_locked(
+        self: &Arc<Self>,
+        id: &str,
+        work: impl FnOnce(&Engine, &mut Conversation) -> Reply,
+    ) -> Result<Reply, SessionError> {
         let (shared, events) = self.entry(id).await?;
         let mut guard = shared.lock().await;
-        guard.c = conversation;
+        let reply = work(&self.engine, &mut guard.c);
         let reply = self.after_engine(id, &mut guard, reply).await?;
         drop(guard);
         let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });

@@ -207,33 +207,41 @@ impl lotse_llm::Generator for Slow {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_barge_in_cancels_the_generation_and_the_composer_answers() {
+/// Sessions whose engine hands this question to [`Slow`]; the receivers say when the model
+/// started and when it saw the cancel.
+fn slow_sessions() -> (Arc<Sessions>, mpsc::Receiver<()>, mpsc::Receiver<Instant>) {
     let (started_tx, started) = mpsc::channel();
     let (saw_tx, saw) = mpsc::channel();
-    // A lower threshold lets the lexical-only test index answer this question.
+    // A lower threshold lets the lexical-only test index answer the question.
     let config = lotse_dialog::EngineConfig { answer_threshold: 0.3, ..Default::default() };
     let generator = Arc::new(Slow { started: started_tx, saw_cancel: saw_tx });
     let engine = engine(config).with_generator(generator, lotse_dialog::LlmMode::Assist);
-    let sessions = Sessions::new(Arc::new(engine), None, Limits::default());
+    (Sessions::new(Arc::new(engine), None, Limits::default()), started, saw)
+}
+
+const GENERATED: &str = "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?";
+
+/// Waits (off the runtime's threads) for the model's start or its seeing the cancel.
+async fn wait<T: Send + 'static>(rx: mpsc::Receiver<T>, secs: u64, what: &'static str) -> T {
+    tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(secs)).expect(what)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_barge_in_cancels_the_generation_and_the_composer_answers() {
+    let (sessions, started, saw) = slow_sessions();
     let (id, _) = sessions.start(Channel::Phone, Lang::De);
     let cancel = Cancel::default();
-    let turn = Turn::new("Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?")
-        .cancel(cancel.clone());
+    let turn = Turn::new(GENERATED).cancel(cancel.clone());
     let running = {
         let sessions = sessions.clone();
         let id = id.clone();
         tokio::spawn(async move { sessions.turn(&id, turn).await })
     };
-    tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(30)).expect("the model starts"))
-        .await
-        .unwrap();
+    wait(started, 30, "the model starts").await;
     // The caller speaks: the call raises the turn's cancel.
     let barged = Instant::now();
     cancel.cancel();
-    let seen = tokio::task::spawn_blocking(move || saw.recv_timeout(Duration::from_secs(5)).expect("the model stops"))
-        .await
-        .unwrap();
+    let seen = wait(saw, 5, "the model stops").await;
     let took = seen.duration_since(barged);
     assert!(took < Duration::from_millis(200), "the generator saw the cancel after {took:?}");
     let TurnOutcome::Answered { reply, .. } = running.await.unwrap().unwrap() else { panic!("not relayed") };
@@ -243,30 +251,19 @@ async fn a_barge_in_cancels_the_generation_and_the_composer_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_turn_cancels_its_generation() {
-    let (started_tx, started) = mpsc::channel();
-    let (saw_tx, saw) = mpsc::channel();
-    let config = lotse_dialog::EngineConfig { answer_threshold: 0.3, ..Default::default() };
-    let generator = Arc::new(Slow { started: started_tx, saw_cancel: saw_tx });
-    let engine = engine(config).with_generator(generator, lotse_dialog::LlmMode::Assist);
-    let sessions = Sessions::new(Arc::new(engine), None, Limits::default());
+    let (sessions, started, saw) = slow_sessions();
     let (id, _) = sessions.start(Channel::Web, Lang::De);
     let running = {
         let sessions = sessions.clone();
         let id = id.clone();
         tokio::spawn(async move {
-            let _ = sessions
-                .turn(&id, Turn::new("Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?"))
-                .await;
+            let _ = sessions.turn(&id, Turn::new(GENERATED)).await;
         })
     };
-    tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(30)).expect("the model starts"))
-        .await
-        .unwrap();
+    wait(started, 30, "the model starts").await;
     // The client went away: its request's future is dropped.
     let gone = Instant::now();
     running.abort();
-    let seen = tokio::task::spawn_blocking(move || saw.recv_timeout(Duration::from_secs(5)).expect("the model stops"))
-        .await
-        .unwrap();
+    let seen = wait(saw, 5, "the model stops").await;
     assert!(seen.duration_since(gone) < Duration::from_millis(200));
 }

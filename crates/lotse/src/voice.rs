@@ -478,8 +478,7 @@ impl Session<'_> {
         stt: Duration,
     ) -> Result<Prepared> {
         let reply_of = |reply: lotse_core::Reply| {
-            let kind =
-                serde_json::to_value(reply.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let kind = kind_name(reply.kind);
             (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
         };
         let started = Instant::now();
@@ -562,10 +561,7 @@ impl Session<'_> {
                             let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
                             p.audio = audio;
                             p.tts_first = tts_first;
-                            p.kind = serde_json::to_value(given.kind)
-                                .ok()
-                                .and_then(|v| v.as_str().map(String::from))
-                                .unwrap_or_default();
+                            p.kind = kind_name(given.kind);
                             p.source_ids = given.sources.iter().map(|s| s.id.clone()).collect();
                             // The caller waits for the store and the new first sentence.
                             ready += stored + tts_first;
@@ -646,6 +642,11 @@ impl Session<'_> {
         }
         Ok((out, first))
     }
+}
+
+/// A reply kind as the API names it ("answer", "handoff", …), for the log and the turn record.
+fn kind_name(kind: lotse_core::ReplyKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
 /// English speakers say Jena as "Jee-na", which whisper writes as the name "Gina" (or

@@ -201,6 +201,16 @@ fn staff_config(dir: &Path, open: bool) -> PathBuf {
     path
 }
 
+/// `lotse voice` with the staff queue of `config`.
+fn voice_with(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .args(["--config", config.to_str().unwrap(), "voice"])
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("lotse runs")
+}
+
 /// The staff queue of the database in `dir`, each handoff with its transcript.
 fn queue(dir: &Path) -> Vec<(lotse_handoff::Handoff, Vec<lotse_handoff::Message>)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -226,13 +236,7 @@ fn a_caller_reaches_the_staff_queue_by_key_or_by_asking_and_a_callback_outside_h
     caller(&tts, &[Part::Pause(4.0)], &input);
     let config = staff_config(&open, true);
     let args = ["--in", input.to_str().unwrap(), "--out", output.to_str().unwrap(), "--transcript"];
-    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .args(["--config", config.to_str().unwrap(), "voice"])
-        .args(args)
-        .args(["--dtmf", "1.0:0"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
+    let o = voice_with(&config, &[&args[..], &["--dtmf", "1.0:0"]].concat());
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("key 0") && t.contains("lotse (handoff") && t.contains("an der Reihe"), "{t}");
@@ -252,12 +256,7 @@ fn a_caller_reaches_the_staff_queue_by_key_or_by_asking_and_a_callback_outside_h
         &[Part::Pause(0.5), Part::Say("I would like to speak to a person, please."), Part::Pause(2.0)],
         &input,
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .args(["--config", config.to_str().unwrap(), "voice"])
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
+    let o = voice_with(&config, &args);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("lotse (handoff"), "{t}");
@@ -266,13 +265,7 @@ fn a_caller_reaches_the_staff_queue_by_key_or_by_asking_and_a_callback_outside_h
     // Outside staff hours: the callback offer, and nobody is queued.
     caller(&tts, &[Part::Pause(4.0)], &input);
     let config = staff_config(&closed, false);
-    let o = Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .args(["--config", config.to_str().unwrap(), "voice"])
-        .args(args)
-        .args(["--dtmf", "1.0:0"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
+    let o = voice_with(&config, &[&args[..], &["--dtmf", "1.0:0"]].concat());
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("lotse (handoff") && t.contains("niemand erreichbar"), "{t}");
