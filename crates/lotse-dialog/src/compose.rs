@@ -255,6 +255,17 @@ fn focus_lines(service: &Service, focus: &[String], lang: Lang) -> Vec<String> {
     out
 }
 
+/// A record's text as a sentence: capitalised, with a full stop where it has no closing mark.
+fn as_sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    if !out.ends_with(['.', '!', '?', ':', ')', '"', '“']) {
+        out.push('.');
+    }
+    out
+}
+
 impl Composer for RecordComposer {
     fn answer(&self, req: &Request<'_>, g: &Grounding<'_>) -> String {
         let s = g.service;
@@ -304,8 +315,11 @@ impl Composer for RecordComposer {
         // English the German sentence is marked as such.
         for p in req.passages {
             if !lines.iter().any(|l| l.contains(p.as_str())) {
+                // A list item of the record ("mindestens fünf Stunden … pro Woche") is said as
+                // a sentence.
+                let p = as_sentence(p);
                 lines.push(match lang {
-                    Lang::De => p.clone(),
+                    Lang::De => p,
                     Lang::En => format!("From the record (in German): {p}"),
                 });
             }

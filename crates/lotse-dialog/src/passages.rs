@@ -236,10 +236,13 @@ pub fn best(
         _ => 0.0,
     };
     let figure = unanswered.iter().any(|a| {
-        matches!(a, Aspect::Fees | Aspect::Deadline | Aspect::Validity | Aspect::Duration | Aspect::Where | Aspect::Hours)
+        matches!(
+            a,
+            Aspect::Fees | Aspect::Deadline | Aspect::Validity | Aspect::Duration | Aspect::Where | Aspect::Hours
+        )
     }) || ASKS_FIGURE
-            .iter()
-            .any(|p| folded.starts_with(p) || folded.contains(&format!(" {p} ")) || folded.contains(&format!(" {p}?")));
+        .iter()
+        .any(|p| folded.starts_with(p) || folded.contains(&format!(" {p} ")) || folded.contains(&format!(" {p}?")));
     let mut scored: Vec<(f32, String)> = record
         .into_iter()
         .filter_map(|(s, terms)| {
@@ -250,14 +253,13 @@ pub fn best(
             // A sentence must share a word beyond the name (the name is in every sentence in
             // spirit), speak to an aspect the record has no field for, or be the closest in
             // meaning and share at least a word.
-            let specific =
-                cue || wanted.iter().any(|(t, w)| terms.contains(t) && !name_terms.contains(t) && *w > 0.0);
+            let specific = cue || wanted.iter().any(|(t, w)| terms.contains(t) && !name_terms.contains(t) && *w > 0.0);
             let bonus = dense_bonus(&s);
             if !specific && (bonus < DENSE_FIRST || matched.is_empty()) {
                 return None;
             }
             let mut score: f32 = matched.iter().sum::<f32>() + bonus + if cue { ASPECT_CUE } else { 0.0 };
-            if figure && s.chars().any(|c| c.is_ascii_digit()) {
+            if figure && crate::verify::has_figure(&s) {
                 score += 1.0;
             }
             Some((score, s))

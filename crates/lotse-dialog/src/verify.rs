@@ -72,6 +72,12 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
     ("thousand", 1000),
 ];
 
+/// Whether a text states a figure: digits or a number word ("fünf Stunden", "zwei Wochen").
+pub(crate) fn has_figure(text: &str) -> bool {
+    text.chars().any(|c| c.is_ascii_digit())
+        || lotse_search::analysis::words(&lotse_search::fold(text)).any(|w| NUMBER_WORDS.iter().any(|(n, _)| *n == w))
+}
+
 /// Endings of German street names.
 const STREET_ENDINGS: &[&str] =
     &["strasse", "str.", "weg", "platz", "gasse", "allee", "ring", "markt", "graben", "ufer", "damm", "steig"];
