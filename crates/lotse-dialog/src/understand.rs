@@ -223,7 +223,8 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
 pub fn without_stated_ages(text: &str) -> String {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''));
-    let unit = |w: &str| w.starts_with("jahr") || w.starts_with("jaehrig") || matches!(w, "alt" | "years" | "year" | "old");
+    let unit =
+        |w: &str| w.starts_with("jahr") || w.starts_with("jaehrig") || matches!(w, "alt" | "years" | "year" | "old");
     let mut drop = vec![false; tokens.len()];
     for (i, t) in tokens.iter().enumerate() {
         let Ok(n) = bare(t).parse::<u32>() else { continue };
@@ -266,6 +267,49 @@ pub fn without_stated_ages(text: &str) -> String {
         out.push_str(t);
     }
     out
+}
+
+/// Words that set a thing aside ("außer Kindergeld", "besides the ID card"), folded, by their
+/// number of words.
+const EXCLUDING: &[&[&str]] =
+    &[&["ausser"], &["abgesehen", "von"], &["besides"], &["except"], &["apart", "from"], &["other", "than"]];
+
+/// The message without what it sets aside ("Gibt es außer Kindergeld noch was?" → "Gibt es noch
+/// was?"): a service the citizen already has is not the one asked for, and its name would
+/// otherwise be the strongest evidence of the search. The words after the marker go up to and
+/// including the first content word (articles before it go too).
+pub fn without_exclusions(text: &str, analyzer: &lotse_search::Analyzer) -> String {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
+    let ends_clause = |t: &str| t.ends_with([',', '.', '?', '!', ';', ':']);
+    let mut drop = vec![false; tokens.len()];
+    let mut i = 0;
+    while i < tokens.len() {
+        let Some(marker) = EXCLUDING.iter().find(|m| {
+            m.iter().enumerate().all(|(k, w)| tokens.get(i + k).is_some_and(|t| bare(t) == *w))
+                && !ends_clause(tokens[i + m.len() - 1])
+        }) else {
+            i += 1;
+            continue;
+        };
+        let mut j = i;
+        drop[j..j + marker.len()].iter_mut().for_each(|d| *d = true);
+        j += marker.len();
+        while j < tokens.len() {
+            let w = bare(tokens[j]);
+            drop[j] = true;
+            j += 1;
+            if !analyzer.is_stop_word(&w) || ends_clause(tokens[j - 1]) {
+                break;
+            }
+        }
+        i = j;
+    }
+    if !drop.contains(&true) {
+        return text.to_string();
+    }
+    let kept: Vec<&str> = tokens.iter().zip(&drop).filter(|(_, d)| !**d).map(|(t, _)| *t).collect();
+    kept.join(" ")
 }
 
 /// Whether a message asks how to go about something ("Wie fange ich an?", "Wie läuft das
@@ -372,8 +416,18 @@ const HUMAN: &[&str] = &[
 /// Words for a person that ask for one in a short message or with a verb of talking ("Mensch
 /// bitte", "Ich will mit einem Mitarbeiter sprechen"), not in a story ("Someone stole my
 /// wallet", "die Agentur für Arbeit").
-const HUMAN_WORDS: &[&str] =
-    &["mensch", "menschen", "mitarbeiter", "mitarbeiterin", "sachbearbeiter", "sachbearbeiterin", "human", "agent", "staff", "operator"];
+const HUMAN_WORDS: &[&str] = &[
+    "mensch",
+    "menschen",
+    "mitarbeiter",
+    "mitarbeiterin",
+    "sachbearbeiter",
+    "sachbearbeiterin",
+    "human",
+    "agent",
+    "staff",
+    "operator",
+];
 const ENGLISH_REQUEST: &[&str] = &[
     "in english",
     "auf englisch",
@@ -457,7 +511,19 @@ pub fn intent(text: &str) -> Intent {
     }
     let talk = has_any(
         &w,
-        &["sprechen", "reden", "talk", "speak", "telefonieren", "verbinden", "connect", "transfer", "schreiben", "chatten", "chat"],
+        &[
+            "sprechen",
+            "reden",
+            "talk",
+            "speak",
+            "telefonieren",
+            "verbinden",
+            "connect",
+            "transfer",
+            "schreiben",
+            "chatten",
+            "chat",
+        ],
     );
     let someone = w.iter().any(|x| {
         ["jemand", "person", "mensch", "mitarbeiter", "sachbearbeiter", "human", "someone", "somebody"]
@@ -465,7 +531,10 @@ pub fn intent(text: &str) -> Intent {
             .any(|p| x.starts_with(p))
     });
     // A person set against the bot: "einen echten Sachbearbeiter", "not a bot".
-    let not_a_bot = has_any(&w, &["echt", "echte", "echten", "echter", "real", "bot", "chatbot", "maschine", "machine", "computer", "ki"]);
+    let not_a_bot = has_any(
+        &w,
+        &["echt", "echte", "echten", "echter", "real", "bot", "chatbot", "maschine", "machine", "computer", "ki"],
+    );
     let person = someone || has_any(&w, HUMAN_WORDS);
     if has_phrase(&folded, HUMAN) || (talk || not_a_bot) && person || n <= 6 && has_any(&w, HUMAN_WORDS) {
         return Intent::Human;
@@ -640,6 +709,28 @@ mod tests {
     }
 
     #[test]
+    fn what_a_message_sets_aside_is_not_searched() {
+        let a = lotse_search::Analyzer::new(std::iter::empty());
+        assert_eq!(
+            without_exclusions("wir verdienen nicht viel, gibts außer Kindergeld noch was?", &a),
+            "wir verdienen nicht viel, gibts noch was?"
+        );
+        assert_eq!(
+            without_exclusions("Was brauche ich außer dem Personalausweis? Einen Reisepass?", &a),
+            "Was brauche ich Einen Reisepass?"
+        );
+        assert_eq!(without_exclusions("Is there help besides the child benefit?", &a), "Is there help benefit?");
+        assert_eq!(without_exclusions("Abgesehen von der Miete: was zahle ich?", &a), "was zahle ich?");
+        // Nothing set aside, or the marker ends the sentence: the message as it was.
+        assert_eq!(without_exclusions("Was kostet ein Reisepass?", &a), "Was kostet ein Reisepass?");
+        assert_eq!(without_exclusions("Wer hilft außer?", &a), "Wer hilft außer?");
+        assert_eq!(
+            without_exclusions("Termine außerhalb der Öffnungszeiten?", &a),
+            "Termine außerhalb der Öffnungszeiten?"
+        );
+    }
+
+    #[test]
     fn intents() {
         let table = [
             ("Hallo", Intent::Greeting),
@@ -686,15 +777,24 @@ mod tests {
             aspects("Ich habe einen Strafzettel bekommen. Wie lange habe ich Zeit, ihn zu bezahlen?"),
             vec![Aspect::Deadline]
         );
-        assert_eq!(aspects("Bis wann muss ich die Gebühr bezahlen und was kostet sie?"), vec![Aspect::Fees, Aspect::Deadline]);
+        assert_eq!(
+            aspects("Bis wann muss ich die Gebühr bezahlen und was kostet sie?"),
+            vec![Aspect::Fees, Aspect::Deadline]
+        );
         assert_eq!(aspects("Wie lange hat das Bürgeramt offen?"), vec![Aspect::Hours]);
         assert_eq!(
             aspects("Mein Pass ist nicht mehr gültig, wie lange dauert ein neuer?"),
             vec![Aspect::Validity, Aspect::Duration]
         );
         assert!(aspects("Personalausweis").is_empty());
-        assert_eq!(without_stated_ages("Ich bin 30, was kostet der Personalausweis?"), "Ich bin, was kostet der Personalausweis?");
-        assert_eq!(without_stated_ages("Mein Sohn ist 10 Jahre alt. Was kostet sein Pass?"), "Mein Sohn ist. Was kostet sein Pass?");
+        assert_eq!(
+            without_stated_ages("Ich bin 30, was kostet der Personalausweis?"),
+            "Ich bin, was kostet der Personalausweis?"
+        );
+        assert_eq!(
+            without_stated_ages("Mein Sohn ist 10 Jahre alt. Was kostet sein Pass?"),
+            "Mein Sohn ist. Was kostet sein Pass?"
+        );
         assert_eq!(without_stated_ages("How much is an ID card? I'm 40."), "How much is an ID card? I'm.");
         assert_eq!(without_stated_ages("Was kosten 2 Urkunden?"), "Was kosten 2 Urkunden?");
         assert!(asks_how("Und wie fange ich da an?"));
