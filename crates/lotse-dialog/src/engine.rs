@@ -327,13 +327,14 @@ const SUGGEST_COVERAGE: f32 = 0.3;
 
 /// A story ("Mir wurde am Wochenende die Tasche mit dem Führerschein geklaut. Darf ich …?")
 /// covers little of itself and is rarely sure: its words of circumstance weigh on the
-/// confidence as much as an unknown topic does. From this many words its best service is offered
-/// from [`STORY_FLOOR`] and [`STORY_COVERAGE`] on: on the training data about one such top in
-/// three between 0.1 and 0.2 was right and one in two between 0.2 and 0.3 (`lotse train
-/// ranker`'s calibration), an offer states nothing of the record and comes with the general
-/// contact, and a decline helps no one who meant it. A short question that unsure names
-/// something the city does not do ("Waffenschein beantragen") and is declined.
-const STORY_WORDS: usize = 8;
+/// confidence as much as an unknown topic does. From this many content words (not stop words)
+/// its best service is offered from [`STORY_FLOOR`] and [`STORY_COVERAGE`] on: on the training
+/// data about one such top in three between 0.1 and 0.2 was right and one in two between 0.2
+/// and 0.3 (`lotse train ranker`'s calibration), an offer states nothing of the record and comes
+/// with the general contact, and a decline helps no one who meant it. A short question that
+/// unsure names something the city does not do ("Wie beantrage ich einen Pflegegrad?") is
+/// declined.
+const STORY_WORDS: usize = 4;
 const STORY_FLOOR: f32 = 0.15;
 const STORY_COVERAGE: f32 = 0.1;
 
@@ -1158,7 +1159,10 @@ impl Engine {
             options.extend(runner_up.map(|h| h.index));
             return Some(options);
         }
-        let story = lotse_search::analysis::words(&lotse_search::fold(text)).count() >= STORY_WORDS;
+        let analyzer = self.index.analyzer();
+        let folded = lotse_search::fold(text);
+        let content = lotse_search::analysis::words(&folded).filter(|w| !analyzer.is_stop_word(w)).count();
+        let story = content >= STORY_WORDS;
         (story && result.confidence >= STORY_FLOOR && top.coverage >= STORY_COVERAGE).then(|| vec![top.index])
     }
 
