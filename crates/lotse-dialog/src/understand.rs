@@ -204,7 +204,11 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     if starts(&["frist", "deadline", "spaetestens"]) || time_left && !hours && !validity {
         out.push(Aspect::Deadline);
     }
-    if starts(&["termin", "appointment", "buchen", "book"]) {
+    // A visit ("Kann ich einfach vorbeikommen?", "Can I just walk in?") asks whether it takes an
+    // appointment.
+    if starts(&["termin", "appointment", "buchen", "book", "vorbeikomm", "vorbeigeh", "vorbeischau", "vorsprech"])
+        || has_phrase(&folded, &["walk in", "drop by", "drop in", "come by", "stop by"])
+    {
         out.push(Aspect::Appointment);
     }
     if starts(&["voraussetzung", "requirement", "berechtigt", "darf ich", "eligible"])
@@ -762,6 +766,8 @@ mod tests {
     #[test]
     fn aspects_and_follow_ups() {
         assert_eq!(aspects("Was kostet das?"), vec![Aspect::Fees]);
+        assert_eq!(aspects("Kann ich da einfach vorbeikommen?"), vec![Aspect::Appointment]);
+        assert_eq!(aspects("Can I just walk in?"), vec![Aspect::Appointment]);
         assert_eq!(aspects("Welche Unterlagen muss ich mitbringen?"), vec![Aspect::Documents]);
         assert_eq!(aspects("Wie lange dauert das und was kostet es?"), vec![Aspect::Fees, Aspect::Duration]);
         assert_eq!(aspects("Wie lange ist der Pass gültig?"), vec![Aspect::Validity]);
