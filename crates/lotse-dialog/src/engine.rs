@@ -1324,6 +1324,7 @@ impl Engine {
             max,
             (turn.retrieval == Retrieval::Full).then_some(index),
             &unanswered,
+            conv.lang,
         );
         let fees = if aspects.contains(&Aspect::Fees) || aspects.is_empty() {
             crate::passages::fitting_fees(&self.index, service, &turn.question)

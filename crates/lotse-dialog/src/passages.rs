@@ -85,6 +85,10 @@ fn sentences(s: &Service) -> Vec<String> {
 /// What being the sentence closest in meaning to the question is worth, in rare words.
 const DENSE_FIRST: f32 = 1.0;
 
+/// How much more being closest in meaning is worth for an English question, which shares
+/// few words with the German record.
+const ENGLISH_DENSE: f32 = 1.5;
+
 /// What a sentence that answers an aspect the record has no field for is worth, in rare words.
 const ASPECT_CUE: f32 = 1.0;
 
@@ -180,9 +184,11 @@ pub fn best(
     max: usize,
     dense: Option<usize>,
     unanswered: &[Aspect],
+    lang: lotse_core::Lang,
 ) -> Vec<String> {
     let analyzer = index.analyzer();
     let folded = fold(question);
+    let english = lang == lotse_core::Lang::En;
     let name_terms = own_name_terms(analyzer, service);
     let record: Vec<(String, std::collections::HashSet<String>)> = sentences(service)
         .into_iter()
@@ -254,8 +260,13 @@ pub fn best(
             // spirit), speak to an aspect the record has no field for, or be the closest in
             // meaning and share at least a word.
             let specific = cue || wanted.iter().any(|(t, w)| terms.contains(t) && !name_terms.contains(t) && *w > 0.0);
-            let bonus = dense_bonus(&s);
-            if !specific && (bonus < DENSE_FIRST || matched.is_empty()) {
+            let mut bonus = dense_bonus(&s);
+            // An English question shares few words with a German record: the sentence closest
+            // in meaning (the embeddings are multilingual) speaks for itself.
+            if english {
+                bonus *= ENGLISH_DENSE;
+            }
+            if !specific && (bonus < DENSE_FIRST || matched.is_empty() && !english) {
                 return None;
             }
             let mut score: f32 = matched.iter().sum::<f32>() + bonus + if cue { ASPECT_CUE } else { 0.0 };
