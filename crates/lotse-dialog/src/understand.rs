@@ -154,7 +154,9 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     }
     // Opening hours, validity, a deadline and the processing time are all asked with "wann"
     // and "wie lange"; the words around them decide.
-    let opening_word = starts(&["oeffnungszeit", "geoeffnet", "offen", "open", "hours", "sprechzeit"]);
+    // "Bis wann ist … erreichbar?" asks for the hours too.
+    let opening_word = starts(&["oeffnungszeit", "geoeffnet", "offen", "open", "hours", "sprechzeit"])
+        || starts(&["erreichbar"]) && has_phrase(&folded, &["wann"]);
     let valid_word = starts(&["gueltig", "gilt", "gelten", "valid", "expire"]);
     let bis_wann = has_phrase(&folded, &["bis wann"]);
     let how_long = has_phrase(&folded, &["wie lange", "how long"]);
@@ -767,6 +769,7 @@ mod tests {
     fn aspects_and_follow_ups() {
         assert_eq!(aspects("Was kostet das?"), vec![Aspect::Fees]);
         assert_eq!(aspects("Kann ich da einfach vorbeikommen?"), vec![Aspect::Appointment]);
+        assert_eq!(aspects("Bis wann ist die Familienkasse erreichbar?"), vec![Aspect::Where, Aspect::Hours]);
         assert_eq!(aspects("Can I just walk in?"), vec![Aspect::Appointment]);
         assert_eq!(aspects("Welche Unterlagen muss ich mitbringen?"), vec![Aspect::Documents]);
         assert_eq!(aspects("Wie lange dauert das und was kostet es?"), vec![Aspect::Fees, Aspect::Duration]);
