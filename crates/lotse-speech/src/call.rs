@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::endpoint::{EndpointConfig, Endpointer, Turn};
-use crate::vad::{CHUNK, RATE, Vad, VadError};
+use crate::vad::{Activity, CHUNK, RATE, Vad, VadError};
 
 /// What happened in the audio just pushed.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,9 +45,9 @@ struct Queued {
     played: usize,
 }
 
-/// One call.
-pub struct Call {
-    vad: Vad,
+/// One call, with its voice activity detector (the real [`Vad`] unless a test gives another).
+pub struct Call<V: Activity = Vad> {
+    vad: V,
     endpointer: Endpointer,
     pending: Vec<f32>,
     /// Input samples consumed (the call's clock).
@@ -65,8 +65,8 @@ pub fn is_dtmf(c: char) -> bool {
     matches!(c, '0'..='9' | '*' | '#' | 'A'..='D')
 }
 
-impl Call {
-    pub fn new(vad: Vad, endpoint: EndpointConfig, output_rate: u32) -> Call {
+impl<V: Activity> Call<V> {
+    pub fn new(vad: V, endpoint: EndpointConfig, output_rate: u32) -> Call<V> {
         Call {
             vad,
             endpointer: Endpointer::new(endpoint, (CHUNK as u32 * 1000) / RATE),
@@ -209,8 +209,8 @@ impl Call {
         Ok(events)
     }
 
-    /// The call is over: its detector, for the next call (after [`Vad::reset`]).
-    pub fn into_vad(self) -> Vad {
+    /// The call is over: its detector, for the next call (after [`Activity::reset`]).
+    pub fn into_vad(self) -> V {
         self.vad
     }
 

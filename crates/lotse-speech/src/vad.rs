@@ -51,6 +51,25 @@ pub(crate) fn runtime(lib: &Path) -> Result<(), VadError> {
         .map_err(|reason| VadError::Runtime { path: lib.to_path_buf(), reason })
 }
 
+/// What a call asks of a voice activity detector: the probability that a 32 ms chunk
+/// ([`CHUNK`] samples at 16 kHz) holds speech, chunk after chunk of one stream. [`Vad`] is the
+/// real one; a test of the call loop may use a simpler one, so it needs no model.
+pub trait Activity {
+    fn probability(&mut self, chunk: &[f32]) -> Result<f32, VadError>;
+    /// Forgets the stream so far (a new call).
+    fn reset(&mut self);
+}
+
+impl Activity for Vad {
+    fn probability(&mut self, chunk: &[f32]) -> Result<f32, VadError> {
+        Vad::probability(self, chunk)
+    }
+
+    fn reset(&mut self) {
+        Vad::reset(self)
+    }
+}
+
 /// A voice activity detector for one audio stream (one per call).
 pub struct Vad {
     session: Session,
