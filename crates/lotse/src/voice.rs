@@ -1,53 +1,26 @@
-//! Voice turns offline: a recording in, the bot's audio out, on the same clock. This is what the
-//! SIP bridge will do live: caller audio → VAD and end of turn → whisper → the conversation
-//! engine (phone channel) → the spoken form → one sentence synthesised and played while the
-//! rest is synthesised; barge-in and keys on the way.
-//!
-//! Recognition starts at the caller's first pause, not at the end of the turn: when the VAD
-//! first hears silence, the utterance so far goes to whisper, the dialog and the first
-//! sentence's synthesis (on a copy of the conversation), while the hangover runs. If the
-//! caller speaks again, that work is dropped; if the turn ends, the reply is already made
-//! (or nearly) and plays at once.
-//!
-//! Latency is measured per turn as the caller would meet it, from the end of their speech (as
-//! the VAD found it) to the first sample of the reply. Offline, the work is done when its event
-//! comes and its wall time is measured; the reply's first sample is then placed at
-//! max(end of turn, pause + that wall time) on the call's clock: what a live call with one
-//! worker thread does, since feeding the VAD costs half a percent of a core.
+//! `lotse voice`: a recording through one phone call (`lotse-call`), with the models loaded
+//! from `models/`, the clock of this machine and, where the configuration has a staff desk, the
+//! staff queue. The call loop itself is `lotse_call::run`; this module loads what it needs.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lotse_core::{Channel, Lang};
-use lotse_dialog::{Engine, TurnRequest};
-use lotse_session::Sessions;
-use lotse_speech::call::{Call, CallEvent};
-use lotse_speech::endpoint::EndpointConfig;
+use lotse_core::Lang;
+use lotse_dialog::Engine;
 use lotse_speech::resample::convert;
-use lotse_speech::spoken::{quick_start, sentences, spoken};
-use lotse_speech::stt::{LangChoice, Stt, SttSession};
+use lotse_speech::stt::{Stt, SttSession};
 use lotse_speech::tts::Tts;
 use lotse_speech::vad::Vad;
 
-/// Frames of 20 ms, as RTP carries them.
-const FRAME_MS: u32 = 20;
-/// The longest recording `lotse voice` takes.
-const MAX_INPUT: Duration = Duration::from_secs(30 * 60);
+pub use lotse_call::{Key, Outcome, Staff, TurnRecord};
 
-/// The staff queue a call reaches: the live conversations (`lotse-session`, with the desk of
-/// the configuration) and a runtime to wait on them from the call's thread, which is not an
-/// async one. The call answers on a copy of the conversation (work begun at a pause may be
-/// void); what it plays is committed here, and a person requested (key 0 or in words) is
-/// queued within staff hours or offered a callback outside them.
-pub struct Staff {
-    pub sessions: std::sync::Arc<Sessions>,
-    runtime: tokio::runtime::Runtime,
-}
+/// This machine's monotonic clock, from when the call began.
+struct WallClock(Instant);
 
-impl Staff {
-    pub fn new(sessions: std::sync::Arc<Sessions>, runtime: tokio::runtime::Runtime) -> Staff {
-        Staff { sessions, runtime }
+impl lotse_call::Clock for WallClock {
+    fn now(&self) -> Duration {
+        self.0.elapsed()
     }
 }
 
@@ -90,45 +63,6 @@ impl Stack {
     }
 }
 
-/// One caller turn and the bot's answer.
-#[derive(Debug, Clone)]
-pub struct TurnRecord {
-    pub speech_end: Duration,
-    pub endpoint: Duration,
-    pub transcript: String,
-    /// The language whisper was run in.
-    pub heard_lang: Lang,
-    /// With detection: p(en) / p(de).
-    pub english_odds: Option<f32>,
-    /// The spoken reply.
-    pub reply: String,
-    pub kind: String,
-    pub source_ids: Vec<String>,
-    pub stt: Duration,
-    pub dialog: Duration,
-    pub tts_first: Duration,
-    /// When the first sample of the reply played, in call time.
-    pub first_audio: Duration,
-    /// Set when the caller interrupted: what they had heard.
-    pub heard: Option<String>,
-    /// Recognition and reply were begun in the caller's pause, during the hangover.
-    pub early: bool,
-}
-
-impl TurnRecord {
-    /// End of speech → first audio.
-    pub fn latency(&self) -> Duration {
-        self.first_audio.saturating_sub(self.speech_end)
-    }
-}
-
-/// A key at a moment of the recording.
-#[derive(Debug, Clone, Copy)]
-pub struct Key {
-    pub at: Duration,
-    pub digit: char,
-}
-
 /// Parses `--dtmf 3.5:0,8:*` (seconds:key).
 pub fn parse_keys(s: &str) -> Result<Vec<Key>> {
     let mut keys = Vec::new();
@@ -146,15 +80,6 @@ pub fn parse_keys(s: &str) -> Result<Vec<Key>> {
     Ok(keys)
 }
 
-/// What a session did.
-pub struct Outcome {
-    /// The bot's side of the call, at the output rate.
-    pub output: Vec<f32>,
-    pub turns: Vec<TurnRecord>,
-    /// Lines of what happened, for `--transcript`.
-    pub log: Vec<String>,
-}
-
 /// Runs the recording (16 kHz) through a call.
 /// With `staff`, the call is a conversation of the staff queue (see [`Staff`]).
 pub fn run(
@@ -165,7 +90,8 @@ pub fn run(
     output_rate: u32,
     staff: Option<&Staff>,
 ) -> Result<Outcome> {
-    run_with(engine, stack, input, keys, output_rate, None, true, staff)
+    let options = lotse_call::Options { output_rate, lang: None, detect: stack.detect, whole: true };
+    call(engine, stack, input, keys, options, staff)
 }
 
 /// [`run`] for measurements: the call's language known, and only the start of each reply made
@@ -178,548 +104,35 @@ pub fn run_lang(
     output_rate: u32,
     lang: Option<Lang>,
 ) -> Result<Outcome> {
-    run_with(engine, stack, input, keys, output_rate, lang, false, None)
+    let options = lotse_call::Options { output_rate, lang, detect: stack.detect, whole: false };
+    call(engine, stack, input, keys, options, None)
 }
 
-/// A call: `lang` known in advance (no detection) or None for the stack's rule; `whole`: every
-/// sentence of each reply synthesised and played out after the recording ends.
-#[allow(clippy::too_many_arguments)]
-fn run_with(
+fn call(
     engine: &Engine,
     stack: &Stack,
     input: &[f32],
     keys: &[Key],
-    output_rate: u32,
-    lang: Option<Lang>,
-    whole: bool,
+    options: lotse_call::Options,
     staff: Option<&Staff>,
 ) -> Result<Outcome> {
-    if input.len() as f64 / 16_000.0 > MAX_INPUT.as_secs_f64() {
-        bail!("the recording is longer than {} minutes", MAX_INPUT.as_secs() / 60);
-    }
     let spare = stack.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-    let (stt, mut vad) = match spare {
+    let (mut stt, vad) = match spare {
         Some(pair) => pair,
         None => (stack.stt.session()?, Vad::load(&stack.models)?),
     };
-    vad.reset();
-    let lang0 = lang.unwrap_or(Lang::De);
-    let (line, conv) = match staff {
-        Some(staff) => {
-            let (id, _) = staff.sessions.start(Channel::Phone, lang0);
-            let conv = staff.runtime.block_on(staff.sessions.snapshot(&id))?;
-            (Some((staff, id)), conv)
-        }
-        None => (None, engine.start("voice".into(), Channel::Phone, lang0).0),
-    };
-    let mut s = Session {
+    let clock = WallClock(Instant::now());
+    let parts = lotse_call::Parts {
         engine,
-        line,
-        tts: &stack.tts,
-        stt,
-        call: Call::new(vad, EndpointConfig::default(), output_rate),
-        conv,
-        first_turn: true,
-        detect: lang.is_none() && stack.detect,
-        due: Vec::new(),
-        turns: Vec::new(),
-        log: Vec::new(),
-        output: Vec::new(),
-        last_spoken: Vec::new(),
-        whole,
-        early: None,
-        worker_free: Duration::ZERO,
-        last_pause: None,
+        recognizer: &mut stt,
+        synthesizer: &stack.tts,
+        activity: vad,
+        clock: &clock,
+        staff,
     };
-    let frame = 16 * FRAME_MS as usize;
-    // Output samples per frame, carried over so that rates like 11,025 Hz do not drift.
-    let frames_per_second = (1000 / FRAME_MS) as u64;
-    let mut frames = 0u64;
-    let mut keys = keys.iter().peekable();
-    let silence = vec![0.0f32; frame];
-    let mut i = 0usize;
-    loop {
-        let chunk: &[f32] = if i < input.len() {
-            &input[i..(i + frame).min(input.len())]
-        } else if whole && (s.call.is_playing() || !s.due.is_empty()) {
-            &silence
-        } else {
-            break;
-        };
-        i += frame;
-        while let Some(k) = keys.next_if(|k| k.at <= s.call.now()) {
-            let events = s.call.push_dtmf(k.digit);
-            s.handle(events)?;
-        }
-        let events = s.call.push_audio(chunk)?;
-        s.handle(events)?;
-        s.start_due();
-        let n = ((frames + 1) * output_rate as u64 / frames_per_second
-            - frames * output_rate as u64 / frames_per_second) as usize;
-        frames += 1;
-        s.output.extend(s.call.pull(n));
-        if i > input.len() + 16_000 * 120 {
-            break; // two minutes of reply after the recording ended: enough
-        }
-    }
-    let outcome = Outcome { output: s.output, turns: s.turns, log: s.log };
-    stack.spare.lock().unwrap_or_else(|e| e.into_inner()).push((s.stt, s.call.into_vad()));
+    let (outcome, vad) = lotse_call::run(parts, input, keys, options)?;
+    stack.spare.lock().unwrap_or_else(|e| e.into_inner()).push((stt, vad));
     Ok(outcome)
-}
-
-struct Session<'a> {
-    engine: &'a Engine,
-    /// The staff queue and the call's conversation id there, when the call can reach staff.
-    line: Option<(&'a Staff, String)>,
-    tts: &'a Tts,
-    stt: SttSession,
-    call: Call,
-    conv: lotse_dialog::Conversation,
-    first_turn: bool,
-    detect: bool,
-    /// Reply audio not yet playing: (start, sentence, samples at the output rate).
-    due: Vec<(Duration, String, Vec<f32>)>,
-    turns: Vec<TurnRecord>,
-    log: Vec<String>,
-    output: Vec<f32>,
-    last_spoken: Vec<String>,
-    whole: bool,
-    /// The reply begun at the caller's last pause, if the caller has not spoken since.
-    early: Option<Early>,
-    /// When the one worker is free again, in call time.
-    worker_free: Duration,
-    /// The last pause of the current utterance: its length then, and when.
-    last_pause: Option<(usize, Duration)>,
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64())
-}
-
-impl Session<'_> {
-    fn start_due(&mut self) {
-        let now = self.call.now();
-        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.due).into_iter().partition(|d| d.0 <= now);
-        self.due = later;
-        for (_, text, samples) in ready {
-            self.call.play(&text, samples);
-        }
-    }
-
-    /// The caller spoke or pressed a key before the reply began to play: it never plays, and
-    /// the record keeps that nothing was heard.
-    fn drop_unplayed(&mut self, at: Duration) {
-        if !self.due.is_empty() && !self.call.is_playing() {
-            self.due.clear();
-            self.call.cancel_reply();
-            self.conv.record_heard("");
-            if let Some(t) = self.turns.last_mut() {
-                t.heard = Some(String::new());
-            }
-            self.log.push(format!("[{}] barge-in before the reply began: it is dropped", secs(at)));
-        }
-    }
-
-    fn heard_line(&self, t: &lotse_speech::stt::Transcript, end: Duration, capped: bool) -> String {
-        format!(
-            "[{}–{}] caller{}: {:?} ({}{}, recognised in {} ms)",
-            secs(end.saturating_sub(t.audio)),
-            secs(end),
-            if capped { " (cut at the length limit)" } else { "" },
-            t.text,
-            if t.lang == Lang::En { "en" } else { "de" },
-            t.english_odds.map(|o| format!(", English {o:.2} times as likely as German")).unwrap_or_default(),
-            t.elapsed.as_millis()
-        )
-    }
-
-    fn handle(&mut self, events: Vec<CallEvent>) -> Result<()> {
-        for e in events {
-            match e {
-                CallEvent::SpeechStarted { at } => {
-                    self.log.push(format!("[{}] caller starts speaking", secs(at)));
-                    self.drop_unplayed(at);
-                }
-                CallEvent::BargeIn { at, heard } => {
-                    self.due.clear();
-                    self.log.push(format!("[{}] barge-in: playback stopped; the caller heard {:?}", secs(at), heard));
-                    self.conv.record_heard(&heard);
-                    if let Some(t) = self.turns.last_mut() {
-                        t.heard = Some(heard);
-                    }
-                }
-                CallEvent::Dtmf { at, digit } => {
-                    self.log.push(format!("[{}] key {digit}", secs(at)));
-                    self.drop_unplayed(at);
-                    // A key answers at once: work begun at a pause is void.
-                    self.early = None;
-                    self.last_pause = None;
-                    match digit {
-                        // A typed request for a person: nothing for the engine to read.
-                        '0' => self.answer(Input::Person, self.conv.lang, at, at, at, Duration::ZERO)?,
-                        '*' => {
-                            let again = self.last_spoken.clone();
-                            self.speak(&again, self.conv.lang, at)?;
-                        }
-                        _ => {}
-                    }
-                }
-                // Recognition and the reply start now, while the hangover runs, if the one worker
-                // is free (whisper cannot be stopped midway through: work begun at an earlier
-                // pause runs to its end, and then the next pause is taken).
-                CallEvent::Paused { audio, at } if self.worker_free <= at => {
-                    self.last_pause = Some((audio.len(), at));
-                    let start = at;
-                    let began = Instant::now();
-                    let choice = if self.first_turn && self.detect {
-                        LangChoice::Detect
-                    } else {
-                        LangChoice::Fixed(self.conv.lang)
-                    };
-                    let t = city_names(self.stt.transcribe(&audio, choice)?);
-                    let stt = began.elapsed();
-                    let log = self.heard_line(&t, at, false);
-                    // The caller is giving a number or spelling: a pause between groups is not
-                    // the end of the turn.
-                    if dictating(&t.text) {
-                        self.call.set_dictation(true);
-                        self.log.push(format!(
-                            "[{}] digits or letters so far: waiting longer for the end of the turn",
-                            secs(at)
-                        ));
-                    }
-                    let mut prepared = self.prepare(self.conv.clone(), Input::Heard(t.text), t.lang, stt)?;
-                    prepared.english_odds = t.english_odds;
-                    // The first sentence is ready then; the rest is made while it plays.
-                    let ready = start + prepared.stt + prepared.dialog + prepared.tts_first;
-                    self.worker_free = ready;
-                    self.early = Some(Early { audio_len: audio.len(), ready, prepared, log });
-                }
-                CallEvent::Paused { audio, at } => {
-                    // Busy: the worker takes this pause's utterance when it is free (below, at
-                    // the end of the turn), unless the caller goes on.
-                    self.early = None;
-                    self.last_pause = Some((audio.len(), at));
-                }
-                CallEvent::Resumed { at } => {
-                    self.last_pause = None;
-                    // What was recognised up to the pause is the partial result of the turn.
-                    if let Some(e) = self.early.take() {
-                        self.log.push(format!("[{}] partial: {:?}", secs(at), e.prepared.text));
-                    }
-                }
-                CallEvent::Utterance { audio, at, speech_end, capped }
-                    if self.early.as_ref().is_some_and(|e| e.audio_len == audio.len()) && !capped =>
-                {
-                    let early = self.early.take().expect("checked");
-                    self.last_pause = None;
-                    self.first_turn = false;
-                    self.log.push(early.log);
-                    let ready = early.ready;
-                    self.commit(early.prepared, speech_end, at, ready, true)?;
-                }
-                CallEvent::Utterance { audio, at, speech_end, capped } => {
-                    self.early = None;
-                    // The work starts when the worker is free: from the last pause if this is
-                    // its utterance (the worker was busy then), else from the end of the turn.
-                    let from = match self.last_pause.take() {
-                        Some((len, paused)) if len == audio.len() && !capped => paused,
-                        _ => at,
-                    };
-                    let at_start = from.max(self.worker_free);
-                    let started = Instant::now();
-                    let choice = if self.first_turn && self.detect {
-                        LangChoice::Detect
-                    } else {
-                        LangChoice::Fixed(self.conv.lang)
-                    };
-                    self.first_turn = false;
-                    let t = city_names(self.stt.transcribe(&audio, choice)?);
-                    let line = self.heard_line(&t, speech_end, capped);
-                    self.log.push(line);
-                    let stt_time = started.elapsed();
-                    self.answer(Input::Heard(t.text), t.lang, speech_end, at, at_start, stt_time)?;
-                    if let Some(last) = self.turns.last_mut() {
-                        last.english_odds = t.english_odds;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs the dialog on a recognised text and queues the spoken reply; the turn ended at
-    /// `at`, the work (recognition `stt` included) began at `start`.
-    fn answer(
-        &mut self,
-        input: Input,
-        lang: Lang,
-        speech_end: Duration,
-        at: Duration,
-        start: Duration,
-        stt: Duration,
-    ) -> Result<()> {
-        let conv = self.conv.clone();
-        let prepared = self.prepare(conv, input, lang, stt)?;
-        // The first sentence is ready then; the rest is made while it plays.
-        let ready = start + stt + prepared.dialog + prepared.tts_first;
-        self.worker_free = ready;
-        self.commit(prepared, speech_end, at, ready, start < at)
-    }
-
-    /// The reply to a recognised text, on a copy of the conversation (a reply made during the
-    /// hangover is void if the caller goes on): the dialog, the spoken sentences, the first
-    /// sentence synthesised (all of them when the call plays replies out).
-    fn prepare(
-        &mut self,
-        mut conv: lotse_dialog::Conversation,
-        input: Input,
-        lang: Lang,
-        stt: Duration,
-    ) -> Result<Prepared> {
-        let reply_of = |reply: lotse_core::Reply| {
-            let kind = kind_name(reply.kind);
-            (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
-        };
-        let started = Instant::now();
-        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut engine_reply = None;
-        let (text, (reply_text, reply_lang, kind, source_ids)) = match input {
-            Input::Heard(text) if text.is_empty() => {
-                let sorry = match lang {
-                    Lang::En => "Sorry, I did not understand that. Please say your question again.",
-                    _ => "Entschuldigung, das habe ich nicht verstanden. Bitte sagen Sie Ihre Frage noch einmal.",
-                };
-                (text, (sorry.to_string(), lang, "not_understood".to_string(), Vec::new()))
-            }
-            Input::Heard(text) => {
-                if lang != conv.lang && !conv.lang_chosen {
-                    conv.lang = lang;
-                }
-                let request = TurnRequest::new(&text).cancel(lotse_llm::Cancel::from_flag(cancel.clone()));
-                let reply = self.engine.respond(&mut conv, request);
-                engine_reply = Some(reply.clone());
-                (text, reply_of(reply))
-            }
-            Input::Person => {
-                let reply = self.engine.request_person(&mut conv, None);
-                engine_reply = Some(reply.clone());
-                ("[0]".to_string(), reply_of(reply))
-            }
-        };
-        let dialog = started.elapsed();
-        let said: Vec<String> = quick_start(sentences(&spoken(&reply_text, reply_lang)));
-        // Numbers expected next (a phone number, a postcode): wait longer before ending the turn.
-        let dictation = ["Telefonnummer", "Rufnummer", "Postleitzahl", "phone number", "postcode"]
-            .iter()
-            .any(|w| reply_text.contains(w));
-        let (audio, tts_first) = self.synthesize(&said, reply_lang)?;
-        Ok(Prepared {
-            conv,
-            reply: engine_reply,
-            text,
-            lang,
-            said,
-            kind,
-            source_ids,
-            dictation,
-            english_odds: None,
-            audio,
-            stt,
-            dialog,
-            tts_first,
-        })
-    }
-
-    /// Plays a prepared reply: its first sample at `ready` (when it was made), never before
-    /// the end of the turn at `at`.
-    fn commit(
-        &mut self,
-        mut p: Prepared,
-        speech_end: Duration,
-        at: Duration,
-        ready: Duration,
-        early: bool,
-    ) -> Result<()> {
-        let mut ready = ready;
-        match (&self.line, p.reply.take()) {
-            (Some((staff, id)), Some(reply)) => {
-                // The conversation goes back to the session, which asks the staff queue when
-                // the engine decided on a person; its words replace the engine's then. A store
-                // that fails leaves the engine's reply and the call goes on.
-                let began = Instant::now();
-                let committed = staff
-                    .runtime
-                    .block_on(staff.sessions.commit(id, p.conv.clone(), reply.clone()))
-                    .and_then(|given| Ok((given, staff.runtime.block_on(staff.sessions.snapshot(id))?)));
-                let stored = began.elapsed();
-                match committed {
-                    Ok((given, conv)) => {
-                        self.conv = conv;
-                        if given.text != reply.text {
-                            p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
-                            let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
-                            p.audio = audio;
-                            p.tts_first = tts_first;
-                            p.kind = kind_name(given.kind);
-                            p.source_ids = given.sources.iter().map(|s| s.id.clone()).collect();
-                            // The caller waits for the store and the new first sentence.
-                            ready += stored + tts_first;
-                        } else {
-                            ready += stored;
-                        }
-                        self.worker_free = self.worker_free.max(ready);
-                    }
-                    Err(e) => {
-                        eprintln!("the staff queue failed, the engine's reply stands: {e}");
-                        self.conv = p.conv;
-                    }
-                }
-            }
-            _ => self.conv = p.conv,
-        }
-        let first_audio = ready.max(at);
-        self.call.begin_reply();
-        self.call.set_dictation(p.dictation);
-        for (sentence, samples) in p.said.iter().zip(p.audio) {
-            self.due.push((first_audio, sentence.clone(), samples));
-        }
-        self.log.push(format!(
-            "[{}] lotse ({}; recognition {} ms{}, dialog {} ms, first sentence synthesised in {} ms): {}",
-            secs(first_audio),
-            p.kind,
-            p.stt.as_millis(),
-            if early { ", begun in the pause before the end of turn" } else { "" },
-            p.dialog.as_millis(),
-            p.tts_first.as_millis(),
-            p.said.join(" ")
-        ));
-        self.turns.push(TurnRecord {
-            speech_end,
-            endpoint: at,
-            transcript: p.text,
-            heard_lang: p.lang,
-            english_odds: p.english_odds,
-            reply: p.said.join(" "),
-            kind: p.kind,
-            source_ids: p.source_ids,
-            stt: p.stt,
-            dialog: p.dialog,
-            tts_first: p.tts_first,
-            first_audio,
-            heard: None,
-            early,
-        });
-        self.last_spoken = p.said;
-        Ok(())
-    }
-
-    fn speak(&mut self, said: &[String], lang: Lang, at: Duration) -> Result<()> {
-        self.call.begin_reply();
-        let (audio, tts_first) = self.synthesize(said, lang)?;
-        for (sentence, samples) in said.iter().zip(audio) {
-            self.due.push((at + tts_first, sentence.clone(), samples));
-        }
-        Ok(())
-    }
-
-    /// The sentences at the output rate (only the first unless replies are played out), and
-    /// the first one's synthesis time.
-    fn synthesize(&self, said: &[String], lang: Lang) -> Result<(Vec<Vec<f32>>, Duration)> {
-        let rate = self.call.output_rate();
-        let mut out = Vec::new();
-        let mut first = Duration::ZERO;
-        for (i, sentence) in said.iter().enumerate() {
-            let began = Instant::now();
-            let audio = self.tts.synthesize(sentence, lang)?;
-            out.push(convert(&audio.samples, audio.rate, rate)?);
-            if i == 0 {
-                first = began.elapsed();
-            }
-            if !self.whole {
-                break;
-            }
-        }
-        Ok((out, first))
-    }
-}
-
-/// A reply kind as the API names it ("answer", "handoff", …), for the log and the turn record.
-fn kind_name(kind: lotse_core::ReplyKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-}
-
-/// English speakers say Jena as "Jee-na", which whisper writes as the name "Gina" (or
-/// "Jenna"); the engine then hears a place it does not serve. A caller of the city's hotline
-/// who says "in Gina" means Jena, so English transcripts get the city's name back.
-fn city_names(mut t: lotse_speech::stt::Transcript) -> lotse_speech::stt::Transcript {
-    if t.lang == Lang::En {
-        let words: Vec<String> = t
-            .text
-            .split(' ')
-            .map(|w| {
-                let core = w.trim_end_matches(|c: char| !c.is_alphanumeric());
-                match core {
-                    "Gina" | "Jenna" | "Jina" => format!("Jena{}", &w[core.len()..]),
-                    _ => w.to_string(),
-                }
-            })
-            .collect();
-        t.text = words.join(" ");
-    }
-    t
-}
-
-/// Whether a partial transcript ends in digits or spelled letters ("0 3 6 4 1", "M Ü L").
-fn dictating(text: &str) -> bool {
-    // A sentence that has ended is not dictation.
-    if !text.trim_end().chars().last().is_some_and(|c| c.is_alphanumeric() || c == ',') {
-        return false;
-    }
-    let words: Vec<&str> = text.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).collect();
-    let digits = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit());
-    let letter = |w: &str| w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
-    match words.as_slice() {
-        [.., a, b] if letter(a) && letter(b) => true,
-        [.., last] => digits(last),
-        [] => false,
-    }
-}
-
-/// What a turn of the call answers.
-enum Input {
-    /// What the recogniser heard (empty: nothing understood).
-    Heard(String),
-    /// Key 0: a person.
-    Person,
-}
-
-/// A reply made and not yet played.
-struct Prepared {
-    conv: lotse_dialog::Conversation,
-    /// The engine's reply (none for speech not understood).
-    reply: Option<lotse_core::Reply>,
-    text: String,
-    lang: Lang,
-    said: Vec<String>,
-    kind: String,
-    source_ids: Vec<String>,
-    dictation: bool,
-    english_odds: Option<f32>,
-    audio: Vec<Vec<f32>>,
-    stt: Duration,
-    dialog: Duration,
-    tts_first: Duration,
-}
-
-/// Work begun when the caller paused.
-struct Early {
-    /// The utterance it was made for (its length identifies it).
-    audio_len: usize,
-    /// When it was done, in call time (its start plus its wall time).
-    ready: Duration,
-    prepared: Prepared,
-    log: String,
 }
 
 /// Reads a WAV file (any rate, PCM or G.711) as 16 kHz mono.
@@ -736,25 +149,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digits_and_spelling_keep_the_turn_open() {
-        assert!(dictating("Meine Nummer ist 0 3 6 4 1"));
-        assert!(dictating("Das schreibt sich M, Ü, L"));
-        assert!(dictating("Postleitzahl 07743"));
-        assert!(!dictating("Was kostet ein Pass?"));
-        assert!(!dictating("Ich bin 24."));
-        assert!(!dictating(""));
+    fn keys_are_parsed_in_order_and_bad_ones_refused() {
         let keys = parse_keys("8:*, 3.5:0").unwrap();
         assert_eq!(keys.iter().map(|k| k.digit).collect::<String>(), "0*");
         assert!(parse_keys("3:x").is_err() && parse_keys("x:1").is_err() && parse_keys("3:12").is_err());
-        let t = |text: &str, lang| lotse_speech::stt::Transcript {
-            text: text.into(),
-            lang,
-            no_speech: 0.0,
-            english_odds: None,
-            audio: Duration::ZERO,
-            elapsed: Duration::ZERO,
-        };
-        assert_eq!(city_names(t("Where is the town hall in Gina?", Lang::En)).text, "Where is the town hall in Jena?");
-        assert_eq!(city_names(t("Gina ist meine Tochter.", Lang::De)).text, "Gina ist meine Tochter.");
     }
 }

@@ -1,0 +1,751 @@
+//! One phone call, without I/O and without a clock of its own: caller audio (16 kHz) and keys
+//! in, the bot's audio out (any rate), and a record of every turn. `lotse voice`, `lotse eval
+//! voice` and `lotse bench voice` run recordings through it; the SIP bridge will run live calls.
+//!
+//! The call goes: caller audio → voice activity and end of turn ([`lotse_speech::call`]) →
+//! recognition ([`Recognizer`]) → the conversation (the engine on the phone channel, and with a
+//! [`Staff`] line the session of the staff queue) → the spoken form → one sentence synthesised
+//! ([`Synthesizer`]) and played while the rest is synthesised; barge-in and keys on the way.
+//! Recognition, synthesis and the time their work takes ([`Clock`]) come from the caller of
+//! [`run`], so the call loop is tested with scripted transcripts, silent voices and a clock
+//! that moves only when told.
+//!
+//! Recognition starts at the caller's first pause, not at the end of the turn: when the voice
+//! activity detector first hears silence, the utterance so far goes to the recogniser, the
+//! dialog and the first sentence's synthesis (on a copy of the conversation), while the
+//! hangover runs. If the caller speaks again, that work is void (its cancel flag is raised); if
+//! the turn ends, the reply is already made (or nearly) and plays at once.
+//!
+//! Latency is measured per turn as the caller would meet it, from the end of their speech (as
+//! the detector found it) to the first sample of the reply. The work is done when its event
+//! comes and its time is read from the [`Clock`]; the reply's first sample is then placed at
+//! max(end of turn, pause + that time) on the call's own clock (its input samples): what a live
+//! call with one worker thread does, since feeding the detector costs half a percent of a core.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use lotse_core::{Channel, Lang};
+use lotse_dialog::{Engine, TurnRequest};
+use lotse_session::{SessionError, Sessions};
+use lotse_speech::call::{Call, CallEvent};
+use lotse_speech::endpoint::EndpointConfig;
+use lotse_speech::resample::{ResampleError, convert};
+use lotse_speech::spoken::{quick_start, sentences, spoken};
+use lotse_speech::stt::{LangChoice, SttError, SttSession, Transcript};
+use lotse_speech::tts::{Audio, Tts, TtsError};
+use lotse_speech::vad::{Activity, VadError};
+
+/// Frames of 20 ms, as RTP carries them.
+const FRAME_MS: u32 = 20;
+/// The longest recording a call takes.
+const MAX_INPUT: Duration = Duration::from_secs(30 * 60);
+
+/// What can end a call.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the recording is longer than {0} minutes")]
+    TooLong(u64),
+    #[error(transparent)]
+    Activity(#[from] VadError),
+    #[error(transparent)]
+    Recognition(#[from] SttError),
+    #[error(transparent)]
+    Synthesis(#[from] TtsError),
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// Speech to text, one utterance at a time, for one call.
+pub trait Recognizer {
+    fn transcribe(&mut self, audio: &[f32], lang: LangChoice) -> Result<Transcript, CallError>;
+}
+
+impl Recognizer for SttSession {
+    fn transcribe(&mut self, audio: &[f32], lang: LangChoice) -> Result<Transcript, CallError> {
+        Ok(SttSession::transcribe(self, audio, lang)?)
+    }
+}
+
+/// Text to speech, one sentence at a time.
+pub trait Synthesizer {
+    fn synthesize(&self, text: &str, lang: Lang) -> Result<Audio, CallError>;
+}
+
+impl Synthesizer for Tts {
+    fn synthesize(&self, text: &str, lang: Lang) -> Result<Audio, CallError> {
+        Ok(Tts::synthesize(self, text, lang)?)
+    }
+}
+
+/// How long the call's work takes: read before and after each piece of work (recognition, the
+/// dialog, synthesis). A monotonic clock live and offline; one that a test moves by hand.
+pub trait Clock {
+    /// The time since any fixed moment.
+    fn now(&self) -> Duration;
+}
+
+/// The staff queue a call reaches: the live conversations (`lotse-session`, with the desk of
+/// the configuration) and a runtime to wait on them from the call's thread, which is not an
+/// async one. The call answers on a copy of the conversation (work begun at a pause may be
+/// void); what it plays is committed here, and a person requested (key 0 or in words) is
+/// queued within staff hours or offered a callback outside them.
+pub struct Staff {
+    pub sessions: Arc<Sessions>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Staff {
+    pub fn new(sessions: Arc<Sessions>, runtime: tokio::runtime::Runtime) -> Staff {
+        Staff { sessions, runtime }
+    }
+}
+
+/// One caller turn and the bot's answer.
+#[derive(Debug, Clone)]
+pub struct TurnRecord {
+    pub speech_end: Duration,
+    pub endpoint: Duration,
+    pub transcript: String,
+    /// The language the recogniser was run in.
+    pub heard_lang: Lang,
+    /// With detection: p(en) / p(de).
+    pub english_odds: Option<f32>,
+    /// The spoken reply.
+    pub reply: String,
+    pub kind: String,
+    pub source_ids: Vec<String>,
+    pub stt: Duration,
+    pub dialog: Duration,
+    pub tts_first: Duration,
+    /// When the first sample of the reply played, in call time.
+    pub first_audio: Duration,
+    /// Set when the caller interrupted: what they had heard.
+    pub heard: Option<String>,
+    /// Recognition and reply were begun in the caller's pause, during the hangover.
+    pub early: bool,
+}
+
+impl TurnRecord {
+    /// End of speech → first audio.
+    pub fn latency(&self) -> Duration {
+        self.first_audio.saturating_sub(self.speech_end)
+    }
+}
+
+/// A key at a moment of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub at: Duration,
+    pub digit: char,
+}
+
+/// What a call did.
+pub struct Outcome {
+    /// The bot's side of the call, at the output rate.
+    pub output: Vec<f32>,
+    pub turns: Vec<TurnRecord>,
+    /// Lines of what happened, for `--transcript`. They hold what was said, so they are for
+    /// the caller's own recording, never for a log.
+    pub log: Vec<String>,
+}
+
+/// How a call runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The rate of the bot's audio.
+    pub output_rate: u32,
+    /// The caller's language when it is known; otherwise German, and with `detect` the first
+    /// turn's language is detected.
+    pub lang: Option<Lang>,
+    pub detect: bool,
+    /// Every sentence of each reply synthesised and played out after the recording ends; off
+    /// for measurements, which need only the start of each reply.
+    pub whole: bool,
+}
+
+/// What a call needs: the engine, recognition, synthesis, the voice activity detector (the
+/// call's own; it is handed back with the outcome for the next call), the clock and, where the
+/// call can reach staff, the staff queue.
+pub struct Parts<'a, R, S, V> {
+    pub engine: &'a Engine,
+    pub recognizer: &'a mut R,
+    pub synthesizer: &'a S,
+    pub activity: V,
+    pub clock: &'a dyn Clock,
+    pub staff: Option<&'a Staff>,
+}
+
+/// Runs caller audio (16 kHz) with keys through one call; returns what happened and the voice
+/// activity detector for the next call.
+pub fn run<R: Recognizer, S: Synthesizer, V: Activity>(
+    parts: Parts<'_, R, S, V>,
+    input: &[f32],
+    keys: &[Key],
+    options: Options,
+) -> Result<(Outcome, V), CallError> {
+    if input.len() as f64 / 16_000.0 > MAX_INPUT.as_secs_f64() {
+        return Err(CallError::TooLong(MAX_INPUT.as_secs() / 60));
+    }
+    let Parts { engine, recognizer, synthesizer, mut activity, clock, staff } = parts;
+    activity.reset();
+    let output_rate = options.output_rate;
+    let whole = options.whole;
+    let lang0 = options.lang.unwrap_or(Lang::De);
+    let (line, conv) = match staff {
+        Some(staff) => {
+            let (id, _) = staff.sessions.start(Channel::Phone, lang0);
+            let conv = staff.runtime.block_on(staff.sessions.snapshot(&id))?;
+            (Some((staff, id)), conv)
+        }
+        None => (None, engine.start("voice".into(), Channel::Phone, lang0).0),
+    };
+    let mut s = Session {
+        engine,
+        line,
+        synth: synthesizer,
+        recognizer,
+        clock,
+        call: Call::new(activity, EndpointConfig::default(), output_rate),
+        conv,
+        first_turn: true,
+        detect: options.lang.is_none() && options.detect,
+        due: Vec::new(),
+        turns: Vec::new(),
+        log: Vec::new(),
+        output: Vec::new(),
+        last_spoken: Vec::new(),
+        whole,
+        early: None,
+        worker_free: Duration::ZERO,
+        last_pause: None,
+    };
+    let frame = 16 * FRAME_MS as usize;
+    // Output samples per frame, carried over so that rates like 11,025 Hz do not drift.
+    let frames_per_second = (1000 / FRAME_MS) as u64;
+    let mut frames = 0u64;
+    let mut keys = keys.iter().peekable();
+    let silence = vec![0.0f32; frame];
+    let mut i = 0usize;
+    loop {
+        let chunk: &[f32] = if i < input.len() {
+            &input[i..(i + frame).min(input.len())]
+        } else if whole && (s.call.is_playing() || !s.due.is_empty()) {
+            &silence
+        } else {
+            break;
+        };
+        i += frame;
+        while let Some(k) = keys.next_if(|k| k.at <= s.call.now()) {
+            let events = s.call.push_dtmf(k.digit);
+            s.handle(events)?;
+        }
+        let events = s.call.push_audio(chunk)?;
+        s.handle(events)?;
+        s.start_due();
+        let n = ((frames + 1) * output_rate as u64 / frames_per_second
+            - frames * output_rate as u64 / frames_per_second) as usize;
+        frames += 1;
+        s.output.extend(s.call.pull(n));
+        if i > input.len() + 16_000 * 120 {
+            break; // two minutes of reply after the recording ended: enough
+        }
+    }
+    let outcome = Outcome { output: s.output, turns: s.turns, log: s.log };
+    Ok((outcome, s.call.into_vad()))
+}
+
+struct Session<'a, R, S, V: Activity> {
+    engine: &'a Engine,
+    /// The staff queue and the call's conversation id there, when the call can reach staff.
+    line: Option<(&'a Staff, String)>,
+    synth: &'a S,
+    recognizer: &'a mut R,
+    clock: &'a dyn Clock,
+    call: Call<V>,
+    conv: lotse_dialog::Conversation,
+    first_turn: bool,
+    detect: bool,
+    /// Reply audio not yet playing: (start, sentence, samples at the output rate).
+    due: Vec<(Duration, String, Vec<f32>)>,
+    turns: Vec<TurnRecord>,
+    log: Vec<String>,
+    output: Vec<f32>,
+    last_spoken: Vec<String>,
+    whole: bool,
+    /// The reply begun at the caller's last pause, if the caller has not spoken since.
+    early: Option<Early>,
+    /// When the one worker is free again, in call time.
+    worker_free: Duration,
+    /// The last pause of the current utterance: its length then, and when.
+    last_pause: Option<(usize, Duration)>,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
+    /// Work begun at a pause that the caller's next words or key made void: its generation is
+    /// told to stop (on a worker pool it may still be running).
+    fn void_early(&mut self) -> Option<Early> {
+        let early = self.early.take()?;
+        early.prepared.cancel.store(true, Ordering::Relaxed);
+        Some(early)
+    }
+
+    fn start_due(&mut self) {
+        let now = self.call.now();
+        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.due).into_iter().partition(|d| d.0 <= now);
+        self.due = later;
+        for (_, text, samples) in ready {
+            self.call.play(&text, samples);
+        }
+    }
+
+    /// The caller spoke or pressed a key before the reply began to play: it never plays, and
+    /// the record keeps that nothing was heard.
+    fn drop_unplayed(&mut self, at: Duration) {
+        if !self.due.is_empty() && !self.call.is_playing() {
+            self.due.clear();
+            self.call.cancel_reply();
+            self.conv.record_heard("");
+            if let Some(t) = self.turns.last_mut() {
+                t.heard = Some(String::new());
+            }
+            self.log.push(format!("[{}] barge-in before the reply began: it is dropped", secs(at)));
+        }
+    }
+
+    fn heard_line(&self, t: &lotse_speech::stt::Transcript, end: Duration, capped: bool) -> String {
+        format!(
+            "[{}–{}] caller{}: {:?} ({}{}, recognised in {} ms)",
+            secs(end.saturating_sub(t.audio)),
+            secs(end),
+            if capped { " (cut at the length limit)" } else { "" },
+            t.text,
+            if t.lang == Lang::En { "en" } else { "de" },
+            t.english_odds.map(|o| format!(", English {o:.2} times as likely as German")).unwrap_or_default(),
+            t.elapsed.as_millis()
+        )
+    }
+
+    fn handle(&mut self, events: Vec<CallEvent>) -> Result<(), CallError> {
+        for e in events {
+            match e {
+                CallEvent::SpeechStarted { at } => {
+                    self.log.push(format!("[{}] caller starts speaking", secs(at)));
+                    self.drop_unplayed(at);
+                }
+                CallEvent::BargeIn { at, heard } => {
+                    self.due.clear();
+                    self.log.push(format!("[{}] barge-in: playback stopped; the caller heard {:?}", secs(at), heard));
+                    self.conv.record_heard(&heard);
+                    if let Some(t) = self.turns.last_mut() {
+                        t.heard = Some(heard);
+                    }
+                }
+                CallEvent::Dtmf { at, digit } => {
+                    self.log.push(format!("[{}] key {digit}", secs(at)));
+                    self.drop_unplayed(at);
+                    // A key answers at once: work begun at a pause is void.
+                    self.void_early();
+                    self.last_pause = None;
+                    match digit {
+                        // A typed request for a person: nothing for the engine to read.
+                        '0' => self.answer(Input::Person, self.conv.lang, at, at, at, Duration::ZERO)?,
+                        '*' => {
+                            let again = self.last_spoken.clone();
+                            self.speak(&again, self.conv.lang, at)?;
+                        }
+                        _ => {}
+                    }
+                }
+                // Recognition and the reply start now, while the hangover runs, if the one worker
+                // is free (whisper cannot be stopped midway through: work begun at an earlier
+                // pause runs to its end, and then the next pause is taken).
+                CallEvent::Paused { audio, at } if self.worker_free <= at => {
+                    self.last_pause = Some((audio.len(), at));
+                    let start = at;
+                    let began = self.clock.now();
+                    let choice = if self.first_turn && self.detect {
+                        LangChoice::Detect
+                    } else {
+                        LangChoice::Fixed(self.conv.lang)
+                    };
+                    let t = city_names(self.recognizer.transcribe(&audio, choice)?);
+                    let stt = self.clock.now().saturating_sub(began);
+                    let log = self.heard_line(&t, at, false);
+                    // The caller is giving a number or spelling: a pause between groups is not
+                    // the end of the turn.
+                    if dictating(&t.text) {
+                        self.call.set_dictation(true);
+                        self.log.push(format!(
+                            "[{}] digits or letters so far: waiting longer for the end of the turn",
+                            secs(at)
+                        ));
+                    }
+                    let mut prepared = self.prepare(self.conv.clone(), Input::Heard(t.text), t.lang, stt)?;
+                    prepared.english_odds = t.english_odds;
+                    // The first sentence is ready then; the rest is made while it plays.
+                    let ready = start + prepared.stt + prepared.dialog + prepared.tts_first;
+                    self.worker_free = ready;
+                    self.early = Some(Early { audio_len: audio.len(), ready, prepared, log });
+                }
+                CallEvent::Paused { audio, at } => {
+                    // Busy: the worker takes this pause's utterance when it is free (below, at
+                    // the end of the turn), unless the caller goes on.
+                    self.void_early();
+                    self.last_pause = Some((audio.len(), at));
+                }
+                CallEvent::Resumed { at } => {
+                    self.last_pause = None;
+                    // What was recognised up to the pause is the partial result of the turn.
+                    if let Some(e) = self.void_early() {
+                        self.log.push(format!("[{}] partial: {:?}", secs(at), e.prepared.text));
+                    }
+                }
+                CallEvent::Utterance { audio, at, speech_end, capped }
+                    if self.early.as_ref().is_some_and(|e| e.audio_len == audio.len()) && !capped =>
+                {
+                    let early = self.early.take().expect("checked");
+                    self.last_pause = None;
+                    self.first_turn = false;
+                    self.log.push(early.log);
+                    let ready = early.ready;
+                    self.commit(early.prepared, speech_end, at, ready, true)?;
+                }
+                CallEvent::Utterance { audio, at, speech_end, capped } => {
+                    self.void_early();
+                    // The work starts when the worker is free: from the last pause if this is
+                    // its utterance (the worker was busy then), else from the end of the turn.
+                    let from = match self.last_pause.take() {
+                        Some((len, paused)) if len == audio.len() && !capped => paused,
+                        _ => at,
+                    };
+                    let at_start = from.max(self.worker_free);
+                    let started = self.clock.now();
+                    let choice = if self.first_turn && self.detect {
+                        LangChoice::Detect
+                    } else {
+                        LangChoice::Fixed(self.conv.lang)
+                    };
+                    self.first_turn = false;
+                    let t = city_names(self.recognizer.transcribe(&audio, choice)?);
+                    let line = self.heard_line(&t, speech_end, capped);
+                    self.log.push(line);
+                    let stt_time = self.clock.now().saturating_sub(started);
+                    self.answer(Input::Heard(t.text), t.lang, speech_end, at, at_start, stt_time)?;
+                    if let Some(last) = self.turns.last_mut() {
+                        last.english_odds = t.english_odds;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the dialog on a recognised text and queues the spoken reply; the turn ended at
+    /// `at`, the work (recognition `stt` included) began at `start`.
+    fn answer(
+        &mut self,
+        input: Input,
+        lang: Lang,
+        speech_end: Duration,
+        at: Duration,
+        start: Duration,
+        stt: Duration,
+    ) -> Result<(), CallError> {
+        let conv = self.conv.clone();
+        let prepared = self.prepare(conv, input, lang, stt)?;
+        // The first sentence is ready then; the rest is made while it plays.
+        let ready = start + stt + prepared.dialog + prepared.tts_first;
+        self.worker_free = ready;
+        self.commit(prepared, speech_end, at, ready, start < at)
+    }
+
+    /// The reply to a recognised text, on a copy of the conversation (a reply made during the
+    /// hangover is void if the caller goes on): the dialog, the spoken sentences, the first
+    /// sentence synthesised (all of them when the call plays replies out).
+    fn prepare(
+        &mut self,
+        mut conv: lotse_dialog::Conversation,
+        input: Input,
+        lang: Lang,
+        stt: Duration,
+    ) -> Result<Prepared, CallError> {
+        let reply_of = |reply: lotse_core::Reply| {
+            let kind = kind_name(reply.kind);
+            (reply.text.clone(), reply.lang, kind, reply.sources.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
+        };
+        let started = self.clock.now();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut engine_reply = None;
+        let (text, (reply_text, reply_lang, kind, source_ids)) = match input {
+            Input::Heard(text) if text.is_empty() => {
+                let sorry = match lang {
+                    Lang::En => "Sorry, I did not understand that. Please say your question again.",
+                    _ => "Entschuldigung, das habe ich nicht verstanden. Bitte sagen Sie Ihre Frage noch einmal.",
+                };
+                (text, (sorry.to_string(), lang, "not_understood".to_string(), Vec::new()))
+            }
+            Input::Heard(text) => {
+                if lang != conv.lang && !conv.lang_chosen {
+                    conv.lang = lang;
+                }
+                let request = TurnRequest::new(&text).cancel(lotse_llm::Cancel::from_flag(cancel.clone()));
+                let reply = self.engine.respond(&mut conv, request);
+                engine_reply = Some(reply.clone());
+                (text, reply_of(reply))
+            }
+            Input::Person => {
+                let reply = self.engine.request_person(&mut conv, None);
+                engine_reply = Some(reply.clone());
+                ("[0]".to_string(), reply_of(reply))
+            }
+        };
+        let dialog = self.clock.now().saturating_sub(started);
+        let said: Vec<String> = quick_start(sentences(&spoken(&reply_text, reply_lang)));
+        // Numbers expected next (a phone number, a postcode): wait longer before ending the turn.
+        let dictation = ["Telefonnummer", "Rufnummer", "Postleitzahl", "phone number", "postcode"]
+            .iter()
+            .any(|w| reply_text.contains(w));
+        let (audio, tts_first) = self.synthesize(&said, reply_lang)?;
+        Ok(Prepared {
+            conv,
+            cancel,
+            reply: engine_reply,
+            text,
+            lang,
+            said,
+            kind,
+            source_ids,
+            dictation,
+            english_odds: None,
+            audio,
+            stt,
+            dialog,
+            tts_first,
+        })
+    }
+
+    /// Plays a prepared reply: its first sample at `ready` (when it was made), never before
+    /// the end of the turn at `at`.
+    fn commit(
+        &mut self,
+        mut p: Prepared,
+        speech_end: Duration,
+        at: Duration,
+        ready: Duration,
+        early: bool,
+    ) -> Result<(), CallError> {
+        let mut ready = ready;
+        match (&self.line, p.reply.take()) {
+            (Some((staff, id)), Some(reply)) => {
+                // The conversation goes back to the session, which asks the staff queue when
+                // the engine decided on a person; its words replace the engine's then. A store
+                // that fails leaves the engine's reply and the call goes on.
+                let began = self.clock.now();
+                let committed = staff
+                    .runtime
+                    .block_on(staff.sessions.commit(id, p.conv.clone(), reply.clone()))
+                    .and_then(|given| Ok((given, staff.runtime.block_on(staff.sessions.snapshot(id))?)));
+                let stored = self.clock.now().saturating_sub(began);
+                match committed {
+                    Ok((given, conv)) => {
+                        self.conv = conv;
+                        if given.text != reply.text {
+                            p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
+                            let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
+                            p.audio = audio;
+                            p.tts_first = tts_first;
+                            p.kind = kind_name(given.kind);
+                            p.source_ids = given.sources.iter().map(|s| s.id.clone()).collect();
+                            // The caller waits for the store and the new first sentence.
+                            ready += stored + tts_first;
+                        } else {
+                            ready += stored;
+                        }
+                        self.worker_free = self.worker_free.max(ready);
+                    }
+                    Err(e) => {
+                        self.log.push(format!("the staff queue failed, the engine's reply stands: {e}"));
+                        self.conv = p.conv;
+                    }
+                }
+            }
+            _ => self.conv = p.conv,
+        }
+        let first_audio = ready.max(at);
+        self.call.begin_reply();
+        self.call.set_dictation(p.dictation);
+        for (sentence, samples) in p.said.iter().zip(p.audio) {
+            self.due.push((first_audio, sentence.clone(), samples));
+        }
+        self.log.push(format!(
+            "[{}] lotse ({}; recognition {} ms{}, dialog {} ms, first sentence synthesised in {} ms): {}",
+            secs(first_audio),
+            p.kind,
+            p.stt.as_millis(),
+            if early { ", begun in the pause before the end of turn" } else { "" },
+            p.dialog.as_millis(),
+            p.tts_first.as_millis(),
+            p.said.join(" ")
+        ));
+        self.turns.push(TurnRecord {
+            speech_end,
+            endpoint: at,
+            transcript: p.text,
+            heard_lang: p.lang,
+            english_odds: p.english_odds,
+            reply: p.said.join(" "),
+            kind: p.kind,
+            source_ids: p.source_ids,
+            stt: p.stt,
+            dialog: p.dialog,
+            tts_first: p.tts_first,
+            first_audio,
+            heard: None,
+            early,
+        });
+        self.last_spoken = p.said;
+        Ok(())
+    }
+
+    fn speak(&mut self, said: &[String], lang: Lang, at: Duration) -> Result<(), CallError> {
+        self.call.begin_reply();
+        let (audio, tts_first) = self.synthesize(said, lang)?;
+        for (sentence, samples) in said.iter().zip(audio) {
+            self.due.push((at + tts_first, sentence.clone(), samples));
+        }
+        Ok(())
+    }
+
+    /// The sentences at the output rate (only the first unless replies are played out), and
+    /// the first one's synthesis time.
+    fn synthesize(&self, said: &[String], lang: Lang) -> Result<(Vec<Vec<f32>>, Duration), CallError> {
+        let rate = self.call.output_rate();
+        let mut out = Vec::new();
+        let mut first = Duration::ZERO;
+        for (i, sentence) in said.iter().enumerate() {
+            let began = self.clock.now();
+            let audio = self.synth.synthesize(sentence, lang)?;
+            out.push(convert(&audio.samples, audio.rate, rate)?);
+            if i == 0 {
+                first = self.clock.now().saturating_sub(began);
+            }
+            if !self.whole {
+                break;
+            }
+        }
+        Ok((out, first))
+    }
+}
+
+/// A reply kind as the API names it ("answer", "handoff", …), for the log and the turn record.
+fn kind_name(kind: lotse_core::ReplyKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+/// English speakers say Jena as "Jee-na", which whisper writes as the name "Gina" (or
+/// "Jenna"); the engine then hears a place it does not serve. A caller of the city's hotline
+/// who says "in Gina" means Jena, so English transcripts get the city's name back.
+fn city_names(mut t: lotse_speech::stt::Transcript) -> lotse_speech::stt::Transcript {
+    if t.lang == Lang::En {
+        let words: Vec<String> = t
+            .text
+            .split(' ')
+            .map(|w| {
+                let core = w.trim_end_matches(|c: char| !c.is_alphanumeric());
+                match core {
+                    "Gina" | "Jenna" | "Jina" => format!("Jena{}", &w[core.len()..]),
+                    _ => w.to_string(),
+                }
+            })
+            .collect();
+        t.text = words.join(" ");
+    }
+    t
+}
+
+/// Whether a partial transcript ends in digits or spelled letters ("0 3 6 4 1", "M Ü L").
+fn dictating(text: &str) -> bool {
+    // A sentence that has ended is not dictation.
+    if !text.trim_end().chars().last().is_some_and(|c| c.is_alphanumeric() || c == ',') {
+        return false;
+    }
+    let words: Vec<&str> = text.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).collect();
+    let digits = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit());
+    let letter = |w: &str| w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
+    match words.as_slice() {
+        [.., a, b] if letter(a) && letter(b) => true,
+        [.., last] => digits(last),
+        [] => false,
+    }
+}
+
+/// What a turn of the call answers.
+enum Input {
+    /// What the recogniser heard (empty: nothing understood).
+    Heard(String),
+    /// Key 0: a person.
+    Person,
+}
+
+/// A reply made and not yet played.
+struct Prepared {
+    conv: lotse_dialog::Conversation,
+    /// Raised when the reply is void before it plays: its generation stops.
+    cancel: Arc<AtomicBool>,
+    /// The engine's reply (none for speech not understood).
+    reply: Option<lotse_core::Reply>,
+    text: String,
+    lang: Lang,
+    said: Vec<String>,
+    kind: String,
+    source_ids: Vec<String>,
+    dictation: bool,
+    english_odds: Option<f32>,
+    audio: Vec<Vec<f32>>,
+    stt: Duration,
+    dialog: Duration,
+    tts_first: Duration,
+}
+
+/// Work begun when the caller paused.
+struct Early {
+    /// The utterance it was made for (its length identifies it).
+    audio_len: usize,
+    /// When it was done, in call time (its start plus its wall time).
+    ready: Duration,
+    prepared: Prepared,
+    log: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_and_spelling_keep_the_turn_open() {
+        assert!(dictating("Meine Nummer ist 0 3 6 4 1"));
+        assert!(dictating("Das schreibt sich M, Ü, L"));
+        assert!(dictating("Postleitzahl 07743"));
+        assert!(!dictating("Was kostet ein Pass?"));
+        assert!(!dictating("Ich bin 24."));
+        assert!(!dictating(""));
+        let t = |text: &str, lang| Transcript {
+            text: text.into(),
+            lang,
+            no_speech: 0.0,
+            english_odds: None,
+            audio: Duration::ZERO,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(city_names(t("Where is the town hall in Gina?", Lang::En)).text, "Where is the town hall in Jena?");
+        assert_eq!(city_names(t("Gina ist meine Tochter.", Lang::De)).text, "Gina ist meine Tochter.");
+    }
+}

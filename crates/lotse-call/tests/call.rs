@@ -1,0 +1,217 @@
+//! The call loop with scripted parts: transcripts from a list, a voice that is silence of a
+//! known length, a detector that hears any sound as speech, and a clock that moves only by the
+//! work the script says it takes. No model, no audio device, no wall clock: the same input gives
+//! the same call every time.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lotse_call::{CallError, Clock, Key, Options, Outcome, Parts, Recognizer, Synthesizer};
+use lotse_core::Lang;
+use lotse_speech::stt::{LangChoice, Transcript};
+use lotse_speech::tts::Audio;
+use lotse_speech::vad::{Activity, VadError};
+
+fn engine() -> lotse_dialog::Engine {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge");
+    let kb = Arc::new(lotse_knowledge::load_dir(&dir).expect("curated knowledge loads"));
+    let index = Arc::new(lotse_search::SearchIndex::build(&kb).expect("index builds"));
+    lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default())
+}
+
+/// A clock that moves only when the script's work moves it.
+#[derive(Default)]
+struct ScriptClock(Cell<Duration>);
+
+impl ScriptClock {
+    fn spend(&self, d: Duration) {
+        self.0.set(self.0.get() + d);
+    }
+}
+
+impl Clock for ScriptClock {
+    fn now(&self) -> Duration {
+        self.0.get()
+    }
+}
+
+/// Hears the transcripts of the script in order, each taking `cost` on the clock.
+struct Script<'a> {
+    texts: Vec<&'static str>,
+    cost: Duration,
+    clock: &'a ScriptClock,
+    calls: usize,
+}
+
+impl Recognizer for Script<'_> {
+    fn transcribe(&mut self, audio: &[f32], _lang: LangChoice) -> Result<Transcript, CallError> {
+        let text = self.texts.get(self.calls).copied().unwrap_or_default().to_string();
+        self.calls += 1;
+        self.clock.spend(self.cost);
+        Ok(Transcript {
+            text,
+            lang: Lang::De,
+            no_speech: 0.0,
+            english_odds: None,
+            audio: Duration::from_secs_f64(audio.len() as f64 / 16_000.0),
+            elapsed: self.cost,
+        })
+    }
+}
+
+/// Speaks every sentence as one second of silence at 8 kHz, taking `cost` on the clock, and
+/// keeps what it was asked to say.
+struct Voice<'a> {
+    cost: Duration,
+    clock: &'a ScriptClock,
+    said: RefCell<Vec<String>>,
+}
+
+impl Synthesizer for Voice<'_> {
+    fn synthesize(&self, text: &str, _lang: Lang) -> Result<Audio, CallError> {
+        self.clock.spend(self.cost);
+        self.said.borrow_mut().push(text.to_string());
+        Ok(Audio { samples: vec![0.0; 8_000], rate: 8_000 })
+    }
+}
+
+/// Any sound is speech.
+struct Loudness;
+
+impl Activity for Loudness {
+    fn probability(&mut self, chunk: &[f32]) -> Result<f32, VadError> {
+        let energy = chunk.iter().map(|x| x * x).sum::<f32>() / chunk.len() as f32;
+        Ok(if energy > 1e-4 { 0.95 } else { 0.02 })
+    }
+
+    fn reset(&mut self) {}
+}
+
+/// Caller audio at 16 kHz: (seconds of speech, seconds of silence) in turn.
+fn caller(parts: &[(f64, f64)]) -> Vec<f32> {
+    let mut out = Vec::new();
+    for &(speech, silence) in parts {
+        let n = (speech * 16_000.0) as usize;
+        out.extend((0..n).map(|i| 0.3 * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / 16_000.0).sin()));
+        out.resize(out.len() + (silence * 16_000.0) as usize, 0.0);
+    }
+    out
+}
+
+struct Run {
+    outcome: Outcome,
+    heard: Vec<String>,
+    said: Vec<String>,
+    recognised: usize,
+}
+
+fn call(
+    engine: &lotse_dialog::Engine,
+    texts: &[&'static str],
+    stt: Duration,
+    audio: &[f32],
+    keys: &[Key],
+    whole: bool,
+) -> Run {
+    let clock = ScriptClock::default();
+    let mut recognizer = Script { texts: texts.to_vec(), cost: stt, clock: &clock, calls: 0 };
+    let voice = Voice { cost: Duration::from_millis(100), clock: &clock, said: RefCell::new(Vec::new()) };
+    let parts = Parts {
+        engine,
+        recognizer: &mut recognizer,
+        synthesizer: &voice,
+        activity: Loudness,
+        clock: &clock,
+        staff: None,
+    };
+    let options = Options { output_rate: 8_000, lang: Some(Lang::De), detect: false, whole };
+    let (outcome, _) = lotse_call::run(parts, audio, keys, options).expect("the call runs");
+    let heard = outcome.turns.iter().map(|t| t.transcript.clone()).collect();
+    let recognised = recognizer.calls;
+    Run { outcome, heard, said: voice.said.into_inner(), recognised }
+}
+
+#[test]
+fn a_question_is_answered_and_its_work_begins_in_the_pause() {
+    let engine = engine();
+    let audio = caller(&[(1.2, 2.0)]);
+    let fast = call(&engine, &["Was kostet ein Personalausweis?"], Duration::from_millis(100), &audio, &[], false);
+    assert_eq!(fast.heard, ["Was kostet ein Personalausweis?"]);
+    assert_eq!(fast.recognised, 1, "the pause's recognition is the turn's");
+    let t = &fast.outcome.turns[0];
+    assert_eq!(t.kind, "answer");
+    assert!(t.source_ids.iter().any(|s| s == "personalausweis"), "{:?}", t.source_ids);
+    assert!(t.reply.contains("46 Euro"), "{}", t.reply);
+    assert!(t.early, "recognition began in the pause");
+    // Work shorter than the hangover: the reply starts when the turn ends.
+    assert_eq!(t.first_audio, t.endpoint);
+    assert!(t.latency() <= Duration::from_millis(400), "{:?}", t.latency());
+
+    // Slower recognition delays the reply by exactly the difference: the clock is the script's.
+    let slow = call(&engine, &["Was kostet ein Personalausweis?"], Duration::from_millis(1_500), &audio, &[], false);
+    let slower = call(&engine, &["Was kostet ein Personalausweis?"], Duration::from_millis(2_000), &audio, &[], false);
+    let (a, b) = (&slow.outcome.turns[0], &slower.outcome.turns[0]);
+    assert!(a.first_audio > a.endpoint);
+    assert_eq!(b.first_audio - a.first_audio, Duration::from_millis(500));
+    assert_eq!(a.stt, Duration::from_millis(1_500));
+    assert_eq!(a.tts_first, Duration::from_millis(100));
+}
+
+#[test]
+fn speaking_on_after_a_pause_voids_the_work_begun_in_it() {
+    let engine = engine();
+    // A pause shorter than the hangover, then the rest of the question.
+    let audio = caller(&[(0.8, 0.15), (1.0, 2.0)]);
+    let run =
+        call(&engine, &["Was kostet", "Was kostet ein Reisepass?"], Duration::from_millis(50), &audio, &[], false);
+    assert_eq!(run.recognised, 2, "once at each pause");
+    assert_eq!(run.heard, ["Was kostet ein Reisepass?"], "one turn, from the whole utterance");
+    assert_eq!(run.outcome.turns[0].kind, "answer");
+    assert!(run.outcome.log.iter().any(|l| l.contains("partial: \"Was kostet\"")), "{:#?}", run.outcome.log);
+}
+
+#[test]
+fn the_caller_who_speaks_over_the_reply_stops_it_and_what_they_heard_is_kept() {
+    let engine = engine();
+    // The reply (one second per sentence) starts about 1.5 s in; the caller speaks again at 2.2 s.
+    let audio = caller(&[(1.2, 1.0), (1.0, 2.0)]);
+    let run = call(
+        &engine,
+        &["Was kostet ein Personalausweis?", "Danke, das reicht."],
+        Duration::from_millis(50),
+        &audio,
+        &[],
+        true,
+    );
+    let first = &run.outcome.turns[0];
+    let heard = first.heard.as_deref().expect("the barge-in is recorded");
+    assert!(
+        !heard.is_empty() && first.reply.starts_with(heard.trim_end_matches(" …")),
+        "{heard:?} of {:?}",
+        first.reply
+    );
+    assert!(heard.len() < first.reply.len(), "the reply was cut: {heard:?}");
+    assert!(run.outcome.log.iter().any(|l| l.contains("barge-in: playback stopped")));
+    assert_eq!(run.heard.len(), 2, "the interruption is the next turn");
+}
+
+#[test]
+fn key_zero_asks_for_a_person_and_the_star_repeats_the_last_reply() {
+    let engine = engine();
+    let audio = caller(&[(1.2, 6.0)]);
+    let keys = [Key { at: Duration::from_secs(4), digit: '0' }, Key { at: Duration::from_millis(6_500), digit: '*' }];
+    let run = call(&engine, &["Was kostet ein Personalausweis?"], Duration::from_millis(50), &audio, &keys, true);
+    assert_eq!(run.heard, ["Was kostet ein Personalausweis?", "[0]"]);
+    let person = &run.outcome.turns[1];
+    assert_eq!(person.kind, "handoff", "{}", person.reply);
+    // Without a staff queue the caller is given the general contact, digit by digit.
+    assert!(person.reply.contains("0 3 6 4 1"), "{}", person.reply);
+    // The star says the last reply again, sentence by sentence: the voice was asked for its
+    // sentences twice in a row.
+    let k = (1..=run.said.len() / 2)
+        .find(|&k| run.said[run.said.len() - k..].join(" ") == person.reply)
+        .expect("the last reply was said last");
+    let n = run.said.len();
+    assert_eq!(run.said[n - 2 * k..n - k], run.said[n - k..], "{:#?}", run.said);
+}
