@@ -153,8 +153,22 @@ pub struct Outcome {
     pub log: Vec<String>,
 }
 
+/// The city's name, and how an English recogniser writes it when an English speaker says it
+/// ("Gina" for Jena): a caller of the city's hotline who says "in Gina" means the city.
+#[derive(Debug, Clone)]
+pub struct CityName {
+    pub name: String,
+    pub heard_as: Vec<String>,
+}
+
+impl Default for CityName {
+    fn default() -> Self {
+        CityName { name: "Jena".into(), heard_as: vec!["Gina".into(), "Jenna".into(), "Jina".into()] }
+    }
+}
+
 /// How a call runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The rate of the bot's audio.
     pub output_rate: u32,
@@ -165,6 +179,7 @@ pub struct Options {
     /// Every sentence of each reply synthesised and played out after the recording ends; off
     /// for measurements, which need only the start of each reply.
     pub whole: bool,
+    pub city: CityName,
 }
 
 /// What a call needs: the engine, recognition, synthesis, the voice activity detector (the
@@ -222,6 +237,7 @@ pub fn run<R: Recognizer, S: Synthesizer, V: Activity>(
         early: None,
         worker_free: Duration::ZERO,
         last_pause: None,
+        city: options.city,
     };
     let frame = 16 * FRAME_MS as usize;
     // Output samples per frame, carried over so that rates like 11,025 Hz do not drift.
@@ -282,6 +298,7 @@ struct Session<'a, R, S, V: Activity> {
     worker_free: Duration,
     /// The last pause of the current utterance: its length then, and when.
     last_pause: Option<(usize, Duration)>,
+    city: CityName,
 }
 
 fn secs(d: Duration) -> String {
@@ -376,7 +393,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     } else {
                         LangChoice::Fixed(self.conv.lang)
                     };
-                    let t = city_names(self.recognizer.transcribe(&audio, choice)?);
+                    let t = city_names(self.recognizer.transcribe(&audio, choice)?, &self.city);
                     let stt = self.clock.now().saturating_sub(began);
                     let log = self.heard_line(&t, at, false);
                     // The caller is giving a number or spelling: a pause between groups is not
@@ -434,7 +451,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                         LangChoice::Fixed(self.conv.lang)
                     };
                     self.first_turn = false;
-                    let t = city_names(self.recognizer.transcribe(&audio, choice)?);
+                    let t = city_names(self.recognizer.transcribe(&audio, choice)?, &self.city);
                     let line = self.heard_line(&t, speech_end, capped);
                     self.log.push(line);
                     let stt_time = self.clock.now().saturating_sub(started);
@@ -652,17 +669,18 @@ fn kind_name(kind: lotse_core::ReplyKind) -> String {
 
 /// English speakers say Jena as "Jee-na", which whisper writes as the name "Gina" (or
 /// "Jenna"); the engine then hears a place it does not serve. A caller of the city's hotline
-/// who says "in Gina" means Jena, so English transcripts get the city's name back.
-fn city_names(mut t: lotse_speech::stt::Transcript) -> lotse_speech::stt::Transcript {
+/// who says "in Gina" means the city, so English transcripts get the city's name back.
+fn city_names(mut t: Transcript, city: &CityName) -> Transcript {
     if t.lang == Lang::En {
         let words: Vec<String> = t
             .text
             .split(' ')
             .map(|w| {
                 let core = w.trim_end_matches(|c: char| !c.is_alphanumeric());
-                match core {
-                    "Gina" | "Jenna" | "Jina" => format!("Jena{}", &w[core.len()..]),
-                    _ => w.to_string(),
+                if city.heard_as.iter().any(|h| h == core) {
+                    format!("{}{}", city.name, &w[core.len()..])
+                } else {
+                    w.to_string()
                 }
             })
             .collect();
@@ -745,7 +763,16 @@ mod tests {
             audio: Duration::ZERO,
             elapsed: Duration::ZERO,
         };
-        assert_eq!(city_names(t("Where is the town hall in Gina?", Lang::En)).text, "Where is the town hall in Jena?");
-        assert_eq!(city_names(t("Gina ist meine Tochter.", Lang::De)).text, "Gina ist meine Tochter.");
+        let jena = CityName::default();
+        assert_eq!(
+            city_names(t("Where is the town hall in Gina?", Lang::En), &jena).text,
+            "Where is the town hall in Jena?"
+        );
+        assert_eq!(city_names(t("Gina ist meine Tochter.", Lang::De), &jena).text, "Gina ist meine Tochter.");
+        let munich = CityName { name: "München".into(), heard_as: vec!["Munich".into()] };
+        assert_eq!(
+            city_names(t("Where do I register in Munich?", Lang::En), &munich).text,
+            "Where do I register in München?"
+        );
     }
 }

@@ -265,6 +265,9 @@ pub struct EngineConfig {
     /// The retrieval confidence at or above which the engine answers (the calibrated default:
     /// [`lotse_search::answer_threshold`]).
     pub answer_threshold: f32,
+    /// The city's administration as the language model is told whom it speaks for, read after
+    /// "der" ("Stadtverwaltung Jena").
+    pub administration: String,
 }
 
 impl Default for EngineConfig {
@@ -275,6 +278,7 @@ impl Default for EngineConfig {
             state: lotse_core::calendar::State::default(),
             max_failures: 3,
             answer_threshold: lotse_search::answer_threshold(),
+            administration: "Stadtverwaltung Jena".into(),
         }
     }
 }
@@ -292,6 +296,8 @@ pub struct Engine {
     generic: std::collections::HashSet<String>,
     /// The names citizens use for each office.
     offices: crate::offices::OfficeFinder,
+    /// The model's system prompt, for the configured administration.
+    system: String,
 }
 
 fn t(lang: Lang, de: &str, en: &str) -> String {
@@ -357,7 +363,8 @@ impl Engine {
         }
         let generic = counts.into_iter().filter(|(_, n)| *n >= 3).map(|(w, _)| w).collect();
         let offices = crate::offices::OfficeFinder::new(&kb, index.analyzer());
-        Engine { offices, kb, index, composer: Box::new(RecordComposer), config, tz, llm: None, generic }
+        let system = assist::system(&config.administration);
+        Engine { offices, kb, index, composer: Box::new(RecordComposer), config, tz, llm: None, generic, system }
     }
 
     /// Lets a language model answer where `mode` allows (see `assist`); every sentence it writes
@@ -370,6 +377,11 @@ impl Engine {
             stats: LlmStats::default(),
         });
         self
+    }
+
+    /// The system prompt the model is given (the configured administration's).
+    pub fn system_prompt(&self) -> &str {
+        &self.system
     }
 
     /// The model's counters; `None` without a model.
@@ -892,7 +904,7 @@ impl Engine {
         LlmStats::inc(&llm.stats.rewrites);
         let params =
             Params { max_tokens: 12, stop: vec!["\n".into()], cancel: turn.cancel.clone(), ..llm.params.clone() };
-        let out = llm.generator.try_generate(&assist::rewrite_prompt(text), &params, &mut |_| true)?.ok()?;
+        let out = llm.generator.try_generate(&assist::rewrite_prompt(&self.system, text), &params, &mut |_| true)?.ok()?;
         let terms = out.text.trim().trim_end_matches('.');
         if terms.is_empty() || terms.len() > 80 {
             return None;
@@ -1416,7 +1428,7 @@ impl Engine {
             }
             Ok(())
         };
-        let prompt = assist::answer_prompt(request, grounding, &turn.question, turn.previous.as_deref(), analyzer);
+        let prompt = assist::answer_prompt(&self.system, request, grounding, &turn.question, turn.previous.as_deref(), analyzer);
         tracing::trace!(prompt = %prompt.messages[0].content, "asking the model");
         LlmStats::inc(&llm.stats.calls);
         let mut on_sentence = |s: &str| {

@@ -82,7 +82,7 @@ fn voice(knowledge: &std::path::Path, runs: usize) -> Result<ExitCode> {
     let engine = crate::build_engine(knowledge)?;
     let models = crate::models_dir();
     let started = Instant::now();
-    let stack = crate::voice::Stack::load(&models, &engine)?;
+    let stack = crate::voice::Stack::load(&models, &engine, &crate::configuration()?.city)?;
     println!("voice models loaded in {:.2} s", started.elapsed().as_secs_f64());
     let runs = runs.max(1);
     let questions = [
@@ -256,7 +256,8 @@ fn llm(
     };
     let question = "Kann ich den Personalausweis auch beantragen, wenn ich nur meinen Reisepass habe?";
     let analyzer = lotse_search::Analyzer::new(std::iter::empty());
-    let prompt = lotse_dialog::assist::answer_prompt(&request, &grounding, question, None, &analyzer);
+    let system = lotse_dialog::assist::system(&crate::configuration()?.city.administration);
+    let prompt = lotse_dialog::assist::answer_prompt(&system, &request, &grounding, question, None, &analyzer);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "model {model} ({:.0} MiB), {threads} threads, greedy, at most {max_tokens} tokens, {runs} runs after a warm-up",

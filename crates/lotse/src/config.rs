@@ -24,26 +24,55 @@ pub struct Config {
     pub handoff: lotse_handoff::HandoffConfig,
 }
 
-/// What belongs to the city that runs Lotse: its state (whose public holidays close offices
-/// and staff teams) and its time zone. Defaults: Jena, Thuringia.
+/// What belongs to the city that runs Lotse rather than to Lotse: its name, its
+/// administration, its state (whose public holidays close offices and staff teams), its time
+/// zone, and the words its callers use. Defaults: Jena, Thuringia.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CityConfig {
+    /// The city's name ("Jena").
+    pub name: String,
+    /// The administration citizens deal with, as read after "der" ("Stadtverwaltung Jena"): the
+    /// language model is told it speaks for it, and the callback consent names it (unless
+    /// `[handoff] organisation` names another).
+    pub administration: String,
+    /// The office of the knowledge named for general enquiries when the assistant cannot help
+    /// (its phone number is given).
+    pub general_office: String,
     /// The state's two-letter code: "TH", "BY", "SN" …
     pub state: lotse_core::calendar::State,
     pub time_zone: String,
+    /// Words the speech recogniser is primed with before the services' names: the city, its
+    /// districts, the office callers ask for most.
+    pub recognition_words: Vec<String>,
+    /// How an English recogniser writes the city's name ("Gina" for Jena): read as the name.
+    pub heard_as: Vec<String>,
 }
 
 impl Default for CityConfig {
     fn default() -> Self {
-        CityConfig { state: lotse_core::calendar::State::Thueringen, time_zone: "Europe/Berlin".into() }
+        CityConfig {
+            name: "Jena".into(),
+            administration: "Stadtverwaltung Jena".into(),
+            general_office: "stadtverwaltung".into(),
+            state: lotse_core::calendar::State::Thueringen,
+            time_zone: "Europe/Berlin".into(),
+            recognition_words: vec!["Jena".into(), "Bürgerservice".into()],
+            heard_as: vec!["Gina".into(), "Jenna".into(), "Jina".into()],
+        }
     }
 }
 
 impl CityConfig {
     /// The engine's settings for this city.
     pub fn engine_config(&self) -> lotse_dialog::EngineConfig {
-        lotse_dialog::EngineConfig { state: self.state, time_zone: self.time_zone.clone(), ..Default::default() }
+        lotse_dialog::EngineConfig {
+            state: self.state,
+            time_zone: self.time_zone.clone(),
+            administration: self.administration.clone(),
+            general_office: Some(self.general_office.clone()).filter(|o| !o.is_empty()),
+            ..Default::default()
+        }
     }
 
     /// The city's clock and holidays for the staff schedule.
@@ -153,6 +182,15 @@ mod tests {
         assert_eq!(load("").unwrap().city.state, lotse_core::calendar::State::Thueringen);
         // An unknown state or time zone is a clear error, not a silent default.
         assert!(load("[city]\nstate = \"XX\"\n").is_err());
+        let munich =
+            load("[city]\nname = \"München\"\nadministration = \"Landeshauptstadt München\"\nstate = \"BY\"\n")
+                .unwrap();
+        assert_eq!(munich.city.engine_config().administration, "Landeshauptstadt München");
+        assert!(
+            lotse_dialog::assist::system(&munich.city.administration)
+                .contains("Assistent der Landeshauptstadt München.")
+        );
+        assert_eq!(load("").unwrap().city.recognition_words, ["Jena", "Bürgerservice"]);
         assert!(load("[city]\ntime_zone = \"Mars/Olympus\"\n").unwrap().city.zone().is_err());
     }
 }

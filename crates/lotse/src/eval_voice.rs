@@ -161,7 +161,7 @@ pub fn run(
         bail!("{}: no single-question answer cases with a source", set.display());
     }
     let models = crate::models_dir();
-    let mut stack = Stack::load(&models, &engine)?;
+    let mut stack = Stack::load(&models, &engine, &crate::configuration()?.city)?;
     // Each question is the first of its own call, with the language known (the hotline's
     // German, or English for the English cases): the steady state of a call. The first-turn
     // language detection is measured separately below.

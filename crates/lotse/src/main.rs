@@ -391,7 +391,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let audio = voice::read_input(&input)?;
             let kb = std::sync::Arc::new(load(&knowledge)?);
             let engine = std::sync::Arc::new(with_llm(build_engine_over(kb.clone())?, llm, false)?);
-            let stack = voice::Stack::load(&models_dir(), &engine)?;
+            let stack = voice::Stack::load(&models_dir(), &engine, &configuration()?.city)?;
             // The call is a conversation of the staff queue, as a web chat is: a person asked
             // for is queued within staff hours (the console shows it) or offered a callback.
             let staff = if no_staff {
@@ -445,8 +445,7 @@ pub(crate) fn build_engine(knowledge: &Path) -> Result<lotse_dialog::Engine> {
 
 fn build_engine_over(kb: std::sync::Arc<lotse_knowledge::KnowledgeBase>) -> Result<lotse_dialog::Engine> {
     let index = std::sync::Arc::new(build_index(&kb)?);
-    let config_path = SETTINGS.get().and_then(|s| s.1.clone());
-    let city = config::Config::load(config_path.as_deref())?.city;
+    let city = configuration()?.city;
     // A time zone the engine cannot find is an error here, as in the server, not UTC.
     city.zone()?;
     Ok(lotse_dialog::Engine::new(kb, index, city.engine_config()))
@@ -459,7 +458,11 @@ fn open_desk(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<lotse_handoff::Desk> {
     let zone = config.city.zone()?;
-    let handoff = config.handoff;
+    let mut handoff = config.handoff;
+    // The consent text names the city's administration unless [handoff] names another.
+    if handoff.organisation == lotse_handoff::HandoffConfig::default().organisation {
+        handoff.organisation = config.city.administration.clone();
+    }
     handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
     runtime.block_on(async {
         let store = lotse_handoff::Store::open(&handoff.database)
@@ -467,6 +470,12 @@ fn open_desk(
             .with_context(|| format!("opening the handoff database {}", handoff.database))?;
         anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, zone).await?)
     })
+}
+
+/// The configuration of the global `--config` option (or `lotse.toml`).
+pub(crate) fn configuration() -> Result<config::Config> {
+    let path = SETTINGS.get().and_then(|s| s.1.clone());
+    config::Config::load(path.as_deref())
 }
 
 /// The models folder of the global `--models` option.
@@ -525,7 +534,7 @@ pub(crate) fn with_llm(engine: lotse_dialog::Engine, arg: LlmArg, measure: bool)
     let generator = config.llm.generator(&models)?;
     if measure {
         let prompt = lotse_llm::Prompt::user(
-            lotse_dialog::assist::SYSTEM,
+            engine.system_prompt(),
             "QUELLE:\nLeistung: Test\n\nFrage: Was ist das?\nAntworte kurz.",
         );
         let params = lotse_llm::Params { max_tokens: 16, ..Default::default() };

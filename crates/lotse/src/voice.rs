@@ -33,25 +33,29 @@ pub struct Stack {
     pub detect: bool,
     /// Recognisers and detectors of ended calls, for the next (their buffers are warm).
     spare: std::sync::Mutex<Vec<(SttSession, Vad)>>,
+    /// The city's name and how an English recogniser writes it.
+    city: lotse_call::CityName,
 }
 
 impl Stack {
     /// Loads VAD (checked), whisper and the voices; every missing or broken file is a clear
     /// error here.
-    pub fn load(models: &Path, engine: &Engine) -> Result<Stack> {
+    pub fn load(models: &Path, engine: &Engine, city: &crate::config::CityConfig) -> Result<Stack> {
         Vad::load(models).context("voice activity detection")?;
-        // whisper decodes its prompt before every utterance, so it is kept short: the city and
-        // the names of the first services of the knowledge (its order: the most asked first),
-        // about 40 tokens. A prompt of all service names (about 200 tokens) cost over a second
-        // per turn on 2 cores.
-        let mut prompt = String::from("Jena, Bürgerservice");
+        // whisper decodes its prompt before every utterance, so it is kept short: the city's
+        // words (`[city] recognition_words`) and the names of the first services of the
+        // knowledge (its order: the most asked first), about 40 tokens. A prompt of all service
+        // names (about 200 tokens) cost over a second per turn on 2 cores.
+        let mut prompt = city.recognition_words.join(", ");
         for s in &engine.knowledge().services {
             let name = s.name.split([' ', '(', ',']).next().unwrap_or_default();
             if prompt.len() + name.len() > 160 {
                 break;
             }
             if name.chars().count() > 4 && !prompt.contains(name) {
-                prompt.push_str(", ");
+                if !prompt.is_empty() {
+                    prompt.push_str(", ");
+                }
                 prompt.push_str(name);
             }
         }
@@ -59,7 +63,8 @@ impl Stack {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
         let stt = Stt::load(models, threads).context("speech recognition")?.with_prompt(&prompt);
         let tts = Tts::load(models).context("speech output")?;
-        Ok(Stack { models: models.to_path_buf(), stt, tts, detect: true, spare: Default::default() })
+        let city = lotse_call::CityName { name: city.name.clone(), heard_as: city.heard_as.clone() };
+        Ok(Stack { models: models.to_path_buf(), stt, tts, detect: true, spare: Default::default(), city })
     }
 }
 
@@ -90,7 +95,8 @@ pub fn run(
     output_rate: u32,
     staff: Option<&Staff>,
 ) -> Result<Outcome> {
-    let options = lotse_call::Options { output_rate, lang: None, detect: stack.detect, whole: true };
+    let options =
+        lotse_call::Options { output_rate, lang: None, detect: stack.detect, whole: true, city: stack.city.clone() };
     call(engine, stack, input, keys, options, staff)
 }
 
@@ -104,7 +110,8 @@ pub fn run_lang(
     output_rate: u32,
     lang: Option<Lang>,
 ) -> Result<Outcome> {
-    let options = lotse_call::Options { output_rate, lang, detect: stack.detect, whole: false };
+    let options =
+        lotse_call::Options { output_rate, lang, detect: stack.detect, whole: false, city: stack.city.clone() };
     call(engine, stack, input, keys, options, None)
 }
 
