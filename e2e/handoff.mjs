@@ -1,15 +1,17 @@
 // End-to-end: the staff handoff in a real browser. `lotse serve` runs with its embedded SQLite
 // database; a citizen talks to the API and its events stream (as the widget does); a staff
 // member works in the console at /staff in headless Chromium (Debian's, driven by
-// playwright-core). Screenshots go to e2e/artifacts/.
+// playwright-core); a phone call run offline by `lotse voice` on the same database reaches the
+// same queue. Screenshots go to e2e/artifacts/.
 //
 //   node e2e/handoff.mjs target/release/lotse
 //
 // Exit code 0 when every check held; each check prints one line.
 
 import { join } from "node:path";
-import { rmSync } from "node:fs";
-import { artifacts, axe, check, citizen, config, fail, failed, launch, serve, work } from "./lib.mjs";
+import { rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { artifacts, axe, check, citizen, config, fail, failed, launch, lotse, serve, silence, work } from "./lib.mjs";
 
 const browser = await launch();
 const servers = [];
@@ -88,6 +90,25 @@ try {
   const back = await c.say("Was kostet ein Personalausweis?");
   check(back.reply && back.reply.kind === "answer", "after closing, the bot answers again");
   c.close();
+
+  // --- a phone call in the same queue ---------------------------------------------------------
+  // `lotse voice` runs a recording offline against the same database: the caller presses 0
+  // within staff hours. The console shows the call with its channel and transcript.
+  const recording = join(work, "call.wav");
+  writeFileSync(recording, silence(4));
+  const call = spawnSync(lotse, ["--no-embeddings", "--config", open.config, "voice", "--in", recording,
+    "--out", join(work, "reply.wav"), "--dtmf", "1.0:0", "--transcript"], { encoding: "utf8" });
+  check(call.status === 0 && call.stdout.includes("key 0"), `the phone call asks for a person by key (${call.status} ${call.stderr.slice(-300)})`);
+  await page.reload();
+  const phoneRow = page.locator('#queue tbody tr[data-state="waiting"]', { hasText: "Telefon" });
+  await phoneRow.first().waitFor();
+  check(await phoneRow.count() === 1, "the console's queue shows the call with its channel, Telefon");
+  await phoneRow.first().locator('button[data-action="claim"]').click();
+  await page.waitForSelector("#transcript li >> text=Menschen");
+  const phoneTranscript = await page.textContent("#transcript");
+  check(phoneTranscript.includes("Menschen") && (await page.textContent("#conv-meta")).includes("Telefon"),
+    "the call's transcript (the request for a person, the bot's reply) is in the console");
+  await page.screenshot({ path: join(artifacts, "staff-phone-call.png"), fullPage: true });
 
   // --- outside staff hours --------------------------------------------------------------------
   const closedServer = await serve(config("closed", false));

@@ -71,10 +71,21 @@ export async function serve(configPath) {
   });
   const base = `http://localhost:${port}`;
   for (let i = 0; i < 600; i++) {
-    try { if ((await fetch(`${base}/health`)).ok) return { child, base }; } catch (_) { /* not yet */ }
+    try { if ((await fetch(`${base}/health`)).ok) return { child, base, config: configPath }; } catch (_) { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error("lotse serve did not start");
+}
+
+// A WAV file (16-bit PCM, mono, 16 kHz) of `seconds` of silence: a caller who says nothing.
+export function silence(seconds) {
+  const n = Math.round(seconds * 16000);
+  const b = Buffer.alloc(44 + 2 * n);
+  b.write("RIFF", 0); b.writeUInt32LE(36 + 2 * n, 4); b.write("WAVE", 8);
+  b.write("fmt ", 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(16000, 24); b.writeUInt32LE(32000, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
+  b.write("data", 36); b.writeUInt32LE(2 * n, 40);
+  return b;
 }
 
 // The citizen: the API and the events stream, as the widget uses them.

@@ -36,6 +36,7 @@
   const time = (ms) => new Date(ms).toLocaleString("de-DE", { dateStyle: "short", timeStyle: "short" });
   const STATES = { waiting: "wartet", claimed: "übernommen", active: "im Gespräch", closed: "beendet", abandoned: "verlassen" };
   const AUTHORS = { citizen: "Bürger/in", bot: "Assistent", staff: "Mitarbeitende", system: "System" };
+  const CHANNELS = { web: "Web", app: "App", kiosk: "Kiosk", phone: "Telefon" };
 
   const beep = () => {
     if (!$("#sound").checked) return;
@@ -67,7 +68,7 @@
     for (const h of queueItems) {
       const tr = el("tr", { "data-id": h.id, "data-state": h.state });
       const wait = Math.max(0, Math.round(((h.state === "waiting" ? now : now) - h.created_ms) / 1000));
-      tr.append(el("td", {}, minutes(wait)), el("td", {}, h.team_name), el("td", {}, h.lang), el("td", {}, h.channel),
+      tr.append(el("td", {}, minutes(wait)), el("td", {}, h.team_name), el("td", {}, h.lang), el("td", {}, CHANNELS[h.channel] || h.channel),
         el("td", {}, h.service || "–"), el("td", {}, STATES[h.state] + (h.claimed_by ? ` (${h.claimed_by})` : "")));
       const td = el("td");
       if (h.state === "waiting") {
@@ -134,7 +135,7 @@
     openId = id;
     const d = await api(`/staff/api/handoffs/${encodeURIComponent(id)}`);
     const h = d.handoff;
-    $("#conv-meta").textContent = `${d.team_name} · ${h.lang} · ${h.channel} · ${h.service || "ohne erkanntes Thema"} · ${STATES[h.state]}`;
+    $("#conv-meta").textContent = `${d.team_name} · ${h.lang} · ${CHANNELS[h.channel] || h.channel} · ${h.service || "ohne erkanntes Thema"} · ${STATES[h.state]}`;
     const list = $("#transcript");
     list.replaceChildren(...d.transcript.map(line));
     list.scrollTop = list.scrollHeight;
