@@ -258,8 +258,14 @@ fn focus_lines(service: &Service, focus: &[String], lang: Lang) -> Vec<String> {
 /// A record's text as a sentence: capitalised, with a full stop where it has no closing mark.
 fn as_sentence(text: &str) -> String {
     let text = text.trim();
-    let mut chars = text.chars();
-    let mut out: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    // "eID-Karte" and "iPhone" keep their first letter.
+    let first_word = text.split_whitespace().next().unwrap_or_default();
+    let mut out: String = if first_word.chars().skip(1).any(char::is_uppercase) {
+        text.to_string()
+    } else {
+        let mut chars = text.chars();
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    };
     if !out.ends_with(['.', '!', '?', ':', ')', '"', '“']) {
         out.push('.');
     }

@@ -114,6 +114,15 @@ fn has_phrase(folded: &str, list: &[&str]) -> bool {
     list.iter().any(|p| folded.contains(p))
 }
 
+/// Whether the words hold one of the phrases as whole words in a row ("drop by", not the
+/// "come by" inside "income by").
+fn has_words(folded_words: &[&str], list: &[&str]) -> bool {
+    list.iter().any(|p| {
+        let phrase: Vec<&str> = p.split(' ').collect();
+        folded_words.windows(phrase.len()).any(|w| w == phrase.as_slice())
+    })
+}
+
 /// The aspects a question asks for, in a stable order.
 pub fn aspects(text: &str) -> Vec<Aspect> {
     let folded = fold(text);
@@ -128,27 +137,32 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     if starts(&["unterlag", "dokument", "papiere", "mitbring", "nachweis", "document", "bring", "paperwork"]) {
         out.push(Aspect::Documents);
     }
-    if has_any(
-        &w,
-        &[
-            "wo",
-            "wohin",
-            "where",
-            "adresse",
-            "address",
-            "zustaendig",
-            "responsible",
-            "telefon",
-            "phone",
-            "anrufen",
-            "call",
-            "kontakt",
-            "contact",
-            "email",
-            "mail",
-            "reach",
-        ],
-    ) || starts(&["erreich", "anschrift"])
+    // An address that changes ("die Adresse im Fahrzeugschein ändern", "new address") is the
+    // matter itself, not a question where to go.
+    let changes_address = starts(&["aender", "umgezogen", "umzug", "ummeld", "change", "update", "moved"])
+        || has_any(&w, &["neue", "neuen", "new"]);
+    let address_asked = (has_any(&w, &["adresse", "address"]) || starts(&["anschrift"])) && !changes_address;
+    if address_asked
+        || has_any(
+            &w,
+            &[
+                "wo",
+                "wohin",
+                "where",
+                "zustaendig",
+                "responsible",
+                "telefon",
+                "phone",
+                "anrufen",
+                "call",
+                "kontakt",
+                "contact",
+                "email",
+                "mail",
+                "reach",
+            ],
+        )
+        || starts(&["erreich"])
     {
         out.push(Aspect::Where);
     }
@@ -209,7 +223,7 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     // A visit ("Kann ich einfach vorbeikommen?", "Can I just walk in?") asks whether it takes an
     // appointment.
     if starts(&["termin", "appointment", "buchen", "book", "vorbeikomm", "vorbeigeh", "vorbeischau", "vorsprech"])
-        || has_phrase(&folded, &["walk in", "drop by", "drop in", "come by", "stop by"])
+        || has_words(&w, &["walk in", "drop by", "come by", "stop by"])
     {
         out.push(Aspect::Appointment);
     }
@@ -280,10 +294,20 @@ pub fn without_stated_ages(text: &str) -> String {
 const EXCLUDING: &[&[&str]] =
     &[&["ausser"], &["abgesehen", "von"], &["besides"], &["except"], &["apart", "from"], &["other", "than"]];
 
+/// Words after "außer" that make it "unless" ("außer wenn", "außer ich habe eine Vollmacht"):
+/// then nothing is set aside.
+const UNLESS: &[&str] =
+    &["wenn", "falls", "dass", "ich", "man", "du", "sie", "er", "wir", "ihr", "es", "if", "when", "that", "i", "you"];
+
+/// Words that join what is set aside ("außer Kindergeld und Elterngeld").
+const JOINING: &[&str] = &["und", "oder", "sowie", "and", "or"];
+
 /// The message without what it sets aside ("Gibt es außer Kindergeld noch was?" → "Gibt es noch
 /// was?"): a service the citizen already has is not the one asked for, and its name would
-/// otherwise be the strongest evidence of the search. The words after the marker go up to and
-/// including the first content word (articles before it go too).
+/// otherwise be the strongest evidence of the search. What goes: the marker, the articles after
+/// it, the content words after those ("einem gültigen Reisepass", "the child benefit") and
+/// more joined by "und", "oder" ("Kindergeld und Elterngeld"), up to the next other stop word or
+/// the end of the clause, whose punctuation stays.
 pub fn without_exclusions(text: &str, analyzer: &lotse_search::Analyzer) -> String {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
@@ -294,18 +318,26 @@ pub fn without_exclusions(text: &str, analyzer: &lotse_search::Analyzer) -> Stri
         let Some(marker) = EXCLUDING.iter().find(|m| {
             m.iter().enumerate().all(|(k, w)| tokens.get(i + k).is_some_and(|t| bare(t) == *w))
                 && !ends_clause(tokens[i + m.len() - 1])
+                && !tokens.get(i + m.len()).is_some_and(|t| UNLESS.contains(&bare(t).as_str()))
         }) else {
             i += 1;
             continue;
         };
-        let mut j = i;
-        drop[j..j + marker.len()].iter_mut().for_each(|d| *d = true);
-        j += marker.len();
+        drop[i..i + marker.len()].iter_mut().for_each(|d| *d = true);
+        let mut j = i + marker.len();
+        let mut content = false;
         while j < tokens.len() {
             let w = bare(tokens[j]);
+            let stop = analyzer.is_stop_word(&w);
+            let joins = JOINING.contains(&w.as_str());
+            // After the thing set aside, another stop word (not a joining one) ends it.
+            if content && stop && !joins {
+                break;
+            }
             drop[j] = true;
+            content |= !stop;
             j += 1;
-            if !analyzer.is_stop_word(&w) || ends_clause(tokens[j - 1]) {
+            if ends_clause(tokens[j - 1]) {
                 break;
             }
         }
@@ -314,8 +346,24 @@ pub fn without_exclusions(text: &str, analyzer: &lotse_search::Analyzer) -> Stri
     if !drop.contains(&true) {
         return text.to_string();
     }
-    let kept: Vec<&str> = tokens.iter().zip(&drop).filter(|(_, d)| !**d).map(|(t, _)| *t).collect();
-    kept.join(" ")
+    let mut out = String::with_capacity(text.len());
+    for (t, dropped) in tokens.iter().zip(&drop) {
+        if *dropped {
+            // The clause's end stays ("Was brauche ich außer dem Ausweis? Einen Pass?").
+            if let Some(p) = t.chars().last().filter(|c| matches!(c, ',' | '.' | '?' | '!' | ';' | ':'))
+                && !out.is_empty()
+                && !out.ends_with(p)
+            {
+                out.push(p);
+            }
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(t);
+    }
+    out
 }
 
 /// Whether a message asks how to go about something ("Wie fange ich an?", "Wie läuft das
@@ -723,12 +771,21 @@ mod tests {
         );
         assert_eq!(
             without_exclusions("Was brauche ich außer dem Personalausweis? Einen Reisepass?", &a),
-            "Was brauche ich Einen Reisepass?"
+            "Was brauche ich? Einen Reisepass?"
         );
-        assert_eq!(without_exclusions("Is there help besides the child benefit?", &a), "Is there help benefit?");
+        assert_eq!(
+            without_exclusions("Gibt es außer Kindergeld und Elterngeld noch Hilfe?", &a),
+            "Gibt es noch Hilfe?"
+        );
+        assert_eq!(without_exclusions("Was gilt außer einem gültigen Reisepass noch?", &a), "Was gilt noch?");
+        assert_eq!(without_exclusions("Is there help besides the child benefit?", &a), "Is there help?");
         assert_eq!(without_exclusions("Abgesehen von der Miete: was zahle ich?", &a), "was zahle ich?");
-        // Nothing set aside, or the marker ends the sentence: the message as it was.
+        // Nothing set aside, "außer" as "unless", or the marker ends the sentence: as it was.
         assert_eq!(without_exclusions("Was kostet ein Reisepass?", &a), "Was kostet ein Reisepass?");
+        assert_eq!(
+            without_exclusions("Kann das jemand anders abholen, außer ich habe eine Vollmacht?", &a),
+            "Kann das jemand anders abholen, außer ich habe eine Vollmacht?"
+        );
         assert_eq!(without_exclusions("Wer hilft außer?", &a), "Wer hilft außer?");
         assert_eq!(
             without_exclusions("Termine außerhalb der Öffnungszeiten?", &a),
@@ -769,8 +826,12 @@ mod tests {
     fn aspects_and_follow_ups() {
         assert_eq!(aspects("Was kostet das?"), vec![Aspect::Fees]);
         assert_eq!(aspects("Kann ich da einfach vorbeikommen?"), vec![Aspect::Appointment]);
+        assert_eq!(aspects("Wie ist die Adresse des Standesamts?"), vec![Aspect::Where]);
+        assert_eq!(aspects("Muss ich im Fahrzeugschein die Adresse ändern lassen?"), vec![]);
+        assert_eq!(aspects("Wo trage ich die neue Adresse ein?"), vec![Aspect::Where]);
         assert_eq!(aspects("Bis wann ist die Familienkasse erreichbar?"), vec![Aspect::Where, Aspect::Hours]);
         assert_eq!(aspects("Can I just walk in?"), vec![Aspect::Appointment]);
+        assert_eq!(aspects("I had a drop in income by half."), vec![]);
         assert_eq!(aspects("Welche Unterlagen muss ich mitbringen?"), vec![Aspect::Documents]);
         assert_eq!(aspects("Wie lange dauert das und was kostet es?"), vec![Aspect::Fees, Aspect::Duration]);
         assert_eq!(aspects("Wie lange ist der Pass gültig?"), vec![Aspect::Validity]);
