@@ -29,7 +29,8 @@ pub(super) const STORY_COVERAGE: f32 = 0.1;
 impl Engine {
     pub(super) fn decide(&self, conv: &mut Conversation, text: &str, turn: &mut Turn<'_>) -> Reply {
         let (at, retrieval) = (turn.at, turn.retrieval);
-        // The answer to "Geht es um …?": a yes answers that service (with the facts the first
+        // The answer to "Geht es um …?" (phone) or to the one service offered ("Meinen Sie: …?",
+        // web): a yes answers that service (with the facts the first
         // question asked for, or those this message asks for) unless what follows the yes
         // clearly asks about another one; a no asks for other words, unless a new question
         // follows it ("Nein, den Reisepass").
@@ -57,7 +58,7 @@ impl Engine {
                 Some(false) => {
                     let rest = understand::after_yes_no(text);
                     if !rest.chars().any(char::is_alphanumeric) {
-                        return self.rephrase(conv.lang);
+                        return self.rephrase(conv);
                     }
                     return self.decide(conv, &rest, turn);
                 }
@@ -246,7 +247,9 @@ impl Engine {
         searched: Option<SearchResult>,
         turn: &mut Turn<'_>,
     ) -> Reply {
-        let stripped = understand::strip_markup(text);
+        // What the message sets aside ("außer Kindergeld") is not what it asks about: not for
+        // the search, and not for a follow-up of the topic it names.
+        let stripped = understand::without_exclusions(&understand::strip_markup(text), self.index.analyzer());
         let text = stripped.as_str();
         let Some(mut result) = searched.or_else(|| self.search(text, turn.retrieval)) else {
             // A search failure is internal; say so politely and offer a person.
@@ -354,6 +357,11 @@ impl Engine {
             // On the web, a near miss is offered rather than declined: the citizen who meant
             // it picks it, one who did not sees the general contact as well.
             if let Some(options) = self.near_misses(conv, text, &result) {
+                // One service offered: a "ja" takes it, as on the phone ("Meinen Sie: …?" –
+                // "Ja").
+                if let [index] = options[..] {
+                    conv.confirm = Some(Confirm { service: index, question: text.to_string() });
+                }
                 return self.suggest(conv, &options);
             }
             return self.out_of_scope(conv, Some(&result), false);
@@ -575,7 +583,11 @@ impl Engine {
             return None;
         }
         let top = result.top()?;
-        if result.confidence >= SUGGEST_FLOOR && top.coverage >= SUGGEST_COVERAGE {
+        // A question that names the service by a name or synonym ("Was kostet der
+        // Personalausweis für Erwachsene?") is offered it however little of it the name covers.
+        if result.confidence >= SUGGEST_FLOOR
+            && (top.coverage >= SUGGEST_COVERAGE || self.index.names_whole(text, top.index))
+        {
             // The runner-up too when it covers the question about as well.
             let mut options = vec![top.index];
             let runner_up = result.hits.get(1).filter(|h| h.coverage >= SUGGEST_COVERAGE.max(0.8 * top.coverage));

@@ -149,6 +149,20 @@ fn an_unsure_story_offers_its_best_service_and_states_nothing_of_it() {
 }
 
 #[test]
+fn a_yes_to_the_one_service_offered_answers_it_and_a_no_asks_for_other_words() {
+    let story = "Unsere Oma ist letzte Woche im Pflegeheim verstorben und wir wissen nicht, was zu tun ist.";
+    let yes = run(Channel::Web, &[story, "Ja"]);
+    assert_eq!(yes.kind, ReplyKind::Answer, "{}", yes.text);
+    assert_eq!(yes.sources[0].id, "sterbefall-anzeigen");
+    let no = run(Channel::Web, &[story, "Nein"]);
+    assert_eq!(no.kind, ReplyKind::Clarify);
+    assert!(no.text.starts_with("Entschuldigung. Schreiben Sie mir bitte mit anderen Worten"), "{}", no.text);
+    // Anything else is a new question.
+    let other = run(Channel::Web, &[story, "Was kostet ein Reisepass?"]);
+    assert_eq!(other.sources[0].id, "reisepass");
+}
+
+#[test]
 fn off_topic_and_unknown_services_are_declined() {
     assert_eq!(run(Channel::Web, &["Wie wird das Wetter morgen?"]).kind, ReplyKind::OutOfScope);
     let r = run(Channel::Web, &["Waffenschein beantragen"]);

@@ -131,16 +131,22 @@ impl Engine {
     }
 
     /// After a no to "Geht es um …?".
-    pub(super) fn rephrase(&self, lang: Lang) -> Reply {
-        let mut r = Self::reply(
-            ReplyKind::Clarify,
+    pub(super) fn rephrase(&self, conv: &Conversation) -> Reply {
+        let lang = conv.lang;
+        let text = if conv.channel == Channel::Phone {
             t(
                 lang,
                 "Entschuldigung. Sagen Sie mir bitte mit anderen Worten, worum es geht. Oder sagen Sie: einen Menschen sprechen.",
                 "Sorry. Please tell me in other words what it is about. Or say: talk to a person.",
-            ),
-            lang,
-        );
+            )
+        } else {
+            t(
+                lang,
+                "Entschuldigung. Schreiben Sie mir bitte mit anderen Worten, worum es geht. Oder wählen Sie: Mit einem Menschen sprechen.",
+                "Sorry. Please write in other words what it is about. Or choose: Talk to a person.",
+            )
+        };
+        let mut r = Self::reply(ReplyKind::Clarify, text, lang);
         r.suggestions = vec![Self::human_suggestion(lang)];
         r
     }
