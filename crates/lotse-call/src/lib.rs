@@ -589,6 +589,9 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                         self.worker_free = self.worker_free.max(ready);
                     }
                     Err(e) => {
+                        // The operator's log gets the error (it names no caller); the call's
+                        // own record says what the caller got.
+                        tracing::warn!(error = %e, "the staff queue failed; the engine's reply stands");
                         self.log.push(format!("the staff queue failed, the engine's reply stands: {e}"));
                         self.conv = p.conv;
                     }

@@ -256,7 +256,7 @@ fn llm(
     };
     let question = "Kann ich den Personalausweis auch beantragen, wenn ich nur meinen Reisepass habe?";
     let analyzer = lotse_search::Analyzer::new(std::iter::empty());
-    let system = lotse_dialog::assist::system(&crate::configuration()?.city.administration);
+    let system = lotse_dialog::assist::system(&crate::configuration()?.city.administration());
     let prompt = lotse_dialog::assist::answer_prompt(&system, &request, &grounding, question, None, &analyzer);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(

@@ -26,16 +26,17 @@ pub struct Config {
 
 /// What belongs to the city that runs Lotse rather than to Lotse: its name, its
 /// administration, its state (whose public holidays close offices and staff teams), its time
-/// zone, and the words its callers use. Defaults: Jena, Thuringia.
+/// zone, and the words its callers use. Defaults: Jena, Thuringia; what is not set follows from
+/// the name (a city that sets only `name = "Erfurt"` is the "Stadtverwaltung Erfurt").
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CityConfig {
     /// The city's name ("Jena").
     pub name: String,
-    /// The administration citizens deal with, as read after "der" ("Stadtverwaltung Jena"): the
-    /// language model is told it speaks for it, and the callback consent names it (unless
-    /// `[handoff] organisation` names another).
-    pub administration: String,
+    /// The administration citizens deal with, as read after "der" (default: "Stadtverwaltung"
+    /// and the name): the language model is told it speaks for it, and the callback consent
+    /// names it (unless `[handoff] organisation` names another).
+    administration: Option<String>,
     /// The office of the knowledge named for general enquiries when the assistant cannot help
     /// (its phone number is given).
     pub general_office: String,
@@ -43,33 +44,48 @@ pub struct CityConfig {
     pub state: lotse_core::calendar::State,
     pub time_zone: String,
     /// Words the speech recogniser is primed with before the services' names: the city, its
-    /// districts, the office callers ask for most.
-    pub recognition_words: Vec<String>,
-    /// How an English recogniser writes the city's name ("Gina" for Jena): read as the name.
-    pub heard_as: Vec<String>,
+    /// districts, the office callers ask for most (default: the name and "Bürgerservice").
+    recognition_words: Option<Vec<String>>,
+    /// How an English recogniser writes the city's name ("Gina" for Jena): read as the name
+    /// (default: Jena's three, for Jena only).
+    heard_as: Option<Vec<String>>,
 }
 
 impl Default for CityConfig {
     fn default() -> Self {
         CityConfig {
             name: "Jena".into(),
-            administration: "Stadtverwaltung Jena".into(),
+            administration: None,
             general_office: "stadtverwaltung".into(),
             state: lotse_core::calendar::State::Thueringen,
             time_zone: "Europe/Berlin".into(),
-            recognition_words: vec!["Jena".into(), "Bürgerservice".into()],
-            heard_as: vec!["Gina".into(), "Jenna".into(), "Jina".into()],
+            recognition_words: None,
+            heard_as: None,
         }
     }
 }
 
 impl CityConfig {
+    pub fn administration(&self) -> String {
+        self.administration.clone().unwrap_or_else(|| format!("Stadtverwaltung {}", self.name))
+    }
+
+    pub fn recognition_words(&self) -> Vec<String> {
+        self.recognition_words.clone().unwrap_or_else(|| vec![self.name.clone(), "Bürgerservice".into()])
+    }
+
+    pub fn heard_as(&self) -> Vec<String> {
+        self.heard_as.clone().unwrap_or_else(|| {
+            if self.name == "Jena" { vec!["Gina".into(), "Jenna".into(), "Jina".into()] } else { Vec::new() }
+        })
+    }
+
     /// The engine's settings for this city.
     pub fn engine_config(&self) -> lotse_dialog::EngineConfig {
         lotse_dialog::EngineConfig {
             state: self.state,
             time_zone: self.time_zone.clone(),
-            administration: self.administration.clone(),
+            administration: self.administration(),
             general_office: Some(self.general_office.clone()).filter(|o| !o.is_empty()),
             ..Default::default()
         }
@@ -187,10 +203,18 @@ mod tests {
                 .unwrap();
         assert_eq!(munich.city.engine_config().administration, "Landeshauptstadt München");
         assert!(
-            lotse_dialog::assist::system(&munich.city.administration)
+            lotse_dialog::assist::system(&munich.city.administration())
                 .contains("Assistent der Landeshauptstadt München.")
         );
-        assert_eq!(load("").unwrap().city.recognition_words, ["Jena", "Bürgerservice"]);
+        assert_eq!(munich.city.recognition_words(), ["München", "Bürgerservice"]);
+        assert!(munich.city.heard_as().is_empty(), "Jena's mishearings are Jena's");
+        // What is not set follows from the name; Jena's defaults are Jena's.
+        let erfurt = load("[city]\nname = \"Erfurt\"\n").unwrap();
+        assert_eq!(erfurt.city.administration(), "Stadtverwaltung Erfurt");
+        let jena = load("").unwrap();
+        assert_eq!(jena.city.administration(), "Stadtverwaltung Jena");
+        assert_eq!(jena.city.recognition_words(), ["Jena", "Bürgerservice"]);
+        assert_eq!(jena.city.heard_as(), ["Gina", "Jenna", "Jina"]);
         assert!(load("[city]\ntime_zone = \"Mars/Olympus\"\n").unwrap().city.zone().is_err());
     }
 }

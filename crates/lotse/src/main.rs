@@ -461,7 +461,7 @@ fn open_desk(
     let mut handoff = config.handoff;
     // The consent text names the city's administration unless [handoff] names another.
     if handoff.organisation == lotse_handoff::HandoffConfig::default().organisation {
-        handoff.organisation = config.city.administration.clone();
+        handoff.organisation = config.city.administration();
     }
     handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
     runtime.block_on(async {

@@ -46,7 +46,7 @@ impl Stack {
         // words (`[city] recognition_words`) and the names of the first services of the
         // knowledge (its order: the most asked first), about 40 tokens. A prompt of all service
         // names (about 200 tokens) cost over a second per turn on 2 cores.
-        let mut prompt = city.recognition_words.join(", ");
+        let mut prompt = city.recognition_words().join(", ");
         for s in &engine.knowledge().services {
             let name = s.name.split([' ', '(', ',']).next().unwrap_or_default();
             if prompt.len() + name.len() > 160 {
@@ -63,7 +63,7 @@ impl Stack {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
         let stt = Stt::load(models, threads).context("speech recognition")?.with_prompt(&prompt);
         let tts = Tts::load(models).context("speech output")?;
-        let city = lotse_call::CityName { name: city.name.clone(), heard_as: city.heard_as.clone() };
+        let city = lotse_call::CityName { name: city.name.clone(), heard_as: city.heard_as() };
         Ok(Stack { models: models.to_path_buf(), stt, tts, detect: true, spare: Default::default(), city })
     }
 }
