@@ -258,9 +258,8 @@ fn focus_lines(service: &Service, focus: &[String], lang: Lang) -> Vec<String> {
 /// A record's text as a sentence: capitalised, with a full stop where it has no closing mark.
 fn as_sentence(text: &str) -> String {
     let text = text.trim();
-    // "eID-Karte" and "iPhone" keep their first letter.
-    let first_word = text.split_whitespace().next().unwrap_or_default();
-    let mut out: String = if first_word.chars().skip(1).any(char::is_uppercase) {
+    // "eID-Karte" and "iPhone" keep their first letter ("online-Antrag" does not).
+    let mut out: String = if text.chars().nth(1).is_some_and(char::is_uppercase) {
         text.to_string()
     } else {
         let mut chars = text.chars();

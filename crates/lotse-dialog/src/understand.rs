@@ -139,9 +139,16 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     }
     // An address that changes ("die Adresse im Fahrzeugschein ändern", "new address") is the
     // matter itself, not a question where to go.
-    let changes_address = starts(&["aender", "umgezogen", "umzug", "ummeld", "change", "update", "moved"])
-        || has_any(&w, &["neue", "neuen", "new"]);
-    let address_asked = (has_any(&w, &["adresse", "address"]) || starts(&["anschrift"])) && !changes_address;
+    let is_address = |x: &str| matches!(x, "adresse" | "address") || x.starts_with("anschrift");
+    let changes = |x: &str| {
+        ["aender", "umgezogen", "umzug", "ummeld", "change", "update", "moved"].iter().any(|p| x.starts_with(p))
+    };
+    // The change must be next to the address ("die neue Adresse", "Adresse im Fahrzeugschein
+    // ändern"): "Welche Adresse hat das neue Bürgerbüro?" still asks where.
+    let address_asked = w.iter().enumerate().any(|(i, x)| {
+        let new_before = i > 0 && matches!(w[i - 1], "neue" | "neuen" | "new");
+        is_address(x) && !new_before && !w[i.saturating_sub(3)..(i + 4).min(w.len())].iter().any(|y| changes(y))
+    });
     if address_asked
         || has_any(
             &w,
@@ -224,6 +231,7 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     // appointment.
     if starts(&["termin", "appointment", "buchen", "book", "vorbeikomm", "vorbeigeh", "vorbeischau", "vorsprech"])
         || has_words(&w, &["walk in", "drop by", "come by", "stop by"])
+        || w.ends_with(&["drop", "in"])
     {
         out.push(Aspect::Appointment);
     }
@@ -294,10 +302,37 @@ pub fn without_stated_ages(text: &str) -> String {
 const EXCLUDING: &[&[&str]] =
     &[&["ausser"], &["abgesehen", "von"], &["besides"], &["except"], &["apart", "from"], &["other", "than"]];
 
-/// Words after "außer" that make it "unless" ("außer wenn", "außer ich habe eine Vollmacht"):
-/// then nothing is set aside.
-const UNLESS: &[&str] =
-    &["wenn", "falls", "dass", "ich", "man", "du", "sie", "er", "wir", "ihr", "es", "if", "when", "that", "i", "you"];
+/// Words after "außer" that make it "unless" ("außer wenn", "außer ich habe eine Vollmacht") or
+/// a fixed phrase ("außer Haus", "außer Betrieb"): then nothing is set aside.
+const NOT_EXCLUDING: &[&str] = &[
+    "wenn",
+    "falls",
+    "dass",
+    "ich",
+    "man",
+    "du",
+    "sie",
+    "er",
+    "wir",
+    "ihr",
+    "es",
+    "if",
+    "when",
+    "that",
+    "i",
+    "you",
+    "haus",
+    "hauses",
+    "betrieb",
+    "kraft",
+    "landes",
+    "acht",
+    "frage",
+    "dienst",
+    "kontrolle",
+    "atem",
+    "gefecht",
+];
 
 /// Words that join what is set aside ("außer Kindergeld und Elterngeld").
 const JOINING: &[&str] = &["und", "oder", "sowie", "and", "or"];
@@ -305,39 +340,65 @@ const JOINING: &[&str] = &["und", "oder", "sowie", "and", "or"];
 /// The message without what it sets aside ("Gibt es außer Kindergeld noch was?" → "Gibt es noch
 /// was?"): a service the citizen already has is not the one asked for, and its name would
 /// otherwise be the strongest evidence of the search. What goes: the marker, the articles after
-/// it, the content words after those ("einem gültigen Reisepass", "the child benefit") and
-/// more joined by "und", "oder" ("Kindergeld und Elterngeld"), up to the next other stop word or
-/// the end of the clause, whose punctuation stays.
+/// it and the thing: up to a capitalised noun ("einem gültigen Reisepass"), or while the words
+/// are written small, up to the next stop or aspect word ("the child benefit"), and more of the
+/// same joined by "und", "oder" or a comma ("Kindergeld, Elterngeld und Wohngeld"). The verb of
+/// the question stays ("Was muss ich außer dem Ausweis mitbringen?" → "Was muss ich
+/// mitbringen?"), and so does the clause's end.
 pub fn without_exclusions(text: &str, analyzer: &lotse_search::Analyzer) -> String {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
     let ends_clause = |t: &str| t.ends_with([',', '.', '?', '!', ';', ':']);
+    let capitalised = |t: &str| t.trim_start_matches(|c: char| !c.is_alphanumeric()).starts_with(char::is_uppercase);
+    let content = |t: &str| {
+        let w = bare(t);
+        !w.is_empty() && !analyzer.is_stop_word(&w) && !analyzer.is_aspect_word(&w)
+    };
     let mut drop = vec![false; tokens.len()];
     let mut i = 0;
     while i < tokens.len() {
         let Some(marker) = EXCLUDING.iter().find(|m| {
             m.iter().enumerate().all(|(k, w)| tokens.get(i + k).is_some_and(|t| bare(t) == *w))
                 && !ends_clause(tokens[i + m.len() - 1])
-                && !tokens.get(i + m.len()).is_some_and(|t| UNLESS.contains(&bare(t).as_str()))
+                && !tokens.get(i + m.len()).is_some_and(|t| NOT_EXCLUDING.contains(&bare(t).as_str()))
         }) else {
             i += 1;
             continue;
         };
         drop[i..i + marker.len()].iter_mut().for_each(|d| *d = true);
         let mut j = i + marker.len();
-        let mut content = false;
-        while j < tokens.len() {
-            let w = bare(tokens[j]);
-            let stop = analyzer.is_stop_word(&w);
-            let joins = JOINING.contains(&w.as_str());
-            // After the thing set aside, another stop word (not a joining one) ends it.
-            if content && stop && !joins {
-                break;
-            }
+        // Articles and other stop words before the thing.
+        while j < tokens.len() && !content(tokens[j]) && analyzer.is_stop_word(&bare(tokens[j])) {
             drop[j] = true;
-            content |= !stop;
             j += 1;
             if ends_clause(tokens[j - 1]) {
+                break;
+            }
+        }
+        // The thing, and more joined to it.
+        while j < tokens.len() && content(tokens[j]) {
+            drop[j] = true;
+            j += 1;
+            let last = tokens[j - 1];
+            if ends_clause(last) && !last.ends_with(',') {
+                break;
+            }
+            let next = tokens.get(j).copied();
+            if next.is_some_and(|n| JOINING.contains(&bare(n).as_str()))
+                && tokens.get(j + 1).is_some_and(|n| content(n))
+            {
+                drop[j] = true;
+                j += 1;
+                continue;
+            }
+            if last.ends_with(',') {
+                if next.is_some_and(|n| content(n) && capitalised(n)) {
+                    continue;
+                }
+                break;
+            }
+            // A noun ends the thing; small words go on until a stop or aspect word.
+            if capitalised(last) {
                 break;
             }
         }
@@ -349,12 +410,15 @@ pub fn without_exclusions(text: &str, analyzer: &lotse_search::Analyzer) -> Stri
     let mut out = String::with_capacity(text.len());
     for (t, dropped) in tokens.iter().zip(&drop) {
         if *dropped {
-            // The clause's end stays ("Was brauche ich außer dem Ausweis? Einen Pass?").
-            if let Some(p) = t.chars().last().filter(|c| matches!(c, ',' | '.' | '?' | '!' | ';' | ':'))
-                && !out.is_empty()
-                && !out.ends_with(p)
-            {
-                out.push(p);
+            // The clause's end stays ("Was brauche ich außer dem Ausweis? Einen Pass?"), in
+            // place of a comma before the dropped words.
+            if let Some(p) = t.chars().last().filter(|c| matches!(c, '.' | '?' | '!' | ';' | ':')) {
+                if out.ends_with([',', ';']) {
+                    out.pop();
+                }
+                if !out.is_empty() && !out.ends_with(p) {
+                    out.push(p);
+                }
             }
             continue;
         }
@@ -647,6 +711,13 @@ pub fn yes_no(text: &str) -> Option<bool> {
     }
 }
 
+/// Whether a message starts with a mere acknowledgement ("ok", "okay"): on the phone that
+/// answers "Geht es um …?", but not a written offer to pick.
+pub fn only_acknowledges(text: &str) -> bool {
+    let folded = fold(text);
+    words(&folded).next().is_some_and(|w| matches!(w, "ok" | "okay" | "jo" | "jap" | "alles"))
+}
+
 const YES: &[&str] = &[
     "ja", "jawohl", "jap", "jo", "genau", "richtig", "korrekt", "stimmt", "ok", "okay", "yes", "yeah", "yep",
     "correct", "right", "exactly",
@@ -765,32 +836,33 @@ mod tests {
     #[test]
     fn what_a_message_sets_aside_is_not_searched() {
         let a = lotse_search::Analyzer::new(std::iter::empty());
-        assert_eq!(
-            without_exclusions("wir verdienen nicht viel, gibts außer Kindergeld noch was?", &a),
-            "wir verdienen nicht viel, gibts noch was?"
-        );
-        assert_eq!(
-            without_exclusions("Was brauche ich außer dem Personalausweis? Einen Reisepass?", &a),
-            "Was brauche ich? Einen Reisepass?"
-        );
-        assert_eq!(
-            without_exclusions("Gibt es außer Kindergeld und Elterngeld noch Hilfe?", &a),
-            "Gibt es noch Hilfe?"
-        );
-        assert_eq!(without_exclusions("Was gilt außer einem gültigen Reisepass noch?", &a), "Was gilt noch?");
-        assert_eq!(without_exclusions("Is there help besides the child benefit?", &a), "Is there help?");
-        assert_eq!(without_exclusions("Abgesehen von der Miete: was zahle ich?", &a), "was zahle ich?");
-        // Nothing set aside, "außer" as "unless", or the marker ends the sentence: as it was.
-        assert_eq!(without_exclusions("Was kostet ein Reisepass?", &a), "Was kostet ein Reisepass?");
-        assert_eq!(
-            without_exclusions("Kann das jemand anders abholen, außer ich habe eine Vollmacht?", &a),
-            "Kann das jemand anders abholen, außer ich habe eine Vollmacht?"
-        );
-        assert_eq!(without_exclusions("Wer hilft außer?", &a), "Wer hilft außer?");
-        assert_eq!(
-            without_exclusions("Termine außerhalb der Öffnungszeiten?", &a),
-            "Termine außerhalb der Öffnungszeiten?"
-        );
+        let cases = [
+            ("wir verdienen nicht viel, gibts außer Kindergeld noch was?", "wir verdienen nicht viel, gibts noch was?"),
+            ("gibts außer kindergeld noch was", "gibts noch was"),
+            ("Was brauche ich außer dem Personalausweis? Einen Reisepass?", "Was brauche ich? Einen Reisepass?"),
+            ("Was brauche ich, außer dem Ausweis?", "Was brauche ich?"),
+            ("Gibt es außer Kindergeld und Elterngeld noch Hilfe?", "Gibt es noch Hilfe?"),
+            ("Gibt es außer Kindergeld, Elterngeld und Wohngeld noch Hilfe?", "Gibt es noch Hilfe?"),
+            ("Was gilt außer einem gültigen Reisepass noch?", "Was gilt noch?"),
+            ("Is there help besides the child benefit?", "Is there help?"),
+            ("Abgesehen von der Miete, was zahle ich?", "was zahle ich?"),
+            // The question's verb stays.
+            ("Was muss ich außer dem Personalausweis mitbringen?", "Was muss ich mitbringen?"),
+            ("Kann ich außer Wohngeld Kinderzuschlag beantragen?", "Kann ich Kinderzuschlag beantragen?"),
+            // Nothing set aside: "außer" as "unless", a fixed phrase, or the marker ends the sentence.
+            ("Was kostet ein Reisepass?", "Was kostet ein Reisepass?"),
+            (
+                "Kann das jemand anders abholen, außer ich habe eine Vollmacht?",
+                "Kann das jemand anders abholen, außer ich habe eine Vollmacht?",
+            ),
+            ("Der Automat ist außer Betrieb, was nun?", "Der Automat ist außer Betrieb, was nun?"),
+            ("Wer hilft außer?", "Wer hilft außer?"),
+            ("Termine außerhalb der Öffnungszeiten?", "Termine außerhalb der Öffnungszeiten?"),
+            ("Außerdem brauche ich einen Pass.", "Außerdem brauche ich einen Pass."),
+        ];
+        for (text, searched) in cases {
+            assert_eq!(without_exclusions(text, &a), searched, "{text}");
+        }
     }
 
     #[test]
@@ -829,6 +901,8 @@ mod tests {
         assert_eq!(aspects("Wie ist die Adresse des Standesamts?"), vec![Aspect::Where]);
         assert_eq!(aspects("Muss ich im Fahrzeugschein die Adresse ändern lassen?"), vec![]);
         assert_eq!(aspects("Wo trage ich die neue Adresse ein?"), vec![Aspect::Where]);
+        assert_eq!(aspects("Welche Adresse hat das neue Bürgerbüro?"), vec![Aspect::Where]);
+        assert_eq!(aspects("Can I drop in?"), vec![Aspect::Appointment]);
         assert_eq!(aspects("Bis wann ist die Familienkasse erreichbar?"), vec![Aspect::Where, Aspect::Hours]);
         assert_eq!(aspects("Can I just walk in?"), vec![Aspect::Appointment]);
         assert_eq!(aspects("I had a drop in income by half."), vec![]);

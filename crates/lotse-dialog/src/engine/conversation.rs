@@ -119,18 +119,30 @@ pub struct Conversation {
     pub asked: Vec<Aspect>,
     /// Questions in a row the engine could not answer.
     pub failures: u8,
-    /// On the phone: the service the bot asked the caller to confirm ("Geht es um …?").
+    /// The one service the bot asked about, on the phone ("Geht es um …?") or offered on the
+    /// web ("Meinen Sie: …?"): the next message may say yes or no to it.
     pub confirm: Option<Confirm>,
     pub events: Vec<Event>,
 }
 
-/// A service the bot asked about because it was not sure it had heard the question right.
+/// A service the bot asked about because it was not sure it had heard (or read) the question
+/// right.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
     /// Index into the knowledge base's services.
     pub service: usize,
     /// The question as it was recognised, for the facts it asked for.
     pub question: String,
+    /// The conversation's events when it was asked (the question included): a yes counts only
+    /// as the very next message, not after messages relayed to staff in between.
+    pub asked_at: usize,
+}
+
+impl Confirm {
+    /// Whether `conv`'s last message is the one right after the question that asked this.
+    pub fn is_answered_by_last_message(&self, conv: &Conversation) -> bool {
+        conv.events.len() == self.asked_at + 2
+    }
 }
 
 impl Conversation {

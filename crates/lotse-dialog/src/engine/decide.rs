@@ -34,7 +34,15 @@ impl Engine {
         // question asked for, or those this message asks for) unless what follows the yes
         // clearly asks about another one; a no asks for other words, unless a new question
         // follows it ("Nein, den Reisepass").
-        if let Some(pending) = conv.confirm.take() {
+        // On the web the offer is no yes/no question: only a clear yes or no counts, and thanks
+        // ("Ok, danke") are thanks.
+        let answerable = |c: &Confirm, conv: &Conversation| {
+            c.is_answered_by_last_message(conv)
+                && (conv.channel == Channel::Phone
+                    || !matches!(understand::intent(text), Intent::Thanks | Intent::Bye)
+                        && !understand::only_acknowledges(text))
+        };
+        if let Some(pending) = conv.confirm.take().filter(|c| answerable(c, conv)) {
             match understand::yes_no(text) {
                 Some(true) => {
                     let rest = understand::after_yes_no(text);
@@ -349,7 +357,8 @@ impl Engine {
             // On the phone a misheard word is the likely cause: a service the question names
             // is asked about (the spoken form of the web's suggestions), never answered unasked.
             if let Some(index) = self.ask_back(conv, &result, text) {
-                conv.confirm = Some(Confirm { service: index, question: text.to_string() });
+                let asked_at = conv.events.len();
+                conv.confirm = Some(Confirm { service: index, question: text.to_string(), asked_at });
                 // The caller has moved on: "Was kostet das?" must not answer the old topic.
                 conv.topic = None;
                 return self.confirm(conv, index);
@@ -360,7 +369,8 @@ impl Engine {
                 // One service offered: a "ja" takes it, as on the phone ("Meinen Sie: …?" –
                 // "Ja").
                 if let [index] = options[..] {
-                    conv.confirm = Some(Confirm { service: index, question: text.to_string() });
+                    let asked_at = conv.events.len();
+                    conv.confirm = Some(Confirm { service: index, question: text.to_string(), asked_at });
                 }
                 return self.suggest(conv, &options);
             }

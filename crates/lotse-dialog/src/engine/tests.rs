@@ -160,6 +160,21 @@ fn a_yes_to_the_one_service_offered_answers_it_and_a_no_asks_for_other_words() {
     // Anything else is a new question.
     let other = run(Channel::Web, &[story, "Was kostet ein Reisepass?"]);
     assert_eq!(other.sources[0].id, "reisepass");
+    // Thanks are thanks, and a yes counts only right after the offer.
+    assert_ne!(run(Channel::Web, &[story, "Ok, danke"]).kind, ReplyKind::Answer);
+    let later = run(Channel::Web, &[story, "Wie wird das Wetter morgen?", "Ja"]);
+    assert_ne!(later.kind, ReplyKind::Answer, "{}", later.text);
+}
+
+#[test]
+fn a_question_that_names_its_service_is_offered_it_when_unsure() {
+    // "Erwachsene" stands in no record: the name covers little of the question, but it is named.
+    let q = "Was kostet ein Reisepass für Erwachsene?";
+    let r = run(Channel::Web, &[q]);
+    assert_eq!(r.kind, ReplyKind::Clarify, "{}", r.text);
+    assert_eq!(r.sources[0].id, "reisepass");
+    let yes = run(Channel::Web, &[q, "Ja"]);
+    assert!(yes.kind == ReplyKind::Answer && yes.text.contains("70,00 €"), "{}", yes.text);
 }
 
 #[test]
