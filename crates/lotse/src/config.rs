@@ -75,8 +75,10 @@ impl CityConfig {
     }
 
     pub fn heard_as(&self) -> Vec<String> {
+        // Jena's are the call's defaults (`lotse_call::CityName`); another city has its own.
         self.heard_as.clone().unwrap_or_else(|| {
-            if self.name == "Jena" { vec!["Gina".into(), "Jenna".into(), "Jina".into()] } else { Vec::new() }
+            let jena = lotse_call::CityName::default();
+            if self.name == jena.name { jena.heard_as } else { Vec::new() }
         })
     }
 

@@ -203,9 +203,9 @@ impl Engine {
     /// question wrapped in other talk ("Ich fange in einer Bäckerei an und brauche das
     /// Gesundheitszeugnis. Was kostet das?") or in instructions to the bot is found by its clause.
     pub(super) fn search(&self, text: &str, retrieval: Retrieval) -> Option<SearchResult> {
-        let whole = self.search_whole(text, retrieval)?;
         let text = self.searched_text(text);
         let text = text.as_str();
+        let whole = self.index.search_by(text, 5, retrieval).ok()?;
         if self.confident(&whole) {
             return Some(whole);
         }
