@@ -243,7 +243,6 @@ const STOP_WORDS: &[&str] = &[
     "gern",
     "gerne",
     "eigentlich",
-    "jena",
     "stadt",
     "einfach",
     "genau",
@@ -640,6 +639,8 @@ const ASPECT_WORDS: &[&str] = &[
 pub struct Analyzer {
     stemmer: Stemmer,
     stop: HashSet<&'static str>,
+    /// The names of the place every record is about ("jena", "jenaer"; see [`Analyzer::at_home`]).
+    home: HashSet<String>,
     aspect: HashSet<&'static str>,
     /// Folded words of the knowledge base that may stand as parts of a compound.
     vocabulary: HashSet<String>,
@@ -671,11 +672,29 @@ impl Analyzer {
             }
         }
         let aspect = ASPECT_WORDS.iter().chain(MORE_ASPECT_WORDS).copied().collect();
-        Analyzer { stemmer: Stemmer::create(Algorithm::German), stop, aspect, vocabulary }
+        Analyzer { stemmer: Stemmer::create(Algorithm::German), stop, home: HashSet::new(), aspect, vocabulary }
+    }
+
+    /// The same analyzer, for knowledge about one place: its name ("Jena", "München") and the
+    /// adjective made from it ("Jenaer", "Münchner") are stop words, because every record is
+    /// about that place and its name tells one service from another no more than "Stadt" does.
+    pub fn at_home(mut self, place: &str) -> Analyzer {
+        let name = fold(place);
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return self;
+        }
+        let mut forms = vec![format!("{name}er")];
+        // München → Münchner, Dresden → Dresdner, Bremen → Bremer.
+        if let Some(stem) = name.strip_suffix("en") {
+            forms.extend([format!("{stem}ner"), format!("{stem}er")]);
+        }
+        forms.push(name);
+        self.home.extend(forms);
+        self
     }
 
     pub fn is_stop_word(&self, folded_word: &str) -> bool {
-        self.stop.contains(folded_word)
+        self.stop.contains(folded_word) || self.home.contains(folded_word)
     }
 
     /// Whether a folded word asks about an aspect (cost, time, place) rather than a topic.
@@ -692,7 +711,7 @@ impl Analyzer {
     pub fn tokens(&self, text: &str) -> Vec<Token> {
         let folded = fold(text);
         words(&folded)
-            .filter(|w| !self.stop.contains(*w) && (w.len() > 1 || w.chars().all(|c| c.is_ascii_digit())))
+            .filter(|w| !self.is_stop_word(w) && (w.len() > 1 || w.chars().all(|c| c.is_ascii_digit())))
             .map(|w| self.token(w))
             .collect()
     }
@@ -769,6 +788,20 @@ mod tests {
 
     fn analyzer() -> Analyzer {
         Analyzer::new(["Personalausweis Antrag Hund Steuer Hunde Wohnsitz Anmeldung Führerschein Standesamt Amt Stand"])
+    }
+
+    #[test]
+    fn the_home_town_and_its_adjective_are_stop_words() {
+        let a = analyzer().at_home("München");
+        for w in ["muenchen", "muenchner", "muencher"] {
+            assert!(a.is_stop_word(w), "{w}");
+        }
+        assert_eq!(a.terms("Personalausweis in München"), analyzer().terms("Personalausweis"));
+        let jena = analyzer().at_home("Jena");
+        assert!(jena.is_stop_word("jena") && jena.is_stop_word("jenaer") && !jena.is_stop_word("muenchen"));
+        // Without a home every place is a word; a name of several words is left alone.
+        assert!(!analyzer().is_stop_word("jena"));
+        assert!(!analyzer().at_home("Frankfurt am Main").is_stop_word("frankfurt"));
     }
 
     #[test]

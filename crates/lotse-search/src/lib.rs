@@ -387,7 +387,8 @@ fn word_shapes(text: &str) -> Vec<Shape> {
             let sentence_start = before.is_empty() || before.ends_with(['.', '!', '?', ':']);
             let first_upper = w.chars().next().is_some_and(char::is_uppercase);
             let all_upper = w.chars().all(|c| !c.is_lowercase());
-            let after_place_word = i > 0 && PLACE_PREPOSITIONS.contains(&raw[i - 1].1) && before.ends_with(raw[i - 1].1);
+            let after_place_word =
+                i > 0 && PLACE_PREPOSITIONS.contains(&raw[i - 1].1) && before.ends_with(raw[i - 1].1);
             if after_place_word && first_upper && !all_upper && !sentence_start {
                 return Shape::Place;
             }
@@ -413,6 +414,10 @@ pub struct SearchIndex {
     terms_by_len: HashMap<usize, Vec<String>>,
     /// Folded words of the knowledge by length, for correcting a misspelt word before stemming.
     words_by_len: HashMap<usize, Vec<String>>,
+    /// The index term of each English stem of a knowledge word ("extend" → the term of
+    /// "extend"), so that an English inflection the records do not use ("extending", "fees")
+    /// finds the word they do: the analyzer stems German.
+    english: HashMap<String, String>,
     /// Terms of each service's name, synonyms and teaser, for coverage.
     title_terms: Vec<HashSet<String>>,
     /// Terms of each service's description, documents, prerequisites and procedure.
@@ -431,6 +436,20 @@ pub struct SearchIndex {
     /// start): near 1 for nouns, near 0 for verbs and adjectives.
     noun_share: HashMap<String, f32>,
     dense: Option<Dense>,
+}
+
+/// The shortest word whose English inflections are looked for.
+const MIN_ENGLISH: usize = 4;
+
+/// The place the knowledge is about: the town most of its offices are in.
+fn home(kb: &KnowledgeBase) -> Option<&str> {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for o in &kb.offices {
+        if let Some(a) = &o.address {
+            *count.entry(a.city.as_str()).or_default() += 1;
+        }
+    }
+    count.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map(|(city, _)| city)
 }
 
 impl SearchIndex {
@@ -472,7 +491,10 @@ impl SearchIndex {
                 }
             }
         }
-        let analyzer = Analyzer::new(texts);
+        let analyzer = match home(kb) {
+            Some(place) => Analyzer::new(texts).at_home(place),
+            None => Analyzer::new(texts),
+        };
         let mut by_stem: HashMap<String, (u32, u32)> = HashMap::new();
         for (w, (up, low)) in casing {
             let e = by_stem.entry(analyzer.stem(&w)).or_default();
@@ -560,6 +582,19 @@ impl SearchIndex {
             // Deterministic order, so that ties in typo correction resolve the same way each run.
             list.sort();
         }
+        let english_stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English);
+        let mut english: HashMap<String, (u32, String)> = HashMap::new();
+        for w in analyzer.vocabulary().filter(|w| w.len() >= MIN_ENGLISH && w.is_ascii()) {
+            let term = analyzer.stem(w);
+            let Some(&df) = doc_freq.get(&term) else { continue };
+            let key = english_stemmer.stem(w).into_owned();
+            // The most frequent term wins, and among equals the first in order.
+            let e = english.entry(key).or_insert((0, String::new()));
+            if df > e.0 || df == e.0 && term < e.1 {
+                *e = (df, term);
+            }
+        }
+        let english = english.into_iter().map(|(k, (_, term))| (k, term)).collect();
         let mut synonyms = kb
             .synonyms
             .entries
@@ -581,6 +616,7 @@ impl SearchIndex {
             doc_freq,
             terms_by_len,
             words_by_len,
+            english,
             title_terms,
             body_terms,
             name_terms,
@@ -620,10 +656,17 @@ impl SearchIndex {
     /// phrase, as the ranking's whole-name feature reads it: "Was kostet ein Personalausweis?"
     /// names `personalausweis`).
     pub fn names_whole(&self, text: &str, index: usize) -> bool {
-        let Some(phrases) = self.phrases.get(index) else { return false };
+        self.whole_name_terms(text, index) > 0
+    }
+
+    /// How many terms the longest of service `index`'s names (name parts, English name,
+    /// synonyms) has that `text` contains whole; 0 when it contains none ("vorläufiger
+    /// Reisepass" names "Vorläufiger Reisepass" with two, "Reisepass" with one).
+    pub fn whole_name_terms(&self, text: &str, index: usize) -> usize {
+        let Some(phrases) = self.phrases.get(index) else { return 0 };
         let asked: HashSet<String> =
             self.concepts(text).into_iter().flat_map(|c| c.terms.into_iter().map(|(t, _)| t)).collect();
-        phrases.iter().any(|p| !p.is_empty() && p.iter().all(|t| asked.contains(t)))
+        phrases.iter().filter(|p| p.iter().all(|t| asked.contains(t))).map(Vec::len).max().unwrap_or(0)
     }
 
     /// The index terms a question stands for, each with how surely (1 for its own word, less
@@ -694,6 +737,16 @@ impl SearchIndex {
 
     /// The closest knowledge word to a misspelt (folded, unstemmed) word, stemmed, if it is an
     /// index term.
+    /// The index term of an unknown word that is an English inflection of a knowledge word
+    /// ("extending" → "extend", "permits" → "permit").
+    fn english_form(&self, word: &str) -> Option<String> {
+        if word.len() < MIN_ENGLISH || !word.is_ascii() {
+            return None;
+        }
+        let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English);
+        self.english.get(stemmer.stem(word).as_ref()).cloned()
+    }
+
     fn correct_word(&self, word: &str) -> Option<String> {
         let w = closest(word, &self.words_by_len, |w| self.doc_freq.get(&self.analyzer.stem(w)).copied().unwrap_or(0))?;
         let stem = self.analyzer.stem(&w);
@@ -787,6 +840,11 @@ impl SearchIndex {
                 if self.doc_freq.contains_key(p) {
                     terms.push((p.clone(), W_PART));
                 }
+            }
+            if terms.is_empty()
+                && let Some(c) = self.english_form(w)
+            {
+                terms.push((c, W_WORD));
             }
             if terms.is_empty()
                 && let Some(c) = self.correct_word(w).or_else(|| self.correct(&token.stem))
