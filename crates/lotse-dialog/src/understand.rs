@@ -243,11 +243,22 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     out
 }
 
+/// Words that say the asker is an adult, folded.
+const ADULT: &[&str] =
+    &["erwachsene", "erwachsenen", "erwachsener", "volljaehrige", "volljaehrigen", "volljaehriger", "adult", "adults"];
+
+/// Words after which an adult word ends what it says ("für Erwachsene in München").
+const AFTER_ADULT: &[&str] = &[
+    "in", "im", "bei", "at", "if", "wenn", "und", "and", "oder", "or", "who", "mit", "with", "ab", "ueber", "over",
+    "unter", "under", "der", "die", "das",
+];
+
 /// The message without the ages it states ("Ich bin 30, was kostet der Personalausweis?" →
 /// "Ich bin, was kostet der Personalausweis?"): an age chooses the fee, not the service, and
 /// its number would otherwise match every record that mentions it. A number is an age when a
 /// word of being comes before it ("bin", "ist", "I'm", "she's") or years follow it ("Jahre alt",
-/// "years old"); "2 Urkunden" keeps its number.
+/// "years old"); "2 Urkunden" keeps its number. Being an adult is an age too ("Was kostet ein
+/// Reisepass für Erwachsene?", "for an adult"), unless it starts a name ("adult education").
 pub fn without_stated_ages(text: &str) -> String {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''));
@@ -255,6 +266,13 @@ pub fn without_stated_ages(text: &str) -> String {
         |w: &str| w.starts_with("jahr") || w.starts_with("jaehrig") || matches!(w, "alt" | "years" | "year" | "old");
     let mut drop = vec![false; tokens.len()];
     for (i, t) in tokens.iter().enumerate() {
+        if ADULT.contains(&bare(t).as_str()) {
+            let clause_ends =
+                i + 1 == tokens.len() || t.ends_with(|c: char| matches!(c, ',' | '.' | '?' | '!' | ';' | ':'));
+            let next = tokens.get(i + 1).map(|t| bare(t)).unwrap_or_default();
+            drop[i] = clause_ends || AFTER_ADULT.contains(&next.as_str());
+            continue;
+        }
         let Ok(n) = bare(t).parse::<u32>() else { continue };
         if n == 0 || n > 120 {
             continue;
@@ -941,6 +959,13 @@ mod tests {
         );
         assert_eq!(without_stated_ages("How much is an ID card? I'm 40."), "How much is an ID card? I'm.");
         assert_eq!(without_stated_ages("Was kosten 2 Urkunden?"), "Was kosten 2 Urkunden?");
+        assert_eq!(without_stated_ages("Was kostet ein Reisepass für Erwachsene?"), "Was kostet ein Reisepass für?");
+        assert_eq!(
+            without_stated_ages("How much is a passport for an adult in Munich?"),
+            "How much is a passport for an in Munich?"
+        );
+        assert_eq!(without_stated_ages("Kurse für Erwachsene Bildung"), "Kurse für Erwachsene Bildung");
+        assert_eq!(without_stated_ages("adult education centre"), "adult education centre");
         assert!(asks_how("Und wie fange ich da an?"));
         assert!(asks_how("How does that work?"));
         assert!(!asks_how("Und für Kinder?"));
