@@ -297,7 +297,15 @@ impl Composer for RecordComposer {
 
         if general {
             match (lang, req.plain) {
-                (Lang::De, true) => lines.push(format!("Es geht um: {}.", s.name)),
+                // Plain language keeps what the service is: the teaser is the record's one
+                // sentence on it, and without it "Es geht um: Wohngeld beantragen" explains
+                // nothing.
+                (Lang::De, true) => {
+                    lines.push(format!("Es geht um: {}.", s.name));
+                    if !s.teaser.trim().is_empty() {
+                        lines.push(s.teaser.trim().to_string());
+                    }
+                }
                 _ => {
                     lines.push(format!("{name}."));
                     // In English the German teaser is given marked as such (its figures and
