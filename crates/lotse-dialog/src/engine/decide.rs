@@ -70,6 +70,28 @@ impl Engine {
                     }
                     return self.decide(conv, &rest, turn);
                 }
+                // On the web a question about the one service offered, asked right after the
+                // offer ("Meinen Sie: Personalausweis beantragen?" – "Und wie lange ist der
+                // gültig?"), takes it as meant, as a person at a counter would, unless it names
+                // another service. On the phone the question back asks for yes or no.
+                None if conv.channel == Channel::Web => {
+                    let aspects = understand::aspects(text);
+                    let searched = self.search(text, retrieval);
+                    let about_it = |r: &SearchResult| r.top().is_some_and(|h| h.index == pending.service);
+                    if understand::is_follow_up(text)
+                        && !aspects.is_empty()
+                        && searched.as_ref().filter(|r| self.confident(r)).is_none_or(about_it)
+                        && (self.focus_words(text).is_empty()
+                            || searched.as_ref().is_some_and(about_it)
+                            || self.record_mentions(pending.service, text))
+                    {
+                        conv.failures = 0;
+                        conv.topic = Some(pending.service);
+                        let name = &self.kb.services[pending.service].name;
+                        turn.question = format!("{name}. {text}");
+                        return self.answer(conv, pending.service, &aspects, &[], turn);
+                    }
+                }
                 None => {}
             }
         }
@@ -509,6 +531,26 @@ impl Engine {
             .map(|h| h.index)
             .collect();
         if close.is_empty() || first.coverage < 0.99 {
+            return None;
+        }
+        // The question names each of them, but the first by a longer name that holds the
+        // others' ("Was kostet ein vorläufiger Reisepass?" names "Vorläufiger Reisepass", and
+        // "Reisepass" only as part of it): that is the one meant. ("Führerschein" alone names
+        // one service whole and is still ambiguous.)
+        // A longer own name counts before another's synonym of the same length.
+        let asked: Vec<String> = self.index.question_terms(text).into_iter().map(|(t, _)| t).collect();
+        let analyzer = self.index.analyzer();
+        let named = |i: usize| {
+            let own = lotse_search::fold(self.kb.services[i].name.split('(').next().unwrap_or_default());
+            let own: Vec<String> = lotse_search::analysis::words(&own)
+                .filter(|w| !analyzer.is_stop_word(w))
+                .map(|w| analyzer.stem(w))
+                .collect();
+            let own_whole = if own.iter().all(|t| asked.contains(t)) { own.len() } else { 0 };
+            (self.index.whole_name_terms(text, i), own_whole)
+        };
+        let first_named = named(first.index);
+        if close.iter().all(|&i| named(i).0 > 0 && named(i) < first_named) {
             return None;
         }
         let mut options = vec![first.index];

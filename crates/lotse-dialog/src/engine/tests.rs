@@ -168,13 +168,24 @@ fn a_yes_to_the_one_service_offered_answers_it_and_a_no_asks_for_other_words() {
 
 #[test]
 fn a_question_that_names_its_service_is_offered_it_when_unsure() {
-    // "Erwachsene" stands in no record: the name covers little of the question, but it is named.
-    let q = "Was kostet ein Reisepass für Erwachsene?";
+    // "Weltenbummler" stands in no record: the name covers little of the question, but it is
+    // named.
+    let q = "Was kostet ein Reisepass für Weltenbummler?";
     let r = run(Channel::Web, &[q]);
     assert_eq!(r.kind, ReplyKind::Clarify, "{}", r.text);
     assert_eq!(r.sources[0].id, "reisepass");
     let yes = run(Channel::Web, &[q, "Ja"]);
     assert!(yes.kind == ReplyKind::Answer && yes.text.contains("70,00 €"), "{}", yes.text);
+    // A question about it right after the offer takes it as meant; one about another thing
+    // does not.
+    let then = run(Channel::Web, &[q, "Und wie lange ist der dann gültig?"]);
+    assert_eq!(then.kind, ReplyKind::Answer, "{}", then.text);
+    assert_eq!(then.sources[0].id, "reisepass");
+    let other = run(Channel::Web, &[q, "Und was kostet ein Angelschein?"]);
+    assert!(other.sources.first().is_none_or(|s| s.id != "reisepass"), "{}", other.text);
+    // Being an adult chooses the fee, not the service: it is answered at once.
+    let adult = run(Channel::Web, &["Was kostet ein Reisepass für Erwachsene?"]);
+    assert!(adult.kind == ReplyKind::Answer && adult.text.contains("70,00 €"), "{}", adult.text);
 }
 
 #[test]
