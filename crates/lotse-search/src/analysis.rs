@@ -642,6 +642,9 @@ pub struct Analyzer {
     /// The names of the place every record is about ("jena", "jenaer"; see [`Analyzer::at_home`]).
     home: HashSet<String>,
     aspect: HashSet<&'static str>,
+    /// The stems of the aspect words that are verbs ("kosten" → "kost", "zahlen" → "zahl"), whose
+    /// other forms ("zahlt", "gezahlt", "kostete") ask the same.
+    aspect_verbs: HashSet<&'static str>,
     /// Folded words of the knowledge base that may stand as parts of a compound.
     vocabulary: HashSet<String>,
 }
@@ -671,8 +674,18 @@ impl Analyzer {
                 }
             }
         }
-        let aspect = ASPECT_WORDS.iter().chain(MORE_ASPECT_WORDS).copied().collect();
-        Analyzer { stemmer: Stemmer::create(Algorithm::German), stop, home: HashSet::new(), aspect, vocabulary }
+        let aspect: HashSet<&'static str> = ASPECT_WORDS.iter().chain(MORE_ASPECT_WORDS).copied().collect();
+        // German infinitives end in "en"; the nouns among the words ("kosten", "unterlagen",
+        // "fristen") give stems no verb form of another word meets.
+        let aspect_verbs = aspect.iter().filter(|w| w.len() >= 6).filter_map(|w| w.strip_suffix("en")).collect();
+        Analyzer {
+            stemmer: Stemmer::create(Algorithm::German),
+            stop,
+            home: HashSet::new(),
+            aspect,
+            aspect_verbs,
+            vocabulary,
+        }
     }
 
     /// The same analyzer, for knowledge about one place: its name ("Jena", "München") and the
@@ -700,7 +713,22 @@ impl Analyzer {
     /// Whether a folded word asks about an aspect (cost, time, place) rather than a topic.
     pub fn is_aspect_word(&self, folded_word: &str) -> bool {
         // Numbers ("5 Euro", "Jahrgang 1971") qualify a question; they do not name a service.
-        self.aspect.contains(folded_word) || folded_word.chars().all(|c| c.is_ascii_digit())
+        self.aspect.contains(folded_word)
+            || folded_word.chars().all(|c| c.is_ascii_digit())
+            || self.is_aspect_verb_form(folded_word)
+    }
+
+    /// Whether a folded word is a form of an aspect verb: its stem with a verb ending, after
+    /// taking out the "ge" of a participle, also after a separable prefix ("zahlt", "gezahlt",
+    /// "kostete", "abgeholt").
+    fn is_aspect_verb_form(&self, word: &str) -> bool {
+        const ENDINGS: &[&str] = &["e", "st", "t", "et", "te", "ten", "tet", "test", "ete", "eten", "est"];
+        let verb = |w: &str| ENDINGS.iter().any(|e| w.strip_suffix(e).is_some_and(|s| self.aspect_verbs.contains(s)));
+        verb(word)
+            || word
+                .match_indices("ge")
+                .filter(|(i, _)| *i <= 6)
+                .any(|(i, _)| verb(&format!("{}{}", &word[..i], &word[i + 2..])))
     }
 
     pub fn stem(&self, folded_word: &str) -> String {
@@ -788,6 +816,17 @@ mod tests {
 
     fn analyzer() -> Analyzer {
         Analyzer::new(["Personalausweis Antrag Hund Steuer Hunde Wohnsitz Anmeldung Führerschein Standesamt Amt Stand"])
+    }
+
+    #[test]
+    fn forms_of_an_aspect_verb_ask_about_the_aspect() {
+        let a = analyzer();
+        for w in ["zahlt", "gezahlt", "bezahlt", "kostete", "zahle", "beantragt", "abgeholt"] {
+            assert!(a.is_aspect_word(w), "{w}");
+        }
+        for w in ["zahlung", "kostuem", "personalausweis", "hund", "stadt"] {
+            assert!(!a.is_aspect_word(w), "{w}");
+        }
     }
 
     #[test]
