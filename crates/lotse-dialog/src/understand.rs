@@ -137,11 +137,27 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     if starts(&["unterlag", "dokument", "papiere", "mitbring", "nachweis", "document", "bring", "paperwork"]) {
         out.push(Aspect::Documents);
     }
-    // An address that changes ("die Adresse im Fahrzeugschein ändern", "new address") is the
-    // matter itself, not a question where to go.
+    // An address that changes or is registered ("die Adresse im Fahrzeugschein ändern", "new
+    // address", "register my address") is the matter itself, not a question where to go.
     let is_address = |x: &str| matches!(x, "adresse" | "address") || x.starts_with("anschrift");
     let changes = |x: &str| {
-        ["aender", "umgezogen", "umzug", "ummeld", "change", "update", "moved"].iter().any(|p| x.starts_with(p))
+        [
+            "aender",
+            "umgezogen",
+            "umzug",
+            "ummeld",
+            "anmeld",
+            "abmeld",
+            "meld",
+            "change",
+            "update",
+            "moved",
+            "moving",
+            "register",
+            "registr",
+        ]
+        .iter()
+        .any(|p| x.starts_with(p))
     };
     // The change must be next to the address ("die neue Adresse", "Adresse im Fahrzeugschein
     // ändern"): "Welche Adresse hat das neue Bürgerbüro?" still asks where.
@@ -919,6 +935,9 @@ mod tests {
         assert_eq!(aspects("Wie ist die Adresse des Standesamts?"), vec![Aspect::Where]);
         assert_eq!(aspects("Muss ich im Fahrzeugschein die Adresse ändern lassen?"), vec![]);
         assert_eq!(aspects("Wo trage ich die neue Adresse ein?"), vec![Aspect::Where]);
+        assert_eq!(aspects("How do I register my address after moving?"), vec![]);
+        assert_eq!(aspects("Wie melde ich meine Adresse an?"), vec![]);
+        assert_eq!(aspects("What is the address of the citizens' office?"), vec![Aspect::Where]);
         assert_eq!(aspects("Welche Adresse hat das neue Bürgerbüro?"), vec![Aspect::Where]);
         assert_eq!(aspects("Can I drop in?"), vec![Aspect::Appointment]);
         assert_eq!(aspects("Bis wann ist die Familienkasse erreichbar?"), vec![Aspect::Where, Aspect::Hours]);
