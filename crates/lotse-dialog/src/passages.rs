@@ -123,6 +123,18 @@ fn speaks_to(aspect: Aspect, w: &[&str], raw: &str) -> bool {
     }
 }
 
+/// The record's first sentence that says how to reach someone: a phone number after a word
+/// for it, or an e-mail address ("Anmelden können Sie den Sperrmüll per Telefon unter 03641
+/// 4989-510, per E-Mail an …").
+pub fn contact_sentence(service: &Service) -> Option<String> {
+    static CONTACT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let contact = CONTACT.get_or_init(|| {
+        regex::Regex::new(r"(?i)(telefon|tel\.|rufnummer|phone|hotline)\D{0,20}\d{3,}|[\w.+-]+@[\w-]+\.[\w.]+")
+            .expect("valid pattern")
+    });
+    sentences(service).into_iter().find(|s| contact.is_match(s))
+}
+
 /// The aspects asked for that the record's fields (and its offices') do not answer: these are
 /// looked for in the record's sentences.
 pub fn unanswered(aspects: &[Aspect], service: &Service, offices: &[&lotse_core::Office]) -> Vec<Aspect> {

@@ -277,6 +277,16 @@ impl Engine {
             &unanswered,
             conv.lang,
         );
+        // An office with neither phone nor e-mail leaves a general or where question without a
+        // way to reach anyone; the record's own sentence that gives one is said.
+        let mut passages = passages;
+        if (aspects.is_empty() || aspects.contains(&Aspect::Where))
+            && !offices.iter().any(|o| o.phone.is_some() || o.email.is_some())
+            && let Some(contact) = crate::passages::contact_sentence(service)
+            && !passages.contains(&contact)
+        {
+            passages.push(contact);
+        }
         let fees = if aspects.contains(&Aspect::Fees) || aspects.is_empty() {
             crate::passages::fitting_fees(&self.index, service, &turn.question)
         } else {

@@ -519,3 +519,15 @@ fn a_busy_model_or_a_plain_fee_question_gets_the_composer_at_once() {
     assert_eq!((r.generated_by.as_str(), seen.len()), (lotse_core::COMPOSER, 0));
     assert!(r.text.contains("46,00 €"), "{}", r.text);
 }
+
+#[test]
+fn an_office_without_phone_or_mail_gets_the_records_contact_sentence() {
+    // The Kommunalservice's office record has no phone; the bulky-waste record says how to
+    // reach it.
+    let r = run(Channel::Web, &["Wie werde ich mein altes Sofa los?"]);
+    assert_eq!(r.sources[0].id, "sperrmuell", "{}", r.text);
+    assert!(r.text.contains("03641 4989-510"), "{}", r.text);
+    // An office with a phone is named with it.
+    let r = run(Channel::Web, &["Personalausweis"]);
+    assert!(r.text.contains("Telefon 03641 49-3800"), "{}", r.text);
+}
