@@ -89,6 +89,10 @@ const DENSE_FIRST: f32 = 1.0;
 /// few words with the German record.
 const ENGLISH_DENSE: f32 = 1.5;
 
+/// From how many words beyond the service's name an English question asks for the record
+/// sentence closest in meaning, though it shares no word with the record.
+const ENGLISH_STORY_WORDS: usize = 3;
+
 /// What a sentence that answers an aspect the record has no field for is worth, in rare words.
 const ASPECT_CUE: f32 = 1.0;
 
@@ -125,14 +129,17 @@ fn speaks_to(aspect: Aspect, w: &[&str], raw: &str) -> bool {
 
 /// The record's first sentence that says how to reach someone: a phone number after a word
 /// for it, or an e-mail address ("Anmelden können Sie den Sperrmüll per Telefon unter 03641
-/// 4989-510, per E-Mail an …").
-pub fn contact_sentence(service: &Service) -> Option<String> {
-    static CONTACT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let contact = CONTACT.get_or_init(|| {
-        regex::Regex::new(r"(?i)(telefon|tel\.|rufnummer|phone|hotline)\D{0,20}\d{3,}|[\w.+-]+@[\w-]+\.[\w.]+")
-            .expect("valid pattern")
+/// 4989-510, per E-Mail an …"). `spoken`: only a phone number, and no address to read out.
+pub fn contact_sentence(service: &Service, spoken: bool) -> Option<String> {
+    static PHONE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let phone = PHONE.get_or_init(|| {
+        regex::Regex::new(r"(?i)\b(telefon|tel\.|rufnummer|phone|hotline)\D{0,20}\d{3,}").expect("valid pattern")
     });
-    sentences(service).into_iter().find(|s| contact.is_match(s))
+    let mail = |s: &str| s.contains('@');
+    let web = |s: &str| s.contains("http") || s.contains("www.");
+    sentences(service)
+        .into_iter()
+        .find(|s| if spoken { phone.is_match(s) && !mail(s) && !web(s) } else { phone.is_match(s) || mail(s) })
 }
 
 /// The aspects asked for that the record's fields (and its offices') do not answer: these are
@@ -240,14 +247,27 @@ pub fn best(
             None => {}
         }
     }
-    // A question that names only the service ("Personalausweis") asks for no sentence.
-    if unanswered.is_empty() && !wanted.iter().any(|(t, _)| !name_terms.contains(t)) {
+    // A question that names only the service ("Personalausweis") asks for no sentence. An
+    // English question that says more than the name in words the German record does not use
+    // ("My residence permit expired while … Can I still stay?") is left to closeness in meaning.
+    let english_story = english
+        && words(&folded)
+            .filter(|w| w.len() >= 4 && !analyzer.is_stop_word(w) && !analyzer.is_aspect_word(w))
+            .filter(|w| analyzer.terms(w).iter().all(|t| !name_terms.contains(t)))
+            .count()
+            >= ENGLISH_STORY_WORDS;
+    if unanswered.is_empty() && !english_story && !wanted.iter().any(|(t, _)| !name_terms.contains(t)) {
         return Vec::new();
     }
     // The sentences closest in meaning (with embeddings) count too: "Wie lange gilt ein
     // Tagesjagdschein?" shares only the service's own word with "… den Tagesjagdschein für 14
     // Tage am Stück".
-    let dense = dense.map(|i| index.closest_sentences(question, i)).unwrap_or_default();
+    let mut dense = dense.map(|i| index.closest_sentences(question, i)).unwrap_or_default();
+    // Such a question is answered with the teaser anyway: the closest sentence beyond it counts.
+    if english_story && unanswered.is_empty() {
+        let teaser = split_sentences(&service.teaser);
+        dense.retain(|(s, _)| !teaser.iter().any(|t| t == s));
+    }
     let dense_bonus = |s: &str| match dense.iter().position(|(t, _)| *t == s) {
         Some(0) => DENSE_FIRST,
         Some(1) => DENSE_FIRST / 2.0,

@@ -412,3 +412,33 @@ fn ask_spoken_prints_the_reply_as_the_phone_says_it() {
     // There is no source to look at on the phone.
     assert!(!out.contains("siehe Quelle") && out.contains("Seiten der Stadt"), "{out}");
 }
+
+/// The embedding model, fetched by `scripts/fetch-models`; required like the small model.
+fn embeddings() -> bool {
+    let present = repo().join("models/e5/e5-small-q4.bin").exists();
+    if !present {
+        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "the embedding model is missing");
+        eprintln!("skipped: the embedding model is not fetched");
+    }
+    present
+}
+
+#[test]
+fn an_english_story_gets_the_closest_record_sentence_beyond_the_teaser() {
+    if !embeddings() {
+        return;
+    }
+    let ask = |q: &str| {
+        let o = lotse(&["ask", "--json", q]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("JSON reply")
+    };
+    // It shares no word with the German record beyond the service's name: the sentence closest
+    // in meaning is said after the teaser.
+    let reply = ask(
+        "My residence permit has expired but my extension application is still being processed. Am I allowed to remain here?",
+    );
+    assert_eq!(reply["sources"][0]["id"], "aufenthaltserlaubnis-verlaengerung", "{reply}");
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.matches("From the record (in German)").count() >= 2, "{text}");
+}

@@ -282,7 +282,7 @@ impl Engine {
         let mut passages = passages;
         if (aspects.is_empty() || aspects.contains(&Aspect::Where))
             && !offices.iter().any(|o| o.phone.is_some() || o.email.is_some())
-            && let Some(contact) = crate::passages::contact_sentence(service)
+            && let Some(contact) = crate::passages::contact_sentence(service, conv.channel == Channel::Phone)
             && !passages.contains(&contact)
         {
             passages.push(contact);
