@@ -692,16 +692,21 @@ impl Analyzer {
     /// adjective made from it ("Jenaer", "Münchner") are stop words, because every record is
     /// about that place and its name tells one service from another no more than "Stadt" does.
     pub fn at_home(mut self, place: &str) -> Analyzer {
-        let name = fold(place);
+        let name = fold(place.trim());
         if name.is_empty() || name.contains(char::is_whitespace) {
             return self;
         }
-        let mut forms = vec![format!("{name}er")];
+        // Jenas, Jenaer.
+        let mut forms = vec![format!("{name}s"), format!("{name}er")];
         // München → Münchner, Dresden → Dresdner, Bremen → Bremer.
         if let Some(stem) = name.strip_suffix("en") {
             forms.extend([format!("{stem}ner"), format!("{stem}er")]);
         }
         forms.push(name);
+        // Nor is the town a part of compounds ("JenaKultur" is not about Jena's services).
+        for f in &forms {
+            self.vocabulary.remove(f);
+        }
         self.home.extend(forms);
         self
     }
@@ -832,7 +837,7 @@ mod tests {
     #[test]
     fn the_home_town_and_its_adjective_are_stop_words() {
         let a = analyzer().at_home("München");
-        for w in ["muenchen", "muenchner", "muencher"] {
+        for w in ["muenchen", "muenchner", "muencher", "muenchens"] {
             assert!(a.is_stop_word(w), "{w}");
         }
         assert_eq!(a.terms("Personalausweis in München"), analyzer().terms("Personalausweis"));

@@ -655,6 +655,16 @@ impl SearchIndex {
     /// Whether `text` holds one of the service's names or synonyms whole (every term of the
     /// phrase, as the ranking's whole-name feature reads it: "Was kostet ein Personalausweis?"
     /// names `personalausweis`).
+    /// Whether an index term stands in service `index`'s name, English name or synonyms.
+    pub fn name_has_term(&self, index: usize, term: &str) -> bool {
+        self.name_terms.get(index).is_some_and(|t| t.contains(term))
+    }
+
+    /// Whether an index term stands in any service's name, English name or synonyms.
+    pub fn names_term(&self, term: &str) -> bool {
+        self.name_terms.iter().any(|t| t.contains(term))
+    }
+
     pub fn names_whole(&self, text: &str, index: usize) -> bool {
         self.whole_name_terms(text, index) > 0
     }
@@ -735,10 +745,8 @@ impl SearchIndex {
         closest(stem, &self.terms_by_len, |t| self.doc_freq.get(t).copied().unwrap_or(0))
     }
 
-    /// The closest knowledge word to a misspelt (folded, unstemmed) word, stemmed, if it is an
-    /// index term.
-    /// The index term of an unknown word that is an English inflection of a knowledge word
-    /// ("extending" → "extend", "permits" → "permit").
+    /// The index term of an unknown word that is an English inflection of a word of the
+    /// services' English names ("extending" → "extend", "permits" → "permit").
     fn english_form(&self, word: &str) -> Option<String> {
         if word.len() < MIN_ENGLISH || !word.is_ascii() {
             return None;
@@ -747,6 +755,8 @@ impl SearchIndex {
         self.english.get(stemmer.stem(word).as_ref()).cloned()
     }
 
+    /// The closest knowledge word to a misspelt (folded, unstemmed) word, stemmed, if it is an
+    /// index term.
     fn correct_word(&self, word: &str) -> Option<String> {
         let w = closest(word, &self.words_by_len, |w| self.doc_freq.get(&self.analyzer.stem(w)).copied().unwrap_or(0))?;
         let stem = self.analyzer.stem(&w);
