@@ -136,7 +136,10 @@ pub fn contact_sentence(service: &Service, spoken: bool) -> Option<String> {
         regex::Regex::new(r"(?i)\b(telefon|tel\.|rufnummer|phone|hotline)\D{0,20}\d{3,}").expect("valid pattern")
     });
     let mail = |s: &str| s.contains('@');
-    let web = |s: &str| s.contains("http") || s.contains("www.");
+    static DOMAIN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let domain =
+        DOMAIN.get_or_init(|| regex::Regex::new(r"(?i)\b[\w-]+\.(de|com|org|net|eu|info)\b").expect("valid pattern"));
+    let web = |s: &str| s.contains("http") || s.contains("www.") || domain.is_match(s);
     sentences(service)
         .into_iter()
         .find(|s| if spoken { phone.is_match(s) && !mail(s) && !web(s) } else { phone.is_match(s) || mail(s) })
@@ -191,7 +194,9 @@ fn name_terms(analyzer: &lotse_search::Analyzer, service: &Service) -> std::coll
 }
 
 /// The record sentences that best answer `question`, at most `max`, best first; none when no
-/// sentence shares a content word of the question beyond the service's own name.
+/// sentence shares a content word of the question beyond the service's own name, unless an
+/// English question says more than the name in words the record does not use (then the
+/// sentence closest in meaning may answer).
 /// `dense`: the service's position in the knowledge, for closeness in meaning; `None` leaves
 /// it out (under load: the question is not embedded again). `unanswered`: aspects asked for
 /// that the record has no field for ([`unanswered`]); a sentence that speaks to one counts as

@@ -140,24 +140,27 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     // An address that changes or is registered ("die Adresse im Fahrzeugschein ändern", "new
     // address", "register my address") is the matter itself, not a question where to go.
     let is_address = |x: &str| matches!(x, "adresse" | "address") || x.starts_with("anschrift");
+    // Verb forms only: "die Adresse der Meldebehörde" or "of the registry office" asks where.
     let changes = |x: &str| {
-        [
-            "aender",
-            "umgezogen",
-            "umzug",
-            "ummeld",
-            "anmeld",
-            "abmeld",
-            "meld",
-            "change",
-            "update",
-            "moved",
-            "moving",
-            "register",
-            "registr",
-        ]
-        .iter()
-        .any(|p| x.starts_with(p))
+        ["aender", "umgezogen", "umzug", "ummeld", "change", "update", "moved", "moving"]
+            .iter()
+            .any(|p| x.starts_with(p))
+            || matches!(
+                x,
+                "melde"
+                    | "melden"
+                    | "meldet"
+                    | "gemeldet"
+                    | "anmelden"
+                    | "anmelde"
+                    | "angemeldet"
+                    | "abmelden"
+                    | "abmelde"
+                    | "abgemeldet"
+                    | "register"
+                    | "registered"
+                    | "registering"
+            )
     };
     // The change must be next to the address ("die neue Adresse", "Adresse im Fahrzeugschein
     // ändern"): "Welche Adresse hat das neue Bürgerbüro?" still asks where.
@@ -273,16 +276,19 @@ const AFTER_ADULT: &[&str] = &[
 /// "Ich bin, was kostet der Personalausweis?"): an age chooses the fee, not the service, and
 /// its number would otherwise match every record that mentions it. A number is an age when a
 /// word of being comes before it ("bin", "ist", "I'm", "she's") or years follow it ("Jahre alt",
-/// "years old"); "2 Urkunden" keeps its number. Being an adult is an age too ("Was kostet ein
-/// Reisepass für Erwachsene?", "for an adult"), unless it starts a name ("adult education").
+/// "years old"); "2 Urkunden" keeps its number. In a question about a fee, being an adult is an
+/// age too ("Was kostet ein Reisepass für Erwachsene?", "for an adult"), unless it starts a name
+/// ("adult education"); elsewhere it may be what the question is about ("Kurse für
+/// Erwachsene", "junge Volljährige").
 pub fn without_stated_ages(text: &str) -> String {
     let tokens: Vec<&str> = text.split_whitespace().collect();
+    let fee_asked = aspects(text).contains(&Aspect::Fees);
     let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''));
     let unit =
         |w: &str| w.starts_with("jahr") || w.starts_with("jaehrig") || matches!(w, "alt" | "years" | "year" | "old");
     let mut drop = vec![false; tokens.len()];
     for (i, t) in tokens.iter().enumerate() {
-        if ADULT.contains(&bare(t).as_str()) {
+        if fee_asked && ADULT.contains(&bare(t).as_str()) {
             let clause_ends =
                 i + 1 == tokens.len() || t.ends_with(|c: char| matches!(c, ',' | '.' | '?' | '!' | ';' | ':'));
             let next = tokens.get(i + 1).map(|t| bare(t)).unwrap_or_default();
@@ -938,6 +944,8 @@ mod tests {
         assert_eq!(aspects("How do I register my address after moving?"), vec![]);
         assert_eq!(aspects("Wie melde ich meine Adresse an?"), vec![]);
         assert_eq!(aspects("What is the address of the citizens' office?"), vec![Aspect::Where]);
+        assert_eq!(aspects("What is the address of the registry office?"), vec![Aspect::Where]);
+        assert_eq!(aspects("Wie ist die Adresse der Meldebehörde?"), vec![Aspect::Where]);
         assert_eq!(aspects("Welche Adresse hat das neue Bürgerbüro?"), vec![Aspect::Where]);
         assert_eq!(aspects("Can I drop in?"), vec![Aspect::Appointment]);
         assert_eq!(aspects("Bis wann ist die Familienkasse erreichbar?"), vec![Aspect::Where, Aspect::Hours]);
@@ -984,6 +992,7 @@ mod tests {
             "How much is a passport for an in Munich?"
         );
         assert_eq!(without_stated_ages("Kurse für Erwachsene Bildung"), "Kurse für Erwachsene Bildung");
+        assert_eq!(without_stated_ages("Gibt es Kurse für Erwachsene?"), "Gibt es Kurse für Erwachsene?");
         assert_eq!(without_stated_ages("adult education centre"), "adult education centre");
         assert!(asks_how("Und wie fange ich da an?"));
         assert!(asks_how("How does that work?"));

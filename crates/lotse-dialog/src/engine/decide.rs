@@ -81,9 +81,7 @@ impl Engine {
                     if understand::is_follow_up(text)
                         && !aspects.is_empty()
                         && searched.as_ref().filter(|r| self.confident(r)).is_none_or(about_it)
-                        && (self.focus_words(text).is_empty()
-                            || searched.as_ref().is_some_and(about_it)
-                            || self.record_mentions(pending.service, text))
+                        && (searched.as_ref().is_some_and(about_it) || self.names_nothing_but(text, pending.service))
                     {
                         conv.failures = 0;
                         conv.topic = Some(pending.service);
@@ -533,10 +531,10 @@ impl Engine {
         if close.is_empty() || first.coverage < 0.99 {
             return None;
         }
-        // The question names each of them, but the first by a longer name that holds the
-        // others' ("Was kostet ein vorläufiger Reisepass?" names "Vorläufiger Reisepass", and
-        // "Reisepass" only as part of it): that is the one meant. ("Führerschein" alone names
-        // one service whole and is still ambiguous.)
+        // The question names each of them, but the first by a longer name ("Was kostet ein
+        // vorläufiger Reisepass?" names "Vorläufiger Reisepass" with two words, "Reisepass"
+        // with one): that is the one meant. ("Führerschein" alone names one service whole and
+        // is still ambiguous.)
         // A longer own name counts before another's synonym of the same length.
         let asked: Vec<String> = self.index.question_terms(text).into_iter().map(|(t, _)| t).collect();
         let analyzer = self.index.analyzer();
@@ -556,6 +554,29 @@ impl Engine {
         let mut options = vec![first.index];
         options.extend(close);
         Some(options)
+    }
+
+    /// Whether a message names nothing beside service `index`: none of its content words is a
+    /// noun (capitalised inside the message) or a word of another service's name that is not
+    /// also in this one's ("Und wie lange ist der gültig?" names nothing; "Und wo beantrage ich
+    /// Bürgergeld?" and "und was kostet ein angelschein" name something).
+    pub(super) fn names_nothing_but(&self, text: &str, index: usize) -> bool {
+        let analyzer = self.index.analyzer();
+        let mut sentence_start = true;
+        for raw in text.split_whitespace() {
+            let word: String = raw.chars().filter(|c| c.is_alphanumeric()).collect();
+            let noun = !sentence_start && word.chars().next().is_some_and(char::is_uppercase);
+            sentence_start = raw.ends_with(['.', '?', '!', ':']);
+            let folded = lotse_search::fold(&word);
+            if folded.len() <= 2 || analyzer.is_stop_word(&folded) || analyzer.is_aspect_word(&folded) {
+                continue;
+            }
+            let stem = analyzer.stem(&folded);
+            if !self.index.name_has_term(index, &stem) && (noun || self.index.names_term(&stem)) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Whether the service's record holds one of the question's content words (by stem).
