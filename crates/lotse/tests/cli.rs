@@ -342,20 +342,24 @@ fn models_fetch_without_a_registry_fails_clearly() {
     assert!(stderr(&o).contains("no model named gpt in the manifest (known: fake-llm, fake-tok)"), "{}", stderr(&o));
 }
 
-/// The small real model, fetched by `lotse models fetch qwen2.5-coder-0.5b-instruct`; the
-/// tests that need it fail when `LOTSE_REQUIRE_MODELS` is set (as in `scripts/test`) and are
-/// skipped otherwise.
-fn small_model() -> bool {
-    let present = repo().join("models/qwen2.5-coder-0.5b-instruct/model.gguf").exists()
-        && repo().join("models/qwen-tokenizer/tokenizer.json").exists();
+/// Whether the files of a fetched model are there; the tests that need it fail when
+/// `LOTSE_REQUIRE_MODELS` is set (as in `scripts/test`) and are skipped otherwise.
+fn fetched(files: &[&str], name: &str, how: &str) -> bool {
+    let present = files.iter().all(|f| repo().join(f).exists());
     if !present {
-        assert!(
-            std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(),
-            "the small model is missing: run `lotse models fetch qwen2.5-coder-0.5b-instruct`"
-        );
-        eprintln!("skipped: the small model is not fetched");
+        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "the {name} is missing: run `{how}`");
+        eprintln!("skipped: the {name} is not fetched");
     }
     present
+}
+
+/// The small real model, fetched by `lotse models fetch qwen2.5-coder-0.5b-instruct`.
+fn small_model() -> bool {
+    fetched(
+        &["models/qwen2.5-coder-0.5b-instruct/model.gguf", "models/qwen-tokenizer/tokenizer.json"],
+        "small model",
+        "lotse models fetch qwen2.5-coder-0.5b-instruct",
+    )
 }
 
 #[test]
@@ -413,14 +417,9 @@ fn ask_spoken_prints_the_reply_as_the_phone_says_it() {
     assert!(!out.contains("siehe Quelle") && out.contains("Seiten der Stadt"), "{out}");
 }
 
-/// The embedding model, fetched by `scripts/fetch-models`; required like the small model.
+/// The embedding model, fetched by `scripts/fetch-models`.
 fn embeddings() -> bool {
-    let present = repo().join("models/e5/e5-small-q4.bin").exists();
-    if !present {
-        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "the embedding model is missing");
-        eprintln!("skipped: the embedding model is not fetched");
-    }
-    present
+    fetched(&["models/e5/e5-small-q4.bin"], "embedding model", "scripts/fetch-models")
 }
 
 #[test]
