@@ -32,6 +32,14 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// A folded word or stem without its umlauts ("tagesmuett" → "tagesmutt"), so that the forms
+/// of a word that differ by an umlaut ("Mutter", "Mütter"; "Antrag", "Anträge") meet. A word
+/// that spells "ue" without an umlaut ("Steuer") loses it too; the form is only ever compared
+/// with forms made the same way.
+pub fn without_umlauts(folded: &str) -> String {
+    folded.replace("ae", "a").replace("oe", "o").replace("ue", "u")
+}
+
 /// Splits text into sentences at ". ", "! ", "? " and line breaks, not after a number ("1. Mai")
 /// or a short abbreviation ("z. B.", "Nr.").
 pub fn split_sentences(text: &str) -> Vec<String> {

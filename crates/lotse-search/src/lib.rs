@@ -253,6 +253,8 @@ const W_PART: f32 = 0.6;
 const W_SYNONYM: f32 = 0.9;
 const W_TYPO: f32 = 0.8;
 const W_ASPECT: f32 = 0.3;
+/// A form of the question's word that differs by an umlaut ("Tagesmutter" for "Tagesmütter").
+const W_FORM: f32 = 0.9;
 
 /// How much of a word's weight counts as covered, by how it was matched: the word itself, a
 /// colloquial synonym, a typo correction, or only a part of a compound.
@@ -418,6 +420,10 @@ pub struct SearchIndex {
     /// "extend"), so that an English inflection the records do not use ("extending", "fees")
     /// finds the word they do: the analyzer stems German.
     english: HashMap<String, String>,
+    /// The index terms by their umlaut-free form ("tagesmutt" → the terms of "Tagesmutter"
+    /// and "Tagesmütter"), so that a plural with umlaut ("Tagesmütter", "Anträge") finds the
+    /// word a service's name uses without it, and back ("Wertstoffhof", "Wertstoffhöfe").
+    umlaut_free: HashMap<String, Vec<String>>,
     /// Terms of each service's name, synonyms and teaser, for coverage.
     title_terms: Vec<HashSet<String>>,
     /// Terms of each service's description, documents, prerequisites and procedure.
@@ -595,6 +601,13 @@ impl SearchIndex {
             }
         }
         let english = english.into_iter().map(|(k, (_, term))| (k, term)).collect();
+        let mut umlaut_free: HashMap<String, Vec<String>> = HashMap::new();
+        for term in doc_freq.keys() {
+            umlaut_free.entry(analysis::without_umlauts(term)).or_default().push(term.clone());
+        }
+        for terms in umlaut_free.values_mut() {
+            terms.sort();
+        }
         let mut synonyms = kb
             .synonyms
             .entries
@@ -617,6 +630,7 @@ impl SearchIndex {
             terms_by_len,
             words_by_len,
             english,
+            umlaut_free,
             title_terms,
             body_terms,
             name_terms,
@@ -840,8 +854,16 @@ impl SearchIndex {
             }
             let token = self.analyzer.token(w);
             let mut terms = Vec::new();
-            if self.doc_freq.contains_key(&token.stem) {
+            let known = self.doc_freq.contains_key(&token.stem);
+            if known {
                 terms.push((token.stem.clone(), W_WORD));
+            }
+            // The other forms of the word, with or without umlaut: "Tagesmütter" is also
+            // "Tagesmutter", "Wertstoffhof" also "Wertstoffhöfe". Where the word itself is an
+            // index term, its forms weigh a little less.
+            let forms = self.umlaut_free.get(&analysis::without_umlauts(&token.stem));
+            for t in forms.into_iter().flatten().filter(|t| **t != token.stem) {
+                terms.push((t.clone(), if known { W_FORM } else { W_WORD }));
             }
             if let Some(joined) = separable.get(&i) {
                 terms.push(joined.clone());
@@ -1290,6 +1312,19 @@ mod tests {
                 assert!(conf >= answer_threshold(), "{q:?}: confidence {conf} too low");
             }
         }
+    }
+
+    #[test]
+    fn forms_that_differ_by_an_umlaut_meet() {
+        let index = index();
+        // A plural with umlaut finds the singular the records use, as its own word (not as a
+        // typo or a compound part) ...
+        assert_eq!(index.question_terms("Reisepässe"), index.question_terms("Reisepass"));
+        // ... and a singular finds the plural the records use ("Große Abfälle").
+        assert_eq!(index.question_terms("Abfall"), index.question_terms("Abfälle"));
+        assert_eq!(top(&index, "Abfall abholen").0, "sperrmuell");
+        // A word no form of which the records use stays unknown.
+        assert!(index.question_terms("Bäume").is_empty());
     }
 
     #[test]
