@@ -246,6 +246,14 @@ pub fn best(
         if name_terms.contains(&t) {
             weight *= 0.2;
         }
+        // Another form of a word the question has ("Hebesätze" for "Hebesatz") weighs no more
+        // than the word: the form may be rarer in the records, not in meaning.
+        let key = lotse_search::analysis::without_umlauts(&t);
+        if let Some((_, own)) =
+            wanted.iter().find(|(x, _)| *x != t && lotse_search::analysis::without_umlauts(x) == key)
+        {
+            weight = weight.min(*own);
+        }
         match wanted.iter_mut().find(|(x, _)| *x == t) {
             Some(e) => e.1 = e.1.max(weight),
             None if weight > 0.0 => wanted.push((t, weight)),
@@ -290,7 +298,16 @@ pub fn best(
         .into_iter()
         .filter_map(|(s, terms)| {
             let sentence_folded = fold(&s);
-            let matched: Vec<f32> = wanted.iter().filter(|(t, _)| terms.contains(t)).map(|(_, w)| *w).collect();
+            // A word counts once in a sentence, whichever of its forms the sentence uses.
+            let mut matched: Vec<(String, f32)> = Vec::new();
+            for (t, w) in wanted.iter().filter(|(t, _)| terms.contains(t)) {
+                let key = lotse_search::analysis::without_umlauts(t);
+                match matched.iter_mut().find(|(k, _)| *k == key) {
+                    Some(e) => e.1 = e.1.max(*w),
+                    None => matched.push((key, *w)),
+                }
+            }
+            let matched: Vec<f32> = matched.into_iter().map(|(_, w)| w).collect();
             let sentence_words: Vec<&str> = words(&sentence_folded).collect();
             let cue = unanswered.iter().any(|a| speaks_to(*a, &sentence_words, &s));
             // A sentence must share a word beyond the name (the name is in every sentence in
