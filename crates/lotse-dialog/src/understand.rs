@@ -272,6 +272,41 @@ const AFTER_ADULT: &[&str] = &[
     "unter", "under", "der", "die", "das",
 ];
 
+/// The message without its requests for a language or for plain language ("Leichte Sprache
+/// bitte. Mein Hund ist tot." → "bitte. Mein Hund ist tot."): they say how to answer, not what
+/// about, and their words ("Sprache", "einfach") would otherwise count as a topic no service
+/// covers. A request's last word keeps the mark that ends its clause.
+pub fn without_requests(text: &str) -> String {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
+    let words: Vec<String> = tokens.iter().map(|t| bare(t)).collect();
+    let mut drop = vec![false; tokens.len()];
+    for phrase in ENGLISH_REQUEST.iter().chain(GERMAN_REQUEST).chain(PLAIN_REQUEST) {
+        let phrase: Vec<&str> = phrase.split(' ').collect();
+        for start in 0..tokens.len().saturating_sub(phrase.len() - 1) {
+            if (0..phrase.len()).all(|k| words[start + k] == phrase[k]) {
+                drop[start..start + phrase.len()].iter_mut().for_each(|d| *d = true);
+            }
+        }
+    }
+    if !drop.contains(&true) {
+        return text.to_string();
+    }
+    let mut out: Vec<&str> = Vec::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        if !drop[i] {
+            out.push(t);
+        } else if !drop.get(i + 1).copied().unwrap_or(false) {
+            // The mark after the request's last word ends its clause still.
+            let mark = t.trim_start_matches(|c: char| !matches!(c, '.' | '?' | '!' | ':' | ';' | ','));
+            if !mark.is_empty() {
+                out.push(mark);
+            }
+        }
+    }
+    out.join(" ")
+}
+
 /// The message without the ages it states ("Ich bin 30, was kostet der Personalausweis?" →
 /// "Ich bin, was kostet der Personalausweis?"): an age chooses the fee, not the service, and
 /// its number would otherwise match every record that mentions it. A number is an age when a
@@ -832,6 +867,18 @@ pub fn is_follow_up(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn requests_for_a_language_are_not_searched() {
+        assert_eq!(without_requests("Leichte Sprache bitte. Mein Hund ist tot."), "bitte. Mein Hund ist tot.");
+        assert_eq!(
+            without_requests("Bitte in einfacher Sprache: Wie melde ich mich an?"),
+            "Bitte in : Wie melde ich mich an?"
+        );
+        assert_eq!(without_requests("What does a passport cost? In English please."), "What does a passport cost? .");
+        assert_eq!(without_requests("Was kostet ein Pass?"), "Was kostet ein Pass?");
+        assert_eq!(without_requests("Sprachkurs für Deutsch"), "Sprachkurs für Deutsch");
+    }
 
     #[test]
     fn yes_and_no_are_read_from_the_first_word() {

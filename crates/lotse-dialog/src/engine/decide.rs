@@ -262,9 +262,10 @@ impl Engine {
 
     /// What of a message the search reads: not the ages it states (an age chooses the fee
     /// later, from the full question, not the service), nor what it sets aside ("außer
-    /// Kindergeld").
+    /// Kindergeld"), nor a request for a language or plain language.
     pub(super) fn searched_text(&self, text: &str) -> String {
-        understand::without_exclusions(&understand::without_stated_ages(text), self.index.analyzer())
+        let text = understand::without_requests(text);
+        understand::without_exclusions(&understand::without_stated_ages(&text), self.index.analyzer())
     }
 
     /// Answers a question; `searched` is its search result when a caller has it already.
