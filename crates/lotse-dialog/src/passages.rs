@@ -348,6 +348,7 @@ pub fn fitting_fees(index: &SearchIndex, service: &Service, question: &str) -> V
         .flat_map(|w| word_terms(analyzer, w))
         .collect();
     let name_terms = name_terms(analyzer, service);
+    let urgent = crate::understand::is_urgent(question);
     let mut by_age = Vec::new();
     let mut by_word = Vec::new();
     for (i, f) in service.fees.iter().enumerate() {
@@ -362,11 +363,21 @@ pub fn fitting_fees(index: &SearchIndex, service: &Service, question: &str) -> V
             continue;
         }
         let shares = analyzer.terms(&c).iter().any(|t| q_terms.contains(t) && !name_terms.contains(t) && t.len() >= 4);
-        if shares {
+        if shares || urgent && is_quick_way(&c) {
             by_word.push(i);
         }
     }
     if !by_age.is_empty() { by_age } else { by_word }
+}
+
+/// The record's words for the quick way (a provisional document, an express procedure, what
+/// to do when it is needed at once), folded, as beginnings of words.
+pub const QUICK_WAY: &[&str] = &["sofort", "vorlaeufig", "express", "eilig", "beschleunig", "dringend", "kurzfristig"];
+
+/// Whether a folded record text speaks of the quick way ("vorläufiger Personalausweis",
+/// "Expressverfahren", "Brauchen Sie sofort einen Ausweis, …").
+pub fn is_quick_way(folded: &str) -> bool {
+    words(folded).any(|w| QUICK_WAY.iter().any(|q| w.starts_with(q)))
 }
 
 /// An age the question states: "ich bin 19", "19 Jahre alt", "mein Sohn (8)", "she's 12",

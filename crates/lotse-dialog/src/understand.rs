@@ -820,6 +820,34 @@ pub fn after_yes_no(text: &str) -> String {
     rest.trim().to_string()
 }
 
+/// Words that say something is needed soon ("sofort", "übermorgen", "urgently").
+const URGENT: &[&str] = &[
+    "sofort",
+    "dringend",
+    "eilig",
+    "eilt",
+    "schnellstens",
+    "schnellstmoeglich",
+    "kurzfristig",
+    "express",
+    "uebermorgen",
+    "urgent",
+    "urgently",
+    "asap",
+    "immediately",
+    "tomorrow",
+];
+const URGENT_PHRASES: &[&str] =
+    &["so schnell wie moeglich", "morgen schon", "schon morgen", "right away", "as soon as possible"];
+
+/// Whether a question says that the citizen needs it soon: then the record's quick way
+/// (a provisional document, an express fee) is what it asks about.
+pub fn is_urgent(text: &str) -> bool {
+    let folded = fold(text);
+    let w: Vec<&str> = words(&folded).collect();
+    has_any(&w, URGENT) || has_words(&w, URGENT_PHRASES)
+}
+
 /// Whether a message reads like a follow-up to the service under discussion ("Und was kostet
 /// das?", "Welche Unterlagen brauche ich dafür?", "And for children?").
 pub fn is_follow_up(text: &str) -> bool {
@@ -867,6 +895,21 @@ pub fn is_follow_up(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn urgency_is_read_from_the_words() {
+        for q in [
+            "Und wenn ich sofort einen brauche?",
+            "Ich verreise übermorgen.",
+            "I need it urgently",
+            "Geht das so schnell wie möglich?",
+        ] {
+            assert!(is_urgent(q), "{q}");
+        }
+        for q in ["Was kostet ein Reisepass?", "Guten Morgen, wo ist das Bürgeramt?", "Wie lange dauert das?"] {
+            assert!(!is_urgent(q), "{q}");
+        }
+    }
 
     #[test]
     fn requests_for_a_language_are_not_searched() {

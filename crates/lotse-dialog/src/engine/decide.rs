@@ -493,6 +493,15 @@ impl Engine {
                 let stem = analyzer.stem(w);
                 if stem.len() >= 4 { stem } else { w.to_string() }
             })
+            // Needing it soon ("Und wenn ich sofort einen brauche?") asks for the record's
+            // quick way, in the record's words.
+            .chain(
+                understand::is_urgent(text)
+                    .then_some(crate::passages::QUICK_WAY)
+                    .into_iter()
+                    .flatten()
+                    .map(|q| q.to_string()),
+            )
             .collect()
     }
 
