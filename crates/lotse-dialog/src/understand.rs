@@ -272,16 +272,17 @@ const AFTER_ADULT: &[&str] = &[
     "unter", "under", "der", "die", "das",
 ];
 
-/// The message without its requests for a language or for plain language ("Leichte Sprache
-/// bitte. Mein Hund ist tot." → "bitte. Mein Hund ist tot."): they say how to answer, not what
-/// about, and their words ("Sprache", "einfach") would otherwise count as a topic no service
-/// covers. A request's last word keeps the mark that ends its clause.
+/// The message without its greetings, thanks and requests for a language or for plain
+/// language ("Leichte Sprache bitte. Mein Hund ist tot." → "bitte. Mein Hund ist tot.",
+/// "guten Tag ich brauche …" → "ich brauche …"): they say how to talk, not what about, and
+/// their words ("Sprache", "Tag") would otherwise count as a topic no service covers. A
+/// dropped phrase's last word keeps the mark that ends its clause.
 pub fn without_requests(text: &str) -> String {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
     let words: Vec<String> = tokens.iter().map(|t| bare(t)).collect();
     let mut drop = vec![false; tokens.len()];
-    for phrase in ENGLISH_REQUEST.iter().chain(GERMAN_REQUEST).chain(PLAIN_REQUEST) {
+    for phrase in ENGLISH_REQUEST.iter().chain(GERMAN_REQUEST).chain(PLAIN_REQUEST).chain(GREETINGS).chain(THANKS) {
         let phrase: Vec<&str> = phrase.split(' ').collect();
         for start in 0..tokens.len().saturating_sub(phrase.len() - 1) {
             if (0..phrase.len()).all(|k| words[start + k] == phrase[k]) {
@@ -912,7 +913,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_for_a_language_are_not_searched() {
+    fn greetings_and_requests_for_a_language_are_not_searched() {
         assert_eq!(without_requests("Leichte Sprache bitte. Mein Hund ist tot."), "bitte. Mein Hund ist tot.");
         assert_eq!(
             without_requests("Bitte in einfacher Sprache: Wie melde ich mich an?"),
@@ -920,6 +921,9 @@ mod tests {
         );
         assert_eq!(without_requests("What does a passport cost? In English please."), "What does a passport cost? .");
         assert_eq!(without_requests("Was kostet ein Pass?"), "Was kostet ein Pass?");
+        assert_eq!(without_requests("guten tag ich brauche meine geburtsurkunde"), "ich brauche meine geburtsurkunde");
+        assert_eq!(without_requests("Hallo! Danke, was kostet das?"), ", was kostet das?");
+        assert_eq!(without_requests("Wie lange habe ich am Tag Zeit?"), "Wie lange habe ich am Tag Zeit?");
         assert_eq!(without_requests("Sprachkurs für Deutsch"), "Sprachkurs für Deutsch");
     }
 
