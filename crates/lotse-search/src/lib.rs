@@ -860,10 +860,14 @@ impl SearchIndex {
             }
             // The other forms of the word, with or without umlaut: "Tagesmütter" is also
             // "Tagesmutter", "Wertstoffhof" also "Wertstoffhöfe". Where the word itself is an
-            // index term, its forms weigh a little less.
-            let forms = self.umlaut_free.get(&analysis::without_umlauts(&token.stem));
-            for t in forms.into_iter().flatten().filter(|t| **t != token.stem) {
-                terms.push((t.clone(), if known { W_FORM } else { W_WORD }));
+            // index term, only a noun's forms count, and a little less: verbs that differ by an
+            // umlaut are other verbs ("fallen", "fällen"; "absagen", "absägen").
+            let noun = shapes.get(i) == Some(&Shape::Noun);
+            if !known || noun {
+                let forms = self.umlaut_free.get(&analysis::without_umlauts(&token.stem));
+                for t in forms.into_iter().flatten().filter(|t| **t != token.stem) {
+                    terms.push((t.clone(), if known { W_FORM } else { W_WORD }));
+                }
             }
             if let Some(joined) = separable.get(&i) {
                 terms.push(joined.clone());
@@ -885,15 +889,16 @@ impl SearchIndex {
             }
             let unknown_weight =
                 if terms.is_empty() { shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight() } else { 1.0 };
-            let noun = shapes.get(i) == Some(&Shape::Noun);
             concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight, noun });
         }
         let max_idf = self.idf(0) * UNKNOWN_WEIGHT;
         for c in concepts.iter_mut().filter(|c| c.unknown_weight > 0.0) {
             // A concept is as informative as its rarest known term; unknown concepts weigh most.
+            // (A word's lighter forms do not lend it their rarity.)
             c.idf = c
                 .terms
                 .iter()
+                .filter(|(_, w)| *w != W_FORM)
                 .filter_map(|(t, _)| self.doc_freq.get(t))
                 .map(|&df| self.idf(df))
                 .fold(None, |acc: Option<f32>, x| Some(acc.map_or(x, |a| a.max(x))))
