@@ -337,8 +337,11 @@ pub fn best(
 }
 
 /// The fees whose condition the question meets, by index: an age within the condition's range
-/// ("ich bin 19" → "unter 24 Jahren"), or a word of the condition ("Kind", "Express",
-/// "Verlängerung"). Empty when the question names no condition or none fits.
+/// ("ich bin 19" → "unter 24 Jahren"), a word of the condition ("Kind", "Express",
+/// "Verlängerung"), or, for a question that needs it soon ([`crate::understand::is_urgent`]),
+/// the quick way ("vorläufiger Personalausweis") where its condition names no age: the express
+/// fee "für Antragsteller unter 24 Jahren" is not every asker's. Empty when the question names
+/// no condition or none fits.
 pub fn fitting_fees(index: &SearchIndex, service: &Service, question: &str) -> Vec<usize> {
     let analyzer = index.analyzer();
     let folded = fold(question);
@@ -351,9 +354,13 @@ pub fn fitting_fees(index: &SearchIndex, service: &Service, question: &str) -> V
     let urgent = crate::understand::is_urgent(question);
     let mut by_age = Vec::new();
     let mut by_word = Vec::new();
+    let mut quick = Vec::new();
     for (i, f) in service.fees.iter().enumerate() {
         let Some(cond) = f.condition.as_deref() else { continue };
         let c = fold(cond);
+        if urgent && is_quick_way(&c) && age_fits(&c, 0).is_none() {
+            quick.push(i);
+        }
         if let Some(age) = age
             && let Some(fits) = age_fits(&c, age)
         {
@@ -363,16 +370,24 @@ pub fn fitting_fees(index: &SearchIndex, service: &Service, question: &str) -> V
             continue;
         }
         let shares = analyzer.terms(&c).iter().any(|t| q_terms.contains(t) && !name_terms.contains(t) && t.len() >= 4);
-        if shares || urgent && is_quick_way(&c) {
+        if shares || quick.contains(&i) {
             by_word.push(i);
         }
     }
-    if !by_age.is_empty() { by_age } else { by_word }
+    // The quick way stands beside the fee an age chooses ("Ich bin 30 und brauche sofort …").
+    if by_age.is_empty() {
+        return by_word;
+    }
+    by_age.extend(quick);
+    by_age.sort_unstable();
+    by_age.dedup();
+    by_age
 }
 
 /// The record's words for the quick way (a provisional document, an express procedure, what
-/// to do when it is needed at once), folded, as beginnings of words.
-pub const QUICK_WAY: &[&str] = &["sofort", "vorlaeufig", "express", "eilig", "beschleunig", "dringend", "kurzfristig"];
+/// to do when it is needed at once), folded, as beginnings of words. None is inside another
+/// word of the records, so a follow-up's focus may look for them anywhere in a line.
+pub const QUICK_WAY: &[&str] = &["sofort", "vorlaeufig", "express", "beschleunig", "dringend", "kurzfristig"];
 
 /// Whether a folded record text speaks of the quick way ("vorläufiger Personalausweis",
 /// "Expressverfahren", "Brauchen Sie sofort einen Ausweis, …").

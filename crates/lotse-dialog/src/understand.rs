@@ -275,8 +275,8 @@ const AFTER_ADULT: &[&str] = &[
 /// The message without its greetings, thanks and requests for a language or for plain
 /// language ("Leichte Sprache bitte. Mein Hund ist tot." → "bitte. Mein Hund ist tot.",
 /// "guten Tag ich brauche …" → "ich brauche …"): they say how to talk, not what about, and
-/// their words ("Sprache", "Tag") would otherwise count as a topic no service covers. A
-/// dropped phrase's last word keeps the mark that ends its clause.
+/// their words ("Sprache", "Tag") would otherwise count as a topic no service covers. The last
+/// word of a dropped run of words keeps the mark that ends its clause.
 pub fn without_requests(text: &str) -> String {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let bare = |t: &str| fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
@@ -821,7 +821,8 @@ pub fn after_yes_no(text: &str) -> String {
     rest.trim().to_string()
 }
 
-/// Words that say something is needed soon ("sofort", "übermorgen", "urgently").
+/// Words that say something is needed soon ("sofort", "dringend", "urgently"). Days
+/// ("morgen", "tomorrow") are left out: they ask about opening hours as often.
 const URGENT: &[&str] = &[
     "sofort",
     "dringend",
@@ -829,24 +830,22 @@ const URGENT: &[&str] = &[
     "eilt",
     "schnellstens",
     "schnellstmoeglich",
-    "kurzfristig",
     "express",
-    "uebermorgen",
     "urgent",
     "urgently",
     "asap",
     "immediately",
-    "tomorrow",
 ];
-const URGENT_PHRASES: &[&str] =
-    &["so schnell wie moeglich", "morgen schon", "schon morgen", "right away", "as soon as possible"];
+const URGENT_PHRASES: &[&str] = &["so schnell wie moeglich", "right away", "as soon as possible"];
 
 /// Whether a question says that the citizen needs it soon: then the record's quick way
 /// (a provisional document, an express fee) is what it asks about.
+/// A question about a deadline ("Muss ich mich sofort ummelden?") asks by when, not for
+/// the quick way.
 pub fn is_urgent(text: &str) -> bool {
     let folded = fold(text);
     let w: Vec<&str> = words(&folded).collect();
-    has_any(&w, URGENT) || has_words(&w, URGENT_PHRASES)
+    (has_any(&w, URGENT) || has_words(&w, URGENT_PHRASES)) && !aspects(text).contains(&Aspect::Deadline)
 }
 
 /// Whether a message reads like a follow-up to the service under discussion ("Und was kostet
@@ -899,15 +898,15 @@ mod tests {
 
     #[test]
     fn urgency_is_read_from_the_words() {
-        for q in [
-            "Und wenn ich sofort einen brauche?",
-            "Ich verreise übermorgen.",
-            "I need it urgently",
-            "Geht das so schnell wie möglich?",
-        ] {
+        for q in ["Und wenn ich sofort einen brauche?", "I need it urgently", "Geht das so schnell wie möglich?"] {
             assert!(is_urgent(q), "{q}");
         }
-        for q in ["Was kostet ein Reisepass?", "Guten Morgen, wo ist das Bürgeramt?", "Wie lange dauert das?"] {
+        for q in [
+            "Was kostet ein Reisepass?",
+            "Guten Morgen schon mal, wo ist das Bürgeramt?",
+            "Hat das Bürgeramt morgen offen?",
+            "Bis wann muss ich das sofort melden?",
+        ] {
             assert!(!is_urgent(q), "{q}");
         }
     }

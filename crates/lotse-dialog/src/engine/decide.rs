@@ -262,7 +262,7 @@ impl Engine {
 
     /// What of a message the search reads: not the ages it states (an age chooses the fee
     /// later, from the full question, not the service), nor what it sets aside ("außer
-    /// Kindergeld"), nor a request for a language or plain language.
+    /// Kindergeld"), nor its greetings, thanks and requests for a language or plain language.
     pub(super) fn searched_text(&self, text: &str) -> String {
         let text = understand::without_requests(text);
         understand::without_exclusions(&understand::without_stated_ages(&text), self.index.analyzer())
@@ -304,9 +304,12 @@ impl Engine {
         // Personalausweis?").
         if aspects.is_empty() && follow_up && !conv.asked.is_empty() {
             let words = lotse_search::analysis::words(&lotse_search::fold(text)).count();
+            // Needing it soon is a condition of a fee only after a question about fees; after
+            // one about documents it asks for the quick way itself (below).
             let condition = conv
                 .topic
-                .is_some_and(|t| !crate::passages::fitting_fees(&self.index, &self.kb.services[t], text).is_empty());
+                .is_some_and(|t| !crate::passages::fitting_fees(&self.index, &self.kb.services[t], text).is_empty())
+                && (conv.asked.contains(&Aspect::Fees) || !understand::is_urgent(text));
             if words <= 4 || condition {
                 aspects = conv.asked.clone();
             }
@@ -323,8 +326,13 @@ impl Engine {
         {
             // "Und wie fange ich an?" asks for the whole answer (with the steps), not for lines
             // that mention its words.
-            let focus =
+            let mut focus =
                 if aspects.is_empty() && !understand::asks_how(text) { self.focus_words(text) } else { Vec::new() };
+            // Needing it soon ("Und wenn ich ihn sofort brauche?") asks for the record's quick
+            // way, in the record's words.
+            if aspects.is_empty() && understand::is_urgent(text) {
+                focus.extend(crate::passages::QUICK_WAY.iter().map(|q| q.to_string()));
+            }
             conv.failures = 0;
             return self.answer(conv, topic, &aspects, &focus, turn);
         }
@@ -493,15 +501,6 @@ impl Engine {
                 let stem = analyzer.stem(w);
                 if stem.len() >= 4 { stem } else { w.to_string() }
             })
-            // Needing it soon ("Und wenn ich sofort einen brauche?") asks for the record's
-            // quick way, in the record's words.
-            .chain(
-                understand::is_urgent(text)
-                    .then_some(crate::passages::QUICK_WAY)
-                    .into_iter()
-                    .flatten()
-                    .map(|q| q.to_string()),
-            )
             .collect()
     }
 

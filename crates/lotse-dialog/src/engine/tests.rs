@@ -533,3 +533,25 @@ fn an_office_without_phone_or_mail_gets_the_records_contact_sentence() {
     let r = run(Channel::Web, &["Personalausweis"]);
     assert!(r.text.contains("Telefon 03641 49-3800"), "{}", r.text);
 }
+
+#[test]
+fn needing_it_soon_asks_for_the_quick_way() {
+    // After the fee, the provisional card's fee and the record's sentence on it.
+    let r = run(
+        Channel::Web,
+        &["Mein Perso ist abgelaufen.", "Ich bin 45. Was kostet der neue?", "Und wenn ich ihn sofort brauche?"],
+    );
+    assert_eq!(r.sources[0].id, "personalausweis");
+    assert!(r.text.contains("10,00 €"), "{}", r.text);
+    // After the documents, the quick way itself, not the documents again.
+    let r =
+        run(Channel::Web, &["Was muss ich für den Personalausweis mitbringen?", "Und wenn ich ihn sofort brauche?"]);
+    assert_eq!(r.sources[0].id, "personalausweis");
+    assert!(r.text.contains("vorläufigen Personalausweis"), "{}", r.text);
+    assert!(!r.text.contains("Passbild"), "{}", r.text);
+    // The express fee for applicants under 24 is not every asker's: an urgent question without
+    // an age keeps the adult's fee.
+    let r = run(Channel::Web, &["Ich brauche dringend einen Reisepass, was kostet das?"]);
+    assert_eq!(r.sources[0].id, "reisepass");
+    assert!(r.text.contains("70,00 €"), "{}", r.text);
+}
