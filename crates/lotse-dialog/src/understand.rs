@@ -840,8 +840,8 @@ const URGENT_PHRASES: &[&str] = &["so schnell wie moeglich", "right away", "as s
 
 /// Whether a question says that the citizen needs it soon: then the record's quick way
 /// (a provisional document, an express fee) is what it asks about.
-/// A question about a deadline ("Muss ich mich sofort ummelden?") asks by when, not for
-/// the quick way.
+/// A question about a deadline ("Bis wann muss ich das sofort melden?") asks by when, not
+/// for the quick way.
 pub fn is_urgent(text: &str) -> bool {
     let folded = fold(text);
     let w: Vec<&str> = words(&folded).collect();

@@ -253,8 +253,10 @@ const W_PART: f32 = 0.6;
 const W_SYNONYM: f32 = 0.9;
 const W_TYPO: f32 = 0.8;
 const W_ASPECT: f32 = 0.3;
-/// A form of the question's word that differs by an umlaut ("Tagesmutter" for "Tagesmütter").
-const W_FORM: f32 = 0.9;
+/// A form of the question's word that differs by an umlaut ("Tagesmutter" for "Tagesmütter");
+/// its own value, so that a concept's rarity can leave such forms out (its credit is a
+/// synonym's).
+const W_FORM: f32 = 0.95;
 
 /// How much of a word's weight counts as covered, by how it was matched: the word itself, a
 /// colloquial synonym, a typo correction, or only a part of a compound.
@@ -861,8 +863,14 @@ impl SearchIndex {
             // The other forms of the word, with or without umlaut: "Tagesmütter" is also
             // "Tagesmutter", "Wertstoffhof" also "Wertstoffhöfe". Where the word itself is an
             // index term, only a noun's forms count, and a little less: verbs that differ by an
-            // umlaut are other verbs ("fallen", "fällen"; "absagen", "absägen").
-            let noun = shapes.get(i) == Some(&Shape::Noun);
+            // umlaut are other verbs ("fallen", "fällen"; "absagen", "absägen"). Where the
+            // question's casing does not tell (all lower case, a sentence's first word), the
+            // records' does.
+            let noun = match shapes.get(i) {
+                Some(Shape::Noun) => true,
+                Some(Shape::Lower) => false,
+                _ => self.noun_share.get(&token.stem).is_some_and(|share| *share >= 0.5),
+            };
             if !known || noun {
                 let forms = self.umlaut_free.get(&analysis::without_umlauts(&token.stem));
                 for t in forms.into_iter().flatten().filter(|t| **t != token.stem) {

@@ -305,12 +305,12 @@ impl Engine {
         if aspects.is_empty() && follow_up && !conv.asked.is_empty() {
             let words = lotse_search::analysis::words(&lotse_search::fold(text)).count();
             // Needing it soon is a condition of a fee only after a question about fees; after
-            // one about documents it asks for the quick way itself (below).
+            // one about documents it asks for the quick way itself (below), however short.
+            let quick_way = understand::is_urgent(text) && !conv.asked.contains(&Aspect::Fees);
             let condition = conv
                 .topic
-                .is_some_and(|t| !crate::passages::fitting_fees(&self.index, &self.kb.services[t], text).is_empty())
-                && (conv.asked.contains(&Aspect::Fees) || !understand::is_urgent(text));
-            if words <= 4 || condition {
+                .is_some_and(|t| !crate::passages::fitting_fees(&self.index, &self.kb.services[t], text).is_empty());
+            if !quick_way && (words <= 4 || condition) {
                 aspects = conv.asked.clone();
             }
         }

@@ -549,6 +549,8 @@ fn needing_it_soon_asks_for_the_quick_way() {
     assert_eq!(r.sources[0].id, "personalausweis");
     assert!(r.text.contains("vorläufigen Personalausweis"), "{}", r.text);
     assert!(!r.text.contains("Passbild"), "{}", r.text);
+    let r = run(Channel::Web, &["Was muss ich für den Personalausweis mitbringen?", "Und sofort?"]);
+    assert!(r.text.contains("vorläufigen Personalausweis") && !r.text.contains("Passbild"), "{}", r.text);
     // The express fee for applicants under 24 is not every asker's: an urgent question without
     // an age keeps the adult's fee.
     let r = run(Channel::Web, &["Ich brauche dringend einen Reisepass, was kostet das?"]);
