@@ -263,6 +263,8 @@ pub fn best(
     // A question that names only the service ("Personalausweis") asks for no sentence. An
     // English question that says more than the name in words the German record does not use
     // ("My residence permit expired while … Can I still stay?") is left to closeness in meaning.
+    // Each wanted word's umlaut-free form, to count a word once per sentence (below).
+    let wanted_keys: Vec<String> = wanted.iter().map(|(t, _)| lotse_search::analysis::without_umlauts(t)).collect();
     let english_story = english
         && words(&folded)
             .filter(|w| w.len() >= 4 && !analyzer.is_stop_word(w) && !analyzer.is_aspect_word(w))
@@ -299,10 +301,9 @@ pub fn best(
         .filter_map(|(s, terms)| {
             let sentence_folded = fold(&s);
             // A word counts once in a sentence, whichever of its forms the sentence uses.
-            let mut matched: Vec<(String, f32)> = Vec::new();
-            for (t, w) in wanted.iter().filter(|(t, _)| terms.contains(t)) {
-                let key = lotse_search::analysis::without_umlauts(t);
-                match matched.iter_mut().find(|(k, _)| *k == key) {
+            let mut matched: Vec<(&str, f32)> = Vec::new();
+            for ((_, w), key) in wanted.iter().zip(&wanted_keys).filter(|((t, _), _)| terms.contains(t)) {
+                match matched.iter_mut().find(|(k, _)| k == key) {
                     Some(e) => e.1 = e.1.max(*w),
                     None => matched.push((key, *w)),
                 }

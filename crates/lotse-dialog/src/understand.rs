@@ -283,9 +283,10 @@ pub fn without_requests(text: &str) -> String {
     let words: Vec<String> = tokens.iter().map(|t| bare(t)).collect();
     let mut drop = vec![false; tokens.len()];
     for phrase in ENGLISH_REQUEST.iter().chain(GERMAN_REQUEST).chain(PLAIN_REQUEST).chain(GREETINGS).chain(THANKS) {
+        // Whole words in a row, as `has_words` reads a phrase.
         let phrase: Vec<&str> = phrase.split(' ').collect();
-        for start in 0..tokens.len().saturating_sub(phrase.len() - 1) {
-            if (0..phrase.len()).all(|k| words[start + k] == phrase[k]) {
+        for (start, window) in words.windows(phrase.len()).enumerate() {
+            if window == phrase.as_slice() {
                 drop[start..start + phrase.len()].iter_mut().for_each(|d| *d = true);
             }
         }

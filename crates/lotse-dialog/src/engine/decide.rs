@@ -571,11 +571,7 @@ impl Engine {
     /// Bürgergeld?" and "und was kostet ein angelschein" name something).
     pub(super) fn names_nothing_but(&self, text: &str, index: usize) -> bool {
         let analyzer = self.index.analyzer();
-        let mut sentence_start = true;
-        for raw in text.split_whitespace() {
-            let word: String = raw.chars().filter(|c| c.is_alphanumeric()).collect();
-            let noun = !sentence_start && word.chars().next().is_some_and(char::is_uppercase);
-            sentence_start = raw.ends_with(['.', '?', '!', ':']);
+        for (word, noun) in written_words(text, false) {
             let folded = lotse_search::fold(&word);
             if folded.len() <= 2 || analyzer.is_stop_word(&folded) || analyzer.is_aspect_word(&folded) {
                 continue;
@@ -605,11 +601,7 @@ impl Engine {
         }
         let analyzer = self.index.analyzer();
         let record = self.record_text(topic);
-        let mut sentence_start = true;
-        for raw in text.split_whitespace() {
-            let word: String = raw.chars().filter(|c| c.is_alphanumeric() || *c == '-').collect();
-            let noun = !sentence_start && word.chars().next().is_some_and(char::is_uppercase);
-            sentence_start = raw.ends_with(['.', '?', '!', ':']);
+        for (word, noun) in written_words(text, true) {
             if !noun {
                 continue;
             }
@@ -687,4 +679,16 @@ impl Engine {
     pub(super) fn confident(&self, result: &SearchResult) -> bool {
         result.confidence >= self.config.answer_threshold
     }
+}
+
+/// The words of a message as written (letters and digits, and hyphens where `hyphens`), each
+/// with whether it is a noun: capitalised inside a sentence, as German writes nouns.
+fn written_words(text: &str, hyphens: bool) -> impl Iterator<Item = (String, bool)> + '_ {
+    let mut sentence_start = true;
+    text.split_whitespace().map(move |raw| {
+        let word: String = raw.chars().filter(|c| c.is_alphanumeric() || hyphens && *c == '-').collect();
+        let noun = !sentence_start && word.chars().next().is_some_and(char::is_uppercase);
+        sentence_start = raw.ends_with(['.', '?', '!', ':']);
+        (word, noun)
+    })
 }
