@@ -1,22 +1,12 @@
 //! `lotse`: the command line of the Lotse assistant engine.
 
-mod bench;
-mod config;
-mod eval;
-mod eval_cases;
-mod eval_voice;
-mod models;
-mod stats;
-mod train;
-mod voice;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use lotse_app::load;
 use lotse_knowledge::{KnowledgeBase, Severity};
-use lotse_search::SearchIndex;
 
 #[derive(Parser)]
 #[command(name = "lotse", version, about = "Lotse: a grounded assistant for a city's services")]
@@ -32,30 +22,6 @@ struct Cli {
     /// The configuration file (default: lotse.toml when it exists).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-}
-
-/// The language model switch of `ask`, `serve` and `eval dialog`: `--llm` alone means assist.
-#[derive(clap::Args, Clone, Copy)]
-pub(crate) struct LlmArg {
-    /// Use the language model for this run: `--llm` (assist) or `--llm=full`, `--llm=off`.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "assist", value_name = "MODE")]
-    pub llm: Option<lotse_dialog::LlmMode>,
-}
-
-/// How to build search indexes, from the global options.
-static INDEX_OPTIONS: std::sync::OnceLock<(PathBuf, bool)> = std::sync::OnceLock::new();
-
-/// Builds the search index for `kb`, with embedding re-ranking when its model is fetched and not
-/// switched off.
-pub(crate) fn build_index(kb: &KnowledgeBase) -> Result<SearchIndex> {
-    let index = SearchIndex::build(kb)?;
-    let (models, off) = INDEX_OPTIONS.get().cloned().unwrap_or_else(|| (PathBuf::from("models"), false));
-    let dir = lotse_embed::Embedder::default_dir(&models);
-    if off || !lotse_embed::Embedder::available(&dir) {
-        return Ok(index);
-    }
-    let embedder = std::sync::Arc::new(lotse_embed::Embedder::load(&dir)?);
-    Ok(index.with_embeddings(kb, embedder)?)
 }
 
 #[derive(Subcommand)]
@@ -94,7 +60,7 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         rate_per_minute: u32,
         #[command(flatten)]
-        llm: LlmArg,
+        llm: lotse_app::LlmArg,
         /// Serve without the staff queue and console (handoffs offer the general contact).
         #[arg(long)]
         no_staff: bool,
@@ -128,7 +94,7 @@ enum Command {
         #[arg(long)]
         spoken: bool,
         #[command(flatten)]
-        llm: LlmArg,
+        llm: lotse_app::LlmArg,
     },
     /// One voice call offline: a recording of the caller in, the bot's side out (needs
     /// `lotse models fetch whisper-base silero-vad piper-en-us-joe` and espeak-ng).
@@ -152,7 +118,7 @@ enum Command {
         #[arg(long, default_value = "knowledge")]
         knowledge: PathBuf,
         #[command(flatten)]
-        llm: LlmArg,
+        llm: lotse_app::LlmArg,
         /// Without the staff queue (a request for a person gets the general contact).
         #[arg(long)]
         no_staff: bool,
@@ -160,22 +126,22 @@ enum Command {
     /// Fetch and list model files (models/manifest.toml).
     Models {
         #[command(subcommand)]
-        command: models::ModelsCommand,
+        command: lotse_app::models::ModelsCommand,
     },
     /// Run an evaluation and write a report under eval/reports/.
     Eval {
         #[command(subcommand)]
-        what: eval::EvalCommand,
+        what: lotse_eval::EvalCommand,
     },
     /// Fit a model of the retrieval (its weights are compiled in).
     Train {
         #[command(subcommand)]
-        what: train::TrainCommand,
+        what: lotse_eval::train::TrainCommand,
     },
     /// Run a benchmark and print its figures.
     Bench {
         #[command(subcommand)]
-        what: bench::BenchCommand,
+        what: lotse_bench::BenchCommand,
     },
 }
 
@@ -258,18 +224,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The models folder and the configuration, from the global options.
-static SETTINGS: std::sync::OnceLock<(PathBuf, Option<PathBuf>)> = std::sync::OnceLock::new();
-
 fn run(cli: Cli) -> Result<ExitCode> {
-    let _ = INDEX_OPTIONS.set((cli.models.clone(), cli.no_embeddings));
-    let _ = SETTINGS.set((cli.models.clone(), cli.config.clone()));
+    let app = lotse_app::App::new(cli.models.clone(), cli.config.clone(), !cli.no_embeddings);
     match cli.command {
         Command::Knowledge { command: KnowledgeCommand::Check { dir } } => knowledge_check(&dir),
         Command::Import { format } => import(format),
         Command::Search { query, knowledge, limit, explain } => {
             let kb = load(&knowledge)?;
-            let index = build_index(&kb)?;
+            let index = app.build_index(&kb)?;
             let result = index.search(&query, limit)?;
             println!(
                 "confidence {:.2}{}",
@@ -295,7 +257,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models { command } => models::run(&cli.models, command),
+        Command::Models { command } => lotse_app::models::run(&cli.models, command),
         Command::Staff { command: StaffCommand::Add { name, display_name, role } } => {
             staff_add(&cli.config, &name, display_name, &role)
         }
@@ -309,7 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let started = std::time::Instant::now();
             let kb = std::sync::Arc::new(load(&knowledge)?);
             eprintln!("indexing {} services …", kb.services.len());
-            let index = std::sync::Arc::new(build_index(&kb)?);
+            let index = std::sync::Arc::new(app.build_index(&kb)?);
             eprintln!(
                 "ready in {:.1} s ({} services, {} offices, embedding re-ranking {})",
                 started.elapsed().as_secs_f64(),
@@ -318,18 +280,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if index.has_embeddings() { "on" } else { "off" }
             );
             let embeddings = index.has_embeddings();
-            let config = config::Config::load(cli.config.as_deref())?;
+            let config = app.configuration()?;
             config.city.zone()?;
             let engine = lotse_dialog::Engine::new(kb.clone(), index, config.city.engine_config());
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
                 None
             } else {
-                let desk = open_desk(config, kb, &runtime)?;
+                let desk = app.open_desk(config, kb, &runtime)?;
                 eprintln!("staff console at http://{addr}/staff (accounts: lotse staff add NAME)");
                 Some(desk)
             };
-            let engine = std::sync::Arc::new(with_llm(engine, llm, true)?);
+            let engine = std::sync::Arc::new(app.with_llm(engine, llm, true)?);
             let limits = lotse_web::Limits {
                 idle_timeout: std::time::Duration::from_secs(idle_minutes * 60),
                 requests_per_minute: rate_per_minute,
@@ -348,7 +310,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
                 )
                 .init();
-            let engine = with_llm(build_engine(&knowledge)?, llm, false)?;
+            let engine = app.with_llm(app.build_engine(&knowledge)?, llm, false)?;
             let lang: lotse_core::Lang = parse_enum(&lang, "lang")?;
             let channel: lotse_core::Channel =
                 if spoken { lotse_core::Channel::Phone } else { parse_enum(&channel, "channel")? };
@@ -387,23 +349,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !lotse_speech::resample::RATES.contains(&rate) {
                 anyhow::bail!("--rate {rate}: 4000 to 48000 Hz");
             }
-            let keys = voice::parse_keys(&dtmf)?;
-            let audio = voice::read_input(&input)?;
+            let keys = lotse_app::voice::parse_keys(&dtmf)?;
+            let audio = lotse_app::voice::read_input(&input)?;
             let kb = std::sync::Arc::new(load(&knowledge)?);
-            let engine = std::sync::Arc::new(with_llm(build_engine_over(kb.clone())?, llm, false)?);
-            let stack = voice::Stack::load(&models_dir(), &engine, &configuration()?.city)?;
+            let engine = std::sync::Arc::new(app.with_llm(app.build_engine_over(kb.clone())?, llm, false)?);
+            let stack = lotse_app::voice::Stack::load(app.models_dir(), &engine, &app.configuration()?.city)?;
             // The call is a conversation of the staff queue, as a web chat is: a person asked
             // for is queued within staff hours (the console shows it) or offered a callback.
             let staff = if no_staff {
                 None
             } else {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                let config = config::Config::load(cli.config.as_deref())?;
-                let desk = open_desk(config, kb, &runtime)?;
+                let config = app.configuration()?;
+                let desk = app.open_desk(config, kb, &runtime)?;
                 let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
-                Some(voice::Staff::new(sessions, runtime))
+                Some(lotse_app::voice::Staff::new(sessions, runtime))
             };
-            let outcome = voice::run(&engine, &stack, &audio, &keys, rate, staff.as_ref())?;
+            let outcome = lotse_app::voice::run(&engine, &stack, &audio, &keys, rate, staff.as_ref())?;
             lotse_speech::wav::write(&output, &outcome.output, rate)?;
             if transcript {
                 for line in &outcome.log {
@@ -426,9 +388,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { what } => eval::run(what),
-        Command::Train { what } => train::run(what),
-        Command::Bench { what } => bench::run(what),
+        Command::Eval { what } => lotse_eval::run(&app, what),
+        Command::Train { what } => lotse_eval::train::run(&app, what),
+        Command::Bench { what } => lotse_bench::run(&app, what),
     }
 }
 
@@ -438,54 +400,6 @@ fn parse_enum<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result
         .map_err(|_| anyhow::anyhow!("unknown {what} `{value}`"))
 }
 
-/// Loads the knowledge, builds the index and the conversation engine.
-pub(crate) fn build_engine(knowledge: &Path) -> Result<lotse_dialog::Engine> {
-    build_engine_over(std::sync::Arc::new(load(knowledge)?))
-}
-
-fn build_engine_over(kb: std::sync::Arc<lotse_knowledge::KnowledgeBase>) -> Result<lotse_dialog::Engine> {
-    let index = std::sync::Arc::new(build_index(&kb)?);
-    let city = configuration()?.city;
-    // A time zone the engine cannot find is an error here, as in the server, not UTC.
-    city.zone()?;
-    Ok(lotse_dialog::Engine::new(kb, index, city.engine_config()))
-}
-
-/// The staff desk of the configuration's `[handoff]`: its store opened (and migrated).
-fn open_desk(
-    config: config::Config,
-    kb: std::sync::Arc<lotse_knowledge::KnowledgeBase>,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<lotse_handoff::Desk> {
-    let zone = config.city.zone()?;
-    let mut handoff = config.handoff;
-    // The consent text names the city's administration unless [handoff] names another.
-    if handoff.organisation == lotse_handoff::HandoffConfig::default().organisation {
-        handoff.organisation = config.city.administration();
-    }
-    handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
-    runtime.block_on(async {
-        let store = lotse_handoff::Store::open(&handoff.database)
-            .await
-            .with_context(|| format!("opening the handoff database {}", handoff.database))?;
-        anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, zone).await?)
-    })
-}
-
-/// The configuration of the global `--config` option (or `lotse.toml`).
-pub(crate) fn configuration() -> Result<config::Config> {
-    let path = SETTINGS.get().and_then(|s| s.1.clone());
-    config::Config::load(path.as_deref())
-}
-
-/// The models folder of the global `--models` option.
-pub(crate) fn models_dir() -> PathBuf {
-    SETTINGS.get().map(|s| s.0.clone()).unwrap_or_else(|| PathBuf::from("models"))
-}
-
-/// Adds the language model to `engine` as the configuration and `--llm` say. With `measure`
-/// (the server), one generation at start measures what this machine affords, and a full mode
-/// that would keep citizens waiting too long is lowered to assist.
 /// `lotse staff add NAME`: asks for the password twice (or takes LOTSE_STAFF_PASSWORD).
 fn staff_add(config: &Option<PathBuf>, name: &str, display_name: Option<String>, role: &str) -> Result<ExitCode> {
     let role = lotse_handoff::Role::parse(role).with_context(|| format!("the role is staff or admin, not `{role}`"))?;
@@ -503,7 +417,7 @@ fn staff_add(config: &Option<PathBuf>, name: &str, display_name: Option<String>,
         }
     };
     let hash = lotse_handoff::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
-    let handoff = config::Config::load(config.as_deref())?.handoff;
+    let handoff = lotse_app::Config::load(config.as_deref())?.handoff;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let existed = runtime.block_on(async {
         let store = lotse_handoff::Store::open(&handoff.database)
@@ -520,46 +434,6 @@ fn staff_add(config: &Option<PathBuf>, name: &str, display_name: Option<String>,
         handoff.database
     );
     Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) fn with_llm(engine: lotse_dialog::Engine, arg: LlmArg, measure: bool) -> Result<lotse_dialog::Engine> {
-    use lotse_dialog::LlmMode;
-    let (models, config) = SETTINGS.get().cloned().unwrap_or_else(|| (PathBuf::from("models"), None));
-    let config = config::Config::load(config.as_deref())?;
-    let mut mode = arg.llm.unwrap_or(config.llm.mode);
-    if mode == LlmMode::Off {
-        return Ok(engine);
-    }
-    let started = std::time::Instant::now();
-    let generator = config.llm.generator(&models)?;
-    if measure {
-        let prompt = lotse_llm::Prompt::user(
-            engine.system_prompt(),
-            "QUELLE:\nLeistung: Test\n\nFrage: Was ist das?\nAntworte kurz.",
-        );
-        let params = lotse_llm::Params { max_tokens: 16, ..Default::default() };
-        // The first generation also lays out the weights for the fast kernels: measure the second.
-        generator.generate(&prompt, &params, &mut |_| true)?;
-        let g = generator.generate(&prompt, &params, &mut |_| true)?;
-        // A typical answer: 150 new prompt tokens and 60 generated.
-        let answer_s = 150.0 / g.prefill_rate().max(0.1) + 60.0 / g.generation_rate().max(0.1);
-        eprintln!(
-            "language model {} ready in {:.1} s: prefill {:.0} tokens/s, generation {:.1} tokens/s, a typical answer about {answer_s:.1} s",
-            generator.name(),
-            started.elapsed().as_secs_f64(),
-            g.prefill_rate(),
-            g.generation_rate()
-        );
-        if mode == LlmMode::Full && answer_s > 8.0 {
-            eprintln!("this machine cannot afford llm mode full (every answer generated): using assist");
-            mode = LlmMode::Assist;
-        }
-    }
-    Ok(engine.with_generator(generator, mode))
-}
-
-pub(crate) fn load(dir: &Path) -> Result<KnowledgeBase> {
-    lotse_knowledge::load_dir(dir).with_context(|| format!("loading knowledge from {}", dir.display()))
 }
 
 fn knowledge_check(dir: &Path) -> Result<ExitCode> {

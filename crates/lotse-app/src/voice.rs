@@ -1,6 +1,7 @@
-//! `lotse voice`: a recording through one phone call (`lotse-call`), with the models loaded
-//! from `models/`, the clock of this machine and, where the configuration has a staff desk, the
-//! staff queue. The call loop itself is `lotse_call::run`; this module loads what it needs.
+//! The voice stack of `lotse voice`, `lotse eval voice` and `lotse bench voice`: a recording
+//! through one phone call (`lotse-call`), with the models loaded from `models/`, the clock of
+//! this machine and, where the configuration has a staff desk, the staff queue. The call loop
+//! itself is `lotse_call::run`; this module loads what it needs.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -302,7 +302,7 @@ pub fn run_cases(engine: &lotse_dialog::Engine, cases: &[JsonCase]) -> CaseRun {
         }
         if reply.kind == ReplyKind::Answer {
             let no_service = lotse_core::Service::new("", "", "", "");
-            let groundings = crate::eval::source_groundings(engine.knowledge(), &reply.sources, &no_service);
+            let groundings = crate::source_groundings(engine.knowledge(), &reply.sources, &no_service);
             if !lotse_dialog::verify::ungrounded(&reply.text, &groundings).is_empty() {
                 run.ungrounded += 1;
             }
@@ -520,16 +520,18 @@ fn check_gates(name: &str, run: &CaseRun, gates: &Gates) -> bool {
 }
 
 /// `lotse eval cases`.
+#[allow(clippy::too_many_arguments)]
 pub fn cases(
+    app: &lotse_app::App,
     knowledge: &Path,
     set_path: &Path,
     reports: &Path,
     verbose: bool,
-    llm: crate::LlmArg,
+    llm: lotse_app::LlmArg,
     gates: Gates,
 ) -> Result<ExitCode> {
     let cases = load(set_path)?;
-    let kb_ids = crate::load(knowledge)?;
+    let kb_ids = lotse_app::load(knowledge)?;
     let unknown: Vec<&str> = cases
         .iter()
         .flat_map(|c| &c.expect.services)
@@ -539,7 +541,7 @@ pub fn cases(
     if !unknown.is_empty() {
         eprintln!("note: expected ids not in {}: {unknown:?}", knowledge.display());
     }
-    let engine = crate::build_engine(knowledge)?;
+    let engine = app.build_engine(knowledge)?;
     let started = std::time::Instant::now();
     let base = run_cases(&engine, &cases);
     let set_name = set_path.file_stem().and_then(|s| s.to_str()).unwrap_or("set").to_string();
@@ -566,7 +568,7 @@ pub fn cases(
     let mut runs: Vec<(&str, &CaseRun)> = vec![("composer", &base)];
     let with_model;
     if llm.llm.is_some_and(|m| m != lotse_dialog::LlmMode::Off) {
-        let engine = crate::with_llm(crate::build_engine(knowledge)?, llm, false)?;
+        let engine = app.with_llm(app.build_engine(knowledge)?, llm, false)?;
         let (mode, name) = engine.llm().map(|(m, n)| (m, n.to_string())).context("no language model configured")?;
         let started = std::time::Instant::now();
         with_model = run_cases(&engine, &cases);

@@ -40,19 +40,19 @@ struct Question {
     unknown_nouns: f32,
 }
 
-fn questions(knowledge: &str, set: &str) -> Result<Vec<Question>> {
-    let kb = crate::load(std::path::Path::new(knowledge))?;
-    let index = crate::build_index(&kb)?;
+fn questions(app: &lotse_app::App, knowledge: &str, set: &str) -> Result<Vec<Question>> {
+    let kb = lotse_app::load(std::path::Path::new(knowledge))?;
+    let index = app.build_index(&kb)?;
     let cases: Vec<(String, Vec<String>)> = if set.ends_with(".jsonl") {
-        crate::eval_cases::load(std::path::Path::new(set))?
+        crate::cases::load(std::path::Path::new(set))?
             .into_iter()
-            .filter(|c| crate::eval_cases::Half::of(&c.id) == crate::eval_cases::Half::Tune)
+            .filter(|c| crate::cases::Half::of(&c.id) == crate::cases::Half::Tune)
             .filter(|c| c.turns.len() == 1)
             .filter(|c| !matches!(c.category.as_str(), "followup" | "handoff" | "injection" | "office"))
             .map(|c| (c.turns[0].clone(), c.expect.services))
             .collect()
     } else {
-        crate::eval::load_set(std::path::Path::new(set))?.case.into_iter().map(|c| (c.q, c.expect)).collect()
+        crate::load_set(std::path::Path::new(set))?.case.into_iter().map(|c| (c.q, c.expect)).collect()
     };
     let mut out = Vec::new();
     for (q, expect) in cases {
@@ -88,12 +88,12 @@ fn confidence_sample(q: &Question, w: &[f32]) -> (Vec<f32>, bool) {
     (rank::confidence_features(&ranked, q.unknown_share, q.unknown_nouns), y)
 }
 
-pub fn run(cmd: TrainCommand) -> Result<ExitCode> {
+pub fn run(app: &lotse_app::App, cmd: TrainCommand) -> Result<ExitCode> {
     let TrainCommand::Ranker { data, out, wrong_cost } = cmd;
     let mut all = Vec::new();
     for d in &data {
         let (k, s) = d.split_once('=').with_context(|| format!("--data {d}: expected KNOWLEDGE=SET"))?;
-        all.extend(questions(k, s)?);
+        all.extend(questions(app, k, s)?);
     }
     let rank_samples: Vec<(Vec<f32>, bool)> = all.iter().flat_map(|q| q.candidates.iter().cloned()).collect();
     let rank_w = rank::fit(&rank_samples, 1e-3, 4000);

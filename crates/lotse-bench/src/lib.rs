@@ -1,4 +1,4 @@
-//! `lotse bench search`: retrieval latency over a question set and index build time for a
+//! `lotse-bench`, the benchmarks behind `lotse bench`. `lotse bench search`: retrieval latency over a question set and index build time for a
 //! synthetic 2,000-service knowledge base; `lotse bench api`: load on the chat API; `lotse bench
 //! llm`: the local generator against llama.cpp on the same GGUF and prompt. All print figures.
 
@@ -63,26 +63,26 @@ pub enum BenchCommand {
     },
 }
 
-pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
+pub fn run(app: &lotse_app::App, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
-        BenchCommand::Search { knowledge, set, passes, synthetic } => search(&knowledge, &set, passes, synthetic),
-        BenchCommand::Api { knowledge, set, conversations, turns } => api(&knowledge, &set, conversations, turns),
+        BenchCommand::Search { knowledge, set, passes, synthetic } => search(app, &knowledge, &set, passes, synthetic),
+        BenchCommand::Api { knowledge, set, conversations, turns } => api(app, &knowledge, &set, conversations, turns),
         BenchCommand::Llm { model, llama_python, runs, max_tokens, knowledge } => {
-            llm(&model, llama_python.as_deref(), runs, max_tokens, &knowledge)
+            llm(app, &model, llama_python.as_deref(), runs, max_tokens, &knowledge)
         }
-        BenchCommand::Voice { knowledge, runs } => voice(&knowledge, runs),
+        BenchCommand::Voice { knowledge, runs } => voice(app, &knowledge, runs),
     }
 }
 
-fn voice(knowledge: &std::path::Path, runs: usize) -> Result<ExitCode> {
+fn voice(app: &lotse_app::App, knowledge: &std::path::Path, runs: usize) -> Result<ExitCode> {
     use lotse_core::Lang;
     use lotse_speech::resample::convert;
     use lotse_speech::stt::LangChoice;
     use std::time::Instant;
-    let engine = crate::build_engine(knowledge)?;
-    let models = crate::models_dir();
+    let engine = app.build_engine(knowledge)?;
+    let models = app.models_dir().to_path_buf();
     let started = Instant::now();
-    let stack = crate::voice::Stack::load(&models, &engine, &crate::configuration()?.city)?;
+    let stack = lotse_app::voice::Stack::load(&models, &engine, &app.configuration()?.city)?;
     println!("voice models loaded in {:.2} s", started.elapsed().as_secs_f64());
     let runs = runs.max(1);
     let questions = [
@@ -146,7 +146,7 @@ fn voice(knowledge: &std::path::Path, runs: usize) -> Result<ExitCode> {
         let mut lat = Vec::new();
         let mut parts = (0.0, 0.0, 0.0, 0.0);
         for _ in 0..runs {
-            let o = crate::voice::run_lang(&engine, &stack, &input, &[], 8000, Some(lang))?;
+            let o = lotse_app::voice::run_lang(&engine, &stack, &input, &[], 8000, Some(lang))?;
             if let Some(mut t) = o.turns.into_iter().next() {
                 t.speech_end = speech_end;
                 lat.push(t.latency().as_secs_f64() * 1000.0);
@@ -225,6 +225,7 @@ print(json.dumps({"load_s": load, "prompt_tokens": len(tokens), "generated_token
 "#;
 
 fn llm(
+    app: &lotse_app::App,
     model: &str,
     llama_python: Option<&std::path::Path>,
     runs: usize,
@@ -233,13 +234,13 @@ fn llm(
 ) -> Result<ExitCode> {
     use lotse_llm::{Generator, Params};
 
-    let models = crate::models_dir();
+    let models = app.models_dir().to_path_buf();
     let dir = models.join(model);
     let tokenizer = models.join("qwen-tokenizer");
     let gguf = dir.join("model.gguf");
     anyhow::ensure!(gguf.exists(), "{} is missing: run `lotse models fetch {model}` first", gguf.display());
     // A real grounded prompt: the ID card record and a question about it.
-    let kb = crate::load(knowledge)?;
+    let kb = lotse_app::load(knowledge)?;
     let service = kb.service("personalausweis").context("the knowledge has no personalausweis record")?;
     let offices: Vec<&lotse_core::Office> = service.responsible.iter().filter_map(|r| kb.office(&r.office)).collect();
     let grounding = lotse_dialog::Grounding { service, offices };
@@ -256,7 +257,7 @@ fn llm(
     };
     let question = "Kann ich den Personalausweis auch beantragen, wenn ich nur meinen Reisepass habe?";
     let analyzer = lotse_search::Analyzer::new(std::iter::empty());
-    let system = lotse_dialog::assist::system(&crate::configuration()?.city.administration());
+    let system = lotse_dialog::assist::system(&app.configuration()?.city.administration());
     let prompt = lotse_dialog::assist::answer_prompt(&system, &request, &grounding, question, None, &analyzer);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -342,13 +343,19 @@ fn llm(
 
 /// A bounded load test on loopback: `conversations` conversations at once, each creating itself
 /// and sending `turns` questions from the question set; stops when all are done.
-fn api(knowledge: &std::path::Path, set: &std::path::Path, conversations: usize, turns: usize) -> Result<ExitCode> {
+fn api(
+    app: &lotse_app::App,
+    knowledge: &std::path::Path,
+    set: &std::path::Path,
+    conversations: usize,
+    turns: usize,
+) -> Result<ExitCode> {
     use http_body_util::{BodyExt, Full};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 
-    let engine = std::sync::Arc::new(crate::build_engine(knowledge)?);
-    let questions: Vec<String> = crate::eval::load_set(set)?.case.into_iter().map(|c| c.q).collect();
+    let engine = std::sync::Arc::new(app.build_engine(knowledge)?);
+    let questions: Vec<String> = lotse_eval::load_set(set)?.case.into_iter().map(|c| c.q).collect();
     anyhow::ensure!(!questions.is_empty(), "the question set is empty");
     // The load comes from one address; the per-client limit would refuse it by design.
     let limits = lotse_web::Limits { requests_per_minute: u32::MAX / 2, ..Default::default() };
@@ -435,7 +442,7 @@ fn api(knowledge: &std::path::Path, set: &std::path::Path, conversations: usize,
 }
 
 fn percentile(values: &[Duration], p: f64) -> Duration {
-    crate::stats::percentile(values, p).unwrap_or_default()
+    lotse_eval::stats::percentile(values, p).unwrap_or_default()
 }
 
 /// Resident memory of this process in MiB, from /proc (Linux).
@@ -446,12 +453,18 @@ pub fn rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn search(knowledge: &std::path::Path, set: &std::path::Path, passes: usize, synthetic: usize) -> Result<ExitCode> {
+fn search(
+    app: &lotse_app::App,
+    knowledge: &std::path::Path,
+    set: &std::path::Path,
+    passes: usize,
+    synthetic: usize,
+) -> Result<ExitCode> {
     let rss_start = rss_mib();
-    let kb = crate::load(knowledge)?;
-    let questions = crate::eval::load_set(set)?.case;
+    let kb = lotse_app::load(knowledge)?;
+    let questions = lotse_eval::load_set(set)?.case;
     let t = Instant::now();
-    let index = crate::build_index(&kb)?;
+    let index = app.build_index(&kb)?;
     let build = t.elapsed();
     println!(
         "knowledge: {} services, {} index terms; index build {:.1} ms",
@@ -496,7 +509,7 @@ fn search(knowledge: &std::path::Path, set: &std::path::Path, passes: usize, syn
         big.services.push(s);
     }
     let t = Instant::now();
-    let big_index = crate::build_index(&big)?;
+    let big_index = app.build_index(&big)?;
     let big_build = t.elapsed();
     let mut big_times = Vec::new();
     for q in &questions {

@@ -1,6 +1,20 @@
-//! `lotse eval retrieval`: runs a question set against the search and reports hit@1, hit@3, MRR
-//! and abstention precision/recall, overall and per category, as text on stdout and as a Markdown
-//! report with an SVG plot under `eval/reports/`.
+//! `lotse-eval`: the evaluation runners behind `lotse eval` and `lotse train`. The question
+//! sets live beside this crate (`eval/*.toml`), the reports it writes under `eval/reports/`, and
+//! the independent sets are read from `../shared/eval/` at run time, never copied here.
+//!
+//! - `lotse eval retrieval` (this module): runs a question set against the search and reports
+//!   hit@1, hit@3, MRR and abstention precision/recall, overall and per category, as text on
+//!   stdout and as a Markdown report with an SVG plot.
+//! - `lotse eval dialog` (this module): multi-turn conversations through the engine.
+//! - `lotse eval cases` ([`cases`]): the independent sets, tune and check halves side by side.
+//! - `lotse eval voice` ([`voice`]): the dialog set spoken through the phone pipeline.
+//! - `lotse train ranker` ([`train`]): fits the ranking and confidence weights.
+//! - [`stats`]: the one percentile function of the project's figures.
+
+pub mod cases;
+pub mod stats;
+pub mod train;
+pub mod voice;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -48,7 +62,7 @@ pub enum EvalCommand {
         min_pass: Option<f64>,
         /// Also run the set with the language model and compare (`--llm` alone: assist).
         #[command(flatten)]
-        llm: crate::LlmArg,
+        llm: lotse_app::LlmArg,
         /// With --llm: exit with code 1 when the model's run passes fewer cases than this.
         #[arg(long)]
         min_pass_llm: Option<f64>,
@@ -68,9 +82,9 @@ pub enum EvalCommand {
         verbose: bool,
         /// Also run the set with the language model (`--llm` alone: assist).
         #[command(flatten)]
-        llm: crate::LlmArg,
+        llm: lotse_app::LlmArg,
         #[command(flatten)]
-        gates: crate::eval_cases::Gates,
+        gates: crate::cases::Gates,
     },
     /// The dialog set's single questions spoken (espeak-ng, 8 kHz µ-law, clean and noisy)
     /// through the voice pipeline: word error rate, retrieval from speech against text,
@@ -149,10 +163,10 @@ fn f(x: f64) -> String {
     if x.is_nan() { "–".into() } else { format!("{x:.3}") }
 }
 
-pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
+pub fn run(app: &lotse_app::App, cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
         EvalCommand::Retrieval { knowledge, set, reports, verbose, min_hit3, min_abstention_recall } => {
-            let (hit3, recall) = retrieval(&knowledge, &set, &reports, verbose)?;
+            let (hit3, recall) = retrieval(app, &knowledge, &set, &reports, verbose)?;
             let mut ok = true;
             if let Some(min) = min_hit3
                 && (hit3.is_nan() || hit3 < min)
@@ -169,22 +183,28 @@ pub fn run(cmd: EvalCommand) -> Result<ExitCode> {
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         EvalCommand::Dialog { knowledge, set, reports, verbose, min_pass, llm, min_pass_llm } => {
-            dialog(&knowledge, &set, &reports, verbose, min_pass, llm, min_pass_llm)
+            dialog(app, &knowledge, &set, &reports, verbose, min_pass, llm, min_pass_llm)
         }
         EvalCommand::Cases { knowledge, set, reports, verbose, llm, gates } => {
-            crate::eval_cases::cases(&knowledge, &set, &reports, verbose, llm, gates)
+            crate::cases::cases(app, &knowledge, &set, &reports, verbose, llm, gates)
         }
         EvalCommand::Voice { knowledge, set, reports, limit, verbose, max_gap } => {
-            crate::eval_voice::run(&knowledge, &set, &reports, limit, verbose, max_gap)
+            crate::voice::run(app, &knowledge, &set, &reports, limit, verbose, max_gap)
         }
     }
 }
 
 /// Runs the evaluation, prints and writes the report, and returns (hit@3, abstention recall).
-fn retrieval(knowledge: &Path, set_path: &Path, reports: &Path, verbose: bool) -> Result<(f64, f64)> {
-    let kb = crate::load(knowledge)?;
+fn retrieval(
+    app: &lotse_app::App,
+    knowledge: &Path,
+    set_path: &Path,
+    reports: &Path,
+    verbose: bool,
+) -> Result<(f64, f64)> {
+    let kb = lotse_app::load(knowledge)?;
     let set = load_set(set_path)?;
-    let index = crate::build_index(&kb)?;
+    let index = app.build_index(&kb)?;
     let mut total = Tally::default();
     let mut by_cat: BTreeMap<String, Tally> = BTreeMap::new();
     let mut misses = Vec::new();
@@ -592,15 +612,16 @@ fn category_table(run: &DialogRun, other: Option<&DialogRun>) -> String {
 
 #[allow(clippy::too_many_arguments)]
 pub fn dialog(
+    app: &lotse_app::App,
     knowledge: &Path,
     set_path: &Path,
     reports: &Path,
     verbose: bool,
     min_pass: Option<f64>,
-    llm: crate::LlmArg,
+    llm: lotse_app::LlmArg,
     min_pass_llm: Option<f64>,
 ) -> Result<ExitCode> {
-    let engine = crate::build_engine(knowledge)?;
+    let engine = app.build_engine(knowledge)?;
     let src = std::fs::read_to_string(set_path).with_context(|| format!("reading {}", set_path.display()))?;
     let set: DialogSet = toml::from_str(&src).with_context(|| format!("parsing {}", set_path.display()))?;
     let base = run_dialog(&engine, &set, verbose);
@@ -644,7 +665,7 @@ pub fn dialog(
         ok = false;
     }
     if llm.llm.is_some_and(|m| m != lotse_dialog::LlmMode::Off) {
-        let with = crate::with_llm(crate::build_engine(knowledge)?, llm, false)?;
+        let with = app.with_llm(app.build_engine(knowledge)?, llm, false)?;
         let (mode, name) = with.llm().map(|(m, n)| (m, n.to_string())).context("no language model configured")?;
         let started = std::time::Instant::now();
         let run = run_dialog(&with, &set, verbose);

@@ -18,7 +18,7 @@ use lotse_speech::resample::{convert, to_f32, to_i16};
 
 use lotse_speech::tts::{Tts, Voice};
 
-use crate::voice::{Stack, TurnRecord};
+use lotse_app::voice::{Stack, TurnRecord};
 
 /// One spoken case.
 struct Spoken {
@@ -124,6 +124,7 @@ fn percentile(v: Vec<f64>, p: f64) -> f64 {
 }
 
 pub fn run(
+    app: &lotse_app::App,
     knowledge: &Path,
     set: &Path,
     reports: &Path,
@@ -131,7 +132,7 @@ pub fn run(
     verbose: bool,
     max_gap: Option<f64>,
 ) -> Result<ExitCode> {
-    let engine = crate::build_engine(knowledge)?;
+    let engine = app.build_engine(knowledge)?;
     let src = std::fs::read_to_string(set).with_context(|| format!("reading {}", set.display()))?;
     let parsed: toml::Value = toml::from_str(&src).with_context(|| format!("parsing {}", set.display()))?;
     let mut cases = Vec::new();
@@ -160,8 +161,8 @@ pub fn run(
     if cases.is_empty() {
         bail!("{}: no single-question answer cases with a source", set.display());
     }
-    let models = crate::models_dir();
-    let mut stack = Stack::load(&models, &engine, &crate::configuration()?.city)?;
+    let models = app.models_dir().to_path_buf();
+    let mut stack = Stack::load(&models, &engine, &app.configuration()?.city)?;
     // Each question is the first of its own call, with the language known (the hotline's
     // German, or English for the English cases): the steady state of a call. The first-turn
     // language detection is measured separately below.
@@ -206,7 +207,7 @@ pub fn run(
             }
             let voice = if *piper { Some(&stack.tts) } else { None };
             let (audio, speech_end) = telephone_audio(&case.question, case.lang, voice, *noise, i as u32 + 1)?;
-            let outcome = crate::voice::run_lang(&engine, &stack, &audio, &[], 8000, Some(case.lang))?;
+            let outcome = lotse_app::voice::run_lang(&engine, &stack, &audio, &[], 8000, Some(case.lang))?;
             let turn = outcome.turns.into_iter().next();
             let heard = turn.as_ref().map(|t| t.transcript.clone()).unwrap_or_default();
             let reference = words(&case.question);
@@ -223,7 +224,7 @@ pub fn run(
                 let (answer, _) = telephone_audio(&back, case.lang, voice, *noise, i as u32 + 1001)?;
                 call.extend(std::iter::repeat_n(0.0, 16_000 * 6));
                 call.extend(answer);
-                let again = crate::voice::run_lang(&engine, &stack, &call, &[], 8000, Some(case.lang))?;
+                let again = lotse_app::voice::run_lang(&engine, &stack, &call, &[], 8000, Some(case.lang))?;
                 let answered = again.turns.get(1).filter(|t| t.kind == "answer" && t.source_ids.contains(&case.source));
                 answer_latency = answered.map(|t| t.latency().as_secs_f64() * 1000.0);
                 answered.is_some()
@@ -275,7 +276,7 @@ pub fn run(
     probe.extend(cases.iter().filter(|c| c.lang == Lang::En).take(10));
     for (i, case) in probe.iter().enumerate() {
         let (audio, speech_end) = telephone_audio(&case.question, case.lang, None, None, i as u32 + 1)?;
-        let outcome = crate::voice::run_lang(&engine, &stack, &audio, &[], 8000, None)?;
+        let outcome = lotse_app::voice::run_lang(&engine, &stack, &audio, &[], 8000, None)?;
         if let Some(mut t) = outcome.turns.into_iter().next() {
             detect_right += usize::from(t.heard_lang == case.lang);
             let _ = writeln!(

@@ -1,0 +1,157 @@
+//! `lotse-app`: Lotse assembled from the operator's settings. The configuration (`lotse.toml`
+//! and `LOTSE_…` variables), the model files (`lotse models fetch`), and what the command line,
+//! the evaluation and the benchmarks build from them: the knowledge, its search index (with the
+//! embedding stage when its model is fetched), the conversation engine with or without the
+//! language model, the staff desk and the voice stack. One place, so that `lotse serve`,
+//! `lotse eval` and `lotse bench` run the same engine a citizen meets.
+
+pub mod config;
+pub mod models;
+pub mod voice;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use lotse_knowledge::KnowledgeBase;
+use lotse_search::SearchIndex;
+
+pub use config::Config;
+
+/// The language model switch of `ask`, `serve` and `eval dialog`: `--llm` alone means assist.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct LlmArg {
+    /// Use the language model for this run: `--llm` (assist) or `--llm=full`, `--llm=off`.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "assist", value_name = "MODE")]
+    pub llm: Option<lotse_dialog::LlmMode>,
+}
+
+/// The operator's settings: where the models are, which configuration file, and whether the
+/// embedding stage is switched off.
+#[derive(Debug, Clone)]
+pub struct App {
+    models: PathBuf,
+    config: Option<PathBuf>,
+    embeddings: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new(PathBuf::from("models"), None, true)
+    }
+}
+
+impl App {
+    /// `models`: the folder `lotse models fetch` fills; `config`: the configuration file
+    /// (`lotse.toml` when `None` and it exists); `embeddings`: use the embedding stage when its
+    /// model is fetched.
+    pub fn new(models: PathBuf, config: Option<PathBuf>, embeddings: bool) -> App {
+        App { models, config, embeddings }
+    }
+
+    /// The models folder.
+    pub fn models_dir(&self) -> &Path {
+        &self.models
+    }
+
+    /// The configuration file given, if any.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
+    /// The configuration (read again on every call: a test or a command may change the file).
+    pub fn configuration(&self) -> Result<Config> {
+        Config::load(self.config.as_deref())
+    }
+
+    /// Builds the search index for `kb`, with the embedding stage when its model is fetched and
+    /// not switched off.
+    pub fn build_index(&self, kb: &KnowledgeBase) -> Result<SearchIndex> {
+        let index = SearchIndex::build(kb)?;
+        let dir = lotse_embed::Embedder::default_dir(&self.models);
+        if !self.embeddings || !lotse_embed::Embedder::available(&dir) {
+            return Ok(index);
+        }
+        let embedder = Arc::new(lotse_embed::Embedder::load(&dir)?);
+        Ok(index.with_embeddings(kb, embedder)?)
+    }
+
+    /// Loads the knowledge, builds the index and the conversation engine.
+    pub fn build_engine(&self, knowledge: &Path) -> Result<lotse_dialog::Engine> {
+        self.build_engine_over(Arc::new(load(knowledge)?))
+    }
+
+    /// The conversation engine over knowledge already loaded.
+    pub fn build_engine_over(&self, kb: Arc<KnowledgeBase>) -> Result<lotse_dialog::Engine> {
+        let index = Arc::new(self.build_index(&kb)?);
+        let city = self.configuration()?.city;
+        // A time zone the engine cannot find is an error here, as in the server, not UTC.
+        city.zone()?;
+        Ok(lotse_dialog::Engine::new(kb, index, city.engine_config()))
+    }
+
+    /// Adds the language model to `engine` as the configuration and `--llm` say. With `measure`
+    /// (the server), one generation at start measures what this machine affords, and a full
+    /// mode that would keep citizens waiting too long is lowered to assist.
+    pub fn with_llm(&self, engine: lotse_dialog::Engine, arg: LlmArg, measure: bool) -> Result<lotse_dialog::Engine> {
+        use lotse_dialog::LlmMode;
+        let config = self.configuration()?;
+        let mut mode = arg.llm.unwrap_or(config.llm.mode);
+        if mode == LlmMode::Off {
+            return Ok(engine);
+        }
+        let started = std::time::Instant::now();
+        let generator = config.llm.generator(&self.models)?;
+        if measure {
+            let prompt = lotse_llm::Prompt::user(
+                engine.system_prompt(),
+                "QUELLE:\nLeistung: Test\n\nFrage: Was ist das?\nAntworte kurz.",
+            );
+            let params = lotse_llm::Params { max_tokens: 16, ..Default::default() };
+            // The first generation also lays out the weights for the fast kernels: measure the second.
+            generator.generate(&prompt, &params, &mut |_| true)?;
+            let g = generator.generate(&prompt, &params, &mut |_| true)?;
+            // A typical answer: 150 new prompt tokens and 60 generated.
+            let answer_s = 150.0 / g.prefill_rate().max(0.1) + 60.0 / g.generation_rate().max(0.1);
+            eprintln!(
+                "language model {} ready in {:.1} s: prefill {:.0} tokens/s, generation {:.1} tokens/s, a typical answer about {answer_s:.1} s",
+                generator.name(),
+                started.elapsed().as_secs_f64(),
+                g.prefill_rate(),
+                g.generation_rate()
+            );
+            if mode == LlmMode::Full && answer_s > 8.0 {
+                eprintln!("this machine cannot afford llm mode full (every answer generated): using assist");
+                mode = LlmMode::Assist;
+            }
+        }
+        Ok(engine.with_generator(generator, mode))
+    }
+
+    /// The staff desk of the configuration's `[handoff]`: its store opened (and migrated).
+    pub fn open_desk(
+        &self,
+        config: Config,
+        kb: Arc<KnowledgeBase>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<lotse_handoff::Desk> {
+        let zone = config.city.zone()?;
+        let mut handoff = config.handoff;
+        // The consent text names the city's administration unless [handoff] names another.
+        if handoff.organisation == lotse_handoff::HandoffConfig::default().organisation {
+            handoff.organisation = config.city.administration();
+        }
+        handoff.schedule.validate().context("the [handoff.schedule] of the configuration")?;
+        runtime.block_on(async {
+            let store = lotse_handoff::Store::open(&handoff.database)
+                .await
+                .with_context(|| format!("opening the handoff database {}", handoff.database))?;
+            anyhow::Ok(lotse_handoff::Desk::new(store, handoff, kb, zone).await?)
+        })
+    }
+}
+
+/// Loads the knowledge of a folder (`services/`, `offices/`, `synonyms.toml`).
+pub fn load(dir: &Path) -> Result<KnowledgeBase> {
+    lotse_knowledge::load_dir(dir).with_context(|| format!("loading knowledge from {}", dir.display()))
+}
