@@ -647,7 +647,7 @@ mod tests {
             sources,
             handoff: None,
             suggestions: Vec::new(),
-            generated_by: lotse_core::COMPOSER.into(),
+            generated_by: lotse_core::GeneratedBy::Composer,
         }
     }
 

@@ -550,7 +550,7 @@ fn run_dialog(engine: &lotse_dialog::Engine, set: &DialogSet, verbose: bool) -> 
         if !facts.is_empty() {
             run.ungrounded_replies += 1;
         }
-        if reply.generated_by == lotse_core::COMPOSER {
+        if reply.generated_by.is_composer() {
             continue;
         }
         let question = case.turns.join(" ");

@@ -14,7 +14,7 @@ mod reply;
 
 pub use hours::{HoursError, MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange, Weekday, parse_day};
 pub use reply::{
-    COMPOSER, CallbackOffer, Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source,
+    CallbackOffer, GeneratedBy, Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source,
 };
 use serde::{Deserialize, Serialize};
 

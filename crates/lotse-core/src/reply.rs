@@ -107,11 +107,50 @@ pub struct CallbackOffer {
     pub consent: String,
 }
 
-/// `Reply::generated_by` of a reply written by the deterministic record composer.
-pub const COMPOSER: &str = "composer";
+/// How a reply's text was made. On the wire (the API, the widget, the reports) a string:
+/// `"composer"` or `"llm:<model>"`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum GeneratedBy {
+    /// Copied from the records by the deterministic composer.
+    #[default]
+    Composer,
+    /// Written by the named language model, every sentence verified against the records.
+    Model(String),
+}
 
-fn composer() -> String {
-    COMPOSER.to_string()
+impl GeneratedBy {
+    pub fn is_composer(&self) -> bool {
+        *self == GeneratedBy::Composer
+    }
+}
+
+impl std::fmt::Display for GeneratedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GeneratedBy::Composer => f.write_str("composer"),
+            GeneratedBy::Model(name) => write!(f, "llm:{name}"),
+        }
+    }
+}
+
+impl From<GeneratedBy> for String {
+    fn from(g: GeneratedBy) -> String {
+        g.to_string()
+    }
+}
+
+impl TryFrom<String> for GeneratedBy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "composer" {
+            return Ok(GeneratedBy::Composer);
+        }
+        match s.strip_prefix("llm:") {
+            Some(name) if !name.is_empty() => Ok(GeneratedBy::Model(name.to_string())),
+            _ => Err(format!("generated_by is \"composer\" or \"llm:<model>\", not {s:?}")),
+        }
+    }
 }
 
 /// One reply of the assistant. `text` is plain text: clients must escape it.
@@ -123,8 +162,25 @@ pub struct Reply {
     pub sources: Vec<Source>,
     pub handoff: Option<HandoffInfo>,
     pub suggestions: Vec<String>,
-    /// How the text was made: `"composer"` (copied from the records) or `"llm:<model>"`
-    /// (generated, every sentence verified against the records).
-    #[serde(default = "composer")]
-    pub generated_by: String,
+    /// How the text was made.
+    #[serde(default)]
+    pub generated_by: GeneratedBy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn how_a_reply_was_made_is_a_string_on_the_wire() {
+        for (g, wire) in
+            [(GeneratedBy::Composer, "\"composer\""), (GeneratedBy::Model("qwen2.5".into()), "\"llm:qwen2.5\"")]
+        {
+            assert_eq!(serde_json::to_string(&g).unwrap(), wire);
+            assert_eq!(serde_json::from_str::<GeneratedBy>(wire).unwrap(), g);
+        }
+        for bad in ["\"\"", "\"llm:\"", "\"model\"", "\"Composer\""] {
+            assert!(serde_json::from_str::<GeneratedBy>(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -246,7 +246,7 @@ async fn a_barge_in_cancels_the_generation_and_the_composer_answers() {
     assert!(took < Duration::from_millis(200), "the generator saw the cancel after {took:?}");
     let TurnOutcome::Answered { reply, .. } = running.await.unwrap().unwrap() else { panic!("not relayed") };
     assert_eq!(reply.kind, ReplyKind::Answer, "{}", reply.text);
-    assert_eq!(reply.generated_by, lotse_core::COMPOSER, "the composer's answer stands: {}", reply.text);
+    assert_eq!(reply.generated_by, lotse_core::GeneratedBy::Composer, "the composer's answer stands: {}", reply.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -333,7 +333,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if !reply.suggestions.is_empty() {
                     println!("  Vorschläge: {}", reply.suggestions.join(" | "));
                 }
-                if reply.generated_by != lotse_core::COMPOSER {
+                if !reply.generated_by.is_composer() {
                     println!("  Erstellt von: {} (jeder Satz gegen die Quellen geprüft)", reply.generated_by);
                 }
             }

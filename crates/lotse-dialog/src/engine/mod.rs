@@ -166,7 +166,7 @@ impl Engine {
             sources: Vec::new(),
             handoff: None,
             suggestions: Vec::new(),
-            generated_by: lotse_core::COMPOSER.to_string(),
+            generated_by: lotse_core::GeneratedBy::Composer,
         }
     }
 
@@ -328,7 +328,7 @@ impl Engine {
             // service, appointment booking) follow its answer where the channel shows links.
             let links: Vec<&str> = r.text.lines().filter(|l| l.contains("http")).collect();
             r.text = if links.is_empty() { generated } else { format!("{generated}\n{}", links.join("\n")) };
-            r.generated_by = format!("llm:{}", llm.generator.name());
+            r.generated_by = lotse_core::GeneratedBy::Model(llm.generator.name().to_string());
         }
         r
     }

@@ -457,7 +457,7 @@ fn a_verified_generated_answer_is_streamed_and_given() {
         LlmMode::Assist,
     );
     let (r, seen) = streamed(&e, "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?");
-    assert_eq!(r.generated_by, "llm:scripted", "{}", r.text);
+    assert_eq!(r.generated_by, lotse_core::GeneratedBy::Model("scripted".into()), "{}", r.text);
     assert!(r.text.starts_with("Ja, Sie können das Passbild"), "{}", r.text);
     assert_eq!(r.sources[0].id, "personalausweis");
     // The facts first, then each verified sentence.
@@ -481,7 +481,7 @@ fn a_generated_answer_with_a_wrong_fact_is_replaced_by_the_records() {
     for text in table {
         let e = with_model(text, false, LlmMode::Full);
         let (r, seen) = streamed(&e, "Kann ich den Personalausweis online beantragen?");
-        assert_eq!(r.generated_by, lotse_core::COMPOSER, "{text} → {}", r.text);
+        assert!(r.generated_by.is_composer(), "{text} → {}", r.text);
         assert_eq!(LlmStats::get(&e.llm_stats().unwrap().rejected), 1, "{text}");
         for s in &seen[1..] {
             assert!(!s.contains("12,00") && !s.contains("Meldebescheinigung") && !s.contains("123456"), "{s}");
@@ -504,7 +504,7 @@ fn a_cancelled_turn_ends_with_the_composer() {
         TurnRequest::new("Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?")
             .cancel(cancel),
     );
-    assert_eq!((r.kind, r.generated_by.as_str()), (ReplyKind::Answer, lotse_core::COMPOSER), "{}", r.text);
+    assert_eq!((r.kind, &r.generated_by), (ReplyKind::Answer, &lotse_core::GeneratedBy::Composer), "{}", r.text);
     let stats = e.llm_stats().unwrap();
     assert_eq!((LlmStats::get(&stats.cancelled), LlmStats::get(&stats.errors)), (1, 0));
 }
@@ -513,12 +513,12 @@ fn a_cancelled_turn_ends_with_the_composer() {
 fn a_busy_model_or_a_plain_fee_question_gets_the_composer_at_once() {
     let e = with_model("Das kostet 46,00 €.", true, LlmMode::Full);
     let (r, _) = streamed(&e, "Was kostet ein Personalausweis?");
-    assert_eq!(r.generated_by, lotse_core::COMPOSER);
+    assert!(r.generated_by.is_composer());
     assert_eq!(LlmStats::get(&e.llm_stats().unwrap().busy), 1);
     // In assist mode a fee question is the composer's: no generation at all.
     let e = with_model("Das kostet 46,00 €.", false, LlmMode::Assist);
     let (r, seen) = streamed(&e, "Was kostet ein Personalausweis?");
-    assert_eq!((r.generated_by.as_str(), seen.len()), (lotse_core::COMPOSER, 0));
+    assert_eq!((&r.generated_by, seen.len()), (&lotse_core::GeneratedBy::Composer, 0));
     assert!(r.text.contains("46,00 €"), "{}", r.text);
 }
 
