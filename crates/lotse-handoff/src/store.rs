@@ -61,6 +61,25 @@ string_enum!(
     Role { Staff = "staff", Admin = "admin" }
 );
 
+string_enum!(
+    /// How a handoff ended. Staff choose the first four when they close a conversation; the
+    /// others are written by the system.
+    Outcome {
+        Resolved = "resolved",
+        Referred = "referred",
+        NoAnswer = "no_answer",
+        Spam = "spam",
+        HandedBack = "handed_back",
+        Abandoned = "abandoned",
+        Deleted = "deleted",
+    }
+);
+
+impl Outcome {
+    /// The outcomes a member of staff may choose when closing (the console's choice).
+    pub const BY_STAFF: [Outcome; 4] = [Outcome::Resolved, Outcome::Referred, Outcome::NoAnswer, Outcome::Spam];
+}
+
 impl QueueState {
     pub fn is_open(self) -> bool {
         matches!(self, QueueState::Waiting | QueueState::Claimed | QueueState::Active)
@@ -105,7 +124,7 @@ pub struct Handoff {
     pub claimed_by: Option<String>,
     pub staff_seen_ms: Option<i64>,
     pub closed_ms: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub note: Option<String>,
     pub citizen_seen_ms: i64,
 }
@@ -131,7 +150,7 @@ impl Handoff {
             claimed_by: r.try_get("claimed_by")?,
             staff_seen_ms: r.try_get("staff_seen_ms")?,
             closed_ms: r.try_get("closed_ms")?,
-            outcome: r.try_get("outcome")?,
+            outcome: r.try_get::<Option<String>, _>("outcome")?.as_deref().and_then(Outcome::parse),
             note: r.try_get("note")?,
             citizen_seen_ms: r.try_get("citizen_seen_ms")?,
         })
@@ -538,13 +557,13 @@ impl Store {
         self.handoff(id).await
     }
 
-    /// Ends a handoff with an outcome (`resolved`, `referred`, `no_answer`, `handed_back`, …).
-    pub async fn close(&self, id: &str, outcome: &str, note: Option<&str>, now: i64) -> Result<Handoff> {
+    /// Ends a handoff with an outcome.
+    pub async fn close(&self, id: &str, outcome: Outcome, note: Option<&str>, now: i64) -> Result<Handoff> {
         let done = sqlx::query(
             "UPDATE handoffs SET state = 'closed', outcome = $1, note = $2, closed_ms = $3 \
              WHERE id = $4 AND state IN ('waiting', 'claimed', 'active')",
         )
-        .bind(outcome)
+        .bind(outcome.as_str())
         .bind(note.map(str::to_string))
         .bind(now)
         .bind(id)
@@ -965,7 +984,7 @@ impl Store {
             waiting_now: hs.iter().filter(|h| h.state == QueueState::Waiting).count() as u64,
             handled: all.iter().filter(|h| handled(h)).count() as u64,
             abandoned: hs.iter().filter(|h| h.state == QueueState::Abandoned).count() as u64,
-            handed_back: hs.iter().filter(|h| h.outcome.as_deref() == Some("handed_back")).count() as u64,
+            handed_back: hs.iter().filter(|h| h.outcome == Some(Outcome::HandedBack)).count() as u64,
             wait_median_s: quantile(&w, 0.5),
             wait_p90_s: quantile(&w, 0.9),
             callbacks_open: cbs.iter().filter(|c| c.state == CallbackState::Open).count() as u64,

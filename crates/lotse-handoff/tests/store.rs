@@ -3,7 +3,7 @@
 
 use lotse_core::{Channel, Lang, Source};
 use lotse_handoff::store::{NewHandoff, StoreError, now_ms};
-use lotse_handoff::{Author, CallbackState, ContactKind, NewCallback, QueueState, Role, Store};
+use lotse_handoff::{Author, CallbackState, ContactKind, NewCallback, Outcome, QueueState, Role, Store};
 
 fn sqlite_url() -> String {
     let dir = std::env::temp_dir().join(format!("lotse-store-{}", uuid::Uuid::new_v4().simple()));
@@ -69,8 +69,8 @@ async fn queue_lifecycle(store: &Store) {
     store.claim(&hb.id, "bert", t0 + 240_000).await.unwrap();
     let est = store.wait_estimate(&team, 1, t0 + 300_000).await.unwrap();
     assert_eq!(est, None, "two distinct claims are not enough");
-    store.close(&ha.id, "resolved", Some("erledigt"), t0 + 300_000).await.unwrap();
-    assert!(matches!(store.close(&ha.id, "resolved", None, t0 + 300_001).await, Err(StoreError::Conflict(_))));
+    store.close(&ha.id, Outcome::Resolved, Some("erledigt"), t0 + 300_000).await.unwrap();
+    assert!(matches!(store.close(&ha.id, Outcome::Resolved, None, t0 + 300_001).await, Err(StoreError::Conflict(_))));
 
     // The citizen of c leaves: abandoned after the timeout; a present citizen is kept.
     store.citizen_seen(&b, t0 + 400_000).await.unwrap();
@@ -140,7 +140,7 @@ async fn transcripts_and_deletion(store: &Store) {
     assert!(store.transcript(&conv).await.unwrap().is_empty());
     assert!(matches!(store.callback(&cb.id).await, Err(StoreError::NotFound)));
     let h = store.latest_handoff(&conv).await.unwrap().unwrap();
-    assert_eq!((h.state, h.outcome.as_deref(), h.service.clone()), (QueueState::Closed, Some("deleted"), None));
+    assert_eq!((h.state, h.outcome, h.service.clone()), (QueueState::Closed, Some(Outcome::Deleted), None));
 }
 
 async fn retention(store: &Store) {
@@ -149,10 +149,10 @@ async fn retention(store: &Store) {
     let day = 24 * 3600 * 1000;
     let h = store.enqueue(new(&old, "r"), now - 40 * day).await.unwrap();
     store.append(&old, Author::Citizen, None, "alt", &[], now - 40 * day).await.unwrap();
-    store.close(&h.id, "resolved", None, now - 35 * day).await.unwrap();
+    store.close(&h.id, Outcome::Resolved, None, now - 35 * day).await.unwrap();
     let h2 = store.enqueue(new(&fresh, "r"), now - day).await.unwrap();
     store.append(&fresh, Author::Citizen, None, "neu", &[], now - day).await.unwrap();
-    store.close(&h2.id, "resolved", None, now - day).await.unwrap();
+    store.close(&h2.id, Outcome::Resolved, None, now - day).await.unwrap();
     let p = store.purge(now - 30 * day, now - day).await.unwrap();
     assert!(p.handoffs >= 1 && p.messages >= 1, "{p:?}");
     assert!(store.transcript(&old).await.unwrap().is_empty());

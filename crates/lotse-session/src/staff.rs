@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lotse_core::{HandoffInfo, HandoffState, ReplyKind, Source};
 use lotse_dialog::{handoff_text, understand};
 use lotse_handoff::store::{StaffAccount, now_ms};
-use lotse_handoff::{Author, Callback, Desk, Handoff, QueueState};
+use lotse_handoff::{Author, Callback, Desk, Handoff, Outcome, QueueState};
 
 use crate::{ConversationEvent, SessionError, Sessions, StaffEvent};
 
@@ -121,13 +121,13 @@ impl Sessions {
         Ok(h)
     }
 
-    /// Ends the staff part with an outcome (`handed_back`: the assistant answers again).
+    /// Ends the staff part with an outcome (`HandedBack`: the assistant answers again).
     /// Anyone may close a waiting conversation (a duplicate, spam); a claimed one only its owner.
     pub async fn finish(
         &self,
         handoff_id: &str,
         account: &StaffAccount,
-        outcome: &str,
+        outcome: Outcome,
         note: Option<&str>,
     ) -> Result<Handoff, SessionError> {
         let desk = self.staff_desk()?;
@@ -137,13 +137,13 @@ impl Sessions {
         }
         let now = now_ms();
         let h = desk.store.close(handoff_id, outcome, note, now).await?;
-        let line = if outcome == "handed_back" {
+        let line = if outcome == Outcome::HandedBack {
             format!("{} hat das Gespräch an den Assistenten zurückgegeben.", account.display_name)
         } else {
             format!("{} hat das Gespräch beendet.", account.display_name)
         };
         let _ = desk.store.append(&h.conversation_id, Author::System, None, &line, &[], now).await;
-        tracing::info!(handoff = %h.id, outcome, "closed");
+        tracing::info!(handoff = %h.id, outcome = outcome.as_str(), "closed");
         if let Some(tx) = self.sender(&h.conversation_id) {
             let info = HandoffInfo { state: HandoffState::Closed, ..Default::default() };
             let _ = tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });

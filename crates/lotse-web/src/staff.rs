@@ -28,7 +28,7 @@ use axum::{Extension, Form, Json, Router};
 use lotse_dialog::understand;
 use lotse_handoff::auth;
 use lotse_handoff::store::{StaffAccount, now_ms};
-use lotse_handoff::{QueueState, Role, Schedule};
+use lotse_handoff::{Outcome, QueueState, Role, Schedule};
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -452,7 +452,7 @@ async fn handback(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     desk(&state)?;
-    let h = state.sessions.finish(&id, &ctx.account, "handed_back", None).await?;
+    let h = state.sessions.finish(&id, &ctx.account, Outcome::HandedBack, None).await?;
     Ok(Json(serde_json::json!({ "handoff": h })))
 }
 
@@ -464,8 +464,6 @@ struct CloseBody {
     note: Option<String>,
 }
 
-const OUTCOMES: [&str; 4] = ["resolved", "referred", "no_answer", "spam"];
-
 async fn close(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
@@ -473,16 +471,18 @@ async fn close(
     body: Result<Json<CloseBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    if !OUTCOMES.contains(&body.outcome.as_str()) {
+    // A string, not the enum, in the body: a wrong value gets this answer, not a parse error.
+    let Some(outcome) = Outcome::parse(&body.outcome).filter(|o| Outcome::BY_STAFF.contains(o)) else {
+        let names: Vec<&str> = Outcome::BY_STAFF.iter().map(|o| o.as_str()).collect();
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_outcome",
-            format!("The outcome is one of: {}.", OUTCOMES.join(", ")),
+            format!("The outcome is one of: {}.", names.join(", ")),
         ));
-    }
+    };
     let note = body.note.map(|n| n.chars().take(2000).collect::<String>()).filter(|n| !n.trim().is_empty());
     desk(&state)?;
-    let h = state.sessions.finish(&id, &ctx.account, &body.outcome, note.as_deref()).await?;
+    let h = state.sessions.finish(&id, &ctx.account, outcome, note.as_deref()).await?;
     Ok(Json(serde_json::json!({ "handoff": h })))
 }
 

@@ -346,6 +346,11 @@ fn the_queue_moves_live_and_one_claim_wins() {
     let loser = if s1 == 200 { &bert } else { &anna };
     let (status, body) = s.post(&format!("/staff/api/handoffs/{ha}/reply"), json!({"text": "Hallo"}), Some(loser));
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_yours")));
+    // Staff choose among their outcomes; the system's ("handed_back", "deleted") are not theirs.
+    for bad in ["handed_back", "deleted", "erledigt", ""] {
+        let (status, body) = s.post(&format!("/staff/api/handoffs/{ha}/close"), json!({"outcome": bad}), Some(winner));
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_outcome")), "{bad}: {body}");
+    }
     let (status, _) = s.post(
         &format!("/staff/api/handoffs/{ha}/close"),
         json!({"outcome": "resolved", "note": "Termin vereinbart"}),
