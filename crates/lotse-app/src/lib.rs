@@ -18,7 +18,8 @@ use lotse_search::SearchIndex;
 
 pub use config::Config;
 
-/// The language model switch of `ask`, `serve` and `eval dialog`: `--llm` alone means assist.
+/// The language model switch of `ask`, `serve`, `voice`, `eval dialog` and `eval cases`:
+/// `--llm` alone means assist.
 #[derive(clap::Args, Clone, Copy, Debug, Default)]
 pub struct LlmArg {
     /// Use the language model for this run: `--llm` (assist) or `--llm=full`, `--llm=off`.
@@ -27,7 +28,7 @@ pub struct LlmArg {
 }
 
 /// The operator's settings: where the models are, which configuration file, and whether the
-/// embedding stage is switched off.
+/// embedding stage may be used.
 #[derive(Debug, Clone)]
 pub struct App {
     models: PathBuf,
@@ -52,11 +53,6 @@ impl App {
     /// The models folder.
     pub fn models_dir(&self) -> &Path {
         &self.models
-    }
-
-    /// The configuration file given, if any.
-    pub fn config_path(&self) -> Option<&Path> {
-        self.config.as_deref()
     }
 
     /// The configuration (read again on every call: a test or a command may change the file).
@@ -84,6 +80,12 @@ impl App {
     /// The conversation engine over knowledge already loaded.
     pub fn build_engine_over(&self, kb: Arc<KnowledgeBase>) -> Result<lotse_dialog::Engine> {
         let index = Arc::new(self.build_index(&kb)?);
+        self.engine(kb, index)
+    }
+
+    /// The conversation engine over knowledge and an index already built, with the city's
+    /// settings of the configuration.
+    pub fn engine(&self, kb: Arc<KnowledgeBase>, index: Arc<SearchIndex>) -> Result<lotse_dialog::Engine> {
         let city = self.configuration()?.city;
         // A time zone the engine cannot find is an error here, as in the server, not UTC.
         city.zone()?;

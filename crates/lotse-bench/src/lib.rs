@@ -1,6 +1,8 @@
-//! `lotse-bench`, the benchmarks behind `lotse bench`. `lotse bench search`: retrieval latency over a question set and index build time for a
-//! synthetic 2,000-service knowledge base; `lotse bench api`: load on the chat API; `lotse bench
-//! llm`: the local generator against llama.cpp on the same GGUF and prompt. All print figures.
+//! `lotse-bench`, the benchmarks behind `lotse bench`. `lotse bench search`: retrieval latency
+//! over a question set and index build time for a synthetic 2,000-service knowledge base;
+//! `lotse bench api`: load on the chat API; `lotse bench llm`: the local generator against
+//! llama.cpp on the same GGUF and prompt; `lotse bench voice`: whole voice turns. All print
+//! figures.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

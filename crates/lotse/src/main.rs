@@ -259,7 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Models { command } => lotse_app::models::run(&cli.models, command),
         Command::Staff { command: StaffCommand::Add { name, display_name, role } } => {
-            staff_add(&cli.config, &name, display_name, &role)
+            staff_add(&app, &name, display_name, &role)
         }
         Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm, no_staff } => {
             tracing_subscriber::fmt()
@@ -281,8 +281,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             let embeddings = index.has_embeddings();
             let config = app.configuration()?;
-            config.city.zone()?;
-            let engine = lotse_dialog::Engine::new(kb.clone(), index, config.city.engine_config());
+            let engine = app.engine(kb.clone(), index)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
                 None
@@ -401,7 +400,7 @@ fn parse_enum<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result
 }
 
 /// `lotse staff add NAME`: asks for the password twice (or takes LOTSE_STAFF_PASSWORD).
-fn staff_add(config: &Option<PathBuf>, name: &str, display_name: Option<String>, role: &str) -> Result<ExitCode> {
+fn staff_add(app: &lotse_app::App, name: &str, display_name: Option<String>, role: &str) -> Result<ExitCode> {
     let role = lotse_handoff::Role::parse(role).with_context(|| format!("the role is staff or admin, not `{role}`"))?;
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_alphanumeric() || "._-".contains(c)) {
         anyhow::bail!("a login name has 1 to 64 letters, digits, dots, dashes or underscores");
@@ -417,7 +416,7 @@ fn staff_add(config: &Option<PathBuf>, name: &str, display_name: Option<String>,
         }
     };
     let hash = lotse_handoff::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
-    let handoff = lotse_app::Config::load(config.as_deref())?.handoff;
+    let handoff = app.configuration()?.handoff;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let existed = runtime.block_on(async {
         let store = lotse_handoff::Store::open(&handoff.database)
