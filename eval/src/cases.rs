@@ -285,7 +285,7 @@ pub fn run_cases(engine: &lotse_dialog::Engine, cases: &[JsonCase]) -> CaseRun {
     let mut run = CaseRun::default();
     for (i, case) in cases.iter().enumerate() {
         let channel = if case.channel == "phone" { Channel::Phone } else { Channel::Web };
-        let (mut conv, mut reply) = engine.start(format!("case-{i}"), channel, Lang::De);
+        let (mut conv, mut reply) = engine.start(format!("case-{i}").into(), channel, Lang::De);
         for turn in &case.turns {
             let t = std::time::Instant::now();
             reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(turn).plain(case.plain).at(at, now));

@@ -505,7 +505,8 @@ fn run_dialog(engine: &lotse_dialog::Engine, set: &DialogSet, verbose: bool) -> 
     // Stemming and stop words only: no vocabulary needed.
     let analyzer = lotse_search::Analyzer::new(std::iter::empty());
     for (i, case) in set.case.iter().enumerate() {
-        let (mut conv, mut reply) = engine.start(format!("eval-{i}"), lotse_core::Channel::Web, lotse_core::Lang::De);
+        let (mut conv, mut reply) =
+            engine.start(format!("eval-{i}").into(), lotse_core::Channel::Web, lotse_core::Lang::De);
         let mut first_sentence = None;
         let mut took = std::time::Duration::ZERO;
         for turn in &case.turns {

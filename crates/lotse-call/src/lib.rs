@@ -277,7 +277,7 @@ pub fn run<R: Recognizer, S: Synthesizer, V: Activity>(
 struct Session<'a, R, S, V: Activity> {
     engine: &'a Engine,
     /// The staff queue and the call's conversation id there, when the call can reach staff.
-    line: Option<(&'a Staff, String)>,
+    line: Option<(&'a Staff, lotse_core::ConversationId)>,
     synth: &'a S,
     recognizer: &'a mut R,
     clock: &'a dyn Clock,

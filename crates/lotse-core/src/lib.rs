@@ -14,7 +14,7 @@ mod reply;
 
 pub use hours::{HoursError, MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange, Weekday, parse_day};
 pub use reply::{
-    CallbackOffer, GeneratedBy, Channel, ConversationId, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source,
+    CallbackOffer, Channel, ConversationId, GeneratedBy, HandoffInfo, HandoffState, Lang, Reply, ReplyKind, Source,
 };
 use serde::{Deserialize, Serialize};
 
@@ -226,4 +226,57 @@ pub struct Office {
     pub notes: Option<String>,
     pub source: String,
     pub as_of: String,
+}
+
+/// Declares an id type: a string on the wire and in the database, a type of its own in the code,
+/// so that a conversation's id cannot be passed where a handoff's is meant.
+#[macro_export]
+macro_rules! string_id {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> $name {
+                $name(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                $name(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                $name(id.to_string())
+            }
+        }
+    };
 }

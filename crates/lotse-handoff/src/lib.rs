@@ -17,4 +17,7 @@ pub mod store;
 
 pub use desk::{Desk, HandoffConfig};
 pub use schedule::{Exception, Schedule, Team, Window};
-pub use store::{Author, Callback, CallbackState, ContactKind, Handoff, Message, NewCallback, Outcome, QueueState, Role, Store};
+pub use store::{
+    Author, Callback, CallbackId, CallbackState, ContactKind, Handoff, HandoffId, Message, NewCallback, Outcome,
+    QueueState, Role, Store,
+};

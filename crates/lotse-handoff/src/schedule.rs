@@ -4,8 +4,8 @@
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
-use lotse_core::{MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange};
 use lotse_core::calendar::{Zone, holiday, weekday};
+use lotse_core::{MONTHS_DE, MONTHS_EN, OpeningHours, TimeRange};
 use serde::{Deserialize, Serialize};
 
 /// A team that takes handed-over conversations.

@@ -6,7 +6,7 @@
 //! Every change is one statement (or one transaction), so a crash leaves either the old or the
 //! new state; a change is acknowledged to a client only after the statement returned.
 
-use lotse_core::{Channel, Lang, Source};
+use lotse_core::{Channel, ConversationId, Lang, Source};
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -26,6 +26,15 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+lotse_core::string_id!(
+    /// The id of a handoff (one stay of a conversation in the staff queue).
+    HandoffId
+);
+lotse_core::string_id!(
+    /// The id of a callback request.
+    CallbackId
+);
 
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($v:ident = $s:literal),* $(,)? }) => {
@@ -109,8 +118,8 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
 /// A conversation in the staff queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Handoff {
-    pub id: String,
-    pub conversation_id: String,
+    pub id: HandoffId,
+    pub conversation_id: ConversationId,
     pub team: String,
     pub state: QueueState,
     pub reason: String,
@@ -136,8 +145,8 @@ impl Handoff {
         let channel: String = r.try_get("channel")?;
         let sources: String = r.try_get("sources")?;
         Ok(Handoff {
-            id: r.try_get("id")?,
-            conversation_id: r.try_get("conversation_id")?,
+            id: HandoffId::new(r.try_get::<String, _>("id")?),
+            conversation_id: ConversationId::new(r.try_get::<String, _>("conversation_id")?),
             team: r.try_get("team")?,
             state: QueueState::parse(&state).unwrap_or(QueueState::Closed),
             reason: r.try_get("reason")?,
@@ -160,7 +169,7 @@ impl Handoff {
 /// What is needed to queue a conversation.
 #[derive(Debug, Clone)]
 pub struct NewHandoff {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub team: String,
     pub reason: String,
     pub lang: Lang,
@@ -184,8 +193,8 @@ pub struct Message {
 /// A callback request made outside staff hours.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Callback {
-    pub id: String,
-    pub conversation_id: String,
+    pub id: CallbackId,
+    pub conversation_id: ConversationId,
     pub team: String,
     pub state: CallbackState,
     pub contact_kind: ContactKind,
@@ -212,8 +221,8 @@ impl Callback {
         let kind: String = r.try_get("contact_kind")?;
         let lang: String = r.try_get("lang")?;
         Ok(Callback {
-            id: r.try_get("id")?,
-            conversation_id: r.try_get("conversation_id")?,
+            id: CallbackId::new(r.try_get::<String, _>("id")?),
+            conversation_id: ConversationId::new(r.try_get::<String, _>("conversation_id")?),
             team: r.try_get("team")?,
             state: CallbackState::parse(&state).unwrap_or(CallbackState::Open),
             contact_kind: ContactKind::parse(&kind).unwrap_or(ContactKind::Phone),
@@ -237,7 +246,7 @@ impl Callback {
 /// What is needed to store a callback request.
 #[derive(Debug, Clone)]
 pub struct NewCallback {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub team: String,
     pub contact_kind: ContactKind,
     pub contact: String,
@@ -424,7 +433,7 @@ impl Store {
              created_ms, citizen_seen_ms) VALUES ($1, $2, $3, 'waiting', $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(&id)
-        .bind(&new.conversation_id)
+        .bind(new.conversation_id.as_str())
         .bind(&new.team)
         .bind(&new.reason)
         .bind(lang_str(new.lang))
@@ -448,7 +457,7 @@ impl Store {
         )
         .bind(&h.team)
         .bind(h.created_ms)
-        .bind(&h.id)
+        .bind(h.id.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok(Some(row.try_get::<i64, _>(0)? as u32 + 1))
@@ -596,7 +605,7 @@ impl Store {
                  WHERE id = $2 AND state IN ('waiting', 'claimed', 'active') AND citizen_seen_ms < $3",
             )
             .bind(now)
-            .bind(&h.id)
+            .bind(h.id.as_str())
             .bind(before)
             .execute(&self.pool)
             .await?;
@@ -700,7 +709,7 @@ impl Store {
              VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12, $10)",
         )
         .bind(&id)
-        .bind(&c.conversation_id)
+        .bind(c.conversation_id.as_str())
         .bind(&c.team)
         .bind(c.contact_kind.as_str())
         .bind(&c.contact)

@@ -2,8 +2,8 @@
 //! [`ConversationEvent`]s (the web's server-sent events, the phone), staff consoles get
 //! [`StaffEvent`]s. Both are closed enums: a new channel or plug-in subscribes, it adds nothing.
 
-use lotse_core::{HandoffInfo, Reply};
-use lotse_handoff::Author;
+use lotse_core::{ConversationId, HandoffInfo, Reply};
+use lotse_handoff::{Author, HandoffId};
 use serde::Serialize;
 
 /// What a conversation's stream carries.
@@ -49,24 +49,24 @@ pub enum StaffEvent {
     Queue,
     /// New transcript lines of a conversation (fetch them if it is open).
     Transcript {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     /// A line in a handed-over conversation.
     Message {
-        handoff_id: String,
+        handoff_id: HandoffId,
         author: Author,
         staff: Option<String>,
         text: String,
         at_ms: i64,
     },
     Typing {
-        handoff_id: String,
+        handoff_id: HandoffId,
         who: Author,
         typing: bool,
     },
     /// A conversation ended (closed, abandoned, deleted by the citizen).
     Closed {
-        handoff_id: String,
+        handoff_id: HandoffId,
     },
     /// The callback list changed.
     Callbacks,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use lotse_core::{HandoffInfo, HandoffState, Reply, ReplyKind};
+use lotse_core::{ConversationId, HandoffInfo, HandoffState, Reply, ReplyKind};
 use lotse_dialog::{Conversation, Event, HandoffReason, handoff_text};
 use lotse_handoff::store::now_ms;
 use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, QueueState};
@@ -74,13 +74,13 @@ impl Sessions {
         let Some(desk) = &self.desk else { return Err(SessionError::UnknownConversation) };
         // Ids are random, so a lookup for a guessed one finds nothing.
         let Some(h) = desk.store.open_handoff(id).await? else { return Err(SessionError::UnknownConversation) };
-        let mut c = Conversation::new(id.to_string(), h.channel, h.lang);
+        let mut c = Conversation::new(id.into(), h.channel, h.lang);
         c.lang_chosen = true;
         let conv = Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true }));
         let events = broadcast::channel(64).0;
         let mut map = self.lock();
         // Another request may have restored it meanwhile: keep the first.
-        let e = map.entry(id.to_string()).or_insert(Entry { conversation: conv, events, last_active: Instant::now() });
+        let e = map.entry(id.into()).or_insert(Entry { conversation: conv, events, last_active: Instant::now() });
         Ok((e.conversation.clone(), e.events.clone()))
     }
 
@@ -242,7 +242,7 @@ impl Sessions {
             .store
             .add_callback(
                 NewCallback {
-                    conversation_id: id.to_string(),
+                    conversation_id: id.into(),
                     team,
                     contact_kind: request.contact_kind,
                     contact,
@@ -340,7 +340,7 @@ impl Sessions {
             for s in staff {
                 let _ = desk.store.staff_seen(&s, now).await;
             }
-            let listening: Vec<(String, Shared)> = {
+            let listening: Vec<(ConversationId, Shared)> = {
                 let map = self.lock();
                 map.iter()
                     .filter(|(_, e)| e.events.receiver_count() > 0)

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lotse_core::{Channel, Lang, Reply};
+use lotse_core::{Channel, ConversationId, Lang, Reply};
 use lotse_dialog::{Conversation, Engine, Partial, Retrieval, TurnRequest};
 use lotse_handoff::Desk;
 use tokio::sync::broadcast;
@@ -118,7 +118,7 @@ pub struct Sessions {
     engine: Arc<Engine>,
     desk: Option<Desk>,
     limits: Limits,
-    conversations: Mutex<HashMap<String, Entry>>,
+    conversations: Mutex<HashMap<ConversationId, Entry>>,
     staff_events: broadcast::Sender<StaffEvent>,
     /// Open console streams per staff account: who is present.
     presence: Mutex<HashMap<String, usize>>,
@@ -150,15 +150,15 @@ impl Sessions {
         self.desk.as_ref()
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Entry>> {
         // A panic while holding the lock leaves a consistent map (every change is one insert
         // or remove), so a poisoned lock is safe to use.
         self.conversations.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts a conversation: its id (random, its only key) and the greeting.
-    pub fn start(&self, channel: Channel, lang: Lang) -> (String, Reply) {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+    pub fn start(&self, channel: Channel, lang: Lang) -> (ConversationId, Reply) {
+        let id = ConversationId::new(uuid::Uuid::new_v4().simple().to_string());
         let (conversation, reply) = self.engine.start(id.clone(), channel, lang);
         let mut map = self.lock();
         if map.len() >= self.limits.max_conversations {

@@ -168,8 +168,12 @@ impl From<SessionError> for ApiError {
         use lotse_handoff::ContactKind;
         match e {
             SessionError::UnknownConversation => handoff::unknown(),
-            SessionError::NoStaff => ApiError::new(StatusCode::NOT_FOUND, "no_staff", "Callbacks are not offered here."),
-            SessionError::EmptyMessage => ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "The message is empty."),
+            SessionError::NoStaff => {
+                ApiError::new(StatusCode::NOT_FOUND, "no_staff", "Callbacks are not offered here.")
+            }
+            SessionError::EmptyMessage => {
+                ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "The message is empty.")
+            }
             SessionError::ConsentRequired => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "consent_required",
@@ -186,7 +190,9 @@ impl From<SessionError> for ApiError {
             SessionError::NoSchedule => {
                 ApiError::new(StatusCode::CONFLICT, "no_schedule", "No staff hours are planned for this team.")
             }
-            SessionError::NotYours => ApiError::new(StatusCode::CONFLICT, "not_yours", "Claim this conversation first."),
+            SessionError::NotYours => {
+                ApiError::new(StatusCode::CONFLICT, "not_yours", "Claim this conversation first.")
+            }
             SessionError::Store(e) => store_error(e),
             SessionError::Internal => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
@@ -227,7 +233,7 @@ struct CreateBody {
 
 #[derive(Serialize)]
 struct CreateResponse {
-    id: String,
+    id: lotse_core::ConversationId,
     reply: Reply,
 }
 

@@ -312,7 +312,7 @@ fn desk(state: &AppState) -> Result<&lotse_handoff::Desk, ApiError> {
 
 #[derive(Serialize)]
 struct QueueItem {
-    id: String,
+    id: lotse_handoff::HandoffId,
     team: String,
     team_name: String,
     state: QueueState,

@@ -559,7 +559,7 @@ fn a_citizen_who_leaves_is_abandoned_and_absent_staff_lose_the_conversation() {
     let anna = s.login("anna");
     let hid = queue_item(&s, &anna, |_| true)["id"].as_str().unwrap().to_string();
     let first = s.rt.block_on(s.desk.store.handoff(&hid)).unwrap();
-    assert_eq!(first.conversation_id, gone);
+    assert_eq!(first.conversation_id.as_str(), gone);
     std::thread::sleep(Duration::from_millis(1800));
     let h = s.rt.block_on(s.desk.store.handoff(&hid)).unwrap();
     assert_eq!(h.state, lotse_handoff::QueueState::Abandoned);
