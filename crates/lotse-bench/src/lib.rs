@@ -1,6 +1,6 @@
 //! `lotse-bench`, the benchmarks behind `lotse bench`. `lotse bench search`: retrieval latency
 //! over a question set and index build time for a synthetic 2,000-service knowledge base;
-//! `lotse bench api`: load on the chat API; `lotse bench llm`: the local generator against
+//! `lotse bench turns`: whole composer turns; `lotse bench api`: load on the chat API; `lotse bench llm`: the local generator against
 //! llama.cpp on the same GGUF and prompt; `lotse bench voice`: whole voice turns. All print
 //! figures.
 
@@ -25,6 +25,18 @@ pub enum BenchCommand {
         /// Services in the synthetic knowledge base for the build benchmark.
         #[arg(long, default_value_t = 2000)]
         synthetic: usize,
+    },
+    /// Whole composer turns (understanding, retrieval with its dense stage when the model is
+    /// fetched, the decision, the record's sentences, the reply), one at a time, as the chat
+    /// API runs them: p50/p95/p99 per turn.
+    Turns {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "eval/jena-retrieval.toml")]
+        set: PathBuf,
+        /// Passes over the question set.
+        #[arg(long, default_value_t = 5)]
+        passes: usize,
     },
     /// Load on the chat API over loopback: many conversations at once (bounded, stops itself).
     Api {
@@ -68,6 +80,7 @@ pub enum BenchCommand {
 pub fn run(app: &lotse_app::App, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Search { knowledge, set, passes, synthetic } => search(app, &knowledge, &set, passes, synthetic),
+        BenchCommand::Turns { knowledge, set, passes } => turns(app, &knowledge, &set, passes),
         BenchCommand::Api { knowledge, set, conversations, turns } => api(app, &knowledge, &set, conversations, turns),
         BenchCommand::Llm { model, llama_python, runs, max_tokens, knowledge } => {
             llm(app, &model, llama_python.as_deref(), runs, max_tokens, &knowledge)
@@ -453,6 +466,41 @@ pub fn rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+fn turns(app: &lotse_app::App, knowledge: &std::path::Path, set: &std::path::Path, passes: usize) -> Result<ExitCode> {
+    let kb = std::sync::Arc::new(lotse_app::load(knowledge)?);
+    let index = std::sync::Arc::new(app.build_index(&kb)?);
+    let dense = index.has_embeddings();
+    let engine = app.engine(kb, index)?;
+    let questions = lotse_eval::load_set(set)?.case;
+    let turn = |q: &str| {
+        let (mut conv, _) = engine.start("bench".into(), lotse_core::Channel::Web, lotse_core::Lang::De);
+        let t = Instant::now();
+        let reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(q));
+        let took = t.elapsed();
+        std::hint::black_box(reply);
+        took
+    };
+    // Warm up once: the first embedding of each question fills no cache, but page faults and
+    // lazily built tables should not count.
+    for q in &questions {
+        turn(&q.q);
+    }
+    let mut times: Vec<Duration> = (0..passes).flat_map(|_| questions.iter().map(|q| turn(&q.q))).collect();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "composer turns over {} questions ({} passes, dense stage {}): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        questions.len(),
+        passes,
+        if dense { "on" } else { "off" },
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.95)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().unwrap_or(&Duration::ZERO))
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn search(
