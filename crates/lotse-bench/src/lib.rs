@@ -269,6 +269,7 @@ fn llm(
         state: lotse_core::calendar::State::default(),
         passages: &[],
         fees: &[],
+        introduce: false,
     };
     let question = "Kann ich den Personalausweis auch beantragen, wenn ich nur meinen Reisepass habe?";
     let analyzer = lotse_search::Analyzer::new(std::iter::empty());

@@ -32,6 +32,11 @@ pub struct Request<'a> {
     /// The fees whose condition the question meets (indices into the service's fees); empty:
     /// all fees.
     pub fees: &'a [usize],
+    /// The question told a situation and the service is new to the conversation: an aspect
+    /// answer also gives the teaser, so the citizen learns what the service is (not on the
+    /// phone, where every sentence costs the caller time, and not in English, where the
+    /// teaser would be German).
+    pub introduce: bool,
 }
 
 /// Writes the text of an answer from grounded records.
@@ -322,6 +327,9 @@ impl Composer for RecordComposer {
             }
         } else {
             lines.push(format!("{name}:"));
+            if req.introduce && lang == Lang::De && req.channel != Channel::Phone && !s.teaser.trim().is_empty() {
+                lines.push(s.teaser.trim().to_string());
+            }
         }
 
         // The record's own sentences for what was asked, before the structured facts; in

@@ -80,6 +80,9 @@ pub(super) struct Turn<'s> {
     pub(super) question: String,
     /// The message before it, for follow-ups.
     pub(super) previous: Option<String>,
+    /// The service answered is new to the conversation and the message told a situation: the
+    /// answer says what the service is, even when it answers one aspect.
+    pub(super) introduce: bool,
 }
 
 /// Something that happened in a conversation. The log is append-only; the staff console,

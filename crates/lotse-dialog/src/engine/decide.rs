@@ -410,6 +410,9 @@ impl Engine {
             return self.clarify(conv, &options);
         }
         let top = result.hits[0].index;
+        // A citizen who told a situation ("Ich hab total viele Schulden … Wo kann ich mich
+        // beraten lassen?") learns what the service is before the aspect they asked for.
+        turn.introduce = conv.topic != Some(top) && self.is_story(text);
         conv.topic = Some(top);
         self.answer(conv, top, &aspects, &[], turn)
     }
@@ -668,11 +671,16 @@ impl Engine {
             options.extend(runner_up.map(|h| h.index));
             return Some(options);
         }
+        (self.is_story(text) && result.confidence >= STORY_FLOOR && top.coverage >= STORY_COVERAGE)
+            .then(|| vec![top.index])
+    }
+
+    /// Whether a message tells a situation rather than naming a matter: [`STORY_WORDS`]
+    /// content words or more.
+    fn is_story(&self, text: &str) -> bool {
         let analyzer = self.index.analyzer();
         let folded = lotse_search::fold(text);
-        let content = lotse_search::analysis::words(&folded).filter(|w| !analyzer.is_stop_word(w)).count();
-        let story = content >= STORY_WORDS;
-        (story && result.confidence >= STORY_FLOOR && top.coverage >= STORY_COVERAGE).then(|| vec![top.index])
+        lotse_search::analysis::words(&folded).filter(|w| !analyzer.is_stop_word(w)).count() >= STORY_WORDS
     }
 
     /// Whether a search result is sure enough to answer from.

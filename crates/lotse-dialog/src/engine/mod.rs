@@ -198,6 +198,7 @@ impl Engine {
             cancel: request.cancel,
             question: understand::strip_markup(&text),
             previous,
+            introduce: false,
         };
         let reply = self.decide(conv, &text, &mut turn);
         conv.events.push(Event::ReplyOut { at, reply: reply.clone() });
@@ -302,6 +303,7 @@ impl Engine {
             state: self.config.state,
             passages: &passages,
             fees: &fees,
+            introduce: turn.introduce,
         };
         let mut text = self.composer.answer(&request, &grounding);
         if !ungrounded(&text, std::slice::from_ref(&grounding)).is_empty() {

@@ -557,3 +557,22 @@ fn needing_it_soon_asks_for_the_quick_way() {
     assert_eq!(r.sources[0].id, "reisepass");
     assert!(r.text.contains("70,00 €"), "{}", r.text);
 }
+
+#[test]
+fn a_story_learns_what_the_service_is_before_the_aspect() {
+    let story = "Mein alter Ausweis ist letzte Woche abgelaufen und ich fliege bald in den Urlaub. \
+                 Was kostet ein neuer Personalausweis?";
+    let teaser = "Deutsche ab 16 Jahren brauchen einen gültigen Personalausweis";
+    let r = run(Channel::Web, &[story]);
+    assert_eq!(r.sources[0].id, "personalausweis");
+    assert!(r.text.contains(teaser) && r.text.contains("46,00 €"), "{}", r.text);
+    // A question that names its matter plainly gets the fee alone, and so does a caller, for
+    // whom every sentence costs time.
+    let r = run(Channel::Web, &["Was kostet ein Personalausweis?"]);
+    assert!(!r.text.contains(teaser) && r.text.contains("46,00 €"), "{}", r.text);
+    let r = run(Channel::Phone, &[story]);
+    assert!(!r.text.contains(teaser), "{}", r.text);
+    // Nor is the service introduced again when the conversation is already about it.
+    let r = run(Channel::Web, &["Wie beantrage ich einen Personalausweis?", story]);
+    assert!(!r.text.contains(teaser), "{}", r.text);
+}
