@@ -12,13 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use lotse_core::{Channel, Lang};
-use lotse_speech::g711::Law;
-use lotse_speech::resample::{convert, to_f32, to_i16};
-
-use lotse_speech::tts::{Tts, Voice};
-
 use lotse_app::voice::{Stack, TurnRecord};
+use lotse_core::{Channel, Lang};
+use lotse_speech::resample::convert;
+use lotse_speech::telephone;
+use lotse_speech::tts::{Tts, Voice};
 
 /// One spoken case.
 struct Spoken {
@@ -59,7 +57,7 @@ fn telephone_audio(
         None => Voice::espeak(lang).synthesize(text)?,
     };
     let mut narrow = convert(&audio.samples, audio.rate, 8000)?;
-    let rms = (narrow.iter().map(|v| v * v).sum::<f32>() / narrow.len().max(1) as f32).sqrt();
+    let rms = telephone::rms(&narrow);
     let last = narrow.iter().rposition(|v| v.abs() > 0.01).unwrap_or(narrow.len());
     // Half a second before, 1.2 seconds after: room for the hangover.
     let mut x = vec![0.0f32; 4000];
@@ -67,17 +65,9 @@ fn telephone_audio(
     x.append(&mut narrow);
     x.extend(vec![0.0f32; 9600]);
     if let Some(db) = noise_db {
-        let amp = rms / 10f32.powf(db / 20.0) * 3f32.sqrt();
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        for v in &mut x {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            *v += amp * ((s as f32 / u32::MAX as f32) * 2.0 - 1.0);
-        }
+        telephone::add_noise(&mut x, rms, db, seed);
     }
-    let codes = Law::Mu.encode(&to_i16(&x));
-    Ok((convert(&to_f32(&Law::Mu.decode(&codes)), 8000, 16_000)?, speech_end))
+    Ok((convert(&telephone::mu_law(&x), 8000, 16_000)?, speech_end))
 }
 
 /// What a caller says to a question back that offers the question's service: "Ja." to

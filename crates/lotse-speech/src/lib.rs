@@ -16,6 +16,7 @@ pub mod g711;
 pub mod resample;
 pub mod spoken;
 pub mod stt;
+pub mod telephone;
 pub mod tts;
 pub mod vad;
 pub mod wav;

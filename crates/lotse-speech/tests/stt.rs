@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use lotse_core::Lang;
-use lotse_speech::g711::Law;
-use lotse_speech::resample::{convert, to_f32, to_i16};
+use lotse_speech::resample::convert;
 use lotse_speech::stt::{LangChoice, RATE, Stt};
 
 fn models() -> PathBuf {
@@ -47,9 +46,7 @@ fn say(voice: &str, text: &str) -> Vec<f32> {
 }
 
 fn telephone(x: &[f32]) -> Vec<f32> {
-    let narrow = convert(x, RATE, 8000).unwrap();
-    let codes = Law::Mu.encode(&to_i16(&narrow));
-    convert(&to_f32(&Law::Mu.decode(&codes)), 8000, RATE).unwrap()
+    lotse_speech::telephone::through(x, RATE).unwrap()
 }
 
 fn words(s: &str) -> Vec<String> {

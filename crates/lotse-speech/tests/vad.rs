@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lotse_speech::endpoint::{EndpointConfig, Endpointer, Turn};
-use lotse_speech::g711::Law;
-use lotse_speech::resample::{convert, to_f32, to_i16};
+use lotse_speech::resample::convert;
 use lotse_speech::vad::{CHUNK, RATE, Vad};
 
 fn models() -> PathBuf {
@@ -94,9 +93,7 @@ fn through_the_telephone_path_and_not_on_noise() {
     let mut vad = Vad::load(&models()).unwrap();
     // 16 kHz → 8 kHz µ-law, as a caller's audio arrives, → 16 kHz again.
     let speech = say("Wann hat der Bürgerservice geöffnet?");
-    let narrow = convert(&speech, RATE, 8000).unwrap();
-    let phone = to_f32(&Law::Mu.decode(&Law::Mu.encode(&to_i16(&narrow))));
-    let wide = convert(&phone, 8000, RATE).unwrap();
+    let wide = lotse_speech::telephone::through(&speech, RATE).unwrap();
     let (audio, _, _) = between_silences(&wide, 0.8, 1.2);
     assert_eq!(turns(&mut vad, &audio).len(), 1, "the telephone path lost the turn");
 

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use lotse_core::Lang;
-use lotse_speech::g711::Law;
-use lotse_speech::resample::{convert, to_f32, to_i16};
+use lotse_speech::resample::convert;
 use lotse_speech::tts::Tts;
 
 fn repo() -> PathBuf {
@@ -59,7 +58,7 @@ fn caller(tts: &Tts, parts: &[Part], path: &Path) -> Vec<f32> {
             }
         }
     }
-    let phone = to_f32(&Law::Mu.decode(&Law::Mu.encode(&to_i16(&x))));
+    let phone = lotse_speech::telephone::mu_law(&x);
     lotse_speech::wav::write(path, &phone, 8000).unwrap();
     onsets
 }

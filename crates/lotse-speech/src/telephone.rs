@@ -1,0 +1,60 @@
+//! What a caller's audio goes through on its way to Lotse: the phone network's 8 kHz G.711
+//! µ-law, and for the evaluation white noise. One simulation for the evaluation, the benchmarks
+//! and the tests, so that they all hear the same telephone.
+
+use crate::g711::Law;
+use crate::resample::{ResampleError, convert, to_f32, to_i16};
+
+/// 8 kHz audio after µ-law coding there and back (the network's quantisation).
+pub fn mu_law(narrow: &[f32]) -> Vec<f32> {
+    to_f32(&Law::Mu.decode(&Law::Mu.encode(&to_i16(narrow))))
+}
+
+/// Audio at `rate` as it arrives from a telephone, at `rate` again: band-limited to 8 kHz
+/// sampling and µ-law coded.
+pub fn through(samples: &[f32], rate: u32) -> Result<Vec<f32>, ResampleError> {
+    let narrow = convert(samples, rate, 8000)?;
+    convert(&mu_law(&narrow), 8000, rate)
+}
+
+/// Adds white noise at `snr_db` below the signal's RMS, from a fixed `seed` (xorshift), so
+/// that a run can be repeated exactly.
+pub fn add_noise(samples: &mut [f32], signal_rms: f32, snr_db: f32, seed: u32) {
+    // Uniform noise in [-a, a] has RMS a / √3.
+    let amp = signal_rms / 10f32.powf(snr_db / 20.0) * 3f32.sqrt();
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    for v in samples {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v += amp * ((s as f32 / u32::MAX as f32) * 2.0 - 1.0);
+    }
+}
+
+/// The root mean square of `samples` (0 for none).
+pub fn rms(samples: &[f32]) -> f32 {
+    (samples.iter().map(|v| v * v).sum::<f32>() / samples.len().max(1) as f32).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_keeps_a_tone_and_noise_has_the_asked_level() {
+        let tone: Vec<f32> =
+            (0..16_000).map(|i| 0.5 * (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin()).collect();
+        let heard = through(&tone, 16_000).unwrap();
+        assert_eq!(heard.len(), tone.len());
+        // µ-law and the band limit change a 440 Hz tone by little.
+        let err: Vec<f32> = tone.iter().zip(&heard).skip(200).take(15_000).map(|(a, b)| a - b).collect();
+        assert!(rms(&err) < 0.05 * rms(&tone), "error {} of {}", rms(&err), rms(&tone));
+        let mut silence = vec![0.0f32; 8000];
+        add_noise(&mut silence, 0.1, 20.0, 7);
+        let level = rms(&silence);
+        assert!((level - 0.01).abs() < 0.002, "noise at {level}, wanted 0.01");
+        let mut again = vec![0.0f32; 8000];
+        add_noise(&mut again, 0.1, 20.0, 7);
+        assert_eq!(silence, again, "the same seed gives the same noise");
+    }
+}
