@@ -398,27 +398,27 @@ impl Store {
     // --- the queue -------------------------------------------------------------------------
 
     /// The open (waiting, claimed or active) handoff of a conversation.
-    pub async fn open_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>> {
+    pub async fn open_handoff(&self, conversation_id: &ConversationId) -> Result<Option<Handoff>> {
         let sql = format!(
             "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE conversation_id = $1 \
              AND state IN ('waiting', 'claimed', 'active') ORDER BY created_ms DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql).bind(conversation_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(conversation_id.as_str()).fetch_optional(&self.pool).await?;
         row.as_ref().map(Handoff::from_row).transpose()
     }
 
     /// The latest handoff of a conversation, open or not.
-    pub async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>> {
+    pub async fn latest_handoff(&self, conversation_id: &ConversationId) -> Result<Option<Handoff>> {
         let sql = format!(
             "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE conversation_id = $1 ORDER BY created_ms DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql).bind(conversation_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(conversation_id.as_str()).fetch_optional(&self.pool).await?;
         row.as_ref().map(Handoff::from_row).transpose()
     }
 
-    pub async fn handoff(&self, id: &str) -> Result<Handoff> {
+    pub async fn handoff(&self, id: &HandoffId) -> Result<Handoff> {
         let sql = format!("SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.pool).await?;
         row.as_ref().map(Handoff::from_row).transpose()?.ok_or(StoreError::NotFound)
     }
 
@@ -443,7 +443,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        self.handoff(&id).await
+        self.handoff(&HandoffId::new(id)).await
     }
 
     /// 1 = next in its team's queue; `None` when not waiting.
@@ -497,14 +497,14 @@ impl Store {
     }
 
     /// Claims a waiting conversation for `staff`. Exactly one of several racing claims wins.
-    pub async fn claim(&self, id: &str, staff: &str, now: i64) -> Result<Handoff> {
+    pub async fn claim(&self, id: &HandoffId, staff: &str, now: i64) -> Result<Handoff> {
         let done = sqlx::query(
             "UPDATE handoffs SET state = 'claimed', claimed_by = $1, claimed_ms = COALESCE(claimed_ms, $2), \
              staff_seen_ms = $2 WHERE id = $3 AND state = 'waiting'",
         )
         .bind(staff)
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() != 1 {
@@ -515,13 +515,13 @@ impl Store {
     }
 
     /// The first staff reply makes a claimed conversation active.
-    pub async fn activate(&self, id: &str, staff: &str, now: i64) -> Result<()> {
+    pub async fn activate(&self, id: &HandoffId, staff: &str, now: i64) -> Result<()> {
         sqlx::query(
             "UPDATE handoffs SET state = 'active', staff_seen_ms = $1 WHERE id = $2 AND claimed_by = $3 \
              AND state IN ('claimed', 'active')",
         )
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .bind(staff)
         .execute(&self.pool)
         .await?;
@@ -539,25 +539,25 @@ impl Store {
     }
 
     /// The citizen is present (their events stream is open, or they wrote).
-    pub async fn citizen_seen(&self, conversation_id: &str, now: i64) -> Result<()> {
+    pub async fn citizen_seen(&self, conversation_id: &ConversationId, now: i64) -> Result<()> {
         sqlx::query(
             "UPDATE handoffs SET citizen_seen_ms = $1 WHERE conversation_id = $2 \
              AND state IN ('waiting', 'claimed', 'active')",
         )
         .bind(now)
-        .bind(conversation_id)
+        .bind(conversation_id.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// Puts a claimed conversation back in the queue, keeping its original place.
-    pub async fn release(&self, id: &str) -> Result<Handoff> {
+    pub async fn release(&self, id: &HandoffId) -> Result<Handoff> {
         let done = sqlx::query(
             "UPDATE handoffs SET state = 'waiting', claimed_by = NULL, staff_seen_ms = NULL \
              WHERE id = $1 AND state IN ('claimed', 'active')",
         )
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() != 1 {
@@ -567,7 +567,7 @@ impl Store {
     }
 
     /// Ends a handoff with an outcome.
-    pub async fn close(&self, id: &str, outcome: Outcome, note: Option<&str>, now: i64) -> Result<Handoff> {
+    pub async fn close(&self, id: &HandoffId, outcome: Outcome, note: Option<&str>, now: i64) -> Result<Handoff> {
         let done = sqlx::query(
             "UPDATE handoffs SET state = 'closed', outcome = $1, note = $2, closed_ms = $3 \
              WHERE id = $4 AND state IN ('waiting', 'claimed', 'active')",
@@ -575,7 +575,7 @@ impl Store {
         .bind(outcome.as_str())
         .bind(note.map(str::to_string))
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() != 1 {
@@ -643,7 +643,7 @@ impl Store {
     /// Appends a line to a conversation's transcript; returns its sequence number.
     pub async fn append(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         author: Author,
         staff: Option<&str>,
         text: &str,
@@ -659,7 +659,7 @@ impl Store {
                  SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM messages WHERE conversation_id = $1 \
                  RETURNING seq",
             )
-            .bind(conversation_id)
+            .bind(conversation_id.as_str())
             .bind(now)
             .bind(author.as_str())
             .bind(staff.map(str::to_string))
@@ -676,11 +676,11 @@ impl Store {
         Err(StoreError::Conflict("could not append to the transcript"))
     }
 
-    pub async fn transcript(&self, conversation_id: &str) -> Result<Vec<Message>> {
+    pub async fn transcript(&self, conversation_id: &ConversationId) -> Result<Vec<Message>> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, author, staff, text, sources FROM messages WHERE conversation_id = $1 ORDER BY seq",
         )
-        .bind(conversation_id)
+        .bind(conversation_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -722,20 +722,21 @@ impl Store {
         .bind(c.slot_end_ms)
         .execute(&self.pool)
         .await?;
-        self.callback(&id).await
+        self.callback(&CallbackId::new(id)).await
     }
 
-    pub async fn callback(&self, id: &str) -> Result<Callback> {
-        let row = sqlx::query("SELECT * FROM callbacks WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+    pub async fn callback(&self, id: &CallbackId) -> Result<Callback> {
+        let row =
+            sqlx::query("SELECT * FROM callbacks WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
         row.as_ref().map(Callback::from_row).transpose()?.ok_or(StoreError::NotFound)
     }
 
     /// The conversation's callback request that is not done yet.
-    pub async fn pending_callback(&self, conversation_id: &str) -> Result<Option<Callback>> {
+    pub async fn pending_callback(&self, conversation_id: &ConversationId) -> Result<Option<Callback>> {
         let row = sqlx::query(
             "SELECT * FROM callbacks WHERE conversation_id = $1 AND state <> 'done' ORDER BY created_ms DESC LIMIT 1",
         )
-        .bind(conversation_id)
+        .bind(conversation_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(Callback::from_row).transpose()
@@ -752,14 +753,14 @@ impl Store {
     }
 
     /// A staff member takes a callback and plans it for `at` (open → scheduled).
-    pub async fn schedule_callback(&self, id: &str, staff: &str, at: i64) -> Result<Callback> {
+    pub async fn schedule_callback(&self, id: &CallbackId, staff: &str, at: i64) -> Result<Callback> {
         let done = sqlx::query(
             "UPDATE callbacks SET state = 'scheduled', assigned_to = $1, scheduled_ms = $2 \
              WHERE id = $3 AND state IN ('open', 'scheduled')",
         )
         .bind(staff)
         .bind(at)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() != 1 {
@@ -769,7 +770,13 @@ impl Store {
         self.callback(id).await
     }
 
-    pub async fn complete_callback(&self, id: &str, staff: &str, note: Option<&str>, now: i64) -> Result<Callback> {
+    pub async fn complete_callback(
+        &self,
+        id: &CallbackId,
+        staff: &str,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<Callback> {
         let done = sqlx::query(
             "UPDATE callbacks SET state = 'done', assigned_to = COALESCE(assigned_to, $1), done_ms = $2, note = $3 \
              WHERE id = $4 AND state <> 'done'",
@@ -777,7 +784,7 @@ impl Store {
         .bind(staff)
         .bind(now)
         .bind(note.map(str::to_string))
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() != 1 {
@@ -932,10 +939,16 @@ impl Store {
 
     /// The citizen ends and deletes their conversation: transcript and contact data go at once;
     /// an open handoff is closed (its row stays, without content, for the waiting-time figures).
-    pub async fn delete_conversation(&self, conversation_id: &str, now: i64) -> Result<()> {
+    pub async fn delete_conversation(&self, conversation_id: &ConversationId, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM messages WHERE conversation_id = $1").bind(conversation_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM callbacks WHERE conversation_id = $1").bind(conversation_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM messages WHERE conversation_id = $1")
+            .bind(conversation_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM callbacks WHERE conversation_id = $1")
+            .bind(conversation_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE handoffs SET state = CASE WHEN state IN ('waiting', 'claimed', 'active') THEN 'closed' ELSE state END, \
              outcome = CASE WHEN state IN ('waiting', 'claimed', 'active') THEN 'deleted' ELSE outcome END, \
@@ -943,7 +956,7 @@ impl Store {
              WHERE conversation_id = $2",
         )
         .bind(now)
-        .bind(conversation_id)
+        .bind(conversation_id.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -1,7 +1,7 @@
 //! The handoff store against a real SQLite file, and against PostgreSQL when
 //! `LOTSE_TEST_POSTGRES` names a database (`scripts/test` starts one).
 
-use lotse_core::{Channel, Lang, Source};
+use lotse_core::{Channel, ConversationId, Lang, Source};
 use lotse_handoff::store::{NewHandoff, StoreError, now_ms};
 use lotse_handoff::{Author, CallbackState, ContactKind, NewCallback, Outcome, QueueState, Role, Store};
 
@@ -32,10 +32,14 @@ fn unique(s: &str) -> String {
     format!("{s}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+fn conversation(s: &str) -> ConversationId {
+    ConversationId::new(unique(s))
+}
+
 async fn queue_lifecycle(store: &Store) {
     let team = unique("team");
     let t0 = now_ms();
-    let (a, b, c) = (unique("conv-a"), unique("conv-b"), unique("conv-c"));
+    let (a, b, c) = (conversation("conv-a"), conversation("conv-b"), conversation("conv-c"));
     let ha = store.enqueue(new(&a, &team), t0).await.unwrap();
     let hb = store.enqueue(new(&b, &team), t0 + 1).await.unwrap();
     let hc = store.enqueue(new(&c, &team), t0 + 2).await.unwrap();
@@ -88,7 +92,7 @@ async fn queue_lifecycle(store: &Store) {
 }
 
 async fn transcripts_and_deletion(store: &Store) {
-    let conv = unique("conv-t");
+    let conv = conversation("conv-t");
     let now = now_ms();
     store.enqueue(new(&conv, "t"), now).await.unwrap();
     assert_eq!(store.append(&conv, Author::Citizen, None, "Hallo", &[], now).await.unwrap(), 1);
@@ -144,7 +148,7 @@ async fn transcripts_and_deletion(store: &Store) {
 }
 
 async fn retention(store: &Store) {
-    let (old, fresh) = (unique("conv-old"), unique("conv-new"));
+    let (old, fresh) = (conversation("conv-old"), conversation("conv-new"));
     let now = now_ms();
     let day = 24 * 3600 * 1000;
     let h = store.enqueue(new(&old, "r"), now - 40 * day).await.unwrap();

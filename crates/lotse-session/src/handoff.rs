@@ -63,7 +63,10 @@ fn reason_line(reason: HandoffReason) -> &'static str {
 impl Sessions {
     /// The conversation `id`; a handed-over conversation the process forgot (a restart) is
     /// brought back from the store, so that the citizen can go on.
-    pub(crate) async fn entry(&self, id: &str) -> Result<(Shared, broadcast::Sender<ConversationEvent>), SessionError> {
+    pub(crate) async fn entry(
+        &self,
+        id: &ConversationId,
+    ) -> Result<(Shared, broadcast::Sender<ConversationEvent>), SessionError> {
         {
             let mut map = self.lock();
             if let Some(e) = map.get_mut(id) {
@@ -74,23 +77,23 @@ impl Sessions {
         let Some(desk) = &self.desk else { return Err(SessionError::UnknownConversation) };
         // Ids are random, so a lookup for a guessed one finds nothing.
         let Some(h) = desk.store.open_handoff(id).await? else { return Err(SessionError::UnknownConversation) };
-        let mut c = Conversation::new(id.into(), h.channel, h.lang);
+        let mut c = Conversation::new(id.clone(), h.channel, h.lang);
         c.lang_chosen = true;
         let conv = Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true }));
         let events = broadcast::channel(64).0;
         let mut map = self.lock();
         // Another request may have restored it meanwhile: keep the first.
-        let e = map.entry(id.into()).or_insert(Entry { conversation: conv, events, last_active: Instant::now() });
+        let e = map.entry(id.clone()).or_insert(Entry { conversation: conv, events, last_active: Instant::now() });
         Ok((e.conversation.clone(), e.events.clone()))
     }
 
     /// The event stream of a conversation this process holds.
-    pub(crate) fn sender(&self, id: &str) -> Option<broadcast::Sender<ConversationEvent>> {
+    pub(crate) fn sender(&self, id: &ConversationId) -> Option<broadcast::Sender<ConversationEvent>> {
         self.lock().get(id).map(|e| e.events.clone())
     }
 
     /// The handoff event a (re)connecting client gets first, when its conversation is handed over.
-    pub(crate) async fn current(&self, id: &str) -> Option<ConversationEvent> {
+    pub(crate) async fn current(&self, id: &ConversationId) -> Option<ConversationEvent> {
         let desk = self.desk.as_ref()?;
         // From the store alone: the conversation's lock may be held by a long turn.
         let (info, lang) = if let Some(h) = desk.store.open_handoff(id).await.ok()? {
@@ -108,7 +111,7 @@ impl Sessions {
     /// the general contact), and a handed-over conversation has its lines stored.
     pub(crate) async fn after_engine(
         &self,
-        id: &str,
+        id: &ConversationId,
         conv: &mut Conv,
         mut reply: Reply,
     ) -> Result<Reply, SessionError> {
@@ -142,7 +145,7 @@ impl Sessions {
 
     /// A conversation that is (now) handed over has its lines stored, and staff hear of a new
     /// arrival.
-    async fn after_turn(&self, id: &str, conv: &mut Conv, reply: &Reply) -> Result<(), SessionError> {
+    async fn after_turn(&self, id: &ConversationId, conv: &mut Conv, reply: &Reply) -> Result<(), SessionError> {
         let Some(desk) = &self.desk else { return Ok(()) };
         let queued = reply.kind == ReplyKind::Handoff
             && reply
@@ -160,13 +163,18 @@ impl Sessions {
         conv.handed_off = true;
         self.sync(conv).await?;
         let _ = desk.store.citizen_seen(id, now_ms()).await;
-        self.tell_staff(if new { StaffEvent::Queue } else { StaffEvent::Transcript { conversation_id: id.into() } });
+        self.tell_staff(if new { StaffEvent::Queue } else { StaffEvent::Transcript { conversation_id: id.clone() } });
         Ok(())
     }
 
     /// While a member of staff has the conversation, a citizen's message goes to them (stored
     /// first), and the assistant says nothing. True when relayed.
-    pub(crate) async fn relay_if_with_staff(&self, id: &str, conv: &Shared, text: &str) -> Result<bool, SessionError> {
+    pub(crate) async fn relay_if_with_staff(
+        &self,
+        id: &ConversationId,
+        conv: &Shared,
+        text: &str,
+    ) -> Result<bool, SessionError> {
         let Some(desk) = &self.desk else { return Ok(false) };
         if !conv.lock().await.handed_off {
             return Ok(false);
@@ -196,7 +204,11 @@ impl Sessions {
 
     /// Stores a callback request with the citizen's contact and consent, in the team's next
     /// window; the conversation so far goes with it.
-    pub async fn callback(&self, id: &str, request: CallbackRequest) -> Result<CallbackOutcome, SessionError> {
+    pub async fn callback(
+        &self,
+        id: &ConversationId,
+        request: CallbackRequest,
+    ) -> Result<CallbackOutcome, SessionError> {
         let Some(desk) = &self.desk else { return Err(SessionError::NoStaff) };
         let (conv, events) = self.entry(id).await?;
         if !request.consent {
@@ -242,7 +254,7 @@ impl Sessions {
             .store
             .add_callback(
                 NewCallback {
-                    conversation_id: id.into(),
+                    conversation_id: id.clone(),
                     team,
                     contact_kind: request.contact_kind,
                     contact,
@@ -273,7 +285,7 @@ impl Sessions {
     }
 
     /// The citizen is typing (shown to the staff member who has the conversation).
-    pub async fn citizen_typing(&self, id: &str, typing: bool) -> Result<(), SessionError> {
+    pub async fn citizen_typing(&self, id: &ConversationId, typing: bool) -> Result<(), SessionError> {
         let Some(desk) = &self.desk else { return Err(SessionError::UnknownConversation) };
         if self.sender(id).is_none() {
             return Err(SessionError::UnknownConversation);
@@ -286,7 +298,7 @@ impl Sessions {
 
     /// The citizen ends the conversation: it is forgotten, and its transcript and contact data
     /// are deleted at once.
-    pub async fn delete(&self, id: &str) -> Result<(), SessionError> {
+    pub async fn delete(&self, id: &ConversationId) -> Result<(), SessionError> {
         let removed = self.lock().remove(id);
         let Some(desk) = &self.desk else {
             return if removed.is_some() { Ok(()) } else { Err(SessionError::UnknownConversation) };

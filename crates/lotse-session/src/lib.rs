@@ -199,7 +199,7 @@ impl Sessions {
 
     /// A copy of the conversation as it stands (a channel that prepares a reply ahead, like the
     /// phone at a pause, works on it and hands it back with [`Sessions::commit`]).
-    pub async fn snapshot(self: &Arc<Self>, id: &str) -> Result<Conversation, SessionError> {
+    pub async fn snapshot(self: &Arc<Self>, id: &ConversationId) -> Result<Conversation, SessionError> {
         let (conv, _) = self.entry(id).await?;
         let c = conv.lock().await.c.clone();
         Ok(c)
@@ -208,7 +208,7 @@ impl Sessions {
     /// The citizen's message: relayed to staff while a staff member has the conversation,
     /// otherwise answered by the engine; then the handoff workflow (a person requested, lines
     /// stored). Subscribers hear the message, the partial reply and the reply.
-    pub async fn turn(self: &Arc<Self>, id: &str, turn: Turn) -> Result<TurnOutcome, SessionError> {
+    pub async fn turn(self: &Arc<Self>, id: &ConversationId, turn: Turn) -> Result<TurnOutcome, SessionError> {
         let text = lotse_dialog::understand::clean(&turn.text);
         if text.is_empty() {
             return Err(SessionError::EmptyMessage);
@@ -260,7 +260,7 @@ impl Sessions {
 
     /// A person asked for by a key, not by words: the engine records the request, then the
     /// handoff workflow runs as after any turn.
-    pub async fn request_person(self: &Arc<Self>, id: &str) -> Result<Reply, SessionError> {
+    pub async fn request_person(self: &Arc<Self>, id: &ConversationId) -> Result<Reply, SessionError> {
         self.answer_locked(id, |engine, conv| engine.request_person(conv, None)).await
     }
 
@@ -270,7 +270,7 @@ impl Sessions {
     /// was requested).
     pub async fn commit(
         self: &Arc<Self>,
-        id: &str,
+        id: &ConversationId,
         conversation: Conversation,
         reply: Reply,
     ) -> Result<Reply, SessionError> {
@@ -285,7 +285,7 @@ impl Sessions {
     /// it runs on the async thread), then the handoff workflow; subscribers hear the reply.
     async fn answer_locked(
         self: &Arc<Self>,
-        id: &str,
+        id: &ConversationId,
         work: impl FnOnce(&Engine, &mut Conversation) -> Reply,
     ) -> Result<Reply, SessionError> {
         let (shared, events) = self.entry(id).await?;
@@ -301,7 +301,7 @@ impl Sessions {
     /// client that reconnects learns at once where it stands).
     pub async fn subscribe(
         self: &Arc<Self>,
-        id: &str,
+        id: &ConversationId,
     ) -> Result<(Option<ConversationEvent>, broadcast::Receiver<ConversationEvent>), SessionError> {
         let (_, events) = self.entry(id).await?;
         let rx = events.subscribe();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lotse_core::{HandoffInfo, HandoffState, ReplyKind, Source};
 use lotse_dialog::{handoff_text, understand};
 use lotse_handoff::store::{StaffAccount, now_ms};
-use lotse_handoff::{Author, Callback, Desk, Handoff, Outcome, QueueState};
+use lotse_handoff::{Author, Callback, CallbackId, Desk, Handoff, HandoffId, Outcome, QueueState};
 
 use crate::{ConversationEvent, SessionError, Sessions, StaffEvent};
 
@@ -57,7 +57,7 @@ impl Sessions {
         Presence { sessions: self.clone(), name: name.to_string() }
     }
 
-    pub async fn claim(&self, handoff_id: &str, account: &StaffAccount) -> Result<Handoff, SessionError> {
+    pub async fn claim(&self, handoff_id: &HandoffId, account: &StaffAccount) -> Result<Handoff, SessionError> {
         let desk = self.staff_desk()?;
         let now = now_ms();
         let h = desk.store.claim(handoff_id, &account.name, now).await?;
@@ -71,7 +71,12 @@ impl Sessions {
     }
 
     /// A staff member's message to the citizen (stored first); returns its place in the transcript.
-    pub async fn staff_reply(&self, handoff_id: &str, account: &StaffAccount, text: &str) -> Result<i64, SessionError> {
+    pub async fn staff_reply(
+        &self,
+        handoff_id: &HandoffId,
+        account: &StaffAccount,
+        text: &str,
+    ) -> Result<i64, SessionError> {
         let desk = self.staff_desk()?;
         let h = desk.store.handoff(handoff_id).await?;
         ensure_mine(&h, account)?;
@@ -95,7 +100,7 @@ impl Sessions {
 
     pub async fn staff_typing(
         &self,
-        handoff_id: &str,
+        handoff_id: &HandoffId,
         account: &StaffAccount,
         typing: bool,
     ) -> Result<(), SessionError> {
@@ -109,7 +114,7 @@ impl Sessions {
     }
 
     /// Back into the queue, for someone else.
-    pub async fn release(&self, handoff_id: &str, account: &StaffAccount) -> Result<Handoff, SessionError> {
+    pub async fn release(&self, handoff_id: &HandoffId, account: &StaffAccount) -> Result<Handoff, SessionError> {
         let desk = self.staff_desk()?;
         let h = desk.store.handoff(handoff_id).await?;
         ensure_mine(&h, account)?;
@@ -125,7 +130,7 @@ impl Sessions {
     /// Anyone may close a waiting conversation (a duplicate, spam); a claimed one only its owner.
     pub async fn finish(
         &self,
-        handoff_id: &str,
+        handoff_id: &HandoffId,
         account: &StaffAccount,
         outcome: Outcome,
         note: Option<&str>,
@@ -156,7 +161,7 @@ impl Sessions {
 
     /// Answers from the knowledge for the citizen's last two questions. A scratch conversation
     /// answers them: the citizen's is not touched, and no handoff happens.
-    pub async fn suggestions(&self, handoff_id: &str) -> Result<Vec<Suggestion>, SessionError> {
+    pub async fn suggestions(&self, handoff_id: &HandoffId) -> Result<Vec<Suggestion>, SessionError> {
         let desk = self.staff_desk()?;
         let h = desk.store.handoff(handoff_id).await?;
         let transcript = desk.store.transcript(&h.conversation_id).await?;
@@ -189,7 +194,7 @@ impl Sessions {
     /// A staff member plans to call back at `at_ms`.
     pub async fn schedule_callback(
         &self,
-        id: &str,
+        id: &CallbackId,
         account: &StaffAccount,
         at_ms: i64,
     ) -> Result<Callback, SessionError> {
@@ -201,7 +206,7 @@ impl Sessions {
     /// The callback happened (with an optional note).
     pub async fn complete_callback(
         &self,
-        id: &str,
+        id: &CallbackId,
         account: &StaffAccount,
         note: Option<&str>,
     ) -> Result<Callback, SessionError> {

@@ -156,7 +156,7 @@ async fn once_claimed_messages_go_to_staff_and_staff_replies_reach_the_citizen()
 #[tokio::test]
 async fn unknown_and_empty_are_refused_and_deletion_forgets() {
     let sessions = Sessions::new(Arc::new(engine(Default::default())), None, Limits::default());
-    assert!(matches!(sessions.turn("nope", Turn::new("Hallo")).await, Err(SessionError::UnknownConversation)));
+    assert!(matches!(sessions.turn(&"nope".into(), Turn::new("Hallo")).await, Err(SessionError::UnknownConversation)));
     let (id, _) = sessions.start(Channel::Web, Lang::De);
     assert!(matches!(sessions.turn(&id, Turn::new("  \u{200b} ")).await, Err(SessionError::EmptyMessage)));
     // A turn that ends leaves the channel's cancel flag alone (a call may reuse it).

@@ -8,6 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use lotse_core::ConversationId;
 use lotse_handoff::ContactKind;
 use lotse_session::CallbackRequest;
 use serde::Deserialize;
@@ -33,7 +34,7 @@ pub(crate) struct CallbackBody {
 /// contact and consent, in the team's next window (201; 200 when one was stored before).
 pub(crate) async fn callback(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(id): Path<ConversationId>,
     body: Result<Json<CallbackBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
@@ -57,7 +58,7 @@ pub(crate) struct TypingBody {
 /// `POST /api/v1/conversations/{id}/typing`: the citizen is typing (shown to the staff member).
 pub(crate) async fn citizen_typing(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(id): Path<ConversationId>,
     body: Result<Json<TypingBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(body) = body?;
@@ -69,7 +70,7 @@ pub(crate) async fn citizen_typing(
 /// contact data are deleted at once.
 pub(crate) async fn delete_conversation(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(id): Path<ConversationId>,
 ) -> Result<StatusCode, ApiError> {
     state.sessions.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)

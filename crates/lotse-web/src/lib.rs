@@ -40,7 +40,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lotse_core::{Channel, Lang, Reply};
+use lotse_core::{Channel, ConversationId, Lang, Reply};
 use lotse_dialog::Engine;
 use lotse_handoff::Desk;
 use lotse_session::{SessionError, Sessions, Turn, TurnOutcome};
@@ -334,7 +334,7 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
 
 async fn message(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(id): Path<ConversationId>,
     body: Result<Json<MessageBody>, JsonRejection>,
 ) -> Result<Json<MessageResponse>, ApiError> {
     let Json(body) = body?;
@@ -361,7 +361,7 @@ async fn message(
     }
 }
 
-async fn events(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn events(State(state): State<Arc<AppState>>, Path(id): Path<ConversationId>) -> Result<Response, ApiError> {
     // A client that (re)connects learns at once where its handoff stands.
     let (first, rx) = state.sessions.subscribe(&id).await?;
     let stream = tokio_stream::iter(first).chain(BroadcastStream::new(rx).filter_map(|item| item.ok())).map(|event| {

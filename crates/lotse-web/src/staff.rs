@@ -28,7 +28,7 @@ use axum::{Extension, Form, Json, Router};
 use lotse_dialog::understand;
 use lotse_handoff::auth;
 use lotse_handoff::store::{StaffAccount, now_ms};
-use lotse_handoff::{Outcome, QueueState, Role, Schedule};
+use lotse_handoff::{CallbackId, HandoffId, Outcome, QueueState, Role, Schedule};
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -372,7 +372,7 @@ async fn events(State(state): State<Arc<AppState>>, Extension(ctx): Extension<St
 
 async fn detail(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let desk = desk(&state)?;
     let h = desk.store.handoff(&id).await.map_err(store_error)?;
@@ -389,7 +389,7 @@ async fn detail(
 async fn claim(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     desk(&state)?;
     let h = state.sessions.claim(&id, &ctx.account).await?;
@@ -405,7 +405,7 @@ struct TextBody {
 async fn reply(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
     body: Result<Json<TextBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
@@ -427,7 +427,7 @@ struct TypingBody {
 async fn typing(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
     body: Result<Json<TypingBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(body) = body?;
@@ -439,7 +439,7 @@ async fn typing(
 async fn release(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     desk(&state)?;
     let h = state.sessions.release(&id, &ctx.account).await?;
@@ -449,7 +449,7 @@ async fn release(
 async fn handback(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     desk(&state)?;
     let h = state.sessions.finish(&id, &ctx.account, Outcome::HandedBack, None).await?;
@@ -467,7 +467,7 @@ struct CloseBody {
 async fn close(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
     body: Result<Json<CloseBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
@@ -489,7 +489,7 @@ async fn close(
 /// Answers from the knowledge for the citizen's last questions, for staff to adapt and send.
 async fn suggestions(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(id): Path<HandoffId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     desk(&state)?;
     let out = state.sessions.suggestions(&id).await?;
@@ -527,7 +527,7 @@ struct ScheduleBody {
 async fn schedule_callback(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<CallbackId>,
     body: Result<Json<ScheduleBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
@@ -546,7 +546,7 @@ struct DoneBody {
 async fn callback_done(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    Path(id): Path<String>,
+    Path(id): Path<CallbackId>,
     body: Result<Json<DoneBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;

@@ -542,7 +542,7 @@ fn a_citizen_reaches_only_their_own_conversation() {
     assert_eq!(del.status().as_u16(), 204);
     let (_, q) = s.get("/staff/api/queue", Some(&anna));
     assert!(q["items"].as_array().unwrap().is_empty(), "{q}");
-    let t = s.rt.block_on(s.desk.store.transcript(&b)).unwrap();
+    let t = s.rt.block_on(s.desk.store.transcript(&b.as_str().into())).unwrap();
     assert!(t.is_empty(), "the transcript is deleted");
     assert_eq!(s.post(&format!("/api/v1/conversations/{b}/messages"), json!({"text": "Hallo"}), None).0, 404);
 }
@@ -558,12 +558,15 @@ fn a_citizen_who_leaves_is_abandoned_and_absent_staff_lose_the_conversation() {
     let stays_events = s.events(&format!("/api/v1/conversations/{stays}/events"), None);
     let anna = s.login("anna");
     let hid = queue_item(&s, &anna, |_| true)["id"].as_str().unwrap().to_string();
-    let first = s.rt.block_on(s.desk.store.handoff(&hid)).unwrap();
+    let first = s.rt.block_on(s.desk.store.handoff(&hid.as_str().into())).unwrap();
     assert_eq!(first.conversation_id.as_str(), gone);
     std::thread::sleep(Duration::from_millis(1800));
-    let h = s.rt.block_on(s.desk.store.handoff(&hid)).unwrap();
+    let h = s.rt.block_on(s.desk.store.handoff(&hid.as_str().into())).unwrap();
     assert_eq!(h.state, lotse_handoff::QueueState::Abandoned);
-    let open = s.rt.block_on(s.desk.store.open_handoff(&stays)).unwrap().expect("a present citizen stays queued");
+    let open =
+        s.rt.block_on(s.desk.store.open_handoff(&stays.as_str().into()))
+            .unwrap()
+            .expect("a present citizen stays queued");
     // Anna claims without a console stream open, and is gone: back to the queue.
     assert_eq!(s.post(&format!("/staff/api/handoffs/{}/claim", open.id), json!({}), Some(&anna)).0, 200);
     wait_for(&stays_events, "connected", |e, v| e == "handoff" && v["handoff"]["state"] == "connected");
