@@ -175,9 +175,12 @@ mod tests {
 
     #[test]
     fn how_a_reply_was_made_is_a_string_on_the_wire() {
-        for (g, wire) in
-            [(GeneratedBy::Composer, "\"composer\""), (GeneratedBy::Model("qwen2.5".into()), "\"llm:qwen2.5\"")]
-        {
+        for (g, wire) in [
+            (GeneratedBy::Composer, "\"composer\""),
+            (GeneratedBy::Model("qwen2.5".into()), "\"llm:qwen2.5\""),
+            // A remote model configured without a name.
+            (GeneratedBy::Model(String::new()), "\"llm:\""),
+        ] {
             assert_eq!(serde_json::to_string(&g).unwrap(), wire);
             assert_eq!(serde_json::from_str::<GeneratedBy>(wire).unwrap(), g);
         }

@@ -1,6 +1,6 @@
 //! What a caller's audio goes through on its way to Lotse: the phone network's 8 kHz G.711
-//! µ-law, and for the evaluation white noise. One simulation for the evaluation, the benchmarks
-//! and the tests, so that they all hear the same telephone.
+//! µ-law, and for the evaluation white noise. One simulation for the evaluation and the tests,
+//! so that they hear the same telephone.
 
 use crate::g711::Law;
 use crate::resample::{ResampleError, convert, to_f32, to_i16};
