@@ -5,12 +5,14 @@
 //! - [`resample`]: sample-rate conversion between 8, 16 and 22.05 kHz (rubato);
 //! - [`vad`]: Silero VAD v6 on ONNX Runtime (both fetched by `lotse models fetch silero-vad`,
 //!   the runtime loaded at run time) and [`endpoint`]: the end of a caller's turn from it;
+//! - [`conceal`]: packet loss concealment for 8 kHz telephone audio;
 //! - [`wav`]: reading and writing WAV files (hound);
 //! - [`spoken`]: a reply as it should be spoken — no web addresses, amounts, times, dates and
 //!   phone numbers written out the way a person says them — split into sentences, so that the
 //!   first can be synthesised and played while the rest is still being synthesised.
 
 pub mod call;
+pub mod conceal;
 pub mod endpoint;
 pub mod g711;
 pub mod resample;

@@ -2,6 +2,7 @@
 //! µ-law, and for the evaluation white noise. One simulation for the evaluation and the tests,
 //! so that they hear the same telephone.
 
+use crate::conceal::{Concealer, FRAME};
 use crate::g711::Law;
 use crate::resample::{ResampleError, convert, to_f32, to_i16};
 
@@ -31,6 +32,28 @@ pub fn add_noise(samples: &mut [f32], signal_rms: f32, snr_db: f32, seed: u32) {
     }
 }
 
+/// 8 kHz audio after a network that lost `loss` (0 to 1) of its 20 ms packets at random (from a
+/// fixed `seed`), with the concealment a phone bridge applies ([`Concealer`]). Returns the
+/// audio and the number of packets lost.
+pub fn lose_packets(narrow: &[f32], loss: f64, seed: u32) -> (Vec<f32>, usize) {
+    let mut rng = seed.wrapping_mul(2_654_435_761).max(1);
+    let mut concealer = Concealer::new();
+    let mut out = Vec::with_capacity(narrow.len());
+    let mut lost = 0;
+    for frame in narrow.chunks(FRAME) {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        if (rng as f64 / u32::MAX as f64) < loss {
+            lost += 1;
+            out.extend(concealer.lost(frame.len()));
+        } else {
+            out.extend(concealer.received(frame));
+        }
+    }
+    (out, lost)
+}
+
 /// The root mean square of `samples` (0 for none).
 pub fn rms(samples: &[f32]) -> f32 {
     (samples.iter().map(|v| v * v).sum::<f32>() / samples.len().max(1) as f32).sqrt()
@@ -56,5 +79,19 @@ mod tests {
         let mut again = vec![0.0f32; 8000];
         add_noise(&mut again, 0.1, 20.0, 7);
         assert_eq!(silence, again, "the same seed gives the same noise");
+    }
+
+    #[test]
+    fn packets_are_lost_at_the_asked_rate_and_concealed() {
+        let tone: Vec<f32> =
+            (0..80_000).map(|i| 0.5 * (i as f32 * 200.0 * std::f32::consts::TAU / 8000.0).sin()).collect();
+        let (heard, lost) = lose_packets(&tone, 0.02, 3);
+        assert_eq!(heard.len(), tone.len());
+        // 500 packets, 2 % of them: about 10.
+        assert!((4..=20).contains(&lost), "{lost} lost");
+        // A steady tone is concealed by its own period: the line sounds nearly the same.
+        let err: Vec<f32> = tone.iter().zip(&heard).map(|(a, b)| a - b).collect();
+        assert!(rms(&err) < 0.1 * rms(&tone), "error {} of {}", rms(&err), rms(&tone));
+        assert_eq!(lose_packets(&tone, 0.0, 3), (tone.clone(), 0));
     }
 }
