@@ -1,10 +1,12 @@
 //! `lotse eval voice`: the dialog evaluation's single-question cases, spoken. Each question is
-//! synthesised with espeak-ng (German, or US English for the English cases), sent through the
-//! telephone path (8 kHz, µ-law), once clean and once with added noise, and run as a call
-//! through the whole voice pipeline (VAD and end of turn, whisper, the engine on the phone
-//! channel, the spoken form, synthesis). It reports word error rate, retrieval (the expected
-//! source among the reply's) from speech against the same question as text, and the latency
-//! from the end of speech to the first reply sample.
+//! synthesised — by SVOX pico (the German questions: a natural German voice, clean, with noise,
+//! at two speaking rates and pitches, and with lost packets), by espeak-ng (robotic; kept as a
+//! floor) and by the Piper voices there are —, sent through the telephone path (8 kHz, µ-law)
+//! and run as a call through the whole voice pipeline (VAD and end of turn, whisper, the engine
+//! on the phone channel, the spoken form, synthesis). It reports word error rate, retrieval (the
+//! expected source among the reply's) from speech against the same question as text, the
+//! latency from the end of speech to the first reply sample, and the words most often
+//! misrecognised.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,7 +18,60 @@ use lotse_app::voice::{Stack, TurnRecord};
 use lotse_core::{Channel, Lang};
 use lotse_speech::resample::convert;
 use lotse_speech::telephone;
-use lotse_speech::tts::{Tts, Voice};
+use lotse_speech::tts::{Audio, Tts, Voice};
+
+/// Who speaks the questions of one row.
+#[derive(Clone, Copy, PartialEq)]
+enum Speaker {
+    Espeak,
+    /// SVOX pico's German voice, at a speed and pitch in per cent of its own.
+    Pico {
+        speed: u32,
+        pitch: u32,
+    },
+    /// The Piper voices in `models/`, for the questions in their language.
+    Piper,
+}
+
+/// One row of the report: a voice and what the line does to it.
+struct Row {
+    label: String,
+    speaker: Speaker,
+    noise_db: Option<f32>,
+    /// Share of 20 ms packets lost (and concealed).
+    loss: f64,
+}
+
+/// SVOX pico (`pico2wave`, Debian's libttspico-utils): German at 16 kHz. Its markup sets the
+/// speed and pitch. It writes only to a file whose name ends in `.wav`.
+fn pico(text: &str, lang: Lang, speed: u32, pitch: u32) -> Result<Audio> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("q.wav");
+    let marked = format!("<speed level=\"{speed}\"><pitch level=\"{pitch}\">{text}</pitch></speed>");
+    let status = std::process::Command::new("pico2wave")
+        .args(["-l", if lang == Lang::En { "en-US" } else { "de-DE" }, "-w"])
+        .arg(&out)
+        .arg("--")
+        .arg(marked)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("pico2wave (Debian: libttspico-utils, see scripts/system-packages)")?;
+    if !status.success() {
+        bail!("pico2wave failed on {text:?}");
+    }
+    let (samples, rate) = lotse_speech::wav::read(&out)?;
+    Ok(Audio { samples, rate })
+}
+
+fn pico_installed() -> bool {
+    std::process::Command::new("pico2wave")
+        .arg("--usage")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
 
 /// One spoken case.
 struct Spoken {
@@ -43,18 +98,13 @@ struct Heard {
     turn: Option<TurnRecord>,
 }
 
-/// espeak-ng at 8 kHz µ-law and back: what a caller's question sounds like after the phone
-/// network. `noise_db`: white noise at this signal-to-noise ratio, or none.
-fn telephone_audio(
-    text: &str,
-    lang: Lang,
-    natural: Option<&Tts>,
-    noise_db: Option<f32>,
-    seed: u32,
-) -> Result<(Vec<f32>, Duration)> {
-    let audio = match natural {
-        Some(tts) => tts.synthesize(text, lang)?,
-        None => Voice::espeak(lang).synthesize(text)?,
+/// The question spoken by the row's voice, at 8 kHz µ-law and back: what a caller's question
+/// sounds like after the phone network. Noise and lost packets as the row says.
+fn telephone_audio(text: &str, lang: Lang, row: &Row, natural: &Tts, seed: u32) -> Result<(Vec<f32>, Duration)> {
+    let audio = match row.speaker {
+        Speaker::Espeak => Voice::espeak(lang).synthesize(text)?,
+        Speaker::Pico { speed, pitch } => pico(text, lang, speed, pitch)?,
+        Speaker::Piper => natural.synthesize(text, lang)?,
     };
     let mut narrow = convert(&audio.samples, audio.rate, 8000)?;
     let rms = telephone::rms(&narrow);
@@ -64,10 +114,14 @@ fn telephone_audio(
     let speech_end = Duration::from_secs_f64((4000 + last) as f64 / 8000.0);
     x.append(&mut narrow);
     x.extend(vec![0.0f32; 9600]);
-    if let Some(db) = noise_db {
+    if let Some(db) = row.noise_db {
         telephone::add_noise(&mut x, rms, db, seed);
     }
-    Ok((convert(&telephone::mu_law(&x), 8000, 16_000)?, speech_end))
+    let mut x = telephone::mu_law(&x);
+    if row.loss > 0.0 {
+        x = telephone::lose_packets(&x, row.loss, seed).0;
+    }
+    Ok((convert(&x, 8000, 16_000)?, speech_end))
 }
 
 /// What a caller says to a question back that offers the question's service: "Ja." to
@@ -107,6 +161,61 @@ fn edits(reference: &[String], hypothesis: &[String]) -> usize {
         }
     }
     row[hypothesis.len()]
+}
+
+/// What was heard in place of what was said: the word alignment of the edit distance, with
+/// each run of differing words between two words heard right as one (heard, meant) pair, so
+/// that a compound heard as three words ("personal aus weiss" for "personalausweis") is one
+/// entry. A word left out is heard as "".
+fn misrecognised(reference: &[String], hypothesis: &[String]) -> Vec<(String, String)> {
+    let (n, m) = (reference.len(), hypothesis.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let same = reference[i - 1] == hypothesis[j - 1];
+            d[i][j] = (d[i - 1][j - 1] + usize::from(!same)).min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+        }
+    }
+    // Back from the end: matched words close a run of differences.
+    let (mut i, mut j) = (n, m);
+    let mut pairs = Vec::new();
+    let (mut heard, mut meant): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    let close = |heard: &mut Vec<&str>, meant: &mut Vec<&str>, pairs: &mut Vec<(String, String)>| {
+        if !heard.is_empty() || !meant.is_empty() {
+            heard.reverse();
+            meant.reverse();
+            pairs.push((heard.join(" "), meant.join(" ")));
+            heard.clear();
+            meant.clear();
+        }
+    };
+    while i > 0 || j > 0 {
+        if i > 0 && j > 0 && reference[i - 1] == hypothesis[j - 1] && d[i][j] == d[i - 1][j - 1] {
+            close(&mut heard, &mut meant, &mut pairs);
+            i -= 1;
+            j -= 1;
+        } else if i > 0 && j > 0 && d[i][j] == d[i - 1][j - 1] + 1 {
+            meant.push(&reference[i - 1]);
+            heard.push(&hypothesis[j - 1]);
+            i -= 1;
+            j -= 1;
+        } else if i > 0 && d[i][j] == d[i - 1][j] + 1 {
+            meant.push(&reference[i - 1]);
+            i -= 1;
+        } else {
+            heard.push(&hypothesis[j - 1]);
+            j -= 1;
+        }
+    }
+    close(&mut heard, &mut meant, &mut pairs);
+    pairs.reverse();
+    pairs
 }
 
 fn percentile(v: Vec<f64>, p: f64) -> f64 {
@@ -158,28 +267,53 @@ pub fn run(
     // language detection is measured separately below.
     stack.detect = false;
 
-    // The audio paths: espeak-ng clean and noisy for every question, and the Piper voices
+    // The rows: pico's German voice for the German questions (clean, with noise, slower and
+    // lower, faster and higher, with lost packets), espeak-ng for every question (robotic:
+    // whisper base hardly understands its German; kept as a floor), and the Piper voices
     // (natural speech: the fetched English one, a German one where an operator has placed it)
     // for the questions in their language.
     let natural = |lang: Lang| matches!(stack.tts.voice(lang), Voice::Piper(_));
-    let paths: [(String, Option<f32>, bool); 3] = [
-        ("espeak-ng".into(), None, false),
-        ("espeak-ng, noise 15 dB".into(), Some(15.0), false),
-        (
-            format!(
-                "Piper ({})",
-                [Lang::De, Lang::En]
-                    .iter()
-                    .filter(|l| natural(**l))
-                    .map(|l| stack.tts.voice(*l).name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            None,
-            true,
+    let mut rows = Vec::new();
+    if pico_installed() {
+        let pico = |label: &str, speed, pitch, noise_db, loss| Row {
+            label: format!("pico de-DE{label}"),
+            speaker: Speaker::Pico { speed, pitch },
+            noise_db,
+            loss,
+        };
+        rows.push(pico("", 100, 100, None, 0.0));
+        rows.push(pico(", noise 15 dB", 100, 100, Some(15.0), 0.0));
+        rows.push(pico(", slower (80 %), lower (85 %)", 80, 85, None, 0.0));
+        rows.push(pico(", faster (125 %), higher (115 %)", 125, 115, None, 0.0));
+        rows.push(pico(", 2 % packets lost (concealed)", 100, 100, None, 0.02));
+    } else {
+        eprintln!("pico2wave is not installed (scripts/system-packages installs it): no pico rows");
+    }
+    let espeak = |label: &str, noise_db| Row { label: label.into(), speaker: Speaker::Espeak, noise_db, loss: 0.0 };
+    rows.push(espeak("espeak-ng (robotic)", None));
+    rows.push(espeak("espeak-ng (robotic), noise 15 dB", Some(15.0)));
+    rows.push(Row {
+        label: format!(
+            "Piper ({})",
+            [Lang::De, Lang::En]
+                .iter()
+                .filter(|l| natural(**l))
+                .map(|l| stack.tts.voice(*l).name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-    ];
-    let mut results: Vec<Vec<Heard>> = vec![Vec::new(), Vec::new(), Vec::new()];
+        speaker: Speaker::Piper,
+        noise_db: None,
+        loss: 0.0,
+    });
+    let speaks = |row: &Row, lang: Lang| match row.speaker {
+        Speaker::Espeak => true,
+        Speaker::Pico { .. } => lang == Lang::De,
+        Speaker::Piper => natural(lang),
+    };
+    let mut results: Vec<Vec<Heard>> = rows.iter().map(|_| Vec::new()).collect();
+    // Misheard words on the pico rows: (heard, meant) → count.
+    let mut misheard: std::collections::HashMap<(String, String), usize> = std::collections::HashMap::new();
     let mut detail = String::new();
     for (i, case) in cases.iter().enumerate() {
         let (mut conv, _) = engine.start("eval".into(), Channel::Phone, case.lang);
@@ -191,17 +325,22 @@ pub fn run(
             reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(&back));
         }
         let text_hit = reply.kind == lotse_core::ReplyKind::Answer && reply.sources.iter().any(|s| s.id == case.source);
-        for (p, (path, noise, piper)) in paths.iter().enumerate() {
-            if *piper && !natural(case.lang) {
+        for (p, row) in rows.iter().enumerate() {
+            if !speaks(row, case.lang) {
                 continue;
             }
-            let voice = if *piper { Some(&stack.tts) } else { None };
-            let (audio, speech_end) = telephone_audio(&case.question, case.lang, voice, *noise, i as u32 + 1)?;
+            let path = &row.label;
+            let (audio, speech_end) = telephone_audio(&case.question, case.lang, row, &stack.tts, i as u32 + 1)?;
             let outcome = lotse_app::voice::run_lang(&engine, &stack, &audio, &[], 8000, Some(case.lang))?;
             let turn = outcome.turns.into_iter().next();
             let heard = turn.as_ref().map(|t| t.transcript.clone()).unwrap_or_default();
             let reference = words(&case.question);
             let e = edits(&reference, &words(&heard));
+            if matches!(row.speaker, Speaker::Pico { .. }) {
+                for pair in misrecognised(&reference, &words(&heard)) {
+                    *misheard.entry(pair).or_default() += 1;
+                }
+            }
             let named = turn.as_ref().is_some_and(|t| t.source_ids.contains(&case.source));
             let asked = turn.as_ref().is_some_and(|t| t.kind == "clarify");
             // A question back about the right service: the same call again, with the caller's
@@ -211,7 +350,7 @@ pub fn run(
             let mut answer_latency = None;
             let hit = if let Some(back) = back {
                 let mut call = audio.clone();
-                let (answer, _) = telephone_audio(&back, case.lang, voice, *noise, i as u32 + 1001)?;
+                let (answer, _) = telephone_audio(&back, case.lang, row, &stack.tts, i as u32 + 1001)?;
                 call.extend(std::iter::repeat_n(0.0, 16_000 * 6));
                 call.extend(answer);
                 let again = lotse_app::voice::run_lang(&engine, &stack, &call, &[], 8000, Some(case.lang))?;
@@ -262,10 +401,12 @@ pub fn run(
     let mut detect_right = 0usize;
     let mut odds_lines = String::new();
     let mut detect_latency = Vec::new();
+    let espeak_clean =
+        rows.iter().find(|r| r.speaker == Speaker::Espeak && r.noise_db.is_none()).expect("an espeak-ng row");
     let mut probe: Vec<&Spoken> = cases.iter().filter(|c| c.lang == Lang::De).take(10).collect();
     probe.extend(cases.iter().filter(|c| c.lang == Lang::En).take(10));
     for (i, case) in probe.iter().enumerate() {
-        let (audio, speech_end) = telephone_audio(&case.question, case.lang, None, None, i as u32 + 1)?;
+        let (audio, speech_end) = telephone_audio(&case.question, case.lang, espeak_clean, &stack.tts, i as u32 + 1)?;
         let outcome = lotse_app::voice::run_lang(&engine, &stack, &audio, &[], 8000, None)?;
         if let Some(mut t) = outcome.turns.into_iter().next() {
             detect_right += usize::from(t.heard_lang == case.lang);
@@ -288,7 +429,7 @@ pub fn run(
     writeln!(report)?;
     writeln!(
         report,
-        "{n} single questions of {} ({} German, {} English), spoken by espeak-ng at 150 words a minute, 8 kHz µ-law; whisper base; the composer answers; {} cores.",
+        "{n} single questions of {} ({} German, {} English), spoken by SVOX pico (the German ones), espeak-ng at 150 words a minute and the Piper voices in `models/` (their languages' ones), 8 kHz µ-law; whisper base; the composer answers; {} cores.",
         set.display(),
         cases.iter().filter(|c| c.lang == Lang::De).count(),
         cases.iter().filter(|c| c.lang == Lang::En).count(),
@@ -301,7 +442,8 @@ pub fn run(
     )?;
     writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let mut worst_gap: f64 = 0.0;
-    for (p, (path, _, _)) in paths.iter().enumerate() {
+    for (p, row) in rows.iter().enumerate() {
+        let path = &row.label;
         let r = &results[p];
         if r.is_empty() {
             continue;
@@ -341,7 +483,8 @@ pub fn run(
         )?;
     }
     writeln!(report)?;
-    for (p, (path, _, _)) in paths.iter().enumerate() {
+    for (p, row) in rows.iter().enumerate() {
+        let path = &row.label;
         let after: Vec<f64> = results[p].iter().filter_map(|h| h.answer_latency).collect();
         if !after.is_empty() {
             writeln!(
@@ -367,6 +510,26 @@ pub fn run(
         report,
         "Retrieval counts a question answered from its service's record: at once, or after a question back (\"Geht es um: Einbürgerung beantragen? Bitte sagen Sie ja oder nein.\", asked on the phone when the recognised words name a service without confidence) and the caller's reply — yes, or the service's name when several were offered —, spoken after it through the same audio path (text: written). Asked back: how often the bot asked back offering the right service (the reply may then be misheard) and without it.\n\nLatency: from the last audible sample of the question to the first sample of the reply: the end-of-turn hangover (audio time) plus the wall time of recognition, dialog and the first sentence's synthesis."
     )?;
+    if !misheard.is_empty() {
+        let mut top: Vec<_> = misheard.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        writeln!(report)?;
+        writeln!(report, "## Misrecognised words (pico rows, heard → meant)")?;
+        writeln!(report)?;
+        writeln!(
+            report,
+            "Each run of differing words between two words heard right, over all pico rows; a left-out word is heard as –. The {} most frequent of {}.",
+            top.len().min(40),
+            top.len()
+        )?;
+        writeln!(report)?;
+        writeln!(report, "| heard | meant | count |")?;
+        writeln!(report, "|---|---|---|")?;
+        let or_dash = |s: &str| if s.is_empty() { "–".to_string() } else { s.to_string() };
+        for ((heard, meant), count) in top.into_iter().take(40) {
+            writeln!(report, "| {} | {} | {count} |", or_dash(heard), or_dash(meant))?;
+        }
+    }
     writeln!(report)?;
     writeln!(report, "## Language detection on the first turn")?;
     writeln!(report)?;
@@ -407,5 +570,24 @@ mod tests {
         assert_eq!(edits(&w("was kostet ein pass"), &w("was kosten ein neuer pass")), 2);
         assert_eq!(edits(&w("a b"), &w("")), 2);
         assert_eq!(percentile(vec![3.0, 1.0, 2.0], 0.5), 2.0);
+    }
+
+    #[test]
+    fn misrecognitions_are_runs_of_differing_words() {
+        let w = |s: &str| words(s);
+        let pairs = |a: &str, b: &str| misrecognised(&w(a), &w(b));
+        assert_eq!(pairs("was kostet ein pass", "Was kostet ein Pass?"), vec![]);
+        assert_eq!(
+            pairs("wo beantrage ich einen personalausweis", "wo beantrage ich einen personal aus weiß"),
+            vec![("personal aus weiss".to_string(), "personalausweis".to_string())]
+        );
+        assert_eq!(
+            pairs("ich brauche eine meldebescheinigung für jena", "ich brauche meldepächeinigung für renna"),
+            vec![
+                ("meldepächeinigung".to_string(), "eine meldebescheinigung".to_string()),
+                ("renna".to_string(), "jena".to_string())
+            ]
+        );
+        assert_eq!(pairs("a b", ""), vec![("".to_string(), "a b".to_string())]);
     }
 }
