@@ -407,6 +407,16 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     }
                     let mut prepared = self.prepare(self.conv.clone(), Input::Heard(t.text), t.lang, stt)?;
                     prepared.english_odds = t.english_odds;
+                    // Words that are not yet a question the bot can answer ("Ich bin nach Jena
+                    // gezogen.", "Hallo,") are most often the start of one: the turn waits
+                    // longer for the caller to go on.
+                    if unfinished(&prepared.kind) {
+                        self.call.set_unfinished(true);
+                        self.log.push(format!(
+                            "[{}] no answer to the words so far: waiting longer for the end of the turn",
+                            secs(at)
+                        ));
+                    }
                     // The first sentence is ready then; the rest is made while it plays.
                     let ready = start + prepared.stt + prepared.dialog + prepared.tts_first;
                     self.worker_free = ready;
@@ -663,6 +673,13 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         }
         Ok((out, first))
     }
+}
+
+/// A reply to the words so far that says they are likely the start of a longer turn: a
+/// question back, a decline, a greeting, or nothing understood. An answer, a handoff or small
+/// talk ("Danke") is a turn's end.
+fn unfinished(kind: &str) -> bool {
+    matches!(kind, "clarify" | "out_of_scope" | "greeting" | "not_understood")
 }
 
 /// A reply kind as the API names it ("answer", "handoff", …), for the log and the turn record.

@@ -172,6 +172,31 @@ fn speaking_on_after_a_pause_voids_the_work_begun_in_it() {
 }
 
 #[test]
+fn a_story_then_a_question_after_a_sentence_pause_is_one_turn() {
+    let engine = engine();
+    // Two sentences with 0.55 s between them: longer than the 300 ms hangover.
+    let audio = caller(&[(1.5, 0.55), (1.8, 2.0)]);
+    let texts =
+        ["Mein Vater ist gestorben.", "Mein Vater ist gestorben. Was brauche ich, um den Sterbefall anzuzeigen?"];
+    let run = call(&engine, &texts, Duration::from_millis(100), &audio, &[], false);
+    // The first sentence alone is no question the bot can answer: the turn waits.
+    assert!(run.outcome.log.iter().any(|l| l.contains("waiting longer")), "{:#?}", run.outcome.log);
+    assert_eq!(run.heard, [texts[1]], "one turn, from both sentences");
+    assert_eq!(run.outcome.turns[0].kind, "answer");
+    assert!(
+        run.outcome.turns[0].source_ids.iter().any(|s| s == "sterbefall-anzeigen"),
+        "{:?}",
+        run.outcome.turns[0].source_ids
+    );
+
+    // A question that is answered ends the turn after the usual hangover: the next sentence
+    // after the same pause is a turn of its own.
+    let texts = ["Was kostet ein Personalausweis?", "Und ein Reisepass?"];
+    let run = call(&engine, &texts, Duration::from_millis(100), &audio, &[], false);
+    assert_eq!(run.heard, texts, "{:#?}", run.outcome.log);
+}
+
+#[test]
 fn the_caller_who_speaks_over_the_reply_stops_it_and_what_they_heard_is_kept() {
     let engine = engine();
     // The reply (one second per sentence) starts about 1.5 s in; the caller speaks again at 2.2 s.

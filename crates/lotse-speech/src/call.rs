@@ -91,6 +91,11 @@ impl<V: Activity> Call<V> {
         self.endpointer.set_dictation(on);
     }
 
+    /// The words so far are unfinished: the end of turn waits longer (until the turn ends).
+    pub fn set_unfinished(&mut self, on: bool) {
+        self.endpointer.set_unfinished(on);
+    }
+
     /// The call's time: input consumed so far.
     pub fn now(&self) -> Duration {
         Duration::from_secs_f64(self.clock as f64 / RATE as f64)

@@ -1,7 +1,14 @@
 //! The end of a caller's turn, from per-chunk speech probabilities: speech starts after a short
-//! run of speech chunks and ends after a hangover of silence (300 ms by default, longer while
-//! the caller dictates digits or spells, so a pause between digit groups does not cut them off).
+//! run of speech chunks and ends after a hangover of silence (300 ms by default; longer while
+//! the caller dictates digits or spells, so a pause between digit groups does not cut them off,
+//! and while the words so far are not yet a question the bot can answer, so a pause between two
+//! sentences of one question does not cut it in two).
 //! An utterance is capped in length, so a caller who never stops is still answered.
+
+/// The hangover while the words so far are unfinished: people pause 0.3 to 0.7 s between the
+/// sentences of one turn ("Ich bin nach Jena gezogen. Was muss ich mitbringen?"); SVOX pico,
+/// the evaluation's German voice, pauses 0.55 s between sentences and 0.37 s at a comma.
+pub const UNFINISHED_MS: u32 = 700;
 
 /// Settings of the end-of-turn detector.
 #[derive(Debug, Clone)]
@@ -16,6 +23,8 @@ pub struct EndpointConfig {
     pub hangover_ms: u32,
     /// Silence this long ends it while the caller dictates numbers or spells (ms).
     pub dictation_hangover_ms: u32,
+    /// Silence this long ends it while the words so far are unfinished (ms).
+    pub unfinished_hangover_ms: u32,
     /// Audio kept from before the start, so the first syllable is not lost (ms).
     pub pre_roll_ms: u32,
     /// The longest utterance (ms); then it ends regardless.
@@ -30,6 +39,7 @@ impl Default for EndpointConfig {
             min_speech_ms: 96,
             hangover_ms: 300,
             dictation_hangover_ms: 900,
+            unfinished_hangover_ms: UNFINISHED_MS,
             pre_roll_ms: 192,
             max_utterance_ms: 15_000,
         }
@@ -61,6 +71,7 @@ pub struct Endpointer {
     speech_run: u32,
     silence_run: u32,
     dictation: bool,
+    unfinished: bool,
     audio: Vec<f32>,
     /// The utterance's length at its last speech chunk.
     speech_len: usize,
@@ -77,6 +88,7 @@ impl Endpointer {
             speech_run: 0,
             silence_run: 0,
             dictation: false,
+            unfinished: false,
             audio: Vec::new(),
             speech_len: 0,
             pre_roll: Default::default(),
@@ -86,6 +98,13 @@ impl Endpointer {
     /// While the partial transcript shows digits or spelled letters, wait longer before ending.
     pub fn set_dictation(&mut self, on: bool) {
         self.dictation = on;
+    }
+
+    /// While the words so far are not a question the bot can answer (a story's first
+    /// sentence, a greeting), wait longer before ending: the caller is likely to go on. Until
+    /// the caller speaks again or the turn ends.
+    pub fn set_unfinished(&mut self, on: bool) {
+        self.unfinished = on;
     }
 
     pub fn is_speaking(&self) -> bool {
@@ -118,11 +137,21 @@ impl Endpointer {
         } else if speech {
             resumed = self.silence_run > 0;
             self.silence_run = 0;
+            // The judgement was about the words before the pause; new words need a new one.
+            if resumed {
+                self.unfinished = false;
+            }
         }
         if speech {
             self.speech_len = self.audio.len();
         }
-        let hangover = if self.dictation { c.dictation_hangover_ms } else { c.hangover_ms };
+        let hangover = if self.dictation {
+            c.dictation_hangover_ms
+        } else if self.unfinished {
+            c.unfinished_hangover_ms
+        } else {
+            c.hangover_ms
+        };
         let capped =
             self.audio.len() as u64 * self.chunk_ms as u64 / chunk.len().max(1) as u64 >= c.max_utterance_ms as u64;
         if self.silence_run * self.chunk_ms >= hangover || capped {
@@ -134,6 +163,7 @@ impl Endpointer {
             self.speaking = false;
             self.speech_run = 0;
             self.dictation = false;
+            self.unfinished = false;
             let trailing_ms = (trailing as u64 * self.chunk_ms as u64 / chunk.len().max(1) as u64) as u32;
             self.silence_run = 0;
             return Turn::Ended { audio, capped, trailing_ms };
@@ -260,6 +290,32 @@ mod tests {
             events.iter().map(|e| e.0).collect::<Vec<_>>()
         );
         assert_eq!(events[1].0, 35 + 28, "ends after the 900 ms dictation hangover");
+    }
+
+    #[test]
+    fn an_unfinished_turn_waits_for_the_next_sentence_and_then_ends_as_usual() {
+        // Speech, a 544 ms pause between two sentences, speech, silence.
+        let mut probs = vec![0.9; 20];
+        probs.extend(vec![0.05; 17]);
+        probs.extend(vec![0.9; 20]);
+        probs.extend(vec![0.05; 30]);
+        let ends = |unfinished: bool| {
+            let mut e = Endpointer::new(EndpointConfig::default(), 32);
+            let mut ends = Vec::new();
+            for (i, &p) in probs.iter().enumerate() {
+                match e.push(&[0.0; 512], p) {
+                    // The words so far, judged at the pause (as the call does with its
+                    // transcript): unfinished.
+                    Turn::Paused { .. } if i == 20 => e.set_unfinished(unfinished),
+                    Turn::Ended { .. } => ends.push(i),
+                    _ => {}
+                }
+            }
+            ends
+        };
+        assert_eq!(ends(false), vec![29, 66], "the 300 ms hangover cuts the turn in two");
+        // One turn; after it, the 300 ms hangover again (the second sentence was not judged).
+        assert_eq!(ends(true), vec![66]);
     }
 
     #[test]
