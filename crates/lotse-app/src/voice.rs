@@ -36,6 +36,8 @@ pub struct Stack {
     spare: std::sync::Mutex<Vec<(SttSession, Vad)>>,
     /// The city's name and how an English recogniser writes it.
     city: lotse_call::CityName,
+    /// The knowledge's words, to correct what whisper heard.
+    pub vocabulary: std::sync::Arc<lotse_call::Vocabulary>,
 }
 
 impl Stack {
@@ -65,7 +67,9 @@ impl Stack {
         let stt = Stt::load(models, threads).context("speech recognition")?.with_prompt(&prompt);
         let tts = Tts::load(models).context("speech output")?;
         let city = lotse_call::CityName { name: city.name.clone(), heard_as: city.heard_as() };
-        Ok(Stack { models: models.to_path_buf(), stt, tts, detect: true, spare: Default::default(), city })
+        // The knowledge's words, against which what whisper heard is corrected.
+        let vocabulary = std::sync::Arc::new(lotse_call::Vocabulary::of(engine.knowledge()));
+        Ok(Stack { models: models.to_path_buf(), stt, tts, detect: true, spare: Default::default(), city, vocabulary })
     }
 }
 
@@ -96,8 +100,14 @@ pub fn run(
     output_rate: u32,
     staff: Option<&Staff>,
 ) -> Result<Outcome> {
-    let options =
-        lotse_call::Options { output_rate, lang: None, detect: stack.detect, whole: true, city: stack.city.clone() };
+    let options = lotse_call::Options {
+        output_rate,
+        lang: None,
+        detect: stack.detect,
+        whole: true,
+        city: stack.city.clone(),
+        vocabulary: stack.vocabulary.clone(),
+    };
     call(engine, stack, input, keys, options, staff)
 }
 
@@ -111,8 +121,14 @@ pub fn run_lang(
     output_rate: u32,
     lang: Option<Lang>,
 ) -> Result<Outcome> {
-    let options =
-        lotse_call::Options { output_rate, lang, detect: stack.detect, whole: false, city: stack.city.clone() };
+    let options = lotse_call::Options {
+        output_rate,
+        lang,
+        detect: stack.detect,
+        whole: false,
+        city: stack.city.clone(),
+        vocabulary: stack.vocabulary.clone(),
+    };
     call(engine, stack, input, keys, options, None)
 }
 

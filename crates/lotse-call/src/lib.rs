@@ -26,6 +26,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub mod vocabulary;
+
+pub use vocabulary::{Change, Vocabulary};
+
 use lotse_core::{Channel, Lang};
 use lotse_dialog::{Engine, TurnRequest};
 use lotse_session::{SessionError, Sessions};
@@ -127,6 +131,9 @@ pub struct TurnRecord {
     pub heard: Option<String>,
     /// Recognition and reply were begun in the caller's pause, during the hangover.
     pub early: bool,
+    /// What the knowledge's words corrected in the recogniser's text (`transcript` is the
+    /// corrected text).
+    pub corrections: Vec<Change>,
 }
 
 impl TurnRecord {
@@ -180,6 +187,8 @@ pub struct Options {
     /// for measurements, which need only the start of each reply.
     pub whole: bool,
     pub city: CityName,
+    /// The knowledge's words, to correct what the recogniser heard (empty: no correction).
+    pub vocabulary: Arc<Vocabulary>,
 }
 
 /// What a call needs: the engine, recognition, synthesis, the voice activity detector (the
@@ -238,6 +247,7 @@ pub fn run<R: Recognizer, S: Synthesizer, V: Activity>(
         worker_free: Duration::ZERO,
         last_pause: None,
         city: options.city,
+        vocabulary: options.vocabulary,
     };
     let frame = 16 * FRAME_MS as usize;
     // Output samples per frame, carried over so that rates like 11,025 Hz do not drift.
@@ -299,6 +309,7 @@ struct Session<'a, R, S, V: Activity> {
     /// The last pause of the current utterance: its length then, and when.
     last_pause: Option<(usize, Duration)>,
     city: CityName,
+    vocabulary: Arc<Vocabulary>,
 }
 
 fn secs(d: Duration) -> String {
@@ -335,6 +346,11 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
             }
             self.log.push(format!("[{}] barge-in before the reply began: it is dropped", secs(at)));
         }
+    }
+
+    /// The transcript corrected by the knowledge's words (German only: the knowledge is).
+    fn correct(&self, t: &Transcript) -> (String, Vec<Change>) {
+        if t.lang == Lang::De { self.vocabulary.correct(&t.text) } else { (t.text.clone(), Vec::new()) }
     }
 
     fn heard_line(&self, t: &lotse_speech::stt::Transcript, end: Duration, capped: bool) -> String {
@@ -395,7 +411,11 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     };
                     let t = city_names(self.recognizer.transcribe(&audio, choice)?, &self.city);
                     let stt = self.clock.now().saturating_sub(began);
-                    let log = self.heard_line(&t, at, false);
+                    let mut log = self.heard_line(&t, at, false);
+                    let (text, corrections) = self.correct(&t);
+                    if !corrections.is_empty() {
+                        log.push_str(&format!(" → {text:?}"));
+                    }
                     // The caller is giving a number or spelling: a pause between groups is not
                     // the end of the turn.
                     if dictating(&t.text) {
@@ -405,12 +425,13 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                             secs(at)
                         ));
                     }
-                    let mut prepared = self.prepare(self.conv.clone(), Input::Heard(t.text), t.lang, stt)?;
+                    let mut prepared = self.prepare(self.conv.clone(), Input::Heard(text), t.lang, stt)?;
                     prepared.english_odds = t.english_odds;
-                    // Words that are not yet a question the bot can answer ("Ich bin nach Jena
-                    // gezogen.", "Hallo,") are most often the start of one: the turn waits
-                    // longer for the caller to go on.
-                    if unfinished(&prepared.kind) {
+                    prepared.corrections = corrections;
+                    // Words that are not yet a question ("Ich brauche ein Gesundheitszeugnis.",
+                    // "Hallo,") or not one the bot can answer are most often the start of one:
+                    // the turn waits longer for the caller to go on.
+                    if unfinished(&prepared.kind, &prepared.text) {
                         self.call.set_unfinished(true);
                         self.log.push(format!(
                             "[{}] no answer to the words so far: waiting longer for the end of the turn",
@@ -462,12 +483,17 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     };
                     self.first_turn = false;
                     let t = city_names(self.recognizer.transcribe(&audio, choice)?, &self.city);
-                    let line = self.heard_line(&t, speech_end, capped);
+                    let mut line = self.heard_line(&t, speech_end, capped);
+                    let (text, corrections) = self.correct(&t);
+                    if !corrections.is_empty() {
+                        line.push_str(&format!(" → {text:?}"));
+                    }
                     self.log.push(line);
                     let stt_time = self.clock.now().saturating_sub(started);
-                    self.answer(Input::Heard(t.text), t.lang, speech_end, at, at_start, stt_time)?;
+                    self.answer(Input::Heard(text), t.lang, speech_end, at, at_start, stt_time)?;
                     if let Some(last) = self.turns.last_mut() {
                         last.english_odds = t.english_odds;
+                        last.corrections = corrections;
                     }
                 }
             }
@@ -552,6 +578,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
             source_ids,
             dictation,
             english_odds: None,
+            corrections: Vec::new(),
             audio,
             stt,
             dialog,
@@ -640,6 +667,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
             first_audio,
             heard: None,
             early,
+            corrections: p.corrections,
         });
         self.last_spoken = p.said;
         Ok(())
@@ -675,11 +703,15 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
     }
 }
 
-/// A reply to the words so far that says they are likely the start of a longer turn: a
-/// question back, a decline, a greeting, or nothing understood. An answer, a handoff or small
-/// talk ("Danke") is a turn's end.
-fn unfinished(kind: &str) -> bool {
-    matches!(kind, "clarify" | "out_of_scope" | "greeting" | "not_understood")
+/// Whether the words so far are likely the start of a longer turn: they are no question or
+/// request whisper closed with "?" or "!" (a statement such as "Ich fange in einer Bäckerei an
+/// und brauche ein Gesundheitszeugnis." is often followed by "Was kostet das?"), or the reply
+/// to them is a question back, a decline, a greeting or nothing understood. A question that is
+/// answered, a handoff, or small talk ("Danke!") ends the turn.
+fn unfinished(kind: &str, text: &str) -> bool {
+    // A short reply ("Ja.", "Nein danke.") is whole as it is.
+    let statement = !text.trim_end().ends_with(['?', '!']) && text.split_whitespace().count() > 3;
+    statement || matches!(kind, "clarify" | "out_of_scope" | "greeting" | "not_understood")
 }
 
 /// A reply kind as the API names it ("answer", "handoff", …), for the log and the turn record.
@@ -747,6 +779,8 @@ struct Prepared {
     source_ids: Vec<String>,
     dictation: bool,
     english_odds: Option<f32>,
+    /// What the knowledge's words corrected in the transcript.
+    corrections: Vec<Change>,
     audio: Vec<Vec<f32>>,
     stt: Duration,
     dialog: Duration,
@@ -766,6 +800,16 @@ struct Early {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_and_unanswered_words_are_unfinished() {
+        assert!(unfinished("answer", "Ich fange in einer Bäckerei an und brauche ein Gesundheitszeugnis."));
+        assert!(unfinished("out_of_scope", "Mein Vater ist gestorben?"));
+        assert!(unfinished("greeting", "Hallo!"));
+        assert!(!unfinished("answer", "Was kostet ein Personalausweis?"));
+        assert!(!unfinished("answer", "Ja."), "a short reply is whole");
+        assert!(!unfinished("smalltalk", "Vielen Dank!"));
+    }
 
     #[test]
     fn digits_and_spelling_keep_the_turn_open() {

@@ -125,7 +125,14 @@ fn call(
         clock: &clock,
         staff: None,
     };
-    let options = Options { output_rate: 8_000, lang: Some(Lang::De), detect: false, whole, city: Default::default() };
+    let options = Options {
+        output_rate: 8_000,
+        lang: Some(Lang::De),
+        detect: false,
+        whole,
+        city: Default::default(),
+        vocabulary: Default::default(),
+    };
     let (outcome, _) = lotse_call::run(parts, audio, keys, options).expect("the call runs");
     let heard = outcome.turns.iter().map(|t| t.transcript.clone()).collect();
     let recognised = recognizer.calls;

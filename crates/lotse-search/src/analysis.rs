@@ -9,6 +9,13 @@ use std::collections::HashSet;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
+/// Whether a word (any case) is one of the German and English function words retrieval
+/// ignores ("meinen", "keinen", "ich", "the").
+pub fn is_function_word(word: &str) -> bool {
+    let folded = fold(word);
+    STOP_WORDS.contains(&folded.as_str()) || MORE_STOP_WORDS.contains(&folded.as_str())
+}
+
 /// Lower-cases and folds German special letters and common accents: "Führerschein" →
 /// "fuehrerschein", "Straße" → "strasse", "Café" → "cafe".
 pub fn fold(text: &str) -> String {
