@@ -95,6 +95,10 @@ struct Heard {
     asked_right: bool,
     /// After a question back: the answer's latency from the end of the caller's reply (ms).
     answer_latency: Option<f64>,
+    /// Words the knowledge's vocabulary corrected, and of them those that took away a word the
+    /// caller had said and whisper had heard right (a correction must never do that).
+    corrected: usize,
+    corrected_right: usize,
     turn: Option<TurnRecord>,
 }
 
@@ -332,8 +336,13 @@ pub fn run(
             let path = &row.label;
             let (audio, speech_end) = telephone_audio(&case.question, case.lang, row, &stack.tts, i as u32 + 1)?;
             let outcome = lotse_app::voice::run_lang(&engine, &stack, &audio, &[], 8000, Some(case.lang))?;
-            let turn = outcome.turns.into_iter().next();
-            let heard = turn.as_ref().map(|t| t.transcript.clone()).unwrap_or_default();
+            // A caller who goes on after a pause the bot took for the end of the turn is heard
+            // in several turns: what was heard is all of them, the reply the caller is left
+            // with is the last.
+            let heard = outcome.turns.iter().map(|t| t.transcript.as_str()).collect::<Vec<_>>().join(" ");
+            let question_turns = outcome.turns.len();
+            let changes: Vec<_> = outcome.turns.iter().flat_map(|t| t.corrections.clone()).collect();
+            let turn = outcome.turns.into_iter().last();
             let reference = words(&case.question);
             let e = edits(&reference, &words(&heard));
             if matches!(row.speaker, Speaker::Pico { .. }) {
@@ -342,6 +351,13 @@ pub fn run(
                 }
             }
             let named = turn.as_ref().is_some_and(|t| t.source_ids.contains(&case.source));
+            let corrected_right = changes
+                .iter()
+                .filter(|c| {
+                    let kept = words(&c.corrected);
+                    words(&c.heard).iter().any(|w| reference.contains(w) && !kept.contains(w))
+                })
+                .count();
             let asked = turn.as_ref().is_some_and(|t| t.kind == "clarify");
             // A question back about the right service: the same call again, with the caller's
             // yes (or the service's name, when the bot offered several) spoken after it through
@@ -354,7 +370,10 @@ pub fn run(
                 call.extend(std::iter::repeat_n(0.0, 16_000 * 6));
                 call.extend(answer);
                 let again = lotse_app::voice::run_lang(&engine, &stack, &call, &[], 8000, Some(case.lang))?;
-                let answered = again.turns.get(1).filter(|t| t.kind == "answer" && t.source_ids.contains(&case.source));
+                let answered = again
+                    .turns
+                    .get(question_turns)
+                    .filter(|t| t.kind == "answer" && t.source_ids.contains(&case.source));
                 answer_latency = answered.map(|t| t.latency().as_secs_f64() * 1000.0);
                 answered.is_some()
             } else {
@@ -365,15 +384,19 @@ pub fn run(
                 t.speech_end = speech_end;
                 t
             });
-            if verbose || !hit {
+            if verbose || !hit || corrected_right > 0 {
                 let (kind, reply) =
                     turn.as_ref().map(|t| (t.kind.as_str(), t.reply.as_str())).unwrap_or(("no turn", ""));
                 let _ = writeln!(
                     detail,
-                    "- {} [{path}] {:?} → {:?} (WER {:.2}, {}, text {}; reply {kind}: {:.80})",
+                    "- {} [{path}] {:?} → {:?}{} (WER {:.2}, {}, text {}; reply {kind}: {:.80})",
                     case.name,
                     case.question,
                     heard,
+                    changes
+                        .iter()
+                        .map(|c| format!(" [corrected {:?} → {:?}]", c.heard, c.corrected))
+                        .collect::<String>(),
                     e as f64 / reference.len() as f64,
                     if hit { "source found" } else { "source missed" },
                     if text_hit { "found" } else { "missed" },
@@ -388,6 +411,8 @@ pub fn run(
                 asked,
                 asked_right: asked && named,
                 answer_latency,
+                corrected: changes.len(),
+                corrected_right,
                 turn,
             });
         }
@@ -438,10 +463,11 @@ pub fn run(
     writeln!(report)?;
     writeln!(
         report,
-        "| audio | questions | begun in the pause | WER | retrieval from speech | of it after a question back | asked back: right service offered | not offered | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 |"
+        "| audio | questions | begun in the pause | WER | retrieval from speech | of it after a question back | asked back: right service offered | not offered | from text | gap (points) | latency p50 | p95 | recognition p50 | hangover p50 | corrected words | of them heard right |"
     )?;
-    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let mut worst_gap: f64 = 0.0;
+    let mut corrected_right = 0usize;
     for (p, row) in rows.iter().enumerate() {
         let path = &row.label;
         let r = &results[p];
@@ -466,7 +492,7 @@ pub fn run(
         let missing = r.iter().filter(|h| h.turn.is_none()).count();
         writeln!(
             report,
-            "| {path}{} | {n} | {} | {:.3} | {:.3} | {} | {} | {} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            "| {path}{} | {n} | {} | {:.3} | {:.3} | {} | {} | {} | {:.3} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} |",
             if missing > 0 { format!(" ({missing} without a turn)") } else { String::new() },
             r.iter().filter(|h| h.turn.as_ref().is_some_and(|t| t.early)).count(),
             wer,
@@ -480,7 +506,10 @@ pub fn run(
             percentile(lat, 0.95),
             percentile(stt, 0.5),
             percentile(hang, 0.5),
+            r.iter().map(|h| h.corrected).sum::<usize>(),
+            r.iter().map(|h| h.corrected_right).sum::<usize>(),
         )?;
+        corrected_right += r.iter().map(|h| h.corrected_right).sum::<usize>();
     }
     writeln!(report)?;
     for (p, row) in rows.iter().enumerate() {
@@ -549,6 +578,10 @@ pub fn run(
     let path = reports.join("voice.md");
     std::fs::write(&path, &report)?;
     println!("report: {}", path.display());
+    if corrected_right > 0 {
+        eprintln!("{corrected_right} words heard right were changed by the correction");
+        return Ok(ExitCode::FAILURE);
+    }
     if let Some(max) = max_gap
         && worst_gap > max
     {
