@@ -26,6 +26,19 @@ use std::collections::{HashMap, HashSet};
 use lotse_search::analysis::is_function_word;
 use rphonetic::{Cologne, Encoder};
 
+/// The infinitive with "zu" of a separable verb ("anmelden" → "anzumelden", "abholen" →
+/// "abzuholen"); `None` for other words.
+fn zu_infinitive(verb: &str) -> Option<String> {
+    const PREFIXES: [&str; 11] = ["an", "ab", "um", "aus", "ein", "mit", "vor", "nach", "auf", "zurück", "weg"];
+    if !verb.ends_with("en") || verb.chars().count() < 6 {
+        return None;
+    }
+    let prefix = PREFIXES.iter().filter(|p| verb.starts_with(**p)).max_by_key(|p| p.len())?;
+    let rest = &verb[prefix.len()..];
+    // The rest is a verb of its own ("melden", "holen"), not "zu…" already or a bare ending.
+    (rest.chars().count() >= 4 && !rest.starts_with("zu")).then(|| format!("{prefix}zu{rest}"))
+}
+
 /// The words of a knowledge base, for correcting transcripts.
 #[derive(Debug, Default)]
 pub struct Vocabulary {
@@ -81,6 +94,11 @@ impl Vocabulary {
                     v.known.insert(lower(t));
                     if t.chars().count() >= MIN_LEN && t.chars().all(char::is_alphabetic) {
                         v.targets.entry(lower(t)).or_insert_with(|| t.to_string());
+                        // "anmelden" is said "um mich anzumelden" as often as it is named.
+                        if let Some(zu) = zu_infinitive(&lower(t)) {
+                            v.known.insert(zu.clone());
+                            v.targets.entry(zu.clone()).or_insert(zu);
+                        }
                     }
                 }
             }
@@ -299,6 +317,15 @@ mod tests {
             "Wo bekomme ich einen Schwerbehindertenausweis"
         );
         assert_eq!(fix("Wann hat die Ernstabbebücherei offen?"), "Wann hat die Ernst-Abbe-Bücherei offen?");
+    }
+
+    #[test]
+    fn the_zu_infinitive_of_a_named_verb_is_a_word_too() {
+        assert_eq!(zu_infinitive("anmelden").as_deref(), Some("anzumelden"));
+        assert_eq!(zu_infinitive("abholen").as_deref(), Some("abzuholen"));
+        assert_eq!(zu_infinitive("beantragen"), None);
+        assert_eq!(zu_infinitive("anzumelden"), None);
+        assert_eq!(fix("Was kostet es, ein Gewerbe anzumelten?"), "Was kostet es, ein Gewerbe anzumelden?");
     }
 
     #[test]
