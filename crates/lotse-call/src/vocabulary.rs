@@ -35,8 +35,10 @@ fn zu_infinitive(verb: &str) -> Option<String> {
     }
     let prefix = PREFIXES.iter().filter(|p| verb.starts_with(**p)).max_by_key(|p| p.len())?;
     let rest = &verb[prefix.len()..];
-    // The rest is a verb of its own ("melden", "holen"), not "zu…" already or a bare ending.
-    (rest.chars().count() >= 4 && !rest.starts_with("zu")).then(|| format!("{prefix}zu{rest}"))
+    // The rest is a verb of its own ("melden", "holen"): not "zu…" already, not a participle
+    // ("abgegeben"), not a bare ending.
+    (rest.chars().count() >= 4 && !rest.starts_with("zu") && !rest.starts_with("ge"))
+        .then(|| format!("{prefix}zu{rest}"))
 }
 
 /// The words of a knowledge base, for correcting transcripts.
@@ -44,8 +46,9 @@ fn zu_infinitive(verb: &str) -> Option<String> {
 pub struct Vocabulary {
     /// Every word (lower case) of the records: names, synonyms, texts, offices.
     known: HashSet<String>,
-    /// Lower case → as written, for the words a correction may produce: the records' words of
-    /// four letters or more, hyphenated names also joined ("ernstabbebücherei").
+    /// Lower case → as written, for the words a correction may produce: the German nouns and
+    /// verbs of four letters or more of service and office names and synonyms, hyphenated
+    /// names also joined ("ernstabbebücherei"), and the zu-infinitives of their verbs.
     targets: HashMap<String, String>,
     /// The targets by length, for the near-miss search.
     by_len: HashMap<usize, Vec<String>>,
@@ -63,11 +66,24 @@ const MIN_LEN: usize = 4;
 /// Words shorter than this are never corrected by a near miss: "mich", "meine", "Auto" have
 /// many neighbours, and callers say them right.
 const MIN_NEAR_LEN: usize = 6;
-/// The records' running text is written to the citizen ("Sie brauchen"), the caller speaks
-/// of themselves ("ich brauche"): a short word of the text is too often one letter from what
-/// the caller said right. Only its long words (content words: "anzumelden",
-/// "Meldebescheinigung") are targets; names and synonyms give their words of any length.
-const MIN_TEXT_LEN: usize = 9;
+/// Endings of German inflection: two words that differ only in these are one word in two
+/// forms ("beantrage", "beantragt"), and the caller's form is never "corrected".
+const ENDINGS: [&str; 11] = ["", "e", "t", "st", "en", "er", "es", "em", "n", "s", "et"];
+
+/// Whether `a` and `b` are forms of one word: a shared start and inflection endings.
+fn inflected(a: &str, b: &str) -> bool {
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let rest = |w: &str| w.chars().skip(common).collect::<String>();
+    let (ra, rb) = (rest(a), rest(b));
+    common >= 4 && ENDINGS.contains(&ra.as_str()) && ENDINGS.contains(&rb.as_str())
+}
+
+/// Whether a word of a name or synonym may be the result of a near miss: a German noun
+/// (capitalised) or verb (an infinitive). English synonyms ("invitation letter") are not,
+/// or "Wetter" would become "letter".
+fn german_content_word(written: &str) -> bool {
+    written.chars().next().is_some_and(char::is_uppercase) || ["en", "ln", "rn"].iter().any(|e| written.ends_with(e))
+}
 
 fn lower(w: &str) -> String {
     w.to_lowercase()
@@ -92,10 +108,10 @@ impl Vocabulary {
                 }
                 for t in tokens(written) {
                     v.known.insert(lower(t));
-                    if t.chars().count() >= MIN_LEN && t.chars().all(char::is_alphabetic) {
+                    if t.chars().count() >= MIN_LEN && t.chars().all(char::is_alphabetic) && german_content_word(t) {
                         v.targets.entry(lower(t)).or_insert_with(|| t.to_string());
                         // "anmelden" is said "um mich anzumelden" as often as it is named.
-                        if let Some(zu) = zu_infinitive(&lower(t)) {
+                        if let Some(zu) = t.chars().next().filter(|c| c.is_lowercase()).and_then(|_| zu_infinitive(t)) {
                             v.known.insert(zu.clone());
                             v.targets.entry(zu.clone()).or_insert(zu);
                         }
@@ -103,13 +119,11 @@ impl Vocabulary {
                 }
             }
         }
+        // The running text is written to the citizen ("Sie brauchen", "Pflegegrab"): its words
+        // are never changed, but never the result of a change either ("Pflegegrad" said right
+        // must not become "Pflegegrab").
         for text in texts {
-            for t in tokens(text) {
-                v.known.insert(lower(t));
-                if t.chars().count() >= MIN_TEXT_LEN && t.chars().all(char::is_alphabetic) {
-                    v.targets.entry(lower(t)).or_insert_with(|| t.to_string());
-                }
-            }
+            v.known.extend(tokens(text).map(lower));
         }
         for t in v.targets.keys() {
             v.by_len.entry(t.chars().count()).or_default().push(t.clone());
@@ -165,7 +179,7 @@ impl Vocabulary {
             for t in self.by_len.get(&len).into_iter().flatten() {
                 // Another ending of the same word ("erreiche", "erreichen"): the caller's own
                 // form, nothing to correct.
-                if len < MIN_NEAR_LEN || t.starts_with(heard) || heard.starts_with(t.as_str()) || is_function_word(t) {
+                if len < MIN_NEAR_LEN || inflected(heard, t) || is_function_word(t) {
                     continue;
                 }
                 let d = strsim::levenshtein(heard, t);
@@ -190,13 +204,18 @@ impl Vocabulary {
         }
     }
 
-    /// An unknown word that is a known word (three letters or more) followed by a target
-    /// (six or more), when exactly one split does it.
+    /// An unknown word that is a function word (three letters or more) followed by a target
+    /// (six or more), when exactly one split does it: "wegengrundsicherung". A compound of two
+    /// content words ("Waffenschein") is left as it is.
     fn split<'a>(&'a self, heard: &'a str) -> Option<(&'a str, &'a str)> {
         let mut found = None;
         for (at, _) in heard.char_indices().skip(3) {
             let (left, right) = heard.split_at(at);
-            if right.chars().count() >= MIN_NEAR_LEN && self.known.contains(left) && self.targets.contains_key(right) {
+            if right.chars().count() >= MIN_NEAR_LEN
+                && is_function_word(left)
+                && self.targets.contains_key(right)
+                && !is_function_word(right)
+            {
                 if found.is_some() {
                     return None;
                 }
@@ -243,7 +262,10 @@ impl Vocabulary {
                 } else if self.known.contains(&joined) || !near {
                     None
                 } else {
-                    self.nearest(&joined)
+                    // Only a compound noun one letter away: "einer echten" is not "einrichten".
+                    self.nearest(&joined).filter(|t| {
+                        t.chars().next().is_some_and(char::is_uppercase) && strsim::levenshtein(&joined, &lower(t)) <= 1
+                    })
                 };
                 if let Some(t) = target {
                     let heard = run.iter().map(|(w, _)| *w).collect::<Vec<_>>().join(" ");
@@ -260,6 +282,8 @@ impl Vocabulary {
                 && !self.known.contains(&l)
                 && let Some((left, right)) = self.split(&l)
             {
+                // The left part as the caller's word was written ("Wegen" stays capitalised).
+                let left = &w[..w.char_indices().nth(left.chars().count()).map_or(w.len(), |(i, _)| i)];
                 changes.push(Change { heard: w.to_string(), corrected: format!("{left} {right}") });
                 out.push(format!("{left} {right}{punct}"));
                 i += 1;
@@ -298,6 +322,7 @@ mod tests {
                 "Ernst-Abbe-Bücherei",
                 "Kita-Platz beantragen",
                 "Reisepass beantragen",
+                "Gewerberäume einrichten",
             ],
             [
                 "Sie brauchen einen Ausweis, um sich anzumelden oder abzumelden. Die Welt ist groß. Sie haben keinen? Fragen Sie wegen der Frist.",
@@ -359,6 +384,17 @@ mod tests {
         assert_eq!(fix("Ich brauche eine Meldebescheinigung"), "Ich brauche eine Meldebescheinigung");
         // Too short to tell.
         assert_eq!(fix("Wo ist der Pas"), "Wo ist der Pas");
+        // The running text's words are never the result ("Pflegegrab" is in it).
+        let v = Vocabulary::new(["Pflegegrad feststellen"], ["Die Pflegegrab-Gebühr und abgestellt"]);
+        assert_eq!(v.correct("Wie beantrage ich einen Pflegegrad").0, "Wie beantrage ich einen Pflegegrad");
+        assert_eq!(v.correct("Ich bin angestellt").0, "Ich bin angestellt");
+        // Nor an English synonym, nor another ending, nor two content words split.
+        let v = Vocabulary::new(["Visum (invitation letter)", "Waffenschein", "Schein"], []);
+        assert_eq!(v.correct("Wie wird das Wetter").0, "Wie wird das Wetter");
+        assert_eq!(v.correct("Waffenschein").0, "Waffenschein");
+        assert!(inflected("beantrage", "beantragt") && !inflected("alkohon", "alkohol"));
+        // Two words do not join into a verb one letter away.
+        assert_eq!(fix("Wann kann ich mit einer echten Person reden"), "Wann kann ich mit einer echten Person reden");
         // Function words are never mended nor produced.
         assert_eq!(fix("Ich habe meinen Ausweis verloren"), "Ich habe meinen Ausweis verloren");
         // Another ending of a knowledge word is the caller's own form.

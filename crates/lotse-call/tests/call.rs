@@ -247,3 +247,36 @@ fn key_zero_asks_for_a_person_and_the_star_repeats_the_last_reply() {
     let n = run.said.len();
     assert_eq!(run.said[n - 2 * k..n - k], run.said[n - k..], "{:#?}", run.said);
 }
+
+#[test]
+fn the_correction_leaves_the_citizens_written_words_alone() {
+    // The retrieval set's questions as citizens write them, without the deliberate typos and
+    // the English ones: every word in them was meant, so a change of its letters would be a
+    // word said right made wrong.
+    let engine = engine();
+    let vocabulary = lotse_call::Vocabulary::of(engine.knowledge());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/jena-retrieval.toml");
+    let set: toml::Value = toml::from_str(&std::fs::read_to_string(path).expect("the set")).expect("toml");
+    let mut checked = 0;
+    let mut changed = Vec::new();
+    for case in set["case"].as_array().expect("cases") {
+        if matches!(case["category"].as_str(), Some("typo" | "english")) {
+            continue;
+        }
+        let q = case["q"].as_str().expect("q");
+        let (_, changes) = vocabulary.correct(q);
+        checked += 1;
+        // Writing the same letters as the knowledge does ("steuer id" → "Steuer-ID") keeps
+        // the words; anything else would change them.
+        let letters =
+            |s: &str| s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
+        changed.extend(
+            changes
+                .into_iter()
+                .filter(|c| letters(&c.heard) != letters(&c.corrected))
+                .map(|c| format!("{q:?}: {:?} → {:?}", c.heard, c.corrected)),
+        );
+    }
+    assert!(checked > 100, "{checked} questions");
+    assert!(changed.is_empty(), "{changed:#?}");
+}

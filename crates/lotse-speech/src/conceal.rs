@@ -63,11 +63,15 @@ impl Concealer {
         if self.period.is_none() {
             self.period = Some(pitch_period(&self.history));
         }
-        // Quieter by a fifth per lost frame after the first (on top of the frame before).
-        let gain = 1.0 - 0.2 * (self.lost - 1) as f32;
+        // From the second lost frame on, quieter by a fifth per frame: the period repeated is
+        // the frame before, already that much quieter, so the fade ramps within the frame
+        // (from its level to four fifths of it) and does not step at the frame's edge.
         let mut out = self.synthesize(len);
-        for o in &mut out {
-            *o *= gain;
+        if self.lost > 1 {
+            let n = out.len().max(1) as f32;
+            for (i, o) in out.iter_mut().enumerate() {
+                *o *= 1.0 - 0.2 * (i + 1) as f32 / n;
+            }
         }
         self.remember(&out);
         out
