@@ -18,17 +18,30 @@ pub fn through(samples: &[f32], rate: u32) -> Result<Vec<f32>, ResampleError> {
     convert(&mu_law(&narrow), 8000, rate)
 }
 
+/// A seeded xorshift generator: noise and packet loss that a run can repeat exactly.
+struct Xorshift(u32);
+
+impl Xorshift {
+    fn new(seed: u32) -> Xorshift {
+        Xorshift(seed.wrapping_mul(2_654_435_761).max(1))
+    }
+
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+}
+
 /// Adds white noise at `snr_db` below the signal's RMS, from a fixed `seed` (xorshift), so
 /// that a run can be repeated exactly.
 pub fn add_noise(samples: &mut [f32], signal_rms: f32, snr_db: f32, seed: u32) {
     // Uniform noise in [-a, a] has RMS a / √3.
     let amp = signal_rms / 10f32.powf(snr_db / 20.0) * 3f32.sqrt();
-    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    let mut rng = Xorshift::new(seed);
     for v in samples {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        *v += amp * ((s as f32 / u32::MAX as f32) * 2.0 - 1.0);
+        *v += amp * ((rng.next() as f32 / u32::MAX as f32) * 2.0 - 1.0);
     }
 }
 
@@ -36,15 +49,12 @@ pub fn add_noise(samples: &mut [f32], signal_rms: f32, snr_db: f32, seed: u32) {
 /// fixed `seed`), with the concealment a phone bridge applies ([`Concealer`]). Returns the
 /// audio and the number of packets lost.
 pub fn lose_packets(narrow: &[f32], loss: f64, seed: u32) -> (Vec<f32>, usize) {
-    let mut rng = seed.wrapping_mul(2_654_435_761).max(1);
+    let mut rng = Xorshift::new(seed);
     let mut concealer = Concealer::new();
     let mut out = Vec::with_capacity(narrow.len());
     let mut lost = 0;
     for frame in narrow.chunks(FRAME) {
-        rng ^= rng << 13;
-        rng ^= rng >> 17;
-        rng ^= rng << 5;
-        if (rng as f64 / u32::MAX as f64) < loss {
+        if (rng.next() as f64 / u32::MAX as f64) < loss {
             lost += 1;
             out.extend(concealer.lost(frame.len()));
         } else {
