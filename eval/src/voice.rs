@@ -152,26 +152,10 @@ fn words(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Word-level edit distance.
-fn edits(reference: &[String], hypothesis: &[String]) -> usize {
-    let mut row: Vec<usize> = (0..=hypothesis.len()).collect();
-    for (i, r) in reference.iter().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, h) in hypothesis.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(r != h)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[hypothesis.len()]
-}
-
-/// What was heard in place of what was said: the word alignment of the edit distance, with
-/// each run of differing words between two words heard right as one (heard, meant) pair, so
-/// that a compound heard as three words ("personal aus weiss" for "personalausweis") is one
-/// entry. A word left out is heard as "".
-fn misrecognised(reference: &[String], hypothesis: &[String]) -> Vec<(String, String)> {
+/// The word-level edit distance table: cell (i, j) is the distance between the first i words
+/// said and the first j heard. Its last cell is the word error count; walked back, it aligns
+/// the two ([`misrecognised`]).
+fn edit_table(reference: &[String], hypothesis: &[String]) -> Vec<Vec<usize>> {
     let (n, m) = (reference.len(), hypothesis.len());
     let mut d = vec![vec![0usize; m + 1]; n + 1];
     for (i, row) in d.iter_mut().enumerate() {
@@ -186,6 +170,21 @@ fn misrecognised(reference: &[String], hypothesis: &[String]) -> Vec<(String, St
             d[i][j] = (d[i - 1][j - 1] + usize::from(!same)).min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
         }
     }
+    d
+}
+
+/// Word-level edit distance.
+fn edits(reference: &[String], hypothesis: &[String]) -> usize {
+    edit_table(reference, hypothesis)[reference.len()][hypothesis.len()]
+}
+
+/// What was heard in place of what was said: the word alignment of the edit distance, with
+/// each run of differing words between two words heard right as one (heard, meant) pair, so
+/// that a compound heard as three words ("personal aus weiss" for "personalausweis") is one
+/// entry. A word left out is heard as "".
+fn misrecognised(reference: &[String], hypothesis: &[String]) -> Vec<(String, String)> {
+    let d = edit_table(reference, hypothesis);
+    let (n, m) = (reference.len(), hypothesis.len());
     // Back from the end: matched words close a run of differences.
     let (mut i, mut j) = (n, m);
     let mut pairs = Vec::new();
