@@ -50,8 +50,9 @@ pub struct Vocabulary {
     /// verbs of four letters or more of service and office names and synonyms, hyphenated
     /// names also joined ("ernstabbebücherei"), and the zu-infinitives of their verbs.
     targets: HashMap<String, String>,
-    /// The targets by length, for the near-miss search.
-    by_len: HashMap<usize, Vec<String>>,
+    /// The targets by length, with their Kölner Phonetik code (made once here, not per
+    /// utterance), for the near-miss search.
+    by_len: HashMap<usize, Vec<(String, String)>>,
 }
 
 /// One change: heard → corrected.
@@ -126,7 +127,7 @@ impl Vocabulary {
             v.known.extend(tokens(text).map(lower));
         }
         for t in v.targets.keys() {
-            v.by_len.entry(t.chars().count()).or_default().push(t.clone());
+            v.by_len.entry(t.chars().count()).or_default().push((t.clone(), Cologne.encode(t)));
         }
         for list in v.by_len.values_mut() {
             list.sort();
@@ -176,15 +177,14 @@ impl Vocabulary {
         let mut best: Option<(usize, &str)> = None;
         let mut tied = false;
         for len in n.saturating_sub(2)..=n + 2 {
-            for t in self.by_len.get(&len).into_iter().flatten() {
+            for (t, t_code) in self.by_len.get(&len).into_iter().flatten() {
                 // Another ending of the same word ("erreiche", "erreichen"): the caller's own
                 // form, nothing to correct.
                 if len < MIN_NEAR_LEN || inflected(heard, t) || is_function_word(t) {
                     continue;
                 }
                 let d = strsim::levenshtein(heard, t);
-                let allowed =
-                    if d <= 1 { true } else { d == 2 && long && code.as_deref() == Some(Cologne.encode(t).as_str()) };
+                let allowed = if d <= 1 { true } else { d == 2 && long && code.as_deref() == Some(t_code.as_str()) };
                 if !allowed {
                     continue;
                 }
