@@ -1,0 +1,64 @@
+//! Keys from RFC 4733 telephone events. An event is named by its RTP timestamp: the first
+//! packet with a new timestamp reports the key, whatever its marker bit says (some gateways
+//! never set it, and a lost first packet loses the marker with it), and the later packets of
+//! the same event (the updates and the three end packets) report nothing.
+
+/// The keys of events 0–15.
+const KEYS: [char; 16] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#', 'A', 'B', 'C', 'D'];
+
+/// The key events of one RTP stream.
+#[derive(Debug, Default)]
+pub struct Events {
+    /// The timestamp of the last event reported.
+    last: Option<u32>,
+}
+
+impl Events {
+    pub fn new() -> Events {
+        Events::default()
+    }
+
+    /// A telephone-event payload with its packet's timestamp: the key, if this is a new event.
+    pub fn push(&mut self, timestamp: u32, payload: &[u8]) -> Option<char> {
+        let [event, ..] = *payload.get(..4)? else { return None };
+        let key = *KEYS.get(event as usize)?;
+        if self.last == Some(timestamp) {
+            return None;
+        }
+        self.last = Some(timestamp);
+        Some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(event: u8, end: bool, duration: u16) -> [u8; 4] {
+        let d = duration.to_be_bytes();
+        [event, if end { 0x80 } else { 0 } | 10, d[0], d[1]]
+    }
+
+    #[test]
+    fn each_event_is_one_key_without_marker_and_with_repeated_ends() {
+        let mut e = Events::new();
+        // Key 0: no marker bit anywhere, three end packets.
+        assert_eq!(e.push(1000, &payload(0, false, 160)), Some('0'));
+        assert_eq!(e.push(1000, &payload(0, false, 320)), None);
+        for _ in 0..3 {
+            assert_eq!(e.push(1000, &payload(0, true, 800)), None);
+        }
+        // The same key again is a new event (a new timestamp).
+        assert_eq!(e.push(3000, &payload(0, true, 800)), Some('0'), "only its end packets arrived");
+        assert_eq!(e.push(5000, &payload(11, false, 160)), Some('#'));
+        assert_eq!(e.push(7000, &payload(10, false, 160)), Some('*'));
+    }
+
+    #[test]
+    fn other_events_and_short_payloads_are_ignored() {
+        let mut e = Events::new();
+        assert_eq!(e.push(1, &payload(16, false, 160)), None, "flash");
+        assert_eq!(e.push(2, &[5, 0, 0]), None);
+        assert_eq!(e.push(3, &payload(5, false, 160)), Some('5'));
+    }
+}
