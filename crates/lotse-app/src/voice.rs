@@ -14,7 +14,7 @@ use lotse_speech::stt::{Stt, SttSession};
 use lotse_speech::tts::Tts;
 use lotse_speech::vad::Vad;
 
-pub use lotse_call::{Key, Outcome, Staff, TurnRecord};
+pub use lotse_call::{Inbound, Key, Outcome, Staff, TurnRecord};
 
 /// This machine's monotonic clock, from when the call began.
 struct WallClock(Instant);
@@ -157,6 +157,57 @@ fn call(
     let (outcome, vad) = lotse_call::run(parts, input, keys, options)?;
     stack.spare.lock().unwrap_or_else(|e| e.into_inner()).push((stt, vad));
     Ok(outcome)
+}
+
+/// The rate of a live line's audio (G.711).
+pub const LINE_RATE: u32 = 8_000;
+
+/// A live call (the SIP bridge runs one per call, each on a thread of its own): the greeting,
+/// then the caller's audio and keys as the line hands them over, until the line closes. The
+/// playback goes to `on_player` first, for the line's media clock to pull (8 kHz). Returns the
+/// turns (for the bridge's figures; they hold what was said, so they are never logged).
+pub fn live(
+    engine: &Engine,
+    stack: &Stack,
+    staff: Option<&Staff>,
+    inbound: std::sync::mpsc::Receiver<Inbound>,
+    on_player: impl FnOnce(std::sync::Arc<std::sync::Mutex<lotse_speech::call::Player>>),
+) -> Result<Vec<TurnRecord>> {
+    let spare = stack.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let (mut stt, vad) = match spare {
+        Some(pair) => pair,
+        None => (stack.stt.session()?, Vad::load(&stack.models)?),
+    };
+    let clock = WallClock(Instant::now());
+    let parts = lotse_call::Parts {
+        engine,
+        recognizer: &mut stt,
+        synthesizer: &stack.tts,
+        activity: vad,
+        clock: &clock,
+        staff,
+    };
+    let options = lotse_call::Options {
+        output_rate: LINE_RATE,
+        lang: None,
+        detect: stack.detect,
+        whole: true,
+        city: stack.city.clone(),
+        vocabulary: stack.vocabulary.clone(),
+    };
+    let mut call = lotse_call::Live::start(parts, options)?;
+    on_player(call.player());
+    call.greet()?;
+    while let Ok(input) = inbound.recv() {
+        match input {
+            Inbound::Audio(frame) => call.push(&frame)?,
+            Inbound::Key(digit) => call.key(digit)?,
+        }
+    }
+    let turns = call.turns().to_vec();
+    let (_, vad) = call.finish();
+    stack.spare.lock().unwrap_or_else(|e| e.into_inner()).push((stt, vad));
+    Ok(turns)
 }
 
 /// Reads a WAV file (any rate, PCM or G.711) as 16 kHz mono.

@@ -99,12 +99,24 @@ pub trait Clock {
 /// queued within staff hours or offered a callback outside them.
 pub struct Staff {
     pub sessions: Arc<Sessions>,
-    runtime: tokio::runtime::Runtime,
+    /// The runtime the staff queue runs on (owned by a one-call command, shared on a server).
+    handle: tokio::runtime::Handle,
+    _owned: Option<tokio::runtime::Runtime>,
 }
 
 impl Staff {
+    /// A staff line with a runtime of its own.
     pub fn new(sessions: Arc<Sessions>, runtime: tokio::runtime::Runtime) -> Staff {
-        Staff { sessions, runtime }
+        Staff { sessions, handle: runtime.handle().clone(), _owned: Some(runtime) }
+    }
+
+    /// A staff line on a server's runtime (the call's thread is not one of its workers).
+    pub fn on(sessions: Arc<Sessions>, handle: tokio::runtime::Handle) -> Staff {
+        Staff { sessions, handle, _owned: None }
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.handle.block_on(f)
     }
 }
 
@@ -141,6 +153,13 @@ impl TurnRecord {
     pub fn latency(&self) -> Duration {
         self.first_audio.saturating_sub(self.speech_end)
     }
+}
+
+/// What a live line hands its call: 20 ms of caller audio (16 kHz) or a key.
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    Audio(Vec<f32>),
+    Key(char),
 }
 
 /// A key at a moment of the call.
@@ -214,74 +233,165 @@ pub fn run<R: Recognizer, S: Synthesizer, V: Activity>(
     if input.len() as f64 / 16_000.0 > MAX_INPUT.as_secs_f64() {
         return Err(CallError::TooLong(MAX_INPUT.as_secs() / 60));
     }
-    let Parts { engine, recognizer, synthesizer, mut activity, clock, staff } = parts;
-    activity.reset();
-    let output_rate = options.output_rate;
     let whole = options.whole;
-    let lang0 = options.lang.unwrap_or(Lang::De);
-    let (line, conv) = match staff {
-        Some(staff) => {
-            let (id, _) = staff.sessions.start(Channel::Phone, lang0);
-            let conv = staff.runtime.block_on(staff.sessions.snapshot(&id))?;
-            (Some((staff, id)), conv)
-        }
-        None => (None, engine.start("voice".into(), Channel::Phone, lang0).0),
-    };
-    let mut s = Session {
-        engine,
-        line,
-        synth: synthesizer,
-        recognizer,
-        clock,
-        call: Call::new(activity, EndpointConfig::default(), output_rate),
-        conv,
-        first_turn: true,
-        detect: options.lang.is_none() && options.detect,
-        due: Vec::new(),
-        turns: Vec::new(),
-        log: Vec::new(),
-        output: Vec::new(),
-        last_spoken: Vec::new(),
-        whole,
-        early: None,
-        worker_free: Duration::ZERO,
-        last_pause: None,
-        city: options.city,
-        vocabulary: options.vocabulary,
-    };
+    let mut live = Live::begin(parts, options, false)?;
     let frame = 16 * FRAME_MS as usize;
-    // Output samples per frame, carried over so that rates like 11,025 Hz do not drift.
-    let frames_per_second = (1000 / FRAME_MS) as u64;
-    let mut frames = 0u64;
     let mut keys = keys.iter().peekable();
     let silence = vec![0.0f32; frame];
     let mut i = 0usize;
     loop {
         let chunk: &[f32] = if i < input.len() {
             &input[i..(i + frame).min(input.len())]
-        } else if whole && (s.call.is_playing() || !s.due.is_empty()) {
+        } else if whole && (live.s.call.is_playing() || !live.s.due.is_empty()) {
             &silence
         } else {
             break;
         };
         i += frame;
-        while let Some(k) = keys.next_if(|k| k.at <= s.call.now()) {
-            let events = s.call.push_dtmf(k.digit);
-            s.handle(events)?;
+        while let Some(k) = keys.next_if(|k| k.at <= live.now()) {
+            live.key(k.digit)?;
         }
-        let events = s.call.push_audio(chunk)?;
-        s.handle(events)?;
-        s.start_due();
-        let n = ((frames + 1) * output_rate as u64 / frames_per_second
-            - frames * output_rate as u64 / frames_per_second) as usize;
-        frames += 1;
-        s.output.extend(s.call.pull(n));
+        live.push(chunk)?;
+        let n = live.frame_output();
+        let out = live.s.call.pull(n);
+        live.s.output.extend(out);
         if i > input.len() + 16_000 * 120 {
             break; // two minutes of reply after the recording ended: enough
         }
     }
-    let outcome = Outcome { output: s.output, turns: s.turns, log: s.log };
-    Ok((outcome, s.call.into_vad()))
+    Ok(live.finish())
+}
+
+/// A call as it happens, for a live line: caller audio pushed 20 ms at a time as it arrives
+/// (16 kHz), keys as they come, and the bot's audio pulled by the line's own media clock
+/// through [`Live::player`], so that playback goes on while the call's thread is busy with
+/// recognition or synthesis. A reply's first sentence is synthesised before it plays; the next
+/// one while the one before plays. [`run`] drives the same call from a recording.
+pub struct Live<'a, R, S, V: Activity> {
+    s: Session<'a, R, S, V>,
+    /// The greeting the conversation began with.
+    greeting: (String, Lang),
+    frames: u64,
+}
+
+impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
+    /// Starts the call's conversation (in the staff queue's sessions, where it has a line).
+    pub fn start(parts: Parts<'a, R, S, V>, options: Options) -> Result<Live<'a, R, S, V>, CallError> {
+        Live::begin(parts, options, true)
+    }
+
+    fn begin(parts: Parts<'a, R, S, V>, options: Options, live: bool) -> Result<Live<'a, R, S, V>, CallError> {
+        let Parts { engine, recognizer, synthesizer, mut activity, clock, staff } = parts;
+        activity.reset();
+        let output_rate = options.output_rate;
+        let lang0 = options.lang.unwrap_or(Lang::De);
+        let (line, conv, greeting) = match staff {
+            Some(staff) => {
+                let (id, greeting) = staff.sessions.start(Channel::Phone, lang0);
+                let conv = staff.block_on(staff.sessions.snapshot(&id))?;
+                (Some((staff, id)), conv, greeting)
+            }
+            None => {
+                let (conv, greeting) = engine.start("voice".into(), Channel::Phone, lang0);
+                (None, conv, greeting)
+            }
+        };
+        let s = Session {
+            engine,
+            line,
+            synth: synthesizer,
+            recognizer,
+            clock,
+            call: Call::new(activity, EndpointConfig::default(), output_rate),
+            conv,
+            first_turn: true,
+            detect: options.lang.is_none() && options.detect,
+            due: Vec::new(),
+            later: Vec::new(),
+            live,
+            turns: Vec::new(),
+            log: Vec::new(),
+            output: Vec::new(),
+            last_spoken: Vec::new(),
+            whole: options.whole,
+            early: None,
+            worker_free: Duration::ZERO,
+            last_pause: None,
+            city: options.city,
+            vocabulary: options.vocabulary,
+        };
+        Ok(Live { s, greeting: (greeting.text, greeting.lang), frames: 0 })
+    }
+
+    /// Plays the conversation's greeting (the first thing a caller hears).
+    pub fn greet(&mut self) -> Result<(), CallError> {
+        let (text, lang) = self.greeting.clone();
+        let said = quick_start(sentences(&spoken(&text, lang)));
+        let now = self.s.call.now();
+        self.s.log.push(format!("[{}] lotse (greeting): {}", secs(now), said.join(" ")));
+        self.s.speak(&said, lang, now)?;
+        self.s.last_spoken = said;
+        Ok(())
+    }
+
+    /// 20 ms of caller audio (16 kHz): the turn's events handled, due audio started, the next
+    /// sentence of a reply synthesised when the one playing nears its end.
+    pub fn push(&mut self, frame: &[f32]) -> Result<(), CallError> {
+        let events = self.s.call.push_audio(frame)?;
+        self.s.handle(events)?;
+        self.s.start_due();
+        self.s.top_up()?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// A key the caller pressed.
+    pub fn key(&mut self, digit: char) -> Result<(), CallError> {
+        let events = self.s.call.push_dtmf(digit);
+        self.s.handle(events)?;
+        self.s.start_due();
+        Ok(())
+    }
+
+    /// The call's time: caller audio pushed so far.
+    pub fn now(&self) -> Duration {
+        self.s.call.now()
+    }
+
+    /// The bot's audio, for the line's media clock.
+    pub fn player(&self) -> Arc<std::sync::Mutex<lotse_speech::call::Player>> {
+        self.s.call.player()
+    }
+
+    /// Whether a reply is playing or about to.
+    pub fn is_speaking(&self) -> bool {
+        self.s.call.is_playing() || !self.s.due.is_empty() || !self.s.later.is_empty()
+    }
+
+    /// The turns so far.
+    pub fn turns(&self) -> &[TurnRecord] {
+        &self.s.turns
+    }
+
+    /// The conversation's id in the staff queue's sessions, where the call has a line.
+    pub fn conversation(&self) -> Option<&lotse_core::ConversationId> {
+        self.s.line.as_ref().map(|(_, id)| id)
+    }
+
+    /// Output samples of the frame just pushed, at the output rate (carried over, so that
+    /// rates like 11,025 Hz do not drift).
+    fn frame_output(&self) -> usize {
+        let per_second = (1000 / FRAME_MS) as u64;
+        let rate = self.s.call.output_rate() as u64;
+        let f = self.frames;
+        (f * rate / per_second - (f - 1) * rate / per_second) as usize
+    }
+
+    /// The call is over: what happened, and the detector for the next call.
+    pub fn finish(self) -> (Outcome, V) {
+        let s = self.s;
+        (Outcome { output: s.output, turns: s.turns, log: s.log }, s.call.into_vad())
+    }
 }
 
 struct Session<'a, R, S, V: Activity> {
@@ -297,6 +407,10 @@ struct Session<'a, R, S, V: Activity> {
     detect: bool,
     /// Reply audio not yet playing: (start, sentence, samples at the output rate).
     due: Vec<(Duration, String, Vec<f32>)>,
+    /// On a live line, the reply's sentences after the first, synthesised one by one while
+    /// the one before plays.
+    later: Vec<(String, Lang)>,
+    live: bool,
     turns: Vec<TurnRecord>,
     log: Vec<String>,
     output: Vec<f32>,
@@ -339,6 +453,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
     fn drop_unplayed(&mut self, at: Duration) {
         if !self.due.is_empty() && !self.call.is_playing() {
             self.due.clear();
+            self.later.clear();
             self.call.cancel_reply();
             self.conv.record_heard("");
             if let Some(t) = self.turns.last_mut() {
@@ -375,6 +490,8 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 }
                 CallEvent::BargeIn { at, heard } => {
                     self.due.clear();
+                    self.later.clear();
+                    self.later.clear();
                     self.log.push(format!("[{}] barge-in: playback stopped; the caller heard {:?}", secs(at), heard));
                     self.conv.record_heard(&heard);
                     if let Some(t) = self.turns.last_mut() {
@@ -573,6 +690,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
             reply: engine_reply,
             text,
             lang,
+            lang_out: reply_lang,
             said,
             kind,
             source_ids,
@@ -604,9 +722,8 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 // that fails leaves the engine's reply and the call goes on.
                 let began = self.clock.now();
                 let committed = staff
-                    .runtime
                     .block_on(staff.sessions.commit(id, p.conv.clone(), reply.clone()))
-                    .and_then(|given| Ok((given, staff.runtime.block_on(staff.sessions.snapshot(id))?)));
+                    .and_then(|given| Ok((given, staff.block_on(staff.sessions.snapshot(id))?)));
                 let stored = self.clock.now().saturating_sub(began);
                 match committed {
                     Ok((given, conv)) => {
@@ -615,6 +732,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                             p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
                             let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
                             p.audio = audio;
+                            p.lang_out = given.lang;
                             p.tts_first = tts_first;
                             p.kind = kind_name(given.kind);
                             p.source_ids = given.sources.iter().map(|s| s.id.clone()).collect();
@@ -639,9 +757,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         let first_audio = ready.max(at);
         self.call.begin_reply();
         self.call.set_dictation(p.dictation);
-        for (sentence, samples) in p.said.iter().zip(p.audio) {
-            self.due.push((first_audio, sentence.clone(), samples));
-        }
+        self.queue_reply(&p.said, p.audio, p.lang_out, first_audio);
         self.log.push(format!(
             "[{}] lotse ({}; recognition {} ms{}, dialog {} ms, first sentence synthesised in {} ms): {}",
             secs(first_audio),
@@ -676,9 +792,40 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
     fn speak(&mut self, said: &[String], lang: Lang, at: Duration) -> Result<(), CallError> {
         self.call.begin_reply();
         let (audio, tts_first) = self.synthesize(said, lang)?;
+        self.queue_reply(said, audio, lang, at + tts_first);
+        Ok(())
+    }
+
+    /// Queues a reply's sentences to start at `start`: those synthesised now, and on a live
+    /// line the rest for later.
+    fn queue_reply(&mut self, said: &[String], audio: Vec<Vec<f32>>, lang: Lang, start: Duration) {
+        self.later.clear();
+        let made = audio.len();
         for (sentence, samples) in said.iter().zip(audio) {
-            self.due.push((at + tts_first, sentence.clone(), samples));
+            self.due.push((start, sentence.clone(), samples));
         }
+        if self.live {
+            self.later = said.iter().skip(made).map(|s| (s.clone(), lang)).collect();
+        }
+    }
+
+    /// On a live line: the next sentence of the reply synthesised when less than a second of
+    /// the one before is left to play.
+    fn top_up(&mut self) -> Result<(), CallError> {
+        if self.later.is_empty() || !self.due.is_empty() {
+            return Ok(());
+        }
+        if self.call.reply_cancelled() {
+            self.later.clear();
+            return Ok(());
+        }
+        if self.call.queued_samples() > self.call.output_rate() as usize {
+            return Ok(());
+        }
+        let (sentence, lang) = self.later.remove(0);
+        let audio = self.synth.synthesize(&sentence, lang)?;
+        let samples = convert(&audio.samples, audio.rate, self.call.output_rate())?;
+        self.call.play(&sentence, samples);
         Ok(())
     }
 
@@ -695,7 +842,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
             if i == 0 {
                 first = self.clock.now().saturating_sub(began);
             }
-            if !self.whole {
+            if !self.whole || self.live {
                 break;
             }
         }
@@ -774,6 +921,8 @@ struct Prepared {
     reply: Option<lotse_core::Reply>,
     text: String,
     lang: Lang,
+    /// The reply's language.
+    lang_out: Lang,
     said: Vec<String>,
     kind: String,
     source_ids: Vec<String>,

@@ -11,8 +11,8 @@
 //! to the end and the words of the cut sentence in proportion to the part played.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::endpoint::{EndpointConfig, Endpointer, Turn};
@@ -45,83 +45,18 @@ struct Queued {
     played: usize,
 }
 
-/// One call, with its voice activity detector (the real [`Vad`] unless a test gives another).
-pub struct Call<V: Activity = Vad> {
-    vad: V,
-    endpointer: Endpointer,
-    pending: Vec<f32>,
-    /// Input samples consumed (the call's clock).
-    clock: u64,
+/// The bot's audio waiting to be played, and what of the current reply has been. Offline the
+/// call pulls it frame by frame; on a live line the media clock pulls it through
+/// [`Call::player`], so that the audio goes on while the call's thread recognises or
+/// synthesises.
+#[derive(Default)]
+pub struct Player {
     queue: VecDeque<Queued>,
     /// What has been played of the current reply, sentence by sentence.
     heard: Vec<String>,
-    cancel: Arc<AtomicBool>,
-    barge_in: bool,
-    output_rate: u32,
 }
 
-/// Whether the characters are a DTMF key.
-pub fn is_dtmf(c: char) -> bool {
-    matches!(c, '0'..='9' | '*' | '#' | 'A'..='D')
-}
-
-impl<V: Activity> Call<V> {
-    pub fn new(vad: V, endpoint: EndpointConfig, output_rate: u32) -> Call<V> {
-        Call {
-            vad,
-            endpointer: Endpointer::new(endpoint, (CHUNK as u32 * 1000) / RATE),
-            pending: Vec::with_capacity(CHUNK),
-            clock: 0,
-            queue: VecDeque::new(),
-            heard: Vec::new(),
-            cancel: Arc::new(AtomicBool::new(false)),
-            barge_in: true,
-            output_rate,
-        }
-    }
-
-    /// Barge-in on or off (off: the caller's speech during playback is kept for the next turn,
-    /// the playback goes on).
-    pub fn set_barge_in(&mut self, on: bool) {
-        self.barge_in = on;
-    }
-
-    /// Numbers or spelling expected: the end of turn waits longer.
-    pub fn set_dictation(&mut self, on: bool) {
-        self.endpointer.set_dictation(on);
-    }
-
-    /// The words so far are unfinished: the end of turn waits longer (until the turn ends).
-    pub fn set_unfinished(&mut self, on: bool) {
-        self.endpointer.set_unfinished(on);
-    }
-
-    /// The call's time: input consumed so far.
-    pub fn now(&self) -> Duration {
-        Duration::from_secs_f64(self.clock as f64 / RATE as f64)
-    }
-
-    /// Starts a new reply: the flag its generation watches (raised by a barge-in).
-    pub fn begin_reply(&mut self) -> Arc<AtomicBool> {
-        self.cancel = Arc::new(AtomicBool::new(false));
-        self.heard.clear();
-        self.cancel.clone()
-    }
-
-    /// Stops the current reply before it plays (its generation watches the flag).
-    pub fn cancel_reply(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-
-    /// Queues a synthesised sentence (at the output rate). Ignored after a barge-in of this
-    /// reply: generation may still deliver a sentence it had nearly finished.
-    pub fn play(&mut self, text: &str, samples: Vec<f32>) {
-        if self.cancel.load(Ordering::Relaxed) {
-            return;
-        }
-        self.queue.push_back(Queued { text: text.to_string(), samples, played: 0 });
-    }
-
+impl Player {
     pub fn is_playing(&self) -> bool {
         self.queue.iter().any(|q| q.played < q.samples.len())
     }
@@ -157,13 +92,126 @@ impl<V: Activity> Call<V> {
         parts.retain(|p| !p.is_empty());
         parts.join(" ")
     }
+}
+
+/// One call, with its voice activity detector (the real [`Vad`] unless a test gives another).
+pub struct Call<V: Activity = Vad> {
+    vad: V,
+    endpointer: Endpointer,
+    pending: Vec<f32>,
+    /// Input samples consumed (the call's clock).
+    clock: u64,
+    player: Arc<Mutex<Player>>,
+    cancel: Arc<AtomicBool>,
+    barge_in: bool,
+    output_rate: u32,
+}
+
+/// Whether the characters are a DTMF key.
+pub fn is_dtmf(c: char) -> bool {
+    matches!(c, '0'..='9' | '*' | '#' | 'A'..='D')
+}
+
+impl<V: Activity> Call<V> {
+    pub fn new(vad: V, endpoint: EndpointConfig, output_rate: u32) -> Call<V> {
+        Call {
+            vad,
+            endpointer: Endpointer::new(endpoint, (CHUNK as u32 * 1000) / RATE),
+            pending: Vec::with_capacity(CHUNK),
+            clock: 0,
+            player: Arc::default(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            barge_in: true,
+            output_rate,
+        }
+    }
+
+    /// Barge-in on or off (off: the caller's speech during playback is kept for the next turn,
+    /// the playback goes on).
+    pub fn set_barge_in(&mut self, on: bool) {
+        self.barge_in = on;
+    }
+
+    /// Numbers or spelling expected: the end of turn waits longer.
+    pub fn set_dictation(&mut self, on: bool) {
+        self.endpointer.set_dictation(on);
+    }
+
+    /// The words so far are unfinished: the end of turn waits longer (until the turn ends).
+    pub fn set_unfinished(&mut self, on: bool) {
+        self.endpointer.set_unfinished(on);
+    }
+
+    /// The call's time: input consumed so far.
+    pub fn now(&self) -> Duration {
+        Duration::from_secs_f64(self.clock as f64 / RATE as f64)
+    }
+
+    /// The playback, for a media clock of its own (a live line).
+    pub fn player(&self) -> Arc<Mutex<Player>> {
+        self.player.clone()
+    }
+
+    fn playback(&self) -> MutexGuard<'_, Player> {
+        // A panic elsewhere while holding the lock leaves a queue that is still whole.
+        self.player.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a new reply: the flag its generation watches (raised by a barge-in).
+    pub fn begin_reply(&mut self) -> Arc<AtomicBool> {
+        self.cancel = Arc::new(AtomicBool::new(false));
+        self.playback().heard.clear();
+        self.cancel.clone()
+    }
+
+    /// Stops the current reply before it plays (its generation watches the flag).
+    pub fn cancel_reply(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the current reply was stopped (by a barge-in or [`Call::cancel_reply`]).
+    pub fn reply_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Queues a synthesised sentence (at the output rate). Ignored after a barge-in of this
+    /// reply: generation may still deliver a sentence it had nearly finished.
+    pub fn play(&mut self, text: &str, samples: Vec<f32>) {
+        if self.cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        self.playback().queue.push_back(Queued { text: text.to_string(), samples, played: 0 });
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.playback().is_playing()
+    }
+
+    /// Output samples still queued.
+    pub fn queued_samples(&self) -> usize {
+        self.playback().queued_samples()
+    }
+
+    /// The next `n` output samples (silence when nothing is queued).
+    pub fn pull(&mut self, n: usize) -> Vec<f32> {
+        self.playback().pull(n)
+    }
+
+    /// What the caller has heard of the current reply so far.
+    pub fn heard(&self) -> String {
+        self.playback().heard()
+    }
 
     fn interrupt(&mut self) -> Option<CallEvent> {
-        if !self.barge_in || !self.is_playing() {
-            return None;
-        }
-        let heard = self.heard();
-        self.queue.clear();
+        let heard = {
+            let mut player = self.playback();
+            if !self.barge_in || !player.is_playing() {
+                return None;
+            }
+            let heard = player.heard();
+            player.queue.clear();
+            heard
+        };
         self.cancel.store(true, Ordering::Relaxed);
         Some(CallEvent::BargeIn { at: self.now(), heard })
     }
