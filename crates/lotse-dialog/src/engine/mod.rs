@@ -173,7 +173,12 @@ impl Engine {
     /// Starts a conversation and returns its greeting.
     pub fn start(&self, id: ConversationId, channel: Channel, lang: Lang) -> (Conversation, Reply) {
         let mut conv = Conversation::new(id, channel, lang);
-        let reply = self.greeting(lang);
+        let reply = match channel {
+            // A caller cannot see that a machine answers: the first words say so (EU AI Act,
+            // Art. 50), that nothing is recorded, and how to reach a person.
+            Channel::Phone => self.phone_greeting(lang),
+            _ => self.greeting(lang),
+        };
         conv.events.push(Event::ReplyOut { at: Timestamp::now(), reply: reply.clone() });
         (conv, reply)
     }

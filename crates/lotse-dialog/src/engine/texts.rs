@@ -110,6 +110,19 @@ impl Engine {
         r
     }
 
+    /// The first words a caller hears.
+    pub(super) fn phone_greeting(&self, lang: Lang) -> Reply {
+        Self::reply(
+            ReplyKind::Greeting,
+            t(
+                lang,
+                "Guten Tag! Hier ist Lotse, der automatische Assistent der Stadtverwaltung. Das Gespräch wird nicht aufgezeichnet. Stellen Sie einfach Ihre Frage. Mit der Taste 0 erreichen Sie einen Menschen.",
+                "Hello! This is Lotse, the city administration's automated assistant. This call is not recorded. Just ask your question. Press 0 to reach a person.",
+            ),
+            lang,
+        )
+    }
+
     /// "Geht es um …?" for a service the engine is not sure it heard.
     pub(super) fn confirm(&self, conv: &Conversation, index: usize) -> Reply {
         let lang = conv.lang;
