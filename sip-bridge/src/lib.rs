@@ -1,6 +1,46 @@
-//! The SIP bridge: Lotse on the city's telephone line. See ARCHITECTURE.md ("The hotline").
+//! The SIP bridge: Lotse on the city's telephone line. It answers calls (rsipstack for the
+//! signalling), carries their audio as G.711 over RTP on a 20 ms clock, and runs one
+//! conversation per call (`lotse-call`) on a thread of its own. See ARCHITECTURE.md.
 
 pub mod dtmf;
 pub mod jitter;
+pub mod media;
 pub mod rtp;
 pub mod sdp;
+pub mod sip;
+
+pub use sip::{Bridge, Calls, Config};
+
+/// The calls of a Lotse installation: the engine, the voice models loaded once per process,
+/// and, where staff can be reached, the live conversations of the server (so that a caller is
+/// a conversation of channel `phone` in the same queue as the web's).
+pub struct LotseCalls {
+    pub engine: std::sync::Arc<lotse_dialog::Engine>,
+    pub stack: std::sync::Arc<lotse_app::voice::Stack>,
+    pub sessions: Option<std::sync::Arc<lotse_session::Sessions>>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Calls for LotseCalls {
+    fn run(
+        &self,
+        inbound: std::sync::mpsc::Receiver<lotse_call::Inbound>,
+        on_player: Box<dyn FnOnce(std::sync::Arc<std::sync::Mutex<lotse_speech::call::Player>>) + Send>,
+    ) {
+        let staff = self.sessions.clone().map(|s| lotse_call::Staff::on(s, self.runtime.clone()));
+        match lotse_app::voice::live(&self.engine, &self.stack, staff.as_ref(), inbound, on_player) {
+            Ok(turns) => {
+                for t in &turns {
+                    tracing::info!(
+                        kind = %t.kind,
+                        latency_ms = t.latency().as_millis() as u64,
+                        recognition_ms = t.stt.as_millis() as u64,
+                        "a caller's turn"
+                    );
+                }
+            }
+            // The error names no caller and nothing they said.
+            Err(e) => tracing::warn!(error = %e, "a call failed"),
+        }
+    }
+}

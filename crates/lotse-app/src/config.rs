@@ -28,7 +28,7 @@ pub struct Config {
 /// administration, its state (whose public holidays close offices and staff teams), its time
 /// zone, and the words its callers use. Defaults: Jena, Thuringia; what is not set follows from
 /// the name (a city that sets only `name = "Erfurt"` is the "Stadtverwaltung Erfurt").
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CityConfig {
     /// The city's name ("Jena").

@@ -64,6 +64,13 @@ enum Command {
         /// Serve without the staff queue and console (handoffs offer the general contact).
         #[arg(long)]
         no_staff: bool,
+        /// Answer phone calls too: the SIP bridge on this address (UDP), in this process.
+        #[arg(long)]
+        sip: Option<std::net::SocketAddr>,
+        /// Calls the bridge takes at once (the next is answered 503). Each call's recognition
+        /// needs most of a core while the caller's turn is recognised.
+        #[arg(long, default_value_t = 2)]
+        sip_max_calls: usize,
     },
     /// Staff accounts of the console at /staff.
     Staff {
@@ -261,10 +268,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Staff { command: StaffCommand::Add { name, display_name, role } } => {
             staff_add(&app, &name, display_name, &role)
         }
-        Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm, no_staff } => {
+        Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm, no_staff, sip, sip_max_calls } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                    // rsipstack logs every SIP message at info: its text names the caller.
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,rsipstack=warn".into()),
                 )
                 .init();
             eprintln!("loading knowledge from {} …", knowledge.display());
@@ -281,6 +290,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             let embeddings = index.has_embeddings();
             let config = app.configuration()?;
+            let config_city = config.city.clone();
             let engine = app.engine(kb.clone(), index)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
@@ -296,8 +306,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 requests_per_minute: rate_per_minute,
                 ..Default::default()
             };
-            let state = lotse_web::AppState::with_desk(engine, limits, embeddings, desk);
+            let city = config_city;
+            let state = lotse_web::AppState::with_desk(engine.clone(), limits, embeddings, desk);
+            let bridge = match sip {
+                Some(listen) => {
+                    eprintln!("loading the voice models …");
+                    let stack = std::sync::Arc::new(lotse_app::voice::Stack::load(app.models_dir(), &engine, &city)?);
+                    let calls = lotse_sip_bridge::LotseCalls {
+                        engine: engine.clone(),
+                        stack,
+                        sessions: (!no_staff).then(|| state.sessions.clone()),
+                        runtime: runtime.handle().clone(),
+                    };
+                    let config = lotse_sip_bridge::Config { listen, max_calls: sip_max_calls };
+                    let bridge =
+                        runtime.block_on(lotse_sip_bridge::Bridge::start(config, std::sync::Arc::new(calls)))?;
+                    eprintln!("answering calls on sip:{} (UDP)", bridge.local_addr());
+                    Some(bridge)
+                }
+                None => None,
+            };
             runtime.block_on(lotse_web::serve(state, addr))?;
+            if let Some(bridge) = bridge {
+                runtime.block_on(bridge.shutdown());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask { turns, knowledge, json, lang, plain, channel, spoken, llm } => {

@@ -1,0 +1,148 @@
+//! One call's media: RTP in and out on the call's own UDP port, on a 20 ms clock. Caller
+//! frames go through the jitter buffer, up to 16 kHz, and to the call's thread; keys (RFC
+//! 4733) go there too. Each tick sends 20 ms of the bot's playback (silence when it has
+//! nothing to say), so the caller's side never starves and the timestamps run evenly.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lotse_call::Inbound;
+use lotse_speech::call::Player;
+use lotse_speech::g711::Law;
+use lotse_speech::resample::{Stream, to_f32, to_i16};
+use rsipstack::platform::CancellationToken;
+use tokio::net::UdpSocket;
+use tokio::sync::{oneshot, watch};
+
+use crate::dtmf::Events;
+use crate::jitter::Jitter;
+use crate::rtp;
+use crate::sdp::Codec;
+
+/// Samples per 20 ms frame at 8 kHz.
+const FRAME: usize = 160;
+/// No RTP from the caller for this long: the line is dead.
+pub const RTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where and how to send, as the latest offer said (a re-INVITE changes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// `None`: on hold, nothing is sent.
+    pub remote: Option<SocketAddr>,
+    pub codec: Codec,
+    pub events: Option<u8>,
+}
+
+/// Why the media ended on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Told to stop (the call ended in signalling).
+    Stopped,
+    /// No RTP for [`RTP_TIMEOUT`].
+    Timeout,
+    /// The call's thread is gone.
+    CallGone,
+}
+
+fn law(c: Codec) -> Law {
+    match c {
+        Codec::Pcmu => Law::Mu,
+        Codec::Pcma => Law::A,
+    }
+}
+
+/// Runs the media of one call until `stop`, an RTP timeout, or the end of the call's thread.
+pub async fn run(
+    socket: UdpSocket,
+    mut target: watch::Receiver<Target>,
+    to_call: Sender<Inbound>,
+    player: oneshot::Receiver<Arc<Mutex<Player>>>,
+    stop: CancellationToken,
+) -> Ended {
+    let mut player = player;
+    let mut playback: Option<Arc<Mutex<Player>>> = None;
+    let mut jitter = Jitter::new(2);
+    let mut events = Events::new();
+    let Ok(mut up) = Stream::new(8_000, 16_000, FRAME) else { return Ended::Stopped };
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut buf = vec![0u8; rtp::MAX_PACKET + 1];
+    let mut out = Vec::with_capacity(12 + FRAME);
+    let ssrc: u32 = rand_u32();
+    let mut seq: u16 = rand_u32() as u16;
+    let mut ts: u32 = rand_u32();
+    let mut first = true;
+    let mut last_heard = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ended::Stopped,
+            p = &mut player, if playback.is_none() => {
+                match p {
+                    Ok(p) => playback = Some(p),
+                    Err(_) => return Ended::CallGone,
+                }
+            }
+            r = socket.recv_from(&mut buf) => {
+                let Ok((n, _from)) = r else { continue };
+                let Ok(packet) = rtp::parse(&buf[..n]) else { continue };
+                let t = *target.borrow();
+                last_heard = tokio::time::Instant::now();
+                if packet.payload_type == t.codec.payload_type() {
+                    let samples = to_f32(&law(t.codec).decode(packet.payload));
+                    jitter.push(packet.sequence, samples);
+                } else if Some(packet.payload_type) == t.events {
+                    if let Some(key) = events.push(packet.timestamp, packet.payload) {
+                        if to_call.send(Inbound::Key(key)).is_err() {
+                            return Ended::CallGone;
+                        }
+                    }
+                }
+                // Anything else (comfort noise, another codec) is not for this call.
+            }
+            _ = tick.tick() => {
+                if last_heard.elapsed() > RTP_TIMEOUT {
+                    return Ended::Timeout;
+                }
+                let frame = jitter.pop();
+
+                if let Ok(wide) = up.process(&frame) {
+                    if to_call.send(Inbound::Audio(wide)).is_err() {
+                        return Ended::CallGone;
+                    }
+                }
+                let bot = match &playback {
+                    Some(p) => p.lock().unwrap_or_else(|e| e.into_inner()).pull(FRAME),
+                    None => vec![0.0; FRAME],
+                };
+                let t = *target.borrow_and_update();
+                if let Some(remote) = t.remote {
+                    let payload = law(t.codec).encode(&to_i16(&bot));
+                    let packet = rtp::Packet {
+                        marker: first,
+                        payload_type: t.codec.payload_type(),
+                        sequence: seq,
+                        timestamp: ts,
+                        ssrc,
+                        payload: &payload,
+                    };
+                    rtp::build(&packet, &mut out);
+                    let _ = socket.send_to(&out, remote).await;
+                    first = false;
+                }
+                seq = seq.wrapping_add(1);
+                ts = ts.wrapping_add(FRAME as u32);
+            }
+        }
+    }
+}
+
+/// A random number for the stream's SSRC and starting points (RFC 3550 asks for them to be
+/// unpredictable); the standard library's hasher is seeded randomly per process.
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish() as u32
+}

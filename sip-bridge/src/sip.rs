@@ -1,0 +1,324 @@
+//! The signalling: one SIP endpoint (rsipstack, UDP) that answers calls. An INVITE with an
+//! offer the bridge can take is answered 200 with one G.711 stream on a fresh RTP port, and
+//! the call gets its media task and a thread of its own for the conversation; anything else
+//! gets a clear final answer (488 for media the bridge cannot take, 503 when the node is full,
+//! 481 for a dialog it does not know, 405 for a method it does not take).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use lotse_call::Inbound;
+use lotse_speech::call::Player;
+use rsipstack::EndpointBuilder;
+use rsipstack::dialog::DialogId;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::platform::CancellationToken;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::TransportLayer;
+use rsipstack::transport::udp::UdpConnection;
+use tokio::net::UdpSocket;
+use tokio::sync::{oneshot, watch};
+
+use crate::media::{self, Ended, Target};
+use crate::sdp;
+
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
+
+/// What the bridge needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where SIP is received (UDP).
+    pub listen: SocketAddr,
+    /// Calls at once; the next is answered 503, so a proxy tries another node.
+    pub max_calls: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { listen: SocketAddr::from(([127, 0, 0, 1], 5060)), max_calls: 4 }
+    }
+}
+
+/// Runs one call's conversation on the thread it is given: the caller's audio (16 kHz, 20 ms
+/// at a time) and keys arrive on `inbound` until the line closes; the call hands its playback
+/// to the media clock through `on_player` before it says anything.
+pub trait Calls: Send + Sync + 'static {
+    fn run(&self, inbound: std::sync::mpsc::Receiver<Inbound>, on_player: Box<dyn FnOnce(Arc<Mutex<Player>>) + Send>);
+}
+
+/// A running bridge.
+pub struct Bridge {
+    local: SocketAddr,
+    token: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    active: Arc<AtomicUsize>,
+}
+
+impl Bridge {
+    /// Binds the SIP port and starts answering.
+    pub async fn start(config: Config, calls: Arc<dyn Calls>) -> Result<Bridge> {
+        let token = CancellationToken::new();
+        let transport = TransportLayer::new(token.child_token());
+        let udp = UdpConnection::create_connection(config.listen, None, Some(token.child_token()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("binding SIP on {}", config.listen))?;
+        let local = udp.get_addr().get_socketaddr().map_err(|e| anyhow::anyhow!("{e}"))?;
+        transport.add_transport(udp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent(concat!("Lotse/", env!("CARGO_PKG_VERSION")))
+            .with_transport_layer(transport)
+            .with_cancel_token(token.child_token())
+            .build();
+        let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let inner = endpoint.inner.clone();
+        tokio::spawn(async move {
+            let _ = inner.serve().await;
+        });
+        let active = Arc::new(AtomicUsize::new(0));
+        let answering =
+            Answering { dialogs, calls, active: active.clone(), max: config.max_calls, local, token: token.clone() };
+        let task = tokio::spawn(answering.run(incoming, endpoint));
+        Ok(Bridge { local, token, task, active })
+    }
+
+    /// Where SIP is received.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Calls in progress.
+    pub fn calls(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Stops answering; calls in progress end.
+    pub async fn shutdown(self) {
+        self.token.cancel();
+        let _ = self.task.await;
+    }
+}
+
+struct Answering {
+    dialogs: Arc<DialogLayer>,
+    calls: Arc<dyn Calls>,
+    active: Arc<AtomicUsize>,
+    max: usize,
+    local: SocketAddr,
+    token: CancellationToken,
+}
+
+impl Answering {
+    async fn run(
+        self,
+        mut incoming: rsipstack::transaction::TransactionReceiver,
+        _endpoint: rsipstack::transaction::Endpoint,
+    ) {
+        loop {
+            let mut tx = tokio::select! {
+                _ = self.token.cancelled() => return,
+                tx = incoming.recv() => match tx { Some(tx) => tx, None => return },
+            };
+            let in_dialog = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+            if in_dialog {
+                match self.dialogs.match_dialog(&tx) {
+                    Some(mut dialog) => {
+                        tokio::spawn(async move {
+                            let _ = dialog.handle(&mut tx).await;
+                        });
+                    }
+                    None => {
+                        let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                    }
+                }
+                continue;
+            }
+            match tx.original.method {
+                Method::Invite => self.invite(tx).await,
+                Method::Options => {
+                    let _ = tx.reply_with(StatusCode::OK, vec![Header::Allow(ALLOW.into())], None).await;
+                }
+                Method::Bye | Method::Cancel | Method::Info | Method::Notify | Method::Update => {
+                    let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                }
+                _ => {
+                    let _ = tx.reply_with(StatusCode::MethodNotAllowed, vec![Header::Allow(ALLOW.into())], None).await;
+                }
+            }
+        }
+    }
+
+    async fn invite(&self, mut tx: Transaction) {
+        if self.active.load(Ordering::SeqCst) >= self.max {
+            tracing::info!("a call refused: all {} lines busy", self.max);
+            let _ = tx.reply_with(StatusCode::ServiceUnavailable, vec![Header::RetryAfter("5".into())], None).await;
+            return;
+        }
+        let offer =
+            match std::str::from_utf8(&tx.original.body).map_err(|_| sdp::SdpError::NoAudio).and_then(sdp::parse_offer)
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::info!(error = %e, "a call refused: its media offer");
+                    let _ = tx.reply(StatusCode::NotAcceptableHere).await;
+                    return;
+                }
+            };
+        let rtp = match UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "no RTP port for a call");
+                let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                return;
+            }
+        };
+        let Ok(media_at) = rtp.local_addr() else { return };
+        let (state_tx, states) = self.dialogs.new_dialog_state_channel();
+        let contact = format!("sip:lotse@{}", self.local).as_str().try_into().ok();
+        let dialog = match self.dialogs.get_or_create_server_invite(&tx, state_tx, None, contact) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::info!(error = %e, "a call refused: its INVITE");
+                let _ = tx.reply(StatusCode::BadRequest).await;
+                return;
+            }
+        };
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let mut driver = dialog.clone();
+        tokio::spawn(async move {
+            let _ = driver.handle(&mut tx).await;
+        });
+        let session = rand_session();
+        let body = sdp::answer(&offer, media_at, session, 1);
+        if let Err(e) =
+            dialog.accept(Some(vec![Header::ContentType("application/sdp".into())]), Some(body.into_bytes()))
+        {
+            tracing::warn!(error = %e, "answering a call failed");
+        }
+        let call = Call {
+            dialogs: self.dialogs.clone(),
+            dialog,
+            active: self.active.clone(),
+            media_at,
+            session,
+            stop: self.token.child_token(),
+        };
+        let target = Target { remote: offer.remote, codec: offer.codec, events: offer.events };
+        tokio::spawn(call.run(states, rtp, target, self.calls.clone()));
+    }
+}
+
+/// One answered call.
+struct Call {
+    dialogs: Arc<DialogLayer>,
+    dialog: InviteDialog,
+    active: Arc<AtomicUsize>,
+    media_at: SocketAddr,
+    session: u64,
+    stop: CancellationToken,
+}
+
+impl Call {
+    async fn run(self, mut states: DialogStateReceiver, rtp: UdpSocket, target: Target, calls: Arc<dyn Calls>) {
+        let id: DialogId = self.dialog.id();
+        let (target_tx, target_rx) = watch::channel(target);
+        let (to_call, inbound) = std::sync::mpsc::channel();
+        let (player_tx, player_rx) = oneshot::channel();
+        // The conversation on a thread of its own: recognition and synthesis block.
+        let thread = std::thread::Builder::new().name("lotse-call".into()).spawn(move || {
+            calls.run(
+                inbound,
+                Box::new(move |p| {
+                    let _ = player_tx.send(p);
+                }),
+            )
+        });
+        if let Err(e) = thread {
+            tracing::warn!(error = %e, "no thread for a call");
+        }
+        let media = tokio::spawn(media::run(rtp, target_rx, to_call, player_rx, self.stop.clone()));
+        let mut media = Some(media);
+        let mut version = 1u64;
+        loop {
+            tokio::select! {
+                state = states.recv() => {
+                    let Some(state) = state else { break };
+                    match state {
+                        DialogState::Updated(_, req, handle) if req.method == Method::Invite => {
+                            // A re-INVITE: hold, resume, or a new media address.
+                            let answer = std::str::from_utf8(&req.body).ok().and_then(|b| sdp::parse_offer(b).ok());
+                            match answer {
+                                Some(offer) => {
+                                    version += 1;
+                                    let body = sdp::answer(&offer, self.media_at, self.session, version);
+                                    let _ = target_tx.send(Target { remote: offer.remote, codec: offer.codec, events: offer.events });
+                                    let _ = handle
+                                        .respond(StatusCode::OK, Some(vec![Header::ContentType("application/sdp".into())]), Some(body.into_bytes()))
+                                        .await;
+                                }
+                                None => {
+                                    let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+                                }
+                            }
+                        }
+                        DialogState::Updated(_, _, handle)
+                        | DialogState::Info(_, _, handle)
+                        | DialogState::Options(_, _, handle)
+                        | DialogState::Notify(_, _, handle)
+                        | DialogState::Message(_, _, handle)
+                        | DialogState::Publish(_, _, handle) => {
+                            let _ = handle.reply(StatusCode::OK).await;
+                        }
+                        DialogState::Refer(_, _, handle) => {
+                            let _ = handle.reply(StatusCode::Forbidden).await;
+                        }
+                        DialogState::Terminated(_, reason) => {
+                            tracing::info!(reason = ?short(&reason), "a call ended");
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                ended = async { media.as_mut().expect("running").await }, if media.is_some() => {
+                    media = None;
+                    match ended {
+                        Ok(Ended::Stopped) | Err(_) => {}
+                        Ok(why) => {
+                            tracing::info!(why = ?why, "the bridge hangs up");
+                            let _ = self.dialog.bye().await;
+                        }
+                    }
+                }
+            }
+        }
+        self.stop.cancel();
+        if let Some(m) = media {
+            let _ = m.await;
+        }
+        self.dialogs.remove_dialog(&id);
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn short(r: &TerminatedReason) -> String {
+    format!("{r:?}")
+}
+
+fn rand_session() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(1);
+    h.finish() >> 1
+}
+
+/// The address a bridge on `listen` puts into its SDP (its own address on that interface).
+pub fn media_ip(listen: SocketAddr) -> IpAddr {
+    listen.ip()
+}
