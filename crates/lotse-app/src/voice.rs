@@ -198,10 +198,14 @@ pub fn live(
     let mut call = lotse_call::Live::start(parts, options)?;
     on_player(call.player());
     call.greet()?;
+    // Until the line closes, or the call has said goodbye (to silence, or at its longest).
     while let Ok(input) = inbound.recv() {
         match input {
             Inbound::Audio(frame) => call.push(&frame)?,
             Inbound::Key(digit) => call.key(digit)?,
+        }
+        if call.finished() {
+            break;
         }
     }
     let turns = call.turns().to_vec();

@@ -43,8 +43,34 @@ use lotse_speech::vad::{Activity, VadError};
 
 /// Frames of 20 ms, as RTP carries them.
 const FRAME_MS: u32 = 20;
-/// The longest recording a call takes.
+/// The longest recording a call takes, and the longest live call.
 const MAX_INPUT: Duration = Duration::from_secs(30 * 60);
+/// On a live line, silence from both sides for this long: the bot asks whether the caller is
+/// still there.
+pub const QUIET_PROMPT: Duration = Duration::from_secs(8);
+/// And after the prompt, this much more silence: the bot says goodbye and hangs up.
+pub const QUIET_GOODBYE: Duration = Duration::from_secs(20);
+
+/// What the bot says to silence, and when it ends the call (German, English).
+const STILL_THERE: (&str, &str) = (
+    "Sind Sie noch da? Stellen Sie gern Ihre Frage. Mit der Taste 0 erreichen Sie einen Menschen.",
+    "Are you still there? Just ask your question. Press 0 to reach a person.",
+);
+const GOODBYE_QUIET: (&str, &str) = (
+    "Ich höre nichts mehr und beende jetzt das Gespräch. Auf Wiederhören!",
+    "I can't hear anything, so I will end the call now. Goodbye!",
+);
+const GOODBYE_LONG: (&str, &str) = (
+    "Das Gespräch hat die längste mögliche Dauer erreicht. Rufen Sie gern noch einmal an. Auf Wiederhören!",
+    "This call has reached its longest possible length. Please call again. Goodbye!",
+);
+
+fn say(lang: Lang, texts: (&str, &str)) -> String {
+    match lang {
+        Lang::En => texts.1.to_string(),
+        _ => texts.0.to_string(),
+    }
+}
 
 /// What can end a call.
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +298,12 @@ pub struct Live<'a, R, S, V: Activity> {
     /// The greeting the conversation began with.
     greeting: (String, Lang),
     frames: u64,
+    /// Since when neither side has said anything (call time).
+    quiet_since: Duration,
+    /// The caller was asked whether they are still there, and has not answered.
+    prompted: bool,
+    /// The goodbye is playing: the call ends when it has.
+    ending: bool,
 }
 
 impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
@@ -309,6 +341,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             due: Vec::new(),
             later: Vec::new(),
             live,
+            in_turn: false,
             turns: Vec::new(),
             log: Vec::new(),
             output: Vec::new(),
@@ -320,7 +353,14 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             city: options.city,
             vocabulary: options.vocabulary,
         };
-        Ok(Live { s, greeting: (greeting.text, greeting.lang), frames: 0 })
+        Ok(Live {
+            s,
+            greeting: (greeting.text, greeting.lang),
+            frames: 0,
+            quiet_since: Duration::ZERO,
+            prompted: false,
+            ending: false,
+        })
     }
 
     /// Plays the conversation's greeting (the first thing a caller hears).
@@ -338,16 +378,59 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
     /// sentence of a reply synthesised when the one playing nears its end.
     pub fn push(&mut self, frame: &[f32]) -> Result<(), CallError> {
         let events = self.s.call.push_audio(frame)?;
+        if !events.is_empty() {
+            // The caller said something (or paused in a turn): not silence.
+            self.quiet_since = self.s.call.now();
+            self.prompted = false;
+        }
         self.s.handle(events)?;
         self.s.start_due();
         self.s.top_up()?;
         self.frames += 1;
+        self.watch_the_line()
+    }
+
+    /// Silence and length on a live line: a prompt after [`QUIET_PROMPT`], a goodbye after
+    /// [`QUIET_GOODBYE`] more; a goodbye when the call reaches its longest length.
+    fn watch_the_line(&mut self) -> Result<(), CallError> {
+        let now = self.s.call.now();
+        if self.ending || !self.s.live {
+            return Ok(());
+        }
+        if self.is_speaking() || self.s.in_turn {
+            self.quiet_since = now;
+            return Ok(());
+        }
+        let lang = self.s.conv.lang;
+        let quiet = now.saturating_sub(self.quiet_since);
+        let (text, ending) = if now >= MAX_INPUT {
+            (say(lang, GOODBYE_LONG), true)
+        } else if !self.prompted && quiet >= QUIET_PROMPT {
+            (say(lang, STILL_THERE), false)
+        } else if self.prompted && quiet >= QUIET_GOODBYE {
+            (say(lang, GOODBYE_QUIET), true)
+        } else {
+            return Ok(());
+        };
+        let said = quick_start(sentences(&text));
+        self.s.log.push(format!("[{}] lotse ({}): {}", secs(now), if ending { "goodbye" } else { "silence" }, text));
+        self.s.speak(&said, lang, now)?;
+        self.prompted = true;
+        self.ending = ending;
+        self.quiet_since = now;
         Ok(())
+    }
+
+    /// The call has said goodbye: the line may hang up.
+    pub fn finished(&self) -> bool {
+        self.ending && !self.is_speaking()
     }
 
     /// A key the caller pressed.
     pub fn key(&mut self, digit: char) -> Result<(), CallError> {
         let events = self.s.call.push_dtmf(digit);
+        self.quiet_since = self.s.call.now();
+        self.prompted = false;
         self.s.handle(events)?;
         self.s.start_due();
         Ok(())
@@ -411,6 +494,8 @@ struct Session<'a, R, S, V: Activity> {
     /// the one before plays.
     later: Vec<(String, Lang)>,
     live: bool,
+    /// The caller is in a turn (from its speech start to its end).
+    in_turn: bool,
     turns: Vec<TurnRecord>,
     log: Vec<String>,
     output: Vec<f32>,
@@ -483,8 +568,12 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
 
     fn handle(&mut self, events: Vec<CallEvent>) -> Result<(), CallError> {
         for e in events {
+            if matches!(e, CallEvent::Utterance { .. }) {
+                self.in_turn = false;
+            }
             match e {
                 CallEvent::SpeechStarted { at } => {
+                    self.in_turn = true;
                     self.log.push(format!("[{}] caller starts speaking", secs(at)));
                     self.drop_unplayed(at);
                 }

@@ -280,3 +280,76 @@ fn the_correction_leaves_the_citizens_written_words_alone() {
     assert!(checked > 100, "{checked} questions");
     assert!(changed.is_empty(), "{changed:#?}");
 }
+
+/// A live call with a media clock that pulls 20 ms of the bot's audio per 20 ms of caller
+/// audio, as the SIP bridge's does: the caller's audio (16 kHz) frame by frame. Returns when
+/// each sentence began to play (s) and when the call said it was finished (if it did).
+fn live(engine: &lotse_dialog::Engine, texts: &[&'static str], audio: &[f32]) -> (Vec<(f64, String)>, Option<f64>) {
+    let clock = ScriptClock::default();
+    let mut recognizer = Script { texts: texts.to_vec(), cost: Duration::from_millis(100), clock: &clock, calls: 0 };
+    let voice = Voice { cost: Duration::from_millis(10), clock: &clock, said: RefCell::new(Vec::new()) };
+    let parts = Parts {
+        engine,
+        recognizer: &mut recognizer,
+        synthesizer: &voice,
+        activity: Loudness,
+        clock: &clock,
+        staff: None,
+    };
+    let options = Options {
+        output_rate: 8_000,
+        lang: Some(Lang::De),
+        detect: false,
+        whole: true,
+        city: Default::default(),
+        vocabulary: Default::default(),
+    };
+    let mut call = lotse_call::Live::start(parts, options).expect("the call starts");
+    let player = call.player();
+    call.greet().unwrap();
+    let mut started = Vec::new();
+    let mut seen = 0;
+    for (i, frame) in audio.chunks(320).enumerate() {
+        call.push(frame).unwrap();
+        player.lock().unwrap().pull(160);
+        let said = voice.said.borrow();
+        for s in &said[seen..] {
+            started.push((i as f64 * 0.02, s.clone()));
+        }
+        seen = said.len();
+        drop(said);
+        if call.finished() {
+            return (started, Some(i as f64 * 0.02));
+        }
+    }
+    (started, None)
+}
+
+#[test]
+fn a_silent_line_is_asked_once_then_ended_with_a_goodbye() {
+    let engine = engine();
+    let (said, finished) = live(&engine, &[], &caller(&[(0.0, 60.0)]));
+    let at = |needle: &str| said.iter().find(|(_, s)| s.contains(needle)).map(|(t, _)| *t);
+    let prompt = at("noch da").expect("the caller is asked whether they are there");
+    let greeting = said.iter().filter(|(t, _)| *t < prompt).count();
+    assert!(greeting >= 3, "the greeting, sentence by sentence: {said:?}");
+    // One second per synthesised sentence: the greeting ends after its sentences.
+    let greeting_end = greeting as f64;
+    assert!((prompt - greeting_end - 8.0).abs() < 1.0, "asked 8 s after the greeting ended: {prompt} {said:?}");
+    let goodbye = at("beende jetzt").expect("a goodbye");
+    let prompt_sentences = said.iter().filter(|(t, _)| *t >= prompt && *t < goodbye).count() as f64;
+    assert!((goodbye - prompt - prompt_sentences - 20.0).abs() < 1.5, "goodbye 20 s after the prompt: {goodbye}");
+    let end = finished.expect("the call ends after its goodbye");
+    assert!(end > goodbye + 1.0, "only when the goodbye has played");
+}
+
+#[test]
+fn a_caller_who_answers_the_prompt_is_not_hung_up_on() {
+    let engine = engine();
+    // Silent through the greeting and the prompt, then a question; then silent again.
+    let (said, finished) = live(&engine, &["Was kostet ein Personalausweis?"], &caller(&[(0.0, 18.0), (1.2, 20.0)]));
+    assert!(said.iter().any(|(_, s)| s.contains("noch da")), "{said:?}");
+    assert!(said.iter().any(|(_, s)| s.contains("46 Euro")), "the question is answered: {said:?}");
+    assert!(!said.iter().any(|(_, s)| s.contains("beende jetzt")), "no goodbye within 20 s of the answer: {said:?}");
+    assert_eq!(finished, None);
+}
