@@ -35,6 +35,17 @@ pub struct Target {
     pub events: Option<u8>,
 }
 
+impl Target {
+    /// Where an offer asks the bridge to send: nowhere while the caller holds the call.
+    pub fn of(offer: &crate::sdp::Offer) -> Target {
+        Target {
+            remote: offer.remote.filter(|_| offer.direction.bridge_sends()),
+            codec: offer.codec,
+            events: offer.events,
+        }
+    }
+}
+
 /// Why the media ended on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -145,4 +156,21 @@ fn rand_u32() -> u32 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     h.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_call_is_sent_nothing() {
+        let offer = |dir: &str| {
+            crate::sdp::parse_offer(&format!("v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 7000 RTP/AVP 8\r\n{dir}")).unwrap()
+        };
+        assert_eq!(Target::of(&offer("")).remote, Some("10.1.1.1:7000".parse().unwrap()));
+        assert_eq!(Target::of(&offer("a=sendonly\r\n")).remote, None, "on hold");
+        assert_eq!(Target::of(&offer("a=inactive\r\n")).remote, None);
+        assert_eq!(Target::of(&offer("a=recvonly\r\n")).codec, Codec::Pcma);
+        assert!(Target::of(&offer("a=recvonly\r\n")).remote.is_some());
+    }
 }

@@ -210,7 +210,7 @@ impl Answering {
             session,
             stop: self.token.child_token(),
         };
-        let target = Target { remote: offer.remote, codec: offer.codec, events: offer.events };
+        let target = Target::of(&offer);
         tokio::spawn(call.run(states, rtp, target, self.calls.clone()));
     }
 }
@@ -258,7 +258,7 @@ impl Call {
                                 Some(offer) => {
                                     version += 1;
                                     let body = sdp::answer(&offer, self.media_at, self.session, version);
-                                    let _ = target_tx.send(Target { remote: offer.remote, codec: offer.codec, events: offer.events });
+                                    let _ = target_tx.send(Target::of(&offer));
                                     let _ = handle
                                         .respond(StatusCode::OK, Some(vec![Header::ContentType("application/sdp".into())]), Some(body.into_bytes()))
                                         .await;
