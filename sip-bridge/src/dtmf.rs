@@ -1,7 +1,8 @@
 //! Keys from RFC 4733 telephone events. An event is named by its RTP timestamp: the first
-//! packet with a new timestamp reports the key, whatever its marker bit says (some gateways
-//! never set it, and a lost first packet loses the marker with it), and the later packets of
-//! the same event (the updates and the three end packets) report nothing.
+//! packet with a newer timestamp than the last event's reports the key, whatever its marker
+//! bit says (some gateways never set it, and a lost first packet loses the marker with it);
+//! the later packets of the same event (the updates and the three end packets), and late ones
+//! of an earlier event, report nothing.
 
 /// The keys of events 0–15.
 const KEYS: [char; 16] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#', 'A', 'B', 'C', 'D'];
@@ -22,7 +23,8 @@ impl Events {
     pub fn push(&mut self, timestamp: u32, payload: &[u8]) -> Option<char> {
         let [event, ..] = *payload.get(..4)? else { return None };
         let key = *KEYS.get(event as usize)?;
-        if self.last == Some(timestamp) {
+        // The same event again (an update, an end packet), or a late packet of an earlier one.
+        if self.last.is_some_and(|last| (timestamp.wrapping_sub(last) as i32) <= 0) {
             return None;
         }
         self.last = Some(timestamp);
@@ -52,6 +54,12 @@ mod tests {
         assert_eq!(e.push(3000, &payload(0, true, 800)), Some('0'), "only its end packets arrived");
         assert_eq!(e.push(5000, &payload(11, false, 160)), Some('#'));
         assert_eq!(e.push(7000, &payload(10, false, 160)), Some('*'));
+        // A late end packet of the event before is not a new key.
+        assert_eq!(e.push(5000, &payload(11, true, 800)), None);
+        // Timestamps wrap.
+        let mut e = Events::new();
+        assert_eq!(e.push(u32::MAX - 100, &payload(1, false, 160)), Some('1'));
+        assert_eq!(e.push(500, &payload(2, false, 160)), Some('2'));
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 
-pub use sip::{Bridge, Calls, Config};
+pub use sip::{Bridge, Calls, Config, Line};
 
 /// The calls of a Lotse installation: the engine, the voice models loaded once per process,
 /// and, where staff can be reached, the live conversations of the server (so that a caller is
@@ -19,17 +19,20 @@ pub struct LotseCalls {
     pub stack: std::sync::Arc<lotse_app::voice::Stack>,
     pub sessions: Option<std::sync::Arc<lotse_session::Sessions>>,
     pub runtime: tokio::runtime::Handle,
+    /// Where the turns of ended calls go, for a benchmark or a test. They hold what callers
+    /// said: a server never sets it.
+    pub record: Option<std::sync::Arc<std::sync::Mutex<Vec<lotse_call::TurnRecord>>>>,
 }
 
 impl Calls for LotseCalls {
-    fn run(
-        &self,
-        inbound: std::sync::mpsc::Receiver<lotse_call::Inbound>,
-        on_player: Box<dyn FnOnce(std::sync::Arc<std::sync::Mutex<lotse_speech::call::Player>>) + Send>,
-    ) {
+    fn run(&self, line: Line) {
         let staff = self.sessions.clone().map(|s| lotse_call::Staff::on(s, self.runtime.clone()));
-        match lotse_app::voice::live(&self.engine, &self.stack, staff.as_ref(), inbound, on_player) {
+        let Line { inbound, on_player, hangup } = line;
+        match lotse_app::voice::live(&self.engine, &self.stack, staff.as_ref(), inbound, on_player, &hangup) {
             Ok(turns) => {
+                if let Some(record) = &self.record {
+                    record.lock().unwrap_or_else(|e| e.into_inner()).extend(turns.iter().cloned());
+                }
                 for t in &turns {
                     tracing::info!(
                         kind = %t.kind,

@@ -4,7 +4,7 @@
 //! nothing to say), so the caller's side never starves and the timestamps run evenly.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ use crate::sdp::Codec;
 const FRAME: usize = 160;
 /// No RTP from the caller for this long: the line is dead.
 pub const RTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Frames the call's thread may fall behind (10 s) before frames are dropped.
+pub const BACKLOG: usize = 500;
 
 /// Where and how to send, as the latest offer said (a re-INVITE changes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct Target {
     /// `None`: on hold, nothing is sent.
     pub remote: Option<SocketAddr>,
     pub codec: Codec,
+    /// The codec's payload type as offered.
+    pub payload_type: u8,
     pub events: Option<u8>,
 }
 
@@ -41,6 +45,7 @@ impl Target {
         Target {
             remote: offer.remote.filter(|_| offer.direction.bridge_sends()),
             codec: offer.codec,
+            payload_type: offer.payload_type,
             events: offer.events,
         }
     }
@@ -68,7 +73,7 @@ fn law(c: Codec) -> Law {
 pub async fn run(
     socket: UdpSocket,
     mut target: watch::Receiver<Target>,
-    to_call: Sender<Inbound>,
+    to_call: SyncSender<Inbound>,
     player: oneshot::Receiver<Arc<Mutex<Player>>>,
     stop: CancellationToken,
 ) -> Ended {
@@ -77,8 +82,14 @@ pub async fn run(
     let mut jitter = Jitter::new(2);
     let mut events = Events::new();
     let Ok(mut up) = Stream::new(8_000, 16_000, FRAME) else { return Ended::Stopped };
+    // Ticks missed while the machine was busy are made up at once (Burst): each one takes a
+    // frame out and sends one, so neither the caller's audio nor the call's time falls behind.
     let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // The source the stream is taken from: the first packet's, from the address the offer
+    // named. Packets from anywhere else are not the caller's.
+    let mut source: Option<SocketAddr> = None;
+    let mut dropped = 0u64;
     let mut buf = vec![0u8; rtp::MAX_PACKET + 1];
     let mut out = Vec::with_capacity(12 + FRAME);
     let ssrc: u32 = rand_u32();
@@ -96,31 +107,49 @@ pub async fn run(
                 }
             }
             r = socket.recv_from(&mut buf) => {
-                let Ok((n, _from)) = r else { continue };
-                let Ok(packet) = rtp::parse(&buf[..n]) else { continue };
+                let Ok((n, from)) = r else { continue };
                 let t = *target.borrow();
+                match source {
+                    Some(s) if s != from => continue,
+                    Some(_) => {}
+                    None if t.remote.is_some_and(|r| r.ip() != from.ip()) => continue,
+                    None => source = Some(from),
+                }
+                let Ok(packet) = rtp::parse(&buf[..n]) else { continue };
                 last_heard = tokio::time::Instant::now();
-                if packet.payload_type == t.codec.payload_type() {
+                if packet.payload_type == t.payload_type {
                     let samples = to_f32(&law(t.codec).decode(packet.payload));
-                    jitter.push(packet.sequence, samples);
+                    jitter.push(packet.ssrc, packet.sequence, samples);
                 } else if Some(packet.payload_type) == t.events {
-                    if let Some(key) = events.push(packet.timestamp, packet.payload) {
-                        if to_call.send(Inbound::Key(key)).is_err() {
-                            return Ended::CallGone;
-                        }
+                    if let Some(key) = events.push(packet.timestamp, packet.payload)
+                        && let Err(TrySendError::Disconnected(_)) = to_call.try_send(Inbound::Key(key))
+                    {
+                        return Ended::CallGone;
                     }
                 }
                 // Anything else (comfort noise, another codec) is not for this call.
             }
             _ = tick.tick() => {
-                if last_heard.elapsed() > RTP_TIMEOUT {
-                    return Ended::Timeout;
-                }
-                let frame = jitter.pop();
-
-                if let Ok(wide) = up.process(&frame) {
-                    if to_call.send(Inbound::Audio(wide)).is_err() {
-                        return Ended::CallGone;
+                let held = target.borrow().remote.is_none();
+                if held {
+                    // On hold: the caller sends nothing, and the call's time stands still.
+                    last_heard = tokio::time::Instant::now();
+                } else {
+                    if last_heard.elapsed() > RTP_TIMEOUT {
+                        return Ended::Timeout;
+                    }
+                    let frame = jitter.pop();
+                    if let Ok(wide) = up.process(&frame) {
+                        match to_call.try_send(Inbound::Audio(wide)) {
+                            Ok(()) => {}
+                            Err(TrySendError::Full(_)) => {
+                                dropped += 1;
+                                if dropped.is_power_of_two() {
+                                    tracing::warn!(dropped, "a call's thread is behind: caller audio dropped");
+                                }
+                            }
+                            Err(TrySendError::Disconnected(_)) => return Ended::CallGone,
+                        }
                     }
                 }
                 let bot = match &playback {
@@ -132,7 +161,7 @@ pub async fn run(
                     let payload = law(t.codec).encode(&to_i16(&bot));
                     let packet = rtp::Packet {
                         marker: first,
-                        payload_type: t.codec.payload_type(),
+                        payload_type: t.payload_type,
                         sequence: seq,
                         timestamp: ts,
                         ssrc,
@@ -140,6 +169,10 @@ pub async fn run(
                     };
                     rtp::build(&packet, &mut out);
                     let _ = socket.send_to(&out, remote).await;
+                    if source.is_some_and(|s| s.ip() != remote.ip()) {
+                        // A re-INVITE moved the caller's media: take the stream from there.
+                        source = None;
+                    }
                     first = false;
                 }
                 seq = seq.wrapping_add(1);

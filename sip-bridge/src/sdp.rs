@@ -22,6 +22,8 @@ pub enum SdpError {
     NoAddress,
     #[error("the audio stream is not RTP/AVP")]
     Transport,
+    #[error("a media line is malformed")]
+    Malformed,
 }
 
 /// The G.711 law of the stream.
@@ -80,6 +82,8 @@ pub struct Offer {
     /// Where the offerer receives audio (`None`: on hold with the old `c=0.0.0.0`).
     pub remote: Option<SocketAddr>,
     pub codec: Codec,
+    /// The codec's payload type in the offer (0 or 8, or a dynamic number mapped to it).
+    pub payload_type: u8,
     /// The payload type of `telephone-event/8000`, when offered.
     pub events: Option<u8>,
     pub direction: Direction,
@@ -107,6 +111,7 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
     }
     let mut audio: Option<Audio> = None;
     let mut in_audio = false;
+    let mut secure_audio = false;
     for line in sdp.lines() {
         let line = line.trim_end_matches('\r');
         let Some((kind, value)) = line.split_once('=') else { continue };
@@ -114,16 +119,20 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
             "m" => {
                 let mut parts = value.split_whitespace();
                 let (Some(kind), Some(port), Some(proto)) = (parts.next(), parts.next(), parts.next()) else {
-                    continue;
+                    // The answer must have as many media lines as the offer: a line that
+                    // cannot be read cannot be answered.
+                    return Err(SdpError::Malformed);
                 };
                 let formats: Vec<&str> = parts.collect();
                 let port: Option<u16> = port.split('/').next().and_then(|p| p.parse().ok());
-                let take = kind == "audio" && audio.is_none() && port.is_some_and(|p| p != 0);
+                let plain = proto == "RTP/AVP" || proto == "RTP/AVPF";
+                let wanted = kind == "audio" && audio.is_none() && port.is_some_and(|p| p != 0);
+                // Audio the bridge cannot take (SRTP) is refused on its line; a later plain
+                // audio line may still be taken.
+                secure_audio |= wanted && !plain;
+                let take = wanted && plain;
                 in_audio = take;
                 if take {
-                    if proto != "RTP/AVP" && proto != "RTP/AVPF" {
-                        return Err(SdpError::Transport);
-                    }
                     audio = Some(Audio {
                         port: port.unwrap_or(0),
                         formats: formats.iter().filter_map(|f| f.parse().ok()).collect(),
@@ -172,16 +181,16 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
             _ => {}
         }
     }
-    let a = audio.ok_or(SdpError::NoAudio)?;
+    let a = audio.ok_or(if secure_audio { SdpError::Transport } else { SdpError::NoAudio })?;
     let named = |pt: u8| a.maps.iter().find(|(p, _)| *p == pt).map(|(_, n)| n.as_str());
-    let codec = a
+    let (codec, payload_type) = a
         .formats
         .iter()
         .find_map(|&pt| match (pt, named(pt)) {
-            (0, None) => Some(Codec::Pcmu),
-            (8, None) => Some(Codec::Pcma),
-            (_, Some("pcmu/8000" | "pcmu/8000/1")) => Some(Codec::Pcmu),
-            (_, Some("pcma/8000" | "pcma/8000/1")) => Some(Codec::Pcma),
+            (0, None) => Some((Codec::Pcmu, pt)),
+            (8, None) => Some((Codec::Pcma, pt)),
+            (_, Some("pcmu/8000" | "pcmu/8000/1")) => Some((Codec::Pcmu, pt)),
+            (_, Some("pcma/8000" | "pcma/8000/1")) => Some((Codec::Pcma, pt)),
             _ => None,
         })
         .ok_or(SdpError::NoCodec)?;
@@ -192,7 +201,14 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, SdpError> {
     if held && direction == Direction::SendRecv {
         direction = Direction::SendOnly;
     }
-    Ok(Offer { remote: (!held).then_some(SocketAddr::new(addr, a.port)), codec, events, direction, media })
+    Ok(Offer {
+        remote: (!held).then_some(SocketAddr::new(addr, a.port)),
+        codec,
+        payload_type,
+        events,
+        direction,
+        media,
+    })
 }
 
 /// The answer: one audio stream at `local` with the offer's codec (and keys, if offered);
@@ -210,7 +226,7 @@ pub fn answer(offer: &Offer, local: SocketAddr, session: u64, version: u64) -> S
             s.push_str(&format!("m={line}\r\n"));
             continue;
         }
-        let pt = offer.codec.payload_type();
+        let pt = offer.payload_type;
         match offer.events {
             Some(ev) => {
                 s.push_str(&format!("m=audio {} RTP/AVP {pt} {ev}\r\n", local.port()));
@@ -265,6 +281,18 @@ mod tests {
         let audio = a.find("m=audio 30000 RTP/AVP 0\r\n").unwrap();
         assert!(video < audio, "media lines keep the offer's order: {a}");
         assert!(a.contains("a=recvonly"));
+    }
+
+    #[test]
+    fn a_dynamic_number_for_g711_is_kept_and_srtp_is_refused_on_its_line() {
+        let sdp = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/SAVP 0\r\nm=audio 6000 RTP/AVP 96 101\r\n\
+            a=rtpmap:96 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let o = parse_offer(sdp).unwrap();
+        assert_eq!((o.codec, o.payload_type), (Codec::Pcmu, 96));
+        assert_eq!(o.remote, Some("10.0.0.1:6000".parse().unwrap()));
+        let a = answer(&o, "10.0.0.9:30000".parse().unwrap(), 1, 1);
+        assert!(a.contains("m=audio 0 RTP/SAVP 0\r\n"), "the SRTP line is refused: {a}");
+        assert!(a.contains("m=audio 30000 RTP/AVP 96 101\r\na=rtpmap:96 PCMU/8000"), "{a}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! 481 for a dialog it does not know, 405 for a method it does not take).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -25,7 +25,7 @@ use rsipstack::transport::udp::UdpConnection;
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch};
 
-use crate::media::{self, Ended, Target};
+use crate::media::{self, Target};
 use crate::sdp;
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
@@ -45,11 +45,21 @@ impl Default for Config {
     }
 }
 
-/// Runs one call's conversation on the thread it is given: the caller's audio (16 kHz, 20 ms
-/// at a time) and keys arrive on `inbound` until the line closes; the call hands its playback
-/// to the media clock through `on_player` before it says anything.
+/// What a call's conversation gets from its line.
+pub struct Line {
+    /// The caller's audio (16 kHz, 20 ms at a time) and keys, until the line closes.
+    pub inbound: std::sync::mpsc::Receiver<Inbound>,
+    /// Where the call hands its playback to the media clock, before it says anything.
+    pub on_player: Box<dyn FnOnce(Arc<Mutex<Player>>) + Send>,
+    /// Raised when the caller has gone: the conversation stops at once, with no work on what
+    /// is still queued.
+    pub hangup: Arc<AtomicBool>,
+}
+
+/// Runs one call's conversation on the thread it is given, until the line closes, the caller
+/// hangs up, or the conversation ends the call itself (its goodbye).
 pub trait Calls: Send + Sync + 'static {
-    fn run(&self, inbound: std::sync::mpsc::Receiver<Inbound>, on_player: Box<dyn FnOnce(Arc<Mutex<Player>>) + Send>);
+    fn run(&self, line: Line);
 }
 
 /// A running bridge.
@@ -190,7 +200,6 @@ impl Answering {
                 return;
             }
         };
-        self.active.fetch_add(1, Ordering::SeqCst);
         let mut driver = dialog.clone();
         tokio::spawn(async move {
             let _ = driver.handle(&mut tx).await;
@@ -201,7 +210,11 @@ impl Answering {
             dialog.accept(Some(vec![Header::ContentType("application/sdp".into())]), Some(body.into_bytes()))
         {
             tracing::warn!(error = %e, "answering a call failed");
+            let _ = dialog.reject(Some(StatusCode::ServerInternalError), None);
+            self.dialogs.remove_dialog(&dialog.id());
+            return;
         }
+        self.active.fetch_add(1, Ordering::SeqCst);
         let call = Call {
             dialogs: self.dialogs.clone(),
             dialog,
@@ -229,18 +242,24 @@ impl Call {
     async fn run(self, mut states: DialogStateReceiver, rtp: UdpSocket, target: Target, calls: Arc<dyn Calls>) {
         let id: DialogId = self.dialog.id();
         let (target_tx, target_rx) = watch::channel(target);
-        let (to_call, inbound) = std::sync::mpsc::channel();
+        let (to_call, inbound) = std::sync::mpsc::sync_channel(media::BACKLOG);
         let (player_tx, player_rx) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel::<()>();
+        let hangup = Arc::new(AtomicBool::new(false));
+        let line = Line {
+            inbound,
+            on_player: Box::new(move |p| {
+                let _ = player_tx.send(p);
+            }),
+            hangup: hangup.clone(),
+        };
         // The conversation on a thread of its own: recognition and synthesis block.
         let thread = std::thread::Builder::new().name("lotse-call".into()).spawn(move || {
-            calls.run(
-                inbound,
-                Box::new(move |p| {
-                    let _ = player_tx.send(p);
-                }),
-            )
+            calls.run(line);
+            let _ = done_tx.send(());
         });
         if let Err(e) = thread {
+            // `done` resolves at once (its sender is gone), and the media task ends the call.
             tracing::warn!(error = %e, "no thread for a call");
         }
         let media = tokio::spawn(media::run(rtp, target_rx, to_call, player_rx, self.stop.clone()));
@@ -288,20 +307,26 @@ impl Call {
                 }
                 ended = async { media.as_mut().expect("running").await }, if media.is_some() => {
                     media = None;
-                    match ended {
-                        Ok(Ended::Stopped) | Err(_) => {}
-                        Ok(why) => {
-                            tracing::info!(why = ?why, "the bridge hangs up");
-                            let _ = self.dialog.bye().await;
-                        }
-                    }
+                    // The line is dead, the conversation said goodbye, or the media failed:
+                    // the bridge hangs up, and the call is over whatever the BYE's answer.
+                    let why = match ended {
+                        Ok(why) => format!("{why:?}"),
+                        Err(_) => "media failed".to_string(),
+                    };
+                    tracing::info!(why, "the bridge hangs up");
+                    let _ = self.dialog.bye().await;
+                    break;
                 }
             }
         }
+        hangup.store(true, Ordering::SeqCst);
         self.stop.cancel();
         if let Some(m) = media {
             let _ = m.await;
         }
+        // The line is free when the conversation's thread has ended (it finishes the piece of
+        // work it is in, at most one recognition), so no more calls run than lines.
+        let _ = done.await;
         self.dialogs.remove_dialog(&id);
         self.active.fetch_sub(1, Ordering::SeqCst);
     }

@@ -11,9 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lotse_call::Inbound;
-use lotse_sip_bridge::{Bridge, Calls, Config, LotseCalls};
-use lotse_speech::call::Player;
+use lotse_sip_bridge::{Bridge, Calls, Config, Line, LotseCalls};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repo root exists")
@@ -38,9 +36,20 @@ fn tmp(name: &str) -> PathBuf {
 struct Quiet;
 
 impl Calls for Quiet {
-    fn run(&self, inbound: std::sync::mpsc::Receiver<Inbound>, on_player: Box<dyn FnOnce(Arc<Mutex<Player>>) + Send>) {
-        on_player(Arc::default());
-        while inbound.recv().is_ok() {}
+    fn run(&self, line: Line) {
+        (line.on_player)(Arc::default());
+        while line.inbound.recv().is_ok() {}
+    }
+}
+
+/// The tests take turns: one of them times a whole call on two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -123,6 +132,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn the_bridge_answers_refuses_and_survives_garbage() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !have("sipp") {
         return required("sipp (apt install sip-tester)");
     }
@@ -131,7 +141,7 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     let bridge = rt.block_on(Bridge::start(config, Arc::new(Quiet))).unwrap();
     let at = bridge.local_addr();
 
-    // Garbage and broken messages on the SIP port: nothing answers them, nothing breaks.
+    // Garbage and broken messages on the SIP port first: the bridge goes on serving (below).
     let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
     for d in [
         &b"\x00\x01\x02"[..],
@@ -176,15 +186,11 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
         request("ACK", 1, true)
     );
     let first = std::thread::spawn(move || sipp(at, "call", &call, Duration::from_secs(15)));
-    std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(bridge.calls(), 1, "the call is up");
+    wait_for("the call is up", || bridge.calls() == 1);
     assert!(sipp(at, "busy", &busy, Duration::from_secs(10)), "a second caller is answered 503");
     assert!(first.join().unwrap(), "the call was answered and ended by BYE");
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while bridge.calls() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(bridge.calls(), 0, "BYE frees the line");
+    // The line is free only when the call's thread has ended.
+    wait_for("BYE frees the line", || bridge.calls() == 0);
 
     // A BYE for a dialog the bridge does not know: 481.
     let stray = format!("{HEAD}\n{}  <recv response=\"481\"/>\n</scenario>\n", request("BYE", 1, false));
@@ -286,7 +292,7 @@ fn call(bridge: SocketAddr, name: &str, wav: &Path, listen: f32) -> Heard {
                 let pcm = lotse_speech::resample::to_f32(&lotse_speech::g711::Law::Mu.decode(p.payload));
                 frames.push((s.elapsed().as_secs_f32(), pcm));
             }
-            Err(_) if begun.elapsed().as_secs() < 20 => continue,
+            Err(_) if start.is_some() || begun.elapsed().as_secs() < 20 => continue,
             Err(e) => panic!("no RTP from the bridge: {e}"),
         }
     }
@@ -302,6 +308,7 @@ fn call(bridge: SocketAddr, name: &str, wav: &Path, listen: f32) -> Heard {
 
 #[test]
 fn a_caller_asks_over_sip_and_hears_the_answer() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let models = repo().join("models");
     if !have("sipp") || !have("pico2wave") || !models.join("whisper-base/ggml-base.bin").exists() {
         return required("sipp, pico2wave or the voice models");
@@ -312,7 +319,14 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     let city = app.configuration().unwrap().city;
     let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
     let rt = runtime();
-    let calls = LotseCalls { engine, stack: stack.clone(), sessions: None, runtime: rt.handle().clone() };
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let calls = LotseCalls {
+        engine,
+        stack: stack.clone(),
+        sessions: None,
+        runtime: rt.handle().clone(),
+        record: Some(record.clone()),
+    };
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
     let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
     let at = bridge.local_addr();
@@ -324,7 +338,8 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     let (onset, end) = question("Was kostet ein Reisepass?", "de-DE", &wav);
     let heard = call(at, "de", &wav, 12.0);
     assert!(heard.rms(0.1, onset) > 0.01, "the greeting is heard before the caller speaks");
-    assert!(heard.rms(onset + 0.3, end) < 0.003, "the greeting stopped when the caller spoke");
+    // Speech start is found after 96 ms of speech; 0.5 s leaves room for a loaded machine.
+    assert!(heard.rms(onset + 0.5, end) < 0.003, "the greeting stopped when the caller spoke");
     let answer = heard.sound_after(end).expect("an answer is heard");
     let latency = answer - end;
     eprintln!("German: end of the caller's speech → the answer's first audio over SIP: {:.0} ms", latency * 1000.0);
@@ -346,6 +361,18 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     let text = stt.transcribe(&wide, lotse_speech::stt::LangChoice::Fixed(lotse_core::Lang::En)).unwrap().text;
     eprintln!("the English caller heard: {text}");
     let lower = text.to_lowercase();
-    assert!(lower.contains("passport") && text.contains("70"), "the answer names the passport's fee: {text}");
+    assert!(
+        lower.contains("passport") && (text.contains("70") || lower.contains("seventy")),
+        "the answer names the passport's fee: {text}"
+    );
+    // The bridge's own record of the calls: the German question was answered from the
+    // passport's record, and so was the English one.
+    let turns = record.lock().unwrap().clone();
+    let answered = |lang| {
+        turns
+            .iter()
+            .any(|t| t.heard_lang == lang && t.kind == "answer" && t.source_ids.iter().any(|s| s == "reisepass"))
+    };
+    assert!(answered(lotse_core::Lang::De) && answered(lotse_core::Lang::En), "{turns:?}");
     rt.block_on(bridge.shutdown());
 }

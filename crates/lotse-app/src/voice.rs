@@ -163,7 +163,8 @@ fn call(
 pub const LINE_RATE: u32 = 8_000;
 
 /// A live call (the SIP bridge runs one per call, each on a thread of its own): the greeting,
-/// then the caller's audio and keys as the line hands them over, until the line closes. The
+/// then the caller's audio and keys as the line hands them over, until the line closes or
+/// `hangup` is raised. The
 /// playback goes to `on_player` first, for the line's media clock to pull (8 kHz). Returns the
 /// turns (for the bridge's figures; they hold what was said, so they are never logged).
 pub fn live(
@@ -172,6 +173,7 @@ pub fn live(
     staff: Option<&Staff>,
     inbound: std::sync::mpsc::Receiver<Inbound>,
     on_player: impl FnOnce(std::sync::Arc<std::sync::Mutex<lotse_speech::call::Player>>),
+    hangup: &std::sync::atomic::AtomicBool,
 ) -> Result<Vec<TurnRecord>> {
     let spare = stack.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
     let (mut stt, vad) = match spare {
@@ -198,8 +200,12 @@ pub fn live(
     let mut call = lotse_call::Live::start(parts, options)?;
     on_player(call.player());
     call.greet()?;
-    // Until the line closes, or the call has said goodbye (to silence, or at its longest).
+    // Until the line closes, the caller hangs up (nothing queued is worked on then), or the
+    // call has said goodbye (to silence, or at its longest).
     while let Ok(input) = inbound.recv() {
+        if hangup.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         match input {
             Inbound::Audio(frame) => call.push(&frame)?,
             Inbound::Key(digit) => call.key(digit)?,

@@ -432,7 +432,11 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         self.quiet_since = self.s.call.now();
         self.prompted = false;
         self.s.handle(events)?;
-        self.s.start_due();
+        // Live, the answer to a key starts without waiting for the next frame; from a
+        // recording, with the frame the key came in (as it always has).
+        if self.s.live {
+            self.s.start_due();
+        }
         Ok(())
     }
 

@@ -317,6 +317,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         stack,
                         sessions: (!no_staff).then(|| state.sessions.clone()),
                         runtime: runtime.handle().clone(),
+                        record: None,
                     };
                     let config = lotse_sip_bridge::Config { listen, max_calls: sip_max_calls };
                     let bridge =
