@@ -32,13 +32,20 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
-/// A line whose conversation says nothing and takes whatever comes: for the signalling.
-struct Quiet;
+/// A line whose conversation says nothing and keeps the keys it gets: for the signalling.
+#[derive(Default)]
+struct Quiet {
+    keys: Arc<Mutex<String>>,
+}
 
 impl Calls for Quiet {
     fn run(&self, line: Line) {
         (line.on_player)(Arc::default());
-        while line.inbound.recv().is_ok() {}
+        while let Ok(input) = line.inbound.recv() {
+            if let lotse_call::Inbound::Key(k) = input {
+                self.keys.lock().unwrap().push(k);
+            }
+        }
     }
 }
 
@@ -138,7 +145,9 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     }
     let rt = runtime();
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
-    let bridge = rt.block_on(Bridge::start(config, Arc::new(Quiet))).unwrap();
+    let quiet = Quiet::default();
+    let keys = quiet.keys.clone();
+    let bridge = rt.block_on(Bridge::start(config, Arc::new(quiet))).unwrap();
     let at = bridge.local_addr();
 
     // Garbage and broken messages on the SIP port first: the bridge goes on serving (below).
@@ -164,14 +173,19 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     );
     assert!(sipp(at, "g722", &g722, Duration::from_secs(10)), "an offer without G.711 is answered 488");
 
-    // A call: 200 with PCMA chosen from the offer and telephone-event kept; while it lasts
-    // the node (one line) answers the next caller 503; BYE ends it and frees the line.
+    // A call: 200 with PCMA chosen from the offer and telephone-event kept; keys 0 and * as
+    // sipp's recorded RFC 4733 packets; while it lasts the node (one line) answers the next
+    // caller 503; BYE ends it and frees the line.
+    let pcaps = "/usr/share/sip-tester";
     let call = format!(
         r#"{HEAD}
 {}  <recv response="200">
     <action><ereg regexp="m=audio [0-9]+ RTP/AVP 8 101" search_in="body" check_it="true" assign_to="m"/></action>
   </recv>
-{}  <pause milliseconds="3000"/>
+{}  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_0.pcap"/></action></nop>
+  <pause milliseconds="1000"/>
+  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_star.pcap"/></action></nop>
+  <pause milliseconds="2000"/>
 {}  <recv response="200"/>
   <Reference variables="m"/>
 </scenario>
@@ -189,6 +203,9 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     wait_for("the call is up", || bridge.calls() == 1);
     assert!(sipp(at, "busy", &busy, Duration::from_secs(10)), "a second caller is answered 503");
     assert!(first.join().unwrap(), "the call was answered and ended by BYE");
+    // sipp's recorded key presses (RFC 4733: a start with marker, updates, three end packets
+    // each): each key once.
+    assert_eq!(*keys.lock().unwrap(), "0*", "the keys pressed, each once");
     // The line is free only when the call's thread has ended.
     wait_for("BYE frees the line", || bridge.calls() == 0);
 
