@@ -54,6 +54,26 @@ pub struct Line {
     /// Raised when the caller has gone: the conversation stops at once, with no work on what
     /// is still queued.
     pub hangup: Arc<AtomicBool>,
+    /// Puts the caller through to a SIP URI (a blind transfer with REFER); blocks until the
+    /// transfer's outcome is known. `true`: the caller is connected and the bridge hangs up;
+    /// `false`: refused, busy or no answer, and the call goes on.
+    pub transfer: Box<dyn Fn(&str) -> bool + Send>,
+}
+
+/// How long a transfer may take, from the REFER to the NOTIFY that reports its outcome.
+const TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A transfer's progress from a NOTIFY of the `refer` event: the status code of its
+/// `message/sipfrag` body (RFC 3515). rsipstack's own parser misses the headers as they
+/// come off the wire, hence this.
+fn refer_progress(req: &rsipstack::sip::Request) -> Option<u16> {
+    let event = req.header_value("Event")?;
+    if !event.trim().to_ascii_lowercase().starts_with("refer") {
+        return None;
+    }
+    let body = std::str::from_utf8(&req.body).ok()?;
+    let line = body.lines().find(|l| l.starts_with("SIP/2.0"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Runs one call's conversation on the thread it is given, until the line closes, the caller
@@ -246,12 +266,20 @@ impl Call {
         let (player_tx, player_rx) = oneshot::channel();
         let (done_tx, done) = oneshot::channel::<()>();
         let hangup = Arc::new(AtomicBool::new(false));
+        let (refer_tx, mut refers) = tokio::sync::mpsc::unbounded_channel::<(String, std::sync::mpsc::Sender<bool>)>();
         let line = Line {
             inbound,
             on_player: Box::new(move |p| {
                 let _ = player_tx.send(p);
             }),
             hangup: hangup.clone(),
+            transfer: Box::new(move |target| {
+                let (answer, outcome) = std::sync::mpsc::channel();
+                if refer_tx.send((target.to_string(), answer)).is_err() {
+                    return false;
+                }
+                outcome.recv_timeout(TRANSFER_TIMEOUT + std::time::Duration::from_secs(5)).unwrap_or(false)
+            }),
         };
         // The conversation on a thread of its own: recognition and synthesis block.
         let thread = std::thread::Builder::new().name("lotse-call".into()).spawn(move || {
@@ -265,8 +293,37 @@ impl Call {
         let media = tokio::spawn(media::run(rtp, target_rx, to_call, player_rx, self.stop.clone()));
         let mut media = Some(media);
         let mut version = 1u64;
+        // A transfer under way: who waits for its outcome, until when; and the REFER's own
+        // transaction.
+        let mut transfer: Option<(std::sync::mpsc::Sender<bool>, tokio::time::Instant)> = None;
+        let mut referring: Option<tokio::task::JoinHandle<bool>> = None;
         loop {
+            let deadline = transfer.as_ref().map(|t| t.1);
             tokio::select! {
+                Some((target, answer)) = refers.recv(), if transfer.is_none() => {
+                    tracing::info!("a caller is put through");
+                    let dialog = self.dialog.clone();
+                    referring = Some(tokio::spawn(async move {
+                        match dialog.refer(format!("<{target}>"), None, None).await {
+                            Ok(Some(r)) => r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful,
+                            _ => false,
+                        }
+                    }));
+                    transfer = Some((answer, tokio::time::Instant::now() + TRANSFER_TIMEOUT));
+                }
+                accepted = async { referring.as_mut().expect("running").await }, if referring.is_some() => {
+                    referring = None;
+                    if !accepted.unwrap_or(false) && let Some((answer, _)) = transfer.take() {
+                        tracing::info!("the transfer was refused");
+                        let _ = answer.send(false);
+                    }
+                }
+                _ = async { tokio::time::sleep_until(deadline.expect("set")).await }, if deadline.is_some() => {
+                    tracing::info!("the transfer had no outcome in time");
+                    if let Some((answer, _)) = transfer.take() {
+                        let _ = answer.send(false);
+                    }
+                }
                 state = states.recv() => {
                     let Some(state) = state else { break };
                     match state {
@@ -287,10 +344,34 @@ impl Call {
                                 }
                             }
                         }
+                        DialogState::Notify(_, req, handle) => {
+                            let _ = handle.reply(StatusCode::OK).await;
+                            match refer_progress(&req) {
+                                // Connected: the bridge leaves the call (RFC 5589).
+                                Some(code) if (200..300).contains(&code) && transfer.is_some() => {
+                                    tracing::info!("the transfer succeeded: the bridge hangs up");
+                                    if let Some((answer, _)) = transfer.take() {
+                                        let _ = answer.send(true);
+                                    }
+                                    // The 200 to the NOTIFY goes out from the transaction's
+                                    // own task: the BYE waits a moment, so the caller's side
+                                    // gets them in order.
+                                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                                    let _ = self.dialog.bye().await;
+                                    break;
+                                }
+                                Some(code) if code >= 300 => {
+                                    tracing::info!(code, "the transfer failed");
+                                    if let Some((answer, _)) = transfer.take() {
+                                        let _ = answer.send(false);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
                         DialogState::Updated(_, _, handle)
                         | DialogState::Info(_, _, handle)
                         | DialogState::Options(_, _, handle)
-                        | DialogState::Notify(_, _, handle)
                         | DialogState::Message(_, _, handle)
                         | DialogState::Publish(_, _, handle) => {
                             let _ = handle.reply(StatusCode::OK).await;

@@ -162,6 +162,21 @@ fn call(
 /// The rate of a live line's audio (G.711).
 pub const LINE_RATE: u32 = 8_000;
 
+/// How a live line puts a caller through to a team: the team's transfer target (from the
+/// staff schedule; none: the caller stays, queued as a chat is), and the transfer itself
+/// (blocking; whether the caller was put through).
+pub struct PutThrough<'a> {
+    pub target: &'a dyn Fn(&str) -> Option<String>,
+    pub transfer: &'a dyn Fn(&str) -> bool,
+}
+
+impl PutThrough<'static> {
+    /// A line that cannot put anyone through.
+    pub fn nowhere() -> PutThrough<'static> {
+        PutThrough { target: &|_| None, transfer: &|_| false }
+    }
+}
+
 /// A live call (the SIP bridge runs one per call, each on a thread of its own): the greeting,
 /// then the caller's audio and keys as the line hands them over, until the line closes or
 /// `hangup` is raised. The
@@ -174,6 +189,7 @@ pub fn live(
     inbound: std::sync::mpsc::Receiver<Inbound>,
     on_player: impl FnOnce(std::sync::Arc<std::sync::Mutex<lotse_speech::call::Player>>),
     hangup: &std::sync::atomic::AtomicBool,
+    put_through: &PutThrough<'_>,
 ) -> Result<Vec<TurnRecord>> {
     let spare = stack.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
     let (mut stt, vad) = match spare {
@@ -200,8 +216,9 @@ pub fn live(
     let mut call = lotse_call::Live::start(parts, options)?;
     on_player(call.player());
     call.greet()?;
-    // Until the line closes, the caller hangs up (nothing queued is worked on then), or the
-    // call has said goodbye (to silence, or at its longest).
+    // Until the line closes, the caller hangs up (nothing queued is worked on then), the call
+    // has said goodbye (to silence, or at its longest), or the caller was put through.
+    let mut transfer: Option<String> = None;
     while let Ok(input) = inbound.recv() {
         if hangup.load(std::sync::atomic::Ordering::SeqCst) {
             break;
@@ -212,6 +229,23 @@ pub fn live(
         }
         if call.finished() {
             break;
+        }
+        // The staff queue took the caller: where the team has a line, they are told and put
+        // through once the words have played.
+        if let Some(team) = call.take_queued()
+            && let Some(target) = (put_through.target)(&team)
+        {
+            call.connecting(&team)?;
+            transfer = Some(target);
+        }
+        if let Some(target) = transfer.as_deref()
+            && !call.is_speaking()
+        {
+            if (put_through.transfer)(target) {
+                break;
+            }
+            transfer = None;
+            call.transfer_failed()?;
         }
     }
     let turns = call.turns().to_vec();

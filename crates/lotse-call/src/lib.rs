@@ -65,6 +65,19 @@ const GOODBYE_LONG: (&str, &str) = (
     "This call has reached its longest possible length. Please call again. Goodbye!",
 );
 
+const TRANSFER_FAILED: (&str, &str) = (
+    "Die Verbindung hat leider nicht geklappt. Versuchen Sie es bitte später noch einmal, oder fragen Sie mich weiter.",
+    "Sorry, I could not put you through. Please try again later, or ask me something else.",
+);
+
+/// What the bot says before it puts a caller through to a team.
+fn connecting(lang: Lang, team: &str) -> String {
+    match lang {
+        Lang::En => format!("I'm putting you through to the {team} team now. One moment, please."),
+        _ => format!("Ich verbinde Sie jetzt mit dem Team {team}. Einen Moment bitte."),
+    }
+}
+
 fn say(lang: Lang, texts: (&str, &str)) -> String {
     match lang {
         Lang::En => texts.1.to_string(),
@@ -342,6 +355,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             later: Vec::new(),
             live,
             in_turn: false,
+            queued_for: None,
             turns: Vec::new(),
             log: Vec::new(),
             output: Vec::new(),
@@ -417,6 +431,40 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         self.s.speak(&said, lang, now)?;
         self.prompted = true;
         self.ending = ending;
+        self.quiet_since = now;
+        Ok(())
+    }
+
+    /// The staff queue has just taken the caller: the team's name (once). A line that can put
+    /// the caller through says so ([`Live::connecting`]) and then does ([`Live::put_through`]).
+    pub fn take_queued(&mut self) -> Option<String> {
+        self.s.queued_for.take()
+    }
+
+    /// Replaces what the bot is saying with the words before a transfer to `team`.
+    pub fn connecting(&mut self, team: &str) -> Result<(), CallError> {
+        let lang = self.s.conv.lang;
+        self.say_instead(&connecting(lang, team))
+    }
+
+    /// The transfer failed (refused, busy, no answer): the caller hears so and stays.
+    pub fn transfer_failed(&mut self) -> Result<(), CallError> {
+        let lang = self.s.conv.lang;
+        self.say_instead(&say(lang, TRANSFER_FAILED))
+    }
+
+    /// Stops what is playing or due and says `text` instead.
+    fn say_instead(&mut self, text: &str) -> Result<(), CallError> {
+        self.s.due.clear();
+        self.s.later.clear();
+        self.s.call.cancel_reply();
+        self.s.call.player().lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let now = self.s.call.now();
+        let said = quick_start(sentences(text));
+        self.s.log.push(format!("[{}] lotse: {}", secs(now), said.join(" ")));
+        let lang = self.s.conv.lang;
+        self.s.speak(&said, lang, now)?;
+        self.s.last_spoken = said;
         self.quiet_since = now;
         Ok(())
     }
@@ -500,6 +548,8 @@ struct Session<'a, R, S, V: Activity> {
     live: bool,
     /// The caller is in a turn (from its speech start to its end).
     in_turn: bool,
+    /// The staff queue took the caller (the team's name): a live line may put them through.
+    queued_for: Option<String>,
     turns: Vec<TurnRecord>,
     log: Vec<String>,
     output: Vec<f32>,
@@ -821,6 +871,11 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 match committed {
                     Ok((given, conv)) => {
                         self.conv = conv;
+                        if let Some(h) = &given.handoff
+                            && h.state == lotse_core::HandoffState::Queued
+                        {
+                            self.queued_for = Some(h.team.clone().unwrap_or_default());
+                        }
                         if given.text != reply.text {
                             p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
                             let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;

@@ -22,6 +22,11 @@ pub struct Team {
     /// Weekly reachable hours, as in office files (`mo = "08:00-12:00, 13:00-16:00"`).
     #[serde(default)]
     pub hours: OpeningHours,
+    /// Where the SIP bridge puts a caller through to this team within its hours (a SIP URI
+    /// of the city's PBX, `sip:3800@pbx.example`); without one, a caller is queued as a chat
+    /// is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
 }
 
 /// A dated change to the weekly hours: closed (no `hours`) or other hours that day.
@@ -70,6 +75,7 @@ impl Default for Schedule {
                     name: "Bürgerservice".into(),
                     offices: vec!["buergerservice".into(), "stadtverwaltung".into()],
                     hours: hours(weekdays("08:00-18:00")),
+                    transfer: None,
                 },
                 Team {
                     id: "standesamt".into(),
@@ -84,12 +90,14 @@ impl Default for Schedule {
                         None,
                         None,
                     ]),
+                    transfer: None,
                 },
                 Team {
                     id: "auslaenderbehoerde".into(),
                     name: "Ausländerbehörde".into(),
                     offices: vec!["auslaenderbehoerde".into()],
                     hours: hours(weekdays("08:00-15:00")),
+                    transfer: None,
                 },
             ],
             exceptions: Vec::new(),

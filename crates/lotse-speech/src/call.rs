@@ -83,6 +83,15 @@ impl Player {
         out
     }
 
+    /// Drops everything queued (what was played of it stays heard).
+    pub fn clear(&mut self) {
+        if let Some(q) = self.queue.front().filter(|q| q.played > 0) {
+            let part = partial_words(&q.text, q.played as f32 / q.samples.len().max(1) as f32);
+            self.heard.push(part);
+        }
+        self.queue.clear();
+    }
+
     /// What the caller has heard of the current reply so far.
     pub fn heard(&self) -> String {
         let mut parts = self.heard.clone();
