@@ -5,6 +5,7 @@
 pub mod dtmf;
 pub mod jitter;
 pub mod media;
+pub mod probe;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lotse_sip_bridge::probe::{self, HEAD, invite, request};
 use lotse_sip_bridge::{Bridge, Calls, Config, Line, LotseCalls};
 
 fn repo() -> PathBuf {
@@ -60,77 +61,9 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<scenario name="lotse">"#;
-
-/// An INVITE with the given media lines (the offer's address and formats).
-fn invite(media: &str) -> String {
-    format!(
-        r#"  <send retrans="500"><![CDATA[
-      INVITE sip:lotse@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:lotse@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:caller@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP4 [local_ip]
-      s=-
-      c=IN IP4 127.0.0.1
-      t=0 0
-{media}
-    ]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-"#
-    )
-}
-
-fn request(method: &str, cseq: u32, dialog: bool) -> String {
-    let to_tag = if dialog { "[peer_tag_param]" } else { "" };
-    // An ACK is never answered: it is sent once.
-    let retrans = if method == "ACK" { "" } else { r#" retrans="500""# };
-    format!(
-        r#"  <send{retrans}><![CDATA[
-      {method} sip:lotse@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:lotse@[remote_ip]:[remote_port]>{to_tag}
-      Call-ID: [call_id]
-      CSeq: {cseq} {method}
-      Contact: <sip:caller@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]></send>
-"#
-    )
-}
-
 /// Runs a sipp scenario against the bridge: whether sipp saw every message it expected.
 fn sipp(bridge: SocketAddr, name: &str, scenario: &str, timeout: Duration) -> bool {
-    let file = tmp(&format!("{name}.xml"));
-    std::fs::write(&file, scenario).unwrap();
-    let mut child = Command::new("sipp")
-        .arg(bridge.to_string())
-        .args(["-sf", file.to_str().unwrap(), "-m", "1", "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1"])
-        .args(["-timeout", &format!("{}s", timeout.as_secs()), "-timeout_error", "-nostdin"])
-        .args(["-trace_err", "-error_file", tmp(&format!("{name}-errors.log")).to_str().unwrap()])
-        .current_dir(tmp(""))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp starts");
-    let status = child.wait().unwrap();
-    if !status.success() {
-        let errors = std::fs::read_to_string(tmp(&format!("{name}-errors.log"))).unwrap_or_default();
-        eprintln!("sipp {name}: {status}\n{errors}");
-    }
-    status.success()
+    probe::sipp(bridge, &tmp(""), name, scenario, timeout).expect("sipp runs")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -217,112 +150,15 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     rt.block_on(bridge.shutdown());
 }
 
-/// pico's voice at 8 kHz as a µ-law WAV for sipp's rtp_stream, with a second of silence
-/// before and three after; returns when the speech starts and ends in it (s).
-fn question(text: &str, lang: &str, path: &Path) -> (f32, f32) {
-    let wide = tmp("q16.wav");
-    let ok = Command::new("pico2wave").args(["-l", lang, "-w", wide.to_str().unwrap(), "--", text]).status().unwrap();
-    assert!(ok.success());
-    let (samples, rate) = lotse_speech::wav::read(&wide).unwrap();
-    let narrow = lotse_speech::resample::convert(&samples, rate, 8000).unwrap();
-    let voiced = |v: &f32| v.abs() > 0.02;
-    let first = narrow.iter().position(voiced).unwrap_or(0);
-    let last = narrow.iter().rposition(voiced).unwrap_or(narrow.len());
-    let mut x = vec![0.0f32; 8000];
-    x.extend(narrow);
-    x.extend(vec![0.0f32; 8000 * 3]);
-    let codes = lotse_speech::g711::Law::Mu.encode(&lotse_speech::resample::to_i16(&x));
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + codes.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&7u16.to_le_bytes()); // µ-law
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&8000u32.to_le_bytes());
-    wav.extend_from_slice(&8000u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&8u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(codes.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&codes);
-    std::fs::write(path, wav).unwrap();
-    (1.0 + first as f32 / 8000.0, 1.0 + last as f32 / 8000.0)
-}
-
-/// What a caller heard in one call: 20 ms frames (8 kHz) by their arrival (s).
-struct Heard {
-    frames: Vec<(f32, Vec<f32>)>,
-}
-
-impl Heard {
-    fn rms(&self, from: f32, to: f32) -> f32 {
-        let x: Vec<f32> =
-            self.frames.iter().filter(|(t, _)| *t >= from && *t < to).flat_map(|(_, f)| f.iter().copied()).collect();
-        (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
-    }
-
-    /// The first frame with sound after `t`.
-    fn sound_after(&self, t: f32) -> Option<f32> {
-        self.frames.iter().find(|(at, f)| *at > t && rms(f) > 0.01).map(|(at, _)| *at)
-    }
-
-    fn from(&self, t: f32) -> Vec<f32> {
-        self.frames.iter().filter(|(at, _)| *at >= t).flat_map(|(_, f)| f.iter().copied()).collect()
-    }
-}
-
-fn rms(f: &[f32]) -> f32 {
-    (f.iter().map(|v| v * v).sum::<f32>() / f.len().max(1) as f32).sqrt()
-}
-
-/// One call from sipp: the question's WAV played from the start, `listen` seconds, BYE.
-fn call(bridge: SocketAddr, name: &str, wav: &Path, listen: f32) -> Heard {
-    // The test's ear: the offer names this socket as the caller's media address.
-    let ear = UdpSocket::bind("127.0.0.1:0").unwrap();
-    ear.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let ear_port = ear.local_addr().unwrap().port();
-    let scenario = format!(
-        r#"{HEAD}
-{}  <recv response="200"/>
-{}  <nop><action><exec rtp_stream="{},1,0"/></action></nop>
-  <pause milliseconds="{}"/>
-{}  <recv response="200"/>
-</scenario>
-"#,
-        invite(&format!("      m=audio {ear_port} RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")),
-        request("ACK", 1, true),
-        wav.display(),
-        (listen * 1000.0) as u64,
-        request("BYE", 2, true)
-    );
-    let name = name.to_string();
-    let caller = std::thread::spawn(move || sipp(bridge, &name, &scenario, Duration::from_secs(40)));
-    let mut frames: Vec<(f32, Vec<f32>)> = Vec::new();
-    let mut start: Option<Instant> = None;
-    let mut buf = [0u8; 2048];
-    let begun = Instant::now();
-    while start.is_none_or(|s| s.elapsed().as_secs_f32() < listen) {
-        match ear.recv(&mut buf) {
-            Ok(n) => {
-                let s = *start.get_or_insert_with(Instant::now);
-                let Ok(p) = lotse_sip_bridge::rtp::parse(&buf[..n]) else { continue };
-                assert_eq!(p.payload_type, 0, "PCMU as offered");
-                let pcm = lotse_speech::resample::to_f32(&lotse_speech::g711::Law::Mu.decode(p.payload));
-                frames.push((s.elapsed().as_secs_f32(), pcm));
-            }
-            Err(_) if start.is_some() || begun.elapsed().as_secs() < 20 => continue,
-            Err(e) => panic!("no RTP from the bridge: {e}"),
-        }
-    }
-    assert!(caller.join().unwrap(), "sipp's call went through");
-    let all: Vec<f32> = frames.iter().flat_map(|(_, f)| f.iter().copied()).collect();
-    lotse_speech::wav::write(&tmp(&format!("{}-heard.wav", wav.file_stem().unwrap().to_string_lossy())), &all, 8000)
-        .unwrap();
+fn call(bridge: SocketAddr, name: &str, wav: &Path, listen: f32) -> probe::Heard {
+    let heard = probe::call(bridge, &tmp(""), name, wav, listen).expect("the call goes through");
+    // Kept for a look when the test fails.
+    let stem = wav.file_stem().unwrap().to_string_lossy();
+    lotse_speech::wav::write(&tmp(&format!("{stem}-heard.wav")), &heard.all(), 8000).unwrap();
     // Packets every 20 ms from the start, speech or not.
-    let packets = frames.len() as f32;
+    let packets = heard.frames.len() as f32;
     assert!(packets > (listen - 1.0) * 50.0 * 0.9, "{packets} packets in {listen} s");
-    Heard { frames }
+    heard
 }
 
 #[test]
@@ -349,12 +185,13 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
     let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
     let at = bridge.local_addr();
-    let mut stt = stack.stt.session().unwrap();
+    // The ear: whisper without the bridge's German prompt of the city's words.
+    let mut stt = lotse_speech::stt::Stt::load(&models, 2).unwrap().session().unwrap();
 
     // A German caller: the greeting plays at once, the question (from 1 s) stops it, and the
     // answer follows the end of the question.
     let wav = tmp("de.wav");
-    let (onset, end) = question("Was kostet ein Reisepass?", "de-DE", &wav);
+    let (onset, end) = probe::question("Was kostet ein Reisepass?", "de-DE", &tmp(""), &wav).unwrap();
     let heard = call(at, "de", &wav, 12.0);
     assert!(heard.rms(0.1, onset) > 0.01, "the greeting is heard before the caller speaks");
     // Speech start is found after 96 ms of speech; 0.5 s leaves room for a loaded machine.
@@ -370,14 +207,17 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     // record's German sentences in the English voice, which whisper does not read reliably,
     // so the fee is checked in the bridge's record below, not by ear.)
     let wav = tmp("en.wav");
-    let (_, end) = question("How much does a passport cost?", "en-US", &wav);
+    let (_, end) = probe::question("How much does a passport cost?", "en-US", &tmp(""), &wav).unwrap();
     let heard = call(at, "en", &wav, 12.0);
     let answer = heard.sound_after(end).expect("an answer is heard");
     eprintln!(
         "English: end of the caller's speech → the answer's first audio over SIP: {:.0} ms",
         (answer - end) * 1000.0
     );
-    let wide = lotse_speech::resample::convert(&heard.from(answer), 8000, 16000).unwrap();
+    // The first sentence, which names the service (whisper, given the record's German in the
+    // English voice after it, sometimes gives up on the whole).
+    let first: Vec<f32> = heard.from(answer).into_iter().take(8000 * 3).collect();
+    let wide = lotse_speech::resample::convert(&first, 8000, 16000).unwrap();
     let text = stt.transcribe(&wide, lotse_speech::stt::LangChoice::Fixed(lotse_core::Lang::En)).unwrap().text;
     eprintln!("the English caller heard: {text}");
     let lower = text.to_lowercase();

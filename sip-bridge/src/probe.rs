@@ -1,0 +1,226 @@
+//! A caller for the bridge's tests and `lotse bench sip`: sipp (Debian's sip-tester) places
+//! the call and plays the caller's audio as RTP; the bot's RTP comes to a socket of the
+//! probe's own (the offer names it as the caller's media address), where it is timed by its
+//! arrival. The caller's words are SVOX pico's voice (`pico2wave`), as in `lotse eval voice`.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+pub const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="lotse">"#;
+
+/// An INVITE with the given media lines (the offer's address and formats), and the
+/// provisional answers it may get.
+pub fn invite(media: &str) -> String {
+    format!(
+        r#"  <send retrans="500"><![CDATA[
+      INVITE sip:lotse@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:lotse@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+{media}
+    ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+"#
+    )
+}
+
+/// A request of the caller's side, in the dialog (with the bridge's tag) or outside it.
+pub fn request(method: &str, cseq: u32, dialog: bool) -> String {
+    let to_tag = if dialog { "[peer_tag_param]" } else { "" };
+    // An ACK is never answered: it is sent once.
+    let retrans = if method == "ACK" { "" } else { r#" retrans="500""# };
+    format!(
+        r#"  <send{retrans}><![CDATA[
+      {method} sip:lotse@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:lotse@[remote_ip]:[remote_port]>{to_tag}
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+"#
+    )
+}
+
+/// Runs a sipp scenario (one call) against the bridge, in `dir`: whether sipp saw every
+/// message it expected. What went wrong is in `dir/NAME-errors.log`.
+pub fn sipp(bridge: SocketAddr, dir: &Path, name: &str, scenario: &str, timeout: Duration) -> Result<bool> {
+    let file = dir.join(format!("{name}.xml"));
+    std::fs::write(&file, scenario)?;
+    let errors = dir.join(format!("{name}-errors.log"));
+    let status = Command::new("sipp")
+        .arg(bridge.to_string())
+        .arg("-sf")
+        .arg(&file)
+        .args(["-m", "1", "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1"])
+        .args(["-timeout", &format!("{}s", timeout.as_secs().max(1)), "-timeout_error", "-nostdin"])
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(&errors)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("running sipp (Debian: apt install sip-tester)")?;
+    if !status.success() {
+        let log = std::fs::read_to_string(&errors).unwrap_or_default();
+        eprintln!("sipp {name}: {status}\n{log}");
+    }
+    Ok(status.success())
+}
+
+/// pico's voice at 8 kHz as a µ-law WAV for sipp's `rtp_stream`, with a second of silence
+/// before and three after; returns when the speech starts and ends in it (s).
+pub fn question(text: &str, lang: &str, dir: &Path, path: &Path) -> Result<(f32, f32)> {
+    let wide = dir.join("pico.wav");
+    let ok = Command::new("pico2wave")
+        .args(["-l", lang, "-w"])
+        .arg(&wide)
+        .args(["--", text])
+        .status()
+        .context("running pico2wave (Debian: libttspico-utils)")?;
+    ensure!(ok.success(), "pico2wave failed");
+    let (samples, rate) = lotse_speech::wav::read(&wide)?;
+    let narrow = lotse_speech::resample::convert(&samples, rate, 8000)?;
+    let voiced = |v: &f32| v.abs() > 0.02;
+    let first = narrow.iter().position(voiced).unwrap_or(0);
+    let last = narrow.iter().rposition(voiced).unwrap_or(narrow.len());
+    let mut x = vec![0.0f32; 8000];
+    x.extend(narrow);
+    x.extend(vec![0.0f32; 8000 * 3]);
+    let codes = lotse_speech::g711::Law::Mu.encode(&lotse_speech::resample::to_i16(&x));
+    // A WAV of format 7 (µ-law): sipp sends its data as it is.
+    let mut wav = Vec::with_capacity(44 + codes.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + codes.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&7u16.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&8u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(codes.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&codes);
+    std::fs::write(path, wav)?;
+    Ok((1.0 + first as f32 / 8000.0, 1.0 + last as f32 / 8000.0))
+}
+
+/// What a caller heard in one call: 20 ms frames (8 kHz) by their arrival (s after the
+/// first packet; the caller's own audio starts with the call too).
+pub struct Heard {
+    pub frames: Vec<(f32, Vec<f32>)>,
+}
+
+/// The level of some audio (root mean square, full scale 1).
+pub fn rms(f: &[f32]) -> f32 {
+    (f.iter().map(|v| v * v).sum::<f32>() / f.len().max(1) as f32).sqrt()
+}
+
+/// A frame with sound in it (above the line's silence).
+const SOUND: f32 = 0.01;
+/// A frame of silence.
+const SILENCE: f32 = 0.003;
+
+impl Heard {
+    pub fn rms(&self, from: f32, to: f32) -> f32 {
+        let x: Vec<f32> =
+            self.frames.iter().filter(|(t, _)| *t >= from && *t < to).flat_map(|(_, f)| f.iter().copied()).collect();
+        rms(&x)
+    }
+
+    /// The first frame with sound after `t`.
+    pub fn sound_after(&self, t: f32) -> Option<f32> {
+        self.frames.iter().find(|(at, f)| *at > t && rms(f) > SOUND).map(|(at, _)| *at)
+    }
+
+    /// The start of the first 100 ms of silence after `t` (the bot stopped talking).
+    pub fn silence_after(&self, t: f32) -> Option<f32> {
+        let after: Vec<&(f32, Vec<f32>)> = self.frames.iter().filter(|(at, _)| *at > t).collect();
+        after.windows(5).find(|w| w.iter().all(|(_, f)| rms(f) < SILENCE)).map(|w| w[0].0)
+    }
+
+    /// Everything from `t` on.
+    pub fn from(&self, t: f32) -> Vec<f32> {
+        self.frames.iter().filter(|(at, _)| *at >= t).flat_map(|(_, f)| f.iter().copied()).collect()
+    }
+
+    pub fn all(&self) -> Vec<f32> {
+        self.from(0.0)
+    }
+}
+
+/// One call from sipp: the WAV played from the start as PCMU, `listen` seconds, BYE. The
+/// bot's audio as the caller heard it.
+pub fn call(bridge: SocketAddr, dir: &Path, name: &str, wav: &Path, listen: f32) -> Result<Heard> {
+    let ear = UdpSocket::bind("127.0.0.1:0")?;
+    ear.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let ear_port = ear.local_addr()?.port();
+    let scenario = format!(
+        r#"{HEAD}
+{}  <recv response="200"/>
+{}  <nop><action><exec rtp_stream="{},1,0"/></action></nop>
+  <pause milliseconds="{}"/>
+{}  <recv response="200"/>
+</scenario>
+"#,
+        invite(&format!("      m=audio {ear_port} RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")),
+        request("ACK", 1, true),
+        wav.display(),
+        (listen * 1000.0) as u64,
+        request("BYE", 2, true)
+    );
+    let (dir2, name2) = (dir.to_path_buf(), name.to_string());
+    let caller =
+        std::thread::spawn(move || sipp(bridge, &dir2, &name2, &scenario, Duration::from_secs_f32(listen + 20.0)));
+    let mut frames: Vec<(f32, Vec<f32>)> = Vec::new();
+    let mut start: Option<Instant> = None;
+    let mut buf = [0u8; 2048];
+    let begun = Instant::now();
+    while start.is_none_or(|s| s.elapsed().as_secs_f32() < listen) {
+        match ear.recv(&mut buf) {
+            Ok(n) => {
+                let s = *start.get_or_insert_with(Instant::now);
+                let Ok(p) = crate::rtp::parse(&buf[..n]) else { continue };
+                ensure!(p.payload_type == 0, "the bridge sent payload type {}, not the offered PCMU", p.payload_type);
+                let pcm = lotse_speech::resample::to_f32(&lotse_speech::g711::Law::Mu.decode(p.payload));
+                frames.push((s.elapsed().as_secs_f32(), pcm));
+            }
+            Err(_) if start.is_some() || begun.elapsed().as_secs() < 20 => continue,
+            Err(e) => bail!("no RTP from the bridge in 20 s: {e}"),
+        }
+    }
+    let ok = caller.join().map_err(|_| anyhow::anyhow!("the sipp thread panicked"))??;
+    ensure!(ok, "sipp's call {name} failed (see {})", dir.join(format!("{name}-errors.log")).display());
+    Ok(Heard { frames })
+}
+
+/// A folder of the probe's files (scenarios, WAVs, sipp's logs).
+pub fn workdir(name: &str) -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("lotse-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
