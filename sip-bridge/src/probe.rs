@@ -90,9 +90,9 @@ pub fn sipp(bridge: SocketAddr, dir: &Path, name: &str, scenario: &str, timeout:
     Ok(status.success())
 }
 
-/// pico's voice at 8 kHz as a µ-law WAV for sipp's `rtp_stream`, with a second of silence
-/// before and three after; returns when the speech starts and ends in it (s).
-pub fn question(text: &str, lang: &str, dir: &Path, path: &Path) -> Result<(f32, f32)> {
+/// pico's voice at 8 kHz as a µ-law WAV for sipp's `rtp_stream`, with `lead` seconds of
+/// silence before and three after; returns when the speech starts and ends in it (s).
+pub fn question(text: &str, lang: &str, lead: f32, dir: &Path, path: &Path) -> Result<(f32, f32)> {
     let wide = dir.join("pico.wav");
     let ok = Command::new("pico2wave")
         .args(["-l", lang, "-w"])
@@ -106,7 +106,7 @@ pub fn question(text: &str, lang: &str, dir: &Path, path: &Path) -> Result<(f32,
     let voiced = |v: &f32| v.abs() > 0.02;
     let first = narrow.iter().position(voiced).unwrap_or(0);
     let last = narrow.iter().rposition(voiced).unwrap_or(narrow.len());
-    let mut x = vec![0.0f32; 8000];
+    let mut x = vec![0.0f32; (lead * 8000.0) as usize];
     x.extend(narrow);
     x.extend(vec![0.0f32; 8000 * 3]);
     let codes = lotse_speech::g711::Law::Mu.encode(&lotse_speech::resample::to_i16(&x));
@@ -126,7 +126,7 @@ pub fn question(text: &str, lang: &str, dir: &Path, path: &Path) -> Result<(f32,
     wav.extend_from_slice(&(codes.len() as u32).to_le_bytes());
     wav.extend_from_slice(&codes);
     std::fs::write(path, wav)?;
-    Ok((1.0 + first as f32 / 8000.0, 1.0 + last as f32 / 8000.0))
+    Ok((lead + first as f32 / 8000.0, lead + last as f32 / 8000.0))
 }
 
 /// What a caller heard in one call: 20 ms frames (8 kHz) by their arrival (s after the
@@ -142,8 +142,6 @@ pub fn rms(f: &[f32]) -> f32 {
 
 /// A frame with sound in it (above the line's silence).
 const SOUND: f32 = 0.01;
-/// A frame of silence.
-const SILENCE: f32 = 0.003;
 
 impl Heard {
     pub fn rms(&self, from: f32, to: f32) -> f32 {
@@ -157,10 +155,14 @@ impl Heard {
         self.frames.iter().find(|(at, f)| *at > t && rms(f) > SOUND).map(|(at, _)| *at)
     }
 
-    /// The start of the first 100 ms of silence after `t` (the bot stopped talking).
-    pub fn silence_after(&self, t: f32) -> Option<f32> {
-        let after: Vec<&(f32, Vec<f32>)> = self.frames.iter().filter(|(at, _)| *at > t).collect();
-        after.windows(5).find(|w| w.iter().all(|(_, f)| rms(f) < SILENCE)).map(|w| w[0].0)
+    /// When the bot's audio between `from` and `to` last had sound (the end of its last frame
+    /// with sound): where it stopped talking and stayed silent until `to`.
+    pub fn quiet_from(&self, from: f32, to: f32) -> f32 {
+        self.frames
+            .iter()
+            .filter(|(at, f)| *at >= from && *at < to && rms(f) > SOUND)
+            .map(|(at, _)| at + 0.02)
+            .fold(from, f32::max)
     }
 
     /// Everything from `t` on.

@@ -191,7 +191,7 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     // A German caller: the greeting plays at once, the question (from 1 s) stops it, and the
     // answer follows the end of the question.
     let wav = tmp("de.wav");
-    let (onset, end) = probe::question("Was kostet ein Reisepass?", "de-DE", &tmp(""), &wav).unwrap();
+    let (onset, end) = probe::question("Was kostet ein Reisepass?", "de-DE", 1.0, &tmp(""), &wav).unwrap();
     let heard = call(at, "de", &wav, 12.0);
     assert!(heard.rms(0.1, onset) > 0.01, "the greeting is heard before the caller speaks");
     // Speech start is found after 96 ms of speech; 0.5 s leaves room for a loaded machine.
@@ -207,7 +207,7 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     // record's German sentences in the English voice, which whisper does not read reliably,
     // so the fee is checked in the bridge's record below, not by ear.)
     let wav = tmp("en.wav");
-    let (_, end) = probe::question("How much does a passport cost?", "en-US", &tmp(""), &wav).unwrap();
+    let (_, end) = probe::question("How much does a passport cost?", "en-US", 1.0, &tmp(""), &wav).unwrap();
     let heard = call(at, "en", &wav, 12.0);
     let answer = heard.sound_after(end).expect("an answer is heard");
     eprintln!(

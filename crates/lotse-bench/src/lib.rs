@@ -1,8 +1,8 @@
 //! `lotse-bench`, the benchmarks behind `lotse bench`. `lotse bench search`: retrieval latency
 //! over a question set and index build time for a synthetic 2,000-service knowledge base;
 //! `lotse bench turns`: whole composer turns; `lotse bench api`: load on the chat API; `lotse bench llm`: the local generator against
-//! llama.cpp on the same GGUF and prompt; `lotse bench voice`: whole voice turns. All print
-//! figures.
+//! llama.cpp on the same GGUF and prompt; `lotse bench voice`: whole voice turns; `lotse bench
+//! sip`: calls over SIP through the bridge, timed from the RTP streams. All print figures.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +66,19 @@ pub enum BenchCommand {
         #[arg(long, default_value = "knowledge")]
         knowledge: PathBuf,
     },
+    /// The phone line over SIP: sipp calls the bridge (in this process) one call at a time
+    /// and asks a German question of the set (SVOX pico's voice, PCMU) over the greeting;
+    /// end of speech → the answer's first audio and the barge-in (the caller's speech start →
+    /// the greeting stopped), measured from the RTP streams as the caller gets them.
+    Sip {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "eval/jena-retrieval.toml")]
+        set: PathBuf,
+        /// Calls (questions spread over the set's direct and colloquial German ones).
+        #[arg(long, default_value_t = 12)]
+        calls: usize,
+    },
     /// Speech: recognition and synthesis real-time factors, and the latency of whole voice
     /// turns (end of speech → first reply sample) on this machine's cores.
     Voice {
@@ -86,7 +99,71 @@ pub fn run(app: &lotse_app::App, cmd: BenchCommand) -> Result<ExitCode> {
             llm(app, &model, llama_python.as_deref(), runs, max_tokens, &knowledge)
         }
         BenchCommand::Voice { knowledge, runs } => voice(app, &knowledge, runs),
+        BenchCommand::Sip { knowledge, set, calls } => sip(app, &knowledge, &set, calls),
     }
+}
+
+fn sip(app: &lotse_app::App, knowledge: &std::path::Path, set: &std::path::Path, calls: usize) -> Result<ExitCode> {
+    use lotse_sip_bridge::probe;
+    let questions: Vec<String> = lotse_eval::load_set(set)?
+        .case
+        .into_iter()
+        .filter(|c| c.category == "direct" || c.category == "colloquial")
+        .map(|c| c.q)
+        .collect();
+    anyhow::ensure!(!questions.is_empty(), "no German questions in {}", set.display());
+    let step = (questions.len() / calls.max(1)).max(1);
+    let chosen: Vec<&String> = questions.iter().step_by(step).take(calls).collect();
+    let kb = std::sync::Arc::new(lotse_app::load(knowledge)?);
+    let engine = std::sync::Arc::new(app.build_engine_over(kb)?);
+    let stack =
+        std::sync::Arc::new(lotse_app::voice::Stack::load(app.models_dir(), &engine, &app.configuration()?.city)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let lines =
+        lotse_sip_bridge::LotseCalls { engine, stack, sessions: None, runtime: runtime.handle().clone(), record: None };
+    let config = lotse_sip_bridge::Config { listen: "127.0.0.1:0".parse()?, max_calls: 1 };
+    let bridge = runtime.block_on(lotse_sip_bridge::Bridge::start(config, std::sync::Arc::new(lines)))?;
+    let at = bridge.local_addr();
+    let dir = probe::workdir("bench-sip")?;
+    let (mut latency, mut barge_in) = (Vec::new(), Vec::new());
+    let mut unanswered = 0;
+    for (i, q) in chosen.iter().enumerate() {
+        let wav = dir.join(format!("q{i}.wav"));
+        // The question begins 2 s into the call, in the greeting's long second sentence.
+        let (onset, end) = probe::question(q, "de-DE", 2.0, &dir, &wav)?;
+        // Until the answer has begun: the question, the hangover, the work, and room.
+        let heard = probe::call(at, &dir, &format!("q{i}"), &wav, end + 4.0)?;
+        match heard.sound_after(end) {
+            Some(t) => latency.push(Duration::from_secs_f32(t - end)),
+            None => unanswered += 1,
+        }
+        // The greeting was sounding when the caller began: when did it stop for good (until
+        // the caller's question ended)?
+        if heard.rms(onset - 0.1, onset) > 0.01 {
+            let stop = heard.quiet_from(onset, end);
+            barge_in.push(Duration::from_secs_f32(stop - onset));
+        }
+    }
+    runtime.block_on(bridge.shutdown());
+    let p = |v: &[Duration], q: f64| lotse_eval::stats::percentile_ms(v, q);
+    println!(
+        "sip: {} calls over loopback (sipp, PCMU, one at a time), {} without an answer in 4 s",
+        chosen.len(),
+        unanswered
+    );
+    println!(
+        "  end of speech → the answer's first audio: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms (first turn, language detected)",
+        p(&latency, 0.5),
+        p(&latency, 0.95),
+        p(&latency, 1.0)
+    );
+    println!(
+        "  barge-in, the caller's speech start → the greeting stopped: p50 {:.0} ms, p95 {:.0} ms ({} calls)",
+        p(&barge_in, 0.5),
+        p(&barge_in, 0.95),
+        barge_in.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn voice(app: &lotse_app::App, knowledge: &std::path::Path, runs: usize) -> Result<ExitCode> {
