@@ -140,22 +140,27 @@ pub struct Staff {
     pub sessions: Arc<Sessions>,
     /// The runtime the staff queue runs on (owned by a one-call command, shared on a server).
     handle: tokio::runtime::Handle,
-    _owned: Option<tokio::runtime::Runtime>,
+    owned: Option<tokio::runtime::Runtime>,
 }
 
 impl Staff {
     /// A staff line with a runtime of its own.
     pub fn new(sessions: Arc<Sessions>, runtime: tokio::runtime::Runtime) -> Staff {
-        Staff { sessions, handle: runtime.handle().clone(), _owned: Some(runtime) }
+        Staff { sessions, handle: runtime.handle().clone(), owned: Some(runtime) }
     }
 
     /// A staff line on a server's runtime (the call's thread is not one of its workers).
     pub fn on(sessions: Arc<Sessions>, handle: tokio::runtime::Handle) -> Staff {
-        Staff { sessions, handle, _owned: None }
+        Staff { sessions, handle, owned: None }
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.handle.block_on(f)
+        // A runtime of one's own (a current-thread one) is driven only by its own block_on;
+        // a server's runtime runs its IO and timers on its workers, so its handle will do.
+        match &self.owned {
+            Some(runtime) => runtime.block_on(f),
+            None => self.handle.block_on(f),
+        }
     }
 }
 
@@ -454,17 +459,30 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
     }
 
     /// Stops what is playing or due and says `text` instead.
+    /// What was cut of the reply is kept as heard, as a barge-in keeps it; `*` still repeats
+    /// the last answer.
     fn say_instead(&mut self, text: &str) -> Result<(), CallError> {
+        let cut = self.s.call.is_playing() || !self.s.due.is_empty() || !self.s.later.is_empty();
         self.s.due.clear();
         self.s.later.clear();
         self.s.call.cancel_reply();
-        self.s.call.player().lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let heard = {
+            let player = self.s.call.player();
+            let mut player = player.lock().unwrap_or_else(|e| e.into_inner());
+            player.clear();
+            player.heard()
+        };
+        if cut {
+            self.s.conv.record_heard(&heard);
+            if let Some(t) = self.s.turns.last_mut() {
+                t.heard = Some(heard);
+            }
+        }
         let now = self.s.call.now();
         let said = quick_start(sentences(text));
         self.s.log.push(format!("[{}] lotse: {}", secs(now), said.join(" ")));
         let lang = self.s.conv.lang;
         self.s.speak(&said, lang, now)?;
-        self.s.last_spoken = said;
         self.quiet_since = now;
         Ok(())
     }
