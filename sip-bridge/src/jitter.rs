@@ -84,13 +84,15 @@ impl Jitter {
         if self.highest.is_some_and(|h| ext > h + JUMP) {
             self.restart();
         }
-        let ext = self.extend(seq);
+        let mut ext = self.extend(seq);
         if let Some(n) = self.next
             && ext < n
         {
             if self.frames.is_empty() && n - ext > self.depth as u64 {
-                // Playout ran ahead of a sender that fell behind: follow the sender.
-                self.next = None;
+                // Playout ran ahead of a sender that fell behind (or jumped back): follow the
+                // sender, from its numbers.
+                self.restart();
+                ext = self.extend(seq);
             } else {
                 self.late += 1;
                 return;
@@ -231,5 +233,20 @@ mod tests {
             }
         }
         assert!(heard > 2_700, "{heard} of 2,850 frames heard");
+        // A sender that jumps back by thousands within its stream is heard from there on.
+        let mut j = Jitter::new(2);
+        for s in 10_000..10_010u16 {
+            j.push(3, s, frame(0.1));
+            j.pop();
+        }
+        for _ in 0..5 {
+            j.pop();
+        }
+        let mut out = Vec::new();
+        for s in 5_000..5_020u16 {
+            j.push(3, s, frame(0.7));
+            out.push(j.pop()[80]);
+        }
+        assert!(out.iter().filter(|v| (**v - 0.7).abs() < 1e-6).count() >= 15, "heard after the jump back: {out:?}");
     }
 }

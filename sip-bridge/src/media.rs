@@ -60,6 +60,8 @@ pub enum Ended {
     Timeout,
     /// The call's thread is gone.
     CallGone,
+    /// The caller's side held the call longer than [`HOLD_LIMIT`].
+    HeldTooLong,
 }
 
 fn law(c: Codec) -> Law {
@@ -69,34 +71,102 @@ fn law(c: Codec) -> Law {
     }
 }
 
-/// Runs the media of one call until `stop`, an RTP timeout, or the end of the call's thread.
+/// How long a caller's side may hold the call before the bridge ends it.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(10 * 60);
+/// How long RTP only from the offer's address is taken before the first packet from any
+/// address is (a caller behind NAT, a PBX whose media leaves from another interface).
+const LATCH_WAIT: Duration = Duration::from_secs(1);
+/// Packets read ahead of each tick at most (what waited in the socket while the task was
+/// not running), so a flood cannot stall the clock.
+const DRAIN: usize = 32;
+
+/// The caller's side of the media: where it is taken from, and what it has become.
+struct Receiving {
+    jitter: Jitter,
+    events: Events,
+    /// The source the stream is taken from (latched on its first packet).
+    source: Option<SocketAddr>,
+    /// When the current offer took effect (latching waits for its address first).
+    since: tokio::time::Instant,
+    /// The offer the source was latched under.
+    latched_for: Option<Target>,
+    /// The SSRC of the key events (a new stream's timestamps start anywhere).
+    events_ssrc: Option<u32>,
+    last_heard: tokio::time::Instant,
+}
+
+impl Receiving {
+    /// One datagram from `from`: audio into the jitter buffer, a key to the call.
+    fn take(&mut self, data: &[u8], from: SocketAddr, t: &Target, to_call: &SyncSender<Inbound>) -> Result<(), Ended> {
+        if self.latched_for != Some(*t) {
+            // A new offer (a re-INVITE: another address or port): latch afresh.
+            self.latched_for = Some(*t);
+            self.source = None;
+            self.since = tokio::time::Instant::now();
+        }
+        match self.source {
+            Some(s) if s != from => return Ok(()),
+            Some(_) => {}
+            None if t.remote.is_some_and(|r| r.ip() != from.ip()) && self.since.elapsed() < LATCH_WAIT => {
+                return Ok(());
+            }
+            None => self.source = Some(from),
+        }
+        let Ok(packet) = rtp::parse(data) else { return Ok(()) };
+        self.last_heard = tokio::time::Instant::now();
+        if packet.payload_type == t.payload_type {
+            let samples = to_f32(&law(t.codec).decode(packet.payload));
+            self.jitter.push(packet.ssrc, packet.sequence, samples);
+        } else if Some(packet.payload_type) == t.events {
+            if self.events_ssrc != Some(packet.ssrc) {
+                self.events = Events::new();
+                self.events_ssrc = Some(packet.ssrc);
+            }
+            if let Some(key) = self.events.push(packet.timestamp, packet.payload)
+                && let Err(TrySendError::Disconnected(_)) = to_call.try_send(Inbound::Key(key))
+            {
+                return Err(Ended::CallGone);
+            }
+        }
+        // Anything else (comfort noise, another codec) is not for this call.
+        Ok(())
+    }
+}
+
+/// Runs the media of one call until `stop`, an RTP timeout, a hold that lasts too long, or
+/// the end of the call's thread.
 pub async fn run(
     socket: UdpSocket,
-    mut target: watch::Receiver<Target>,
+    target: watch::Receiver<Target>,
     to_call: SyncSender<Inbound>,
     player: oneshot::Receiver<Arc<Mutex<Player>>>,
     stop: CancellationToken,
 ) -> Ended {
     let mut player = player;
     let mut playback: Option<Arc<Mutex<Player>>> = None;
-    let mut jitter = Jitter::new(2);
-    let mut events = Events::new();
+    let now = tokio::time::Instant::now();
+    let mut rx = Receiving {
+        jitter: Jitter::new(2),
+        events: Events::new(),
+        source: None,
+        since: now,
+        latched_for: None,
+        events_ssrc: None,
+        last_heard: now,
+    };
     let Ok(mut up) = Stream::new(8_000, 16_000, FRAME) else { return Ended::Stopped };
     // Ticks missed while the machine was busy are made up at once (Burst): each one takes a
     // frame out and sends one, so neither the caller's audio nor the call's time falls behind.
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    // The source the stream is taken from: the first packet's, from the address the offer
-    // named. Packets from anywhere else are not the caller's.
-    let mut source: Option<SocketAddr> = None;
     let mut dropped = 0u64;
+    let mut held_since: Option<tokio::time::Instant> = None;
     let mut buf = vec![0u8; rtp::MAX_PACKET + 1];
     let mut out = Vec::with_capacity(12 + FRAME);
     let ssrc: u32 = rand_u32();
     let mut seq: u16 = rand_u32() as u16;
     let mut ts: u32 = rand_u32();
     let mut first = true;
-    let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
@@ -109,36 +179,34 @@ pub async fn run(
             r = socket.recv_from(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
                 let t = *target.borrow();
-                match source {
-                    Some(s) if s != from => continue,
-                    Some(_) => {}
-                    None if t.remote.is_some_and(|r| r.ip() != from.ip()) => continue,
-                    None => source = Some(from),
+                if let Err(e) = rx.take(&buf[..n], from, &t, &to_call) {
+                    return e;
                 }
-                let Ok(packet) = rtp::parse(&buf[..n]) else { continue };
-                last_heard = tokio::time::Instant::now();
-                if packet.payload_type == t.payload_type {
-                    let samples = to_f32(&law(t.codec).decode(packet.payload));
-                    jitter.push(packet.ssrc, packet.sequence, samples);
-                } else if Some(packet.payload_type) == t.events {
-                    if let Some(key) = events.push(packet.timestamp, packet.payload)
-                        && let Err(TrySendError::Disconnected(_)) = to_call.try_send(Inbound::Key(key))
-                    {
-                        return Ended::CallGone;
-                    }
-                }
-                // Anything else (comfort noise, another codec) is not for this call.
             }
             _ = tick.tick() => {
-                let held = target.borrow().remote.is_none();
-                if held {
-                    // On hold: the caller sends nothing, and the call's time stands still.
-                    last_heard = tokio::time::Instant::now();
+                let t = *target.borrow();
+                // What waited in the socket comes first: after a stall, the frames that did
+                // arrive are played rather than concealed.
+                for _ in 0..DRAIN {
+                    let Ok((n, from)) = socket.try_recv_from(&mut buf) else { break };
+                    if let Err(e) = rx.take(&buf[..n], from, &t, &to_call) {
+                        return e;
+                    }
+                }
+                if t.remote.is_none() {
+                    // On hold: the caller sends nothing, and the call's time stands still,
+                    // for a while.
+                    let since = *held_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() > HOLD_LIMIT {
+                        return Ended::HeldTooLong;
+                    }
+                    rx.last_heard = tokio::time::Instant::now();
                 } else {
-                    if last_heard.elapsed() > RTP_TIMEOUT {
+                    held_since = None;
+                    if rx.last_heard.elapsed() > RTP_TIMEOUT {
                         return Ended::Timeout;
                     }
-                    let frame = jitter.pop();
+                    let frame = rx.jitter.pop();
                     if let Ok(wide) = up.process(&frame) {
                         match to_call.try_send(Inbound::Audio(wide)) {
                             Ok(()) => {}
@@ -156,7 +224,6 @@ pub async fn run(
                     Some(p) => p.lock().unwrap_or_else(|e| e.into_inner()).pull(FRAME),
                     None => vec![0.0; FRAME],
                 };
-                let t = *target.borrow_and_update();
                 if let Some(remote) = t.remote {
                     let payload = law(t.codec).encode(&to_i16(&bot));
                     let packet = rtp::Packet {
@@ -169,10 +236,6 @@ pub async fn run(
                     };
                     rtp::build(&packet, &mut out);
                     let _ = socket.send_to(&out, remote).await;
-                    if source.is_some_and(|s| s.ip() != remote.ip()) {
-                        // A re-INVITE moved the caller's media: take the stream from there.
-                        source = None;
-                    }
                     first = false;
                 }
                 seq = seq.wrapping_add(1);

@@ -60,6 +60,9 @@ pub struct Line {
     pub transfer: Box<dyn Fn(&str) -> bool + Send>,
 }
 
+/// The longest call, on the wall clock.
+const MAX_CALL: std::time::Duration = std::time::Duration::from_secs(35 * 60);
+
 /// How long a transfer may take, from the REFER to the NOTIFY that reports its outcome.
 const TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -297,11 +300,23 @@ impl Call {
         // transaction.
         let mut transfer: Option<(std::sync::mpsc::Sender<bool>, tokio::time::Instant)> = None;
         let mut referring: Option<tokio::task::JoinHandle<bool>> = None;
+        // A REFER went out in this call: a late report of success still ends it for the bridge.
+        let mut referred = false;
+        // The longest a call lasts, on the wall clock (the conversation says goodbye at 30
+        // minutes of its own time; a held call's time stands still).
+        let longest = tokio::time::sleep(MAX_CALL);
+        tokio::pin!(longest);
         loop {
             let deadline = transfer.as_ref().map(|t| t.1);
             tokio::select! {
+                _ = &mut longest => {
+                    tracing::info!("a call reached its longest length: the bridge hangs up");
+                    let _ = self.dialog.bye().await;
+                    break;
+                }
                 Some((target, answer)) = refers.recv(), if transfer.is_none() => {
                     tracing::info!("a caller is put through");
+                    referred = true;
                     let dialog = self.dialog.clone();
                     referring = Some(tokio::spawn(async move {
                         match dialog.refer(format!("<{target}>"), None, None).await {
@@ -348,7 +363,7 @@ impl Call {
                             let _ = handle.reply(StatusCode::OK).await;
                             match refer_progress(&req) {
                                 // Connected: the bridge leaves the call (RFC 5589).
-                                Some(code) if (200..300).contains(&code) && transfer.is_some() => {
+                                Some(code) if (200..300).contains(&code) && referred => {
                                     tracing::info!("the transfer succeeded: the bridge hangs up");
                                     if let Some((answer, _)) = transfer.take() {
                                         let _ = answer.send(true);
@@ -405,6 +420,11 @@ impl Call {
         if let Some(m) = media {
             let _ = m.await;
         }
+        // A transfer still waited on: its answer is no (the caller is gone), so the
+        // conversation's thread is not held.
+        drop(transfer.take());
+        refers.close();
+        while refers.try_recv().is_ok() {}
         // The line is free when the conversation's thread has ended (it finishes the piece of
         // work it is in, at most one recognition), so no more calls run than lines.
         let _ = done.await;

@@ -245,6 +245,8 @@ pub fn live(
                 break;
             }
             transfer = None;
+            // What the caller said or pressed while the transfer was tried is old now.
+            while inbound.try_recv().is_ok() {}
             call.transfer_failed()?;
         }
     }

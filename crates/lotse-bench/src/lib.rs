@@ -145,6 +145,8 @@ fn sip(app: &lotse_app::App, knowledge: &std::path::Path, set: &std::path::Path,
         }
     }
     runtime.block_on(bridge.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(!latency.is_empty(), "no call was answered");
     let p = |v: &[Duration], q: f64| lotse_eval::stats::percentile_ms(v, q);
     println!(
         "sip: {} calls over loopback (sipp, PCMU, one at a time), {} without an answer in 4 s",

@@ -118,6 +118,8 @@ pub enum ScheduleError {
     Hours(String, String),
     #[error("exception `{0}`: {1}")]
     Exception(String, String),
+    #[error("team `{0}`: the transfer target `{1}` is not a SIP URI (sip:3800@pbx.example)")]
+    Transfer(String, String),
 }
 
 /// A reachable window: start and end in the city's time zone.
@@ -183,6 +185,16 @@ impl Schedule {
             }
             if let Some((day, e)) = t.hours.validate().into_iter().next() {
                 return Err(ScheduleError::Hours(t.id.clone(), format!("{}: {e}", day.name_de())));
+            }
+            if let Some(uri) = &t.transfer {
+                // A SIP URI the bridge can name in Refer-To: `sip:` or `sips:`, one token.
+                let ok = (uri.starts_with("sip:") || uri.starts_with("sips:"))
+                    && uri.len() > 5
+                    && uri.len() <= 256
+                    && !uri.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
+                if !ok {
+                    return Err(ScheduleError::Transfer(t.id.clone(), uri.clone()));
+                }
             }
         }
         if !seen.contains(self.general.as_str()) {
@@ -290,6 +302,18 @@ mod tests {
 
     fn at(s: &str) -> Timestamp {
         s.parse::<DateTime>().unwrap().to_zoned(tz().tz).unwrap().timestamp()
+    }
+
+    #[test]
+    fn a_transfer_target_must_be_a_sip_uri_and_survives_the_toml() {
+        let mut s = Schedule::default();
+        s.teams[0].transfer = Some("sip:3800@pbx.jena.example".into());
+        s.validate().unwrap();
+        assert_eq!(Schedule::from_toml(&s.to_toml()).unwrap().teams[0].transfer, s.teams[0].transfer);
+        for bad in ["3800", "sip:", "sip:38 00@pbx", "<sip:3800@pbx>", "http://pbx/3800"] {
+            s.teams[0].transfer = Some(bad.into());
+            assert!(matches!(s.validate(), Err(ScheduleError::Transfer(..))), "{bad}");
+        }
     }
 
     #[test]
