@@ -73,6 +73,22 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// A recogniser and a voice activity detector for one call: an ended call's (warm) or new.
+    fn take_pair(&self) -> Result<(SttSession, Vad)> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        Ok(match spare {
+            Some(pair) => pair,
+            None => (self.stt.session()?, Vad::load(&self.models)?),
+        })
+    }
+
+    /// An ended call's recogniser and detector, for the next call.
+    fn give_back(&self, stt: SttSession, vad: Vad) {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner()).push((stt, vad));
+    }
+}
+
 /// Parses `--dtmf 3.5:0,8:*` (seconds:key).
 pub fn parse_keys(s: &str) -> Result<Vec<Key>> {
     let mut keys = Vec::new();
@@ -140,11 +156,7 @@ fn call(
     options: lotse_call::Options,
     staff: Option<&Staff>,
 ) -> Result<Outcome> {
-    let spare = stack.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-    let (mut stt, vad) = match spare {
-        Some(pair) => pair,
-        None => (stack.stt.session()?, Vad::load(&stack.models)?),
-    };
+    let (mut stt, vad) = stack.take_pair()?;
     let clock = WallClock(Instant::now());
     let parts = lotse_call::Parts {
         engine,
@@ -155,7 +167,7 @@ fn call(
         staff,
     };
     let (outcome, vad) = lotse_call::run(parts, input, keys, options)?;
-    stack.spare.lock().unwrap_or_else(|e| e.into_inner()).push((stt, vad));
+    stack.give_back(stt, vad);
     Ok(outcome)
 }
 
@@ -191,11 +203,7 @@ pub fn live(
     hangup: &std::sync::atomic::AtomicBool,
     put_through: &PutThrough<'_>,
 ) -> Result<Vec<TurnRecord>> {
-    let spare = stack.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-    let (mut stt, vad) = match spare {
-        Some(pair) => pair,
-        None => (stack.stt.session()?, Vad::load(&stack.models)?),
-    };
+    let (mut stt, vad) = stack.take_pair()?;
     let clock = WallClock(Instant::now());
     let parts = lotse_call::Parts {
         engine,
@@ -252,7 +260,7 @@ pub fn live(
     }
     let turns = call.turns().to_vec();
     let (_, vad) = call.finish();
-    stack.spare.lock().unwrap_or_else(|e| e.into_inner()).push((stt, vad));
+    stack.give_back(stt, vad);
     Ok(turns)
 }
 
