@@ -234,6 +234,8 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     assert!(lower.contains("passport"), "the answer names the service: {text}");
     // The bridge's own record of the calls: the German question was answered from the
     // passport's record, and so was the English one.
+    // A call's turns are recorded when its thread ends, which is before its line is free.
+    wait_for("the English call's thread has ended", || bridge.calls() == 0);
     let turns = record.lock().unwrap().clone();
     let answered = |lang| {
         turns.iter().any(|t| {
