@@ -148,6 +148,29 @@ impl Desk {
         }
     }
 
+    /// The consent a caller is asked for in words before a callback by phone: a question,
+    /// answered by yes or a key.
+    pub fn phone_consent(&self, lang: Lang) -> String {
+        let days = self.retention_days();
+        let org = &self.config.organisation;
+        match lang {
+            Lang::De => format!(
+                "Dafür speichert die {org} Ihre Nummer und Ihr Anliegen. Beides wird {days} Tage nach dem Rückruf gelöscht. Sind Sie damit einverstanden?"
+            ),
+            Lang::En => format!(
+                "For that, the {org} stores your number and what you asked about. Both are deleted {days} days after the call. Do you agree?"
+            ),
+        }
+    }
+
+    /// The callback the conversation's team can offer from now: within its hours the current
+    /// window (a caller whose transfer failed), outside them the next one.
+    pub fn callback_offer(&self, conv: &Conversation) -> Option<CallbackOffer> {
+        let team = self.team_for(conv);
+        let window = self.callback_window(&team, Timestamp::now())?;
+        Some(self.offer(&window, conv.lang))
+    }
+
     /// The service a conversation is about, its responsible offices and its source.
     fn topic(&self, conv: &Conversation) -> (Option<String>, Vec<String>, Vec<Source>) {
         let Some(s) = conv.topic.and_then(|i| self.kb.services.get(i)) else {

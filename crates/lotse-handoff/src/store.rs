@@ -72,7 +72,8 @@ string_enum!(
 
 string_enum!(
     /// How a handoff ended. Staff choose the first four when they close a conversation; the
-    /// others are written by the system.
+    /// others are written by the system (`put_through`: a caller was put through to the team's
+    /// telephone line; `callback`: the citizen asked for a callback instead of waiting).
     Outcome {
         Resolved = "resolved",
         Referred = "referred",
@@ -81,6 +82,8 @@ string_enum!(
         HandedBack = "handed_back",
         Abandoned = "abandoned",
         Deleted = "deleted",
+        PutThrough = "put_through",
+        Callback = "callback",
     }
 );
 

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use lotse_core::{ConversationId, HandoffInfo, HandoffState, Reply, ReplyKind};
 use lotse_dialog::{Conversation, Event, HandoffReason, handoff_text};
 use lotse_handoff::store::now_ms;
-use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, QueueState};
+use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, Outcome, QueueState};
 use tokio::sync::broadcast;
 
 use crate::{Conv, ConversationEvent, Entry, SessionError, Sessions, Shared, StaffEvent};
@@ -261,7 +261,12 @@ impl Sessions {
                     name,
                     topic,
                     lang,
-                    consent: desk.consent_text(lang),
+                    // A caller was asked in words (`phone_consent`); the web shows the text.
+                    consent: if guard.c.channel == lotse_core::Channel::Phone {
+                        desk.phone_consent(lang)
+                    } else {
+                        desk.consent_text(lang)
+                    },
                     slot_start_ms: window.start.timestamp().as_millisecond(),
                     slot_end_ms: window.end.timestamp().as_millisecond(),
                 },
@@ -271,6 +276,13 @@ impl Sessions {
         guard.handed_off = true;
         self.sync(&mut guard).await?;
         drop(guard);
+        // Waiting in the queue as well (a caller whose transfer failed): the callback takes
+        // its place, so that nobody claims a conversation whose citizen has gone.
+        if let Some(h) = desk.store.open_handoff(id).await?
+            && h.state == QueueState::Waiting
+        {
+            self.leave_queue(&h, Outcome::Callback).await?;
+        }
         let kind = match c.contact_kind {
             ContactKind::Phone => "Rückruf per Telefon erbeten.",
             ContactKind::Email => "Antwort per E-Mail erbeten.",
@@ -282,6 +294,32 @@ impl Sessions {
         let _ = events.send(ConversationEvent::Handoff { handoff: info.clone(), text: text.clone() });
         self.tell_staff(StaffEvent::Callbacks);
         Ok(CallbackOutcome { info, text, created: true })
+    }
+
+    /// A phone caller was put through to their team's line: the conversation leaves the queue
+    /// (the staff member who answers sees it in the console's closed list, with its transcript).
+    pub async fn put_through(&self, id: &ConversationId) -> Result<(), SessionError> {
+        let Some(desk) = &self.desk else { return Ok(()) };
+        if let Some(h) = desk.store.open_handoff(id).await? {
+            self.leave_queue(&h, Outcome::PutThrough).await?;
+        }
+        Ok(())
+    }
+
+    async fn leave_queue(&self, h: &Handoff, outcome: Outcome) -> Result<(), SessionError> {
+        let Some(desk) = &self.desk else { return Ok(()) };
+        let now = now_ms();
+        let h = desk.store.close(&h.id, outcome, None, now).await?;
+        let line = match outcome {
+            Outcome::PutThrough => "Per Telefon an das Team durchgestellt.",
+            _ => "Statt zu warten um Rückruf gebeten.",
+        };
+        desk.store.append(&h.conversation_id, Author::System, None, line, &[], now).await?;
+        tracing::info!(handoff = %h.id, outcome = outcome.as_str(), "left the queue");
+        self.tell_staff(StaffEvent::Closed { handoff_id: h.id.clone() });
+        self.tell_staff(StaffEvent::Queue);
+        self.tell_positions().await;
+        Ok(())
     }
 
     /// The citizen is typing (shown to the staff member who has the conversation).
