@@ -28,22 +28,14 @@ pub struct LotseCalls {
 impl Calls for LotseCalls {
     fn run(&self, line: Line) {
         let staff = self.sessions.clone().map(|s| lotse_call::Staff::on(s, self.runtime.clone()));
-        let Line { inbound, on_player, hangup, transfer } = line;
+        let Line { inbound, on_player, hangup, caller, transfer } = line;
         // A team's transfer target, from the staff schedule as it is now (the console edits it).
         let target = |team: &str| {
             let desk = self.sessions.as_ref()?.desk()?;
             desk.schedule().teams.into_iter().find(|t| t.name == team || t.id == team)?.transfer
         };
-        let put_through = lotse_app::voice::PutThrough { target: &target, transfer: &*transfer };
-        match lotse_app::voice::live(
-            &self.engine,
-            &self.stack,
-            staff.as_ref(),
-            inbound,
-            on_player,
-            &hangup,
-            &put_through,
-        ) {
+        let phone = lotse_app::voice::Phone { caller, target: &target, transfer: &*transfer };
+        match lotse_app::voice::live(&self.engine, &self.stack, staff.as_ref(), inbound, on_player, &hangup, &phone) {
             Ok(turns) => {
                 if let Some(record) = &self.record {
                     record.lock().unwrap_or_else(|e| e.into_inner()).extend(turns.iter().cloned());

@@ -54,10 +54,32 @@ pub struct Line {
     /// Raised when the caller has gone: the conversation stops at once, with no work on what
     /// is still queued.
     pub hangup: Arc<AtomicBool>,
+    /// The number the caller rings from (P-Asserted-Identity, else From); none when the
+    /// caller withheld it or the identity is no number.
+    pub caller: Option<String>,
     /// Puts the caller through to a SIP URI (a blind transfer with REFER); blocks until the
     /// transfer's outcome is known. `true`: the caller is connected and the bridge hangs up;
     /// `false`: refused, busy or no answer, and the call goes on.
     pub transfer: Box<dyn Fn(&str) -> bool + Send>,
+}
+
+/// The caller's number from an INVITE's headers: the identity the PBX asserts, else the From
+/// URI's user part (`sip:+4936414900@pbx`, `tel:+49…`). None where the caller asked for privacy
+/// (`Privacy: id`, `anonymous`) or the user part is no phone number (an extension name).
+pub fn caller_number(headers: &[(&str, &str)]) -> Option<String> {
+    let get = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+    if let Some(privacy) = get("Privacy")
+        && privacy.split(';').any(|p| matches!(p.trim().to_ascii_lowercase().as_str(), "id" | "user" | "header"))
+    {
+        return None;
+    }
+    let user = |value: &str| -> Option<String> {
+        let uri = value.split_once('<').map_or(value, |(_, rest)| rest.split('>').next().unwrap_or(rest));
+        let rest = uri.trim().split_once(':')?.1;
+        let user = rest.split(['@', ';', '>']).next()?;
+        lotse_call::booking::number(user)
+    };
+    get("P-Asserted-Identity").and_then(user).or_else(|| get("From").or_else(|| get("f")).and_then(user))
 }
 
 /// The longest call, on the wall clock.
@@ -223,6 +245,10 @@ impl Answering {
                 return;
             }
         };
+        let caller = {
+            let headers: Vec<(&str, &str)> = tx.original.headers.iter().map(|h| (h.name(), h.value())).collect();
+            caller_number(&headers)
+        };
         let mut driver = dialog.clone();
         tokio::spawn(async move {
             let _ = driver.handle(&mut tx).await;
@@ -247,7 +273,7 @@ impl Answering {
             stop: self.token.child_token(),
         };
         let target = Target::of(&offer);
-        tokio::spawn(call.run(states, rtp, target, self.calls.clone()));
+        tokio::spawn(call.run(states, rtp, target, caller, self.calls.clone()));
     }
 }
 
@@ -262,7 +288,14 @@ struct Call {
 }
 
 impl Call {
-    async fn run(self, mut states: DialogStateReceiver, rtp: UdpSocket, target: Target, calls: Arc<dyn Calls>) {
+    async fn run(
+        self,
+        mut states: DialogStateReceiver,
+        rtp: UdpSocket,
+        target: Target,
+        caller: Option<String>,
+        calls: Arc<dyn Calls>,
+    ) {
         let id: DialogId = self.dialog.id();
         let (target_tx, target_rx) = watch::channel(target);
         let (to_call, inbound) = std::sync::mpsc::sync_channel(media::BACKLOG);
@@ -276,6 +309,7 @@ impl Call {
                 let _ = player_tx.send(p);
             }),
             hangup: hangup.clone(),
+            caller,
             transfer: Box::new(move |target| {
                 let (answer, outcome) = std::sync::mpsc::channel();
                 if refer_tx.send((target.to_string(), answer)).is_err() {
@@ -447,4 +481,23 @@ fn rand_session() -> u64 {
 /// The address a bridge on `listen` puts into its SDP (its own address on that interface).
 pub fn media_ip(listen: SocketAddr) -> IpAddr {
     listen.ip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caller_number;
+
+    #[test]
+    fn the_callers_number_from_the_asserted_identity_or_from() {
+        let from = ("From", "\"Erika\" <sip:+4936414900@pbx.example>;tag=1");
+        assert_eq!(caller_number(&[from]).as_deref(), Some("+4936414900"));
+        let pai = ("P-Asserted-Identity", "<tel:+49 3641 49-0>");
+        assert_eq!(caller_number(&[from, pai]).as_deref(), Some("+493641490"));
+        assert_eq!(caller_number(&[("From", "sip:036414900@10.0.0.1")]).as_deref(), Some("036414900"));
+        // Withheld, anonymous, or a name: no number.
+        assert_eq!(caller_number(&[from, ("Privacy", "id")]), None);
+        assert_eq!(caller_number(&[("From", "<sip:anonymous@anonymous.invalid>;tag=2")]), None);
+        assert_eq!(caller_number(&[("From", "<sip:sipp@127.0.0.1:5061>;tag=3")]), None);
+        assert_eq!(caller_number(&[]), None);
+    }
 }

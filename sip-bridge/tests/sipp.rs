@@ -250,12 +250,13 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     let _ = std::fs::remove_dir_all(tmp(""));
 }
 
-/// A staff desk reachable around the clock from yesterday to tomorrow, whose general team puts
-/// callers through to `transfer`.
+/// A staff desk whose teams put callers through to `transfer`: reachable around the clock from
+/// yesterday to tomorrow, or (closed) from the day after tomorrow.
 fn desk_with_transfer(
     rt: &tokio::runtime::Runtime,
     kb: Arc<lotse_knowledge::KnowledgeBase>,
     transfer: &str,
+    open: bool,
 ) -> lotse_handoff::Desk {
     use jiff::ToSpan;
     let zone = lotse_core::calendar::Zone {
@@ -264,7 +265,8 @@ fn desk_with_transfer(
     };
     let mut schedule = lotse_handoff::Schedule::default();
     let today = jiff::Timestamp::now().to_zoned(zone.tz.clone()).date();
-    for d in [-1i64, 0, 1] {
+    let days: &[i64] = if open { &[-1, 0, 1] } else { &[2] };
+    for d in days {
         schedule.exceptions.push(lotse_handoff::Exception {
             date: today.checked_add(d.days()).unwrap().to_string(),
             hours: Some("00:00-24:00".into()),
@@ -274,6 +276,9 @@ fn desk_with_transfer(
     }
     for t in &mut schedule.teams {
         t.transfer = Some(transfer.to_string());
+        if !open {
+            t.hours = Default::default();
+        }
     }
     let database = format!("sqlite:{}", tmp("lotse.db").display());
     let config = lotse_handoff::HandoffConfig { schedule, database: database.clone(), ..Default::default() };
@@ -326,9 +331,10 @@ fn transfer_scenario(outcome: &str, pcaps: &str) -> String {
         format!("  <recv request=\"BYE\" timeout=\"5000\"/>\n{}", reply("200 OK"))
     } else {
         // Not put through: the bridge stays on the line (a BYE from it would fail the
-        // scenario), says so, and the caller hangs up.
+        // scenario) and offers a callback to the number the caller rings from; the caller
+        // agrees with key 1 and hangs up.
         format!(
-            "  <pause milliseconds=\"3000\"/>\n{}  <recv response=\"200\"/>\n",
+            "  <pause milliseconds=\"1500\"/>\n  <nop><action><exec play_pcap_audio=\"{pcaps}/dtmf_2833_1.pcap\"/></action></nop>\n  <pause milliseconds=\"3000\"/>\n{}  <recv response=\"200\"/>\n",
             request("BYE", 3, true).replace("[peer_tag_param]", ";tag=[$btag]")
         )
     };
@@ -345,14 +351,16 @@ fn transfer_scenario(outcome: &str, pcaps: &str) -> String {
 {}{notify}{after}  <Reference variables="junk,target"/>
 </scenario>
 "#,
-        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000"),
+        // The caller's number in the identity, for the callback.
+        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
+            .replace("<sip:caller@[local_ip]:[local_port]>;tag", "<sip:036414900@[local_ip]:[local_port]>;tag"),
         request("ACK", 1, true),
         reply("202 Accepted"),
     )
 }
 
 #[test]
-fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_keeps_them() {
+fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_offers_a_callback() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let models = repo().join("models");
     if !have("sipp") || !have_keys() || !models.join("whisper-base/ggml-base.bin").exists() {
@@ -364,8 +372,9 @@ fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_keeps_the
     let city = app.configuration().unwrap().city;
     let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
     let rt = runtime();
-    let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999");
+    let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", true);
     let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
+    let store = || sessions.desk().unwrap().store.clone();
     let calls =
         LotseCalls { engine, stack, sessions: Some(sessions.clone()), runtime: rt.handle().clone(), record: None };
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
@@ -375,9 +384,79 @@ fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_keeps_the
     // Accepted and connected: REFER to the team's number, then the bridge's BYE.
     assert!(sipp(at, "transfer", &transfer_scenario("200 OK", pcaps), Duration::from_secs(40)), "put through");
     wait_for("the line is free after the transfer", || bridge.calls() == 0);
+    // The caller left the staff queue by the line: nobody is shown as waiting.
+    assert!(rt.block_on(store().queue()).unwrap().is_empty(), "the put-through caller left the queue");
     // Accepted, then busy: the bridge stays on the line until the caller hangs up.
     assert!(sipp(at, "busy-team", &transfer_scenario("486 Busy Here", pcaps), Duration::from_secs(40)), "kept");
     wait_for("the line is free", || bridge.calls() == 0);
+    // The callback offered after the failed transfer, agreed to with key 1, is stored for the
+    // number the caller rang from, and replaces their place in the queue.
+    let callbacks = rt.block_on(store().callbacks(false)).unwrap();
+    assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["036414900"]);
+    assert!(rt.block_on(store().queue()).unwrap().is_empty(), "the callback took the place in the queue");
+    rt.block_on(bridge.shutdown());
+    let _ = std::fs::remove_dir_all(tmp(""));
+}
+
+/// A caller whose number is `from` presses `keys` (each after a pause), waits and hangs up.
+fn keys_scenario(from: &str, keys: &[(u32, &str)], pcaps: &str) -> String {
+    let mut pressed = String::new();
+    for (pause, key) in keys {
+        pressed.push_str(&format!(
+            "  <pause milliseconds=\"{pause}\"/>\n  <nop><action><exec play_pcap_audio=\"{pcaps}/dtmf_2833_{key}.pcap\"/></action></nop>\n"
+        ));
+    }
+    format!(
+        r#"{HEAD}
+{}  <recv response="200">
+    <action><ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="To:" assign_to="junk,btag"/></action>
+  </recv>
+{}{pressed}  <pause milliseconds="3000"/>
+{}  <recv response="200"/>
+  <Reference variables="junk"/>
+</scenario>
+"#,
+        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
+            .replace("<sip:caller@[local_ip]:[local_port]>;tag", &format!("<sip:{from}@[local_ip]:[local_port]>;tag")),
+        request("ACK", 1, true),
+        request("BYE", 2, true).replace("[peer_tag_param]", ";tag=[$btag]"),
+    )
+}
+
+#[test]
+fn outside_hours_key_zero_offers_a_callback_to_the_callers_number() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let models = repo().join("models");
+    if !have("sipp") || !have_keys() || !models.join("whisper-base/ggml-base.bin").exists() {
+        return required("sipp or the voice models");
+    }
+    let app = lotse_app::App::new(models.clone(), None, true);
+    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
+    let engine = Arc::new(app.build_engine_over(kb.clone()).unwrap());
+    let city = app.configuration().unwrap().city;
+    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
+    let rt = runtime();
+    let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", false);
+    let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
+    let store = sessions.desk().unwrap().store.clone();
+    let calls =
+        LotseCalls { engine, stack, sessions: Some(sessions.clone()), runtime: rt.handle().clone(), record: None };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let at = bridge.local_addr();
+    // Nobody is reachable: no REFER (it would fail the scenario), an offer instead; key 1
+    // agrees to a callback on the number read back.
+    let scenario = keys_scenario("+4936414900", &[(1500, "0"), (2500, "1")], PCAPS);
+    assert!(sipp(at, "callback", &scenario, Duration::from_secs(40)), "the call went as planned");
+    wait_for("the line is free", || bridge.calls() == 0);
+    let callbacks = rt.block_on(store.callbacks(false)).unwrap();
+    assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["+4936414900"]);
+    // A caller who withholds their number and only presses 0 and 1 books nothing: 1 is no
+    // number, and nothing was agreed to.
+    let scenario = keys_scenario("anonymous", &[(1500, "0"), (2500, "1")], PCAPS);
+    assert!(sipp(at, "anonymous", &scenario, Duration::from_secs(40)), "the call went as planned");
+    wait_for("the line is free", || bridge.calls() == 0);
+    assert_eq!(rt.block_on(store.callbacks(false)).unwrap().len(), 1, "still only the first");
     rt.block_on(bridge.shutdown());
     let _ = std::fs::remove_dir_all(tmp(""));
 }

@@ -123,6 +123,7 @@ pub fn run(
         whole: true,
         city: stack.city.clone(),
         vocabulary: stack.vocabulary.clone(),
+        caller: None,
     };
     call(engine, stack, input, keys, options, staff)
 }
@@ -144,6 +145,7 @@ pub fn run_lang(
         whole: false,
         city: stack.city.clone(),
         vocabulary: stack.vocabulary.clone(),
+        caller: None,
     };
     call(engine, stack, input, keys, options, None)
 }
@@ -174,18 +176,20 @@ fn call(
 /// The rate of a live line's audio (G.711).
 pub const LINE_RATE: u32 = 8_000;
 
-/// How a live line puts a caller through to a team: the team's transfer target (from the
-/// staff schedule; none: the caller stays, queued as a chat is), and the transfer itself
-/// (blocking; whether the caller was put through).
-pub struct PutThrough<'a> {
+/// What a live line knows of the telephone: the number the caller rings from (none when
+/// withheld), a team's transfer target (from the staff schedule; none: the caller stays,
+/// queued as a chat is), and the transfer itself (blocking; whether the caller was put
+/// through).
+pub struct Phone<'a> {
+    pub caller: Option<String>,
     pub target: &'a dyn Fn(&str) -> Option<String>,
     pub transfer: &'a dyn Fn(&str) -> bool,
 }
 
-impl PutThrough<'static> {
-    /// A line that cannot put anyone through.
-    pub fn nowhere() -> PutThrough<'static> {
-        PutThrough { target: &|_| None, transfer: &|_| false }
+impl Phone<'static> {
+    /// A line with no caller identity that cannot put anyone through.
+    pub fn nowhere() -> Phone<'static> {
+        Phone { caller: None, target: &|_| None, transfer: &|_| false }
     }
 }
 
@@ -201,7 +205,7 @@ pub fn live(
     inbound: std::sync::mpsc::Receiver<Inbound>,
     on_player: impl FnOnce(std::sync::Arc<std::sync::Mutex<lotse_speech::call::Player>>),
     hangup: &std::sync::atomic::AtomicBool,
-    put_through: &PutThrough<'_>,
+    phone: &Phone<'_>,
 ) -> Result<Vec<TurnRecord>> {
     let (mut stt, vad) = stack.take_pair()?;
     let clock = WallClock(Instant::now());
@@ -220,6 +224,7 @@ pub fn live(
         whole: true,
         city: stack.city.clone(),
         vocabulary: stack.vocabulary.clone(),
+        caller: phone.caller.clone(),
     };
     let mut call = lotse_call::Live::start(parts, options)?;
     on_player(call.player());
@@ -241,7 +246,7 @@ pub fn live(
         // The staff queue took the caller: where the team has a line, they are told and put
         // through once the words have played.
         if let Some(team) = call.take_queued()
-            && let Some(target) = (put_through.target)(&team)
+            && let Some(target) = (phone.target)(&team)
         {
             call.connecting(&team)?;
             transfer = Some(target);
@@ -249,7 +254,8 @@ pub fn live(
         if let Some(target) = transfer.as_deref()
             && !call.is_speaking()
         {
-            if (put_through.transfer)(target) {
+            if (phone.transfer)(target) {
+                call.put_through();
                 break;
             }
             transfer = None;

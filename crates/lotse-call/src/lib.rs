@@ -26,9 +26,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub mod booking;
 pub mod vocabulary;
 
 pub use vocabulary::{Change, Vocabulary};
+
+use booking::{Booking, Step};
 
 use lotse_core::{Channel, Lang};
 use lotse_dialog::{Engine, TurnRequest};
@@ -64,6 +67,11 @@ const GOODBYE_LONG: (&str, &str) = (
     "Das Gespräch hat die längste mögliche Dauer erreicht. Rufen Sie gern noch einmal an. Auf Wiederhören!",
     "This call has reached its longest possible length. Please call again. Goodbye!",
 );
+
+/// Said before a callback is offered: outside staff hours, and after a transfer that failed.
+const NOBODY: (&str, &str) = ("Im Moment ist niemand erreichbar.", "Nobody is available right now.");
+const NOT_CONNECTED: (&str, &str) =
+    ("Die Verbindung hat leider nicht geklappt.", "Sorry, I could not put you through.");
 
 const TRANSFER_FAILED: (&str, &str) = (
     "Die Verbindung hat leider nicht geklappt. Versuchen Sie es bitte später noch einmal, oder fragen Sie mich weiter.",
@@ -252,6 +260,9 @@ pub struct Options {
     pub city: CityName,
     /// The knowledge's words, to correct what the recogniser heard (empty: no correction).
     pub vocabulary: Arc<Vocabulary>,
+    /// The number the caller rings from (the line's caller identity), offered for a
+    /// callback; none when withheld.
+    pub caller: Option<String>,
 }
 
 /// What a call needs: the engine, recognition, synthesis, the voice activity detector (the
@@ -371,6 +382,8 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             last_pause: None,
             city: options.city,
             vocabulary: options.vocabulary,
+            caller: options.caller,
+            booking: None,
         };
         Ok(Live {
             s,
@@ -403,6 +416,11 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             self.prompted = false;
         }
         self.s.handle(events)?;
+        // A number keyed for a callback and then no key for a while: it is complete.
+        let now = self.s.call.now();
+        if let Some(step) = self.s.booking.as_mut().and_then(|b| b.pause(now)) {
+            self.s.take_step(step, now)?;
+        }
         self.s.start_due();
         self.s.top_up()?;
         self.frames += 1;
@@ -441,7 +459,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
     }
 
     /// The staff queue has just taken the caller: the team's name (once). A line that can put
-    /// the caller through says so ([`Live::connecting`]) and then does ([`Live::put_through`]).
+    /// the caller through says so ([`Live::connecting`]), does, and tells ([`Live::put_through`]).
     pub fn take_queued(&mut self) -> Option<String> {
         self.s.queued_for.take()
     }
@@ -452,32 +470,32 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         self.say_instead(&connecting(lang, team))
     }
 
-    /// The transfer failed (refused, busy, no answer): the caller hears so and stays.
+    /// The transfer failed (refused, busy, no answer): the caller hears so, stays, and is
+    /// offered a callback in the team's window where the staff queue has one.
     pub fn transfer_failed(&mut self) -> Result<(), CallError> {
         let lang = self.s.conv.lang;
-        self.say_instead(&say(lang, TRANSFER_FAILED))
+        let offer = self.s.line.as_ref().and_then(|(staff, _)| staff.sessions.desk()?.callback_offer(&self.s.conv));
+        let text = match offer {
+            Some(offer) => self.s.start_booking(&offer, &say(lang, NOT_CONNECTED)),
+            None => say(lang, TRANSFER_FAILED),
+        };
+        self.say_instead(&text)
+    }
+
+    /// The transfer succeeded: the conversation leaves the staff queue.
+    pub fn put_through(&mut self) {
+        if let Some((staff, id)) = &self.s.line
+            && let Err(e) = staff.block_on(staff.sessions.put_through(id))
+        {
+            tracing::warn!(error = %e, "the staff queue failed after a transfer");
+        }
     }
 
     /// Stops what is playing or due and says `text` instead.
     /// What was cut of the reply is kept as heard, as a barge-in keeps it; `*` still repeats
     /// the last answer.
     fn say_instead(&mut self, text: &str) -> Result<(), CallError> {
-        let cut = self.s.call.is_playing() || !self.s.due.is_empty() || !self.s.later.is_empty();
-        self.s.due.clear();
-        self.s.later.clear();
-        self.s.call.cancel_reply();
-        let heard = {
-            let player = self.s.call.player();
-            let mut player = player.lock().unwrap_or_else(|e| e.into_inner());
-            player.clear();
-            player.heard()
-        };
-        if cut {
-            self.s.conv.record_heard(&heard);
-            if let Some(t) = self.s.turns.last_mut() {
-                t.heard = Some(heard);
-            }
-        }
+        self.s.hush();
         let now = self.s.call.now();
         let said = quick_start(sentences(text));
         self.s.log.push(format!("[{}] lotse: {}", secs(now), said.join(" ")));
@@ -581,6 +599,9 @@ struct Session<'a, R, S, V: Activity> {
     last_pause: Option<(usize, Duration)>,
     city: CityName,
     vocabulary: Arc<Vocabulary>,
+    caller: Option<String>,
+    /// A callback on offer: what the caller says or keys goes to it first.
+    booking: Option<Booking>,
 }
 
 fn secs(d: Duration) -> String {
@@ -588,6 +609,92 @@ fn secs(d: Duration) -> String {
 }
 
 impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
+    /// Stops what is playing or due. What was cut of the reply is kept as heard, as a
+    /// barge-in keeps it.
+    fn hush(&mut self) {
+        let cut = self.call.is_playing() || !self.due.is_empty() || !self.later.is_empty();
+        self.due.clear();
+        self.later.clear();
+        self.call.cancel_reply();
+        let heard = {
+            let player = self.call.player();
+            let mut player = player.lock().unwrap_or_else(|e| e.into_inner());
+            player.clear();
+            player.heard()
+        };
+        if cut {
+            self.conv.record_heard(&heard);
+            if let Some(t) = self.turns.last_mut() {
+                t.heard = Some(heard);
+            }
+        }
+    }
+
+    /// Offers a callback (see [`booking`]): the words to say.
+    fn start_booking(&mut self, offer: &lotse_core::CallbackOffer, lead: &str) -> String {
+        let lang = self.conv.lang;
+        let consent = self
+            .line
+            .as_ref()
+            .and_then(|(staff, _)| staff.sessions.desk().map(|d| d.phone_consent(lang)))
+            .unwrap_or_default();
+        let (booking, text) = Booking::start(&offer.slot, &consent, self.caller.as_deref(), lang, lead);
+        self.booking = Some(booking);
+        text
+    }
+
+    /// The words for a step of the booking; a callback agreed to is stored first.
+    fn step_words(&mut self, step: &Step) -> String {
+        let Some(booking) = self.booking.as_mut() else { return String::new() };
+        booking.advance(step);
+        match step {
+            Step::Ask(_, text) => text.clone(),
+            Step::Decline(text) => {
+                self.booking = None;
+                text.clone()
+            }
+            Step::Book(number) => {
+                let booking = self.booking.take().expect("checked");
+                let stored = match &self.line {
+                    Some((staff, id)) => {
+                        let request = lotse_session::CallbackRequest {
+                            contact_kind: lotse_handoff::ContactKind::Phone,
+                            contact: number.clone(),
+                            name: None,
+                            consent: true,
+                        };
+                        staff.block_on(staff.sessions.callback(id, request)).map_err(|e| {
+                            // The error names no caller and no number.
+                            tracing::warn!(error = %e, "a callback by phone was not stored");
+                        })
+                    }
+                    None => Err(()),
+                };
+                self.log.push(format!("callback {}", if stored.is_ok() { "stored" } else { "not stored" }));
+                if stored.is_ok() { booking.booked() } else { booking.not_stored() }
+            }
+            Step::Leave => {
+                self.booking = None;
+                String::new()
+            }
+        }
+    }
+
+    /// A step of the booking that a key (or keys and a pause) completed: said at once.
+    fn take_step(&mut self, step: Step, at: Duration) -> Result<(), CallError> {
+        let text = self.step_words(&step);
+        if text.is_empty() {
+            return Ok(());
+        }
+        let lang = self.conv.lang;
+        let said = quick_start(sentences(&spoken(&text, lang)));
+        self.log.push(format!("[{}] lotse (callback): {}", secs(at), said.join(" ")));
+        self.hush();
+        self.speak(&said, lang, at)?;
+        self.last_spoken = said;
+        Ok(())
+    }
+
     /// Work begun at a pause that the caller's next words or key made void: its generation is
     /// told to stop (on a worker pool it may still be running).
     fn void_early(&mut self) -> Option<Early> {
@@ -660,11 +767,25 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     }
                 }
                 CallEvent::Dtmf { at, digit } => {
-                    self.log.push(format!("[{}] key {digit}", secs(at)));
+                    self.log.push(format!("[{}] key {}", secs(at), if self.booking.is_some() { '#' } else { digit }));
                     self.drop_unplayed(at);
                     // A key answers at once: work begun at a pause is void.
                     self.void_early();
                     self.last_pause = None;
+                    // While a callback is on offer, digits are a number or its confirmation.
+                    if digit != '*'
+                        && let Some(booking) = self.booking.as_mut()
+                    {
+                        let step = booking.key(digit, at);
+                        if booking.keying() {
+                            // The caller knows what to do: the prompt stops.
+                            self.hush();
+                        }
+                        if let Some(step) = step {
+                            self.take_step(step, at)?;
+                        }
+                        continue;
+                    }
                     match digit {
                         // A typed request for a person: nothing for the engine to read.
                         '0' => self.answer(Input::Person, self.conv.lang, at, at, at, Duration::ZERO)?,
@@ -815,6 +936,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         let started = self.clock.now();
         let cancel = Arc::new(AtomicBool::new(false));
         let mut engine_reply = None;
+        let mut booking_step = None;
         let (text, (reply_text, reply_lang, kind, source_ids)) = match input {
             Input::Heard(text) if text.is_empty() => {
                 let sorry = match lang {
@@ -823,7 +945,24 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 };
                 (text, (sorry.to_string(), lang, "not_understood".to_string(), Vec::new()))
             }
+            Input::Heard(text) if self.booking.as_ref().is_some_and(|b| b.heard(&text) != Step::Leave) => {
+                // An answer to the callback offer: no engine. What it leads to happens when
+                // it plays (`commit`); a callback agreed to is stored then.
+                let b = self.booking.as_ref().expect("checked");
+                let step = b.heard(&text);
+                let words = match &step {
+                    Step::Ask(_, t) | Step::Decline(t) => t.clone(),
+                    Step::Book(_) => b.booked(),
+                    Step::Leave => String::new(),
+                };
+                booking_step = Some(step);
+                (text, (words, conv.lang, "callback".to_string(), Vec::new()))
+            }
             Input::Heard(text) => {
+                if self.booking.is_some() {
+                    // Not an answer to the offer: it ends, and the engine answers.
+                    booking_step = Some(Step::Leave);
+                }
                 if lang != conv.lang && !conv.lang_chosen {
                     conv.lang = lang;
                 }
@@ -858,6 +997,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
             dictation,
             english_odds: None,
             corrections: Vec::new(),
+            booking: booking_step,
             audio,
             stt,
             dialog,
@@ -876,6 +1016,20 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         early: bool,
     ) -> Result<(), CallError> {
         let mut ready = ready;
+        if let Some(step) = p.booking.take() {
+            // Words made from the step; storing a callback may change them.
+            let began = self.clock.now();
+            let words = self.step_words(&step);
+            let said = quick_start(sentences(&spoken(&words, p.lang_out)));
+            if !words.is_empty() && said != p.said {
+                p.said = said;
+                let (audio, tts_first) = self.synthesize(&p.said, p.lang_out)?;
+                p.audio = audio;
+                p.tts_first = tts_first;
+                ready += tts_first;
+            }
+            ready += self.clock.now().saturating_sub(began);
+        }
         match (&self.line, p.reply.take()) {
             (Some((staff, id)), Some(reply)) => {
                 // The conversation goes back to the session, which asks the staff queue when
@@ -894,8 +1048,18 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                         {
                             self.queued_for = Some(h.team.clone().unwrap_or_default());
                         }
-                        if given.text != reply.text {
-                            p.said = quick_start(sentences(&spoken(&given.text, given.lang)));
+                        // Nobody can take the call now: a callback is offered, by phone.
+                        let offer = given
+                            .handoff
+                            .as_ref()
+                            .filter(|h| h.state == lotse_core::HandoffState::CallbackOffered)
+                            .and_then(|h| h.callback.clone());
+                        let text = match offer {
+                            Some(offer) => self.start_booking(&offer, &say(given.lang, NOBODY)),
+                            None => given.text.clone(),
+                        };
+                        if text != reply.text {
+                            p.said = quick_start(sentences(&spoken(&text, given.lang)));
                             let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;
                             p.audio = audio;
                             p.lang_out = given.lang;
@@ -1096,6 +1260,8 @@ struct Prepared {
     english_odds: Option<f32>,
     /// What the knowledge's words corrected in the transcript.
     corrections: Vec<Change>,
+    /// An answer to a callback offer: the step it takes when it plays.
+    booking: Option<Step>,
     audio: Vec<Vec<f32>>,
     stt: Duration,
     dialog: Duration,

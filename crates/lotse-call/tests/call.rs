@@ -132,6 +132,7 @@ fn call(
         whole,
         city: Default::default(),
         vocabulary: Default::default(),
+        caller: None,
     };
     let (outcome, _) = lotse_call::run(parts, audio, keys, options).expect("the call runs");
     let heard = outcome.turns.iter().map(|t| t.transcript.clone()).collect();
@@ -303,6 +304,7 @@ fn live(engine: &lotse_dialog::Engine, texts: &[&'static str], audio: &[f32]) ->
         whole: true,
         city: Default::default(),
         vocabulary: Default::default(),
+        caller: None,
     };
     let mut call = lotse_call::Live::start(parts, options).expect("the call starts");
     let player = call.player();
