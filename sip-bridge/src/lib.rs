@@ -9,6 +9,7 @@ pub mod probe;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod tones;
 
 pub use sip::{Bridge, Calls, Config, Line};
 

@@ -20,6 +20,7 @@ use crate::dtmf::Events;
 use crate::jitter::Jitter;
 use crate::rtp;
 use crate::sdp::Codec;
+use crate::tones::Tones;
 
 /// Samples per 20 ms frame at 8 kHz.
 const FRAME: usize = 160;
@@ -92,6 +93,8 @@ struct Receiving {
     latched_for: Option<Target>,
     /// The SSRC of the key events (a new stream's timestamps start anywhere).
     events_ssrc: Option<u32>,
+    /// In-band keys, where the offer has no telephone-event.
+    tones: Tones,
     last_heard: tokio::time::Instant,
 }
 
@@ -152,6 +155,7 @@ pub async fn run(
         since: now,
         latched_for: None,
         events_ssrc: None,
+        tones: Tones::new(),
         last_heard: now,
     };
     let Ok(mut up) = Stream::new(8_000, 16_000, FRAME) else { return Ended::Stopped };
@@ -206,7 +210,20 @@ pub async fn run(
                     if rx.last_heard.elapsed() > RTP_TIMEOUT {
                         return Ended::Timeout;
                     }
-                    let frame = rx.jitter.pop();
+                    let mut frame = rx.jitter.pop();
+                    // Without RFC 4733 events, keys come as tones in the audio: a key is sent
+                    // to the call, and the tone is not speech.
+                    if t.events.is_none() {
+                        let (tone, key) = rx.tones.push(&frame);
+                        if let Some(key) = key
+                            && let Err(TrySendError::Disconnected(_)) = to_call.try_send(Inbound::Key(key))
+                        {
+                            return Ended::CallGone;
+                        }
+                        if tone {
+                            frame.fill(0.0);
+                        }
+                    }
                     if let Ok(wide) = up.process(&frame) {
                         match to_call.try_send(Inbound::Audio(wide)) {
                             Ok(()) => {}
