@@ -93,6 +93,19 @@ pub fn sipp(bridge: SocketAddr, dir: &Path, name: &str, scenario: &str, timeout:
 /// pico's voice at 8 kHz as a µ-law WAV for sipp's `rtp_stream`, with `lead` seconds of
 /// silence before and three after; returns when the speech starts and ends in it (s).
 pub fn question(text: &str, lang: &str, lead: f32, dir: &Path, path: &Path) -> Result<(f32, f32)> {
+    let narrow = pico(text, lang, dir)?;
+    let voiced = |v: &f32| v.abs() > 0.02;
+    let first = narrow.iter().position(voiced).unwrap_or(0);
+    let last = narrow.iter().rposition(voiced).unwrap_or(narrow.len());
+    let mut x = vec![0.0f32; (lead * 8000.0) as usize];
+    x.extend(narrow);
+    x.extend(vec![0.0f32; 8000 * 3]);
+    mulaw_wav(path, &x)?;
+    Ok((lead + first as f32 / 8000.0, lead + last as f32 / 8000.0))
+}
+
+/// `text` in SVOX pico's voice (`lang`: `de-DE`, `en-US`), at 8 kHz.
+pub fn pico(text: &str, lang: &str, dir: &Path) -> Result<Vec<f32>> {
     let wide = dir.join("pico.wav");
     let ok = Command::new("pico2wave")
         .args(["-l", lang, "-w"])
@@ -102,15 +115,12 @@ pub fn question(text: &str, lang: &str, lead: f32, dir: &Path, path: &Path) -> R
         .context("running pico2wave (Debian: libttspico-utils)")?;
     ensure!(ok.success(), "pico2wave failed");
     let (samples, rate) = lotse_speech::wav::read(&wide)?;
-    let narrow = lotse_speech::resample::convert(&samples, rate, 8000)?;
-    let voiced = |v: &f32| v.abs() > 0.02;
-    let first = narrow.iter().position(voiced).unwrap_or(0);
-    let last = narrow.iter().rposition(voiced).unwrap_or(narrow.len());
-    let mut x = vec![0.0f32; (lead * 8000.0) as usize];
-    x.extend(narrow);
-    x.extend(vec![0.0f32; 8000 * 3]);
-    let codes = lotse_speech::g711::Law::Mu.encode(&lotse_speech::resample::to_i16(&x));
-    // A WAV of format 7 (µ-law): sipp sends its data as it is.
+    Ok(lotse_speech::resample::convert(&samples, rate, 8000)?)
+}
+
+/// 8 kHz audio as a µ-law WAV (format 7), which sipp's `rtp_stream` sends as it is.
+pub fn mulaw_wav(path: &Path, samples: &[f32]) -> Result<()> {
+    let codes = lotse_speech::g711::Law::Mu.encode(&lotse_speech::resample::to_i16(samples));
     let mut wav = Vec::with_capacity(44 + codes.len());
     wav.extend_from_slice(b"RIFF");
     wav.extend_from_slice(&(36 + codes.len() as u32).to_le_bytes());
@@ -126,7 +136,7 @@ pub fn question(text: &str, lang: &str, lead: f32, dir: &Path, path: &Path) -> R
     wav.extend_from_slice(&(codes.len() as u32).to_le_bytes());
     wav.extend_from_slice(&codes);
     std::fs::write(path, wav)?;
-    Ok((lead + first as f32 / 8000.0, lead + last as f32 / 8000.0))
+    Ok(())
 }
 
 /// What a caller heard in one call: 20 ms frames (8 kHz) by their arrival (s after the
@@ -178,6 +188,20 @@ impl Heard {
 /// One call from sipp: the WAV played from the start as PCMU, `listen` seconds, BYE. The
 /// bot's audio as the caller heard it.
 pub fn call(bridge: SocketAddr, dir: &Path, name: &str, wav: &Path, listen: f32) -> Result<Heard> {
+    call_as(bridge, dir, name, wav, listen, "caller", true)
+}
+
+/// [`call`] from the SIP user `from` (a phone number, say), offering RFC 4733 key events or
+/// not (keys are then tones in the WAV).
+pub fn call_as(
+    bridge: SocketAddr,
+    dir: &Path,
+    name: &str,
+    wav: &Path,
+    listen: f32,
+    from: &str,
+    events: bool,
+) -> Result<Heard> {
     let ear = UdpSocket::bind("127.0.0.1:0")?;
     ear.set_read_timeout(Some(Duration::from_millis(200)))?;
     let ear_port = ear.local_addr()?.port();
@@ -189,7 +213,12 @@ pub fn call(bridge: SocketAddr, dir: &Path, name: &str, wav: &Path, listen: f32)
 {}  <recv response="200"/>
 </scenario>
 "#,
-        invite(&format!("      m=audio {ear_port} RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")),
+        invite(&if events {
+            format!("      m=audio {ear_port} RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
+        } else {
+            format!("      m=audio {ear_port} RTP/AVP 0")
+        })
+        .replace("<sip:caller@[local_ip]:[local_port]>;tag", &format!("<sip:{from}@[local_ip]:[local_port]>;tag")),
         request("ACK", 1, true),
         wav.display(),
         (listen * 1000.0) as u64,
@@ -218,6 +247,113 @@ pub fn call(bridge: SocketAddr, dir: &Path, name: &str, wav: &Path, listen: f32)
     let ok = caller.join().map_err(|_| anyhow::anyhow!("the sipp thread panicked"))??;
     ensure!(ok, "sipp's call {name} failed (see {})", dir.join(format!("{name}-errors.log")).display());
     Ok(Heard { frames })
+}
+
+/// A key's two tones (8 kHz, -10 dBFS each), `ms` long: an in-band key press for a WAV.
+pub fn key_tone(key: char, ms: u32) -> Vec<f32> {
+    let rows = [697.0f32, 770.0, 852.0, 941.0];
+    let cols = [1209.0f32, 1336.0, 1477.0, 1633.0];
+    let pad = ["123A", "456B", "789C", "*0#D"];
+    let Some((r, c)) = pad.iter().enumerate().find_map(|(r, row)| row.find(key).map(|c| (r, c))) else {
+        return Vec::new();
+    };
+    (0..ms * 8)
+        .map(|i| {
+            let t = i as f32 / 8000.0;
+            0.3 * (2.0 * std::f32::consts::PI * rows[r] * t).sin()
+                + 0.3 * (2.0 * std::f32::consts::PI * cols[c] * t).sin()
+        })
+        .collect()
+}
+
+/// A phone's side of a call as a capture for sipp's `play_pcap_audio`: PCMU silence every
+/// 20 ms for `secs` seconds from one source, with RFC 4733 events (payload type 101) for the
+/// keys at their times (a key's event lasts 100 ms, ends with three end packets, and replaces
+/// the audio meanwhile). One file for the whole call keeps the stream continuous, as a phone's
+/// is (the bridge ends calls without RTP for 30 s), and from one source port.
+pub fn keys_pcap(path: &Path, secs: f32, keys: &[(f32, char)]) -> Result<()> {
+    const SSRC: u32 = 0x4c6f_7473;
+    let mut out = Vec::new();
+    // The global header: microsecond timestamps, Ethernet frames.
+    for v in [0xa1b2_c3d4u32.to_le_bytes().as_slice(), &2u16.to_le_bytes(), &4u16.to_le_bytes()] {
+        out.extend_from_slice(v);
+    }
+    out.extend_from_slice(&[0u8; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut packet = |at_ms: u64, rtp: &[u8]| {
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = Vec::with_capacity(14 + ip_len);
+        frame.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00]);
+        frame.extend_from_slice(&[0x45, 0]);
+        frame.extend_from_slice(&(ip_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend_from_slice(&40_000u16.to_be_bytes());
+        frame.extend_from_slice(&10_000u16.to_be_bytes());
+        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(rtp);
+        out.extend_from_slice(&((at_ms / 1000) as u32).to_le_bytes());
+        out.extend_from_slice(&(((at_ms % 1000) * 1000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    };
+    let silence = lotse_speech::g711::Law::Mu.encode(&[0i16; 160]);
+    let code = |k: char| -> Option<u8> {
+        Some(match k {
+            '0'..='9' => k as u8 - b'0',
+            '*' => 10,
+            '#' => 11,
+            'A'..='D' => 12 + (k as u8 - b'A'),
+            _ => return None,
+        })
+    };
+    let mut rtp = Vec::new();
+    let frames = (secs * 50.0) as u64;
+    let mut seq = 1u16;
+    let mut f = 0u64;
+    while f < frames {
+        let at = f * 20;
+        let ts = (f * 160) as u32;
+        if let Some((_, key)) = keys.iter().find(|(t, _)| (t * 1000.0) as u64 / 20 == f) {
+            let event = code(*key).context("no such key")?;
+            // 100 ms of the event, then its three end packets, all with its start's timestamp.
+            for i in 0..8u64 {
+                let end = i >= 5;
+                let duration = (((i.min(4)) + 1) * 160) as u16;
+                let payload = [event, if end { 0x80 } else { 0 } | 10, (duration >> 8) as u8, duration as u8];
+                let p = crate::rtp::Packet {
+                    marker: i == 0,
+                    payload_type: 101,
+                    sequence: seq,
+                    timestamp: ts,
+                    ssrc: SSRC,
+                    payload: &payload,
+                };
+                crate::rtp::build(&p, &mut rtp);
+                packet(at + i.min(5) * 20, &rtp);
+                seq = seq.wrapping_add(1);
+            }
+            f += 6;
+            continue;
+        }
+        let p = crate::rtp::Packet {
+            marker: f == 0,
+            payload_type: 0,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: SSRC,
+            payload: &silence,
+        };
+        crate::rtp::build(&p, &mut rtp);
+        packet(at, &rtp);
+        seq = seq.wrapping_add(1);
+        f += 1;
+    }
+    std::fs::write(path, out)?;
+    Ok(())
 }
 
 /// A folder of the probe's files (scenarios, WAVs, sipp's logs).

@@ -60,6 +60,10 @@ impl Calls for Quiet {
 /// The tests take turns: one of them times a whole call on two cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// How long a callback offer takes to reach its consent question: a 1 pressed earlier
+/// consents to nothing.
+const OFFER_SECS: f32 = 24.0;
+
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     // Generous: a call's thread ends after the piece of work it is in, on a loaded machine.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -290,7 +294,14 @@ fn desk_with_transfer(
 
 /// A caller presses 0: the bridge sends REFER to the team's number, the caller's side accepts
 /// it (202) and reports the transfer's outcome (NOTIFY); `outcome` is its sipfrag status.
-fn transfer_scenario(outcome: &str, pcaps: &str) -> String {
+fn transfer_scenario(name: &str, outcome: &str) -> String {
+    // The caller's RTP: 0 at 1.5 s; after a failed transfer, 1 once the callback offer has
+    // asked for consent.
+    let busy = !outcome.starts_with('2');
+    let secs = if busy { 6.0 + OFFER_SECS + 3.0 } else { 20.0 };
+    let pcap = tmp(&format!("{name}.pcap"));
+    let keys: &[(f32, char)] = if busy { &[(1.5, '0'), (6.0 + OFFER_SECS, '1')] } else { &[(1.5, '0')] };
+    probe::keys_pcap(&pcap, secs, keys).unwrap();
     let notify = format!(
         r#"  <send retrans="500"><![CDATA[
       NOTIFY sip:lotse@[remote_ip]:[remote_port] SIP/2.0
@@ -334,7 +345,8 @@ fn transfer_scenario(outcome: &str, pcaps: &str) -> String {
         // scenario) and offers a callback to the number the caller rings from; the caller
         // agrees with key 1 and hangs up.
         format!(
-            "  <pause milliseconds=\"1500\"/>\n  <nop><action><exec play_pcap_audio=\"{pcaps}/dtmf_2833_1.pcap\"/></action></nop>\n  <pause milliseconds=\"3000\"/>\n{}  <recv response=\"200\"/>\n",
+            "  <pause milliseconds=\"{}\"/>\n{}  <recv response=\"200\"/>\n",
+            ((OFFER_SECS + 3.0) * 1000.0) as u64,
             request("BYE", 3, true).replace("[peer_tag_param]", ";tag=[$btag]")
         )
     };
@@ -343,8 +355,7 @@ fn transfer_scenario(outcome: &str, pcaps: &str) -> String {
 {}  <recv response="200">
     <action><ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="To:" assign_to="junk,btag"/></action>
   </recv>
-{}  <pause milliseconds="1500"/>
-  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_0.pcap"/></action></nop>
+{}  <nop><action><exec play_pcap_audio="{}"/></action></nop>
   <recv request="REFER" timeout="20000">
     <action><ereg regexp="sip:team@127.0.0.1:5999" search_in="hdr" header="Refer-To:" check_it="true" assign_to="target"/></action>
   </recv>
@@ -355,6 +366,7 @@ fn transfer_scenario(outcome: &str, pcaps: &str) -> String {
         invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
             .replace("<sip:caller@[local_ip]:[local_port]>;tag", "<sip:036414900@[local_ip]:[local_port]>;tag"),
         request("ACK", 1, true),
+        pcap.display(),
         reply("202 Accepted"),
     )
 }
@@ -380,14 +392,13 @@ fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_offers_a_
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
     let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
     let at = bridge.local_addr();
-    let pcaps = PCAPS;
     // Accepted and connected: REFER to the team's number, then the bridge's BYE.
-    assert!(sipp(at, "transfer", &transfer_scenario("200 OK", pcaps), Duration::from_secs(40)), "put through");
+    assert!(sipp(at, "transfer", &transfer_scenario("transfer", "200 OK"), Duration::from_secs(40)), "put through");
     wait_for("the line is free after the transfer", || bridge.calls() == 0);
     // The caller left the staff queue by the line: nobody is shown as waiting.
     assert!(rt.block_on(store().queue()).unwrap().is_empty(), "the put-through caller left the queue");
     // Accepted, then busy: the bridge stays on the line until the caller hangs up.
-    assert!(sipp(at, "busy-team", &transfer_scenario("486 Busy Here", pcaps), Duration::from_secs(40)), "kept");
+    assert!(sipp(at, "busy-team", &transfer_scenario("busy-team", "486 Busy Here"), Duration::from_secs(80)), "kept");
     wait_for("the line is free", || bridge.calls() == 0);
     // The callback offered after the failed transfer, agreed to with key 1, is stored for the
     // number the caller rang from, and replaces their place in the queue.
@@ -398,20 +409,19 @@ fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_offers_a_
     let _ = std::fs::remove_dir_all(tmp(""));
 }
 
-/// A caller whose number is `from` presses `keys` (each after a pause), waits and hangs up.
-fn keys_scenario(from: &str, keys: &[(u32, &str)], pcaps: &str) -> String {
-    let mut pressed = String::new();
-    for (pause, key) in keys {
-        pressed.push_str(&format!(
-            "  <pause milliseconds=\"{pause}\"/>\n  <nop><action><exec play_pcap_audio=\"{pcaps}/dtmf_2833_{key}.pcap\"/></action></nop>\n"
-        ));
-    }
+/// A caller whose number is `from` presses `keys` (at their times, as RFC 4733 events in a
+/// continuous RTP stream), waits three seconds after the last and hangs up.
+fn keys_scenario(name: &str, from: &str, keys: &[(f32, char)]) -> String {
+    let secs = keys.iter().map(|k| k.0).fold(0.0, f32::max) + 3.0;
+    let pcap = tmp(&format!("{name}.pcap"));
+    probe::keys_pcap(&pcap, secs, keys).unwrap();
     format!(
         r#"{HEAD}
 {}  <recv response="200">
     <action><ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="To:" assign_to="junk,btag"/></action>
   </recv>
-{}{pressed}  <pause milliseconds="3000"/>
+{}  <nop><action><exec play_pcap_audio="{}"/></action></nop>
+  <pause milliseconds="{}"/>
 {}  <recv response="200"/>
   <Reference variables="junk"/>
 </scenario>
@@ -419,6 +429,8 @@ fn keys_scenario(from: &str, keys: &[(u32, &str)], pcaps: &str) -> String {
         invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
             .replace("<sip:caller@[local_ip]:[local_port]>;tag", &format!("<sip:{from}@[local_ip]:[local_port]>;tag")),
         request("ACK", 1, true),
+        pcap.display(),
+        (secs * 1000.0) as u64,
         request("BYE", 2, true).replace("[peer_tag_param]", ";tag=[$btag]"),
     )
 }
@@ -446,17 +458,73 @@ fn outside_hours_key_zero_offers_a_callback_to_the_callers_number() {
     let at = bridge.local_addr();
     // Nobody is reachable: no REFER (it would fail the scenario), an offer instead; key 1
     // agrees to a callback on the number read back.
-    let scenario = keys_scenario("+4936414900", &[(1500, "0"), (2500, "1")], PCAPS);
-    assert!(sipp(at, "callback", &scenario, Duration::from_secs(40)), "the call went as planned");
+    let scenario = keys_scenario("callback", "+4936414900", &[(1.5, '0'), (1.5 + OFFER_SECS, '1')]);
+    assert!(sipp(at, "callback", &scenario, Duration::from_secs(80)), "the call went as planned");
     wait_for("the line is free", || bridge.calls() == 0);
     let callbacks = rt.block_on(store.callbacks(false)).unwrap();
     assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["+4936414900"]);
     // A caller who withholds their number and only presses 0 and 1 books nothing: 1 is no
     // number, and nothing was agreed to.
-    let scenario = keys_scenario("anonymous", &[(1500, "0"), (2500, "1")], PCAPS);
-    assert!(sipp(at, "anonymous", &scenario, Duration::from_secs(40)), "the call went as planned");
+    let scenario = keys_scenario("anonymous", "anonymous", &[(1.5, '0'), (1.5 + OFFER_SECS, '1')]);
+    assert!(sipp(at, "anonymous", &scenario, Duration::from_secs(80)), "the call went as planned");
     wait_for("the line is free", || bridge.calls() == 0);
     assert_eq!(rt.block_on(store.callbacks(false)).unwrap().len(), 1, "still only the first");
+    rt.block_on(bridge.shutdown());
+    let _ = std::fs::remove_dir_all(tmp(""));
+}
+
+#[test]
+fn in_band_keys_work_on_a_line_without_key_events_and_are_not_taken_for_speech() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let models = repo().join("models");
+    if !have("sipp") || !have("pico2wave") || !models.join("whisper-base/ggml-base.bin").exists() {
+        return required("sipp, pico2wave or the voice models");
+    }
+    let app = lotse_app::App::new(models.clone(), None, true);
+    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
+    let engine = Arc::new(app.build_engine_over(kb.clone()).unwrap());
+    let city = app.configuration().unwrap().city;
+    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
+    let rt = runtime();
+    let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", false);
+    let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
+    let store = sessions.desk().unwrap().store.clone();
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let calls = LotseCalls {
+        engine,
+        stack,
+        sessions: Some(sessions.clone()),
+        runtime: rt.handle().clone(),
+        record: Some(record.clone()),
+    };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let at = bridge.local_addr();
+    // A question, then outside hours key 0 (asking for a person) and key 1 (yes to the
+    // callback on the caller's number), both as tones in the audio: the offer has no
+    // telephone-event.
+    let dir = tmp("");
+    let silence = |s: f32| vec![0.0f32; (s * 8000.0) as usize];
+    let mut audio = silence(1.0);
+    audio.extend(probe::pico("Was kostet ein Reisepass?", "de-DE", &dir).unwrap());
+    audio.extend(silence(6.0));
+    audio.extend(probe::key_tone('0', 120));
+    audio.extend(silence(OFFER_SECS));
+    audio.extend(probe::key_tone('1', 120));
+    audio.extend(silence(3.0));
+    let wav = tmp("in-band.wav");
+    probe::mulaw_wav(&wav, &audio).unwrap();
+    let listen = audio.len() as f32 / 8000.0;
+    probe::call_as(at, &dir, "in-band", &wav, listen, "036414900", false).expect("the call goes through");
+    wait_for("the line is free", || bridge.calls() == 0);
+    // The question and the key 0, and no tone taken for speech (no other turn).
+    let turns = record.lock().unwrap().clone();
+    let heard: Vec<(&str, &str)> = turns.iter().map(|t| (t.transcript.as_str(), t.kind.as_str())).collect();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert_eq!(heard[0].1, "answer", "{heard:?}");
+    assert_eq!(heard[1], ("[0]", "handoff"), "{heard:?}");
+    let callbacks = rt.block_on(store.callbacks(false)).unwrap();
+    assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["036414900"]);
     rt.block_on(bridge.shutdown());
     let _ = std::fs::remove_dir_all(tmp(""));
 }

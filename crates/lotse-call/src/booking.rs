@@ -1,12 +1,13 @@
 //! A callback booked by phone: when nobody can take the caller (outside staff hours, or a
 //! transfer that failed), the bot offers to call back in the team's next window. The number is
 //! the one the caller rings from (read back), or one keyed in (ended by `#` or a pause) or
-//! said; the consent is asked in words and given by yes or the key 1. Nothing is stored
-//! without that yes.
+//! said; the consent is asked in words and given by yes or the key 1, and only once the
+//! consent question has been heard to its end. Nothing is stored without that yes.
 //!
 //! This module decides (what was heard or keyed, and what the bot says next); the call
-//! ([`crate::Live`]) speaks and stores. Deciding is pure, because a reply made in the caller's
-//! pause may be void when they go on.
+//! ([`crate::Live`]) speaks, tells the booking when the question was heard, and stores.
+//! Deciding on words is pure, because a reply made in the caller's pause may be void when they
+//! go on.
 
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ const MIN_DIGITS: usize = 6;
 pub enum Stage {
     /// Waiting for a number (keys or words).
     Number,
+    /// The caller said no to the number read back: another number, or the offer ends with
+    /// their next words.
+    Another,
     /// The number was read back with the consent question: waiting for yes or no.
     Confirm(String),
 }
@@ -33,6 +37,8 @@ pub enum Stage {
 pub enum Step {
     /// The bot says this and the booking goes on at the stage.
     Ask(Stage, String),
+    /// The bot says this again; the stage and the digits keyed so far stay.
+    Again(String),
     /// The caller agreed: the callback is stored for this number.
     Book(String),
     /// The caller does not want a callback: nothing is stored.
@@ -50,6 +56,9 @@ pub struct Booking {
     consent: String,
     lang: Lang,
     pub stage: Stage,
+    /// The consent question of the current stage has been heard to its end: only now does a
+    /// yes count.
+    asked: bool,
     /// Digits keyed so far, and when the last came.
     keyed: String,
     last_key: Duration,
@@ -64,40 +73,53 @@ impl Booking {
             consent: consent.to_string(),
             lang,
             stage: Stage::Number,
+            asked: false,
             keyed: String::new(),
             last_key: Duration::ZERO,
         };
         let en = lang == Lang::En;
-        let offer = if en {
-            format!("{lead} We can call you back on {slot}.")
-        } else {
-            format!("{lead} Wir können Sie zurückrufen, am {slot}.")
-        };
+        // Short: the consent question comes as early as it can, and a yes counts only after it.
         let text = match caller.and_then(number) {
             Some(n) => {
-                let ask = if en {
+                let text = if en {
                     format!(
-                        "Shall we call you on the number you are calling from, {}? {} Then say yes, or press 1. For another number, key it in and press the hash key.",
+                        "{lead} We can call you back on {slot}, on the number {}. {} Say yes, or press 1. For another number, press 2.",
                         grouped(&n),
                         b.consent
                     )
                 } else {
                     format!(
-                        "Sollen wir Sie unter der Nummer anrufen, von der Sie anrufen, {}? {} Dann sagen Sie Ja, oder drücken Sie die 1. Für eine andere Nummer tippen Sie diese ein und drücken danach die Raute.",
+                        "{lead} Wir können Sie zurückrufen, am {slot}, unter der Nummer {}. {} Sagen Sie Ja, oder drücken Sie die 1. Für eine andere Nummer drücken Sie die 2.",
                         grouped(&n),
                         b.consent
                     )
                 };
                 b.stage = Stage::Confirm(n);
-                format!("{offer} {ask}")
+                text
             }
-            None => format!("{offer} {}", b.ask_number()),
+            None if en => format!("{lead} We can call you back on {slot}. {}", b.ask_number()),
+            None => format!("{lead} Wir können Sie zurückrufen, am {slot}. {}", b.ask_number()),
         };
         (b, text)
     }
 
     fn en(&self) -> bool {
         self.lang == Lang::En
+    }
+
+    /// The last sentence of the consent: the question a yes answers.
+    fn question(&self) -> &str {
+        let c = self.consent.trim_end_matches(['?', ' ']);
+        let start = c.rfind(['.', '!']).map_or(0, |i| i + 1);
+        self.consent[start..].trim()
+    }
+
+    /// What the caller has heard of the current reply: once it holds the consent question,
+    /// a yes counts.
+    pub fn heard_so_far(&mut self, heard: &str) {
+        if matches!(self.stage, Stage::Confirm(_)) && !self.asked && heard.contains(self.question()) {
+            self.asked = true;
+        }
     }
 
     fn ask_number(&self) -> String {
@@ -109,17 +131,28 @@ impl Booking {
         }
     }
 
-    fn confirm(&self, n: &str) -> Step {
-        let text = if self.en() {
-            format!("I have the number {}. {} Then say yes, or press 1. Otherwise say no.", grouped(n), self.consent)
+    fn confirm_text(&self, n: &str) -> String {
+        if self.en() {
+            format!("The number is {}. {} Say yes, or press 1. Otherwise say no.", grouped(n), self.consent)
         } else {
             format!(
-                "Ich habe die Nummer {} verstanden. {} Dann sagen Sie Ja, oder drücken Sie die 1. Sonst sagen Sie Nein.",
+                "Die Nummer ist {}. {} Sagen Sie Ja, oder drücken Sie die 1. Sonst sagen Sie Nein.",
                 grouped(n),
                 self.consent
             )
-        };
-        Step::Ask(Stage::Confirm(n.to_string()), text)
+        }
+    }
+
+    fn confirm(&self, n: &str) -> Step {
+        Step::Ask(Stage::Confirm(n.to_string()), self.confirm_text(n))
+    }
+
+    /// The prompt of the current stage, said again.
+    fn again(&self) -> Step {
+        Step::Again(match &self.stage {
+            Stage::Confirm(n) => self.confirm_text(n),
+            _ => self.ask_number(),
+        })
     }
 
     fn incomplete(&self) -> Step {
@@ -139,48 +172,52 @@ impl Booking {
         })
     }
 
+    fn another(&self) -> Step {
+        Step::Ask(
+            Stage::Another,
+            if self.en() {
+                "All right. You can key in another number and press the hash key, or say it. Or just ask me something else."
+                    .into()
+            } else {
+                "Gut. Sie können eine andere Nummer eintippen und danach die Raute drücken, oder sie sagen. Oder fragen Sie mich einfach weiter."
+                    .into()
+            },
+        )
+    }
+
     /// What the caller hears once the callback is stored.
     pub fn booked(&self) -> String {
-        if self.en() {
-            format!("Thank you. We will call you back on {}. You can hang up now, or ask me something else.", self.slot)
-        } else {
-            format!(
-                "Danke. Wir rufen Sie zurück, am {}. Sie können jetzt auflegen, oder mich weiter fragen.",
-                self.slot
-            )
-        }
+        booked(self.lang, &self.slot)
     }
 
     /// What the caller hears when the callback could not be stored.
     pub fn not_stored(&self) -> String {
-        if self.en() {
-            "Sorry, I could not note your callback. Please call again during office hours.".into()
-        } else {
-            "Leider konnte ich den Rückruf nicht eintragen. Bitte rufen Sie zu den Sprechzeiten noch einmal an.".into()
-        }
+        not_stored(self.lang)
     }
 
     /// The answer to words the caller said (pure: the call applies the step when the reply
     /// plays).
     pub fn heard(&self, text: &str) -> Step {
         let said = number_in_words(text);
-        match (&self.stage, yes_or_no(text)) {
-            (Stage::Number, _) if said.is_some() => self.confirm(said.as_deref().unwrap_or_default()),
-            (Stage::Confirm(_), _) if said.is_some() => self.confirm(said.as_deref().unwrap_or_default()),
-            (Stage::Number, Some(false)) => self.decline(),
-            (Stage::Number, Some(true)) => Step::Ask(Stage::Number, self.ask_number()),
-            (Stage::Confirm(n), Some(true)) => Step::Book(n.clone()),
-            // Not this number: another one, or nothing.
-            (Stage::Confirm(_), Some(false)) => Step::Ask(
-                Stage::Number,
-                if self.en() {
-                    "All right. You can key in another number and press the hash key, or just ask me something else."
-                        .into()
-                } else {
-                    "Gut. Sie können eine andere Nummer eintippen und danach die Raute drücken, oder mich einfach weiter fragen."
-                        .into()
-                },
-            ),
+        let answer = yes_or_no(text);
+        let short = words(text).len() <= 3;
+        if let Some(n) = said {
+            return self.confirm(&n);
+        }
+        if self.keying() {
+            // Words while keying: the prompt again, the digits kept.
+            return self.again();
+        }
+        match (&self.stage, answer) {
+            (Stage::Confirm(n), Some(true)) if self.asked => Step::Book(n.clone()),
+            // A yes before the question was heard to its end consents to nothing: the number
+            // and the question again.
+            (Stage::Confirm(_), Some(true)) => self.again(),
+            (Stage::Confirm(_), Some(false)) => self.another(),
+            (Stage::Number | Stage::Another, Some(false)) => self.decline(),
+            (Stage::Number | Stage::Another, Some(true)) => Step::Ask(Stage::Number, self.ask_number()),
+            // A word or two ("Wie bitte?", "Moment"): the prompt again.
+            (Stage::Number | Stage::Confirm(_), None) if short => self.again(),
             (_, None) => Step::Leave,
         }
     }
@@ -188,17 +225,24 @@ impl Booking {
     /// A key the caller pressed at `at` (call time): a step when it completes something.
     /// Keys are digits of a number here, `0` included; `*` is left to the call (repeat).
     pub fn key(&mut self, digit: char, at: Duration) -> Option<Step> {
+        let fresh = self.keyed.is_empty();
         match (&self.stage, digit) {
-            (Stage::Confirm(n), '1') if self.keyed.is_empty() => Some(Step::Book(n.clone())),
-            (Stage::Confirm(_), '2') if self.keyed.is_empty() => Some(self.heard("nein")),
+            (Stage::Confirm(n), '1') if fresh && self.asked => Some(Step::Book(n.clone())),
+            (Stage::Confirm(_), '1') if fresh => Some(self.again()),
+            (Stage::Confirm(_), '2') if fresh => Some(self.another()),
             (_, d) if d.is_ascii_digit() => {
+                // Another number keyed over the one read back.
+                self.stage = match &self.stage {
+                    Stage::Confirm(_) => Stage::Number,
+                    s => s.clone(),
+                };
                 if self.keyed.len() < MAX_DIGITS {
                     self.keyed.push(d);
                 }
                 self.last_key = at;
                 None
             }
-            (_, '#') if !self.keyed.is_empty() => Some(self.keys_done()),
+            (_, '#') if !fresh => Some(self.keys_done()),
             _ => None,
         }
     }
@@ -213,6 +257,11 @@ impl Booking {
         !self.keyed.is_empty()
     }
 
+    /// The digits keyed so far are dropped (the caller pressed `*` to start again).
+    pub fn clear_keys(&mut self) {
+        self.keyed.clear();
+    }
+
     fn keys_done(&mut self) -> Step {
         let keyed = std::mem::take(&mut self.keyed);
         match number(&keyed) {
@@ -221,13 +270,44 @@ impl Booking {
         }
     }
 
-    /// The step is taken: the stage it leads to.
+    /// The step is taken: the stage it leads to (its question not yet heard).
     pub fn advance(&mut self, step: &Step) {
         if let Step::Ask(stage, _) = step {
             self.stage = stage.clone();
             self.keyed.clear();
+            self.asked = false;
+        }
+        if let Step::Again(_) = step {
+            self.asked = false;
         }
     }
+}
+
+/// What the caller hears once the callback is stored.
+pub fn booked(lang: Lang, slot: &str) -> String {
+    match lang {
+        Lang::En => {
+            format!("Thank you. We will call you back on {slot}. You can hang up now, or ask me something else.")
+        }
+        _ => format!("Danke. Wir rufen Sie zurück, am {slot}. Sie können jetzt auflegen, oder mich weiter fragen."),
+    }
+}
+
+/// What the caller hears when the callback could not be stored.
+pub fn not_stored(lang: Lang) -> String {
+    match lang {
+        Lang::En => "Sorry, I could not note your callback. Please call again during office hours.".into(),
+        _ => {
+            "Leider konnte ich den Rückruf nicht eintragen. Bitte rufen Sie zu den Sprechzeiten noch einmal an.".into()
+        }
+    }
+}
+
+/// Whether a prompt asks for a number: the caller's turn may then pause between digit groups.
+pub fn asks_for_number(text: &str) -> bool {
+    ["Telefonnummer", "Rufnummer", "Postleitzahl", "andere Nummer", "phone number", "postcode", "another number"]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// A phone number from a caller identity or keys: digits with an optional leading `+`,
@@ -243,19 +323,22 @@ pub fn number(s: &str) -> Option<String> {
         .then(|| format!("{plus}{digits}"))
 }
 
-/// The number in groups of three, which the spoken form reads digit by digit with a pause
-/// between groups; a German number as it is dialled within Germany (0 for +49), as callers
-/// know their own.
+/// The number to be read back: digit by digit, in groups of three with a pause between them;
+/// a German number as it is dialled within Germany (0 for +49), as callers know their own.
 pub fn grouped(n: &str) -> String {
     let (plus, digits) = match n.strip_prefix("+49") {
         Some(r) => ("", format!("0{r}")),
         None => match n.strip_prefix('+') {
-            Some(r) => ("+", r.to_string()),
+            Some(r) => ("plus ", r.to_string()),
             None => ("", n.to_string()),
         },
     };
-    let groups: Vec<String> = digits.as_bytes().chunks(3).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-    format!("{plus}{}", groups.join(" "))
+    let groups: Vec<String> = digits
+        .as_bytes()
+        .chunks(3)
+        .map(|c| c.iter().map(|&d| (d as char).to_string()).collect::<Vec<_>>().join(" "))
+        .collect();
+    format!("{plus}{}", groups.join(", "))
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -296,8 +379,9 @@ pub fn number_in_words(text: &str) -> Option<String> {
     number(&out)
 }
 
-/// Yes or no in the caller's words (German or English): no wins over yes, since a
-/// consent must be clear; `None` when the words are neither (a question, say).
+/// Yes or no in the caller's words (German or English). A question is neither ("Ist das
+/// richtig?"); no wins over yes, since a consent must be clear; a yes is the first word
+/// (after a filler) of a short answer.
 pub fn yes_or_no(text: &str) -> Option<bool> {
     const YES: &[&str] = &[
         "ja",
@@ -311,32 +395,37 @@ pub fn yes_or_no(text: &str) -> Option<bool> {
         "einverstanden",
         "richtig",
         "korrekt",
-        "passt",
         "yes",
         "yeah",
         "yep",
         "sure",
         "correct",
-        "right",
         "agree",
         "agreed",
-        "fine",
     ];
     const NO: &[&str] =
         &["nein", "nee", "nö", "ne", "nicht", "abbrechen", "falsch", "no", "nope", "not", "don't", "cancel", "wrong"];
+    const QUESTION: &[&str] = &[
+        "was", "wie", "wo", "wann", "warum", "wieso", "weshalb", "wer", "wen", "wem", "welche", "welcher", "welches",
+        "what", "how", "where", "when", "why", "who", "which", "ist", "is", "kann", "can", "does", "do",
+    ];
+    const FILLER: &[&str] = &["äh", "ähm", "öh", "hm", "hmm", "also", "oh", "uh", "um", "well"];
     let w = words(text);
+    if text.trim_end().ends_with('?') || w.first().is_some_and(|f| QUESTION.contains(&f.as_str())) {
+        return None;
+    }
     if w.iter().any(|w| NO.contains(&w.as_str())) {
         return Some(false);
     }
-    // A short answer that starts with yes; a longer sentence is a question of its own.
-    (w.len() <= 6 && w.iter().take(3).any(|w| YES.contains(&w.as_str()))).then_some(true)
+    let first = w.iter().find(|w| !FILLER.contains(&w.as_str()))?;
+    (w.len() <= 6 && YES.contains(&first.as_str())).then_some(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CONSENT: &str = "Sind Sie einverstanden?";
+    const CONSENT: &str = "Wir speichern Ihre Nummer. Sind Sie einverstanden?";
 
     #[test]
     fn numbers_from_identities_keys_and_words() {
@@ -350,32 +439,66 @@ mod tests {
         assert_eq!(number_in_words("plus four nine three six four one").as_deref(), Some("+493641"));
         // A question with a count in it is no number.
         assert_eq!(number_in_words("Was kostet ein Reisepass für eine Familie mit 2 Kindern?"), None);
-        assert_eq!(grouped("+493641490"), "036 414 90");
-        assert_eq!(grouped("+4312345678"), "+431 234 567 8");
+    }
+
+    #[test]
+    fn numbers_are_read_back_digit_by_digit_whatever_their_form() {
+        assert_eq!(grouped("+493641490"), "0 3 6, 4 1 4, 9 0");
+        assert_eq!(grouped("+4312345678"), "plus 4 3 1, 2 3 4, 5 6 7, 8");
+        assert_eq!(grouped("414900"), "4 1 4, 9 0 0");
+        // The spoken form leaves them as they are (it reads written numbers as numbers).
+        for n in ["+493641490", "+4312345678", "414900", "0364149000123456"] {
+            let g = grouped(n);
+            let said = lotse_speech::spoken::spoken(&format!("Die Nummer ist {g}."), Lang::De);
+            assert!(said.contains(&g), "{said}");
+        }
     }
 
     #[test]
     fn yes_no_and_neither() {
         assert_eq!(yes_or_no("Ja."), Some(true));
         assert_eq!(yes_or_no("Ja, gerne."), Some(true));
+        assert_eq!(yes_or_no("Ähm, ja."), Some(true));
         assert_eq!(yes_or_no("Yes, please."), Some(true));
         assert_eq!(yes_or_no("Nein, danke."), Some(false));
         assert_eq!(yes_or_no("Ja, äh, nein, lieber nicht."), Some(false));
-        assert_eq!(yes_or_no("Was kostet ein Personalausweis?"), None);
-        assert_eq!(yes_or_no("Ja, und was kostet eigentlich ein neuer Personalausweis für mich?"), None);
+        // Questions, even with a yes-word in them, are no answer.
+        for q in [
+            "Was kostet ein Personalausweis?",
+            "Ist das richtig?",
+            "Passt das auch am Dienstag?",
+            "Okay, und wann genau?",
+            "Is that right?",
+            "Ja, und was kostet eigentlich ein neuer Personalausweis für mich",
+        ] {
+            assert_eq!(yes_or_no(q), None, "{q}");
+        }
+    }
+
+    /// A booking whose prompt the caller has heard to its end.
+    fn heard(mut b: Booking, text: &str) -> Booking {
+        b.heard_so_far(text);
+        b
     }
 
     #[test]
-    fn the_callers_own_number_is_read_back_and_booked_on_yes_or_1() {
-        let (mut b, text) = Booking::start("Montag", CONSENT, Some("+493641490"), Lang::De, "Niemand da.");
-        assert!(text.contains("036 414 90") && text.contains(CONSENT), "{text}");
+    fn the_callers_own_number_is_read_back_and_booked_on_yes_or_1_once_asked() {
+        let (b, text) = Booking::start("Montag", CONSENT, Some("+493641490"), Lang::De, "Niemand da.");
+        assert!(text.contains("0 3 6, 4 1 4, 9 0") && text.contains(CONSENT), "{text}");
+        // Before the question was heard, a yes or a 1 consents to nothing: asked again.
+        assert!(matches!(b.heard("Ja."), Step::Again(_)));
+        assert!(matches!(b.clone().key('1', Duration::ZERO), Some(Step::Again(_))));
+        let mut b = heard(b, &text);
         assert_eq!(b.heard("Ja."), Step::Book("+493641490".into()));
         assert_eq!(b.key('1', Duration::ZERO), Some(Step::Book("+493641490".into())));
-        // No: nothing is stored, another number may follow.
+        // No (or 2): nothing is stored; another number may follow, else the offer ends.
         let step = b.heard("Nein.");
-        assert!(matches!(&step, Step::Ask(Stage::Number, _)), "{step:?}");
+        assert_eq!(Some(step.clone()), b.clone().key('2', Duration::ZERO));
+        assert!(matches!(&step, Step::Ask(Stage::Another, _)), "{step:?}");
         b.advance(&step);
         assert_eq!(b.heard("Nein."), b.decline());
+        assert_eq!(b.heard("Danke"), Step::Leave);
+        assert!(matches!(b.heard("null drei sechs vier eins, vier neun null"), Step::Ask(Stage::Confirm(_), _)));
     }
 
     #[test]
@@ -387,11 +510,14 @@ mod tests {
             assert_eq!(b.key(d, Duration::from_millis(300 * i as u64)), None);
         }
         assert!(b.keying());
+        // Words while keying: the prompt again, the digits kept.
+        assert!(matches!(b.heard("Moment, wie war das"), Step::Again(_)));
         let step = b.key('#', Duration::from_secs(3)).expect("complete");
         let Step::Ask(Stage::Confirm(n), said) = &step else { panic!("{step:?}") };
         assert_eq!(n, "03641490");
-        assert!(said.contains("036 414 90") && said.contains(CONSENT), "{said}");
+        assert!(said.contains("0 3 6, 4 1 4, 9 0") && said.contains(CONSENT), "{said}");
         b.advance(&step);
+        let b = heard(b, said);
         assert_eq!(b.heard("Ja, bitte."), Step::Book("03641490".into()));
         // Too short, ended by a pause: asked again.
         let (mut b, _) = Booking::start("Montag", CONSENT, None, Lang::En, "Nobody.");
@@ -402,9 +528,24 @@ mod tests {
     }
 
     #[test]
-    fn a_question_leaves_the_offer() {
+    fn another_number_keyed_over_the_one_read_back_replaces_it() {
+        let (b, text) = Booking::start("Montag", CONSENT, Some("+493641490"), Lang::De, "Niemand da.");
+        let mut b = heard(b, &text);
+        for d in "0364155".chars() {
+            assert_eq!(b.key(d, Duration::ZERO), None);
+        }
+        assert_eq!(b.stage, Stage::Number);
+        // A yes while keying is no yes to the number read back.
+        assert!(matches!(b.heard("Ja."), Step::Again(_)));
+        let step = b.key('#', Duration::ZERO).expect("complete");
+        assert_eq!(step, b.confirm("0364155"));
+    }
+
+    #[test]
+    fn a_question_leaves_the_offer_and_a_word_or_two_repeat_it() {
         let (b, _) = Booking::start("Montag", CONSENT, Some("03641490"), Lang::De, "Niemand da.");
         assert_eq!(b.heard("Was kostet ein Personalausweis?"), Step::Leave);
+        assert!(matches!(b.heard("Wie bitte?"), Step::Again(_)));
         let (b, _) = Booking::start("Montag", CONSENT, None, Lang::De, "Niemand da.");
         assert_eq!(b.heard("Wo kann ich mein Auto anmelden?"), Step::Leave);
     }

@@ -421,6 +421,10 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         if let Some(step) = self.s.booking.as_mut().and_then(|b| b.pause(now)) {
             self.s.take_step(step, now)?;
         }
+        // Whether the consent question has been heard yet (a yes counts only then).
+        if let Some(b) = self.s.booking.as_mut() {
+            b.heard_so_far(&self.s.call.heard());
+        }
         self.s.start_due();
         self.s.top_up()?;
         self.frames += 1;
@@ -501,6 +505,9 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         self.s.log.push(format!("[{}] lotse: {}", secs(now), said.join(" ")));
         let lang = self.s.conv.lang;
         self.s.speak(&said, lang, now)?;
+        self.s.call.set_dictation(booking::asks_for_number(text));
+        // `*` repeats this.
+        self.s.last_spoken = said;
         self.quiet_since = now;
         Ok(())
     }
@@ -645,10 +652,14 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
 
     /// The words for a step of the booking; a callback agreed to is stored first.
     fn step_words(&mut self, step: &Step) -> String {
-        let Some(booking) = self.booking.as_mut() else { return String::new() };
+        let lang = self.conv.lang;
+        let Some(booking) = self.booking.as_mut() else {
+            // The offer ended meanwhile (nothing reaches here today): nothing was stored.
+            return if let Step::Book(_) = step { booking::not_stored(lang) } else { String::new() };
+        };
         booking.advance(step);
         match step {
-            Step::Ask(_, text) => text.clone(),
+            Step::Ask(_, text) | Step::Again(text) => text.clone(),
             Step::Decline(text) => {
                 self.booking = None;
                 text.clone()
@@ -691,6 +702,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         self.log.push(format!("[{}] lotse (callback): {}", secs(at), said.join(" ")));
         self.hush();
         self.speak(&said, lang, at)?;
+        self.call.set_dictation(booking::asks_for_number(&text));
         self.last_spoken = said;
         Ok(())
     }
@@ -767,12 +779,18 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     }
                 }
                 CallEvent::Dtmf { at, digit } => {
-                    self.log.push(format!("[{}] key {}", secs(at), if self.booking.is_some() { '#' } else { digit }));
+                    self.log.push(format!("[{}] key {digit}", secs(at)));
                     self.drop_unplayed(at);
                     // A key answers at once: work begun at a pause is void.
                     self.void_early();
                     self.last_pause = None;
-                    // While a callback is on offer, digits are a number or its confirmation.
+                    // While a callback is on offer, digits are a number or its confirmation;
+                    // `*` starts a number again and repeats the prompt.
+                    if digit == '*'
+                        && let Some(booking) = self.booking.as_mut()
+                    {
+                        booking.clear_keys();
+                    }
                     if digit != '*'
                         && let Some(booking) = self.booking.as_mut()
                     {
@@ -951,7 +969,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 let b = self.booking.as_ref().expect("checked");
                 let step = b.heard(&text);
                 let words = match &step {
-                    Step::Ask(_, t) | Step::Decline(t) => t.clone(),
+                    Step::Ask(_, t) | Step::Again(t) | Step::Decline(t) => t.clone(),
                     Step::Book(_) => b.booked(),
                     Step::Leave => String::new(),
                 };
@@ -980,9 +998,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         let dialog = self.clock.now().saturating_sub(started);
         let said: Vec<String> = quick_start(sentences(&spoken(&reply_text, reply_lang)));
         // Numbers expected next (a phone number, a postcode): wait longer before ending the turn.
-        let dictation = ["Telefonnummer", "Rufnummer", "Postleitzahl", "phone number", "postcode"]
-            .iter()
-            .any(|w| reply_text.contains(w));
+        let dictation = booking::asks_for_number(&reply_text);
         let (audio, tts_first) = self.synthesize(&said, reply_lang)?;
         Ok(Prepared {
             conv,
@@ -1058,6 +1074,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                             Some(offer) => self.start_booking(&offer, &say(given.lang, NOBODY)),
                             None => given.text.clone(),
                         };
+                        p.dictation = booking::asks_for_number(&text);
                         if text != reply.text {
                             p.said = quick_start(sentences(&spoken(&text, given.lang)));
                             let (audio, tts_first) = self.synthesize(&p.said, given.lang)?;

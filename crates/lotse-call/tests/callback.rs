@@ -106,14 +106,14 @@ impl Recognizer for Script {
     }
 }
 
-/// Every sentence is half a second of silence; what it was asked to say is kept.
+/// Every sentence is a fifth of a second of silence; what it was asked to say is kept.
 #[derive(Default)]
 struct Voice(RefCell<Vec<String>>);
 
 impl Synthesizer for Voice {
     fn synthesize(&self, text: &str, _lang: Lang) -> Result<Audio, CallError> {
         self.0.borrow_mut().push(text.to_string());
-        Ok(Audio { samples: vec![0.0; 4_000], rate: 8_000 })
+        Ok(Audio { samples: vec![0.0; 1_600], rate: 8_000 })
     }
 }
 
@@ -217,8 +217,24 @@ fn outside_hours_the_callers_own_number_is_read_back_and_a_yes_books_the_callbac
     let c = callback(&line, &done.conversation).expect("the callback is stored");
     assert_eq!(c.contact, "+4936414900");
     assert_eq!(c.contact_kind, lotse_handoff::ContactKind::Phone);
-    assert!(c.consent.contains("Sind Sie damit einverstanden?"), "{}", c.consent);
+    assert!(c.consent.contains("Sind Sie einverstanden?"), "{}", c.consent);
     assert!(said_after(&done, "Wir rufen Sie zurück").contains("auflegen"), "{:#?}", done.said);
+}
+
+#[test]
+fn a_yes_or_1_before_the_consent_question_was_heard_consents_to_nothing() {
+    let line = line(false);
+    // Key 1 right after key 0, while the offer has only begun: the number and the question
+    // again, and nothing stored.
+    let done = run(&line, Some("+4936414900"), vec![], &[Act::Keys("01")]);
+    assert!(said_after(&done, "niemand erreichbar").contains("Die Nummer ist 0 3 6"), "{:#?}", done.said);
+    assert!(callback(&line, &done.conversation).is_none());
+    // Once it was heard, 1 stores it; `*` before repeats the offer.
+    let line = self::line(false);
+    let done = run(&line, Some("+4936414900"), vec![], &[Act::Keys("0"), Act::Keys("*"), Act::Keys("1")]);
+    let offers = done.said.iter().filter(|s| s.contains("Sind Sie einverstanden?")).count();
+    assert_eq!(offers, 2, "{:#?}", done.said);
+    assert!(callback(&line, &done.conversation).is_some());
 }
 
 #[test]
@@ -227,7 +243,7 @@ fn a_number_keyed_in_is_confirmed_and_only_key_1_stores_it() {
     // 0 asks for a person; then the digits (0 among them), the hash, the confirmation.
     let done = run(&line, None, vec![], &[Act::Keys("0"), Act::Keys("036414900#")]);
     assert!(said_after(&done, "niemand erreichbar").contains("Raute"), "{:#?}", done.said);
-    assert!(said_after(&done, "Ich habe die Nummer").contains("0 3 6, 4 1 4, 9 0 0 verstanden"), "{:#?}", done.said);
+    assert!(said_after(&done, "Die Nummer ist").contains("0 3 6, 4 1 4, 9 0 0."), "{:#?}", done.said);
     // Read back, not yet agreed: nothing stored.
     assert!(callback(&line, &done.conversation).is_none());
 

@@ -151,15 +151,17 @@ impl Desk {
     /// The consent a caller is asked for in words before a callback by phone: a question,
     /// answered by yes or a key.
     pub fn phone_consent(&self, lang: Lang) -> String {
+        // "We": the greeting has named the administration whose assistant answers.
         let days = self.retention_days();
-        let org = &self.config.organisation;
         match lang {
             Lang::De => format!(
-                "Dafür speichert die {org} Ihre Nummer und Ihr Anliegen. Beides wird {days} Tage nach dem Rückruf gelöscht. Sind Sie damit einverstanden?"
+                "Dafür speichern wir Ihre Nummer und Ihr Anliegen, bis {days} Tage nach dem Rückruf. Sind Sie einverstanden?"
             ),
-            Lang::En => format!(
-                "For that, the {org} stores your number and what you asked about. Both are deleted {days} days after the call. Do you agree?"
-            ),
+            Lang::En => {
+                format!(
+                    "For that, we store your number and your request until {days} days after the call. Do you agree?"
+                )
+            }
         }
     }
 
