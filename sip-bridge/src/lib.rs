@@ -2,14 +2,12 @@
 //! signalling), carries their audio as G.711 over RTP on a 20 ms clock, and runs one
 //! conversation per call (`lotse-call`) on a thread of its own. See ARCHITECTURE.md.
 
-pub mod dtmf;
 pub mod jitter;
 pub mod media;
 pub mod probe;
-pub mod rtp;
-pub mod sdp;
 pub mod sip;
-pub mod tones;
+
+pub use lotse_sip_wire::{dtmf, rtp, sdp, tones};
 
 pub use sip::{Bridge, Calls, Config, Line};
 
