@@ -159,6 +159,64 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     // A BYE for a dialog the bridge does not know: 481.
     let stray = format!("{HEAD}\n{}  <recv response=\"481\"/>\n</scenario>\n", request("BYE", 1, false));
     assert!(sipp(at, "stray", &stray, Duration::from_secs(10)), "a BYE outside any dialog gets 481");
+
+    // Hold and resume by re-INVITE: the answer mirrors the direction (recvonly to sendonly),
+    // and a new media address is taken; the call goes on to its BYE.
+    let reinvite = |cseq: u32, port: u16, dir: &str| {
+        format!(
+            r#"  <send retrans="500"><![CDATA[
+      INVITE sip:lotse@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:lotse@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 {cseq} IN IP4 [local_ip]
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio {port} RTP/AVP 0
+      a={dir}
+    ]]></send>
+"#
+        )
+    };
+    let expect = |dir: &str, name: &str| {
+        format!(
+            r#"  <recv response="200">
+    <action><ereg regexp="a={dir}" search_in="body" check_it="true" assign_to="{name}"/></action>
+  </recv>
+"#
+        )
+    };
+    let hold = format!(
+        r#"{HEAD}
+{}  <recv response="200"/>
+{}  <pause milliseconds="500"/>
+{}{}{}  <pause milliseconds="500"/>
+{}{}{}  <pause milliseconds="500"/>
+{}  <recv response="200"/>
+  <Reference variables="held,resumed"/>
+</scenario>
+"#,
+        invite("      m=audio 16004 RTP/AVP 0"),
+        request("ACK", 1, true),
+        reinvite(2, 16004, "sendonly"),
+        expect("recvonly", "held"),
+        request("ACK", 2, true),
+        reinvite(3, 16006, "sendrecv"),
+        expect("sendrecv", "resumed"),
+        request("ACK", 3, true),
+        request("BYE", 4, true)
+    );
+    assert!(sipp(at, "hold", &hold, Duration::from_secs(15)), "hold and resume answered, BYE taken");
+    wait_for("the held call's line is free", || bridge.calls() == 0);
     rt.block_on(bridge.shutdown());
     // What a failing test leaves is kept for a look; a passing one leaves nothing.
     let _ = std::fs::remove_dir_all(tmp(""));
@@ -525,6 +583,90 @@ fn in_band_keys_work_on_a_line_without_key_events_and_are_not_taken_for_speech()
     assert_eq!(heard[1], ("[0]", "handoff"), "{heard:?}");
     let callbacks = rt.block_on(store.callbacks(false)).unwrap();
     assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["036414900"]);
+    rt.block_on(bridge.shutdown());
+    let _ = std::fs::remove_dir_all(tmp(""));
+}
+
+#[test]
+fn a_silent_caller_is_asked_once_then_said_goodbye_to_and_hung_up_on() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let models = repo().join("models");
+    if !have("sipp") || !models.join("whisper-base/ggml-base.bin").exists() {
+        return required("sipp or the voice models");
+    }
+    let app = lotse_app::App::new(models.clone(), None, true);
+    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
+    let engine = Arc::new(app.build_engine_over(kb).unwrap());
+    let city = app.configuration().unwrap().city;
+    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
+    let rt = runtime();
+    let calls = LotseCalls { engine, stack, sessions: None, runtime: rt.handle().clone(), record: None };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let at = bridge.local_addr();
+    // A phone line with nothing on it but silence (RTP keeps coming), and an ear on the bot.
+    let pcap = tmp("silence.pcap");
+    probe::keys_pcap(&pcap, 70.0, &[]).unwrap();
+    let ear = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ear.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let scenario = format!(
+        r#"{HEAD}
+{}  <recv response="200">
+    <action><ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="To:" assign_to="junk,btag"/></action>
+  </recv>
+{}  <nop><action><exec play_pcap_audio="{}"/></action></nop>
+  <recv request="BYE" timeout="65000"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <Reference variables="junk,btag"/>
+</scenario>
+"#,
+        invite(&format!(
+            "      m=audio {} RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000",
+            ear.local_addr().unwrap().port()
+        )),
+        request("ACK", 1, true),
+        pcap.display(),
+    );
+    let started = Instant::now();
+    let caller = std::thread::spawn(move || sipp(at, "silence", &scenario, Duration::from_secs(80)));
+    // What the caller hears: when the bot speaks (frames with sound), until the BYE.
+    let mut spoken: Vec<f32> = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !caller.is_finished() {
+        if let Ok(n) = ear.recv(&mut buf)
+            && let Ok(p) = lotse_sip_bridge::rtp::parse(&buf[..n])
+        {
+            let pcm = lotse_speech::g711::Law::Mu.decode(p.payload);
+            if pcm.iter().any(|s| s.unsigned_abs() > 1000) {
+                spoken.push(started.elapsed().as_secs_f32());
+            }
+        }
+    }
+    let ended = started.elapsed().as_secs_f32();
+    assert!(caller.join().unwrap(), "the bridge hung up with BYE");
+    // Three stretches of speech: the greeting, the prompt after 8 s of silence, the goodbye
+    // 20 s after the prompt; then the BYE.
+    let mut stretches: Vec<(f32, f32)> = Vec::new();
+    for t in spoken {
+        match stretches.last_mut() {
+            Some(s) if t - s.1 < 2.0 => s.1 = t,
+            _ => stretches.push((t, t)),
+        }
+    }
+    eprintln!("the bot spoke at {stretches:?} s; BYE by {ended:.1} s");
+    assert_eq!(stretches.len(), 3, "{stretches:?}");
+    let gap = |a: usize| stretches[a + 1].0 - stretches[a].1;
+    assert!((7.5..10.0).contains(&gap(0)), "the prompt after 8 s of silence: {stretches:?}");
+    assert!((19.5..22.0).contains(&gap(1)), "the goodbye 20 s after the prompt: {stretches:?}");
+    assert!(ended - stretches[2].1 < 3.0, "BYE after the goodbye");
     rt.block_on(bridge.shutdown());
     let _ = std::fs::remove_dir_all(tmp(""));
 }
