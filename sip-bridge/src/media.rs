@@ -152,8 +152,11 @@ pub async fn run(
         jitter: Jitter::new(2),
         events: Events::new(),
         source: None,
+        // The second of waiting for the offer's address runs from the call's start, not from
+        // the first packet: a phone that sends from elsewhere (NAT, another interface) and
+        // only when there is something to send (a key) is heard at once after it.
         since: now,
-        latched_for: None,
+        latched_for: Some(*target.borrow()),
         events_ssrc: None,
         tones: Tones::new(),
         last_heard: now,
