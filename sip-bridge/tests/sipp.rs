@@ -523,7 +523,7 @@ fn outside_hours_key_zero_offers_a_callback_to_the_callers_number() {
     assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["+4936414900"]);
     // A caller who withholds their number and only presses 0 and 1 books nothing: 1 is no
     // number, and nothing was agreed to.
-    let scenario = keys_scenario("anonymous", "anonymous", &[(1.5, '0'), (1.5 + OFFER_SECS, '1')]);
+    let scenario = keys_scenario("anonymous", "anonymous", &[(1.5, '0'), (6.0, '1')]);
     assert!(sipp(at, "anonymous", &scenario, Duration::from_secs(80)), "the call went as planned");
     wait_for("the line is free", || bridge.calls() == 0);
     assert_eq!(rt.block_on(store.callbacks(false)).unwrap().len(), 1, "still only the first");
