@@ -60,6 +60,8 @@ pub struct Stt {
     ctx: Arc<WhisperContext>,
     threads: i32,
     prompt: Arc<String>,
+    /// Recognitions running now, over all the sessions of this model (calls at once).
+    running: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Audio context frames per second of audio (whisper: 1500 frames for 30 s).
@@ -96,7 +98,12 @@ impl Stt {
         HOOKS.call_once(whisper_rs::install_logging_hooks);
         let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
             .map_err(|e| corrupt(e.to_string()))?;
-        Ok(Stt { ctx: Arc::new(ctx), threads: threads.max(1) as i32, prompt: Arc::new(String::new()) })
+        Ok(Stt {
+            ctx: Arc::new(ctx),
+            threads: threads.max(1) as i32,
+            prompt: Arc::new(String::new()),
+            running: Default::default(),
+        })
     }
 
     /// Words the decoder is prompted with (service names, place names).
@@ -129,6 +136,11 @@ impl SttSession {
     /// Transcribes one utterance of 16 kHz mono audio in [-1, 1].
     pub fn transcribe(&mut self, pcm: &[f32], lang: LangChoice) -> Result<Transcript, SttError> {
         let started = Instant::now();
+        let counter = self.stt.running.clone();
+        let running = Running::start(&counter);
+        // The cores are shared by the calls recognising at once: whisper's threads wait for
+        // each other by spinning, so more threads than cores make every call slow.
+        let threads = (self.stt.threads / running.now as i32).max(1);
         let audio = Duration::from_secs_f64(pcm.len() as f64 / RATE as f64);
         // whisper wants at least a second; shorter utterances are padded with silence.
         let mut padded;
@@ -156,14 +168,14 @@ impl SttSession {
         let (lang, english_odds) = match lang {
             LangChoice::Fixed(l) => (l, None),
             LangChoice::Detect => {
-                let odds = self.english_odds(pcm)?;
+                let odds = self.english_odds(pcm, threads)?;
                 (if odds > ENGLISH_ODDS { Lang::En } else { Lang::De }, Some(odds))
             }
         };
         // Greedy: a beam of 4 took 1.5 to 4 times as long on 2 cores and did not recognise
         // espeak-ng's German better.
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(self.stt.threads);
+        params.set_n_threads(threads);
         params.set_language(Some(match lang {
             Lang::En => "en",
             _ => "de",
@@ -203,12 +215,32 @@ impl SttSession {
     /// p(en) / p(de) from whisper's language detector, which runs the encoder with the audio
     /// context of the state's last transcription (at least [`MIN_CONTEXT`] frames since the
     /// warm-up): it covers the first seconds, enough to tell the language.
-    fn english_odds(&mut self, pcm: &[f32]) -> Result<f32, SttError> {
+    fn english_odds(&mut self, pcm: &[f32], threads: i32) -> Result<f32, SttError> {
         let run = |e: whisper_rs::WhisperError| SttError::Run(e.to_string());
-        self.state.pcm_to_mel(pcm, self.stt.threads as usize).map_err(run)?;
-        let (_, probs) = self.state.lang_detect(0, self.stt.threads as usize).map_err(run)?;
+        self.state.pcm_to_mel(pcm, threads as usize).map_err(run)?;
+        let (_, probs) = self.state.lang_detect(0, threads as usize).map_err(run)?;
         let p = |code: &str| whisper_rs::get_lang_id(code).and_then(|i| probs.get(i as usize).copied()).unwrap_or(0.0);
         Ok(p("en") / p("de").max(1e-6))
+    }
+}
+
+/// One recognition counted as running while it lives.
+struct Running<'a> {
+    count: &'a std::sync::atomic::AtomicUsize,
+    /// Recognitions running when this one started, itself included.
+    now: usize,
+}
+
+impl Running<'_> {
+    fn start(count: &std::sync::atomic::AtomicUsize) -> Running<'_> {
+        let now = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Running { count, now }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
