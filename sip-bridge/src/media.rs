@@ -99,14 +99,20 @@ struct Receiving {
 }
 
 impl Receiving {
-    /// One datagram from `from`: audio into the jitter buffer, a key to the call.
-    fn take(&mut self, data: &[u8], from: SocketAddr, t: &Target, to_call: &SyncSender<Inbound>) -> Result<(), Ended> {
+    /// A new offer (a re-INVITE: another address or port) takes effect: the source is latched
+    /// afresh, and the second of waiting for the offered address runs from now (checked on
+    /// every tick, so it does not wait for the first packet).
+    fn follow(&mut self, t: &Target) {
         if self.latched_for != Some(*t) {
-            // A new offer (a re-INVITE: another address or port): latch afresh.
             self.latched_for = Some(*t);
             self.source = None;
             self.since = tokio::time::Instant::now();
         }
+    }
+
+    /// One datagram from `from`: audio into the jitter buffer, a key to the call.
+    fn take(&mut self, data: &[u8], from: SocketAddr, t: &Target, to_call: &SyncSender<Inbound>) -> Result<(), Ended> {
+        self.follow(t);
         match self.source {
             Some(s) if s != from => return Ok(()),
             Some(_) => {}
@@ -192,6 +198,7 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 let t = *target.borrow();
+                rx.follow(&t);
                 // What waited in the socket comes first: after a stall, the frames that did
                 // arrive are played rather than concealed.
                 for _ in 0..DRAIN {

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use lotse_sip_bridge::{Bridge, Calls, Config, Line};
 
+/// Where Debian's baresip-core puts its modules (baresip has no default of its own).
+const MODULES: &str = "/usr/lib/baresip/modules";
+
 fn required(what: &str) {
     assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "{what} missing");
     eprintln!("skipped: {what} missing");
@@ -95,7 +98,8 @@ impl Control {
         loop {
             if let Some(colon) = self.buf.iter().position(|&b| b == b':') {
                 let len: usize = std::str::from_utf8(&self.buf[..colon]).ok()?.parse().ok()?;
-                if self.buf.len() > colon + len {
+                // "LEN:" + payload + ",": whole only with its trailing comma.
+                if self.buf.len() >= colon + 2 + len {
                     let msg = serde_json::from_slice(&self.buf[colon + 1..colon + 1 + len]).ok();
                     self.buf.drain(..colon + 2 + len);
                     return msg;
@@ -153,7 +157,7 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn baresip_dials_sends_keys_and_hangs_up() {
-    if !have("baresip") {
+    if !have("baresip") || !std::path::Path::new(MODULES).join("ctrl_tcp.so").exists() {
         return required("baresip (apt install baresip-core)");
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -166,12 +170,11 @@ fn baresip_dials_sends_keys_and_hangs_up() {
     let silence = tmp("silence.wav");
     lotse_speech::wav::write(&silence, &vec![0.0; 8000 * 10], 8000).unwrap();
     let (sip, ctrl) = (free_port(), free_port());
-    let modules = "/usr/lib/baresip/modules";
     std::fs::write(
         tmp("config"),
         format!(
             "poll_method epoll\nsip_listen 127.0.0.1:{sip}\naudio_player aubridge,nil\n\
-             audio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path {modules}\n\
+             audio_source aufile,{}\naudio_alert aubridge,nil\nmodule_path {MODULES}\n\
              module account.so\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\n\
              module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
             silence.display()

@@ -50,7 +50,12 @@ struct Proxy(Child);
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SIGTERM: kamailio's main process then stops the workers it forked (SIGKILL would
+        // leave them holding the port).
+        let stopped = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        if !stopped.is_ok_and(|s| s.success()) {
+            let _ = self.0.kill();
+        }
         let _ = self.0.wait();
     }
 }
