@@ -42,6 +42,12 @@ pub fn invite(media: &str) -> String {
     )
 }
 
+/// [`invite`] from the SIP user `from` (a phone number, `anonymous`).
+pub fn invite_as(media: &str, from: &str) -> String {
+    invite(media)
+        .replace("<sip:caller@[local_ip]:[local_port]>;tag", &format!("<sip:{from}@[local_ip]:[local_port]>;tag"))
+}
+
 /// A request of the caller's side, in the dialog (with the bridge's tag) or outside it.
 pub fn request(method: &str, cseq: u32, dialog: bool) -> String {
     let to_tag = if dialog { "[peer_tag_param]" } else { "" };
@@ -213,12 +219,14 @@ pub fn call_as(
 {}  <recv response="200"/>
 </scenario>
 "#,
-        invite(&if events {
-            format!("      m=audio {ear_port} RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
-        } else {
-            format!("      m=audio {ear_port} RTP/AVP 0")
-        })
-        .replace("<sip:caller@[local_ip]:[local_port]>;tag", &format!("<sip:{from}@[local_ip]:[local_port]>;tag")),
+        invite_as(
+            &if events {
+                format!("      m=audio {ear_port} RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
+            } else {
+                format!("      m=audio {ear_port} RTP/AVP 0")
+            },
+            from
+        ),
         request("ACK", 1, true),
         wav.display(),
         (listen * 1000.0) as u64,

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lotse_sip_bridge::probe::{self, HEAD, invite, request};
+use lotse_sip_bridge::probe::{self, HEAD, invite, invite_as, request};
 use lotse_sip_bridge::{Bridge, Calls, Config, Line, LotseCalls};
 
 fn repo() -> PathBuf {
@@ -222,6 +222,42 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     let _ = std::fs::remove_dir_all(tmp(""));
 }
 
+/// Lotse with the voice models behind a bridge of one line in this process: the engine, the
+/// speech stack, with a staff desk (`Some(open)`: reachable now or not, its teams put callers
+/// through to `sip:team@127.0.0.1:5999`) or none, and the bridge's record of the turns.
+struct Lotse {
+    rt: tokio::runtime::Runtime,
+    bridge: Bridge,
+    /// The staff desk's store, where there is a desk.
+    store: Option<lotse_handoff::Store>,
+    record: Arc<Mutex<Vec<lotse_call::TurnRecord>>>,
+}
+
+fn lotse(models: &Path, desk: Option<bool>) -> Lotse {
+    let app = lotse_app::App::new(models.to_path_buf(), None, true);
+    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
+    let engine = Arc::new(app.build_engine_over(kb.clone()).unwrap());
+    let city = app.configuration().unwrap().city;
+    let stack = Arc::new(lotse_app::voice::Stack::load(models, &engine, &city).unwrap());
+    let rt = runtime();
+    let sessions = desk.map(|open| {
+        let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", open);
+        lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default())
+    });
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let calls = LotseCalls {
+        engine,
+        stack,
+        sessions: sessions.clone(),
+        runtime: rt.handle().clone(),
+        record: Some(record.clone()),
+    };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let store = sessions.and_then(|s| Some(s.desk()?.store.clone()));
+    Lotse { rt, bridge, store, record }
+}
+
 fn call(bridge: SocketAddr, name: &str, wav: &Path, listen: f32) -> probe::Heard {
     let heard = probe::call(bridge, &tmp(""), name, wav, listen).expect("the call goes through");
     // Kept for a look when the test fails.
@@ -240,22 +276,7 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     if !have("sipp") || !have("pico2wave") || !models.join("whisper-base/ggml-base.bin").exists() {
         return required("sipp, pico2wave or the voice models");
     }
-    let app = lotse_app::App::new(models.clone(), None, true);
-    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
-    let engine = Arc::new(app.build_engine_over(kb).unwrap());
-    let city = app.configuration().unwrap().city;
-    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
-    let rt = runtime();
-    let record = Arc::new(Mutex::new(Vec::new()));
-    let calls = LotseCalls {
-        engine,
-        stack: stack.clone(),
-        sessions: None,
-        runtime: rt.handle().clone(),
-        record: Some(record.clone()),
-    };
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
-    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let Lotse { rt, bridge, record, .. } = lotse(&models, None);
     let at = bridge.local_addr();
     // The ear: whisper without the bridge's German prompt of the city's words.
     let mut stt = lotse_speech::stt::Stt::load(&models, 2).unwrap().session().unwrap();
@@ -421,8 +442,7 @@ fn transfer_scenario(name: &str, outcome: &str) -> String {
 </scenario>
 "#,
         // The caller's number in the identity, for the callback.
-        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
-            .replace("<sip:caller@[local_ip]:[local_port]>;tag", "<sip:036414900@[local_ip]:[local_port]>;tag"),
+        invite_as("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000", "036414900"),
         request("ACK", 1, true),
         pcap.display(),
         reply("202 Accepted"),
@@ -436,33 +456,22 @@ fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_offers_a_
     if !have("sipp") || !have_keys() || !models.join("whisper-base/ggml-base.bin").exists() {
         return required("sipp or the voice models");
     }
-    let app = lotse_app::App::new(models.clone(), None, true);
-    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
-    let engine = Arc::new(app.build_engine_over(kb.clone()).unwrap());
-    let city = app.configuration().unwrap().city;
-    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
-    let rt = runtime();
-    let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", true);
-    let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
-    let store = || sessions.desk().unwrap().store.clone();
-    let calls =
-        LotseCalls { engine, stack, sessions: Some(sessions.clone()), runtime: rt.handle().clone(), record: None };
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
-    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let Lotse { rt, bridge, store, .. } = lotse(&models, Some(true));
+    let store = store.expect("a desk");
     let at = bridge.local_addr();
     // Accepted and connected: REFER to the team's number, then the bridge's BYE.
     assert!(sipp(at, "transfer", &transfer_scenario("transfer", "200 OK"), Duration::from_secs(40)), "put through");
     wait_for("the line is free after the transfer", || bridge.calls() == 0);
     // The caller left the staff queue by the line: nobody is shown as waiting.
-    assert!(rt.block_on(store().queue()).unwrap().is_empty(), "the put-through caller left the queue");
+    assert!(rt.block_on(store.queue()).unwrap().is_empty(), "the put-through caller left the queue");
     // Accepted, then busy: the bridge stays on the line until the caller hangs up.
     assert!(sipp(at, "busy-team", &transfer_scenario("busy-team", "486 Busy Here"), Duration::from_secs(80)), "kept");
     wait_for("the line is free", || bridge.calls() == 0);
     // The callback offered after the failed transfer, agreed to with key 1, is stored for the
     // number the caller rang from, and replaces their place in the queue.
-    let callbacks = rt.block_on(store().callbacks(false)).unwrap();
+    let callbacks = rt.block_on(store.callbacks(false)).unwrap();
     assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["036414900"]);
-    assert!(rt.block_on(store().queue()).unwrap().is_empty(), "the callback took the place in the queue");
+    assert!(rt.block_on(store.queue()).unwrap().is_empty(), "the callback took the place in the queue");
     rt.block_on(bridge.shutdown());
     let _ = std::fs::remove_dir_all(tmp(""));
 }
@@ -484,8 +493,7 @@ fn keys_scenario(name: &str, from: &str, keys: &[(f32, char)]) -> String {
   <Reference variables="junk"/>
 </scenario>
 "#,
-        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
-            .replace("<sip:caller@[local_ip]:[local_port]>;tag", &format!("<sip:{from}@[local_ip]:[local_port]>;tag")),
+        invite_as("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000", from),
         request("ACK", 1, true),
         pcap.display(),
         (secs * 1000.0) as u64,
@@ -500,19 +508,8 @@ fn outside_hours_key_zero_offers_a_callback_to_the_callers_number() {
     if !have("sipp") || !have_keys() || !models.join("whisper-base/ggml-base.bin").exists() {
         return required("sipp or the voice models");
     }
-    let app = lotse_app::App::new(models.clone(), None, true);
-    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
-    let engine = Arc::new(app.build_engine_over(kb.clone()).unwrap());
-    let city = app.configuration().unwrap().city;
-    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
-    let rt = runtime();
-    let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", false);
-    let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
-    let store = sessions.desk().unwrap().store.clone();
-    let calls =
-        LotseCalls { engine, stack, sessions: Some(sessions.clone()), runtime: rt.handle().clone(), record: None };
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
-    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let Lotse { rt, bridge, store, .. } = lotse(&models, Some(false));
+    let store = store.expect("a desk");
     let at = bridge.local_addr();
     // Nobody is reachable: no REFER (it would fail the scenario), an offer instead; key 1
     // agrees to a callback on the number read back.
@@ -538,25 +535,8 @@ fn in_band_keys_work_on_a_line_without_key_events_and_are_not_taken_for_speech()
     if !have("sipp") || !have("pico2wave") || !models.join("whisper-base/ggml-base.bin").exists() {
         return required("sipp, pico2wave or the voice models");
     }
-    let app = lotse_app::App::new(models.clone(), None, true);
-    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
-    let engine = Arc::new(app.build_engine_over(kb.clone()).unwrap());
-    let city = app.configuration().unwrap().city;
-    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
-    let rt = runtime();
-    let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", false);
-    let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
-    let store = sessions.desk().unwrap().store.clone();
-    let record = Arc::new(Mutex::new(Vec::new()));
-    let calls = LotseCalls {
-        engine,
-        stack,
-        sessions: Some(sessions.clone()),
-        runtime: rt.handle().clone(),
-        record: Some(record.clone()),
-    };
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
-    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let Lotse { rt, bridge, store, record } = lotse(&models, Some(false));
+    let store = store.expect("a desk");
     let at = bridge.local_addr();
     // A question, then outside hours key 0 (asking for a person) and key 1 (yes to the
     // callback on the caller's number), both as tones in the audio: the offer has no
@@ -594,15 +574,7 @@ fn a_silent_caller_is_asked_once_then_said_goodbye_to_and_hung_up_on() {
     if !have("sipp") || !models.join("whisper-base/ggml-base.bin").exists() {
         return required("sipp or the voice models");
     }
-    let app = lotse_app::App::new(models.clone(), None, true);
-    let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
-    let engine = Arc::new(app.build_engine_over(kb).unwrap());
-    let city = app.configuration().unwrap().city;
-    let stack = Arc::new(lotse_app::voice::Stack::load(&models, &engine, &city).unwrap());
-    let rt = runtime();
-    let calls = LotseCalls { engine, stack, sessions: None, runtime: rt.handle().clone(), record: None };
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
-    let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
+    let Lotse { rt, bridge, .. } = lotse(&models, None);
     let at = bridge.local_addr();
     // A phone line with nothing on it but silence (RTP keeps coming), and an ear on the bot.
     let pcap = tmp("silence.pcap");
