@@ -113,13 +113,27 @@ pub enum CallError {
 /// Speech to text, one utterance at a time, for one call.
 pub trait Recognizer {
     fn transcribe(&mut self, audio: &[f32], lang: LangChoice) -> Result<Transcript, CallError>;
+
+    /// German or English, with p(en) / p(de), told from some speech alone, where the
+    /// recogniser can do that apart from a transcription (none: it cannot).
+    fn language(&mut self, _audio: &[f32]) -> Result<Option<(Lang, f32)>, CallError> {
+        Ok(None)
+    }
 }
 
 impl Recognizer for SttSession {
     fn transcribe(&mut self, audio: &[f32], lang: LangChoice) -> Result<Transcript, CallError> {
         Ok(SttSession::transcribe(self, audio, lang)?)
     }
+
+    fn language(&mut self, audio: &[f32]) -> Result<Option<(Lang, f32)>, CallError> {
+        Ok(Some(SttSession::language(self, audio)?))
+    }
 }
+
+/// How much of the caller's first turn is heard before its language is told, while they go on
+/// speaking (16 kHz samples): whisper's detector is as sure on it as on the whole of a question.
+const EARLY_LANGUAGE: usize = 16_000 * 3 / 2;
 
 /// Text to speech, one sentence at a time.
 pub trait Synthesizer {
@@ -384,6 +398,8 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             vocabulary: options.vocabulary,
             caller: options.caller,
             booking: None,
+            early_lang: None,
+            early_tried: false,
         };
         Ok(Live {
             s,
@@ -416,6 +432,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             self.prompted = false;
         }
         self.s.handle(events)?;
+        self.s.tell_language_early()?;
         // A number keyed for a callback and then no key for a while: it is complete.
         let now = self.s.call.now();
         if let Some(step) = self.s.booking.as_mut().and_then(|b| b.pause(now)) {
@@ -609,6 +626,11 @@ struct Session<'a, R, S, V: Activity> {
     caller: Option<String>,
     /// A callback on offer: what the caller says or keys goes to it first.
     booking: Option<Booking>,
+    /// The first turn's language, told from its first seconds while the caller spoke on
+    /// (with p(en) / p(de)).
+    early_lang: Option<(Lang, f32)>,
+    /// The early language was tried (once a call).
+    early_tried: bool,
 }
 
 fn secs(d: Duration) -> String {
@@ -757,6 +779,56 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         )
     }
 
+    /// The caller's words, in the conversation's language; on the first turn in the language
+    /// told early, or detected now (see [`Session::tell_language_early`]).
+    fn recognize(&mut self, audio: &[f32]) -> Result<Transcript, CallError> {
+        let (choice, early) = match (self.first_turn && self.detect, self.early_lang) {
+            (true, Some((lang, odds))) => (LangChoice::Fixed(lang), Some(odds)),
+            (true, None) => (LangChoice::Detect, None),
+            (false, _) => (LangChoice::Fixed(self.conv.lang), None),
+        };
+        let mut t = city_names(self.recognizer.transcribe(audio, choice)?, &self.city);
+        if early.is_some() {
+            t.english_odds = early;
+        }
+        Ok(t)
+    }
+
+    /// While the caller's first turn goes on, its language is told from its first
+    /// [`EARLY_LANGUAGE`] of speech, so that the recognition at the end of the turn need not
+    /// (whisper's detector is an encoder pass of its own, about 200 ms on 2 cores, which then
+    /// falls in the caller's speech instead of after it). Only while the worker is free; the
+    /// frames that come meanwhile wait in the line's backlog and are caught up on.
+    fn tell_language_early(&mut self) -> Result<(), CallError> {
+        if !(self.first_turn && self.detect) || self.early_tried {
+            return Ok(());
+        }
+        let now = self.call.now();
+        if self.worker_free > now {
+            return Ok(());
+        }
+        let Some(so_far) = self.call.utterance_so_far().filter(|a| a.len() >= EARLY_LANGUAGE) else {
+            return Ok(());
+        };
+        let audio = so_far.to_vec();
+        let began = self.clock.now();
+        self.early_tried = true;
+        let Some((lang, odds)) = self.recognizer.language(&audio)? else {
+            // This recogniser cannot: the first turn detects as it transcribes.
+            return Ok(());
+        };
+        let took = self.clock.now().saturating_sub(began);
+        self.worker_free = now + took;
+        self.early_lang = Some((lang, odds));
+        self.log.push(format!(
+            "[{}] the caller's language from their first {:.1} s: {lang:?} (p(en)/p(de) {odds:.3}, {} ms)",
+            secs(now),
+            audio.len() as f32 / 16_000.0,
+            took.as_millis()
+        ));
+        Ok(())
+    }
+
     fn handle(&mut self, events: Vec<CallEvent>) -> Result<(), CallError> {
         for e in events {
             if matches!(e, CallEvent::Utterance { .. }) {
@@ -821,12 +893,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     self.last_pause = Some((audio.len(), at));
                     let start = at;
                     let began = self.clock.now();
-                    let choice = if self.first_turn && self.detect {
-                        LangChoice::Detect
-                    } else {
-                        LangChoice::Fixed(self.conv.lang)
-                    };
-                    let t = city_names(self.recognizer.transcribe(&audio, choice)?, &self.city);
+                    let t = self.recognize(&audio)?;
                     let stt = self.clock.now().saturating_sub(began);
                     let mut log = self.heard_line(&t, at, false);
                     let (text, corrections) = self.correct(&t);
@@ -893,13 +960,8 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     };
                     let at_start = from.max(self.worker_free);
                     let started = self.clock.now();
-                    let choice = if self.first_turn && self.detect {
-                        LangChoice::Detect
-                    } else {
-                        LangChoice::Fixed(self.conv.lang)
-                    };
+                    let t = self.recognize(&audio)?;
                     self.first_turn = false;
-                    let t = city_names(self.recognizer.transcribe(&audio, choice)?, &self.city);
                     let mut line = self.heard_line(&t, speech_end, capped);
                     let (text, corrections) = self.correct(&t);
                     if !corrections.is_empty() {

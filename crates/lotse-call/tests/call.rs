@@ -355,3 +355,79 @@ fn a_caller_who_answers_the_prompt_is_not_hung_up_on() {
     assert!(!said.iter().any(|(_, s)| s.contains("beende jetzt")), "no goodbye within 20 s of the answer: {said:?}");
     assert_eq!(finished, None);
 }
+
+/// Hears one English question, keeps the language choice of each transcription, and tells the
+/// language from speech alone (200 ms on the clock) as whisper's detector does.
+struct Detecting<'a> {
+    clock: &'a ScriptClock,
+    choices: Vec<LangChoice>,
+    told: Vec<f64>,
+}
+
+impl Recognizer for Detecting<'_> {
+    fn transcribe(&mut self, audio: &[f32], lang: LangChoice) -> Result<Transcript, CallError> {
+        self.choices.push(lang);
+        // Detection is an encoder pass more.
+        let cost = if lang == LangChoice::Detect { 500 } else { 300 };
+        self.clock.spend(Duration::from_millis(cost));
+        Ok(Transcript {
+            text: "How much does a passport cost?".into(),
+            lang: match lang {
+                LangChoice::Fixed(l) => l,
+                LangChoice::Detect => Lang::En,
+            },
+            no_speech: 0.0,
+            english_odds: (lang == LangChoice::Detect).then_some(900.0),
+            audio: Duration::from_secs_f64(audio.len() as f64 / 16_000.0),
+            elapsed: Duration::from_millis(cost),
+        })
+    }
+
+    fn language(&mut self, audio: &[f32]) -> Result<Option<(Lang, f32)>, CallError> {
+        self.told.push(audio.len() as f64 / 16_000.0);
+        self.clock.spend(Duration::from_millis(200));
+        Ok(Some((Lang::En, 900.0)))
+    }
+}
+
+fn detecting_call(audio: &[f32]) -> (Vec<LangChoice>, Vec<f64>, Outcome) {
+    let engine = engine();
+    let clock = ScriptClock::default();
+    let mut recognizer = Detecting { clock: &clock, choices: Vec::new(), told: Vec::new() };
+    let voice = Voice { cost: Duration::from_millis(100), clock: &clock, said: RefCell::new(Vec::new()) };
+    let parts = Parts {
+        engine: &engine,
+        recognizer: &mut recognizer,
+        synthesizer: &voice,
+        activity: Loudness,
+        clock: &clock,
+        staff: None,
+    };
+    let options = Options {
+        output_rate: 8_000,
+        lang: None,
+        detect: true,
+        whole: false,
+        city: Default::default(),
+        vocabulary: Default::default(),
+        caller: None,
+    };
+    let (outcome, _) = lotse_call::run(parts, audio, &[], options).expect("the call runs");
+    (recognizer.choices, recognizer.told, outcome)
+}
+
+#[test]
+fn the_first_turns_language_is_told_while_the_caller_speaks_on() {
+    // Three seconds of a question: its language is told from its first one and a half while
+    // the caller goes on, and the turn's recognitions then run in English without detecting.
+    let (choices, told, outcome) = detecting_call(&caller(&[(3.0, 3.0)]));
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert!((1.4..2.0).contains(&told[0]), "from the first 1.5 s of speech, not {} s", told[0]);
+    assert!(!choices.is_empty() && choices.iter().all(|c| *c == LangChoice::Fixed(Lang::En)), "{choices:?}");
+    let turn = &outcome.turns[0];
+    assert_eq!((turn.heard_lang, turn.english_odds), (Lang::En, Some(900.0)));
+    // A question shorter than that is detected as it is transcribed.
+    let (choices, told, _) = detecting_call(&caller(&[(1.0, 3.0)]));
+    assert!(told.is_empty(), "{told:?}");
+    assert_eq!(choices.first(), Some(&LangChoice::Detect));
+}

@@ -234,6 +234,11 @@ impl<V: Activity> Call<V> {
         events
     }
 
+    /// The caller's utterance so far while they speak (16 kHz); none between turns.
+    pub fn utterance_so_far(&self) -> Option<&[f32]> {
+        self.endpointer.so_far()
+    }
+
     /// Caller audio at 16 kHz, any amount.
     pub fn push_audio(&mut self, mut samples: &[f32]) -> Result<Vec<CallEvent>, VadError> {
         let mut events = Vec::new();

@@ -111,6 +111,12 @@ impl Endpointer {
         self.speaking
     }
 
+    /// The utterance so far while the caller speaks (from the pre-roll to the last speech
+    /// chunk); none between turns.
+    pub fn so_far(&self) -> Option<&[f32]> {
+        self.speaking.then(|| &self.audio[..self.speech_len.min(self.audio.len())])
+    }
+
     pub fn push(&mut self, chunk: &[f32], probability: f32) -> Turn {
         let c = &self.config;
         let speech = probability >= c.on;

@@ -212,6 +212,25 @@ impl SttSession {
         Ok(Transcript { text: clean(&text), lang, no_speech, english_odds, audio, elapsed: started.elapsed() })
     }
 
+    /// German or English, told from some speech alone (the first seconds of a caller's first
+    /// turn while they go on speaking), with p(en) / p(de): the detection that
+    /// [`LangChoice::Detect`] runs before a transcription, done ahead of it.
+    pub fn language(&mut self, pcm: &[f32]) -> Result<(Lang, f32), SttError> {
+        let counter = self.stt.running.clone();
+        let running = Running::start(&counter);
+        let threads = (self.stt.threads / running.now as i32).max(1);
+        let mut padded;
+        let pcm = if pcm.len() < RATE as usize + RATE as usize / 4 {
+            padded = pcm.to_vec();
+            padded.resize(RATE as usize + RATE as usize / 4, 0.0);
+            &padded[..]
+        } else {
+            pcm
+        };
+        let odds = self.english_odds(pcm, threads)?;
+        Ok((if odds > ENGLISH_ODDS { Lang::En } else { Lang::De }, odds))
+    }
+
     /// p(en) / p(de) from whisper's language detector, which runs the encoder with the audio
     /// context of the state's last transcription (at least [`MIN_CONTEXT`] frames since the
     /// warm-up): it covers the first seconds, enough to tell the language.
