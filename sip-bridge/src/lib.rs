@@ -9,7 +9,7 @@ pub mod sip;
 
 pub use lotse_sip_wire::{dtmf, rtp, sdp, tones};
 
-pub use sip::{Bridge, Calls, Config, Line};
+pub use sip::{Bridge, Calls, Config, Line, Register, Registered};
 
 /// The calls of a Lotse installation: the engine, the voice models loaded once per process,
 /// and, where staff can be reached, the live conversations of the server (so that a caller is

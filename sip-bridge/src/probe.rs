@@ -5,7 +5,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -72,6 +72,18 @@ pub fn request(method: &str, cseq: u32, dialog: bool) -> String {
 /// Runs a sipp scenario (one call) against the bridge, in `dir`: whether sipp saw every
 /// message it expected. What went wrong is in `dir/NAME-errors.log`.
 pub fn sipp(bridge: SocketAddr, dir: &Path, name: &str, scenario: &str, timeout: Duration) -> Result<bool> {
+    sipp_with(bridge, dir, name, scenario, timeout, &[])
+}
+
+/// [`sipp`] with more of sipp's options.
+fn sipp_with(
+    bridge: SocketAddr,
+    dir: &Path,
+    name: &str,
+    scenario: &str,
+    timeout: Duration,
+    more: &[&str],
+) -> Result<bool> {
     let file = dir.join(format!("{name}.xml"));
     std::fs::write(&file, scenario)?;
     let errors = dir.join(format!("{name}-errors.log"));
@@ -84,6 +96,7 @@ pub fn sipp(bridge: SocketAddr, dir: &Path, name: &str, scenario: &str, timeout:
         .arg("-trace_err")
         .arg("-error_file")
         .arg(&errors)
+        .args(more)
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -144,6 +157,9 @@ pub fn mulaw_wav(path: &Path, samples: &[f32]) -> Result<()> {
     std::fs::write(path, wav)?;
     Ok(())
 }
+
+/// Frames of audio (8 kHz, 20 ms) by their arrival, in seconds.
+type Frames = Vec<(f32, Vec<f32>)>;
 
 /// What a caller heard in one call: 20 ms frames (8 kHz) by their arrival (s after the
 /// first packet; the caller's own audio starts with the call too).
@@ -257,6 +273,119 @@ pub fn call_as(
     Ok(Heard { frames })
 }
 
+/// A call in which the caller speaks over the answer. sipp places the call; the caller's RTP
+/// (PCMU, every 20 ms) comes from this probe's own socket, the one the offer names, so the
+/// caller can react to what they hear: `question` (8 kHz) from 1 s on, then, once the answer has
+/// sounded for `into` seconds (mid-sentence), `interruption`. What the caller heard and when
+/// the interruption's speech began, on one clock (s from the bot's first packet); none when
+/// no answer sounded that long in `listen` seconds.
+pub fn interrupt(
+    bridge: SocketAddr,
+    dir: &Path,
+    name: &str,
+    question: &[f32],
+    interruption: &[f32],
+    into: f32,
+    listen: f32,
+) -> Result<(Heard, Option<f32>)> {
+    use std::sync::{Arc, Mutex};
+    let ear = UdpSocket::bind("127.0.0.1:0")?;
+    ear.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let port = ear.local_addr()?.port();
+    let scenario = format!(
+        "{HEAD}\n{}  <recv response=\"200\"/>\n{}  <pause milliseconds=\"{}\"/>\n{}  <recv response=\"200\"/>\n</scenario>\n",
+        invite(&format!("      m=audio {port} RTP/AVP 0")),
+        request("ACK", 1, true),
+        (listen * 1000.0) as u64,
+        request("BYE", 2, true)
+    );
+    let (dir2, name2) = (dir.to_path_buf(), name.to_string());
+    let caller =
+        std::thread::spawn(move || sipp(bridge, &dir2, &name2, &scenario, Duration::from_secs_f32(listen + 20.0)));
+    // The bot's first packet starts the clock and names where the caller's RTP goes.
+    let mut buf = [0u8; 2048];
+    let begun = Instant::now();
+    let (n, media) = loop {
+        match ear.recv_from(&mut buf) {
+            Ok(got) => break got,
+            Err(_) if begun.elapsed().as_secs() < 20 => continue,
+            Err(e) => bail!("no RTP from the bridge in 20 s: {e}"),
+        }
+    };
+    let start = Instant::now();
+    let decode = |data: &[u8]| -> Option<Vec<f32>> {
+        let p = crate::rtp::parse(data).ok()?;
+        (p.payload_type == 0).then(|| lotse_speech::resample::to_f32(&lotse_speech::g711::Law::Mu.decode(p.payload)))
+    };
+    let frames: Arc<Mutex<Frames>> = Arc::default();
+    frames.lock().unwrap_or_else(|e| e.into_inner()).extend(decode(&buf[..n]).map(|f| (0.0, f)));
+    let ear2 = ear.try_clone()?;
+    let heard = frames.clone();
+    let listening = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while start.elapsed().as_secs_f32() < listen {
+            if let Ok(n) = ear2.recv(&mut buf)
+                && let Some(f) = decode(&buf[..n])
+            {
+                heard.lock().unwrap_or_else(|e| e.into_inner()).push((start.elapsed().as_secs_f32(), f));
+            }
+        }
+    });
+    // The caller's side: the question from 1 s on, then silence, and the interruption once
+    // the answer has sounded for `into` seconds after the question.
+    let mut out: std::collections::VecDeque<f32> =
+        std::iter::repeat_n(0.0, 8000).chain(question.iter().copied()).collect();
+    let question_end = out.len() as f32 / 8000.0;
+    let lead = interruption.iter().position(|v| v.abs() > 0.02).unwrap_or(0) as f32 / 8000.0;
+    let mut barge = None;
+    let mut packet = Vec::new();
+    let mut seq = 0u16;
+    let frame_of = |t: f32| (t * 50.0) as usize;
+    for tick in 0usize.. {
+        let due = Duration::from_millis(20 * tick as u64);
+        std::thread::sleep(due.saturating_sub(start.elapsed()));
+        let now = start.elapsed().as_secs_f32();
+        if now >= listen {
+            break;
+        }
+        if barge.is_none() && now > question_end {
+            let recent = frames.lock().unwrap_or_else(|e| e.into_inner());
+            let wanted = frame_of(into);
+            // Mid-sentence: most of the last `into` seconds sounded (a word's stops may dip),
+            // and so did the last two frames.
+            let sounding = recent.len() >= wanted && {
+                let last = &recent[recent.len() - wanted..];
+                let loud = |(t, f): &(f32, Vec<f32>)| *t > question_end && rms(f) > SOUND;
+                last.iter().filter(|x| loud(x)).count() * 5 >= wanted * 4 && last.iter().rev().take(2).all(loud)
+            };
+            drop(recent);
+            if sounding {
+                barge = Some(now + lead);
+                out.extend(interruption.iter().copied());
+            }
+        }
+        let samples: Vec<f32> = (0..160).map(|_| out.pop_front().unwrap_or(0.0)).collect();
+        let codes = lotse_speech::g711::Law::Mu.encode(&lotse_speech::resample::to_i16(&samples));
+        let p = crate::rtp::Packet {
+            marker: tick == 0,
+            payload_type: 0,
+            sequence: seq,
+            timestamp: (tick * 160) as u32,
+            ssrc: 0x4361_6c6c,
+            payload: &codes,
+        };
+        crate::rtp::build(&p, &mut packet);
+        ear.send_to(&packet, media)?;
+        seq = seq.wrapping_add(1);
+    }
+    let _ = listening.join();
+    let ok = caller.join().map_err(|_| anyhow::anyhow!("the sipp thread panicked"))??;
+    ensure!(ok, "sipp's call {name} failed (see {})", dir.join(format!("{name}-errors.log")).display());
+    let mut frames = std::mem::take(&mut *frames.lock().unwrap_or_else(|e| e.into_inner()));
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok((Heard { frames }, barge))
+}
+
 /// A key's two tones (8 kHz, -10 dBFS each), `ms` long: an in-band key press for a WAV.
 pub fn key_tone(key: char, ms: u32) -> Vec<f32> {
     let rows = [697.0f32, 770.0, 852.0, 941.0];
@@ -364,9 +493,164 @@ pub fn keys_pcap(path: &Path, secs: f32, keys: &[(f32, char)]) -> Result<()> {
     Ok(())
 }
 
+/// A caller who presses 0 within staff hours and is put through: sipp plays the key (RFC 4733)
+/// 1.5 s into the call, takes the bridge's REFER (202), reports the transfer connected
+/// (NOTIFY 200) and gets the bridge's BYE. Returns key pressed → REFER received, on sipp's own
+/// clock (the bridge first tells the caller that it connects them, then refers).
+pub fn put_through(bridge: SocketAddr, dir: &Path, name: &str) -> Result<Duration> {
+    const KEY_AT: f32 = 1.5;
+    let pcap = dir.join(format!("{name}.pcap"));
+    keys_pcap(&pcap, 20.0, &[(KEY_AT, '0')])?;
+    let reply = |code: &str| {
+        format!(
+            r#"  <send><![CDATA[
+      SIP/2.0 {code}
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]></send>
+"#
+        )
+    };
+    let scenario = format!(
+        r#"{HEAD}
+{}  <recv response="200">
+    <action><ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="To:" assign_to="junk,btag"/></action>
+  </recv>
+{}  <nop><action><log message="played [clock_tick]"/><exec play_pcap_audio="{}"/></action></nop>
+  <recv request="REFER" timeout="20000">
+    <action><log message="referred [clock_tick]"/></action>
+  </recv>
+{}  <send retrans="500"><![CDATA[
+      NOTIFY sip:lotse@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:lotse@[remote_ip]:[remote_port]>;tag=[$btag]
+      Call-ID: [call_id]
+      CSeq: 2 NOTIFY
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Event: refer
+      Subscription-State: terminated;reason=noresource
+      Max-Forwards: 70
+      Content-Type: message/sipfrag
+      Content-Length: [len]
+
+      SIP/2.0 200 OK
+    ]]></send>
+  <recv response="200"/>
+  <recv request="BYE" timeout="5000"/>
+{}  <Reference variables="junk"/>
+</scenario>
+"#,
+        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000"),
+        request("ACK", 1, true),
+        pcap.display(),
+        reply("202 Accepted"),
+        reply("200 OK"),
+    );
+    let log = dir.join(format!("{name}-ticks.log"));
+    let _ = std::fs::remove_file(&log);
+    ensure!(
+        sipp_with(
+            bridge,
+            dir,
+            name,
+            &scenario,
+            Duration::from_secs(30),
+            &["-trace_logs", "-log_file", &log.display().to_string()]
+        )?,
+        "sipp's call {name} failed (see {})",
+        dir.join(format!("{name}-errors.log")).display()
+    );
+    let text = std::fs::read_to_string(&log).with_context(|| format!("sipp's log {}", log.display()))?;
+    let tick = |what: &str| -> Result<u64> {
+        let line = text.lines().find(|l| l.starts_with(what)).with_context(|| format!("no `{what}` in sipp's log"))?;
+        Ok(line[what.len()..].trim().parse()?)
+    };
+    let (played, referred) = (tick("played")?, tick("referred")?);
+    let key = played + (KEY_AT * 1000.0) as u64;
+    ensure!(referred >= key, "the REFER came before the key");
+    Ok(Duration::from_millis(referred - key))
+}
+
 /// A folder of the probe's files (scenarios, WAVs, sipp's logs).
 pub fn workdir(name: &str) -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("lotse-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d)?;
     Ok(d)
+}
+
+/// Where Debian's package puts kamailio.
+pub const KAMAILIO: &str = "/usr/sbin/kamailio";
+
+/// kamailio running, stopped when dropped.
+pub struct Kamailio(Child);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // SIGTERM: kamailio's main process then stops the workers it forked (SIGKILL would
+        // leave them holding the port).
+        let stopped = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        if !stopped.is_ok_and(|s| s.success()) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// kamailio with the configuration `cfg`, its place-holders filled in (`fill`: name, value),
+/// its files and its log (`kamailio.log`) in `dir`.
+pub fn kamailio(cfg: &Path, fill: &[(&str, &str)], dir: &Path) -> Result<Kamailio> {
+    let mut text = std::fs::read_to_string(cfg).with_context(|| format!("reading {}", cfg.display()))?;
+    for (name, value) in fill {
+        text = text.replace(name, value);
+    }
+    let file = dir.join(cfg.file_name().context("a configuration file")?);
+    std::fs::write(&file, text)?;
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run)?;
+    let log = std::fs::File::create(dir.join("kamailio.log"))?;
+    let child = Command::new(KAMAILIO)
+        .arg("-f")
+        .arg(&file)
+        .args(["-DD", "-E", "-m", "32", "-M", "8"])
+        .arg("-Y")
+        .arg(&run)
+        .arg("-w")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting kamailio (Debian: apt install kamailio)")?;
+    Ok(Kamailio(child))
+}
+
+/// kamailio on `at` in front of the `bridges` (round robin, the project's dispatcher
+/// configuration), answering once it is up.
+pub fn dispatcher(cfg: &Path, at: SocketAddr, bridges: &[SocketAddr], dir: &Path) -> Result<Kamailio> {
+    let list = dir.join("dispatcher.list");
+    let lines: Vec<String> = bridges.iter().map(|b| format!("1 sip:{b}\n")).collect();
+    std::fs::write(&list, lines.concat())?;
+    let proxy = kamailio(cfg, &[("LISTEN", &at.to_string()), ("DISPATCHER_LIST", &list.display().to_string())], dir)?;
+    answers(at, dir, Duration::from_secs(20))?;
+    Ok(proxy)
+}
+
+/// Waits until an OPTIONS to `at` is answered 200 (by the proxy, or by a bridge behind it).
+pub fn answers(at: SocketAddr, dir: &Path, within: Duration) -> Result<()> {
+    let options = format!("{HEAD}\n{}  <recv response=\"200\"/>\n</scenario>\n", request("OPTIONS", 1, false));
+    let up = Instant::now();
+    while !sipp(at, dir, "options", &options, Duration::from_secs(3)).unwrap_or(false) {
+        ensure!(up.elapsed() < within, "nothing answers on {at} (see {})", dir.join("kamailio.log").display());
+    }
+    Ok(())
+}
+
+/// A UDP port free on loopback now.
+pub fn free_port() -> Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }

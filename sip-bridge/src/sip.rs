@@ -37,12 +37,92 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Calls at once; the next is answered 503, so a proxy tries another node.
     pub max_calls: usize,
+    /// How long a call rings (180) before the bridge answers it; zero answers at once. A
+    /// caller who hangs up meanwhile (CANCEL) never reaches a conversation.
+    pub ring: std::time::Duration,
+    /// Register the bridge as an extension of a PBX that wants one (REGISTER with digest
+    /// authentication, refreshed before it expires); none where the PBX routes calls to the
+    /// bridge as a trunk.
+    pub register: Option<Register>,
+    /// The UDP ports calls take their RTP on (an even port each, first and last included), for
+    /// the firewall; none: any free port the system gives.
+    pub rtp_ports: Option<(u16, u16)>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { listen: SocketAddr::from(([127, 0, 0, 1], 5060)), max_calls: 4 }
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            max_calls: 4,
+            ring: std::time::Duration::ZERO,
+            register: None,
+            rtp_ports: None,
+        }
     }
+}
+
+/// A range of RTP ports from its written form, `30000-30999`: at least two ports, above 1023.
+pub fn port_range(text: &str) -> Result<(u16, u16)> {
+    let (a, b) = text.split_once('-').context("a range of ports is written FIRST-LAST")?;
+    let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
+    anyhow::ensure!(a > 1023 && a < b, "the RTP ports {a}-{b}: the first above 1023 and below the last");
+    Ok((a, b))
+}
+
+/// A socket for a call's RTP on `ip`: in `range` an even port, tried from a random one on
+/// (RTP's convention keeps the odd one above for RTCP); else any free port.
+async fn bind_rtp(ip: IpAddr, range: Option<(u16, u16)>) -> std::io::Result<UdpSocket> {
+    let Some((first, last)) = range else {
+        return UdpSocket::bind(SocketAddr::new(ip, 0)).await;
+    };
+    let first = first + first % 2;
+    let evens = ((last - first) / 2 + 1) as u64;
+    let from = rand_session() % evens;
+    for i in 0..evens {
+        let port = first + (((from + i) % evens) * 2) as u16;
+        if let Ok(socket) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            return Ok(socket);
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "every RTP port of the range is taken"))
+}
+
+/// The bridge as an extension of a PBX: where it registers and with which credentials.
+#[derive(Clone)]
+pub struct Register {
+    /// The registrar's URI (`sip:pbx.example.org` or `sip:10.0.0.5:5060`).
+    pub registrar: String,
+    /// The extension: the user part of the address of record (`4900`).
+    pub user: String,
+    /// The digest user name where the PBX hands out one apart from the extension.
+    pub auth_user: Option<String>,
+    pub password: String,
+    /// The registration's lifetime asked for, in seconds; it is refreshed at three quarters of
+    /// what the registrar grants.
+    pub expires: u32,
+}
+
+impl std::fmt::Debug for Register {
+    // The password never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Register")
+            .field("registrar", &self.registrar)
+            .field("user", &self.user)
+            .field("auth_user", &self.auth_user)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the bridge's registration with the PBX holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// Not registering, or not yet answered.
+    No,
+    Yes,
+    /// The registrar refused (the status code) or could not be reached (0); retried with a
+    /// growing pause.
+    Failed(u16),
 }
 
 /// What a call's conversation gets from its line.
@@ -113,6 +193,9 @@ pub struct Bridge {
     token: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     active: Arc<AtomicUsize>,
+    /// The registration's task and what stops it, where the bridge registers with a PBX.
+    registering: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
+    registered: watch::Receiver<Registered>,
 }
 
 impl Bridge {
@@ -137,11 +220,47 @@ impl Bridge {
         tokio::spawn(async move {
             let _ = inner.serve().await;
         });
+        let (registered_tx, registered) = watch::channel(Registered::No);
+        let registering = match config.register {
+            Some(register) => {
+                let registrar: rsipstack::sip::Uri = register
+                    .registrar
+                    .as_str()
+                    .try_into()
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("the registrar {}", register.registrar))?;
+                let stop = token.child_token();
+                Some((
+                    tokio::spawn(keep_registered(
+                        endpoint.inner.clone(),
+                        register,
+                        registrar,
+                        registered_tx,
+                        stop.clone(),
+                    )),
+                    stop,
+                ))
+            }
+            None => None,
+        };
         let active = Arc::new(AtomicUsize::new(0));
-        let answering =
-            Answering { dialogs, calls, active: active.clone(), max: config.max_calls, local, token: token.clone() };
+        let answering = Answering {
+            dialogs,
+            calls,
+            active: active.clone(),
+            max: config.max_calls,
+            ring: config.ring,
+            rtp_ports: config.rtp_ports,
+            local,
+            token: token.clone(),
+        };
         let task = tokio::spawn(answering.run(incoming, endpoint));
-        Ok(Bridge { local, token, task, active })
+        Ok(Bridge { local, token, task, active, registering, registered })
+    }
+
+    /// Whether the registration with the PBX holds (always `No` without one).
+    pub fn registered(&self) -> Registered {
+        *self.registered.borrow()
     }
 
     /// Where SIP is received.
@@ -154,10 +273,61 @@ impl Bridge {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// Stops answering; calls in progress end.
+    /// Stops answering; calls in progress end. A registration is taken back first, so the PBX
+    /// stops sending calls here.
     pub async fn shutdown(self) {
+        if let Some((task, stop)) = self.registering {
+            stop.cancel();
+            let _ = task.await;
+        }
         self.token.cancel();
         let _ = self.task.await;
+    }
+}
+
+/// Registers the bridge with the PBX and keeps the registration fresh until `stop`, then takes
+/// it back (expires 0). What happens is logged without the password.
+async fn keep_registered(
+    endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
+    register: Register,
+    registrar: rsipstack::sip::Uri,
+    state: watch::Sender<Registered>,
+    stop: CancellationToken,
+) {
+    use rsipstack::dialog::registration::{RefreshOutcome, Registration};
+    let credential = rsipstack::dialog::authenticate::Credential {
+        username: register.user.clone(),
+        password: register.password.clone(),
+        realm: None,
+        auth_username: register.auth_user.clone(),
+    };
+    let mut registration = Registration::new(endpoint, Some(credential));
+    registration
+        .keep_alive(registrar.clone(), register.expires.max(60), stop, |outcome| {
+            let now = match outcome {
+                RefreshOutcome::Registered(_) => Registered::Yes,
+                RefreshOutcome::Rejected(r) => Registered::Failed(u16::from(r.status_code.clone())),
+                RefreshOutcome::Failed(_) => Registered::Failed(0),
+            };
+            if *state.borrow() != now {
+                match now {
+                    Registered::Yes => tracing::info!(registrar = %register.registrar, "registered with the PBX"),
+                    Registered::Failed(code) => {
+                        tracing::warn!(registrar = %register.registrar, code, "registering with the PBX failed")
+                    }
+                    Registered::No => {}
+                }
+            }
+            state.send_replace(now);
+        })
+        .await;
+    if *state.borrow() == Registered::Yes {
+        let gone =
+            tokio::time::timeout(std::time::Duration::from_secs(2), registration.register(registrar, Some(0))).await;
+        if !matches!(gone, Ok(Ok(ref r)) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful) {
+            tracing::info!("taking the registration back got no answer; it lapses on its own");
+        }
+        state.send_replace(Registered::No);
     }
 }
 
@@ -166,6 +336,8 @@ struct Answering {
     calls: Arc<dyn Calls>,
     active: Arc<AtomicUsize>,
     max: usize,
+    ring: std::time::Duration,
+    rtp_ports: Option<(u16, u16)>,
     local: SocketAddr,
     token: CancellationToken,
 }
@@ -226,7 +398,7 @@ impl Answering {
                     return;
                 }
             };
-        let rtp = match UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).await {
+        let rtp = match bind_rtp(self.local.ip(), self.rtp_ports).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "no RTP port for a call");
@@ -253,27 +425,80 @@ impl Answering {
         tokio::spawn(async move {
             let _ = driver.handle(&mut tx).await;
         });
-        let session = rand_session();
-        let body = sdp::answer(&offer, media_at, session, 1);
-        if let Err(e) =
-            dialog.accept(Some(vec![Header::ContentType("application/sdp".into())]), Some(body.into_bytes()))
-        {
-            tracing::warn!(error = %e, "answering a call failed");
-            let _ = dialog.reject(Some(StatusCode::ServerInternalError), None);
-            self.dialogs.remove_dialog(&dialog.id());
-            return;
-        }
+        // The line is taken from the first ring: a node rings no more callers than it has lines.
         self.active.fetch_add(1, Ordering::SeqCst);
-        let call = Call {
+        let ringing = Ringing {
             dialogs: self.dialogs.clone(),
             dialog,
             active: self.active.clone(),
-            media_at,
-            session,
+            ring: self.ring,
             stop: self.token.child_token(),
         };
-        let target = Target::of(&offer);
-        tokio::spawn(call.run(states, rtp, target, caller, self.calls.clone()));
+        let calls = self.calls.clone();
+        tokio::spawn(async move {
+            let Some(states) = ringing.until_answered(states).await else { return };
+            let session = rand_session();
+            let body = sdp::answer(&offer, media_at, session, 1);
+            let Ringing { dialogs, dialog, active, stop, .. } = ringing;
+            if let Err(e) =
+                dialog.accept(Some(vec![Header::ContentType("application/sdp".into())]), Some(body.into_bytes()))
+            {
+                tracing::warn!(error = %e, "answering a call failed");
+                let _ = dialog.reject(Some(StatusCode::ServerInternalError), None);
+                dialogs.remove_dialog(&dialog.id());
+                active.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+            // A CANCEL that crosses the 200 is answered 200 by the stack and changes nothing
+            // (RFC 3261 9.2): the caller's ACK and BYE follow.
+            let call = Call { dialogs, dialog, active, media_at, session, stop };
+            call.run(states, rtp, Target::of(&offer), caller, calls).await;
+        });
+    }
+}
+
+/// A call that rings before it is answered.
+struct Ringing {
+    dialogs: Arc<DialogLayer>,
+    dialog: InviteDialog,
+    active: Arc<AtomicUsize>,
+    ring: std::time::Duration,
+    stop: CancellationToken,
+}
+
+impl Ringing {
+    /// Rings (180) for the configured time; the dialog's states when the call is to be
+    /// answered, none when the caller hung up first (CANCEL, answered 487 by the stack) or the
+    /// bridge is stopping (503), and then the line is free again.
+    async fn until_answered(&self, mut states: DialogStateReceiver) -> Option<DialogStateReceiver> {
+        if self.ring.is_zero() {
+            return Some(states);
+        }
+        let _ = self.dialog.ringing(None, None);
+        let rung = tokio::time::sleep(self.ring);
+        tokio::pin!(rung);
+        let answered = loop {
+            tokio::select! {
+                _ = &mut rung => break true,
+                _ = self.stop.cancelled() => {
+                    let _ = self.dialog.reject(Some(StatusCode::ServiceUnavailable), None);
+                    break false;
+                }
+                state = states.recv() => match state {
+                    None | Some(DialogState::Terminated(..)) => {
+                        tracing::info!("a caller hung up while it rang");
+                        break false;
+                    }
+                    Some(_) => {}
+                },
+            }
+        };
+        if answered {
+            return Some(states);
+        }
+        self.dialogs.remove_dialog(&self.dialog.id());
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        None
     }
 }
 
@@ -485,7 +710,37 @@ pub fn media_ip(listen: SocketAddr) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
-    use super::caller_number;
+    use super::{bind_rtp, caller_number, port_range};
+
+    #[test]
+    fn rtp_ports_come_from_the_configured_range_and_run_out_cleanly() {
+        assert_eq!(port_range("30000-30999").unwrap(), (30000, 30999));
+        for bad in ["30000", "30999-30000", "80-90", "a-b", "30000-70000"] {
+            assert!(port_range(bad).is_err(), "{bad}");
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let ip = "127.0.0.1".parse().unwrap();
+            // A range of one even port that is free (found near one the system hands out):
+            // the first call gets it, the second none while the first holds it.
+            let mut tried = 0;
+            let (one, range) = loop {
+                tried += 1;
+                assert!(tried < 50, "no free even port on loopback");
+                let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                let base = probe.local_addr().unwrap().port() & !1;
+                drop(probe);
+                let range = Some((base, base + 1));
+                if let Ok(one) = bind_rtp(ip, range).await {
+                    break (one, range);
+                }
+            };
+            assert_eq!(one.local_addr().unwrap().port(), range.unwrap().0);
+            assert!(bind_rtp(ip, range).await.is_err(), "the range's one even port is in use");
+            drop(one);
+            assert!(bind_rtp(ip, range).await.is_ok(), "free again after the call");
+        });
+    }
 
     #[test]
     fn the_callers_number_from_the_asserted_identity_or_from() {

@@ -163,7 +163,7 @@ fn baresip_dials_sends_keys_and_hangs_up() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let line = Keys::default();
     let keys = line.keys.clone();
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ..Default::default() };
     let bridge = rt.block_on(Bridge::start(config, Arc::new(line))).unwrap();
 
     // A softphone with no sound device: it sends a silent WAV and plays into nothing.

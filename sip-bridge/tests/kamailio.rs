@@ -1,20 +1,21 @@
-//! Several bridges behind the city's SIP proxy: kamailio (Debian's package, `tests/kamailio.cfg`)
-//! dispatches calls from sipp to two bridge instances, round robin; in-dialog requests follow
-//! the Record-Route to the bridge that has the call. When one bridge stops, new calls go to the
-//! other; a full bridge's 503 sends the call on as well. The bridges' conversations play
-//! nothing (no models): this is about the signalling. `scripts/test` installs kamailio and sipp.
+//! The bridge with kamailio (Debian's package). As the city's SIP proxy
+//! (`kamailio/dispatcher.cfg`) it dispatches calls from sipp to two bridge instances, round
+//! robin; in-dialog requests follow the Record-Route to the bridge that has the call. When one
+//! bridge stops, new calls go to the other; a full bridge's 503 sends the call on as well. As a
+//! PBX that wants the bridge as an extension (`tests/kamailio-registrar.cfg`) it takes the
+//! bridge's REGISTER only with the right digest credentials and routes the extension's calls to
+//! it. The bridges' conversations play nothing (no models): this is about the signalling.
+//! `scripts/test` installs kamailio and sipp.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lotse_sip_bridge::probe::{self, HEAD, invite};
-use lotse_sip_bridge::{Bridge, Calls, Config, Line};
-
-const KAMAILIO: &str = "/usr/sbin/kamailio";
+use lotse_sip_bridge::probe::{self, HEAD, KAMAILIO, invite};
+use lotse_sip_bridge::{Bridge, Calls, Config, Line, Register, Registered};
 
 fn required(what: &str) {
     assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "{what} missing");
@@ -31,6 +32,9 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
+/// The tests take turns: they share the directory of kamailio's files.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A line that counts its calls and plays nothing.
 #[derive(Default)]
 struct Counted {
@@ -45,57 +49,23 @@ impl Calls for Counted {
     }
 }
 
-/// kamailio, stopped when dropped.
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        // SIGTERM: kamailio's main process then stops the workers it forked (SIGKILL would
-        // leave them holding the port).
-        let stopped = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        if !stopped.is_ok_and(|s| s.success()) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
+/// The project's dispatcher configuration, which a city's proxy starts from.
+fn dispatcher_cfg() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kamailio/dispatcher.cfg")
 }
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// kamailio on `at` in front of `bridges`, with the project's configuration.
-fn proxy(at: SocketAddr, bridges: &[SocketAddr]) -> Proxy {
-    let list = tmp("dispatcher.list");
-    let lines: Vec<String> = bridges.iter().map(|b| format!("1 sip:{b}\n")).collect();
-    std::fs::write(&list, lines.concat()).unwrap();
-    let cfg = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio.cfg"))
-        .unwrap()
-        .replace("LISTEN", &at.to_string())
-        .replace("DISPATCHER_LIST", &list.display().to_string());
-    let file = tmp("kamailio.cfg");
-    std::fs::write(&file, cfg).unwrap();
-    let run = tmp("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let log = std::fs::File::create(tmp("kamailio.log")).unwrap();
-    let child = Command::new(KAMAILIO)
-        .arg("-f")
-        .arg(&file)
-        .args(["-DD", "-E", "-m", "32", "-M", "8"])
-        .arg("-Y")
-        .arg(&run)
-        .arg("-w")
-        .arg(tmp(""))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("kamailio starts");
-    Proxy(child)
+    probe::free_port().unwrap()
 }
 
 /// A call through the proxy: INVITE, 200 (its Record-Route kept), ACK and BYE along the
 /// route to the bridge that answered, after `secs` seconds.
 fn call_through(secs: f32) -> String {
+    call_to("lotse", secs)
+}
+
+/// [`call_through`] for the SIP user `user` (an extension).
+fn call_to(user: &str, secs: f32) -> String {
     let in_dialog = |method: &str, cseq: u32| {
         format!(
             r#"  <send{}><![CDATA[
@@ -121,7 +91,8 @@ fn call_through(secs: f32) -> String {
 {}  <recv response="200"/>
 </scenario>
 "#,
-        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000"),
+        invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
+            .replace("INVITE sip:lotse@", &format!("INVITE sip:{user}@")),
         in_dialog("ACK", 1),
         (secs * 1000.0) as u64,
         in_dialog("BYE", 2),
@@ -142,6 +113,7 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn the_proxy_spreads_calls_over_two_bridges_and_skips_a_stopped_or_full_one() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !have("sipp") || !Path::new(KAMAILIO).exists() {
         return required("sipp or kamailio (apt install sip-tester kamailio)");
     }
@@ -149,20 +121,13 @@ fn the_proxy_spreads_calls_over_two_bridges_and_skips_a_stopped_or_full_one() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (one, two) = (Counted::default(), Counted::default());
     let (calls_one, calls_two) = (one.calls.clone(), two.calls.clone());
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ..Default::default() };
     let first = rt.block_on(Bridge::start(config.clone(), Arc::new(one))).unwrap();
     let second = rt.block_on(Bridge::start(config, Arc::new(two))).unwrap();
     let at: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let _proxy = proxy(at, &[first.local_addr(), second.local_addr()]);
-    // The proxy is up when an OPTIONS through it is answered (by a bridge).
-    let options = format!(
-        "{HEAD}\n{}  <recv response=\"200\"/>\n</scenario>\n",
-        lotse_sip_bridge::probe::request("OPTIONS", 1, false)
-    );
-    let up = Instant::now();
-    while !probe::sipp(at, &tmp(""), "options", &options, Duration::from_secs(3)).unwrap_or(false) {
-        assert!(up.elapsed() < Duration::from_secs(20), "kamailio answers (see {})", tmp("kamailio.log").display());
-    }
+    // Up when an OPTIONS through it is answered (by a bridge).
+    let _proxy =
+        probe::dispatcher(&dispatcher_cfg(), at, &[first.local_addr(), second.local_addr()], &tmp("")).unwrap();
 
     // Round robin: of four calls one after the other, each bridge takes two; BYE reaches the
     // bridge that has the call (its line is free again).
@@ -200,5 +165,76 @@ fn the_proxy_spreads_calls_over_two_bridges_and_skips_a_stopped_or_full_one() {
     }
     assert_eq!(calls_two.load(Ordering::SeqCst) - on_second, 3, "the stopped bridge's calls went to the other");
     rt.block_on(second.shutdown());
+    let _ = std::fs::remove_dir_all(tmp(""));
+}
+
+#[test]
+fn the_bridge_registers_as_an_extension_with_digest_credentials_and_takes_its_calls() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !have("sipp") || !Path::new(KAMAILIO).exists() {
+        return required("sipp or kamailio (apt install sip-tester kamailio)");
+    }
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,rsipstack=warn").try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let at: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _pbx = probe::kamailio(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio-registrar.cfg"),
+        &[("LISTEN", &at.to_string()), ("EXTENSION", "4900"), ("PASSWORD", "Hotline-2026")],
+        &tmp(""),
+    )
+    .unwrap();
+    // The PBX answers OPTIONS for itself.
+    probe::answers(at, &tmp(""), Duration::from_secs(20)).unwrap();
+    let extension = |password: &str| Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_calls: 1,
+        register: Some(Register {
+            registrar: format!("sip:{at}"),
+            user: "4900".into(),
+            auth_user: None,
+            password: password.into(),
+            expires: 300,
+        }),
+        ..Default::default()
+    };
+    let state = |bridge: &Bridge, want: fn(Registered) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let now = bridge.registered();
+            if want(now) {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "the registration is {now:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // A wrong password: refused, and no call reaches that bridge.
+    let wrong = rt.block_on(Bridge::start(extension("falsch"), Arc::new(Counted::default()))).unwrap();
+    let refused = state(&wrong, |r| matches!(r, Registered::Failed(_)));
+    assert!(matches!(refused, Registered::Failed(401 | 403)), "{refused:?}");
+    let unanswered = format!(
+        "{HEAD}\n{}  <recv response=\"404\"/>\n{}</scenario>\n",
+        invite("      m=audio 16000 RTP/AVP 0").replace("INVITE sip:lotse@", "INVITE sip:4900@"),
+        probe::request("ACK", 1, true)
+    );
+    assert!(sipp(at, "unregistered", &unanswered), "no registration, no route to the extension: 404");
+    rt.block_on(wrong.shutdown());
+
+    // The right one: registered, and a call for the extension reaches the bridge.
+    let counted = Counted::default();
+    let calls = counted.calls.clone();
+    let bridge = rt.block_on(Bridge::start(extension("Hotline-2026"), Arc::new(counted))).unwrap();
+    state(&bridge, |r| r == Registered::Yes);
+    assert!(sipp(at, "extension", &call_to("4900", 1.0)), "a call for 4900 through the PBX");
+    wait_for("the line is free after BYE", || bridge.calls() == 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the registered bridge took the call");
+    // Another extension is not the bridge's.
+    let other = unanswered.replace("INVITE sip:4900@", "INVITE sip:4901@");
+    assert!(sipp(at, "other", &other), "another extension: 404");
+
+    // Stopped, the bridge takes its registration back: the PBX no longer routes there.
+    rt.block_on(bridge.shutdown());
+    assert!(sipp(at, "after-stop", &unanswered), "after the bridge stopped: 404");
     let _ = std::fs::remove_dir_all(tmp(""));
 }

@@ -44,10 +44,13 @@ fn tmp(name: &str) -> PathBuf {
 #[derive(Default)]
 struct Quiet {
     keys: Arc<Mutex<String>>,
+    /// Conversations begun.
+    begun: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Calls for Quiet {
     fn run(&self, line: Line) {
+        self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         (line.on_player)(Arc::default());
         while let Ok(input) = line.inbound.recv() {
             if let lotse_call::Inbound::Key(k) = input {
@@ -91,7 +94,7 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
         return required("sipp (apt install sip-tester)");
     }
     let rt = runtime();
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ..Default::default() };
     let quiet = Quiet::default();
     let keys = quiet.keys.clone();
     let bridge = rt.block_on(Bridge::start(config, Arc::new(quiet))).unwrap();
@@ -222,6 +225,52 @@ fn the_bridge_answers_refuses_and_survives_garbage() {
     let _ = std::fs::remove_dir_all(tmp(""));
 }
 
+#[test]
+fn a_caller_who_hangs_up_while_it_rings_never_reaches_a_conversation() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !have("sipp") {
+        return required("sipp (apt install sip-tester)");
+    }
+    let rt = runtime();
+    let ring = Duration::from_secs(2);
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ring, ..Default::default() };
+    let quiet = Quiet::default();
+    let begun = quiet.begun.clone();
+    let bridge = rt.block_on(Bridge::start(config, Arc::new(quiet))).unwrap();
+    let at = bridge.local_addr();
+
+    // The INVITE, its CANCEL and the ACK of the 487 are one transaction: one branch.
+    let branch = "z9hG4bK-lotse-[call_number]";
+    let invite = invite("      m=audio 16000 RTP/AVP 0").replace("branch=[branch]", &format!("branch={branch}"));
+    let cancel = request("CANCEL", 1, false).replace("branch=[branch]", &format!("branch={branch}"));
+    let ack = request("ACK", 1, true).replace("branch=[branch]", &format!("branch={branch}"));
+    // The 180 is required here (the helper's is optional): the phone rings.
+    let invite = invite.replace(r#"<recv response="180" optional="true"/>"#, r#"<recv response="180"/>"#);
+    let hung_up = format!(
+        "{HEAD}\n{invite}  <pause milliseconds=\"300\"/>\n{cancel}  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n{ack}  <pause milliseconds=\"200\"/>\n</scenario>\n"
+    );
+    let asked = std::thread::spawn(move || sipp(at, "cancel", &hung_up, Duration::from_secs(10)));
+    wait_for("the ringing call holds the line", || bridge.calls() == 1);
+    assert!(asked.join().unwrap(), "CANCEL answered 200, the INVITE 487, while it rang");
+    wait_for("the line is free again", || bridge.calls() == 0);
+    assert_eq!(begun.load(std::sync::atomic::Ordering::SeqCst), 0, "no conversation began");
+
+    // A caller who waits is answered after the ring, and the conversation begins.
+    let waits = format!(
+        "{HEAD}\n{}  <recv response=\"200\"/>\n{}  <pause milliseconds=\"500\"/>\n{}  <recv response=\"200\"/>\n</scenario>\n",
+        invite.replace(branch, "[branch]"),
+        request("ACK", 1, true),
+        request("BYE", 2, true)
+    );
+    let started = Instant::now();
+    assert!(sipp(at, "rings", &waits, Duration::from_secs(10)), "answered after ringing, BYE taken");
+    assert!(started.elapsed() >= ring, "the call rang {:?} before it was answered", started.elapsed());
+    wait_for("the answered call's line is free", || bridge.calls() == 0);
+    assert_eq!(begun.load(std::sync::atomic::Ordering::SeqCst), 1, "the answered call had its conversation");
+    rt.block_on(bridge.shutdown());
+    let _ = std::fs::remove_dir_all(tmp(""));
+}
+
 /// Lotse with the voice models behind a bridge of one line in this process: the engine, the
 /// speech stack, with a staff desk (`Some(open)`: reachable now or not, its teams put callers
 /// through to `sip:team@127.0.0.1:5999`) or none, and the bridge's record of the turns.
@@ -252,7 +301,7 @@ fn lotse(models: &Path, desk: Option<bool>) -> Lotse {
         runtime: rt.handle().clone(),
         record: Some(record.clone()),
     };
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1 };
+    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ..Default::default() };
     let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
     let store = sessions.and_then(|s| Some(s.desk()?.store.clone()));
     Lotse { rt, bridge, store, record }
@@ -294,6 +343,36 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     eprintln!("German: end of the caller's speech → the answer's first audio over SIP: {:.0} ms", latency * 1000.0);
     assert!(latency < 2.0, "the answer began {latency:.2} s after the caller stopped");
     assert!(heard.rms(answer, answer + 3.0) > 0.02, "the answer is speech, not a click");
+
+    // Barge-in during the answer: the caller speaks again once the answer has sounded for
+    // 0.4 s without a break (mid-sentence). Measured from the RTP streams on one clock, the
+    // bot's audio stops within 200 ms of the caller's speech start, and the record keeps only
+    // what the caller heard of the answer.
+    let question = probe::pico("Was kostet ein Reisepass?", "de-DE", &tmp("")).unwrap();
+    let again = probe::pico("Moment, ich habe noch eine Frage.", "de-DE", &tmp("")).unwrap();
+    let (heard, barge) = probe::interrupt(at, &tmp(""), "barge", &question, &again, 0.4, 12.0).unwrap();
+    let barge = barge.expect("the answer sounded for 0.4 s");
+    assert!(heard.rms(barge - 0.1, barge) > 0.01, "the answer was sounding when the caller spoke again");
+    let stopped = heard.quiet_from(barge, barge + 1.5) - barge;
+    eprintln!(
+        "barge-in during the answer: the caller's speech start → the bot's audio stopped: {:.0} ms",
+        stopped * 1000.0
+    );
+    assert!(stopped <= 0.2, "the answer went on {stopped:.2} s into the caller's speech");
+    wait_for("the interrupted call's thread has ended", || bridge.calls() == 0);
+    let interrupted = record
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|t| t.source_ids.iter().any(|s| s == "reisepass") && t.heard.is_some())
+        .cloned();
+    let turn = interrupted.expect("the interrupted answer is recorded as interrupted");
+    let heard_text = turn.heard.unwrap();
+    assert!(
+        heard_text.len() < turn.reply.len(),
+        "what was heard ({heard_text}) is less than the reply ({})",
+        turn.reply
+    );
 
     // An English caller: the answer is Piper's voice, which whisper transcribes, so what the
     // caller heard can be read back: it names the service. (The reply goes on with the

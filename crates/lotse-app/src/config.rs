@@ -22,6 +22,69 @@ pub struct Config {
     /// The staff handoff: database, retention, timeouts, teams and their hours.
     #[serde(default)]
     pub handoff: lotse_handoff::HandoffConfig,
+    /// The phone line (the SIP bridge), where `lotse serve --sip` answers calls.
+    #[serde(default)]
+    pub sip: SipConfig,
+}
+
+/// The phone line's settings beyond its address (`--sip`) and its number of lines
+/// (`--sip-max-calls`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Seconds a call rings before the bridge answers (0: at once).
+    pub ring_seconds: f32,
+    /// Register with the PBX as an extension; without it the PBX routes calls to the bridge's
+    /// address as a trunk.
+    pub register: Option<SipRegister>,
+    /// The UDP ports for the calls' audio, `30000-30999`, so the firewall opens a range and
+    /// not every port (default: any free port).
+    pub rtp_ports: Option<String>,
+}
+
+/// The bridge as an extension of the PBX. The password is best given in the environment
+/// (`LOTSE_SIP__REGISTER__PASSWORD`) rather than in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipRegister {
+    /// The registrar's URI: `sip:pbx.example.org`, `sip:10.0.0.5:5060`.
+    pub registrar: String,
+    /// The extension (the user part of the address of record).
+    pub user: String,
+    /// The digest user name, where the PBX gives one apart from the extension.
+    pub auth_user: Option<String>,
+    pub password: String,
+    /// The registration's lifetime asked for, in seconds (default 600).
+    #[serde(default = "SipRegister::default_expires")]
+    pub expires: u32,
+}
+
+impl SipRegister {
+    fn default_expires() -> u32 {
+        600
+    }
+}
+
+impl std::fmt::Debug for SipRegister {
+    // The password never reaches a log or an error message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipRegister")
+            .field("registrar", &self.registrar)
+            .field("user", &self.user)
+            .field("auth_user", &self.auth_user)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SipConfig {
+    /// How long a call rings, checked: 0 to 30 seconds.
+    pub fn ring(&self) -> Result<std::time::Duration> {
+        if !(0.0..=30.0).contains(&self.ring_seconds) {
+            anyhow::bail!("[sip] ring_seconds must lie between 0 and 30, not {}", self.ring_seconds);
+        }
+        Ok(std::time::Duration::from_secs_f32(self.ring_seconds))
+    }
 }
 
 /// What belongs to the city that runs Lotse rather than to Lotse: its name, its
@@ -139,13 +202,13 @@ impl Config {
         }
         Figment::new()
             .merge(Toml::file(&file))
-            // Only LOTSE_CITY__*, LOTSE_LLM__* and LOTSE_HANDOFF__*: other LOTSE_ variables
+            // Only LOTSE_CITY__*, LOTSE_LLM__*, LOTSE_HANDOFF__* and LOTSE_SIP__*: other LOTSE_ variables
             // (LOTSE_CACHE, …) are not settings.
             .merge(
                 Env::prefixed("LOTSE_")
                     .filter(|k| {
                         let k = k.as_str().to_lowercase();
-                        k.starts_with("city__") || k.starts_with("llm__") || k.starts_with("handoff__")
+                        ["city__", "llm__", "handoff__", "sip__"].iter().any(|p| k.starts_with(p))
                     })
                     .split("__"),
             )
@@ -218,5 +281,23 @@ mod tests {
         assert_eq!(jena.city.recognition_words(), ["Jena", "Bürgerservice"]);
         assert_eq!(jena.city.heard_as(), ["Gina", "Jenna", "Jina"]);
         assert!(load("[city]\ntime_zone = \"Mars/Olympus\"\n").unwrap().city.zone().is_err());
+    }
+
+    #[test]
+    fn the_sip_section_rings_and_registers_without_showing_the_password() {
+        let none = load("").unwrap();
+        assert_eq!(none.sip.ring().unwrap(), std::time::Duration::ZERO);
+        assert!(none.sip.register.is_none());
+        let c = load(
+            "[sip]\nring_seconds = 2.5\n[sip.register]\nregistrar = \"sip:pbx.example.org\"\nuser = \"4900\"\npassword = \"geheim-42\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.ring().unwrap(), std::time::Duration::from_millis(2500));
+        let r = c.sip.register.as_ref().unwrap();
+        assert_eq!((r.user.as_str(), r.expires, r.auth_user.as_deref()), ("4900", 600, None));
+        assert!(!format!("{c:?}").contains("geheim-42"), "the password is kept out of logs");
+        assert!(load("[sip]\nring_seconds = 99\n").unwrap().sip.ring().is_err());
+        assert!(load("[sip.register]\nuser = \"4900\"\n").is_err(), "a registration needs its registrar and password");
+        assert!(load("[sip]\nrign_seconds = 1\n").is_err(), "a misspelt setting is an error");
     }
 }

@@ -66,10 +66,11 @@ pub enum BenchCommand {
         #[arg(long, default_value = "knowledge")]
         knowledge: PathBuf,
     },
-    /// The phone line over SIP: sipp calls the bridge (in this process) one call at a time
-    /// and asks a German question of the set (SVOX pico's voice, PCMU) over the greeting;
-    /// end of speech → the answer's first audio and the barge-in (the caller's speech start →
-    /// the greeting stopped), measured from the RTP streams as the caller gets them.
+    /// The phone line over SIP: sipp calls the bridge (in this process, or through kamailio in
+    /// front of it) and asks a German question of the set (SVOX pico's voice, PCMU) over the
+    /// greeting, at load levels of calls at once or calls a minute; end of speech → the
+    /// answer's first audio and the barge-in (the caller's speech start → the greeting
+    /// stopped), measured from the RTP streams as the caller gets them; then key 0 → REFER.
     Sip {
         #[arg(long, default_value = "knowledge")]
         knowledge: PathBuf,
@@ -82,6 +83,20 @@ pub enum BenchCommand {
         /// figure is the most calls at once with p95 end of speech → first audio ≤ 1.5 s.
         #[arg(long, value_delimiter = ',', default_value = "1")]
         concurrent: Vec<usize>,
+        /// Calls per minute, each a level of its own with all the calls ringing at that
+        /// fixed rate whatever the calls before are doing (`4,8,12`); replaces --concurrent.
+        #[arg(long, value_delimiter = ',')]
+        rate: Vec<f64>,
+        /// The calls go through kamailio (Debian's package) in front of the bridge, as a
+        /// city's proxy would send them.
+        #[arg(long)]
+        proxy: bool,
+        #[arg(long, default_value = "sip-bridge/kamailio/dispatcher.cfg")]
+        proxy_config: PathBuf,
+        /// Calls that press 0 within staff hours and are put through (key pressed → REFER
+        /// sent); 0 measures none.
+        #[arg(long, default_value_t = 5)]
+        transfers: usize,
     },
     /// Speech: recognition and synthesis real-time factors, and the latency of whole voice
     /// turns (end of speech → first reply sample) on this machine's cores.
@@ -103,16 +118,44 @@ pub fn run(app: &lotse_app::App, cmd: BenchCommand) -> Result<ExitCode> {
             llm(app, &model, llama_python.as_deref(), runs, max_tokens, &knowledge)
         }
         BenchCommand::Voice { knowledge, runs } => voice(app, &knowledge, runs),
-        BenchCommand::Sip { knowledge, set, calls, concurrent } => sip(app, &knowledge, &set, calls, &concurrent),
+        BenchCommand::Sip { knowledge, set, calls, concurrent, rate, proxy, proxy_config, transfers } => {
+            anyhow::ensure!(rate.iter().all(|r| *r > 0.0 && r.is_finite()), "--rate needs calls per minute above 0");
+            let mut rate = rate;
+            rate.sort_by(f64::total_cmp);
+            rate.dedup();
+            let proxy = proxy.then_some(proxy_config.as_path());
+            sip(app, &knowledge, &set, calls, &concurrent, &rate, proxy, transfers)
+        }
     }
 }
 
+/// A load level of `lotse bench sip`.
+enum Level {
+    /// Calls in groups that ring at the same moment.
+    Together(usize),
+    /// A call every 60/r seconds.
+    PerMinute(f64),
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Level::Together(n) => write!(f, "{n} at once"),
+            Level::PerMinute(r) => write!(f, "{r} calls a minute"),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn sip(
     app: &lotse_app::App,
     knowledge: &std::path::Path,
     set: &std::path::Path,
     calls: usize,
     concurrent: &[usize],
+    rates: &[f64],
+    proxy: Option<&std::path::Path>,
+    transfers: usize,
 ) -> Result<ExitCode> {
     use lotse_sip_bridge::probe;
     let questions: Vec<String> = lotse_eval::load_set(set)?
@@ -129,14 +172,21 @@ fn sip(
     let step = (questions.len() / calls.max(1)).max(1);
     let chosen: Vec<&String> = questions.iter().step_by(step).take(calls).collect();
     let kb = std::sync::Arc::new(lotse_app::load(knowledge)?);
-    let engine = std::sync::Arc::new(app.build_engine_over(kb)?);
+    let engine = std::sync::Arc::new(app.build_engine_over(kb.clone())?);
     let stack =
         std::sync::Arc::new(lotse_app::voice::Stack::load(app.models_dir(), &engine, &app.configuration()?.city)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let lines =
-        lotse_sip_bridge::LotseCalls { engine, stack, sessions: None, runtime: runtime.handle().clone(), record: None };
-    let most = levels.iter().copied().max().unwrap_or(1);
-    let config = lotse_sip_bridge::Config { listen: "127.0.0.1:0".parse()?, max_calls: most };
+    let lines = lotse_sip_bridge::LotseCalls {
+        engine: engine.clone(),
+        stack: stack.clone(),
+        sessions: None,
+        runtime: runtime.handle().clone(),
+        record: None,
+    };
+    // At a call rate the node may have more calls up than cores: lines enough that overload
+    // shows as latency, not as busy lines.
+    let most = if rates.is_empty() { levels.iter().copied().max().unwrap_or(1) } else { 8 };
+    let config = lotse_sip_bridge::Config { listen: "127.0.0.1:0".parse()?, max_calls: most, ..Default::default() };
     let bridge = runtime.block_on(lotse_sip_bridge::Bridge::start(config, std::sync::Arc::new(lines)))?;
     let at = bridge.local_addr();
     let dir = probe::workdir("bench-sip")?;
@@ -151,58 +201,118 @@ fn sip(
     let p = |v: &[Duration], q: f64| lotse_eval::stats::percentile_ms(v, q);
     let mut held = None;
     let mut failed = false;
-    for &n in &levels {
+    // Where the callers ring: the bridge, or kamailio in front of it.
+    let proxy = match proxy {
+        Some(cfg) => {
+            let at_proxy: std::net::SocketAddr = format!("127.0.0.1:{}", probe::free_port()?).parse()?;
+            let k = probe::dispatcher(cfg, at_proxy, &[at], &dir)?;
+            println!("sip: the calls go through kamailio on {at_proxy} ({})", cfg.display());
+            Some((k, at_proxy))
+        }
+        None => None,
+    };
+    let ring = proxy.as_ref().map_or(at, |(_, a)| *a);
+    let levels: Vec<Level> = if rates.is_empty() {
+        levels.iter().map(|&n| Level::Together(n)).collect()
+    } else {
+        rates.iter().map(|&r| Level::PerMinute(r)).collect()
+    };
+    for level in &levels {
         let (mut latency, mut barge_in) = (Vec::new(), Vec::new());
         let mut unanswered = 0;
-        // The calls in groups of `n` that ring at the same moment.
-        for (g, group) in wavs.chunks(n).enumerate() {
-            // The lines of the calls before are free (their threads end after the last work).
-            let free = Instant::now();
-            while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let heard: Vec<Result<probe::Heard>> = std::thread::scope(|scope| {
-                let callers: Vec<_> = group
-                    .iter()
-                    .enumerate()
-                    .map(|(j, (wav, _, end))| {
-                        let (dir, name) = (&dir, format!("c{n}-{g}-{j}"));
-                        // Until the answer has begun: the question, the hangover, the work, and room.
-                        scope.spawn(move || probe::call(at, dir, &name, wav, end + 4.0))
-                    })
-                    .collect();
-                callers
-                    .into_iter()
-                    .map(|c| c.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a caller panicked"))))
-                    .collect()
-            });
-            for (h, (_, onset, end)) in heard.into_iter().zip(group) {
-                // A call that failed (sipp, or no RTP) counts as unanswered; the level goes on.
-                let h = match h {
-                    Ok(h) => h,
-                    Err(e) => {
-                        eprintln!("  a call failed at {n} at once: {e:#}");
-                        unanswered += 1;
-                        continue;
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let mut heard: Vec<(Result<probe::Heard>, f32, f32)> = Vec::new();
+        let call = |name: String, wav: &std::path::Path, end: f32| {
+            // Until the answer has begun: the question, the hangover, the work, and room.
+            probe::call(ring, &dir, &name, wav, end + 4.0)
+        };
+        match *level {
+            // The calls in groups of `n` that ring at the same moment.
+            Level::Together(n) => {
+                for (g, group) in wavs.chunks(n).enumerate() {
+                    // The lines of the calls before are free (their threads end after the last work).
+                    let free = Instant::now();
+                    while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
+                        std::thread::sleep(Duration::from_millis(50));
                     }
-                };
-                match h.sound_after(*end) {
-                    Some(t) => latency.push(Duration::from_secs_f32(t - end)),
-                    None => unanswered += 1,
+                    std::thread::scope(|scope| {
+                        let callers: Vec<_> = group
+                            .iter()
+                            .enumerate()
+                            .map(|(j, (wav, _, end))| scope.spawn(move || call(format!("c{n}-{g}-{j}"), wav, *end)))
+                            .collect();
+                        for (c, (_, onset, end)) in callers.into_iter().zip(group) {
+                            let h = c.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a caller panicked")));
+                            heard.push((h, *onset, *end));
+                        }
+                    });
+                    peak.fetch_max(group.len(), std::sync::atomic::Ordering::SeqCst);
                 }
-                // The greeting was sounding when the caller began: when did it stop for good
-                // (until the caller's question ended)?
-                if h.rms(onset - 0.1, *onset) > 0.01 {
-                    barge_in.push(Duration::from_secs_f32(h.quiet_from(*onset, *end) - onset));
+            }
+            // A call every 60/r seconds, whatever the calls before are doing; the most calls
+            // up at once is sampled from the bridge.
+            Level::PerMinute(r) => {
+                let free = Instant::now();
+                while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
+                    std::thread::sleep(Duration::from_millis(50));
                 }
+                let every = Duration::from_secs_f64(60.0 / r);
+                let done = std::sync::atomic::AtomicBool::new(false);
+                std::thread::scope(|scope| {
+                    scope.spawn(|| {
+                        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                            peak.fetch_max(bridge.calls(), std::sync::atomic::Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    });
+                    let start = Instant::now();
+                    let callers: Vec<_> = wavs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (wav, _, end))| {
+                            let due = every * i as u32;
+                            let call = &call;
+                            scope.spawn(move || {
+                                std::thread::sleep(due.saturating_sub(start.elapsed()));
+                                call(format!("r{r}-{i}"), wav, *end)
+                            })
+                        })
+                        .collect();
+                    for (c, (_, onset, end)) in callers.into_iter().zip(&wavs) {
+                        let h = c.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a caller panicked")));
+                        heard.push((h, *onset, *end));
+                    }
+                    done.store(true, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+        }
+        for (h, onset, end) in heard {
+            // A call that failed (sipp, or no RTP) counts as unanswered; the level goes on.
+            let h = match h {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("  a call failed at {level}: {e:#}");
+                    unanswered += 1;
+                    continue;
+                }
+            };
+            match h.sound_after(end) {
+                Some(t) => latency.push(Duration::from_secs_f32(t - end)),
+                None => unanswered += 1,
+            }
+            // The greeting was sounding when the caller began: when did it stop for good
+            // (until the caller's question ended)?
+            if h.rms(onset - 0.1, onset) > 0.01 {
+                barge_in.push(Duration::from_secs_f32(h.quiet_from(onset, end) - onset));
             }
         }
         if latency.is_empty() {
-            println!("sip: {n} at once: no call was answered");
+            println!("sip: {level}: no call was answered");
             break;
         }
+        let peak = peak.into_inner();
         println!(
-            "sip: {} calls over loopback (sipp, PCMU), {n} at once, {} without an answer in 4 s",
+            "sip: {} calls over loopback (sipp, PCMU), {level}, at most {peak} up at once, {} without an answer in 4 s",
             wavs.len(),
             unanswered
         );
@@ -222,22 +332,93 @@ fn sip(
         // (a higher level that passes by chance after a failure does not count).
         let ok = unanswered == 0 && p(&latency, 0.95) <= 1500.0;
         if ok && !failed {
-            held = Some(n);
+            held = Some((level.to_string(), peak));
         }
         failed |= !ok;
     }
+    drop(proxy);
     runtime.block_on(bridge.shutdown());
+    if transfers > 0 {
+        // A staff desk reachable around the clock whose teams have a line: the caller presses
+        // 0, hears that they are connected, and is referred.
+        let desk = transfer_desk(&runtime, kb, &dir)?;
+        let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
+        let lines = lotse_sip_bridge::LotseCalls {
+            engine,
+            stack,
+            sessions: Some(sessions),
+            runtime: runtime.handle().clone(),
+            record: None,
+        };
+        let config = lotse_sip_bridge::Config { listen: "127.0.0.1:0".parse()?, max_calls: 1, ..Default::default() };
+        let bridge = runtime.block_on(lotse_sip_bridge::Bridge::start(config, std::sync::Arc::new(lines)))?;
+        let mut times = Vec::new();
+        for i in 0..transfers {
+            let free = Instant::now();
+            while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            match probe::put_through(bridge.local_addr(), &dir, &format!("t{i}")) {
+                Ok(t) => times.push(t),
+                Err(e) => eprintln!("  a transfer failed: {e:#}"),
+            }
+        }
+        runtime.block_on(bridge.shutdown());
+        if times.is_empty() {
+            println!("  transfer: no call was put through");
+        } else {
+            println!(
+                "  transfer, key 0 pressed → REFER sent: p50 {:.0} ms, p95 {:.0} ms ({} of {transfers} calls; the connecting words play first)",
+                p(&times, 0.5),
+                p(&times, 0.95),
+                times.len()
+            );
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     if levels.len() > 1 {
         match held {
-            Some(n) => println!(
-                "  calls at once this node holds with p95 end of speech → first audio ≤ 1.5 s: {n} (of {levels:?}, {} cores)",
+            Some((level, peak)) => println!(
+                "  the highest load this node holds with p95 end of speech → first audio ≤ 1.5 s: {level}, at most {peak} calls up at once ({} cores)",
                 std::thread::available_parallelism().map_or(0, |n| n.get())
             ),
             None => println!("  no level held p95 ≤ 1.5 s"),
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A staff desk open from yesterday to tomorrow, its teams put through to
+/// `sip:team@127.0.0.1:5999`, its store in `dir`.
+fn transfer_desk(
+    rt: &tokio::runtime::Runtime,
+    kb: std::sync::Arc<lotse_knowledge::KnowledgeBase>,
+    dir: &std::path::Path,
+) -> Result<lotse_handoff::Desk> {
+    use jiff::ToSpan;
+    let zone = lotse_core::calendar::Zone {
+        tz: jiff::tz::TimeZone::get("Europe/Berlin")?,
+        state: lotse_core::calendar::State::Thueringen,
+    };
+    let mut schedule = lotse_handoff::Schedule::default();
+    let today = jiff::Timestamp::now().to_zoned(zone.tz.clone()).date();
+    for d in [-1i64, 0, 1] {
+        schedule.exceptions.push(lotse_handoff::Exception {
+            date: today.checked_add(d.days())?.to_string(),
+            hours: Some("00:00-24:00".into()),
+            team: None,
+            note: None,
+        });
+    }
+    for t in &mut schedule.teams {
+        t.transfer = Some("sip:team@127.0.0.1:5999".into());
+    }
+    let database = format!("sqlite:{}", dir.join("desk.db").display());
+    let config = lotse_handoff::HandoffConfig { schedule, database: database.clone(), ..Default::default() };
+    rt.block_on(async {
+        let store = lotse_handoff::Store::open(&database).await?;
+        Ok(lotse_handoff::Desk::new(store, config, kb, zone).await?)
+    })
 }
 
 fn voice(app: &lotse_app::App, knowledge: &std::path::Path, runs: usize) -> Result<ExitCode> {

@@ -289,8 +289,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 if index.has_embeddings() { "on" } else { "off" }
             );
             let embeddings = index.has_embeddings();
-            let config = app.configuration()?;
+            let mut config = app.configuration()?;
             let config_city = config.city.clone();
+            let ring = config.sip.ring()?;
+            let rtp_ports = match config.sip.rtp_ports.as_deref() {
+                Some(range) => Some(lotse_sip_bridge::sip::port_range(range).context("[sip] rtp_ports")?),
+                None => None,
+            };
+            let register = config.sip.register.take().map(|r| lotse_sip_bridge::Register {
+                registrar: r.registrar,
+                user: r.user,
+                auth_user: r.auth_user,
+                password: r.password,
+                expires: r.expires,
+            });
             let engine = app.engine(kb.clone(), index)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
@@ -319,7 +331,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         runtime: runtime.handle().clone(),
                         record: None,
                     };
-                    let config = lotse_sip_bridge::Config { listen, max_calls: sip_max_calls };
+                    let config =
+                        lotse_sip_bridge::Config { listen, max_calls: sip_max_calls, ring, register, rtp_ports };
                     let bridge =
                         runtime.block_on(lotse_sip_bridge::Bridge::start(config, std::sync::Arc::new(calls)))?;
                     eprintln!("answering calls on sip:{} (UDP)", bridge.local_addr());
