@@ -78,11 +78,12 @@ const TRANSFER_FAILED: (&str, &str) = (
     "Sorry, I could not put you through. Please try again later, or ask me something else.",
 );
 
-/// What the bot says before it puts a caller through to a team.
+/// What the bot says before it puts a caller through to a team: one short sentence, since the
+/// REFER waits for it to end (the PBX's ringback then tells the caller to wait).
 fn connecting(lang: Lang, team: &str) -> String {
     match lang {
-        Lang::En => format!("I'm putting you through to the {team} team now. One moment, please."),
-        _ => format!("Ich verbinde Sie jetzt mit dem Team {team}. Einen Moment bitte."),
+        Lang::En => format!("Putting you through to the {team} team."),
+        _ => format!("Ich verbinde Sie mit dem Team {team}."),
     }
 }
 
