@@ -69,6 +69,28 @@ pub fn request(method: &str, cseq: u32, dialog: bool) -> String {
     )
 }
 
+/// A request of the caller's side in the dialog, along its route set: to the Contact of the
+/// answer, through the proxies that record-routed (the INVITE's 200 must be received with
+/// `rrs="true"`). Straight to a bridge there is no route set and it goes to the bridge.
+pub fn routed(method: &str, cseq: u32) -> String {
+    let retrans = if method == "ACK" { "" } else { r#" retrans="500""# };
+    format!(
+        r#"  <send{retrans}><![CDATA[
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:lotse@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+"#
+    )
+}
+
 /// Runs a sipp scenario (one call) against the bridge, in `dir`: whether sipp saw every
 /// message it expected. What went wrong is in `dir/NAME-errors.log`.
 pub fn sipp(bridge: SocketAddr, dir: &Path, name: &str, scenario: &str, timeout: Duration) -> Result<bool> {
@@ -229,7 +251,7 @@ pub fn call_as(
     let ear_port = ear.local_addr()?.port();
     let scenario = format!(
         r#"{HEAD}
-{}  <recv response="200"/>
+{}  <recv response="200" rrs="true"/>
 {}  <nop><action><exec rtp_stream="{},1,0"/></action></nop>
   <pause milliseconds="{}"/>
 {}  <recv response="200"/>
@@ -243,10 +265,10 @@ pub fn call_as(
             },
             from
         ),
-        request("ACK", 1, true),
+        routed("ACK", 1),
         wav.display(),
         (listen * 1000.0) as u64,
-        request("BYE", 2, true)
+        routed("BYE", 2)
     );
     let (dir2, name2) = (dir.to_path_buf(), name.to_string());
     let caller =

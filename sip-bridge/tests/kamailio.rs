@@ -66,24 +66,6 @@ fn call_through(secs: f32) -> String {
 
 /// [`call_through`] for the SIP user `user` (an extension).
 fn call_to(user: &str, secs: f32) -> String {
-    let in_dialog = |method: &str, cseq: u32| {
-        format!(
-            r#"  <send{}><![CDATA[
-      {method} [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:lotse@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {cseq} {method}
-      Contact: <sip:caller@[local_ip]:[local_port]>
-      [routes]
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]></send>
-"#,
-            if method == "ACK" { "" } else { r#" retrans="500""# }
-        )
-    };
     format!(
         r#"{HEAD}
 {}  <recv response="200" rrs="true"/>
@@ -93,9 +75,9 @@ fn call_to(user: &str, secs: f32) -> String {
 "#,
         invite("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000")
             .replace("INVITE sip:lotse@", &format!("INVITE sip:{user}@")),
-        in_dialog("ACK", 1),
+        probe::routed("ACK", 1),
         (secs * 1000.0) as u64,
-        in_dialog("BYE", 2),
+        probe::routed("BYE", 2),
     )
 }
 
