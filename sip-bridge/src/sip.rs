@@ -201,6 +201,24 @@ pub struct Bridge {
 impl Bridge {
     /// Binds the SIP port and starts answering.
     pub async fn start(config: Config, calls: Arc<dyn Calls>) -> Result<Bridge> {
+        // What can be wrong with the configuration is found before anything is bound.
+        if let Some((first, last)) = config.rtp_ports {
+            anyhow::ensure!(
+                first > 1023 && first < last && first + first % 2 <= last,
+                "the RTP ports {first}-{last}: the first above 1023 and an even port in the range"
+            );
+        }
+        let registrar: Option<rsipstack::sip::Uri> = match &config.register {
+            Some(register) => Some(
+                register
+                    .registrar
+                    .as_str()
+                    .try_into()
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("the registrar {}", register.registrar))?,
+            ),
+            None => None,
+        };
         let token = CancellationToken::new();
         let transport = TransportLayer::new(token.child_token());
         let udp = UdpConnection::create_connection(config.listen, None, Some(token.child_token()))
@@ -221,14 +239,8 @@ impl Bridge {
             let _ = inner.serve().await;
         });
         let (registered_tx, registered) = watch::channel(Registered::No);
-        let registering = match config.register {
-            Some(register) => {
-                let registrar: rsipstack::sip::Uri = register
-                    .registrar
-                    .as_str()
-                    .try_into()
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-                    .with_context(|| format!("the registrar {}", register.registrar))?;
+        let registering = match config.register.zip(registrar) {
+            Some((register, registrar)) => {
                 let stop = token.child_token();
                 Some((
                     tokio::spawn(keep_registered(
@@ -302,26 +314,34 @@ async fn keep_registered(
         auth_username: register.auth_user.clone(),
     };
     let mut registration = Registration::new(endpoint, Some(credential));
-    registration
-        .keep_alive(registrar.clone(), register.expires.max(60), stop, |outcome| {
-            let now = match outcome {
-                RefreshOutcome::Registered(_) => Registered::Yes,
-                RefreshOutcome::Rejected(r) => Registered::Failed(u16::from(r.status_code.clone())),
-                RefreshOutcome::Failed(_) => Registered::Failed(0),
-            };
-            if *state.borrow() != now {
-                match now {
-                    Registered::Yes => tracing::info!(registrar = %register.registrar, "registered with the PBX"),
-                    Registered::Failed(code) => {
-                        tracing::warn!(registrar = %register.registrar, code, "registering with the PBX failed")
-                    }
-                    Registered::No => {}
+    // Whether the PBX ever took the registration: then it is taken back at the end, even after
+    // a refresh that failed (the binding may still hold).
+    let mut ever = false;
+    let refreshing = registration.keep_alive(registrar.clone(), register.expires.max(60), stop.clone(), |outcome| {
+        let now = match outcome {
+            RefreshOutcome::Registered(_) => Registered::Yes,
+            RefreshOutcome::Rejected(r) => Registered::Failed(u16::from(r.status_code.clone())),
+            RefreshOutcome::Failed(_) => Registered::Failed(0),
+        };
+        if *state.borrow() != now {
+            match now {
+                Registered::Yes => tracing::info!(registrar = %register.registrar, "registered with the PBX"),
+                Registered::Failed(code) => {
+                    tracing::warn!(registrar = %register.registrar, code, "registering with the PBX failed")
                 }
+                Registered::No => {}
             }
-            state.send_replace(now);
-        })
-        .await;
-    if *state.borrow() == Registered::Yes {
+        }
+        ever |= now == Registered::Yes;
+        state.send_replace(now);
+    });
+    // keep_alive notices `stop` only between attempts; a REGISTER the registrar does not
+    // answer would hold a shutdown for the transaction's 32 s.
+    tokio::select! {
+        _ = refreshing => {}
+        _ = stop.cancelled() => {}
+    }
+    if ever {
         let gone =
             tokio::time::timeout(std::time::Duration::from_secs(2), registration.register(registrar, Some(0))).await;
         if !matches!(gone, Ok(Ok(ref r)) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful) {
@@ -479,11 +499,8 @@ impl Ringing {
         tokio::pin!(rung);
         let answered = loop {
             tokio::select! {
-                _ = &mut rung => break true,
-                _ = self.stop.cancelled() => {
-                    let _ = self.dialog.reject(Some(StatusCode::ServiceUnavailable), None);
-                    break false;
-                }
+                // A CANCEL already taken wins over the end of the ring.
+                biased;
                 state = states.recv() => match state {
                     None | Some(DialogState::Terminated(..)) => {
                         tracing::info!("a caller hung up while it rang");
@@ -491,6 +508,11 @@ impl Ringing {
                     }
                     Some(_) => {}
                 },
+                _ = &mut rung => break true,
+                _ = self.stop.cancelled() => {
+                    let _ = self.dialog.reject(Some(StatusCode::ServiceUnavailable), None);
+                    break false;
+                }
             }
         };
         if answered {

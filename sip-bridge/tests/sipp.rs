@@ -232,7 +232,7 @@ fn a_caller_who_hangs_up_while_it_rings_never_reaches_a_conversation() {
         return required("sipp (apt install sip-tester)");
     }
     let rt = runtime();
-    let ring = Duration::from_secs(2);
+    let ring = Duration::from_secs(4);
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ring, ..Default::default() };
     let quiet = Quiet::default();
     let begun = quiet.begun.clone();
@@ -247,7 +247,7 @@ fn a_caller_who_hangs_up_while_it_rings_never_reaches_a_conversation() {
     // The 180 is required here (the helper's is optional): the phone rings.
     let invite = invite.replace(r#"<recv response="180" optional="true"/>"#, r#"<recv response="180"/>"#);
     let hung_up = format!(
-        "{HEAD}\n{invite}  <pause milliseconds=\"300\"/>\n{cancel}  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n{ack}  <pause milliseconds=\"200\"/>\n</scenario>\n"
+        "{HEAD}\n{invite}  <pause milliseconds=\"1000\"/>\n{cancel}  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n{ack}  <pause milliseconds=\"200\"/>\n</scenario>\n"
     );
     let asked = std::thread::spawn(move || sipp(at, "cancel", &hung_up, Duration::from_secs(10)));
     wait_for("the ringing call holds the line", || bridge.calls() == 1);
@@ -263,7 +263,7 @@ fn a_caller_who_hangs_up_while_it_rings_never_reaches_a_conversation() {
         request("BYE", 2, true)
     );
     let started = Instant::now();
-    assert!(sipp(at, "rings", &waits, Duration::from_secs(10)), "answered after ringing, BYE taken");
+    assert!(sipp(at, "rings", &waits, Duration::from_secs(15)), "answered after ringing, BYE taken");
     assert!(started.elapsed() >= ring, "the call rang {:?} before it was answered", started.elapsed());
     wait_for("the answered call's line is free", || bridge.calls() == 0);
     assert_eq!(begun.load(std::sync::atomic::Ordering::SeqCst), 1, "the answered call had its conversation");
@@ -348,6 +348,7 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     // 0.4 s without a break (mid-sentence). Measured from the RTP streams on one clock, the
     // bot's audio stops within 200 ms of the caller's speech start, and the record keeps only
     // what the caller heard of the answer.
+    wait_for("the German call's line is free", || bridge.calls() == 0);
     let question = probe::pico("Was kostet ein Reisepass?", "de-DE", &tmp("")).unwrap();
     let again = probe::pico("Moment, ich habe noch eine Frage.", "de-DE", &tmp("")).unwrap();
     let (heard, barge) = probe::interrupt(at, &tmp(""), "barge", &question, &again, 0.4, 12.0).unwrap();

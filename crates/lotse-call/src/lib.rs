@@ -801,7 +801,8 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
     /// falls in the caller's speech instead of after it). Only while the worker is free; the
     /// frames that come meanwhile wait in the line's backlog and are caught up on.
     fn tell_language_early(&mut self) -> Result<(), CallError> {
-        if !(self.first_turn && self.detect) || self.early_tried {
+        // Not while work begun at a pause waits for the turn's end: that work has its language.
+        if !(self.first_turn && self.detect) || self.early_tried || self.early.is_some() {
             return Ok(());
         }
         let now = self.call.now();
@@ -814,9 +815,15 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
         let audio = so_far.to_vec();
         let began = self.clock.now();
         self.early_tried = true;
-        let Some((lang, odds)) = self.recognizer.language(&audio)? else {
+        let (lang, odds) = match self.recognizer.language(&audio) {
+            Ok(Some(told)) => told,
             // This recogniser cannot: the first turn detects as it transcribes.
-            return Ok(());
+            Ok(None) => return Ok(()),
+            // Nor when the detector fails: the call goes on, and the turn detects then.
+            Err(e) => {
+                tracing::warn!(error = %e, "telling the caller's language early failed");
+                return Ok(());
+            }
         };
         let took = self.clock.now().saturating_sub(began);
         self.worker_free = now + took;
