@@ -515,17 +515,10 @@ pub fn keys_pcap(path: &Path, secs: f32, keys: &[(f32, char)]) -> Result<()> {
     Ok(())
 }
 
-/// A caller who presses 0 within staff hours and is put through: sipp plays the key (RFC 4733)
-/// 1.5 s into the call, takes the bridge's REFER (202), reports the transfer connected
-/// (NOTIFY 200) and gets the bridge's BYE. Returns key pressed → REFER received, on sipp's own
-/// clock (the bridge first tells the caller that it connects them, then refers).
-pub fn put_through(bridge: SocketAddr, dir: &Path, name: &str) -> Result<Duration> {
-    const KEY_AT: f32 = 1.5;
-    let pcap = dir.join(format!("{name}.pcap"));
-    keys_pcap(&pcap, 20.0, &[(KEY_AT, '0')])?;
-    let reply = |code: &str| {
-        format!(
-            r#"  <send><![CDATA[
+/// The caller's side's answer `code` ("202 Accepted") to the request it got last.
+pub fn reply(code: &str) -> String {
+    format!(
+        r#"  <send><![CDATA[
       SIP/2.0 {code}
       [last_Via:]
       [last_From:]
@@ -536,18 +529,15 @@ pub fn put_through(bridge: SocketAddr, dir: &Path, name: &str) -> Result<Duratio
       Content-Length: 0
     ]]></send>
 "#
-        )
-    };
-    let scenario = format!(
-        r#"{HEAD}
-{}  <recv response="200">
-    <action><ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="To:" assign_to="junk,btag"/></action>
-  </recv>
-{}  <nop><action><log message="played [clock_tick]"/><exec play_pcap_audio="{}"/></action></nop>
-  <recv request="REFER" timeout="20000">
-    <action><log message="referred [clock_tick]"/></action>
-  </recv>
-{}  <send retrans="500"><![CDATA[
+    )
+}
+
+/// The caller's side reports a transfer's outcome (`outcome`: "200 OK", "486 Busy Here") in a
+/// NOTIFY of the refer event (RFC 3515), in the dialog whose bridge tag sipp keeps in `btag`;
+/// and gets its 200.
+pub fn refer_outcome(outcome: &str) -> String {
+    format!(
+        r#"  <send retrans="500"><![CDATA[
       NOTIFY sip:lotse@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
@@ -561,10 +551,31 @@ pub fn put_through(bridge: SocketAddr, dir: &Path, name: &str) -> Result<Duratio
       Content-Type: message/sipfrag
       Content-Length: [len]
 
-      SIP/2.0 200 OK
+      SIP/2.0 {outcome}
     ]]></send>
   <recv response="200"/>
-  <recv request="BYE" timeout="5000"/>
+"#
+    )
+}
+
+/// A caller who presses 0 within staff hours and is put through: sipp plays the key (RFC 4733)
+/// 1.5 s into the call, takes the bridge's REFER (202), reports the transfer connected
+/// (NOTIFY 200) and gets the bridge's BYE. Returns key pressed → REFER received, on sipp's own
+/// clock (the bridge first tells the caller that it connects them, then refers).
+pub fn put_through(bridge: SocketAddr, dir: &Path, name: &str) -> Result<Duration> {
+    const KEY_AT: f32 = 1.5;
+    let pcap = dir.join(format!("{name}.pcap"));
+    keys_pcap(&pcap, 20.0, &[(KEY_AT, '0')])?;
+    let scenario = format!(
+        r#"{HEAD}
+{}  <recv response="200">
+    <action><ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="To:" assign_to="junk,btag"/></action>
+  </recv>
+{}  <nop><action><log message="played [clock_tick]"/><exec play_pcap_audio="{}"/></action></nop>
+  <recv request="REFER" timeout="20000">
+    <action><log message="referred [clock_tick]"/></action>
+  </recv>
+{}{}  <recv request="BYE" timeout="5000"/>
 {}  <Reference variables="junk"/>
 </scenario>
 "#,
@@ -572,6 +583,7 @@ pub fn put_through(bridge: SocketAddr, dir: &Path, name: &str) -> Result<Duratio
         request("ACK", 1, true),
         pcap.display(),
         reply("202 Accepted"),
+        refer_outcome("200 OK"),
         reply("200 OK"),
     );
     let log = dir.join(format!("{name}-ticks.log"));

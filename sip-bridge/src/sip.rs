@@ -87,32 +87,9 @@ async fn bind_rtp(ip: IpAddr, range: Option<(u16, u16)>) -> std::io::Result<UdpS
     Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "every RTP port of the range is taken"))
 }
 
-/// The bridge as an extension of a PBX: where it registers and with which credentials.
-#[derive(Clone)]
-pub struct Register {
-    /// The registrar's URI (`sip:pbx.example.org` or `sip:10.0.0.5:5060`).
-    pub registrar: String,
-    /// The extension: the user part of the address of record (`4900`).
-    pub user: String,
-    /// The digest user name where the PBX hands out one apart from the extension.
-    pub auth_user: Option<String>,
-    pub password: String,
-    /// The registration's lifetime asked for, in seconds; it is refreshed at three quarters of
-    /// what the registrar grants.
-    pub expires: u32,
-}
-
-impl std::fmt::Debug for Register {
-    // The password never reaches a log.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Register")
-            .field("registrar", &self.registrar)
-            .field("user", &self.user)
-            .field("auth_user", &self.auth_user)
-            .field("expires", &self.expires)
-            .finish_non_exhaustive()
-    }
-}
+/// The bridge as an extension of a PBX: where it registers and with which credentials (the
+/// configuration's `[sip.register]`, whose Debug output leaves the password out).
+pub use lotse_app::config::SipRegister as Register;
 
 /// Whether the bridge's registration with the PBX holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,14 +93,22 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn the_proxy_spreads_calls_over_two_bridges_and_skips_a_stopped_or_full_one() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// A test's turn (the tests share kamailio's folder), its log and runtime; none where sipp or
+/// kamailio is missing (an error where the tests must run).
+fn setup() -> Option<(std::sync::MutexGuard<'static, ()>, tokio::runtime::Runtime)> {
+    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !have("sipp") || !Path::new(KAMAILIO).exists() {
-        return required("sipp or kamailio (apt install sip-tester kamailio)");
+        required("sipp or kamailio (apt install sip-tester kamailio)");
+        return None;
     }
     let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,rsipstack=warn").try_init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    Some((one, rt))
+}
+
+#[test]
+fn the_proxy_spreads_calls_over_two_bridges_and_skips_a_stopped_or_full_one() {
+    let Some((_one, rt)) = setup() else { return };
     let (one, two) = (Counted::default(), Counted::default());
     let (calls_one, calls_two) = (one.calls.clone(), two.calls.clone());
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ..Default::default() };
@@ -152,12 +160,7 @@ fn the_proxy_spreads_calls_over_two_bridges_and_skips_a_stopped_or_full_one() {
 
 #[test]
 fn the_bridge_registers_as_an_extension_with_digest_credentials_and_takes_its_calls() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !Path::new(KAMAILIO).exists() {
-        return required("sipp or kamailio (apt install sip-tester kamailio)");
-    }
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,rsipstack=warn").try_init();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let Some((_one, rt)) = setup() else { return };
     let at: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let _pbx = probe::kamailio(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio-registrar.cfg"),

@@ -461,44 +461,10 @@ fn transfer_scenario(name: &str, outcome: &str) -> String {
     let pcap = tmp(&format!("{name}.pcap"));
     let keys: &[(f32, char)] = if busy { &[(1.5, '0'), (6.0 + OFFER_SECS, '1')] } else { &[(1.5, '0')] };
     probe::keys_pcap(&pcap, secs, keys).unwrap();
-    let notify = format!(
-        r#"  <send retrans="500"><![CDATA[
-      NOTIFY sip:lotse@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:lotse@[remote_ip]:[remote_port]>;tag=[$btag]
-      Call-ID: [call_id]
-      CSeq: 2 NOTIFY
-      Contact: <sip:caller@[local_ip]:[local_port]>
-      Event: refer
-      Subscription-State: terminated;reason=noresource
-      Max-Forwards: 70
-      Content-Type: message/sipfrag
-      Content-Length: [len]
-
-      SIP/2.0 {outcome}
-    ]]></send>
-  <recv response="200"/>
-"#
-    );
-    let reply = |code: &str| {
-        format!(
-            r#"  <send><![CDATA[
-      SIP/2.0 {code}
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:caller@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]></send>
-"#
-        )
-    };
+    let notify = probe::refer_outcome(outcome);
     let after = if outcome.starts_with('2') {
         // Put through: the bridge leaves the call.
-        format!("  <recv request=\"BYE\" timeout=\"5000\"/>\n{}", reply("200 OK"))
+        format!("  <recv request=\"BYE\" timeout=\"5000\"/>\n{}", probe::reply("200 OK"))
     } else {
         // Not put through: the bridge stays on the line (a BYE from it would fail the
         // scenario) and offers a callback to the number the caller rings from; the caller
@@ -525,7 +491,7 @@ fn transfer_scenario(name: &str, outcome: &str) -> String {
         invite_as("      m=audio 16000 RTP/AVP 0 101\n      a=rtpmap:101 telephone-event/8000", "036414900"),
         request("ACK", 1, true),
         pcap.display(),
-        reply("202 Accepted"),
+        probe::reply("202 Accepted"),
     )
 }
 

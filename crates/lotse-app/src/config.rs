@@ -44,7 +44,7 @@ pub struct SipConfig {
 
 /// The bridge as an extension of the PBX. The password is best given in the environment
 /// (`LOTSE_SIP__REGISTER__PASSWORD`) rather than in the file.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SipRegister {
     /// The registrar's URI: `sip:pbx.example.org`, `sip:10.0.0.5:5060`.
@@ -54,7 +54,8 @@ pub struct SipRegister {
     /// The digest user name, where the PBX gives one apart from the extension.
     pub auth_user: Option<String>,
     pub password: String,
-    /// The registration's lifetime asked for, in seconds (default 600).
+    /// The registration's lifetime asked for, in seconds (default 600); it is refreshed at
+    /// three quarters of what the registrar grants.
     #[serde(default = "SipRegister::default_expires")]
     pub expires: u32,
 }

@@ -230,11 +230,7 @@ fn sip(
             // The calls in groups of `n` that ring at the same moment.
             Level::Together(n) => {
                 for (g, group) in wavs.chunks(n).enumerate() {
-                    // The lines of the calls before are free (their threads end after the last work).
-                    let free = Instant::now();
-                    while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
+                    wait_free(&bridge);
                     std::thread::scope(|scope| {
                         let callers: Vec<_> = group
                             .iter()
@@ -252,10 +248,7 @@ fn sip(
             // A call every 60/r seconds, whatever the calls before are doing; the most calls
             // up at once is sampled from the bridge.
             Level::PerMinute(r) => {
-                let free = Instant::now();
-                while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                wait_free(&bridge);
                 let every = Duration::from_secs_f64(60.0 / r);
                 let done = std::sync::atomic::AtomicBool::new(false);
                 std::thread::scope(|scope| {
@@ -354,10 +347,7 @@ fn sip(
         let bridge = runtime.block_on(lotse_sip_bridge::Bridge::start(config, std::sync::Arc::new(lines)))?;
         let mut times = Vec::new();
         for i in 0..transfers {
-            let free = Instant::now();
-            while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_free(&bridge);
             match probe::put_through(bridge.local_addr(), &dir, &format!("t{i}")) {
                 Ok(t) => times.push(t),
                 Err(e) => eprintln!("  a transfer failed: {e:#}"),
@@ -386,6 +376,15 @@ fn sip(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits (15 s at most) until the lines of the calls before are free: their threads end after
+/// their last piece of work.
+fn wait_free(bridge: &lotse_sip_bridge::Bridge) {
+    let free = Instant::now();
+    while bridge.calls() > 0 && free.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A staff desk open from yesterday to tomorrow, its teams put through to

@@ -142,15 +142,8 @@ impl SttSession {
         // each other by spinning, so more threads than cores make every call slow.
         let threads = (self.stt.threads / running.now as i32).max(1);
         let audio = Duration::from_secs_f64(pcm.len() as f64 / RATE as f64);
-        // whisper wants at least a second; shorter utterances are padded with silence.
-        let mut padded;
-        let pcm = if pcm.len() < RATE as usize + RATE as usize / 4 {
-            padded = pcm.to_vec();
-            padded.resize(RATE as usize + RATE as usize / 4, 0.0);
-            &padded[..]
-        } else {
-            pcm
-        };
+        let whole = padded(pcm);
+        let pcm: &[f32] = &whole;
         // Below -50 dBFS there is nothing to recognise, and whisper would make up a sentence.
         let rms = (pcm.iter().map(|v| v * v).sum::<f32>() / pcm.len().max(1) as f32).sqrt();
         if rms < 0.003 {
@@ -169,7 +162,7 @@ impl SttSession {
             LangChoice::Fixed(l) => (l, None),
             LangChoice::Detect => {
                 let odds = self.english_odds(pcm, threads)?;
-                (if odds > ENGLISH_ODDS { Lang::En } else { Lang::De }, Some(odds))
+                (lang_of(odds), Some(odds))
             }
         };
         // Greedy: a beam of 4 took 1.5 to 4 times as long on 2 cores and did not recognise
@@ -219,16 +212,10 @@ impl SttSession {
         let counter = self.stt.running.clone();
         let running = Running::start(&counter);
         let threads = (self.stt.threads / running.now as i32).max(1);
-        let mut padded;
-        let pcm = if pcm.len() < RATE as usize + RATE as usize / 4 {
-            padded = pcm.to_vec();
-            padded.resize(RATE as usize + RATE as usize / 4, 0.0);
-            &padded[..]
-        } else {
-            pcm
-        };
+        let whole = padded(pcm);
+        let pcm: &[f32] = &whole;
         let odds = self.english_odds(pcm, threads)?;
-        Ok((if odds > ENGLISH_ODDS { Lang::En } else { Lang::De }, odds))
+        Ok((lang_of(odds), odds))
     }
 
     /// p(en) / p(de) from whisper's language detector, which runs the encoder with the audio
@@ -241,6 +228,22 @@ impl SttSession {
         let p = |code: &str| whisper_rs::get_lang_id(code).and_then(|i| probs.get(i as usize).copied()).unwrap_or(0.0);
         Ok(p("en") / p("de").max(1e-6))
     }
+}
+
+/// whisper wants at least a second (and a quarter): shorter audio is padded with silence.
+fn padded(pcm: &[f32]) -> std::borrow::Cow<'_, [f32]> {
+    let least = RATE as usize + RATE as usize / 4;
+    if pcm.len() >= least {
+        return std::borrow::Cow::Borrowed(pcm);
+    }
+    let mut longer = pcm.to_vec();
+    longer.resize(least, 0.0);
+    std::borrow::Cow::Owned(longer)
+}
+
+/// English only when whisper finds it far likelier than German (p(en) / p(de)).
+fn lang_of(english_odds: f32) -> Lang {
+    if english_odds > ENGLISH_ODDS { Lang::En } else { Lang::De }
 }
 
 /// One recognition counted as running while it lives.

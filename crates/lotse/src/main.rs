@@ -296,13 +296,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(range) => Some(lotse_sip_bridge::sip::port_range(range).context("[sip] rtp_ports")?),
                 None => None,
             };
-            let register = config.sip.register.take().map(|r| lotse_sip_bridge::Register {
-                registrar: r.registrar,
-                user: r.user,
-                auth_user: r.auth_user,
-                password: r.password,
-                expires: r.expires,
-            });
+            let register = config.sip.register.take();
             let engine = app.engine(kb.clone(), index)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
