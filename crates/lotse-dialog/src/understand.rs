@@ -91,7 +91,7 @@ pub enum Intent {
 }
 
 /// A fact of a service the question asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Aspect {
     Fees,
     Documents,

@@ -14,6 +14,7 @@
 //!   absent staff, retention) under a cancellation token. Only this crate writes a
 //!   conversation's lines to the handoff store.
 
+pub mod bridge;
 mod error;
 mod events;
 mod handoff;

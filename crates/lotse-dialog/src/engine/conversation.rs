@@ -87,7 +87,7 @@ pub(super) struct Turn<'s> {
 
 /// Something that happened in a conversation. The log is append-only; the staff console,
 /// analytics and plug-ins read it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 // One event per turn: the size of the reply variant does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Event {
@@ -97,14 +97,16 @@ pub enum Event {
 }
 
 /// Why a conversation is handed to staff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HandoffReason {
     Asked,
     RepeatedFailure,
 }
 
 /// The state of one conversation.
-#[derive(Debug, Clone)]
+/// Serialisable, so that a SIP bridge on another node can answer on a copy and hand it back
+/// (`lotse_session::bridge`); its indices point into the knowledge both sides loaded.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Conversation {
     pub id: ConversationId,
     pub channel: Channel,
@@ -130,7 +132,7 @@ pub struct Conversation {
 
 /// A service the bot asked about because it was not sure it had heard (or read) the question
 /// right.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Confirm {
     /// Index into the knowledge base's services.
     pub service: usize,
