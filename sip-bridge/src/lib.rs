@@ -12,13 +12,13 @@ pub use lotse_sip_wire::{dtmf, rtp, sdp, tones};
 pub use sip::{Bridge, Calls, Config, Line, Register, Registered};
 
 /// The calls of a Lotse installation: the engine, the voice models loaded once per process,
-/// and, where staff can be reached, the live conversations of the server (so that a caller is
-/// a conversation of channel `phone` in the same queue as the web's).
+/// and, where staff can be reached, the staff queue of the server: its live conversations in
+/// this process, or a server on another node (so that a caller is a conversation of channel
+/// `phone` in the same queue as the web's).
 pub struct LotseCalls {
     pub engine: std::sync::Arc<lotse_dialog::Engine>,
     pub stack: std::sync::Arc<lotse_app::voice::Stack>,
-    pub sessions: Option<std::sync::Arc<lotse_session::Sessions>>,
-    pub runtime: tokio::runtime::Handle,
+    pub staff: Option<lotse_call::Staff>,
     /// Where the turns of ended calls go, for a benchmark or a test. They hold what callers
     /// said: a server never sets it.
     pub record: Option<std::sync::Arc<std::sync::Mutex<Vec<lotse_call::TurnRecord>>>>,
@@ -26,15 +26,19 @@ pub struct LotseCalls {
 
 impl Calls for LotseCalls {
     fn run(&self, line: Line) {
-        let staff = self.sessions.clone().map(|s| lotse_call::Staff::on(s, self.runtime.clone()));
         let Line { inbound, on_player, hangup, caller, transfer } = line;
         // A team's transfer target, from the staff schedule as it is now (the console edits it).
-        let target = |team: &str| {
-            let desk = self.sessions.as_ref()?.desk()?;
-            desk.schedule().teams.into_iter().find(|t| t.name == team || t.id == team)?.transfer
-        };
+        let target = |team: &str| self.staff.as_ref()?.transfer_target(team);
         let phone = lotse_app::voice::Phone { caller, target: &target, transfer: &*transfer };
-        match lotse_app::voice::live(&self.engine, &self.stack, staff.as_ref(), inbound, on_player, &hangup, &phone) {
+        match lotse_app::voice::live(
+            &self.engine,
+            &self.stack,
+            self.staff.as_ref(),
+            inbound,
+            on_player,
+            &hangup,
+            &phone,
+        ) {
             Ok(turns) => {
                 if let Some(record) = &self.record {
                     record.lock().unwrap_or_else(|e| e.into_inner()).extend(turns.iter().cloned());

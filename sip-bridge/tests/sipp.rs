@@ -283,27 +283,46 @@ struct Lotse {
 }
 
 fn lotse(models: &Path, desk: Option<bool>) -> Lotse {
+    lotse_on(models, desk, false)
+}
+
+/// With `remote`, the staff desk is a Lotse server's, reached over HTTP as a bridge on another
+/// node reaches it (`lotse bridge`): the server loads the knowledge and builds its engine
+/// apart from the bridge's.
+fn lotse_on(models: &Path, desk: Option<bool>, remote: bool) -> Lotse {
     let app = lotse_app::App::new(models.to_path_buf(), None, true);
     let kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
     let engine = Arc::new(app.build_engine_over(kb.clone()).unwrap());
     let city = app.configuration().unwrap().city;
     let stack = Arc::new(lotse_app::voice::Stack::load(models, &engine, &city).unwrap());
     let rt = runtime();
-    let sessions = desk.map(|open| {
-        let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", open);
-        lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default())
-    });
-    let record = Arc::new(Mutex::new(Vec::new()));
-    let calls = LotseCalls {
-        engine,
-        stack,
-        sessions: sessions.clone(),
-        runtime: rt.handle().clone(),
-        record: Some(record.clone()),
+    let (staff, store) = match desk {
+        None => (None, None),
+        Some(open) if remote => {
+            let server_kb = Arc::new(lotse_app::load(&repo().join("knowledge")).unwrap());
+            let server_engine = Arc::new(app.build_engine_over(server_kb.clone()).unwrap());
+            let desk = desk_with_transfer(&rt, server_kb, "sip:team@127.0.0.1:5999", open);
+            let state = lotse_web::AppState::with_desk(server_engine, Default::default(), false, Some(desk));
+            state.allow_bridges("the-bridge-token");
+            let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+            let server = format!("http://{}", listener.local_addr().unwrap());
+            rt.spawn(lotse_web::serve_on(state.clone(), listener, std::future::pending()));
+            // A wrong token is refused before any call.
+            assert!(lotse_app::bridge::connect(&server, "another-token", &kb).is_err());
+            let staff = lotse_app::bridge::connect(&server, "the-bridge-token", &kb).unwrap();
+            (Some(staff), Some(state.sessions.desk().unwrap().store.clone()))
+        }
+        Some(open) => {
+            let desk = desk_with_transfer(&rt, kb, "sip:team@127.0.0.1:5999", open);
+            let sessions = lotse_session::Sessions::new(engine.clone(), Some(desk), Default::default());
+            let store = sessions.desk().unwrap().store.clone();
+            (Some(lotse_call::Staff::on(sessions, rt.handle().clone())), Some(store))
+        }
     };
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let calls = LotseCalls { engine, stack, staff, record: Some(record.clone()) };
     let config = Config { listen: "127.0.0.1:0".parse().unwrap(), max_calls: 1, ..Default::default() };
     let bridge = rt.block_on(Bridge::start(config, Arc::new(calls))).unwrap();
-    let store = sessions.and_then(|s| Some(s.desk()?.store.clone()));
     Lotse { rt, bridge, store, record }
 }
 
@@ -495,6 +514,8 @@ fn transfer_scenario(name: &str, outcome: &str) -> String {
     )
 }
 
+/// The bridge runs as on a node of its own: its calls' conversations and the staff queue are a
+/// Lotse server's, reached over the bridge API (`lotse_session::bridge`).
 #[test]
 fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_offers_a_callback() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -502,7 +523,7 @@ fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_offers_a_
     if !have("sipp") || !have_keys() || !models.join("whisper-base/ggml-base.bin").exists() {
         return required("sipp or the voice models");
     }
-    let Lotse { rt, bridge, store, .. } = lotse(&models, Some(true));
+    let Lotse { rt, bridge, store, .. } = lotse_on(&models, Some(true), true);
     let store = store.expect("a desk");
     let at = bridge.local_addr();
     // Accepted and connected: REFER to the team's number, then the bridge's BYE.
@@ -518,6 +539,11 @@ fn key_zero_within_hours_puts_the_caller_through_and_a_failed_transfer_offers_a_
     let callbacks = rt.block_on(store.callbacks(false)).unwrap();
     assert_eq!(callbacks.iter().map(|c| c.contact.as_str()).collect::<Vec<_>>(), ["036414900"]);
     assert!(rt.block_on(store.queue()).unwrap().is_empty(), "the callback took the place in the queue");
+    // The server's console has the call: a phone conversation, with what the bot said.
+    let handoff = rt.block_on(store.latest_handoff(&callbacks[0].conversation_id)).unwrap().expect("a handoff");
+    assert_eq!(handoff.channel, lotse_core::Channel::Phone);
+    let transcript = rt.block_on(store.transcript(&callbacks[0].conversation_id)).unwrap();
+    assert!(transcript.iter().any(|m| m.author == lotse_handoff::Author::Bot), "{transcript:?}");
     rt.block_on(bridge.shutdown());
     let _ = std::fs::remove_dir_all(tmp(""));
 }

@@ -25,6 +25,30 @@ pub struct Config {
     /// The phone line (the SIP bridge), where `lotse serve --sip` answers calls.
     #[serde(default)]
     pub sip: SipConfig,
+    /// SIP bridges on their own nodes (`lotse bridge`) and the server they talk to.
+    #[serde(default)]
+    pub bridge: BridgeConfig,
+}
+
+/// A bridge on its own node runs its calls' conversations on a Lotse server. The same token is
+/// set on both; best in the environment (`LOTSE_BRIDGE__TOKEN`) rather than in the file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeConfig {
+    /// On the server: bridges that present this token may connect (none: no bridge may).
+    /// On a bridge: the token it presents.
+    pub token: Option<String>,
+    /// On a bridge: the server's address, `http://10.0.0.2:8080` (`lotse bridge --server`).
+    pub server: Option<String>,
+}
+
+impl std::fmt::Debug for BridgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeConfig")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("server", &self.server)
+            .finish()
+    }
 }
 
 /// The phone line's settings beyond its address (`--sip`) and its number of lines
@@ -203,13 +227,13 @@ impl Config {
         }
         Figment::new()
             .merge(Toml::file(&file))
-            // Only LOTSE_CITY__*, LOTSE_LLM__*, LOTSE_HANDOFF__* and LOTSE_SIP__*: other LOTSE_ variables
+            // Only LOTSE_CITY__*, LOTSE_LLM__*, LOTSE_HANDOFF__*, LOTSE_SIP__* and LOTSE_BRIDGE__*: other LOTSE_ variables
             // (LOTSE_CACHE, …) are not settings.
             .merge(
                 Env::prefixed("LOTSE_")
                     .filter(|k| {
                         let k = k.as_str().to_lowercase();
-                        ["city__", "llm__", "handoff__", "sip__"].iter().any(|p| k.starts_with(p))
+                        ["city__", "llm__", "handoff__", "sip__", "bridge__"].iter().any(|p| k.starts_with(p))
                     })
                     .split("__"),
             )
@@ -298,6 +322,10 @@ mod tests {
         assert_eq!((r.user.as_str(), r.expires, r.auth_user.as_deref()), ("4900", 600, None));
         assert!(!format!("{c:?}").contains("geheim-42"), "the password is kept out of logs");
         assert!(load("[sip]\nring_seconds = 99\n").unwrap().sip.ring().is_err());
+        let b = load("[bridge]\ntoken = \"s3cret-bridge\"\nserver = \"http://10.0.0.2:8080\"\n").unwrap();
+        assert_eq!(b.bridge.token.as_deref(), Some("s3cret-bridge"));
+        assert!(!format!("{b:?}").contains("s3cret-bridge"), "the bridge token is kept out of logs");
+        assert!(load("").unwrap().bridge.token.is_none(), "no bridge may connect unless told");
         assert!(load("[sip.register]\nuser = \"4900\"\n").is_err(), "a registration needs its registrar and password");
         assert!(load("[sip]\nrign_seconds = 1\n").is_err(), "a misspelt setting is an error");
     }

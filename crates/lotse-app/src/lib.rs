@@ -5,6 +5,7 @@
 //! language model, the staff desk and the voice stack. One place, so that `lotse serve`,
 //! `lotse eval` and `lotse bench` run the same engine a citizen meets.
 
+pub mod bridge;
 pub mod config;
 pub mod models;
 pub mod voice;

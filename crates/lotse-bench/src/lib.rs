@@ -176,13 +176,8 @@ fn sip(
     let stack =
         std::sync::Arc::new(lotse_app::voice::Stack::load(app.models_dir(), &engine, &app.configuration()?.city)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let lines = lotse_sip_bridge::LotseCalls {
-        engine: engine.clone(),
-        stack: stack.clone(),
-        sessions: None,
-        runtime: runtime.handle().clone(),
-        record: None,
-    };
+    let lines =
+        lotse_sip_bridge::LotseCalls { engine: engine.clone(), stack: stack.clone(), staff: None, record: None };
     // At a call rate the node may have more calls up than cores: lines enough that overload
     // shows as latency, not as busy lines.
     let most = if rates.is_empty() { levels.iter().copied().max().unwrap_or(1) } else { 8 };
@@ -339,8 +334,7 @@ fn sip(
         let lines = lotse_sip_bridge::LotseCalls {
             engine,
             stack,
-            sessions: Some(sessions),
-            runtime: runtime.handle().clone(),
+            staff: Some(lotse_app::voice::Staff::on(sessions, runtime.handle().clone())),
             record: None,
         };
         let config = lotse_sip_bridge::Config { listen: "127.0.0.1:0".parse()?, max_calls: 1, ..Default::default() };

@@ -27,15 +27,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub mod booking;
+pub mod staff;
 pub mod vocabulary;
 
+pub use staff::{QueueError, Staff};
 pub use vocabulary::{Change, Vocabulary};
 
 use booking::{Booking, Step};
 
 use lotse_core::{Channel, Lang};
 use lotse_dialog::{Engine, TurnRequest};
-use lotse_session::{SessionError, Sessions};
 use lotse_speech::call::{Call, CallEvent};
 use lotse_speech::endpoint::EndpointConfig;
 use lotse_speech::resample::{ResampleError, convert};
@@ -108,7 +109,7 @@ pub enum CallError {
     #[error(transparent)]
     Resample(#[from] ResampleError),
     #[error(transparent)]
-    Session(#[from] SessionError),
+    Queue(#[from] QueueError),
 }
 
 /// Speech to text, one utterance at a time, for one call.
@@ -152,39 +153,6 @@ impl Synthesizer for Tts {
 pub trait Clock {
     /// The time since any fixed moment.
     fn now(&self) -> Duration;
-}
-
-/// The staff queue a call reaches: the live conversations (`lotse-session`, with the desk of
-/// the configuration) and a runtime to wait on them from the call's thread, which is not an
-/// async one. The call answers on a copy of the conversation (work begun at a pause may be
-/// void); what it plays is committed here, and a person requested (key 0 or in words) is
-/// queued within staff hours or offered a callback outside them.
-pub struct Staff {
-    pub sessions: Arc<Sessions>,
-    /// The runtime the staff queue runs on (owned by a one-call command, shared on a server).
-    handle: tokio::runtime::Handle,
-    owned: Option<tokio::runtime::Runtime>,
-}
-
-impl Staff {
-    /// A staff line with a runtime of its own.
-    pub fn new(sessions: Arc<Sessions>, runtime: tokio::runtime::Runtime) -> Staff {
-        Staff { sessions, handle: runtime.handle().clone(), owned: Some(runtime) }
-    }
-
-    /// A staff line on a server's runtime (the call's thread is not one of its workers).
-    pub fn on(sessions: Arc<Sessions>, handle: tokio::runtime::Handle) -> Staff {
-        Staff { sessions, handle, owned: None }
-    }
-
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        // A runtime of one's own (a current-thread one) is driven only by its own block_on;
-        // a server's runtime runs its IO and timers on its workers, so its handle will do.
-        match &self.owned {
-            Some(runtime) => runtime.block_on(f),
-            None => self.handle.block_on(f),
-        }
-    }
 }
 
 /// One caller turn and the bot's answer.
@@ -362,11 +330,16 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         let output_rate = options.output_rate;
         let lang0 = options.lang.unwrap_or(Lang::De);
         let (line, conv, greeting) = match staff {
-            Some(staff) => {
-                let (id, greeting) = staff.sessions.start(Channel::Phone, lang0);
-                let conv = staff.block_on(staff.sessions.snapshot(&id))?;
-                (Some((staff, id)), conv, greeting)
-            }
+            Some(staff) => match staff.start(lang0) {
+                Ok(started) => (Some((staff, started.id)), started.conversation, started.greeting),
+                Err(e) => {
+                    // The caller is answered all the same, by the engine alone: without a
+                    // person to reach and a record in the console.
+                    tracing::warn!(error = %e, "a call without the staff queue");
+                    let (conv, greeting) = engine.start("voice".into(), Channel::Phone, lang0);
+                    (None, conv, greeting)
+                }
+            },
             None => {
                 let (conv, greeting) = engine.start("voice".into(), Channel::Phone, lang0);
                 (None, conv, greeting)
@@ -496,7 +469,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
     /// offered a callback in the team's window where the staff queue has one.
     pub fn transfer_failed(&mut self) -> Result<(), CallError> {
         let lang = self.s.conv.lang;
-        let offer = self.s.line.as_ref().and_then(|(staff, _)| staff.sessions.desk()?.callback_offer(&self.s.conv));
+        let offer = self.s.line.as_ref().and_then(|(staff, id)| staff.callback_offer(id, &self.s.conv));
         let text = match offer {
             Some(offer) => self.s.start_booking(&offer, &say(lang, NOT_CONNECTED)),
             None => say(lang, TRANSFER_FAILED),
@@ -507,7 +480,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
     /// The transfer succeeded: the conversation leaves the staff queue.
     pub fn put_through(&mut self) {
         if let Some((staff, id)) = &self.s.line
-            && let Err(e) = staff.block_on(staff.sessions.put_through(id))
+            && let Err(e) = staff.put_through(id)
         {
             tracing::warn!(error = %e, "the staff queue failed after a transfer");
         }
@@ -663,11 +636,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
     /// Offers a callback (see [`booking`]): the words to say.
     fn start_booking(&mut self, offer: &lotse_core::CallbackOffer, lead: &str) -> String {
         let lang = self.conv.lang;
-        let consent = self
-            .line
-            .as_ref()
-            .and_then(|(staff, _)| staff.sessions.desk().map(|d| d.phone_consent(lang)))
-            .unwrap_or_default();
+        let consent = self.line.as_ref().and_then(|(staff, _)| staff.phone_consent(lang)).unwrap_or_default();
         let (booking, text) = Booking::start(&offer.slot, &consent, self.caller.as_deref(), lang, lead);
         self.booking = Some(booking);
         text
@@ -691,13 +660,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 let booking = self.booking.take().expect("checked");
                 let stored = match &self.line {
                     Some((staff, id)) => {
-                        let request = lotse_session::CallbackRequest {
-                            contact_kind: lotse_handoff::ContactKind::Phone,
-                            contact: number.clone(),
-                            name: None,
-                            consent: true,
-                        };
-                        staff.block_on(staff.sessions.callback(id, request)).map_err(|e| {
+                        staff.callback(id, number).map_err(|e| {
                             // The error names no caller and no number.
                             tracing::warn!(error = %e, "a callback by phone was not stored");
                         })
@@ -1122,9 +1085,7 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 // the engine decided on a person; its words replace the engine's then. A store
                 // that fails leaves the engine's reply and the call goes on.
                 let began = self.clock.now();
-                let committed = staff
-                    .block_on(staff.sessions.commit(id, p.conv.clone(), reply.clone()))
-                    .and_then(|given| Ok((given, staff.block_on(staff.sessions.snapshot(id))?)));
+                let committed = staff.commit(id, p.conv.clone(), reply.clone()).map(|c| (c.reply, c.conversation));
                 let stored = self.clock.now().saturating_sub(began);
                 match committed {
                     Ok((given, conv)) => {

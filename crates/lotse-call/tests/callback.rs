@@ -146,6 +146,18 @@ struct Done {
 /// Runs a call on the line: the greeting, then each act with four seconds of silence after it.
 fn run(line: &Line, caller: Option<&str>, texts: Vec<&'static str>, acts: &[Act]) -> Done {
     let staff = Staff::on(line.sessions.clone(), line.runtime.handle().clone());
+    let (said, conversation) = run_on(line, &staff, caller, texts, acts);
+    Done { said, conversation: conversation.expect("a line") }
+}
+
+/// The same with any staff queue: what the bot said, and the call's conversation in the queue.
+fn run_on(
+    line: &Line,
+    staff: &Staff,
+    caller: Option<&str>,
+    texts: Vec<&'static str>,
+    acts: &[Act],
+) -> (Vec<String>, Option<lotse_core::ConversationId>) {
     let mut recognizer = Script(texts);
     let voice = Voice::default();
     let clock = NoClock;
@@ -155,7 +167,7 @@ fn run(line: &Line, caller: Option<&str>, texts: Vec<&'static str>, acts: &[Act]
         synthesizer: &voice,
         activity: Loudness,
         clock: &clock,
-        staff: Some(&staff),
+        staff: Some(staff),
     };
     let options = Options {
         output_rate: 8_000,
@@ -167,7 +179,7 @@ fn run(line: &Line, caller: Option<&str>, texts: Vec<&'static str>, acts: &[Act]
         caller: caller.map(str::to_string),
     };
     let mut call = lotse_call::Live::start(parts, options).expect("the call starts");
-    let conversation = call.conversation().expect("a line").clone();
+    let conversation = call.conversation().cloned();
     let player = call.player();
     call.greet().unwrap();
     let silence = vec![0.0f32; 320];
@@ -192,7 +204,7 @@ fn run(line: &Line, caller: Option<&str>, texts: Vec<&'static str>, acts: &[Act]
         }
         push(&mut call, 200, &silence);
     }
-    Done { said: voice.0.into_inner(), conversation }
+    (voice.0.into_inner(), conversation)
 }
 
 fn callback(line: &Line, id: &lotse_core::ConversationId) -> Option<lotse_handoff::store::Callback> {
@@ -283,4 +295,50 @@ fn after_a_failed_transfer_the_callback_replaces_the_place_in_the_queue() {
     let desk = line.sessions.desk().unwrap();
     let h = line.runtime.block_on(desk.store.latest_handoff(&done.conversation)).unwrap().expect("it was queued");
     assert_eq!((h.state, h.outcome), (QueueState::Closed, Some(Outcome::Callback)));
+}
+
+/// A staff queue that cannot be reached: a Lotse server on another node that is down.
+struct Unreachable;
+
+impl lotse_call::staff::Queue for Unreachable {
+    fn start(&self, _: Lang) -> Result<lotse_session::bridge::Started, lotse_call::QueueError> {
+        Err(lotse_call::QueueError("connection refused".into()))
+    }
+    fn commit(
+        &self,
+        _: &lotse_core::ConversationId,
+        _: lotse_dialog::Conversation,
+        _: lotse_core::Reply,
+    ) -> Result<lotse_session::bridge::Committed, lotse_call::QueueError> {
+        Err(lotse_call::QueueError("connection refused".into()))
+    }
+    fn put_through(&self, _: &lotse_core::ConversationId) -> Result<(), lotse_call::QueueError> {
+        Err(lotse_call::QueueError("connection refused".into()))
+    }
+    fn callback(&self, _: &lotse_core::ConversationId, _: &str) -> Result<(), lotse_call::QueueError> {
+        Err(lotse_call::QueueError("connection refused".into()))
+    }
+    fn callback_offer(
+        &self,
+        _: &lotse_core::ConversationId,
+        _: &lotse_dialog::Conversation,
+    ) -> Option<lotse_core::CallbackOffer> {
+        None
+    }
+    fn phone_consent(&self, _: Lang) -> Option<String> {
+        None
+    }
+    fn transfer_target(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+#[test]
+fn a_caller_whose_staff_queue_is_down_is_still_answered() {
+    let line = line(true);
+    let staff = Staff::with(Arc::new(Unreachable));
+    let (said, conversation) = run_on(&line, &staff, None, vec!["Was kostet ein Reisepass?"], &[Act::Speak]);
+    // No conversation in a queue, but the engine's answer with its fee.
+    assert!(conversation.is_none());
+    assert!(said.iter().any(|s| s.contains("Euro")), "{said:?}");
 }

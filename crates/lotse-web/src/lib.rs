@@ -16,12 +16,14 @@
 //! - `/staff…`: the staff console and its API (see [`staff`])
 //! - `GET /widget.js`, `/` (demo page), `/kiosk`, `GET /api/v1/qr?url=…` (the chat widget)
 //! - `GET /health`, `GET /metrics` (Prometheus text)
+//! - `/bridge/v1/…`: SIP bridges on other nodes, with a token (see [`AppState::allow_bridges`])
 //!
 //! Conversations, their turns, events and the handoff workflow are the session's
 //! ([`lotse_session::Sessions`]); this crate translates requests into calls there and maps its
 //! errors to status codes. Memory is bounded: at most `Limits::max_conversations`
 //! conversations, idle ones expire, and the rate limiter's table is capped too.
 
+mod bridge;
 mod handoff;
 mod metrics;
 mod rate;
@@ -87,6 +89,9 @@ pub struct AppState {
     embeddings: bool,
     /// Failed logins per client and per account name.
     pub(crate) logins: staff::LoginLimiter,
+    /// The digest of the token SIP bridges on other nodes present (`/bridge/v1`); none: no
+    /// bridge may connect.
+    bridge_token: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl AppState {
@@ -109,7 +114,14 @@ impl AppState {
             rate,
             metrics: Metrics::default(),
             embeddings,
+            bridge_token: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets SIP bridges on other nodes that present `token` run their calls' conversations
+    /// here (`/bridge/v1`, see `lotse_session::bridge`). Once; a second token is ignored.
+    pub fn allow_bridges(&self, token: &str) {
+        let _ = self.bridge_token.set(bridge::digest(token));
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -272,6 +284,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api)
         .merge(widget::router())
         .merge(staff::router(state.clone()))
+        .merge(bridge::router(state.clone()))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource.") })
@@ -420,7 +433,8 @@ pub async fn serve_on(
     served
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM: how an operator stops a Lotse process.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

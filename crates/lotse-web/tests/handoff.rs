@@ -62,6 +62,7 @@ fn closed_schedule() -> Schedule {
 struct Server {
     addr: SocketAddr,
     desk: Desk,
+    state: Arc<lotse_web::AppState>,
     rt: tokio::runtime::Runtime,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -83,10 +84,10 @@ fn server(mut config: HandoffConfig) -> Server {
     });
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    rt.spawn(lotse_web::serve_on(state, listener, async {
+    rt.spawn(lotse_web::serve_on(state.clone(), listener, async {
         let _ = stopped.await;
     }));
-    Server { addr, desk, rt, _stop: stop }
+    Server { addr, desk, state, rt, _stop: stop }
 }
 
 fn uuid_like() -> String {
@@ -684,4 +685,93 @@ fn load_200_waiting_and_20_staff() {
     for rx in &streams {
         wait_for(rx, "queue change", |e, v| e == "staff" && v["type"] == "queue");
     }
+}
+
+/// A request of a SIP bridge on another node: its token (if any) and a JSON body (if any).
+fn bridge(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let url = s.url(path);
+    let mut res = match (method, body) {
+        ("GET", _) => {
+            let mut req = agent().get(url);
+            if let Some(t) = token {
+                req = req.header("authorization", &format!("Bearer {t}"));
+            }
+            req.call().unwrap()
+        }
+        (_, body) => {
+            let mut req = agent().post(url).header("content-type", "application/json");
+            if let Some(t) = token {
+                req = req.header("authorization", &format!("Bearer {t}"));
+            }
+            req.send(body.unwrap_or(json!({})).to_string()).unwrap()
+        }
+    };
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_bridge_on_another_node_needs_its_token_and_writes_only_its_calls() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    // Not allowed by the configuration: there is no bridge API.
+    assert_eq!(bridge(&s, "GET", "/bridge/v1/hello", Some("x"), None).0, 404);
+    s.state.allow_bridges("the-bridge-token");
+    assert_eq!(bridge(&s, "GET", "/bridge/v1/hello", None, None).0, 401);
+    assert_eq!(bridge(&s, "GET", "/bridge/v1/hello", Some("the-bridge-toke"), None).0, 401);
+    let (status, hello) = bridge(&s, "GET", "/bridge/v1/hello", Some("the-bridge-token"), None);
+    assert_eq!(status, 200);
+    let fingerprint = lotse_session::bridge::fingerprint(&knowledge());
+    assert_eq!(hello["knowledge"], fingerprint.as_str());
+    let t = Some("the-bridge-token");
+
+    // A bridge with other knowledge (its topics would point at other services) is refused.
+    let (status, _) = bridge(&s, "POST", "/bridge/v1/calls", t, Some(json!({"lang": "de", "knowledge": "0123"})));
+    assert_eq!(status, 409);
+    let (status, started) =
+        bridge(&s, "POST", "/bridge/v1/calls", t, Some(json!({"lang": "de", "knowledge": fingerprint})));
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["conversation"]["channel"], "phone");
+    let id = started["id"].as_str().unwrap().to_string();
+
+    // The bridge's engine answers a caller who asks for a person, on its copy of the
+    // conversation; the server's session takes it back and queues the caller.
+    let kb = knowledge();
+    let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
+    let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
+    let mut conv: lotse_dialog::Conversation = serde_json::from_value(started["conversation"].clone()).unwrap();
+    engine.respond(&mut conv, lotse_dialog::TurnRequest::new("Was kostet ein Personalausweis?"));
+    let reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new("Ich möchte mit einem Menschen sprechen"));
+    let commit = json!({"conversation": conv, "reply": reply, "knowledge": fingerprint});
+    let (status, committed) = bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(commit.clone()));
+    assert_eq!(status, 200, "{committed}");
+    assert_eq!(committed["reply"]["handoff"]["state"], "queued", "{committed}");
+    // The console shows the call, with what the caller asked.
+    let anna = s.login("anna");
+    let item = queue_item(&s, &anna, |i| i["channel"] == "phone");
+    let (_, d) = s.get(&format!("/staff/api/handoffs/{}", item["id"].as_str().unwrap()), Some(&anna));
+    let lines = d["transcript"].as_array().unwrap();
+    assert!(lines.iter().any(|m| m["author"] == "citizen" && m["text"] == "Was kostet ein Personalausweis?"), "{d}");
+    let (status, target) = bridge(&s, "GET", "/bridge/v1/teams/B%C3%BCrgerservice/transfer", t, None);
+    assert_eq!((status, target["target"].clone()), (200, Value::Null), "no line configured for the team");
+    let (status, consent) = bridge(&s, "GET", "/bridge/v1/consent/de", t, None);
+    assert_eq!(status, 200);
+    assert!(consent["text"].as_str().unwrap().contains("Sind Sie einverstanden?"));
+
+    // A web conversation is not a bridge's to write, whatever id it sends.
+    let web = s.conversation();
+    let mut other = commit.clone();
+    other["conversation"]["id"] = json!(web);
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{web}/commit"), t, Some(other)).0, 404);
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{web}/put-through"), t, None).0, 404);
+    assert_eq!(bridge(&s, "POST", "/bridge/v1/calls/unknown/commit", t, Some(commit.clone())).0, 404);
+    // Garbage is a 4xx.
+    let (status, _) = bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(json!({"conversation": 1})));
+    assert!((400..500).contains(&status), "{status}");
+
+    // Put through by the line: the caller leaves the queue.
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/put-through"), t, None).0, 204);
+    let (_, q) = s.get("/staff/api/queue", Some(&anna));
+    assert!(q["items"].as_array().unwrap().iter().all(|i| i["channel"] != "phone" || i["state"] != "waiting"), "{q}");
 }

@@ -72,6 +72,24 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         sip_max_calls: usize,
     },
+    /// Answer phone calls on a node of its own: the SIP bridge, whose calls are conversations
+    /// of a Lotse server (their transcript in its console, a person asked for in its staff
+    /// queue). The server and the bridge load the same knowledge and share `[bridge] token`.
+    Bridge {
+        /// The Lotse server, `http://10.0.0.2:8080` (default: `[bridge] server`).
+        #[arg(long)]
+        server: Option<String>,
+        /// The SIP address (UDP).
+        #[arg(long, default_value = "127.0.0.1:5060")]
+        sip: std::net::SocketAddr,
+        /// Calls the bridge takes at once (the next is answered 503).
+        #[arg(long, default_value_t = 2)]
+        sip_max_calls: usize,
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[command(flatten)]
+        llm: lotse_app::LlmArg,
+    },
     /// Staff accounts of the console at /staff.
     Staff {
         #[command(subcommand)]
@@ -215,7 +233,10 @@ fn main() -> ExitCode {
     // SIGPIPE). Long-running commands (the server, a call, benchmarks) keep ignoring it: a
     // client or child process that goes away must never end them.
     #[cfg(unix)]
-    if !matches!(cli.command, Command::Serve { .. } | Command::Voice { .. } | Command::Bench { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Bridge { .. } | Command::Voice { .. } | Command::Bench { .. }
+    ) {
         // SAFETY: called once at start-up, before any other thread exists; SIG_DFL is a valid
         // disposition for SIGPIPE.
         unsafe {
@@ -297,6 +318,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => None,
             };
             let register = config.sip.register.take();
+            let bridge_token = config.bridge.token.take();
             let engine = app.engine(kb.clone(), index)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
@@ -314,6 +336,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let city = config_city;
             let state = lotse_web::AppState::with_desk(engine.clone(), limits, embeddings, desk);
+            if let Some(token) = bridge_token.filter(|t| !t.is_empty()) {
+                state.allow_bridges(&token);
+                eprintln!("SIP bridges on other nodes may connect (lotse bridge --server http://{addr})");
+            }
             let bridge = match sip {
                 Some(listen) => {
                     eprintln!("loading the voice models …");
@@ -321,8 +347,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     let calls = lotse_sip_bridge::LotseCalls {
                         engine: engine.clone(),
                         stack,
-                        sessions: (!no_staff).then(|| state.sessions.clone()),
-                        runtime: runtime.handle().clone(),
+                        staff: (!no_staff)
+                            .then(|| lotse_app::voice::Staff::on(state.sessions.clone(), runtime.handle().clone())),
                         record: None,
                     };
                     let config =
@@ -338,6 +364,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(bridge) = bridge {
                 runtime.block_on(bridge.shutdown());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bridge { server, sip, sip_max_calls, knowledge, llm } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    // rsipstack logs every SIP message at info: its text names the caller.
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,rsipstack=warn".into()),
+                )
+                .init();
+            let mut config = app.configuration()?;
+            let server = server
+                .or(config.bridge.server.take())
+                .context("name the Lotse server: lotse bridge --server http://HOST:PORT (or [bridge] server)")?;
+            let token = config.bridge.token.take().filter(|t| !t.is_empty()).context(
+                "the bridge needs the server's bridge token: LOTSE_BRIDGE__TOKEN (or [bridge] token), set on both",
+            )?;
+            eprintln!("loading knowledge from {} …", knowledge.display());
+            let kb = std::sync::Arc::new(load(&knowledge)?);
+            let index = std::sync::Arc::new(app.build_index(&kb)?);
+            let engine = app.engine(kb.clone(), index)?;
+            let engine = std::sync::Arc::new(app.with_llm(engine, llm, true)?);
+            let staff = lotse_app::bridge::connect(&server, &token, &kb)
+                .with_context(|| format!("connecting to the Lotse server at {server}"))?;
+            eprintln!("loading the voice models …");
+            let stack = std::sync::Arc::new(lotse_app::voice::Stack::load(app.models_dir(), &engine, &config.city)?);
+            let calls = lotse_sip_bridge::LotseCalls { engine, stack, staff: Some(staff), record: None };
+            let rtp_ports = match config.sip.rtp_ports.as_deref() {
+                Some(range) => Some(lotse_sip_bridge::sip::port_range(range).context("[sip] rtp_ports")?),
+                None => None,
+            };
+            let bridge_config = lotse_sip_bridge::Config {
+                listen: sip,
+                max_calls: sip_max_calls,
+                ring: config.sip.ring()?,
+                register: config.sip.register.take(),
+                rtp_ports,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let bridge =
+                runtime.block_on(lotse_sip_bridge::Bridge::start(bridge_config, std::sync::Arc::new(calls)))?;
+            eprintln!("answering calls on sip:{} (UDP) for {server}", bridge.local_addr());
+            runtime.block_on(lotse_web::shutdown_signal());
+            runtime.block_on(bridge.shutdown());
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask { turns, knowledge, json, lang, plain, channel, spoken, llm } => {
