@@ -303,13 +303,13 @@ fn lotse_on(models: &Path, desk: Option<bool>, remote: bool) -> Lotse {
             let server_engine = Arc::new(app.build_engine_over(server_kb.clone()).unwrap());
             let desk = desk_with_transfer(&rt, server_kb, "sip:team@127.0.0.1:5999", open);
             let state = lotse_web::AppState::with_desk(server_engine, Default::default(), false, Some(desk));
-            state.allow_bridges("the-bridge-token");
+            state.allow_bridges("the-bridge-token-of-thirty-two-chars").unwrap();
             let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
             let server = format!("http://{}", listener.local_addr().unwrap());
             rt.spawn(lotse_web::serve_on(state.clone(), listener, std::future::pending()));
             // A wrong token is refused before any call.
-            assert!(lotse_app::bridge::connect(&server, "another-token", &kb).is_err());
-            let staff = lotse_app::bridge::connect(&server, "the-bridge-token", &kb).unwrap();
+            assert!(lotse_app::bridge::connect(&server, "another-token-of-thirty-two-characters", &kb).is_err());
+            let staff = lotse_app::bridge::connect(&server, "the-bridge-token-of-thirty-two-chars", &kb).unwrap();
             (Some(staff), Some(state.sessions.desk().unwrap().store.clone()))
         }
         Some(open) => {

@@ -19,18 +19,33 @@ pub fn connect(server: &str, token: &str, kb: &lotse_knowledge::KnowledgeBase) -
 
 /// A Lotse server's bridge API. Each request waits at most a few seconds: a server that does
 /// not answer leaves the call with the engine's replies (as a failed store does in-process).
+/// After a request that found no server, the next 30 s of requests fail at once, so that
+/// callers do not wait for a server that is down at every step of every call.
 struct Remote {
     base: String,
     auth: String,
     knowledge: String,
     agent: ureq::Agent,
+    down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// How long one request to the server may take.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a server that did not answer is taken to be down.
+const DOWN_FOR: Duration = Duration::from_secs(30);
 
 impl Remote {
     fn connect(server: &str, token: &str, kb: &lotse_knowledge::KnowledgeBase) -> Result<Remote, QueueError> {
+        if !server.starts_with("http://") {
+            // ureq is built without TLS here: the token would not be protected anyway.
+            return Err(QueueError(format!(
+                "the server must be given as http://HOST:PORT on the city's internal network, not {server:?} \
+                 (see docs/sip.md)"
+            )));
+        }
+        if token.chars().count() < bridge::MIN_TOKEN {
+            return Err(QueueError(format!("the bridge token needs at least {} characters", bridge::MIN_TOKEN)));
+        }
         let config = ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(2)))
             .timeout_global(Some(REMOTE_TIMEOUT))
@@ -40,52 +55,79 @@ impl Remote {
             auth: format!("Bearer {token}"),
             knowledge: bridge::fingerprint(kb),
             agent: ureq::Agent::new_with_config(config),
+            down_until: std::sync::Mutex::new(None),
         };
         let hello: Hello = remote.get("/hello")?;
         if hello.knowledge != remote.knowledge {
             return Err(QueueError(format!(
-                "the server loaded other knowledge ({}) than this bridge ({}): load the same directory on both",
+                "the server loaded other services or offices ({}) than this bridge ({}): load the same knowledge on both",
                 hello.knowledge, remote.knowledge
             )));
         }
         Ok(remote)
     }
 
-    fn error(&self, e: ureq::Error) -> QueueError {
-        QueueError(match e {
+    /// The request's error, in words an operator can act on (never a caller's data).
+    fn error(&self, path: &str, e: ureq::Error) -> QueueError {
+        let what = match e {
             ureq::Error::StatusCode(401) => "the server refused the bridge token".to_string(),
-            ureq::Error::StatusCode(404) => "not found (does the server allow bridges: [bridge] token?)".to_string(),
-            ureq::Error::StatusCode(409) => "the server loaded other knowledge than this bridge".to_string(),
-            e => e.to_string(),
-        })
+            ureq::Error::StatusCode(404) if path == "/hello" => {
+                "the server has no bridge API (set [bridge] token on the server)".to_string()
+            }
+            ureq::Error::StatusCode(404) => "the server does not know this call (was it restarted?)".to_string(),
+            ureq::Error::StatusCode(409) => {
+                "the server refused: other knowledge, or a conversation it does not hold".to_string()
+            }
+            ureq::Error::StatusCode(code) => format!("the server answered {code}"),
+            e => {
+                // No server, or no answer in time: spare the next requests the wait.
+                *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now() + DOWN_FOR);
+                e.to_string()
+            }
+        };
+        QueueError(what)
+    }
+
+    /// Fails at once while the server is taken to be down.
+    fn up(&self) -> Result<(), QueueError> {
+        let down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *down {
+            Some(until) if std::time::Instant::now() < until => {
+                Err(QueueError("the server did not answer a moment ago".to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, QueueError> {
+        self.up()?;
         let mut response = self
             .agent
             .get(format!("{}{path}", self.base))
             .header("authorization", &self.auth)
             .call()
-            .map_err(|e| self.error(e))?;
-        response.body_mut().read_json().map_err(|e| self.error(e))
+            .map_err(|e| self.error(path, e))?;
+        response.body_mut().read_json().map_err(|e| self.error(path, e))
     }
 
     fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, QueueError> {
+        self.up()?;
         let mut response = self
             .agent
             .post(format!("{}{path}", self.base))
             .header("authorization", &self.auth)
             .send_json(body)
-            .map_err(|e| self.error(e))?;
-        response.body_mut().read_json().map_err(|e| self.error(e))
+            .map_err(|e| self.error(path, e))?;
+        response.body_mut().read_json().map_err(|e| self.error(path, e))
     }
 
     fn post_empty<B: serde::Serialize>(&self, path: &str, body: &B) -> Result<(), QueueError> {
+        self.up()?;
         self.agent
             .post(format!("{}{path}", self.base))
             .header("authorization", &self.auth)
             .send_json(body)
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.error(path, e))?;
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! What a SIP bridge on another node and the Lotse server say to each other (the server's side
-//! is `lotse-web`'s `/bridge/v1/…`, the bridge's `lotse_call::Staff::remote`).
+//! is `lotse-web`'s `/bridge/v1/…`, the bridge's `lotse_app::bridge::connect`).
 //!
 //! The bridge runs recognition, synthesis and the engine for its calls; the server owns the
 //! conversations and the staff handoff. A call starts a conversation of channel `phone` here,
@@ -19,6 +19,9 @@ use sha2::{Digest, Sha256};
 
 /// The routes' common prefix.
 pub const PREFIX: &str = "/bridge/v1";
+
+/// The shortest bridge token: a guessable one would open every call's conversation.
+pub const MIN_TOKEN: usize = 32;
 
 /// What identifies a knowledge base's indices: its services' and offices' ids in order.
 pub fn fingerprint(kb: &KnowledgeBase) -> String {

@@ -2,9 +2,10 @@
 //! its calls' conversations (the wire types and the protocol: `lotse_session::bridge`).
 //!
 //! Off unless the configuration gives a bridge token (`[bridge] token`); then every request
-//! must carry it (`Authorization: Bearer …`), and only conversations of channel `phone` that a
-//! bridge started can be written. Routes answer 404 while bridges are not allowed, 401 without
-//! the token, 409 when the bridge loaded other knowledge.
+//! must carry it (`Authorization: Bearer …`), and only conversations a bridge started here can
+//! be written. Routes answer 404 while bridges are not allowed, 401 without the token, 409 when
+//! the bridge loaded other knowledge or sends a conversation that is not the stored one carried
+//! on (fewer events, other messages, a topic out of range).
 
 use std::sync::Arc;
 
@@ -46,8 +47,37 @@ pub(crate) fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+pub use lotse_session::bridge::MIN_TOKEN;
+
+/// What the server keeps for bridges: the token's digest, its knowledge's fingerprint, and
+/// the calls bridges started (with when), the only conversations they may write.
+pub(crate) struct Bridges {
+    token: [u8; 32],
+    knowledge: String,
+    calls: std::sync::Mutex<std::collections::HashMap<ConversationId, std::time::Instant>>,
+}
+
+impl Bridges {
+    pub(crate) fn new(token: &str, kb: &lotse_knowledge::KnowledgeBase) -> Bridges {
+        Bridges { token: digest(token), knowledge: fingerprint(kb), calls: Default::default() }
+    }
+
+    fn started(&self, id: &ConversationId) {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        if calls.len() >= 10_000 {
+            // A call lasts half an hour at most: older ones are long over.
+            calls.retain(|_, at| at.elapsed() < std::time::Duration::from_secs(24 * 3600));
+        }
+        calls.insert(id.clone(), std::time::Instant::now());
+    }
+
+    fn is_call(&self, id: &ConversationId) -> bool {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).contains_key(id)
+    }
+}
+
 async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Some(expected) = state.bridge_token.get() else {
+    let Some(expected) = state.bridges.get().map(|b| &b.token) else {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource.").into_response();
     };
     let given = req
@@ -63,12 +93,12 @@ async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: Next)
     next.run(req).await
 }
 
-fn knowledge(state: &AppState) -> String {
-    fingerprint(state.engine().knowledge())
+fn bridges(state: &AppState) -> &Bridges {
+    state.bridges.get().expect("authorize let the request through")
 }
 
 fn same_knowledge(state: &AppState, theirs: &str) -> Result<(), ApiError> {
-    if theirs == knowledge(state) {
+    if theirs == bridges(state).knowledge {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -79,17 +109,47 @@ fn same_knowledge(state: &AppState, theirs: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A phone conversation: a bridge's token reaches no other.
+/// A call a bridge started here: a bridge's token reaches no other conversation.
 async fn phone_call(state: &AppState, id: &ConversationId) -> Result<lotse_dialog::Conversation, ApiError> {
-    let conv = state.sessions.snapshot(id).await?;
-    if conv.channel != Channel::Phone {
+    if !bridges(state).is_call(id) {
         return Err(crate::handoff::unknown());
     }
-    Ok(conv)
+    Ok(state.sessions.snapshot(id).await?)
+}
+
+/// What a bridge commits carries the stored conversation on: no event taken back (the store
+/// has written them), the caller's messages as they were, and indices into this knowledge.
+/// (A reply's text may be shorter: the caller interrupted it.)
+fn carries_on(
+    state: &AppState,
+    stored: &lotse_dialog::Conversation,
+    sent: &lotse_dialog::Conversation,
+) -> Result<(), ApiError> {
+    use lotse_dialog::Event;
+    let kb = state.engine().knowledge();
+    let same = sent.events.len() >= stored.events.len()
+        && stored.events.iter().zip(&sent.events).all(|(a, b)| match (a, b) {
+            (Event::MessageIn { text: x, .. }, Event::MessageIn { text: y, .. }) => x == y,
+            (Event::ReplyOut { .. }, Event::ReplyOut { .. }) => true,
+            (Event::HandoffRequested { .. }, Event::HandoffRequested { .. }) => true,
+            _ => false,
+        });
+    let in_range = sent.topic.is_none_or(|i| i < kb.services.len())
+        && sent.office.is_none_or(|i| i < kb.offices.len())
+        && sent.confirm.as_ref().is_none_or(|c| c.service < kb.services.len());
+    if same && in_range {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_carried_on",
+            "The conversation sent does not carry the stored one on.",
+        ))
+    }
 }
 
 async fn hello(State(state): State<Arc<AppState>>) -> Json<Hello> {
-    Json(Hello { knowledge: knowledge(&state) })
+    Json(Hello { knowledge: bridges(&state).knowledge.clone() })
 }
 
 async fn start(
@@ -99,6 +159,7 @@ async fn start(
     let Json(body) = body?;
     same_knowledge(&state, &body.knowledge)?;
     let (id, greeting) = state.sessions.start(Channel::Phone, body.lang);
+    bridges(&state).started(&id);
     state.metrics.conversations.inc();
     let conversation = state.sessions.snapshot(&id).await?;
     Ok((StatusCode::CREATED, Json(Started { id, greeting, conversation })).into_response())
@@ -111,8 +172,9 @@ async fn commit(
 ) -> Result<Json<Committed>, ApiError> {
     let Json(body) = body?;
     same_knowledge(&state, &body.knowledge)?;
-    phone_call(&state, &id).await?;
+    let stored = phone_call(&state, &id).await?;
     let mut conversation = body.conversation;
+    carries_on(&state, &stored, &conversation)?;
     // What the bridge sends cannot move the conversation to another id or channel.
     conversation.id = id.clone();
     conversation.channel = Channel::Phone;

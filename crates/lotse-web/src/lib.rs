@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
+pub use bridge::MIN_TOKEN as MIN_BRIDGE_TOKEN;
 pub use metrics::Metrics;
 use rate::RateLimiter;
 
@@ -89,9 +90,9 @@ pub struct AppState {
     embeddings: bool,
     /// Failed logins per client and per account name.
     pub(crate) logins: staff::LoginLimiter,
-    /// The digest of the token SIP bridges on other nodes present (`/bridge/v1`); none: no
-    /// bridge may connect.
-    bridge_token: std::sync::OnceLock<[u8; 32]>,
+    /// SIP bridges on other nodes (`/bridge/v1`): the digest of their token and the calls
+    /// they started; none: no bridge may connect.
+    bridges: std::sync::OnceLock<bridge::Bridges>,
 }
 
 impl AppState {
@@ -114,14 +115,19 @@ impl AppState {
             rate,
             metrics: Metrics::default(),
             embeddings,
-            bridge_token: std::sync::OnceLock::new(),
+            bridges: std::sync::OnceLock::new(),
         })
     }
 
     /// Lets SIP bridges on other nodes that present `token` run their calls' conversations
-    /// here (`/bridge/v1`, see `lotse_session::bridge`). Once; a second token is ignored.
-    pub fn allow_bridges(&self, token: &str) {
-        let _ = self.bridge_token.set(bridge::digest(token));
+    /// here (`/bridge/v1`, see `lotse_session::bridge`). Once; a second token is ignored. A
+    /// token shorter than [`MIN_BRIDGE_TOKEN`] characters is refused.
+    pub fn allow_bridges(&self, token: &str) -> Result<(), String> {
+        if token.chars().count() < MIN_BRIDGE_TOKEN {
+            return Err(format!("the bridge token needs at least {MIN_BRIDGE_TOKEN} characters"));
+        }
+        let _ = self.bridges.set(bridge::Bridges::new(token, self.engine().knowledge()));
+        Ok(())
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {

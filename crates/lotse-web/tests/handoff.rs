@@ -717,14 +717,15 @@ fn a_bridge_on_another_node_needs_its_token_and_writes_only_its_calls() {
     s.add_staff("anna", Role::Staff);
     // Not allowed by the configuration: there is no bridge API.
     assert_eq!(bridge(&s, "GET", "/bridge/v1/hello", Some("x"), None).0, 404);
-    s.state.allow_bridges("the-bridge-token");
+    assert!(s.state.allow_bridges("short-token").is_err(), "a guessable token is refused");
+    s.state.allow_bridges("the-bridge-token-of-thirty-two-chars").unwrap();
     assert_eq!(bridge(&s, "GET", "/bridge/v1/hello", None, None).0, 401);
-    assert_eq!(bridge(&s, "GET", "/bridge/v1/hello", Some("the-bridge-toke"), None).0, 401);
-    let (status, hello) = bridge(&s, "GET", "/bridge/v1/hello", Some("the-bridge-token"), None);
+    assert_eq!(bridge(&s, "GET", "/bridge/v1/hello", Some("the-bridge-token-of-thirty-two-char"), None).0, 401);
+    let (status, hello) = bridge(&s, "GET", "/bridge/v1/hello", Some("the-bridge-token-of-thirty-two-chars"), None);
     assert_eq!(status, 200);
     let fingerprint = lotse_session::bridge::fingerprint(&knowledge());
     assert_eq!(hello["knowledge"], fingerprint.as_str());
-    let t = Some("the-bridge-token");
+    let t = Some("the-bridge-token-of-thirty-two-chars");
 
     // A bridge with other knowledge (its topics would point at other services) is refused.
     let (status, _) = bridge(&s, "POST", "/bridge/v1/calls", t, Some(json!({"lang": "de", "knowledge": "0123"})));
@@ -759,16 +760,39 @@ fn a_bridge_on_another_node_needs_its_token_and_writes_only_its_calls() {
     assert_eq!(status, 200);
     assert!(consent["text"].as_str().unwrap().contains("Sind Sie einverstanden?"));
 
-    // A web conversation is not a bridge's to write, whatever id it sends.
+    // A conversation a bridge did not start is not a bridge's to write: neither the web's nor
+    // one a citizen's client opened on the phone channel.
     let web = s.conversation();
-    let mut other = commit.clone();
-    other["conversation"]["id"] = json!(web);
-    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{web}/commit"), t, Some(other)).0, 404);
-    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{web}/put-through"), t, None).0, 404);
+    let (_, phone) = s.post("/api/v1/conversations", json!({"channel": "phone"}), None);
+    for other_id in [web.as_str(), phone["id"].as_str().unwrap()] {
+        let mut other = commit.clone();
+        other["conversation"]["id"] = json!(other_id);
+        assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{other_id}/commit"), t, Some(other)).0, 404);
+        assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{other_id}/put-through"), t, None).0, 404);
+    }
     assert_eq!(bridge(&s, "POST", "/bridge/v1/calls/unknown/commit", t, Some(commit.clone())).0, 404);
-    // Garbage is a 4xx.
+    // Nor can a commit to the call move it to another id.
+    let mut moved = commit.clone();
+    moved["conversation"]["id"] = json!(web);
+    let (status, kept) = bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(moved));
+    assert_eq!((status, kept["conversation"]["id"].as_str()), (200, Some(id.as_str())), "{kept}");
+    // A conversation that does not carry the stored one on is refused: events taken back (the
+    // store has them), or a topic that is no service of this knowledge.
+    let mut shorter = commit.clone();
+    shorter["conversation"]["events"] = json!([]);
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(shorter)).0, 409);
+    let mut beyond = commit.clone();
+    beyond["conversation"]["topic"] = json!(100_000);
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(beyond)).0, 409);
+    // Garbage is a 4xx, and so is a body beyond the bridge's 1 MiB (a long call's fits).
     let (status, _) = bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(json!({"conversation": 1})));
     assert!((400..500).contains(&status), "{status}");
+    let mut long = commit.clone();
+    long["reply"]["text"] = json!("Ja. ".repeat(50_000));
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(long)).0, 200);
+    let mut huge = commit.clone();
+    huge["reply"]["text"] = json!("Ja. ".repeat(300_000));
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(huge)).0, 413);
 
     // Put through by the line: the caller leaves the queue.
     assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/put-through"), t, None).0, 204);

@@ -337,7 +337,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let city = config_city;
             let state = lotse_web::AppState::with_desk(engine.clone(), limits, embeddings, desk);
             if let Some(token) = bridge_token.filter(|t| !t.is_empty()) {
-                state.allow_bridges(&token);
+                state.allow_bridges(&token).map_err(anyhow::Error::msg).context("[bridge] token")?;
                 eprintln!("SIP bridges on other nodes may connect (lotse bridge --server http://{addr})");
             }
             let bridge = match sip {
