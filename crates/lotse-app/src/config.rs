@@ -28,6 +28,18 @@ pub struct Config {
     /// SIP bridges on their own nodes (`lotse bridge`) and the server they talk to.
     #[serde(default)]
     pub bridge: BridgeConfig,
+    /// The HTTP server's edges.
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// What the HTTP server needs to know about the network in front of it.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Reverse proxies in front of the server (`["10.0.0.1"]`): their connections carry many
+    /// citizens, so they are not held to one client's share of connections.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A bridge on its own node runs its calls' conversations on a Lotse server. The same token is
@@ -227,13 +239,15 @@ impl Config {
         }
         Figment::new()
             .merge(Toml::file(&file))
-            // Only LOTSE_CITY__*, LOTSE_LLM__*, LOTSE_HANDOFF__*, LOTSE_SIP__* and LOTSE_BRIDGE__*: other LOTSE_ variables
+            // Only LOTSE_CITY__, _LLM__, _HANDOFF__, _SIP__, _BRIDGE__ and _SERVER__: other LOTSE_ variables
             // (LOTSE_CACHE, …) are not settings.
             .merge(
                 Env::prefixed("LOTSE_")
                     .filter(|k| {
                         let k = k.as_str().to_lowercase();
-                        ["city__", "llm__", "handoff__", "sip__", "bridge__"].iter().any(|p| k.starts_with(p))
+                        ["city__", "llm__", "handoff__", "sip__", "bridge__", "server__"]
+                            .iter()
+                            .any(|p| k.starts_with(p))
                     })
                     .split("__"),
             )
@@ -326,6 +340,9 @@ mod tests {
         assert_eq!(b.bridge.token.as_deref(), Some("s3cret-bridge"));
         assert!(!format!("{b:?}").contains("s3cret-bridge"), "the bridge token is kept out of logs");
         assert!(load("").unwrap().bridge.token.is_none(), "no bridge may connect unless told");
+        let proxied = load("[server]\ntrusted_proxies = [\"10.0.0.1\", \"::1\"]\n").unwrap();
+        assert_eq!(proxied.server.trusted_proxies.len(), 2);
+        assert!(load("[server]\ntrusted_proxies = [\"nginx\"]\n").is_err(), "an address, not a name");
         assert!(load("[sip.register]\nuser = \"4900\"\n").is_err(), "a registration needs its registrar and password");
         assert!(load("[sip]\nrign_seconds = 1\n").is_err(), "a misspelt setting is an error");
     }

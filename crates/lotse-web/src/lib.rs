@@ -24,6 +24,7 @@
 //! conversations, idle ones expire, and the rate limiter's table is capped too.
 
 mod bridge;
+mod conn;
 mod handoff;
 mod metrics;
 mod rate;
@@ -64,6 +65,20 @@ pub struct Limits {
     pub requests_per_minute: u32,
     /// Longest message text in characters.
     pub max_message_chars: usize,
+    /// Connections open at once; one more is closed before anything is read. Below the
+    /// process's usual limit of 1,024 open files, with room for the database and the models.
+    pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) keeps open at once.
+    pub max_connections_per_client: usize,
+    /// The time a client has to send a request's head; also how long a kept-alive connection
+    /// may wait for its next request.
+    pub header_timeout: Duration,
+    /// Event streams open at once, in all and per conversation (a citizen's widget keeps one).
+    pub max_streams: usize,
+    pub max_streams_per_conversation: usize,
+    /// Reverse proxies in front of the server: their connections carry many citizens and count
+    /// only towards `max_connections`.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Limits {
@@ -73,6 +88,12 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30 * 60),
             requests_per_minute: 120,
             max_message_chars: 2000,
+            max_connections: 768,
+            max_connections_per_client: 64,
+            header_timeout: Duration::from_secs(10),
+            max_streams: 512,
+            max_streams_per_conversation: 4,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -93,6 +114,8 @@ pub struct AppState {
     /// SIP bridges on other nodes (`/bridge/v1`): the digest of their token and the calls
     /// they started; none: no bridge may connect.
     bridges: std::sync::OnceLock<bridge::Bridges>,
+    /// The event streams open.
+    streams: Arc<conn::Streams>,
 }
 
 impl AppState {
@@ -103,6 +126,7 @@ impl AppState {
     /// With a staff desk: handoffs are queued, relayed and shown in the console at `/staff`.
     pub fn with_desk(engine: Arc<Engine>, limits: Limits, embeddings: bool, desk: Option<Desk>) -> Arc<AppState> {
         let rate = RateLimiter::new(limits.requests_per_minute, 100_000);
+        let streams = conn::Streams::new(limits.max_streams, limits.max_streams_per_conversation);
         let session_limits = lotse_session::Limits {
             max_conversations: limits.max_conversations,
             idle_timeout: limits.idle_timeout,
@@ -116,6 +140,7 @@ impl AppState {
             metrics: Metrics::default(),
             embeddings,
             bridges: std::sync::OnceLock::new(),
+            streams,
         })
     }
 
@@ -383,10 +408,21 @@ async fn message(
 async fn events(State(state): State<Arc<AppState>>, Path(id): Path<ConversationId>) -> Result<Response, ApiError> {
     // A client that (re)connects learns at once where its handoff stands.
     let (first, rx) = state.sessions.subscribe(&id).await?;
-    let stream = tokio_stream::iter(first).chain(BroadcastStream::new(rx).filter_map(|item| item.ok())).map(|event| {
-        // A slow reader that lagged behind skips what it missed rather than failing.
-        SseEvent::default().event(event.name()).json_data(&event).map_err(axum::Error::new)
-    });
+    let Some(slot) = state.streams.take(&id) else {
+        state.metrics.streams_refused.inc();
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "Too many event streams are open; please close one.",
+        ));
+    };
+    let stream =
+        tokio_stream::iter(first).chain(BroadcastStream::new(rx).filter_map(|item| item.ok())).map(move |event| {
+            // The slot is the stream's: it is given back when the client goes away.
+            let _open = &slot;
+            // A slow reader that lagged behind skips what it missed rather than failing.
+            SseEvent::default().event(event.name()).json_data(&event).map_err(axum::Error::new)
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
@@ -430,13 +466,64 @@ pub async fn serve_on(
     let tracker = tokio_util::task::TaskTracker::new();
     let token = tokio_util::sync::CancellationToken::new();
     state.sessions.spawn_background(&tracker, token.clone());
-    let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.limits.clone();
+    let all = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let clients = conn::Clients::new(limits.max_connections_per_client, limits.trusted_proxies.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let app = router(state.clone());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken: the
+                    // listener is fine; wait a moment rather than spin.
+                    tracing::warn!(error = %e, "a connection could not be accepted");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Dropping the stream closes it: nothing is read from a connection beyond the limits.
+        let Ok(permit) = all.clone().try_acquire_owned() else {
+            state.metrics.connections_refused.inc();
+            continue;
+        };
+        let Some(slot) = clients.take(peer.ip()) else {
+            state.metrics.connections_refused.inc();
+            continue;
+        };
+        let service =
+            tower::ServiceExt::map_request(app.clone(), move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away mid-request is no error of the server's.
+            let _ = connection.await;
+            drop((permit, slot));
+        });
+    }
+    drop(listener);
+    // Requests in flight finish; event streams would not, so they get a few seconds.
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(5)) => {}
+    }
     token.cancel();
     tracker.close();
     tracker.wait().await;
-    served
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM: how an operator stops a Lotse process.

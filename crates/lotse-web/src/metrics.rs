@@ -26,6 +26,10 @@ const BUCKETS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 pub struct Metrics {
     pub conversations: Counter,
     pub rate_limited: Counter,
+    /// Connections closed at once: the server's or the client's connections were all open.
+    pub connections_refused: Counter,
+    /// Event streams refused: all open, in all or for the conversation.
+    pub streams_refused: Counter,
     /// Turns answered without the costly retrieval stage because the server was busy.
     pub shed: Counter,
     replies: [Counter; 6],
@@ -79,6 +83,12 @@ impl Metrics {
         let _ = writeln!(s, "# HELP lotse_rate_limited_total Requests refused by the rate limiter.");
         let _ = writeln!(s, "# TYPE lotse_rate_limited_total counter");
         let _ = writeln!(s, "lotse_rate_limited_total {}", self.rate_limited.get());
+        let _ = writeln!(s, "# HELP lotse_connections_refused_total Connections closed at once: too many open.");
+        let _ = writeln!(s, "# TYPE lotse_connections_refused_total counter");
+        let _ = writeln!(s, "lotse_connections_refused_total {}", self.connections_refused.get());
+        let _ = writeln!(s, "# HELP lotse_streams_refused_total Event streams refused: too many open.");
+        let _ = writeln!(s, "# TYPE lotse_streams_refused_total counter");
+        let _ = writeln!(s, "lotse_streams_refused_total {}", self.streams_refused.get());
         let _ = writeln!(s, "# HELP lotse_turns_shed_total Turns answered without embedding re-ranking under load.");
         let _ = writeln!(s, "# TYPE lotse_turns_shed_total counter");
         let _ = writeln!(s, "lotse_turns_shed_total {}", self.shed.get());

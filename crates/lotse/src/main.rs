@@ -319,6 +319,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let register = config.sip.register.take();
             let bridge_token = config.bridge.token.take();
+            let trusted_proxies = std::mem::take(&mut config.server.trusted_proxies);
             let engine = app.engine(kb.clone(), index)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
@@ -332,6 +333,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let limits = lotse_web::Limits {
                 idle_timeout: std::time::Duration::from_secs(idle_minutes * 60),
                 requests_per_minute: rate_per_minute,
+                trusted_proxies,
                 ..Default::default()
             };
             let city = config_city;
