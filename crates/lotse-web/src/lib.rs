@@ -345,7 +345,7 @@ async fn cors(req: Request, next: Next) -> Response {
     res
 }
 
-async fn rate_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub(crate) async fn rate_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Some(ip) = ip
         && !state.rate.allow(ip)

@@ -5,7 +5,9 @@
 //!   and expires after inactivity and after a maximum age. The store holds only the token's hash.
 //! - Every changing request needs the session's CSRF token in `X-CSRF-Token` (the console reads
 //!   it from `/staff/api/me`); a login from another origin is refused.
-//! - Failed logins are limited per client and per account name.
+//! - Failed logins are limited per account name and client, and per client; the login is
+//!   rate-limited like the citizen API, and only two passwords are checked at once (see
+//!   [`LoginLimiter`]).
 //! - Roles: `staff` (queue, conversations, callbacks) and `admin` (also hours, teams, retention
 //!   and figures).
 //!
@@ -31,7 +33,6 @@ use lotse_handoff::store::{StaffAccount, now_ms};
 use lotse_handoff::{CallbackId, HandoffId, Outcome, QueueState, Role, Schedule};
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
 
 use lotse_session::StaffEvent;
 
@@ -39,42 +40,92 @@ use crate::{ApiError, AppState, store_error};
 
 const COOKIE: &str = "lotse_staff";
 
-/// Failed logins in the last 15 minutes, per client address and per account name.
-#[derive(Default)]
+/// Failed logins in the last 15 minutes, and the password checks running.
+///
+/// Five wrong passwords for a name lock that name out *from that client* (an IPv4 address or
+/// IPv6 /64), twenty from one client lock the client out: someone guessing from elsewhere
+/// cannot lock a member of staff out of their own desk. Failures for a name from anywhere
+/// make each further check for it wait longer (from the fifth: 0.25 s, doubling, at most 8 s),
+/// which slows guessing from many addresses without locking anyone out. The table is bounded:
+/// names are at most [`MAX_NAME`] characters, checking adds no entry, and old entries go first.
 pub struct LoginLimiter {
     failures: Mutex<HashMap<String, Vec<Instant>>>,
+    /// argon2 checks at once: each takes 19 MiB and tens of milliseconds of a core, on the
+    /// blocking pool that also answers citizens.
+    checking: tokio::sync::Semaphore,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> LoginLimiter {
+        LoginLimiter { failures: Mutex::new(HashMap::new()), checking: tokio::sync::Semaphore::new(2) }
+    }
 }
 
 const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_FAILURES_PER_NAME: usize = 5;
+const MAX_FAILURES_PER_NAME_AND_CLIENT: usize = 5;
 const MAX_FAILURES_PER_CLIENT: usize = 20;
+/// The longest account name a login is checked for.
+pub const MAX_NAME: usize = 100;
+/// Entries the limiter keeps at most.
+const MAX_ENTRIES: usize = 10_000;
+
+fn client(ip: Option<IpAddr>) -> String {
+    ip.map(|ip| crate::conn::client_key(ip).to_string()).unwrap_or_default()
+}
 
 impl LoginLimiter {
     fn count(&self, key: &str) -> usize {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let list = map.entry(key.to_string()).or_default();
-        list.retain(|t| t.elapsed() < LOGIN_WINDOW);
-        list.len()
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).map_or(0, |list| list.iter().filter(|t| t.elapsed() < LOGIN_WINDOW).count())
     }
 
     fn blocked(&self, ip: Option<IpAddr>, name: &str) -> bool {
-        self.count(&format!("name:{}", name.to_lowercase())) >= MAX_FAILURES_PER_NAME
-            || ip.is_some_and(|ip| self.count(&format!("ip:{ip}")) >= MAX_FAILURES_PER_CLIENT)
+        let name = name.to_lowercase();
+        self.count(&format!("name:{}|{name}", client(ip))) >= MAX_FAILURES_PER_NAME_AND_CLIENT
+            || ip.is_some() && self.count(&format!("ip:{}", client(ip))) >= MAX_FAILURES_PER_CLIENT
+    }
+
+    /// How long a check for `name` waits, after failures for it from anywhere.
+    fn delay(&self, name: &str) -> Duration {
+        let n = self.count(&format!("any:{}", name.to_lowercase()));
+        if n < MAX_FAILURES_PER_NAME_AND_CLIENT {
+            return Duration::ZERO;
+        }
+        let doublings = (n - MAX_FAILURES_PER_NAME_AND_CLIENT).min(5) as u32;
+        Duration::from_millis(250 * 2u64.pow(doublings))
     }
 
     fn fail(&self, ip: Option<IpAddr>, name: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
+        let now = Instant::now();
+        if map.len() >= MAX_ENTRIES {
             map.retain(|_, v| v.iter().any(|t| t.elapsed() < LOGIN_WINDOW));
         }
-        map.entry(format!("name:{}", name.to_lowercase())).or_default().push(Instant::now());
-        if let Some(ip) = ip {
-            map.entry(format!("ip:{ip}")).or_default().push(Instant::now());
+        // The client's own count always goes in: it is what stops a client that floods the
+        // table with new names.
+        if ip.is_some() {
+            map.entry(format!("ip:{}", client(ip))).or_default().push(now);
+        }
+        let name = name.to_lowercase();
+        for key in [format!("name:{}|{name}", client(ip)), format!("any:{name}")] {
+            if map.len() < MAX_ENTRIES || map.contains_key(&key) {
+                let list = map.entry(key).or_default();
+                list.retain(|t| t.elapsed() < LOGIN_WINDOW);
+                list.push(now);
+            }
         }
     }
 
-    fn succeed(&self, name: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&format!("name:{}", name.to_lowercase()));
+    fn succeed(&self, ip: Option<IpAddr>, name: &str) {
+        let name = name.to_lowercase();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&format!("name:{}|{name}", client(ip)));
+        map.remove(&format!("any:{name}"));
+    }
+
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.failures.lock().unwrap().len()
     }
 }
 
@@ -111,7 +162,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/staff", get(console_page))
         .route("/staff/", get(console_page))
-        .route("/staff/login", get(login_page).post(login))
+        .route(
+            "/staff/login",
+            get(login_page).post(login).layer(axum::middleware::from_fn_with_state(state.clone(), crate::rate_limit)),
+        )
         .route("/staff/assets/console.js", get(|| asset(include_str!("../assets/staff/console.js"), "text/javascript")))
         .route("/staff/assets/console.css", get(|| asset(include_str!("../assets/staff/console.css"), "text/css")))
         .merge(api)
@@ -250,6 +304,11 @@ async fn login(
     }
     let ip = Some(peer.ip());
     let name = form.name.trim().to_string();
+    if name.chars().count() > MAX_NAME {
+        // No account has such a name: a failure of the client's, and nothing kept of the name.
+        state.logins.fail(ip, "");
+        return (StatusCode::UNAUTHORIZED, login_html(Some("Name oder Passwort ist falsch."))).into_response();
+    }
     if state.logins.blocked(ip, &name) {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -260,14 +319,20 @@ async fn login(
     let account = desk.store.staff(&name).await.ok().flatten();
     let password = form.password;
     let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
-    // argon2 is deliberately slow: off the runtime threads.
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
+    tokio::time::sleep(state.logins.delay(&name)).await;
+    // argon2 is deliberately slow: off the runtime threads, and only a few at once.
+    let ok = match state.logins.checking.acquire().await {
+        Ok(_checking) => {
+            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false)
+        }
+        Err(_) => false,
+    };
     let Some(account) = account.filter(|_| ok) else {
         state.logins.fail(ip, &name);
         tracing::info!("failed staff login");
         return (StatusCode::UNAUTHORIZED, login_html(Some("Name oder Passwort ist falsch."))).into_response();
     };
-    state.logins.succeed(&name);
+    state.logins.succeed(ip, &name);
     let token = auth::new_token();
     if let Err(e) =
         desk.store.create_session(&auth::token_hash(&token), &account.name, &auth::new_token(), now_ms()).await
@@ -356,17 +421,61 @@ async fn queue(
     Ok(Json(serde_json::json!({ "now_ms": now, "items": items })))
 }
 
+/// How often an open events stream checks that its session still holds.
+const SESSION_CHECK: Duration = Duration::from_secs(2);
+
+/// Whether a staff member's session still holds: not logged out, not expired, the account
+/// there with the role it had. (An events stream does not keep a session alive; the
+/// console's requests do.)
+async fn still_valid(state: &AppState, ctx: &StaffCtx) -> bool {
+    let Some(desk) = state.desk() else { return false };
+    let Ok(Some(s)) = desk.store.session(&ctx.token_hash).await else { return false };
+    let now = now_ms();
+    let idle = (desk.config.session_idle_minutes as i64) * 60_000;
+    let max = (desk.config.session_max_hours as i64) * 3_600_000;
+    if now - s.seen_ms > idle || now - s.created_ms > max {
+        return false;
+    }
+    matches!(desk.store.staff(&s.staff).await, Ok(Some(a)) if a.role == ctx.account.role)
+}
+
 async fn events(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Response {
-    // Present while the stream is open.
-    let guard = state.sessions.staff_present(&ctx.account.name).await;
-    let rx = state.sessions.subscribe_staff();
+    // Present while the stream is open, and the stream ends with the session: after a logout
+    // or expiry the member is no longer counted present, so their conversations are released.
+    let present = state.sessions.staff_present(&ctx.account.name).await;
+    let mut staff_events = state.sessions.subscribe_staff();
+    let (tx, rx) = tokio::sync::mpsc::channel::<StaffEvent>(64);
+    tokio::spawn(async move {
+        let _present = present;
+        let mut check = tokio::time::interval(SESSION_CHECK);
+        check.tick().await;
+        loop {
+            tokio::select! {
+                e = staff_events.recv() => {
+                    let e = match e {
+                        Ok(e) => e,
+                        // A console that lagged behind fetches the queue again.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => StaffEvent::Queue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    };
+                    if tx.send(e).await.is_err() {
+                        break;
+                    }
+                }
+                _ = check.tick() => {
+                    if !still_valid(&state, &ctx).await {
+                        break;
+                    }
+                }
+                () = tx.closed() => break,
+            }
+        }
+    });
     let hello = tokio_stream::iter([Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}"))]);
-    let stream = hello.chain(BroadcastStream::new(rx).filter_map(move |e| {
-        let _ = &guard;
-        // A console that lagged behind fetches the queue again.
-        let e = e.unwrap_or(StaffEvent::Queue);
-        Some(Ok(SseEvent::default().event("staff").json_data(&e).unwrap_or_default()))
-    }));
+    let stream = hello.chain(
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(|e| Ok(SseEvent::default().event("staff").json_data(&e).unwrap_or_default())),
+    );
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
@@ -633,4 +742,34 @@ async fn admin_figures(
     let mut v = serde_json::to_value(&f).unwrap_or_default();
     v["days"] = days.into();
     Ok(Json(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_limiter_locks_a_name_only_for_the_guessing_client_and_stays_bounded() {
+        let l = LoginLimiter::default();
+        let guesser: Option<IpAddr> = Some("192.0.2.9".parse().unwrap());
+        let desk: Option<IpAddr> = Some("10.1.2.3".parse().unwrap());
+        for _ in 0..5 {
+            l.fail(guesser, "Anna");
+        }
+        assert!(l.blocked(guesser, "anna"));
+        assert!(!l.blocked(desk, "anna"), "Anna's own desk is not locked out");
+        assert_eq!(l.delay("anna"), Duration::from_millis(250), "but her check waits a little");
+        // A client locked out that goes on with ever new names adds nothing to the table.
+        for i in 0..15 {
+            l.fail(guesser, &format!("other-{i}"));
+        }
+        let before = l.entries();
+        for i in 0..1000 {
+            assert!(l.blocked(guesser, &format!("name-{i}")));
+        }
+        assert_eq!(l.entries(), before);
+        // Anna got in: her name waits no longer.
+        l.succeed(desk, "anna");
+        assert_eq!(l.delay("anna"), Duration::ZERO);
+    }
 }

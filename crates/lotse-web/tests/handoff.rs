@@ -799,3 +799,67 @@ fn a_bridge_on_another_node_needs_its_token_and_writes_only_its_calls() {
     let (_, q) = s.get("/staff/api/queue", Some(&anna));
     assert!(q["items"].as_array().unwrap().iter().all(|i| i["channel"] != "phone" || i["state"] != "waiting"), "{q}");
 }
+
+/// A login posted from another loopback address (another machine): the status code.
+#[cfg(target_os = "linux")]
+fn login_from(s: &Server, from: &str, name: &str, password: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream =
+        s.rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+            socket.connect(s.addr).await
+        })
+        .unwrap()
+        .into_std()
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let body = format!("name={name}&password={}", password.replace(' ', "+"));
+    let request = format!(
+        "POST /staff/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        s.addr,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn wrong_passwords_from_elsewhere_do_not_lock_staff_out_of_their_own_desk() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    for _ in 0..5 {
+        assert_eq!(login_from(&s, "127.0.0.2", "anna", "geraten"), 401);
+    }
+    // The guesser is locked out, even with the right password.
+    assert_eq!(login_from(&s, "127.0.0.2", "anna", "ein gutes Passwort"), 429);
+    // Anna at her own desk gets in, after a short wait at most.
+    let started = Instant::now();
+    let res = s.login_raw("anna", "ein gutes Passwort", Some(&format!("http://{}", s.addr)));
+    assert_eq!(res.status().as_u16(), 303);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // A name longer than any account's is refused without being checked or kept.
+    assert_eq!(login_from(&s, "127.0.0.3", &"a".repeat(5_000), "x"), 401);
+}
+
+#[test]
+fn a_staff_events_stream_ends_with_its_session() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    let anna = s.login("anna");
+    let events = s.events("/staff/api/events", Some(&anna));
+    wait_for(&events, "hello", |e, _| e == "hello");
+    let (status, _) = s.post("/staff/api/logout", json!({}), Some(&anna));
+    assert_eq!(status, 204);
+    // The server ends the stream within a few seconds: the reader's channel closes.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        match events.recv_timeout(Duration::from_millis(200)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            _ => assert!(Instant::now() < deadline, "the events stream outlived the logout"),
+        }
+    }
+}
