@@ -161,7 +161,6 @@ impl Queue for Local {
     }
 
     fn transfer_target(&self, team: &str) -> Option<String> {
-        let desk = self.sessions.desk()?;
-        desk.schedule().teams.into_iter().find(|t| t.name == team || t.id == team)?.transfer
+        self.sessions.desk()?.transfer_target(team)
     }
 }

@@ -134,6 +134,13 @@ impl Desk {
         schedule.team(id).map(|t| t.name.clone()).unwrap_or_else(|| id.to_string())
     }
 
+    /// Where a team's calls are put through (its `transfer` URI), for a team named by its id or
+    /// its name, as the schedule is now (the console edits it).
+    pub fn transfer_target(&self, team: &str) -> Option<String> {
+        let schedule = self.schedule.read().unwrap_or_else(|p| p.into_inner());
+        schedule.teams.iter().find(|t| t.name == team || t.id == team)?.transfer.clone()
+    }
+
     /// The consent a citizen gives with a callback request.
     pub fn consent_text(&self, lang: Lang) -> String {
         let days = self.retention_days();

@@ -226,7 +226,6 @@ async fn consent(State(state): State<Arc<AppState>>, Path(lang): Path<String>) -
 }
 
 async fn transfer(State(state): State<Arc<AppState>>, Path(team): Path<String>) -> Json<Transfer> {
-    let target =
-        state.desk().and_then(|d| d.schedule().teams.into_iter().find(|t| t.name == team || t.id == team)?.transfer);
+    let target = state.desk().and_then(|d| d.transfer_target(&team));
     Json(Transfer { target })
 }

@@ -206,15 +206,20 @@ fn unauthorized() -> ApiError {
 }
 
 /// The session of a request, checked for expiry (and touched).
+/// A session unused for longer than the idle limit, or older than the maximum age.
+fn expired(desk: &lotse_handoff::Desk, s: &lotse_handoff::store::Session, now: i64) -> bool {
+    let idle = (desk.config.session_idle_minutes as i64) * 60_000;
+    let max = (desk.config.session_max_hours as i64) * 3_600_000;
+    now - s.seen_ms > idle || now - s.created_ms > max
+}
+
 async fn session(state: &AppState, headers: &HeaderMap) -> Result<StaffCtx, ApiError> {
     let desk = state.desk().ok_or_else(unauthorized)?;
     let token = cookie_token(headers).ok_or_else(unauthorized)?;
     let th = auth::token_hash(&token);
     let s = desk.store.session(&th).await.map_err(store_error)?.ok_or_else(unauthorized)?;
     let now = now_ms();
-    let idle = (desk.config.session_idle_minutes as i64) * 60_000;
-    let max = (desk.config.session_max_hours as i64) * 3_600_000;
-    if now - s.seen_ms > idle || now - s.created_ms > max {
+    if expired(desk, &s, now) {
         let _ = desk.store.delete_session(&th).await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -430,10 +435,7 @@ const SESSION_CHECK: Duration = Duration::from_secs(2);
 async fn still_valid(state: &AppState, ctx: &StaffCtx) -> bool {
     let Some(desk) = state.desk() else { return false };
     let Ok(Some(s)) = desk.store.session(&ctx.token_hash).await else { return false };
-    let now = now_ms();
-    let idle = (desk.config.session_idle_minutes as i64) * 60_000;
-    let max = (desk.config.session_max_hours as i64) * 3_600_000;
-    if now - s.seen_ms > idle || now - s.created_ms > max {
+    if expired(desk, &s, now_ms()) {
         return false;
     }
     matches!(desk.store.staff(&s.staff).await, Ok(Some(a)) if a.role == ctx.account.role)
