@@ -30,6 +30,48 @@ pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Who sent a request, as the limits see it: the connection's peer, or, where the peer is a
+/// trusted reverse proxy, the client the proxy forwarded (see [`forwarded_client`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Client {
+    /// The client's address (not yet bucketed: see [`client_key`]).
+    pub(crate) ip: IpAddr,
+    /// Whether the request came through a trusted proxy, whose `X-Forwarded-Host` then names
+    /// the host the browser asked for.
+    pub(crate) proxied: bool,
+}
+
+/// The client a request from `peer` stands for. Forwarded headers are read only from a
+/// trusted proxy, never from anyone else (a citizen could write any address into them). Of
+/// `X-Forwarded-For`, the right-most address that is not itself a trusted proxy is the client:
+/// addresses to the left of it were written by the client and may be made up. A trusted peer
+/// that forwards nothing readable is its own client.
+pub(crate) fn forwarded_client(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Client {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == ip.to_canonical());
+    if !is_trusted(&peer) {
+        return Client { ip: peer, proxied: false };
+    }
+    let mut hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    hops.reverse();
+    let mut client = peer;
+    for hop in hops {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip.to_canonical(),
+            Ok(ip) => return Client { ip: ip.to_canonical(), proxied: true },
+            // Garbage where an address should be: nothing further left can be believed.
+            Err(_) => break,
+        }
+    }
+    Client { ip: client, proxied: true }
+}
+
 /// Open connections per client.
 pub(crate) struct Clients {
     max_per_client: usize,
@@ -134,6 +176,35 @@ impl Drop for StreamSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let trusted = [proxy, "10.0.0.2".parse().unwrap()];
+        let headers = |xff: &[&str]| {
+            let mut h = axum::http::HeaderMap::new();
+            for v in xff {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            h
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A citizen's own header is ignored.
+        let direct = forwarded_client(ip("203.0.113.9"), &headers(&["198.51.100.1"]), &trusted);
+        assert_eq!(direct, Client { ip: ip("203.0.113.9"), proxied: false });
+        // Through the proxy: the address it appended, not the one the client made up before it.
+        let c = forwarded_client(proxy, &headers(&["1.2.3.4, 198.51.100.7"]), &trusted);
+        assert_eq!(c, Client { ip: ip("198.51.100.7"), proxied: true });
+        // Two proxies in a row, the header split over two lines.
+        let c = forwarded_client(proxy, &headers(&["198.51.100.7", "10.0.0.2"]), &trusted);
+        assert_eq!(c.ip, ip("198.51.100.7"));
+        // A dual-stack listener sees the IPv4 proxy mapped; IPv6 clients come as written.
+        let mapped = ip("::ffff:10.0.0.1");
+        assert_eq!(forwarded_client(mapped, &headers(&["2001:db8::5"]), &trusted).ip, ip("2001:db8::5"));
+        // Nothing forwarded, or garbage: the proxy is its own client.
+        assert_eq!(forwarded_client(proxy, &headers(&[]), &trusted).ip, proxy);
+        assert_eq!(forwarded_client(proxy, &headers(&["unknown"]), &trusted).ip, proxy);
+    }
 
     #[test]
     fn an_ipv6_client_is_its_64_and_a_mapped_ipv4_its_address() {

@@ -345,8 +345,19 @@ async fn cors(req: Request, next: Next) -> Response {
     res
 }
 
+/// The client of a request as the limits see it (see [`conn::Client`]): set by the server's
+/// accept loop; a request handed to the router directly (tests) has its peer at most.
+pub(crate) fn client_of(extensions: &axum::http::Extensions) -> Option<conn::Client> {
+    extensions.get::<conn::Client>().copied().or_else(|| {
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| conn::Client { ip: c.0.ip().to_canonical(), proxied: false })
+    })
+}
+
 pub(crate) async fn rate_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    // One budget per client, an IPv6 client's per /64; behind a trusted proxy per citizen.
+    let ip = client_of(req.extensions()).map(|c| conn::client_key(c.ip));
     if let Some(ip) = ip
         && !state.rate.allow(ip)
     {
@@ -495,9 +506,12 @@ pub async fn serve_on(
             state.metrics.connections_refused.inc();
             continue;
         };
+        let trusted = limits.trusted_proxies.clone();
         let service =
             tower::ServiceExt::map_request(app.clone(), move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                let client = conn::forwarded_client(peer.ip(), req.headers(), &trusted);
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(client);
                 req
             });
         let connection = hyper::server::conn::http1::Builder::new()

@@ -15,12 +15,12 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -286,28 +286,39 @@ struct LoginForm {
     password: String,
 }
 
-/// A login posted from a page of another origin is refused (login CSRF).
-fn same_origin(headers: &HeaderMap) -> bool {
+/// A login posted from a page of another origin is refused (login CSRF). Behind a trusted
+/// proxy the host the browser asked for is the one the proxy forwarded (`X-Forwarded-Host`):
+/// a proxy's own request names the upstream, often `127.0.0.1:8080`.
+fn same_origin(headers: &HeaderMap, proxied: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    origin.split_once("://").is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
+    let header_value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded = proxied.then(|| header_value("x-forwarded-host")).flatten();
+    // Of several forwarded hosts (proxies in a row), the first is what the browser asked for.
+    let host = forwarded
+        .and_then(|h| h.split(',').next())
+        .or_else(|| header_value(header::HOST.as_str()))
+        .unwrap_or("")
+        .trim();
+    origin.split_once("://").is_some_and(|(_, rest)| rest.trim_end_matches('/').eq_ignore_ascii_case(host))
 }
 
-async fn login(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
+async fn login(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let Some(peer) = crate::client_of(request.extensions()) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let headers = request.headers().clone();
+    let Ok(Form(form)) = Form::<LoginForm>::from_request(request, &state).await else {
+        return (StatusCode::BAD_REQUEST, login_html(Some("Bitte Name und Passwort angeben."))).into_response();
+    };
     let Some(desk) = state.desk().cloned() else {
         return (StatusCode::NOT_FOUND, login_html(Some("Die Mitarbeiterkonsole ist nicht eingerichtet.")))
             .into_response();
     };
-    if !same_origin(&headers) {
+    if !same_origin(&headers, peer.proxied) {
         return (StatusCode::FORBIDDEN, login_html(Some("Anmeldung von einer fremden Seite abgelehnt.")))
             .into_response();
     }
-    let ip = Some(peer.ip());
+    let ip = Some(peer.ip);
     let name = form.name.trim().to_string();
     if name.chars().count() > MAX_NAME {
         // No account has such a name: a failure of the client's, and nothing kept of the name.

@@ -67,7 +67,11 @@ struct Server {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-fn server(mut config: HandoffConfig) -> Server {
+fn server(config: HandoffConfig) -> Server {
+    server_with(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() })
+}
+
+fn server_with(mut config: HandoffConfig, limits: lotse_web::Limits) -> Server {
     let dir = std::env::temp_dir().join(format!("lotse-web-handoff-{}", uuid_like()));
     config.database = format!("sqlite:{}/lotse.db", dir.display());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -77,7 +81,6 @@ fn server(mut config: HandoffConfig) -> Server {
         let desk = Desk::new(store, config, kb.clone(), berlin()).await.unwrap();
         let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
         let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
-        let limits = lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() };
         let state = lotse_web::AppState::with_desk(Arc::new(engine), limits, false, Some(desk.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         (state, desk, listener)
@@ -800,30 +803,34 @@ fn a_bridge_on_another_node_needs_its_token_and_writes_only_its_calls() {
     assert!(q["items"].as_array().unwrap().iter().all(|i| i["channel"] != "phone" || i["state"] != "waiting"), "{q}");
 }
 
-/// A login posted from another loopback address (another machine): the status code.
+/// A POST to `to` from another loopback address (another machine), with `headers`: the
+/// status code.
 #[cfg(target_os = "linux")]
-fn login_from(s: &Server, from: &str, name: &str, password: &str) -> u16 {
+fn post_from(to: SocketAddr, from: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
     use std::io::{Read, Write};
-    let mut stream =
-        s.rt.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
-            socket.connect(s.addr).await
-        })
-        .unwrap()
-        .into_std()
-        .unwrap();
-    stream.set_nonblocking(false).unwrap();
-    let body = format!("name={name}&password={}", password.replace(' ', "+"));
+    let mut stream = std::net::TcpStream::from({
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&format!("{from}:0").parse::<SocketAddr>().unwrap().into()).unwrap();
+        socket.connect(&to.into()).unwrap();
+        socket
+    });
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let request = format!(
-        "POST /staff/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        s.addr,
+        "POST {path} HTTP/1.1\r\nHost: {to}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// A login posted from another loopback address (another machine): the status code.
+#[cfg(target_os = "linux")]
+fn login_from(s: &Server, from: &str, name: &str, password: &str) -> u16 {
+    let body = format!("name={name}&password={}", password.replace(' ', "+"));
+    post_from(s.addr, from, "/staff/login", &[("Content-Type", "application/x-www-form-urlencoded")], &body)
 }
 
 #[cfg(target_os = "linux")]
@@ -862,4 +869,112 @@ fn a_staff_events_stream_ends_with_its_session() {
             _ => assert!(Instant::now() < deadline, "the events stream outlived the logout"),
         }
     }
+}
+
+/// nginx (Debian's package) as the reverse proxy README recommends, in front of `upstream`,
+/// with the forwarded headers it documents; stopped when dropped.
+#[cfg(target_os = "linux")]
+struct Nginx {
+    child: std::process::Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn nginx(upstream: SocketAddr) -> Option<Nginx> {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| std::path::Path::new(p).is_file())?;
+    let dir = std::env::temp_dir().join(format!("lotse-nginx-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n\
+         access_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
+         server {{\nlisten 127.0.0.1:{port};\nlocation / {{\nproxy_pass http://{upstream};\n\
+         proxy_http_version 1.1;\nproxy_buffering off;\n\
+         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+         proxy_set_header X-Forwarded-Host $http_host;\nproxy_set_header X-Forwarded-Proto $scheme;\n}}\n}}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = std::process::Command::new(bin)
+        .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log"), "-c", &format!("{d}/nginx.conf")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let proxy = Nginx { child, addr, dir };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "nginx did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(proxy)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn behind_a_trusted_proxy_each_citizen_and_each_desk_has_its_own_budget() {
+    let s = server_with(
+        config(open_schedule()),
+        lotse_web::Limits {
+            requests_per_minute: 6,
+            trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Default::default()
+        },
+    );
+    let Some(proxy) = nginx(s.addr) else {
+        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "nginx missing");
+        eprintln!("skipped: nginx missing");
+        return;
+    };
+    s.add_staff("anna", Role::Staff);
+    let json = [("Content-Type", "application/json")];
+    let start =
+        |from: &str, headers: &[(&str, &str)]| post_from(proxy.addr, from, "/api/v1/conversations", headers, "{}");
+    // One citizen behind the proxy uses up their budget …
+    for _ in 0..6 {
+        assert_eq!(start("127.0.0.2", &json), 201);
+    }
+    assert_eq!(start("127.0.0.2", &json), 429);
+    // … and cannot get another by writing an address of their own into the header: the proxy
+    // appends the real one, and only that counts.
+    assert_eq!(start("127.0.0.2", &[json[0], ("X-Forwarded-For", "198.51.100.1")]), 429);
+    // Another citizen behind the same proxy still has all of theirs.
+    assert_eq!(start("127.0.0.3", &json), 201);
+    // A client that talks to the server directly cannot claim to be a proxy's citizen: its
+    // header is ignored, and it has a budget of its own, not 127.0.0.3's.
+    for _ in 0..6 {
+        assert_eq!(
+            post_from(s.addr, "127.0.0.4", "/api/v1/conversations", &[json[0], ("X-Forwarded-For", "127.0.0.3")], "{}"),
+            201
+        );
+    }
+    assert_eq!(start("127.0.0.3", &json), 201);
+
+    // Wrong passwords from one machine behind the proxy lock out that machine, not every desk
+    // behind it; and the login's origin check reads the host the browser asked for.
+    let origin = format!("http://{}", proxy.addr);
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str())];
+    for _ in 0..5 {
+        assert_eq!(post_from(proxy.addr, "127.0.0.5", "/staff/login", &form, "name=anna&password=geraten"), 401);
+    }
+    assert_eq!(post_from(proxy.addr, "127.0.0.5", "/staff/login", &form, "name=anna&password=ein+gutes+Passwort"), 429);
+    assert_eq!(post_from(proxy.addr, "127.0.0.6", "/staff/login", &form, "name=anna&password=ein+gutes+Passwort"), 303);
+    // A page of another origin is still refused.
+    let foreign = [form[0], ("Origin", "http://evil.example")];
+    assert_eq!(
+        post_from(proxy.addr, "127.0.0.7", "/staff/login", &foreign, "name=anna&password=ein+gutes+Passwort"),
+        403
+    );
 }
