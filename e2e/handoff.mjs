@@ -137,6 +137,35 @@ try {
   check(cbText.includes("03641 555123") && cbText.includes("Erika Muster"), "the callback request is in the console's list");
   await page2.screenshot({ path: join(artifacts, "staff-callbacks.png"), fullPage: true });
   await axe(page2, "callback list");
+
+  // Anna changes her password by keyboard; an administrator sees it in the audit trail and
+  // disables her account, which ends her session.
+  await page2.click('button[data-tab="account"]');
+  await axe(page2, "account");
+  await page2.focus("#password-current");
+  await page2.keyboard.type("ein gutes Passwort");
+  await page2.keyboard.press("Tab");
+  await page2.keyboard.type("ein ganz neues Passwort");
+  await page2.keyboard.press("Tab");
+  await page2.keyboard.type("ein ganz neues Passwort");
+  await page2.keyboard.press("Enter");
+  await page2.waitForFunction(() => document.querySelector("#account-status").textContent.includes("geändert"));
+  check(true, "a staff member changes their password in the console");
+  const admin = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  await admin.goto(`${closedServer.base}/staff/login`);
+  await admin.fill("#name", "chef");
+  await admin.fill("#password", "ein gutes Passwort");
+  await admin.click("#login-submit");
+  await admin.waitForURL(`${closedServer.base}/staff`);
+  await admin.click('button[data-tab="admin"]');
+  await admin.locator("#audit tr").first().waitFor();
+  const trail = await admin.textContent("#audit");
+  check(trail.includes("password") && trail.includes("anna"), "the audit trail shows the password change");
+  await axe(admin, "administration");
+  await admin.click("text=anna sperren");
+  await admin.waitForFunction(() => document.querySelector("#admin-status").textContent.includes("erledigt"));
+  const me = await page2.evaluate(async () => (await fetch("/staff/api/me")).status);
+  check(me === 401, `a disabled account's session ends at once (${me})`);
   d.close();
 } catch (e) {
   fail(e);

@@ -64,6 +64,10 @@ export async function serve(configPath) {
     env: { ...process.env, LOTSE_STAFF_PASSWORD: "ein gutes Passwort" },
     stdio: "ignore",
   });
+  execFileSync(lotse, ["--config", configPath, "staff", "add", "chef", "--role", "admin"], {
+    env: { ...process.env, LOTSE_STAFF_PASSWORD: "ein gutes Passwort" },
+    stdio: "ignore",
+  });
   const port = await freePort();
   const child = spawn(lotse, ["--no-embeddings", "--config", configPath, "serve", "--addr", `127.0.0.1:${port}`], {
     stdio: ["ignore", "ignore", "inherit"],

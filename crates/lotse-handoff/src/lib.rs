@@ -18,6 +18,6 @@ pub mod store;
 pub use desk::{Desk, HandoffConfig};
 pub use schedule::{Exception, Schedule, Team, Window};
 pub use store::{
-    Author, Callback, CallbackId, CallbackState, ContactKind, Handoff, HandoffId, Message, NewCallback, Outcome,
-    QueueState, Role, Store,
+    AuditEntry, Author, Callback, CallbackId, CallbackState, ContactKind, Handoff, HandoffId, Message, NewCallback,
+    Outcome, QueueState, Role, Store,
 };

@@ -270,7 +270,22 @@ pub struct StaffAccount {
     pub password_hash: String,
     pub role: Role,
     pub created_ms: i64,
+    /// When the account was disabled; a disabled account cannot log in and has no sessions.
+    pub disabled_ms: Option<i64>,
 }
+
+/// One line of the audit trail: who did what to which handoff, callback, account or setting,
+/// and when. It never holds message text or a citizen's contact data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+}
+
+/// How long the audit trail is kept: a year, long enough to answer for a decision.
+pub const AUDIT_DAYS: i64 = 365;
 
 /// A staff login session (the cookie holds the token; the store only its SHA-256).
 #[derive(Debug, Clone, PartialEq)]
@@ -799,15 +814,21 @@ impl Store {
 
     // --- staff and sessions ----------------------------------------------------------------
 
-    /// Creates an account, or sets a new password hash, display name and role for an existing one.
+    /// Creates an account, or sets a new password hash, display name and role for an existing
+    /// one, which ends all its sessions (a password reset locks out whoever knew the old one).
     pub async fn put_staff(&self, name: &str, display_name: &str, password_hash: &str, role: Role) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         let updated = sqlx::query("UPDATE staff SET display_name = $1, password_hash = $2, role = $3 WHERE name = $4")
             .bind(display_name)
             .bind(password_hash)
             .bind(role.as_str())
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if updated.rows_affected() > 0 {
+            sqlx::query("DELETE FROM sessions WHERE staff = $1").bind(name).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         if updated.rows_affected() == 0 {
             sqlx::query(
                 "INSERT INTO staff (name, display_name, password_hash, role, created_ms) VALUES ($1, $2, $3, $4, $5)",
@@ -824,21 +845,89 @@ impl Store {
     }
 
     pub async fn staff(&self, name: &str) -> Result<Option<StaffAccount>> {
-        let row = sqlx::query("SELECT name, display_name, password_hash, role, created_ms FROM staff WHERE name = $1")
+        let row = sqlx::query(
+            "SELECT name, display_name, password_hash, role, created_ms, disabled_ms FROM staff WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(staff_account).transpose()
+    }
+
+    /// All accounts, by name.
+    pub async fn staff_accounts(&self) -> Result<Vec<StaffAccount>> {
+        let rows = sqlx::query(
+            "SELECT name, display_name, password_hash, role, created_ms, disabled_ms FROM staff ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(staff_account).collect()
+    }
+
+    /// Sets a new password hash and ends every session of the account but `keep` (the one
+    /// the change was made in). False for an unknown account.
+    pub async fn set_password(&self, name: &str, password_hash: &str, keep: Option<&str>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE staff SET password_hash = $1 WHERE name = $2")
+            .bind(password_hash)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE staff = $1 AND token_hash <> $2")
+            .bind(name)
+            .bind(keep.unwrap_or(""))
+            .execute(&mut *tx)
             .await?;
-        row.map(|r| {
-            let role: String = r.try_get("role")?;
-            Ok(StaffAccount {
-                name: r.try_get("name")?,
-                display_name: r.try_get("display_name")?,
-                password_hash: r.try_get("password_hash")?,
-                role: Role::parse(&role).unwrap_or(Role::Staff),
-                created_ms: r.try_get("created_ms")?,
+        tx.commit().await?;
+        Ok(updated > 0)
+    }
+
+    /// Disables an account (ending its sessions) or enables it again. False for an unknown
+    /// account.
+    pub async fn set_staff_disabled(&self, name: &str, disabled: bool, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE staff SET disabled_ms = $1 WHERE name = $2")
+            .bind(disabled.then_some(now))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE staff = $1").bind(name).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(updated > 0)
+    }
+
+    /// Adds a line to the audit trail.
+    pub async fn audit(&self, actor: &str, action: &str, target: &str, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO audit (at_ms, actor, action, target) VALUES ($1, $2, $3, $4)")
+            .bind(now)
+            .bind(actor)
+            .bind(action)
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest lines of the audit trail, newest first.
+    pub async fn audit_trail(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT at_ms, actor, action, target FROM audit ORDER BY at_ms DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at_ms: r.try_get("at_ms")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                })
             })
-        })
-        .transpose()
+            .collect()
     }
 
     pub async fn create_session(&self, token_hash: &str, staff: &str, csrf: &str, now: i64) -> Result<()> {
@@ -936,6 +1025,11 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // The audit trail has its own period, whatever the transcripts' is.
+        sqlx::query("DELETE FROM audit WHERE at_ms < $1")
+            .bind(sessions_before - AUDIT_DAYS * 86_400_000)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Purged { handoffs, messages, callbacks, sessions })
     }
@@ -1018,4 +1112,16 @@ impl Store {
             by_team,
         })
     }
+}
+
+fn staff_account(r: &AnyRow) -> Result<StaffAccount> {
+    let role: String = r.try_get("role")?;
+    Ok(StaffAccount {
+        name: r.try_get("name")?,
+        display_name: r.try_get("display_name")?,
+        password_hash: r.try_get("password_hash")?,
+        role: Role::parse(&role).unwrap_or(Role::Staff),
+        created_ms: r.try_get("created_ms")?,
+        disabled_ms: r.try_get("disabled_ms")?,
+    })
 }

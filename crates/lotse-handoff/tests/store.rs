@@ -179,6 +179,31 @@ async fn accounts_and_sessions(store: &Store) {
     assert!(store.session(&token).await.unwrap().is_none(), "the raw token is not stored");
     store.delete_session(&th).await.unwrap();
     assert!(store.session(&th).await.unwrap().is_none());
+    // A new password ends every session but the one it was set in; disabling ends all.
+    let (here, there) = ("h".repeat(64), "t".repeat(64));
+    store.create_session(&here, &name, "csrf", 5).await.unwrap();
+    store.create_session(&there, &name, "csrf", 5).await.unwrap();
+    assert!(store.set_password(&name, &hash, Some(&here)).await.unwrap());
+    assert!(store.session(&here).await.unwrap().is_some() && store.session(&there).await.unwrap().is_none());
+    assert!(store.set_staff_disabled(&name, true, 7).await.unwrap());
+    assert_eq!(store.staff(&name).await.unwrap().unwrap().disabled_ms, Some(7));
+    assert!(store.session(&here).await.unwrap().is_none());
+    assert!(store.set_staff_disabled(&name, false, 8).await.unwrap());
+    assert_eq!(store.staff(&name).await.unwrap().unwrap().disabled_ms, None);
+    assert!(!store.set_staff_disabled(&unique("niemand"), true, 9).await.unwrap());
+    assert!(store.staff_accounts().await.unwrap().iter().any(|a| a.name == name));
+    // The audit trail, newest first; a year on, gone.
+    let day = 24 * 3600 * 1000;
+    let now = now_ms();
+    store.audit(&name, "handoffs.claim", "h-1", now - 400 * day).await.unwrap();
+    store.audit(&name, "admin.schedule", "", now).await.unwrap();
+    let trail = store.audit_trail(500).await.unwrap();
+    let mine: Vec<&str> = trail.iter().filter(|l| l.actor == name).map(|l| l.action.as_str()).collect();
+    assert_eq!(mine, ["admin.schedule", "handoffs.claim"]);
+    store.purge(now - 30 * day, now - day).await.unwrap();
+    let trail = store.audit_trail(500).await.unwrap();
+    let mine: Vec<&str> = trail.iter().filter(|l| l.actor == name).map(|l| l.action.as_str()).collect();
+    assert_eq!(mine, ["admin.schedule"]);
     store.set_setting("x", "1").await.unwrap();
     store.set_setting("x", "2").await.unwrap();
     assert_eq!(store.setting("x").await.unwrap().as_deref(), Some("2"));

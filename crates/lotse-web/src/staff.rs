@@ -158,6 +158,11 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/staff/api/admin/schedule", post(admin_schedule))
         .route("/staff/api/admin/retention", post(admin_retention))
         .route("/staff/api/admin/figures", get(admin_figures))
+        .route("/staff/api/password", post(change_password))
+        .route("/staff/api/admin/accounts", get(admin_accounts))
+        .route("/staff/api/admin/accounts/{name}/disable", post(admin_disable))
+        .route("/staff/api/admin/accounts/{name}/enable", post(admin_enable))
+        .route("/staff/api/admin/audit", get(admin_audit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_staff));
     Router::new()
         .route("/staff", get(console_page))
@@ -227,7 +232,13 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<StaffCtx, ApiE
             "Your session has expired; please log in again.",
         ));
     }
-    let account = desk.store.staff(&s.staff).await.map_err(store_error)?.ok_or_else(unauthorized)?;
+    let account = desk
+        .store
+        .staff(&s.staff)
+        .await
+        .map_err(store_error)?
+        .filter(|a| a.disabled_ms.is_none())
+        .ok_or_else(unauthorized)?;
     if now - s.seen_ms > 10_000 {
         let _ = desk.store.touch_session(&th, now).await;
     }
@@ -253,8 +264,40 @@ async fn require_staff(State(state): State<Arc<AppState>>, mut req: Request, nex
     if req.uri().path().starts_with("/staff/api/admin/") && ctx.account.role != Role::Admin {
         return ApiError::new(StatusCode::FORBIDDEN, "admin_only", "This needs an administrator.").into_response();
     }
+    let audited = audit_line(&req);
+    let actor = ctx.account.name.clone();
     req.extensions_mut().insert(ctx);
-    next.run(req).await
+    let res = next.run(req).await;
+    if let (Some((action, target)), Some(desk)) = (audited, state.desk())
+        && res.status().is_success()
+        && let Err(e) = desk.store.audit(&actor, &action, &target, now_ms()).await
+    {
+        tracing::warn!(error = %e, action, "could not write the audit trail");
+    }
+    res
+}
+
+/// What the audit trail says of a successful change: the route's action ("handoffs.claim",
+/// "admin.schedule") and its target (a handoff's or callback's id, an account's name), read
+/// from the route's pattern. Every changing staff route is audited, by this one rule, except
+/// typing notices; reads are not. Bodies (message text) never are.
+fn audit_line(req: &Request) -> Option<(String, String)> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    let pattern = req.extensions().get::<axum::extract::MatchedPath>()?.as_str();
+    let route = pattern.strip_prefix("/staff/api/")?;
+    let mut action = Vec::new();
+    let mut target = String::new();
+    for (part, value) in route.split('/').zip(req.uri().path().trim_start_matches("/staff/api/").split('/')) {
+        if part.starts_with('{') {
+            target = value.chars().take(100).collect();
+        } else {
+            action.push(part);
+        }
+    }
+    let action = action.join(".");
+    (action != "handoffs.typing").then_some((action, target))
 }
 
 async fn console_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -349,6 +392,14 @@ async fn login(State(state): State<Arc<AppState>>, request: Request) -> Response
         return (StatusCode::UNAUTHORIZED, login_html(Some("Name oder Passwort ist falsch."))).into_response();
     };
     state.logins.succeed(ip, &name);
+    if account.disabled_ms.is_some() {
+        // Told only to whoever knows the password.
+        return (
+            StatusCode::FORBIDDEN,
+            login_html(Some("Dieses Konto ist gesperrt. Bitte wenden Sie sich an die Administration.")),
+        )
+            .into_response();
+    }
     let token = auth::new_token();
     if let Err(e) =
         desk.store.create_session(&auth::token_hash(&token), &account.name, &auth::new_token(), now_ms()).await
@@ -359,6 +410,9 @@ async fn login(State(state): State<Arc<AppState>>, request: Request) -> Response
     let secure = if desk.config.secure_cookies { "; Secure" } else { "" };
     let max_age = desk.config.session_max_hours * 3600;
     let cookie = format!("{COOKIE}={token}; Path=/staff; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    if let Err(e) = desk.store.audit(&account.name, "login", "", now_ms()).await {
+        tracing::warn!(error = %e, "could not write the audit trail");
+    }
     let mut res = Redirect::to("/staff").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
@@ -449,7 +503,7 @@ async fn still_valid(state: &AppState, ctx: &StaffCtx) -> bool {
     if expired(desk, &s, now_ms()) {
         return false;
     }
-    matches!(desk.store.staff(&s.staff).await, Ok(Some(a)) if a.role == ctx.account.role)
+    matches!(desk.store.staff(&s.staff).await, Ok(Some(a)) if a.role == ctx.account.role && a.disabled_ms.is_none())
 }
 
 async fn events(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Response {
@@ -785,4 +839,100 @@ mod tests {
         l.succeed(desk, "anna");
         assert_eq!(l.delay("anna"), Duration::ZERO);
     }
+}
+
+/// The shortest password a staff member may choose, and the longest checked.
+pub const MIN_PASSWORD: usize = 12;
+const MAX_PASSWORD: usize = 1024;
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+/// A staff member sets a new password, with the current one; every other session of theirs
+/// ends (a device left logged in elsewhere, or someone who learnt the old password).
+async fn change_password(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    body: Result<Json<PasswordChange>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = desk(&state)?;
+    let Json(body) =
+        body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "Send current and new."))?;
+    let name = ctx.account.name.clone();
+    // A stolen session must not be a way to guess the password: the login's limits apply.
+    if state.logins.blocked(None, &name) {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many wrong passwords; wait."));
+    }
+    let new_len = body.new.chars().count();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&new_len) || body.new == body.current {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "weak_password",
+            "The new password needs 12 characters or more and must differ from the current one.",
+        ));
+    }
+    let (current, hash) = (body.current, ctx.account.password_hash.clone());
+    let ok = match state.logins.checking.acquire().await {
+        Ok(_checking) => {
+            tokio::task::spawn_blocking(move || auth::verify_password(&current, &hash)).await.unwrap_or(false)
+        }
+        Err(_) => false,
+    };
+    if !ok {
+        state.logins.fail(None, &name);
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "The current password is wrong."));
+    }
+    let new = body.new;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Try again."))?;
+    desk.store.set_password(&name, &hash, Some(&ctx.token_hash)).await.map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+async fn admin_accounts(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let accounts = desk(&state)?.store.staff_accounts().await.map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "accounts": accounts })))
+}
+
+async fn set_disabled(
+    state: &AppState,
+    ctx: &StaffCtx,
+    name: &str,
+    disabled: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if disabled && name == ctx.account.name {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "You cannot disable your own account."));
+    }
+    if !desk(state)?.store.set_staff_disabled(name, disabled, now_ms()).await.map_err(store_error)? {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such account."));
+    }
+    Ok(Json(serde_json::json!({ "ok": true, "disabled": disabled })))
+}
+
+async fn admin_disable(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    set_disabled(&state, &ctx, &name, true).await
+}
+
+async fn admin_enable(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<StaffCtx>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    set_disabled(&state, &ctx, &name, false).await
+}
+
+/// The newest 500 lines of the audit trail.
+async fn admin_audit(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let trail = desk(&state)?.store.audit_trail(500).await.map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "audit": trail })))
 }

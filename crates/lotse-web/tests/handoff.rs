@@ -978,3 +978,72 @@ fn behind_a_trusted_proxy_each_citizen_and_each_desk_has_its_own_budget() {
         403
     );
 }
+
+#[test]
+fn a_new_password_ends_other_sessions_a_disabled_account_is_out_and_changes_are_audited() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    s.add_staff("chef", Role::Admin);
+    let (desk_one, desk_two) = (s.login("anna"), s.login("anna"));
+    let change = |staff: &Staff, current: &str, new: &str| {
+        s.post("/staff/api/password", json!({"current": current, "new": new}), Some(staff)).0
+    };
+    assert_eq!(change(&desk_one, "geraten", "ein ganz neues Passwort"), 403, "the current password is needed");
+    assert_eq!(change(&desk_one, "ein gutes Passwort", "kurz"), 400, "too short");
+    assert_eq!(change(&desk_one, "ein gutes Passwort", "ein ganz neues Passwort"), 200);
+    // The other desk is logged out, this one stays; only the new password logs in.
+    assert_eq!(s.get("/staff/api/me", Some(&desk_two)).0, 401);
+    assert_eq!(s.get("/staff/api/me", Some(&desk_one)).0, 200);
+    let origin = format!("http://{}", s.addr);
+    assert_eq!(s.login_raw("anna", "ein gutes Passwort", Some(&origin)).status().as_u16(), 401);
+    assert_eq!(s.login_raw("anna", "ein ganz neues Passwort", Some(&origin)).status().as_u16(), 303);
+
+    // A staff member's reply is audited without its text.
+    let id = s.conversation();
+    s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    let hid = queue_item(&s, &desk_one, |i| i["state"] == "waiting")["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&desk_one)).0, 200);
+    let secret = "Ihre Vorgangsnummer ist 4711-GEHEIM";
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({"text": secret}), Some(&desk_one)).0, 200);
+
+    // An admin disables the account: its sessions end at once, and the right password no
+    // longer logs in. An admin cannot lock themselves out; staff cannot manage accounts.
+    let chef = s.login("chef");
+    assert_eq!(s.get("/staff/api/admin/accounts", Some(&desk_one)).0, 403);
+    assert_eq!(s.post("/staff/api/admin/accounts/chef/disable", json!({}), Some(&chef)).0, 409);
+    assert_eq!(s.post("/staff/api/admin/accounts/niemand/disable", json!({}), Some(&chef)).0, 404);
+    assert_eq!(s.post("/staff/api/admin/accounts/anna/disable", json!({}), Some(&chef)).0, 200);
+    assert_eq!(s.get("/staff/api/me", Some(&desk_one)).0, 401);
+    assert_eq!(s.login_raw("anna", "ein ganz neues Passwort", Some(&origin)).status().as_u16(), 403);
+    let (_, accounts) = s.get("/staff/api/admin/accounts", Some(&chef));
+    let anna = accounts["accounts"].as_array().unwrap().iter().find(|a| a["name"] == "anna").unwrap().clone();
+    assert!(anna["disabled_ms"].is_i64() && anna.get("password_hash").is_none(), "{anna}");
+    assert_eq!(s.post("/staff/api/admin/accounts/anna/enable", json!({}), Some(&chef)).0, 200);
+    assert_eq!(s.login_raw("anna", "ein ganz neues Passwort", Some(&origin)).status().as_u16(), 303);
+
+    // The trail: who did what to which handoff or account, newest first, never the text.
+    let (status, trail) = s.get("/staff/api/admin/audit", Some(&chef));
+    assert_eq!(status, 200);
+    let lines: Vec<(String, String, String)> = trail["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["actor"].as_str().unwrap().into(),
+                l["action"].as_str().unwrap().into(),
+                l["target"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let has = |actor: &str, action: &str, target: &str| {
+        lines.iter().any(|l| (l.0.as_str(), l.1.as_str(), l.2.as_str()) == (actor, action, target))
+    };
+    assert!(has("anna", "login", "") && has("anna", "password", ""), "{lines:?}");
+    assert!(has("anna", "handoffs.claim", &hid) && has("anna", "handoffs.reply", &hid), "{lines:?}");
+    assert!(has("chef", "admin.accounts.disable", "anna") && has("chef", "admin.accounts.enable", "anna"), "{lines:?}");
+    assert!(!has("chef", "admin.accounts.disable", "chef"), "a refused change is no change: {lines:?}");
+    assert!(!trail.to_string().contains("4711"), "message text in the audit trail");
+    let newest: Vec<(&str, &str)> = lines.iter().take(2).map(|l| (l.0.as_str(), l.1.as_str())).collect();
+    assert_eq!(newest, [("anna", "login"), ("chef", "admin.accounts.enable")], "newest first");
+}

@@ -184,6 +184,10 @@ enum StaffCommand {
         #[arg(long, default_value = "staff")]
         role: String,
     },
+    /// Disable an account: its sessions end and it cannot log in until enabled again.
+    Disable { name: String },
+    /// Enable a disabled account again.
+    Enable { name: String },
 }
 
 #[derive(Subcommand)]
@@ -289,6 +293,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Staff { command: StaffCommand::Add { name, display_name, role } } => {
             staff_add(&app, &name, display_name, &role)
         }
+        Command::Staff { command: StaffCommand::Disable { name } } => staff_disable(&app, &name, true),
+        Command::Staff { command: StaffCommand::Enable { name } } => staff_disable(&app, &name, false),
         Command::Serve { addr, knowledge, idle_minutes, rate_per_minute, llm, no_staff, sip, sip_max_calls } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -536,14 +542,38 @@ fn staff_add(app: &lotse_app::App, name: &str, display_name: Option<String>, rol
             .with_context(|| format!("opening the handoff database {}", handoff.database))?;
         let existed = store.staff(name).await?.is_some();
         store.put_staff(name, display_name.as_deref().unwrap_or(name), &hash, role).await?;
+        store.audit("cli", "cli.accounts.put", name, lotse_handoff::store::now_ms()).await?;
         anyhow::Ok(existed)
     })?;
     println!(
         "{} staff account {name} ({}) in {}",
-        if existed { "updated" } else { "created" },
+        if existed { "updated (its sessions ended)" } else { "created" },
         role.as_str(),
         handoff.database
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lotse staff disable|enable NAME`, audited as the operator's (`cli`) change.
+fn staff_disable(app: &lotse_app::App, name: &str, disabled: bool) -> Result<ExitCode> {
+    let handoff = app.configuration()?.handoff;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let found = runtime.block_on(async {
+        let store = lotse_handoff::Store::open(&handoff.database)
+            .await
+            .with_context(|| format!("opening the handoff database {}", handoff.database))?;
+        let now = lotse_handoff::store::now_ms();
+        let found = store.set_staff_disabled(name, disabled, now).await?;
+        if found {
+            let action = if disabled { "cli.accounts.disable" } else { "cli.accounts.enable" };
+            store.audit("cli", action, name, now).await?;
+        }
+        anyhow::Ok(found)
+    })?;
+    if !found {
+        anyhow::bail!("no staff account {name} in {}", handoff.database);
+    }
+    println!("staff account {name} {}", if disabled { "disabled (its sessions ended)" } else { "enabled" });
     Ok(ExitCode::SUCCESS)
 }
 

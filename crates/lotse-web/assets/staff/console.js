@@ -227,6 +227,29 @@
       ["Rückrufe offen / geplant / erledigt", `${f.callbacks_open} / ${f.callbacks_scheduled} / ${f.callbacks_done}`],
     ];
     $("#figures").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
+    const [a, t] = await Promise.all([api("/staff/api/admin/accounts"), api("/staff/api/admin/audit")]);
+    $("#accounts").replaceChildren(...a.accounts.map((acc) => {
+      const tr = el("tr");
+      tr.append(el("td", {}, acc.name), el("td", {}, acc.display_name), el("td", {}, acc.role === "admin" ? "Verwaltung" : "Mitarbeitende"),
+        el("td", {}, acc.disabled_ms ? `gesperrt seit ${time(acc.disabled_ms)}` : "aktiv"));
+      const td = el("td");
+      if (acc.name !== me.name) {
+        const verb = acc.disabled_ms ? "enable" : "disable";
+        const b = el("button", { type: "button" }, acc.disabled_ms ? `${acc.name} entsperren` : `${acc.name} sperren`);
+        b.addEventListener("click", async () => {
+          try { await api(`/staff/api/admin/accounts/${encodeURIComponent(acc.name)}/${verb}`, { method: "POST", body: {} }); $("#admin-status").textContent = b.textContent + ": erledigt."; loadAdmin(); }
+          catch (e) { $("#admin-status").textContent = e.message; }
+        });
+        td.append(b);
+      }
+      tr.append(td);
+      return tr;
+    }));
+    $("#audit").replaceChildren(...t.audit.slice(0, 100).map((l) => {
+      const tr = el("tr");
+      tr.append(el("td", {}, time(l.at_ms)), el("td", {}, l.actor), el("td", {}, l.action), el("td", {}, l.target));
+      return tr;
+    }));
   }
 
   function connect() {
@@ -283,6 +306,16 @@
       ev.preventDefault();
       try { await api("/staff/api/admin/retention", { method: "POST", body: { days: Number($("#retention-days").value) } }); $("#admin-status").textContent = "Aufbewahrung gespeichert."; }
       catch (e) { $("#admin-status").textContent = e.message; }
+    });
+    $("#password-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const [current, next, again] = ["#password-current", "#password-new", "#password-repeat"].map((id) => $(id).value);
+      if (next !== again) { $("#account-status").textContent = "Die beiden neuen Passwörter stimmen nicht überein."; return; }
+      try {
+        await api("/staff/api/password", { method: "POST", body: { current, new: next } });
+        ev.target.reset();
+        $("#account-status").textContent = "Passwort geändert. Andere Geräte sind abgemeldet.";
+      } catch (e) { $("#account-status").textContent = e.message; }
     });
     document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && openId) { openId = null; showTab("queue"); } });
     setInterval(renderQueue, 5000);
