@@ -3,7 +3,7 @@ ALTER TABLE staff ADD COLUMN disabled_ms BIGINT;
 
 -- Who changed what, when: claims, replies, closes, callbacks, settings, accounts, logins.
 -- Never message text or a citizen's contact data: the target is a handoff's or callback's
--- id, an account's name or a setting's name.
+-- id or an account's name (empty where the action says it all: admin.schedule, login).
 CREATE TABLE audit (
     at_ms BIGINT NOT NULL,
     actor TEXT NOT NULL,

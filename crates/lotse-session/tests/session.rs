@@ -77,6 +77,7 @@ fn staff() -> StaffAccount {
         password_hash: String::new(),
         role: Role::Staff,
         created_ms: 0,
+        disabled_ms: None,
     }
 }
 

@@ -52,21 +52,22 @@ pub(crate) fn forwarded_client(peer: IpAddr, headers: &axum::http::HeaderMap, tr
     if !is_trusted(&peer) {
         return Client { ip: peer, proxied: false };
     }
+    // Split as bytes: a client may write bytes that are no text to the left of the address the
+    // proxy appends on the same line, and that address must still be read.
     let mut hops = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|hop| std::str::from_utf8(hop).map(str::trim))
         .collect::<Vec<_>>();
     hops.reverse();
     let mut client = peer;
     for hop in hops {
-        match hop.parse::<IpAddr>() {
+        match hop.ok().and_then(|h| h.parse::<IpAddr>().ok()).ok_or(()) {
             Ok(ip) if is_trusted(&ip) => client = ip.to_canonical(),
             Ok(ip) => return Client { ip: ip.to_canonical(), proxied: true },
             // Garbage where an address should be: nothing further left can be believed.
-            Err(_) => break,
+            Err(()) => break,
         }
     }
     Client { ip: client, proxied: true }
@@ -204,6 +205,10 @@ mod tests {
         // Nothing forwarded, or garbage: the proxy is its own client.
         assert_eq!(forwarded_client(proxy, &headers(&[]), &trusted).ip, proxy);
         assert_eq!(forwarded_client(proxy, &headers(&["unknown"]), &trusted).ip, proxy);
+        // Bytes that are no text, written by the client before the proxy's address.
+        let mut h = axum::http::HeaderMap::new();
+        h.append("x-forwarded-for", axum::http::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").unwrap());
+        assert_eq!(forwarded_client(proxy, &h, &trusted).ip, ip("198.51.100.7"));
     }
 
     #[test]

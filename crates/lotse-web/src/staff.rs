@@ -268,11 +268,18 @@ async fn require_staff(State(state): State<Arc<AppState>>, mut req: Request, nex
     let actor = ctx.account.name.clone();
     req.extensions_mut().insert(ctx);
     let res = next.run(req).await;
-    if let (Some((action, target)), Some(desk)) = (audited, state.desk())
+    if let Some((action, target)) = audited
         && res.status().is_success()
-        && let Err(e) = desk.store.audit(&actor, &action, &target, now_ms()).await
     {
-        tracing::warn!(error = %e, action, "could not write the audit trail");
+        // Written on its own task: a client that goes away once answered does not take the
+        // line with it.
+        let (state, at) = (state.clone(), now_ms());
+        tokio::spawn(async move {
+            let Some(desk) = state.desk() else { return };
+            if let Err(e) = desk.store.audit(&actor, &action, &target, at).await {
+                tracing::warn!(error = %e, action, "could not write the audit trail");
+            }
+        });
     }
     res
 }
@@ -291,7 +298,7 @@ fn audit_line(req: &Request) -> Option<(String, String)> {
     let mut target = String::new();
     for (part, value) in route.split('/').zip(req.uri().path().trim_start_matches("/staff/api/").split('/')) {
         if part.starts_with('{') {
-            target = value.chars().take(100).collect();
+            target = percent_encoding::percent_decode_str(value).decode_utf8_lossy().chars().take(100).collect();
         } else {
             action.push(part);
         }
@@ -856,14 +863,17 @@ struct PasswordChange {
 async fn change_password(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
-    body: Result<Json<PasswordChange>, JsonRejection>,
+    request: Request,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let desk = desk(&state)?;
-    let Json(body) =
-        body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "Send current and new."))?;
+    let client = crate::client_of(request.extensions()).map(|c| c.ip);
+    let Ok(Json(body)) = Json::<PasswordChange>::from_request(request, &state).await else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "Send current and new."));
+    };
     let name = ctx.account.name.clone();
-    // A stolen session must not be a way to guess the password: the login's limits apply.
-    if state.logins.blocked(None, &name) {
+    // A stolen session must not be a way to guess the password: the login's limits apply, per
+    // name and client, so that guesses elsewhere do not keep the owner from changing it.
+    if state.logins.blocked(client, &name) {
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many wrong passwords; wait."));
     }
     let new_len = body.new.chars().count();
@@ -874,23 +884,19 @@ async fn change_password(
             "The new password needs 12 characters or more and must differ from the current one.",
         ));
     }
-    let (current, hash) = (body.current, ctx.account.password_hash.clone());
-    let ok = match state.logins.checking.acquire().await {
-        Ok(_checking) => {
-            tokio::task::spawn_blocking(move || auth::verify_password(&current, &hash)).await.unwrap_or(false)
-        }
-        Err(_) => false,
+    tokio::time::sleep(state.logins.delay(&name)).await;
+    let (current, hash, new) = (body.current, ctx.account.password_hash.clone(), body.new);
+    // Both argon2 runs under one of the few permits the logins share.
+    let Ok(_checking) = state.logins.checking.acquire().await else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Try again."));
     };
-    if !ok {
-        state.logins.fail(None, &name);
+    let checked = tokio::task::spawn_blocking(move || {
+        auth::verify_password(&current, &hash).then(|| auth::hash_password(&new).ok()).flatten()
+    });
+    let Ok(Some(hash)) = checked.await else {
+        state.logins.fail(client, &name);
         return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "The current password is wrong."));
-    }
-    let new = body.new;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Try again."))?;
+    };
     desk.store.set_password(&name, &hash, Some(&ctx.token_hash)).await.map_err(store_error)?;
     Ok(Json(serde_json::json!({ "ok": true })))
 }

@@ -542,7 +542,7 @@ fn staff_add(app: &lotse_app::App, name: &str, display_name: Option<String>, rol
             .with_context(|| format!("opening the handoff database {}", handoff.database))?;
         let existed = store.staff(name).await?.is_some();
         store.put_staff(name, display_name.as_deref().unwrap_or(name), &hash, role).await?;
-        store.audit("cli", "cli.accounts.put", name, lotse_handoff::store::now_ms()).await?;
+        store.audit("(cli)", "cli.accounts.put", name, lotse_handoff::store::now_ms()).await?;
         anyhow::Ok(existed)
     })?;
     println!(
@@ -554,7 +554,8 @@ fn staff_add(app: &lotse_app::App, name: &str, display_name: Option<String>, rol
     Ok(ExitCode::SUCCESS)
 }
 
-/// `lotse staff disable|enable NAME`, audited as the operator's (`cli`) change.
+/// `lotse staff disable|enable NAME`, audited as the operator's change (actor `(cli)`, which no
+/// login name can be).
 fn staff_disable(app: &lotse_app::App, name: &str, disabled: bool) -> Result<ExitCode> {
     let handoff = app.configuration()?.handoff;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -566,7 +567,7 @@ fn staff_disable(app: &lotse_app::App, name: &str, disabled: bool) -> Result<Exi
         let found = store.set_staff_disabled(name, disabled, now).await?;
         if found {
             let action = if disabled { "cli.accounts.disable" } else { "cli.accounts.enable" };
-            store.audit("cli", action, name, now).await?;
+            store.audit("(cli)", action, name, now).await?;
         }
         anyhow::Ok(found)
     })?;
