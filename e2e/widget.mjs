@@ -161,10 +161,17 @@ try {
   const back = await page.evaluate(() => document.querySelector("lotse-widget").shadowRoot.activeElement?.className);
   check(back === "launcher" && await shadow(page, ".panel").isHidden(), "Escape closes the panel and focuses the launcher");
 
-  // Delete.
+  // Delete: while the server cannot, the widget says so and keeps the conversation.
   await shadow(page, ".launcher").click();
+  const users = await messages(page, "user").count();
+  await page.route("**/api/v1/conversations/*", (route) =>
+    route.request().method() === "DELETE" ? route.fulfill({ status: 503, contentType: "application/json", body: '{"error":{"code":"store_unavailable","message":"x"}}' }) : route.continue());
   await shadow(page, ".tools button").nth(1).click();
-  await shadow(page, '.msg[data-kind="status"]').first().waitFor();
+  await shadow(page, '.msg[data-kind="status"] >> text=/nicht gelöscht/').waitFor();
+  check(await messages(page, "user").count() === users && users > 0, "a delete the server refused is not reported as done");
+  await page.unroute("**/api/v1/conversations/*");
+  await shadow(page, ".tools button").nth(1).click();
+  await shadow(page, '.msg[data-kind="status"] >> text=/wurde gelöscht/').waitFor();
   const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("lotse.")).map((k) => localStorage.getItem(k)));
   check(stored.length === 0 && await messages(page, "user").count() === 0, "delete clears the conversation here and on the server");
 

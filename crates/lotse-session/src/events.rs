@@ -2,9 +2,13 @@
 //! [`ConversationEvent`]s (the web's server-sent events, the phone), staff consoles get
 //! [`StaffEvent`]s. Both are closed enums: a new channel or plug-in subscribes, it adds nothing.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use lotse_core::{ConversationId, HandoffInfo, Reply};
 use lotse_handoff::{Author, HandoffId};
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 /// What a conversation's stream carries.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +45,81 @@ impl ConversationEvent {
     }
 }
 
+impl ConversationEvent {
+    /// Whether a client that reconnects gets the event again: what was said and where the
+    /// handoff stands, not typing notices or the parts of a reply its final form replaces.
+    fn replayable(&self) -> bool {
+        !matches!(
+            self,
+            ConversationEvent::Typing { .. } | ConversationEvent::Facts { .. } | ConversationEvent::Delta { .. }
+        )
+    }
+}
+
+/// How many of a conversation's events are kept for a client that reconnects.
+pub const KEPT_EVENTS: usize = 64;
+
+/// A conversation's events, numbered, with the last [`KEPT_EVENTS`] kept, so that a client
+/// whose stream broke (a train's tunnel, a phone that slept) gets what it missed when it
+/// reconnects with the number of the last event it saw (`Last-Event-ID`). Numbers go on
+/// across restarts of the process (they start from the clock), so a number from before a
+/// restart is below every new one.
+#[derive(Clone)]
+pub struct EventLog(Arc<LogInner>);
+
+struct LogInner {
+    tx: broadcast::Sender<(u64, ConversationEvent)>,
+    /// The last number given, and the events kept.
+    kept: Mutex<(u64, VecDeque<(u64, ConversationEvent)>)>,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventLog {
+    pub fn new() -> EventLog {
+        let first = lotse_handoff::store::now_ms().max(0) as u64 * 1000;
+        EventLog(Arc::new(LogInner {
+            tx: broadcast::channel(64).0,
+            kept: Mutex::new((first, VecDeque::with_capacity(KEPT_EVENTS))),
+        }))
+    }
+
+    /// Numbers the event, keeps it if a reconnecting client needs it, and tells the
+    /// subscribers.
+    pub fn send(&self, event: ConversationEvent) {
+        let mut kept = self.0.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.0 += 1;
+        let seq = kept.0;
+        if event.replayable() {
+            if kept.1.len() == KEPT_EVENTS {
+                kept.1.pop_front();
+            }
+            kept.1.push_back((seq, event.clone()));
+        }
+        // Sent under the lock: a subscriber gets each event once, replayed or live.
+        let _ = self.0.tx.send((seq, event));
+    }
+
+    /// How many clients listen (a citizen with an open stream is present).
+    pub fn receiver_count(&self) -> usize {
+        self.0.tx.receiver_count()
+    }
+
+    /// The kept events after number `after` (none without one), and the live ones from now.
+    pub fn subscribe(
+        &self,
+        after: Option<u64>,
+    ) -> (Vec<(u64, ConversationEvent)>, broadcast::Receiver<(u64, ConversationEvent)>) {
+        let kept = self.0.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let replay = after.map(|a| kept.1.iter().filter(|(seq, _)| *seq > a).cloned().collect()).unwrap_or_default();
+        (replay, self.0.tx.subscribe())
+    }
+}
+
 /// What staff consoles are told, live.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -70,4 +149,48 @@ pub enum StaffEvent {
     },
     /// The callback list changed.
     Callbacks,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff(text: &str) -> ConversationEvent {
+        ConversationEvent::Staff { name: "Anna".into(), text: text.into() }
+    }
+
+    #[test]
+    fn a_reconnecting_client_gets_what_it_missed_once() {
+        let log = EventLog::new();
+        let (_, mut rx) = log.subscribe(None);
+        log.send(staff("eins"));
+        let (seen, _) = rx.try_recv().unwrap();
+        log.send(ConversationEvent::Typing { typing: true });
+        log.send(staff("zwei"));
+        log.send(staff("drei"));
+        let (replay, mut live) = log.subscribe(Some(seen));
+        let texts: Vec<String> = replay
+            .iter()
+            .map(|(_, e)| match e {
+                ConversationEvent::Staff { text, .. } => text.clone(),
+                other => panic!("not kept: {other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, ["zwei", "drei"]);
+        assert!(replay.windows(2).all(|w| w[0].0 < w[1].0), "numbered in order");
+        assert!(live.try_recv().is_err(), "nothing twice");
+        log.send(staff("vier"));
+        assert!(live.try_recv().unwrap().0 > replay[1].0);
+        // Only the last KEPT_EVENTS are kept; a fresh client gets none.
+        for i in 0..100 {
+            log.send(staff(&i.to_string()));
+        }
+        assert_eq!(log.subscribe(Some(0)).0.len(), KEPT_EVENTS);
+        assert!(log.subscribe(None).0.is_empty());
+        // A number from before a restart (a millisecond or more ago) is below every new one.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let restarted = EventLog::new();
+        restarted.send(staff("nach dem Neustart"));
+        assert_eq!(restarted.subscribe(Some(seen)).0.len(), 1);
+    }
 }

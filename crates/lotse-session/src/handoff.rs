@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::events::EventLog;
 use jiff::Timestamp;
 use lotse_core::{ConversationId, HandoffInfo, HandoffState, Reply, ReplyKind};
 use lotse_dialog::{Conversation, Event, HandoffReason, handoff_text};
 use lotse_handoff::store::now_ms;
 use lotse_handoff::{Author, ContactKind, Handoff, NewCallback, Outcome, QueueState};
-use tokio::sync::broadcast;
 
-use crate::{Conv, ConversationEvent, Entry, SessionError, Sessions, Shared, StaffEvent};
+use crate::{Conv, ConversationEvent, Entry, SessionError, Sessions, Shared, StaffEvent, lock_live};
 
 /// A citizen's request to be called back (or written to) outside staff hours.
 #[derive(Debug, Clone)]
@@ -63,10 +63,7 @@ fn reason_line(reason: HandoffReason) -> &'static str {
 impl Sessions {
     /// The conversation `id`; a handed-over conversation the process forgot (a restart) is
     /// brought back from the store, so that the citizen can go on.
-    pub(crate) async fn entry(
-        &self,
-        id: &ConversationId,
-    ) -> Result<(Shared, broadcast::Sender<ConversationEvent>), SessionError> {
+    pub(crate) async fn entry(&self, id: &ConversationId) -> Result<(Shared, EventLog), SessionError> {
         {
             let mut map = self.lock();
             if let Some(e) = map.get_mut(id) {
@@ -79,8 +76,8 @@ impl Sessions {
         let Some(h) = desk.store.open_handoff(id).await? else { return Err(SessionError::UnknownConversation) };
         let mut c = Conversation::new(id.clone(), h.channel, h.lang);
         c.lang_chosen = true;
-        let conv = Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true }));
-        let events = broadcast::channel(64).0;
+        let conv = Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true, deleted: false }));
+        let events = EventLog::new();
         let mut map = self.lock();
         // Another request may have restored it meanwhile: keep the first.
         let e = map.entry(id.clone()).or_insert(Entry { conversation: conv, events, last_active: Instant::now() });
@@ -88,7 +85,7 @@ impl Sessions {
     }
 
     /// The event stream of a conversation this process holds.
-    pub(crate) fn sender(&self, id: &ConversationId) -> Option<broadcast::Sender<ConversationEvent>> {
+    pub(crate) fn sender(&self, id: &ConversationId) -> Option<EventLog> {
         self.lock().get(id).map(|e| e.events.clone())
     }
 
@@ -176,14 +173,14 @@ impl Sessions {
         text: &str,
     ) -> Result<bool, SessionError> {
         let Some(desk) = &self.desk else { return Ok(false) };
-        if !conv.lock().await.handed_off {
+        if !lock_live(conv).await?.handed_off {
             return Ok(false);
         }
         let Some(h) = desk.store.open_handoff(id).await? else { return Ok(false) };
         if !matches!(h.state, QueueState::Claimed | QueueState::Active) {
             return Ok(false);
         }
-        let mut guard = conv.lock().await;
+        let mut guard = lock_live(conv).await?;
         // Earlier lines first, so the transcript stays in order.
         self.sync(&mut guard).await?;
         let at = Timestamp::now();
@@ -223,7 +220,7 @@ impl Sessions {
             return Err(SessionError::InvalidContact(request.contact_kind));
         }
         let name = request.name.map(|n| n.trim().chars().take(100).collect::<String>()).filter(|n| !n.is_empty());
-        let mut guard = conv.lock().await;
+        let mut guard = lock_live(&conv).await?;
         if let Some(c) = desk.store.pending_callback(id).await? {
             // Asked twice: the first request stands.
             let info = desk.callback_info(&c, guard.c.lang);
@@ -275,7 +272,6 @@ impl Sessions {
             .await?;
         guard.handed_off = true;
         self.sync(&mut guard).await?;
-        drop(guard);
         // Waiting in the queue as well (a caller whose transfer failed): the callback takes
         // its place, so that nobody claims a conversation whose citizen has gone.
         if let Some(h) = desk.store.open_handoff(id).await?
@@ -288,10 +284,12 @@ impl Sessions {
             ContactKind::Email => "Antwort per E-Mail erbeten.",
         };
         desk.store.append(id, Author::System, None, kind, &[], now_ms()).await?;
+        // Held until everything is written: a delete waits for it.
+        drop(guard);
         tracing::info!(callback = %c.id, team = %c.team, "callback request stored");
         let info = desk.callback_info(&c, lang);
         let text = handoff_text(&info, lang);
-        let _ = events.send(ConversationEvent::Handoff { handoff: info.clone(), text: text.clone() });
+        events.send(ConversationEvent::Handoff { handoff: info.clone(), text: text.clone() });
         self.tell_staff(StaffEvent::Callbacks);
         Ok(CallbackOutcome { info, text, created: true })
     }
@@ -338,6 +336,17 @@ impl Sessions {
     /// are deleted at once.
     pub async fn delete(&self, id: &ConversationId) -> Result<(), SessionError> {
         let removed = self.lock().remove(id);
+        // A turn or callback request in flight finishes first; whoever still holds the
+        // conversation afterwards finds it deleted and writes nothing: after the answer to the
+        // delete, nothing of it is stored.
+        let guard = match &removed {
+            Some(e) => {
+                let mut g = e.conversation.clone().lock_owned().await;
+                g.deleted = true;
+                Some(g)
+            }
+            None => None,
+        };
         let Some(desk) = &self.desk else {
             return if removed.is_some() { Ok(()) } else { Err(SessionError::UnknownConversation) };
         };
@@ -346,6 +355,7 @@ impl Sessions {
             return Err(SessionError::UnknownConversation);
         }
         desk.store.delete_conversation(id, now_ms()).await?;
+        drop(guard);
         if let Some(h) = open {
             self.tell_staff(StaffEvent::Closed { handoff_id: h.id });
             self.tell_staff(StaffEvent::Queue);
@@ -359,7 +369,7 @@ impl Sessions {
     pub(crate) async fn tell(&self, h: &Handoff) {
         let (Some(desk), Some(tx)) = (&self.desk, self.sender(&h.conversation_id)) else { return };
         if let Ok(info) = desk.info(h).await {
-            let _ = tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
+            tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
         }
     }
 

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::SessionError;
-pub use events::{ConversationEvent, StaffEvent};
+pub use events::{ConversationEvent, EventLog, KEPT_EVENTS, StaffEvent};
 pub use handoff::{CallbackOutcome, CallbackRequest};
 pub use lotse_llm::Cancel;
 pub use staff::{Presence, Suggestion};
@@ -62,14 +62,32 @@ pub(crate) struct Conv {
     pub(crate) synced: usize,
     /// It has been handed to staff (or a callback was requested): its lines go to the store.
     pub(crate) handed_off: bool,
+    /// The citizen deleted it: whoever still holds it writes nothing more.
+    pub(crate) deleted: bool,
+}
+
+/// The conversation's lock, unless the citizen deleted it meanwhile.
+pub(crate) async fn lock_live(conv: &Shared) -> Result<tokio::sync::MutexGuard<'_, Conv>, SessionError> {
+    let guard = conv.lock().await;
+    if guard.deleted { Err(SessionError::UnknownConversation) } else { Ok(guard) }
 }
 
 pub(crate) type Shared = Arc<tokio::sync::Mutex<Conv>>;
 
 pub(crate) struct Entry {
     conversation: Shared,
-    events: broadcast::Sender<ConversationEvent>,
+    events: EventLog,
     last_active: Instant,
+}
+
+/// A client's subscription to a conversation's events ([`Sessions::subscribe`]).
+pub struct Subscription {
+    /// Where the handoff stands, when the conversation is handed over (no number).
+    pub current: Option<ConversationEvent>,
+    /// What the client missed since the number it gave, in order.
+    pub missed: Vec<(u64, ConversationEvent)>,
+    /// Everything from now on.
+    pub live: broadcast::Receiver<(u64, ConversationEvent)>,
 }
 
 /// One message of the citizen (or caller) for [`Sessions::turn`].
@@ -168,12 +186,12 @@ impl Sessions {
                 map.remove(&oldest);
             }
         }
-        let conv = Conv { c: conversation, synced: 0, handed_off: false };
+        let conv = Conv { c: conversation, synced: 0, handed_off: false, deleted: false };
         map.insert(
             id.clone(),
             Entry {
                 conversation: Arc::new(tokio::sync::Mutex::new(conv)),
-                events: broadcast::channel(64).0,
+                events: EventLog::new(),
                 last_active: Instant::now(),
             },
         );
@@ -202,7 +220,7 @@ impl Sessions {
     /// phone at a pause, works on it and hands it back with [`Sessions::commit`]).
     pub async fn snapshot(self: &Arc<Self>, id: &ConversationId) -> Result<Conversation, SessionError> {
         let (conv, _) = self.entry(id).await?;
-        let c = conv.lock().await.c.clone();
+        let c = lock_live(&conv).await?.c.clone();
         Ok(c)
     }
 
@@ -215,7 +233,7 @@ impl Sessions {
             return Err(SessionError::EmptyMessage);
         }
         let (conversation, events) = self.entry(id).await?;
-        let _ = events.send(ConversationEvent::Message { text: text.clone() });
+        events.send(ConversationEvent::Message { text: text.clone() });
         if self.relay_if_with_staff(id, &conversation, &text).await? {
             return Ok(TurnOutcome::Relayed);
         }
@@ -223,6 +241,9 @@ impl Sessions {
         let _flight = InFlight(self.clone());
         // Holding the conversation's lock across the blocking turn keeps turns in order.
         let mut guard = conversation.lock_owned().await;
+        if guard.deleted {
+            return Err(SessionError::UnknownConversation);
+        }
         let stream = events.clone();
         // A channel that goes away drops this future: the model stops, the turn ends with the
         // composer's answer (the conversation stays consistent).
@@ -232,7 +253,7 @@ impl Sessions {
         let (reply, mut guard) = tokio::task::spawn_blocking(move || {
             // Nobody listening is fine.
             let mut sink = |p: Partial<'_>| {
-                let _ = stream.send(match p {
+                stream.send(match p {
                     Partial::Facts(r) => ConversationEvent::Facts { reply: r.clone() },
                     Partial::Text(t) => ConversationEvent::Delta { text: t.to_string() },
                 });
@@ -255,7 +276,7 @@ impl Sessions {
         cancel_on_drop.disarm();
         let reply = self.after_engine(id, &mut guard, reply).await?;
         drop(guard);
-        let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });
+        events.send(ConversationEvent::Reply { reply: reply.clone() });
         Ok(TurnOutcome::Answered { reply, lexical: busy })
     }
 
@@ -290,23 +311,25 @@ impl Sessions {
         work: impl FnOnce(&Engine, &mut Conversation) -> Reply,
     ) -> Result<Reply, SessionError> {
         let (shared, events) = self.entry(id).await?;
-        let mut guard = shared.lock().await;
+        let mut guard = lock_live(&shared).await?;
         let reply = work(&self.engine, &mut guard.c);
         let reply = self.after_engine(id, &mut guard, reply).await?;
         drop(guard);
-        let _ = events.send(ConversationEvent::Reply { reply: reply.clone() });
+        events.send(ConversationEvent::Reply { reply: reply.clone() });
         Ok(reply)
     }
 
-    /// The conversation's live events, and first the handoff's state when it is handed over (a
-    /// client that reconnects learns at once where it stands).
+    /// The conversation's live events, numbered; before them the handoff's state when it is
+    /// handed over (a client that reconnects learns at once where it stands) and the kept
+    /// events after number `after`, the last one the client saw (see [`EventLog`]).
     pub async fn subscribe(
         self: &Arc<Self>,
         id: &ConversationId,
-    ) -> Result<(Option<ConversationEvent>, broadcast::Receiver<ConversationEvent>), SessionError> {
+        after: Option<u64>,
+    ) -> Result<Subscription, SessionError> {
         let (_, events) = self.entry(id).await?;
-        let rx = events.subscribe();
-        Ok((self.current(id).await, rx))
+        let (missed, live) = events.subscribe(after);
+        Ok(Subscription { current: self.current(id).await, missed, live })
     }
 
     /// Staff consoles' live events.

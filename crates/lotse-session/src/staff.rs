@@ -85,8 +85,8 @@ impl Sessions {
             desk.store.append(&h.conversation_id, Author::Staff, Some(&account.display_name), text, &[], now).await?;
         desk.store.activate(&h.id, &account.name, now).await?;
         if let Some(tx) = self.sender(&h.conversation_id) {
-            let _ = tx.send(ConversationEvent::Typing { typing: false });
-            let _ = tx.send(ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string() });
+            tx.send(ConversationEvent::Typing { typing: false });
+            tx.send(ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string() });
         }
         self.tell_staff(StaffEvent::Message {
             handoff_id: h.id.clone(),
@@ -108,7 +108,7 @@ impl Sessions {
         let h = desk.store.handoff(handoff_id).await?;
         ensure_mine(&h, account)?;
         if let Some(tx) = self.sender(&h.conversation_id) {
-            let _ = tx.send(ConversationEvent::Typing { typing });
+            tx.send(ConversationEvent::Typing { typing });
         }
         Ok(())
     }
@@ -151,7 +151,7 @@ impl Sessions {
         tracing::info!(handoff = %h.id, outcome = outcome.as_str(), "closed");
         if let Some(tx) = self.sender(&h.conversation_id) {
             let info = HandoffInfo { state: HandoffState::Closed, ..Default::default() };
-            let _ = tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
+            tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
         }
         self.tell_staff(StaffEvent::Closed { handoff_id: h.id.clone() });
         self.tell_staff(StaffEvent::Queue);

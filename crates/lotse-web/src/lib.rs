@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -416,9 +416,27 @@ async fn message(
     }
 }
 
-async fn events(State(state): State<Arc<AppState>>, Path(id): Path<ConversationId>) -> Result<Response, ApiError> {
-    // A client that (re)connects learns at once where its handoff stands.
-    let (first, rx) = state.sessions.subscribe(&id).await?;
+#[derive(Deserialize, Default)]
+struct EventsQuery {
+    /// The last event's number, for a client that cannot set `Last-Event-ID` (a browser's
+    /// new `EventSource`, after the old one gave up).
+    last_event_id: Option<u64>,
+}
+
+async fn events(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<ConversationId>,
+    Query(query): Query<EventsQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    // A client that (re)connects learns at once where its handoff stands, and gets what it
+    // missed since the last event it saw (the browser sends `Last-Event-ID` by itself).
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(query.last_event_id);
+    let sub = state.sessions.subscribe(&id, after).await?;
     let Some(slot) = state.streams.take(&id) else {
         state.metrics.streams_refused.inc();
         return Err(ApiError::new(
@@ -427,13 +445,22 @@ async fn events(State(state): State<Arc<AppState>>, Path(id): Path<ConversationI
             "Too many event streams are open; please close one.",
         ));
     };
-    let stream =
-        tokio_stream::iter(first).chain(BroadcastStream::new(rx).filter_map(|item| item.ok())).map(move |event| {
-            // The slot is the stream's: it is given back when the client goes away.
-            let _open = &slot;
-            // A slow reader that lagged behind skips what it missed rather than failing.
-            SseEvent::default().event(event.name()).json_data(&event).map_err(axum::Error::new)
-        });
+    // The handoff's state carries no number: a client's last number stays that of the last
+    // event it saw.
+    let first = sub.current.map(|e| (None, e));
+    let numbered = sub.missed.into_iter().map(|(seq, e)| (Some(seq), e));
+    // A slow reader that lagged behind skips what it missed rather than failing.
+    let live = BroadcastStream::new(sub.live).filter_map(|item| item.ok()).map(|(seq, e)| (Some(seq), e));
+    let stream = tokio_stream::iter(first.into_iter().chain(numbered)).chain(live).map(move |(seq, event)| {
+        // The slot is the stream's: it is given back when the client goes away.
+        let _open = &slot;
+        let sse = SseEvent::default().event(event.name());
+        let sse = match seq {
+            Some(seq) => sse.id(seq.to_string()),
+            None => sse,
+        };
+        sse.json_data(&event).map_err(axum::Error::new)
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 

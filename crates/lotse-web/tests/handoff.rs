@@ -187,23 +187,51 @@ impl Server {
 
     /// Server-sent events, as (event, data) pairs, read on a thread.
     fn events(&self, path: &str, staff: Option<&Staff>) -> Receiver<(String, Value)> {
+        let numbered = self.numbered_events(path, staff, None);
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            while let Ok((_, event, data)) = numbered.recv() {
+                if tx.send((event, data)).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Server-sent events with their numbers (`id:`), as (number, event, data), read on a
+    /// thread; `last_event_id` is sent as the browser would after a break.
+    fn numbered_events(
+        &self,
+        path: &str,
+        staff: Option<&Staff>,
+        last_event_id: Option<&str>,
+    ) -> Receiver<(Option<u64>, String, Value)> {
         let mut req = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent().get(self.url(path));
         if let Some(s) = staff {
             req = req.header("cookie", &s.cookie);
+        }
+        if let Some(last) = last_event_id {
+            req = req.header("last-event-id", last);
         }
         let res = req.call().unwrap();
         assert_eq!(res.status().as_u16(), 200, "{path}");
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             let reader = BufReader::new(res.into_body().into_reader());
-            let mut event = String::new();
+            let (mut event, mut id) = (String::new(), None);
             for line in reader.lines() {
                 let Ok(line) = line else { return };
-                if let Some(e) = line.strip_prefix("event: ") {
+                if line.is_empty() {
+                    // The end of an event: a number belongs to its event alone.
+                    id = None;
+                } else if let Some(e) = line.strip_prefix("event: ") {
                     event = e.to_string();
+                } else if let Some(n) = line.strip_prefix("id: ") {
+                    id = n.parse().ok();
                 } else if let Some(d) = line.strip_prefix("data: ") {
                     let v = serde_json::from_str(d).unwrap_or(Value::Null);
-                    if tx.send((event.clone(), v)).is_err() {
+                    if tx.send((id, event.clone(), v)).is_err() {
                         return;
                     }
                 }
@@ -1046,4 +1074,55 @@ fn a_new_password_ends_other_sessions_a_disabled_account_is_out_and_changes_are_
     assert!(!trail.to_string().contains("4711"), "message text in the audit trail");
     let newest: Vec<(&str, &str)> = lines.iter().take(2).map(|l| (l.0.as_str(), l.1.as_str())).collect();
     assert_eq!(newest, [("anna", "login"), ("chef", "admin.accounts.enable")], "newest first");
+}
+
+#[test]
+fn a_citizen_who_reconnects_gets_the_staff_messages_it_missed() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    let id = s.conversation();
+    s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    let anna = s.login("anna");
+    let hid = queue_item(&s, &anna, |i| i["state"] == "waiting")["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&anna)).0, 200);
+    let path = format!("/api/v1/conversations/{id}/events");
+    let reply = |text: &str| {
+        assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({"text": text}), Some(&anna)).0, 200);
+    };
+    let staff_texts = |rx: &Receiver<(Option<u64>, String, Value)>, wait: Duration| {
+        let mut texts = Vec::new();
+        while let Ok((n, event, data)) = rx.recv_timeout(wait) {
+            if event == "staff" {
+                assert!(n.is_some(), "a staff message is numbered");
+                texts.push((n.unwrap(), data["text"].as_str().unwrap().to_string()));
+            }
+        }
+        texts
+    };
+
+    // The citizen sees the first message, then the connection breaks (a tunnel) while Anna
+    // goes on writing.
+    let before = s.numbered_events(&path, None, None);
+    reply("Guten Tag, ich sehe mir das an.");
+    let first = staff_texts(&before, Duration::from_millis(500));
+    assert_eq!(first.len(), 1, "{first:?}");
+    let last_seen = first[0].0;
+    drop(before);
+    reply("Ihr Antrag ist eingegangen.");
+    reply("Sie bekommen Post in zwei Wochen.");
+
+    // Back with the number of the last event seen: what was missed, in order, and nothing twice.
+    let missed = ["Ihr Antrag ist eingegangen.", "Sie bekommen Post in zwei Wochen."];
+    let after = s.numbered_events(&path, None, Some(&last_seen.to_string()));
+    let again = staff_texts(&after, Duration::from_millis(500));
+    assert_eq!(again.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), missed);
+    assert!(again[0].0 > last_seen && again[0].0 < again[1].0, "{again:?}");
+    // A new EventSource cannot set the header: the number may come in the address.
+    let by_query = s.numbered_events(&format!("{path}?last_event_id={last_seen}"), None, None);
+    assert_eq!(staff_texts(&by_query, Duration::from_millis(500)).len(), 2);
+    // A client that saw nothing before gets no replay, only what comes next.
+    let fresh = s.numbered_events(&path, None, None);
+    reply("Noch etwas?");
+    let next = staff_texts(&fresh, Duration::from_millis(500));
+    assert_eq!(next.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["Noch etwas?"]);
 }

@@ -24,7 +24,7 @@
       input: "Ihre Frage", send: "Senden", human: "Mit einem Menschen sprechen", searching: "Lotse sucht …",
       staffTyping: "schreibt …", plain: "Einfache Sprache", newChat: "Neues Gespräch", del: "Gespräch löschen",
       sources: "Quellen", asOf: "Stand", privacy: "Bitte geben Sie keine sensiblen Daten ein. Das Gespräch wird nur so lange gespeichert wie nötig; Sie können es jederzeit löschen.",
-      staff: "Mitarbeiterin/Mitarbeiter", you: "Sie", bot: "Lotse", deleted: "Das Gespräch wurde gelöscht.",
+      staff: "Mitarbeiterin/Mitarbeiter", you: "Sie", bot: "Lotse", deleted: "Das Gespräch wurde gelöscht.", notDeleted: "Das Gespräch konnte gerade nicht gelöscht werden. Bitte versuchen Sie es gleich noch einmal.",
       cbTitle: "Rückruf oder E-Mail", cbPhone: "Telefon", cbEmail: "E-Mail", cbContact: "Telefonnummer oder E-Mail-Adresse",
       cbName: "Name (freiwillig)", cbSend: "Rückruf anfordern", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
       lang: "Sprache", offline: "Keine Verbindung zum Server.", qr: "QR-Code zum Mitnehmen",
@@ -36,7 +36,7 @@
       input: "Your question", send: "Send", human: "Talk to a person", searching: "Lotse is searching …",
       staffTyping: "is typing …", plain: "Plain language", newChat: "New conversation", del: "Delete conversation",
       sources: "Sources", asOf: "As of", privacy: "Please do not enter sensitive data. The conversation is kept only as long as needed; you can delete it at any time.",
-      staff: "Staff", you: "You", bot: "Lotse", deleted: "The conversation has been deleted.",
+      staff: "Staff", you: "You", bot: "Lotse", deleted: "The conversation has been deleted.", notDeleted: "The conversation could not be deleted just now. Please try again in a moment.",
       cbTitle: "Callback or e-mail", cbPhone: "Phone", cbEmail: "E-mail", cbContact: "Phone number or e-mail address",
       cbName: "Name (optional)", cbSend: "Request a callback", error: "Sorry, that did not work. Please try again.",
       lang: "Language", offline: "No connection to the server.", qr: "QR code to take along",
@@ -312,22 +312,29 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   function listen() {
     if (es) es.close();
     if (!state.id) return;
-    es = new EventSource(`${API}/api/v1/conversations/${state.id}/events`);
+    // After a break, what was missed since the last event seen comes first (the browser sends
+    // that number itself when it reconnects; a new EventSource needs it in the address).
+    const after = state.lastEvent ? `?last_event_id=${encodeURIComponent(state.lastEvent)}` : "";
+    es = new EventSource(`${API}/api/v1/conversations/${state.id}/events${after}`);
+    const seen = (e, keep) => { if (e.lastEventId) { state.lastEvent = e.lastEventId; if (keep) save(); } };
     es.addEventListener("facts", (e) => {
+      seen(e, false);
       const { reply } = JSON.parse(e.data);
       pending = add({ kind: "bot", text: reply.text, sources: reply.sources }, false);
     });
     es.addEventListener("delta", (e) => {
+      seen(e, false);
       const { text } = JSON.parse(e.data);
       if (!pending) return;
       const span = pending.querySelector(".text");
       // The first verified sentence replaces the facts; later ones are appended.
       if (!pending.dataset.streaming) { pending.dataset.streaming = "1"; span.textContent = text; } else span.textContent += " " + text;
     });
-    es.addEventListener("reply", () => { /* the POST's answer is final and renders it */ });
-    es.addEventListener("staff", (e) => { const d = JSON.parse(e.data); staffTyping(false); add({ kind: "staff", name: d.name, text: d.text }); });
-    es.addEventListener("typing", (e) => staffTyping(JSON.parse(e.data).typing));
-    es.addEventListener("handoff", (e) => handoffStatus(JSON.parse(e.data)));
+    es.addEventListener("reply", (e) => seen(e, true) /* the POST's answer is final and renders it */);
+    es.addEventListener("message", (e) => seen(e, true));
+    es.addEventListener("staff", (e) => { seen(e, true); touch(); const d = JSON.parse(e.data); staffTyping(false); add({ kind: "staff", name: d.name, text: d.text }); });
+    es.addEventListener("typing", (e) => { seen(e, false); staffTyping(JSON.parse(e.data).typing); });
+    es.addEventListener("handoff", (e) => { seen(e, true); handoffStatus(JSON.parse(e.data)); });
     es.onerror = () => { if (es && es.readyState === EventSource.CLOSED) setTimeout(listen, 3000); };
   }
 
@@ -380,10 +387,15 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     labels();
   }
 
+  // "Deleted" only when the server says so (or knows the conversation no more); otherwise the
+  // conversation stays on screen and the citizen can try again.
   async function deleteConversation() {
     const id = state.id;
+    if (id) {
+      try { await api(`/api/v1/conversations/${id}`, { method: "DELETE" }); }
+      catch (e) { if (e.status !== 404) { add({ kind: "status", text: t("notDeleted") }, false); return; } }
+    }
     reset(false);
-    if (id) await api(`/api/v1/conversations/${id}`, { method: "DELETE" }).catch(() => {});
     add({ kind: "status", text: t("deleted") }, false);
   }
 
