@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { artifacts, axe, check, config, fail, failed, freePort, launch, serve, work } from "./lib.mjs";
 
 // Host pages on another origin, as the city's websites are.
-async function hostPages(lotseBase) {
+async function hostPages(lotseBase, closedBase) {
   const hostile = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Feindliche Seite</title>
 <style>
   * { color: red !important; font-size: 40px !important; background: yellow !important; line-height: 3 !important; }
@@ -20,12 +20,12 @@ async function hostPages(lotseBase) {
 </style></head><body><main><h1>Feindliche Seite</h1><p id="own">Eigener Text der Seite.</p></main>
 <script>window.__before = Object.getOwnPropertyNames(window);</script>
 <script src="${lotseBase}/widget.js" data-api="${lotseBase}" defer></script></body></html>`;
-  const kiosk = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Terminal</title></head>
-<body><main><h1>Terminal</h1></main><script src="${lotseBase}/widget.js" data-api="${lotseBase}" data-mode="kiosk" data-idle="5" defer></script></body></html>`;
+  const kioskOf = (api) => `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Terminal</title></head>
+<body><main><h1>Terminal</h1></main><script src="${api}/widget.js" data-api="${api}" data-mode="kiosk" data-idle="5" defer></script></body></html>`;
   const port = await freePort();
   const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(req.url.startsWith("/kiosk") ? kiosk : hostile);
+    res.end(req.url.startsWith("/kiosk-closed") ? kioskOf(closedBase) : req.url.startsWith("/kiosk") ? kioskOf(lotseBase) : hostile);
   });
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
   return { server, base: `http://127.0.0.1:${port}` };
@@ -238,7 +238,7 @@ try {
   await cpage.screenshot({ path: join(artifacts, "widget-callback.png") });
 
   // --- a hostile host page on another origin -------------------------------------------------
-  hosts = await hostPages(base);
+  hosts = await hostPages(base, closed.base);
   const hostile = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await hostile.goto(`${hosts.base}/`);
   await shadow(hostile, ".launcher").waitFor();
@@ -281,6 +281,30 @@ try {
     return { users: r.querySelectorAll('.msg[data-kind="user"]').length, text: r.querySelector(".log").textContent, stored: Object.keys(sessionStorage).filter((k) => k.startsWith("lotse.conversation") && !k.endsWith(".open")).map((k) => sessionStorage.getItem(k)) };
   });
   check(after.users === 0 && !after.text.includes("46,00"), "after inactivity the kiosk starts afresh and shows nothing of the last visitor");
+
+  // A visitor waiting for a person keeps their place: waiting is no inactivity.
+  const waitingBefore = (await (await staffLogin(base))("/staff/api/queue")).items.filter((i) => i.state === "waiting").length;
+  await shadow(kiosk, ".human").click();
+  await shadow(kiosk, '.msg[data-kind="bot"] >> text=/Warteschlange|an der Reihe/').first().waitFor();
+  await kiosk.waitForTimeout(6500);
+  const stillQueued = await shadow(kiosk, '.msg[data-kind="bot"] >> text=/Warteschlange|an der Reihe/').count();
+  const waitingAfter = (await (await staffLogin(base))("/staff/api/queue")).items.filter((i) => i.state === "waiting").length;
+  check(stillQueued > 0 && waitingAfter === waitingBefore + 1, `a queued visitor's place outlasts the kiosk's idle time (${waitingBefore} → ${waitingAfter} waiting)`);
+
+  // Outside hours: a callback asked for at the kiosk stays with the city after the reset.
+  const kclosed = await browser.newPage({ viewport: { width: 1080, height: 1920 } });
+  await kclosed.goto(`${hosts.base}/kiosk-closed`);
+  await shadow(kclosed, ".human").click();
+  await shadow(kclosed, "form.cb").waitFor();
+  await shadow(kclosed, 'form.cb input[type="text"]').first().fill("03641 555777");
+  await shadow(kclosed, 'form.cb input[type="checkbox"]').check();
+  await shadow(kclosed, "form.cb button").click();
+  await shadow(kclosed, '.msg[data-kind="status"] >> text=/Wir melden uns/').waitFor();
+  await kclosed.waitForTimeout(6500);
+  const cleared = await kclosed.evaluate(() => document.querySelector("lotse-widget").shadowRoot.querySelector(".log").textContent);
+  const callbacks = await (await staffLogin(closed.base))("/staff/api/callbacks");
+  check(!cleared.includes("Wir melden uns") && JSON.stringify(callbacks).includes("03641 555777"),
+    "after the kiosk's reset the next visitor sees nothing of it, and the callback is still in the console");
   const own = await fetch(`${base}/kiosk`);
   check(own.ok && (await own.text()).includes('data-mode="kiosk"'), "/kiosk serves the terminal page");
   check(statSync(join(artifacts, "kiosk.png")).size > 0, "screenshots are saved in e2e/artifacts");

@@ -1,7 +1,8 @@
-//! Crash safety of the staff handoff: the real `lotse serve` process with its SQLite database
-//! is killed (SIGKILL) while conversations are queued, claimed and being written to, then
+//! The real `lotse serve` process with its SQLite database. Crash safety of the staff handoff:
+//! it is killed (SIGKILL) while conversations are queued, claimed and being written to, then
 //! started again; everything the server had acknowledged must still be there, and the
-//! conversations go on.
+//! conversations go on. And its log: at debug level through a whole handoff and callbacks, it
+//! holds no message text, phone number, e-mail address or name.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,19 +22,28 @@ fn free_port() -> u16 {
 
 /// Reachable around the clock from yesterday to tomorrow, whatever day CI runs on.
 fn config(dir: &Path) -> PathBuf {
+    config_at(dir, true)
+}
+
+/// Reachable around the clock from yesterday to tomorrow (`open`), or closed today and
+/// tomorrow with office hours after that: callbacks only, in a window the day after tomorrow.
+fn config_at(dir: &Path, open: bool) -> PathBuf {
     let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin").unwrap()).date();
     let mut exceptions = String::new();
     for d in [-1i64, 0, 1] {
         let date = today.checked_add(jiff::Span::new().days(d)).unwrap();
-        exceptions
-            .push_str(&format!("[[handoff.schedule.exceptions]]\ndate = \"{date}\"\nhours = \"00:00-24:00\"\n\n"));
+        let hours = if open { "\nhours = \"00:00-24:00\"" } else { "" };
+        exceptions.push_str(&format!("[[handoff.schedule.exceptions]]\ndate = \"{date}\"{hours}\n\n"));
     }
+    let week = "hours = { mo = \"08:00-18:00\", di = \"08:00-18:00\", mi = \"08:00-18:00\", do = \"08:00-18:00\", \
+                fr = \"08:00-18:00\", sa = \"08:00-18:00\", so = \"08:00-18:00\" }\n";
+    let hours = if open { "" } else { week };
     let text = format!(
         "[handoff]\ndatabase = \"sqlite:{}/lotse.db\"\nsweep_millis = 200\n\n[handoff.schedule]\ngeneral = \"buergerservice\"\n\n\
-         [[handoff.schedule.teams]]\nid = \"buergerservice\"\nname = \"Bürgerservice\"\n\n{exceptions}",
+         [[handoff.schedule.teams]]\nid = \"buergerservice\"\nname = \"Bürgerservice\"\n{hours}\n{exceptions}",
         dir.display()
     );
-    let path = dir.join("lotse.toml");
+    let path = dir.join(if open { "lotse.toml" } else { "closed.toml" });
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -44,14 +54,23 @@ struct Server {
 }
 
 fn start(config: &Path, port: u16) -> Server {
+    start_logging(config, port, None)
+}
+
+/// With `log`, the server logs at debug level into that file (standard output and error).
+fn start_logging(config: &Path, port: u16, log: Option<&Path>) -> Server {
+    let out = |log: Option<&Path>| match log {
+        Some(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_lotse"))
         .args(["--no-embeddings", "--config"])
         .arg(config)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--rate-per-minute", "100000"])
         .current_dir(repo())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
+        .stdout(out(log))
+        .stderr(out(log))
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
@@ -236,4 +255,88 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn add_anna(config: &Path) {
+    let added = Command::new(env!("CARGO_BIN_EXE_lotse"))
+        .arg("--config")
+        .arg(config)
+        .args(["staff", "add", "anna", "--display-name", "Anna"])
+        .env("LOTSE_STAFF_PASSWORD", "ein gutes Passwort")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+}
+
+#[test]
+fn the_log_at_debug_level_holds_no_message_text_or_contact_data() {
+    let dir = std::env::temp_dir().join(format!("lotse-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("lotse.log");
+    let say = |base: &str, id: &str, text: &str| {
+        let (status, r) = post(&format!("{base}/api/v1/conversations/{id}/messages"), json!({ "text": text }), None);
+        assert_eq!(status, 200, "{r}");
+        r
+    };
+    let start_conversation = |base: &str| {
+        let (status, v) = post(&format!("{base}/api/v1/conversations"), json!({}), None);
+        assert_eq!(status, 201);
+        v["id"].as_str().unwrap().to_string()
+    };
+
+    // Within hours: a citizen asks the bot, then a person; Anna answers and closes with a note.
+    let open = config_at(&dir, true);
+    add_anna(&open);
+    let mut server = start_logging(&open, free_port(), Some(&log));
+    let base = server.base.clone();
+    let id = start_conversation(&base);
+    say(&base, &id, "Ich heiße Zwirbelmeier. Was kostet ein Personalausweis?");
+    say(&base, &id, "Ich möchte mit einem Menschen sprechen");
+    let staff = login(&base);
+    let (_, q) = get(&format!("{base}/staff/api/queue"), &staff);
+    let h = q["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(post(&format!("{base}/staff/api/handoffs/{h}/claim"), json!({}), Some(&staff)).0, 200);
+    let reply = json!({"text": "Ihre Vorgangsnummer lautet Quaxelbrunn-17."});
+    assert_eq!(post(&format!("{base}/staff/api/handoffs/{h}/reply"), reply, Some(&staff)).0, 200);
+    let r = say(&base, &id, "Danke! Meine Handynummer ist 0176 98765432.");
+    assert_eq!(r["relayed"], true);
+    let close = json!({"outcome": "resolved", "note": "Frau Zwirbelmeier zurückrufen"});
+    assert_eq!(post(&format!("{base}/staff/api/handoffs/{h}/close"), close, Some(&staff)).0, 200);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+
+    // Outside hours: callbacks by phone and by e-mail, with a name; Anna works through one.
+    let closed = config_at(&dir, false);
+    let mut server = start_logging(&closed, free_port(), Some(&log));
+    let base = server.base.clone();
+    for (kind, contact) in [("phone", "03641 555999"), ("email", "erika.zwirbelmeier@example.org")] {
+        let id = start_conversation(&base);
+        let r = say(&base, &id, "Ich möchte mit einem Menschen sprechen");
+        assert_eq!(r["reply"]["handoff"]["state"], "callback_offered", "{r}");
+        let body = json!({"contact_kind": kind, "contact": contact, "name": "Erika Zwirbelmeier", "consent": true});
+        let (status, r) = post(&format!("{base}/api/v1/conversations/{id}/callback"), body, None);
+        assert_eq!(status, 201, "{r}");
+    }
+    let staff = login(&base);
+    let (_, cbs) = get(&format!("{base}/staff/api/callbacks"), &staff);
+    assert!(cbs.to_string().contains("03641 555999"), "staff see the number: {cbs}");
+    let cb = cbs["items"][0]["id"].as_str().unwrap().to_string();
+    let done = json!({"note": "Frau Zwirbelmeier erreicht"});
+    assert_eq!(post(&format!("{base}/staff/api/callbacks/{cb}/done"), done, Some(&staff)).0, 200);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG"), "the log was at debug level: {} bytes", text.len());
+    assert!(text.contains("callback request stored") && text.contains("claimed"), "the log tells what happened");
+    for secret in ["Zwirbelmeier", "zwirbelmeier", "Quaxelbrunn", "98765432", "555999", "555 999", "Personalausweis?"] {
+        assert!(
+            !text.contains(secret),
+            "`{secret}` in the log:\n{}",
+            text.lines().filter(|l| l.contains(secret)).collect::<Vec<_>>().join("\n")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -249,6 +249,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     if (key === lastStatus) return;
     lastStatus = key;
     state.handoff = hs.state;
+    touch();
     if (ev.text) add({ kind: "status", text: ev.text });
     if (hs.state === "callback_offered" && hs.callback) add({ kind: "status", text: t("cbTitle"), callback: hs.callback });
   }
@@ -421,15 +422,20 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     if (!KIOSK) try { sessionStorage.setItem(STORE + ".open", open ? "1" : ""); } catch (_) { /* blocked */ }
   }
 
-  // Kiosk: after inactivity, everything the last visitor saw is cleared.
+  // Kiosk: after inactivity, everything the last visitor saw is cleared. Waiting for a person
+  // or talking to one is no inactivity: the place in the queue is kept far longer (and the
+  // visitor's own touches or a staff message start the wait again). What the visitor asked
+  // the city to do stays with the city: a scheduled callback is not deleted, only the screen.
   function touch() {
     if (!KIOSK) return;
     clearTimeout(idleTimer);
+    const withPerson = state.handoff === "queued" || state.handoff === "connected";
     idleTimer = setTimeout(async () => {
       const id = state.id;
+      const keep = state.handoff === "callback_scheduled";
       reset(true);
-      if (id) api(`/api/v1/conversations/${id}`, { method: "DELETE" }).catch(() => {});
-    }, IDLE);
+      if (id && !keep) api(`/api/v1/conversations/${id}`, { method: "DELETE" }).catch(() => {});
+    }, withPerson ? Math.max(IDLE * 5, 600000) : IDLE);
   }
   if (KIOSK) ["pointerdown", "keydown", "touchstart"].forEach((e) => root.addEventListener(e, touch, { passive: true }));
 
