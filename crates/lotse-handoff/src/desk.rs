@@ -281,6 +281,7 @@ impl Desk {
                 channel: conv.channel,
                 service,
                 sources,
+                retention_days: self.retention_days(),
             };
             let h = self.store.enqueue(new, at.as_millisecond()).await?;
             tracing::info!(handoff = %h.id, team = %h.team, "conversation queued for staff");

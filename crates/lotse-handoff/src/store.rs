@@ -179,6 +179,8 @@ pub struct NewHandoff {
     pub channel: Channel,
     pub service: Option<String>,
     pub sources: Vec<Source>,
+    /// How long its transcript is kept after it ends (days), as promised at the time.
+    pub retention_days: u32,
 }
 
 /// One line of a transcript.
@@ -259,6 +261,9 @@ pub struct NewCallback {
     pub consent: String,
     pub slot_start_ms: i64,
     pub slot_end_ms: i64,
+    /// How long contact data and transcript are kept after the callback is done or its slot
+    /// passed (days): what the consent text promised.
+    pub retention_days: u32,
 }
 
 /// A staff account.
@@ -448,7 +453,7 @@ impl Store {
         let id = new_id();
         sqlx::query(
             "INSERT INTO handoffs (id, conversation_id, team, state, reason, lang, channel, service, sources, \
-             created_ms, citizen_seen_ms) VALUES ($1, $2, $3, 'waiting', $4, $5, $6, $7, $8, $9, $9)",
+             created_ms, citizen_seen_ms, retention_days) VALUES ($1, $2, $3, 'waiting', $4, $5, $6, $7, $8, $9, $9, $10)",
         )
         .bind(&id)
         .bind(new.conversation_id.as_str())
@@ -459,6 +464,7 @@ impl Store {
         .bind(new.service.clone())
         .bind(serde_json::to_string(&new.sources).unwrap_or_else(|_| "[]".into()))
         .bind(now)
+        .bind(i64::from(new.retention_days))
         .execute(&self.pool)
         .await?;
         self.handoff(&HandoffId::new(id)).await
@@ -723,8 +729,8 @@ impl Store {
         let id = new_id();
         sqlx::query(
             "INSERT INTO callbacks (id, conversation_id, team, state, contact_kind, contact, name, topic, lang, \
-             consent, consent_ms, slot_start_ms, slot_end_ms, created_ms) \
-             VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12, $10)",
+             consent, consent_ms, slot_start_ms, slot_end_ms, created_ms, retention_days) \
+             VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12, $10, $13)",
         )
         .bind(&id)
         .bind(c.conversation_id.as_str())
@@ -738,6 +744,7 @@ impl Store {
         .bind(now)
         .bind(c.slot_start_ms)
         .bind(c.slot_end_ms)
+        .bind(i64::from(c.retention_days))
         .execute(&self.pool)
         .await?;
         self.callback(&CallbackId::new(id)).await
@@ -997,39 +1004,59 @@ impl Store {
 
     // --- retention and deletion --------------------------------------------------------------
 
-    /// Deletes what is older than the retention period: transcripts of handoffs that ended
-    /// before `before`, done callbacks (with their contact data) and expired sessions.
-    pub async fn purge(&self, before: i64, sessions_before: i64) -> Result<Purged> {
+    /// Deletes what has outlived its retention at `now`: each handoff and callback keeps the
+    /// period promised when it was made (`default_days`, the current setting, for records
+    /// from before that was stored). A handoff counts from its end, a callback from when it
+    /// was done or, never done, from the end of its slot: an open request does not keep a
+    /// phone number forever. A conversation's transcript goes when nothing of it is kept any
+    /// more (also one that only ever had a callback). Expired sessions go too, and audit lines
+    /// older than [`AUDIT_DAYS`].
+    pub async fn purge(&self, now: i64, default_days: u32, sessions_before: i64) -> Result<Purged> {
+        const DAY: i64 = 86_400_000;
+        let default_days = i64::from(default_days);
         let mut tx = self.pool.begin().await?;
+        // Lines of a conversation none of whose records is kept; lines younger than a day are
+        // left alone (a handoff's lines are written just before its record).
         let messages = sqlx::query(
-            "DELETE FROM messages WHERE conversation_id IN (SELECT conversation_id FROM handoffs \
-             WHERE state IN ('closed', 'abandoned') AND closed_ms < $1) \
-             AND conversation_id NOT IN (SELECT conversation_id FROM handoffs WHERE state IN ('waiting', 'claimed', 'active'))",
+            "DELETE FROM messages WHERE at_ms < $1 - $3 \
+             AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = messages.conversation_id \
+               AND (h.state IN ('waiting', 'claimed', 'active') OR h.closed_ms IS NULL \
+                    OR h.closed_ms + COALESCE(h.retention_days, $2) * $3 >= $1)) \
+             AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.conversation_id = messages.conversation_id \
+               AND COALESCE(c.done_ms, c.slot_end_ms) + COALESCE(c.retention_days, $2) * $3 >= $1)",
         )
-        .bind(before)
+        .bind(now)
+        .bind(default_days)
+        .bind(DAY)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let handoffs = sqlx::query("DELETE FROM handoffs WHERE state IN ('closed', 'abandoned') AND closed_ms < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let callbacks = sqlx::query("DELETE FROM callbacks WHERE state = 'done' AND done_ms < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let handoffs = sqlx::query(
+            "DELETE FROM handoffs WHERE state IN ('closed', 'abandoned') \
+             AND closed_ms + COALESCE(retention_days, $2) * $3 < $1",
+        )
+        .bind(now)
+        .bind(default_days)
+        .bind(DAY)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let callbacks = sqlx::query(
+            "DELETE FROM callbacks WHERE COALESCE(done_ms, slot_end_ms) + COALESCE(retention_days, $2) * $3 < $1",
+        )
+        .bind(now)
+        .bind(default_days)
+        .bind(DAY)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let sessions = sqlx::query("DELETE FROM sessions WHERE seen_ms < $1")
             .bind(sessions_before)
             .execute(&mut *tx)
             .await?
             .rows_affected();
         // The audit trail has its own period, whatever the transcripts' is.
-        sqlx::query("DELETE FROM audit WHERE at_ms < $1")
-            .bind(sessions_before - AUDIT_DAYS * 86_400_000)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM audit WHERE at_ms < $1").bind(now - AUDIT_DAYS * DAY).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Purged { handoffs, messages, callbacks, sessions })
     }

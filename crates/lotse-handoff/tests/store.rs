@@ -3,7 +3,7 @@
 
 use lotse_core::{Channel, ConversationId, Lang, Source};
 use lotse_handoff::store::{NewHandoff, StoreError, now_ms};
-use lotse_handoff::{Author, CallbackState, ContactKind, NewCallback, Outcome, QueueState, Role, Store};
+use lotse_handoff::{Author, CallbackId, CallbackState, ContactKind, NewCallback, Outcome, QueueState, Role, Store};
 
 fn sqlite_url() -> String {
     let dir = std::env::temp_dir().join(format!("lotse-store-{}", uuid::Uuid::new_v4().simple()));
@@ -24,6 +24,7 @@ fn new(conv: &str, team: &str) -> NewHandoff {
             url: "https://example.org".into(),
             as_of: String::new(),
         }],
+        retention_days: 30,
     }
 }
 
@@ -129,6 +130,7 @@ async fn transcripts_and_deletion(store: &Store) {
                 consent: "Ich bin einverstanden".into(),
                 slot_start_ms: now + 1000,
                 slot_end_ms: now + 2000,
+                retention_days: 30,
             },
             now,
         )
@@ -157,11 +159,59 @@ async fn retention(store: &Store) {
     let h2 = store.enqueue(new(&fresh, "r"), now - day).await.unwrap();
     store.append(&fresh, Author::Citizen, None, "neu", &[], now - day).await.unwrap();
     store.close(&h2.id, Outcome::Resolved, None, now - day).await.unwrap();
-    let p = store.purge(now - 30 * day, now - day).await.unwrap();
+    let p = store.purge(now, 30, now - day).await.unwrap();
     assert!(p.handoffs >= 1 && p.messages >= 1, "{p:?}");
     assert!(store.transcript(&old).await.unwrap().is_empty());
     assert!(store.latest_handoff(&old).await.unwrap().is_none());
     assert_eq!(store.transcript(&fresh).await.unwrap().len(), 1);
+}
+
+/// Callbacks and their transcripts go when their promised retention has passed after they were
+/// done or, never done, after their slot; a later change of the setting does not reach back.
+async fn callbacks_keep_what_was_promised(store: &Store) {
+    let now = now_ms();
+    let day = 24 * 3600 * 1000;
+    let request = |conv: &ConversationId, days: u32, slot_end: i64| NewCallback {
+        conversation_id: conv.clone(),
+        team: "t".into(),
+        contact_kind: ContactKind::Phone,
+        contact: "03641 123456".into(),
+        name: Some("Erika Muster".into()),
+        topic: "Personalausweis".into(),
+        lang: Lang::De,
+        consent: format!("Ich bin einverstanden ({days} Tage)"),
+        slot_start_ms: slot_end - 3_600_000,
+        slot_end_ms: slot_end,
+        retention_days: days,
+    };
+    let case = |name: &str| conversation(name);
+    let (done, open, promised, recent) = (case("cb-done"), case("cb-open"), case("cb-promised"), case("cb-recent"));
+    let mut ids = Vec::new();
+    for (conv, days, slot_end) in [
+        (&done, 30, now - 40 * day),
+        (&open, 30, now - 31 * day),
+        (&promised, 90, now - 31 * day),
+        (&recent, 30, now + day),
+    ] {
+        ids.push(store.add_callback(request(conv, days, slot_end), slot_end - 2 * day).await.unwrap().id);
+        store.append(conv, Author::Citizen, None, "Bitte rufen Sie mich an", &[], slot_end - 2 * day).await.unwrap();
+    }
+    // Done 31 days ago under a 30-day promise.
+    store.complete_callback(&ids[0], "anna", None, now - 31 * day).await.unwrap();
+
+    // The setting is 7 days now: it does not shorten or lengthen what was promised.
+    store.purge(now, 7, now - day).await.unwrap();
+    let kept = |id: &CallbackId| {
+        let id = id.clone();
+        async move { store.callback(&id).await.is_ok() }
+    };
+    assert!(!kept(&ids[0]).await && store.transcript(&done).await.unwrap().is_empty(), "done and past its period");
+    assert!(!kept(&ids[1]).await && store.transcript(&open).await.unwrap().is_empty(), "never done, slot long past");
+    assert!(kept(&ids[2]).await && !store.transcript(&promised).await.unwrap().is_empty(), "90 days were promised");
+    assert!(kept(&ids[3]).await, "still to be called");
+    // Two months on, the 90 days have passed too.
+    store.purge(now + 60 * day, 7, now - day).await.unwrap();
+    assert!(!kept(&ids[2]).await && store.transcript(&promised).await.unwrap().is_empty());
 }
 
 async fn accounts_and_sessions(store: &Store) {
@@ -200,7 +250,7 @@ async fn accounts_and_sessions(store: &Store) {
     let trail = store.audit_trail(1_000_000).await.unwrap();
     let mine: Vec<&str> = trail.iter().filter(|l| l.actor == name).map(|l| l.action.as_str()).collect();
     assert_eq!(mine, ["admin.schedule", "handoffs.claim"]);
-    store.purge(now - 30 * day, now - day).await.unwrap();
+    store.purge(now, 30, now - day).await.unwrap();
     let trail = store.audit_trail(1_000_000).await.unwrap();
     let mine: Vec<&str> = trail.iter().filter(|l| l.actor == name).map(|l| l.action.as_str()).collect();
     assert_eq!(mine, ["admin.schedule"]);
@@ -234,6 +284,7 @@ async fn all(store: &Store) {
     transcripts_and_deletion(store).await;
     retention(store).await;
     accounts_and_sessions(store).await;
+    callbacks_keep_what_was_promised(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

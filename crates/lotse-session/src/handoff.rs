@@ -266,6 +266,8 @@ impl Sessions {
                     },
                     slot_start_ms: window.start.timestamp().as_millisecond(),
                     slot_end_ms: window.end.timestamp().as_millisecond(),
+                    // What the consent text just named.
+                    retention_days: desk.retention_days(),
                 },
                 now_ms(),
             )
@@ -443,10 +445,8 @@ impl Sessions {
             }
             if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 last_purge = Some(Instant::now());
-                let days = desk.retention_days() as i64;
-                let before = now - days * 24 * 3600 * 1000;
                 let sessions_before = now - (desk.config.session_max_hours as i64) * 3600 * 1000;
-                match desk.store.purge(before, sessions_before).await {
+                match desk.store.purge(now, desk.retention_days(), sessions_before).await {
                     Ok(p) => tracing::info!(
                         handoffs = p.handoffs,
                         messages = p.messages,
