@@ -30,4 +30,7 @@ pub enum SessionError {
     /// A turn failed inside (a panic on the blocking pool); logged where it happened.
     #[error("the turn failed")]
     Internal,
+    /// As many turns are in flight as the server takes: try again in a moment.
+    #[error("too many turns in flight")]
+    Busy,
 }

@@ -47,11 +47,23 @@ pub struct Limits {
     /// Turns in flight from which new turns skip the costly retrieval stage (embedding
     /// re-ranking) instead of queueing behind it: on 2 cores a few turns at once keep latency.
     pub busy_turns: usize,
+    /// Turns in flight at most; one more is refused at once ([`SessionError::Busy`]) rather
+    /// than holding a blocking thread while a burst of long messages holds all the others.
+    pub max_turns: usize,
+    /// How long a turn may take: then its cancel is raised and the composer's answer is
+    /// given (the language model stops; the facts were ready long before).
+    pub turn_deadline: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_conversations: 50_000, idle_timeout: Duration::from_secs(30 * 60), busy_turns: 2 }
+        Limits {
+            max_conversations: 50_000,
+            idle_timeout: Duration::from_secs(30 * 60),
+            busy_turns: 2,
+            max_turns: 32,
+            turn_deadline: Duration::from_secs(12),
+        }
     }
 }
 
@@ -233,12 +245,16 @@ impl Sessions {
             return Err(SessionError::EmptyMessage);
         }
         let (conversation, events) = self.entry(id).await?;
+        let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _flight = InFlight(self.clone());
+        if in_flight >= self.limits.max_turns {
+            return Err(SessionError::Busy);
+        }
         events.send(ConversationEvent::Message { text: text.clone() });
         if self.relay_if_with_staff(id, &conversation, &text).await? {
             return Ok(TurnOutcome::Relayed);
         }
-        let busy = self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.limits.busy_turns;
-        let _flight = InFlight(self.clone());
+        let busy = in_flight >= self.limits.busy_turns;
         // Holding the conversation's lock across the blocking turn keeps turns in order.
         let mut guard = conversation.lock_owned().await;
         if guard.deleted {
@@ -250,6 +266,14 @@ impl Sessions {
         let cancel_on_drop = CancelOnDrop(Some(turn.cancel.clone()));
         let engine = self.engine.clone();
         let (plain, lang, cancel) = (turn.plain, turn.lang, turn.cancel);
+        // The deadline counts from here: waiting for the conversation's earlier turn is over.
+        let deadline = {
+            let (cancel, after) = (cancel.clone(), self.limits.turn_deadline);
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                cancel.cancel();
+            })
+        };
         let (reply, mut guard) = tokio::task::spawn_blocking(move || {
             // Nobody listening is fine.
             let mut sink = |p: Partial<'_>| {
@@ -273,6 +297,7 @@ impl Sessions {
             SessionError::Internal
         })?;
         // The generation is over: a channel's flag stays as the channel left it.
+        deadline.abort();
         cancel_on_drop.disarm();
         let reply = self.after_engine(id, &mut guard, reply).await?;
         drop(guard);

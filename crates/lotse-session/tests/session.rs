@@ -212,13 +212,17 @@ impl lotse_llm::Generator for Slow {
 /// Sessions whose engine hands this question to [`Slow`]; the receivers say when the model
 /// started and when it saw the cancel.
 fn slow_sessions() -> (Arc<Sessions>, mpsc::Receiver<()>, mpsc::Receiver<Instant>) {
+    slow_sessions_with(Limits::default())
+}
+
+fn slow_sessions_with(limits: Limits) -> (Arc<Sessions>, mpsc::Receiver<()>, mpsc::Receiver<Instant>) {
     let (started_tx, started) = mpsc::channel();
     let (saw_tx, saw) = mpsc::channel();
     // A lower threshold lets the lexical-only test index answer the question.
     let config = lotse_dialog::EngineConfig { answer_threshold: 0.3, ..Default::default() };
     let generator = Arc::new(Slow { started: started_tx, saw_cancel: saw_tx });
     let engine = engine(config).with_generator(generator, lotse_dialog::LlmMode::Assist);
-    (Sessions::new(Arc::new(engine), None, Limits::default()), started, saw)
+    (Sessions::new(Arc::new(engine), None, limits), started, saw)
 }
 
 const GENERATED: &str = "Kann ich das Passbild für den Personalausweis im Bürgerservice machen lassen?";
@@ -298,4 +302,29 @@ async fn nothing_is_stored_after_a_delete_has_answered() {
         assert!(desk.store.transcript(&id).await.unwrap().is_empty(), "lines outlived the delete");
     }
     eprintln!("the delete came first in {deleted_first} of 40 rounds");
+}
+
+/// A turn that runs past its deadline ends with the composer's answer; while the bound of
+/// turns in flight is reached, another turn is refused at once instead of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_turn_ends_at_its_deadline_and_turns_beyond_the_bound_are_refused() {
+    let limits = Limits { max_turns: 1, turn_deadline: Duration::from_millis(400), ..Limits::default() };
+    let (sessions, started, saw) = slow_sessions_with(limits);
+    let (slow, _) = sessions.start(Channel::Web, Lang::De);
+    let (other, _) = sessions.start(Channel::Web, Lang::De);
+    let begun = Instant::now();
+    let running = {
+        let (sessions, slow) = (sessions.clone(), slow.clone());
+        tokio::spawn(async move { sessions.turn(&slow, Turn::new(GENERATED)).await })
+    };
+    wait(started, 30, "the model starts").await;
+    let refused = sessions.turn(&other, Turn::new("Was kostet ein Personalausweis?")).await;
+    assert!(matches!(refused, Err(SessionError::Busy)), "{:?}", refused.map(|_| ()));
+    let seen = wait(saw, 5, "the deadline stops the model").await;
+    let took = seen.duration_since(begun);
+    assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(3), "stopped after {took:?}");
+    let TurnOutcome::Answered { reply, .. } = running.await.unwrap().unwrap() else { panic!("not relayed") };
+    assert_eq!(reply.generated_by, lotse_core::GeneratedBy::Composer, "the composer's answer stands: {}", reply.text);
+    // The bound is free again.
+    assert!(sessions.turn(&other, Turn::new("Was kostet ein Personalausweis?")).await.is_ok());
 }

@@ -240,6 +240,11 @@ impl From<SessionError> for ApiError {
             SessionError::Internal => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
             }
+            SessionError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Many questions are being answered right now; please send yours again in a moment.",
+            ),
         }
     }
 }
