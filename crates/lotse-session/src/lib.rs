@@ -47,9 +47,10 @@ pub struct Limits {
     /// Turns in flight from which new turns skip the costly retrieval stage (embedding
     /// re-ranking) instead of queueing behind it: on 2 cores a few turns at once keep latency.
     pub busy_turns: usize,
-    /// Turns in flight at most; one more is refused at once ([`SessionError::Busy`]) rather
-    /// than holding a blocking thread while a burst of long messages holds all the others.
+    /// Turns answered at once at most; one more waits for a place (without holding a thread)
+    /// for up to `admission_wait`, and is then refused ([`SessionError::Busy`]).
     pub max_turns: usize,
+    pub admission_wait: Duration,
     /// How long a turn may take: then its cancel is raised and the composer's answer is
     /// given (the language model stops; the facts were ready long before).
     pub turn_deadline: Duration,
@@ -62,6 +63,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30 * 60),
             busy_turns: 2,
             max_turns: 32,
+            admission_wait: Duration::from_secs(5),
             turn_deadline: Duration::from_secs(12),
         }
     }
@@ -155,6 +157,8 @@ pub struct Sessions {
     presence: Mutex<HashMap<String, usize>>,
     /// Turns being answered right now, for load shedding.
     in_flight: AtomicUsize,
+    /// Places for turns being answered (`max_turns`).
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Sessions {
@@ -164,11 +168,12 @@ impl Sessions {
         Arc::new(Sessions {
             engine,
             desk,
-            limits,
             conversations: Mutex::new(HashMap::new()),
             staff_events: broadcast::channel(1024).0,
             presence: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
+            turns: Arc::new(tokio::sync::Semaphore::new(limits.max_turns)),
+            limits,
         })
     }
 
@@ -245,11 +250,12 @@ impl Sessions {
             return Err(SessionError::EmptyMessage);
         }
         let (conversation, events) = self.entry(id).await?;
+        let Ok(Ok(_place)) = tokio::time::timeout(self.limits.admission_wait, self.turns.clone().acquire_owned()).await
+        else {
+            return Err(SessionError::Busy);
+        };
         let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst);
         let _flight = InFlight(self.clone());
-        if in_flight >= self.limits.max_turns {
-            return Err(SessionError::Busy);
-        }
         events.send(ConversationEvent::Message { text: text.clone() });
         if self.relay_if_with_staff(id, &conversation, &text).await? {
             return Ok(TurnOutcome::Relayed);

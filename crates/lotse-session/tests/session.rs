@@ -305,10 +305,15 @@ async fn nothing_is_stored_after_a_delete_has_answered() {
 }
 
 /// A turn that runs past its deadline ends with the composer's answer; while the bound of
-/// turns in flight is reached, another turn is refused at once instead of waiting.
+/// turns in flight is reached, another turn waits for a place and is refused when none comes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_turn_ends_at_its_deadline_and_turns_beyond_the_bound_are_refused() {
-    let limits = Limits { max_turns: 1, turn_deadline: Duration::from_millis(400), ..Limits::default() };
+    let limits = Limits {
+        max_turns: 1,
+        admission_wait: Duration::from_millis(100),
+        turn_deadline: Duration::from_millis(600),
+        ..Limits::default()
+    };
     let (sessions, started, saw) = slow_sessions_with(limits);
     let (slow, _) = sessions.start(Channel::Web, Lang::De);
     let (other, _) = sessions.start(Channel::Web, Lang::De);
@@ -322,7 +327,7 @@ async fn a_slow_turn_ends_at_its_deadline_and_turns_beyond_the_bound_are_refused
     assert!(matches!(refused, Err(SessionError::Busy)), "{:?}", refused.map(|_| ()));
     let seen = wait(saw, 5, "the deadline stops the model").await;
     let took = seen.duration_since(begun);
-    assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(3), "stopped after {took:?}");
+    assert!(took >= Duration::from_millis(600) && took < Duration::from_secs(3), "stopped after {took:?}");
     let TurnOutcome::Answered { reply, .. } = running.await.unwrap().unwrap() else { panic!("not relayed") };
     assert_eq!(reply.generated_by, lotse_core::GeneratedBy::Composer, "the composer's answer stands: {}", reply.text);
     // The bound is free again.
