@@ -33,4 +33,7 @@ pub enum SessionError {
     /// As many turns are in flight as the server takes: try again in a moment.
     #[error("too many turns in flight")]
     Busy,
+    /// The conversation has as many messages as one keeps: start a new one.
+    #[error("the conversation is full")]
+    ConversationFull,
 }

@@ -181,6 +181,9 @@ impl Sessions {
             return Ok(false);
         }
         let mut guard = lock_live(conv).await?;
+        if guard.c.events.len() >= self.limits.max_events {
+            return Err(SessionError::ConversationFull);
+        }
         // Earlier lines first, so the transcript stays in order.
         self.sync(&mut guard).await?;
         let at = Timestamp::now();

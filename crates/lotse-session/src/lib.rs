@@ -51,6 +51,9 @@ pub struct Limits {
     /// for up to `admission_wait`, and is then refused ([`SessionError::Busy`]).
     pub max_turns: usize,
     pub admission_wait: Duration,
+    /// Events a conversation keeps at most (about two a turn): its memory is bounded, and a
+    /// conversation this long is closed for messages (the citizen starts a new one).
+    pub max_events: usize,
     /// How long a turn may take: then its cancel is raised and the composer's answer is
     /// given (the language model stops; the facts were ready long before).
     pub turn_deadline: Duration,
@@ -64,6 +67,7 @@ impl Default for Limits {
             busy_turns: 2,
             max_turns: 32,
             admission_wait: Duration::from_secs(5),
+            max_events: 400,
             turn_deadline: Duration::from_secs(12),
         }
     }
@@ -265,6 +269,9 @@ impl Sessions {
         let mut guard = conversation.lock_owned().await;
         if guard.deleted {
             return Err(SessionError::UnknownConversation);
+        }
+        if guard.c.events.len() >= self.limits.max_events {
+            return Err(SessionError::ConversationFull);
         }
         let stream = events.clone();
         // A channel that goes away drops this future: the model stops, the turn ends with the

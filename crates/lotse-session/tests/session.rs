@@ -333,3 +333,24 @@ async fn a_slow_turn_ends_at_its_deadline_and_turns_beyond_the_bound_are_refused
     // The bound is free again.
     assert!(sessions.turn(&other, Turn::new("Was kostet ein Personalausweis?")).await.is_ok());
 }
+
+/// A conversation keeps a bounded number of events: past it, a message is refused and the
+/// citizen starts a new conversation; others are unaffected.
+#[tokio::test]
+async fn a_conversation_keeps_a_bounded_number_of_events() {
+    let limits = Limits { max_events: 6, ..Limits::default() };
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), None, limits);
+    let (id, _) = sessions.start(Channel::Web, Lang::De);
+    let mut answered = 0;
+    let refused = loop {
+        match sessions.turn(&id, Turn::new("Was kostet ein Personalausweis?")).await {
+            Ok(_) => answered += 1,
+            Err(e) => break e,
+        }
+        assert!(answered < 10, "never refused");
+    };
+    assert!(matches!(refused, SessionError::ConversationFull), "{refused:?}");
+    assert!(answered >= 2, "{answered} turns before the bound");
+    let (other, _) = sessions.start(Channel::Web, Lang::De);
+    assert!(sessions.turn(&other, Turn::new("Was kostet ein Personalausweis?")).await.is_ok());
+}

@@ -240,6 +240,11 @@ impl From<SessionError> for ApiError {
             SessionError::Internal => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
             }
+            SessionError::ConversationFull => ApiError::new(
+                StatusCode::CONFLICT,
+                "conversation_full",
+                "This conversation is very long; please start a new one.",
+            ),
             SessionError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

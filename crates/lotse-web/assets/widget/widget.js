@@ -29,7 +29,7 @@
       cbName: "Name (freiwillig)", cbSend: "Rückruf anfordern", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
       lang: "Sprache", offline: "Keine Verbindung zum Server.", qr: "QR-Code zum Mitnehmen",
       consent_required: "Bitte bestätigen Sie Ihr Einverständnis.", invalid_contact: "Bitte prüfen Sie die Telefonnummer oder E-Mail-Adresse.",
-      rate_limited: "Zu viele Anfragen. Bitte warten Sie einen Moment.", busy: "Gerade werden viele Fragen beantwortet. Bitte senden Sie Ihre gleich noch einmal.", message_too_long: "Die Nachricht ist zu lang.",
+      rate_limited: "Zu viele Anfragen. Bitte warten Sie einen Moment.", busy: "Gerade werden viele Fragen beantwortet. Bitte senden Sie Ihre gleich noch einmal.", conversation_full: "Dieses Gespräch ist sehr lang geworden. Bitte beginnen Sie ein neues.", message_too_long: "Die Nachricht ist zu lang.",
     },
     en: {
       open: "Open chat with Lotse", close: "Close chat", title: opt.title || "Lotse – your city administration",
@@ -41,7 +41,7 @@
       cbName: "Name (optional)", cbSend: "Request a callback", error: "Sorry, that did not work. Please try again.",
       lang: "Language", offline: "No connection to the server.", qr: "QR code to take along",
       consent_required: "Please confirm your consent.", invalid_contact: "Please check the phone number or e-mail address.",
-      rate_limited: "Too many requests. Please wait a moment.", busy: "Many questions are being answered right now. Please send yours again in a moment.", message_too_long: "The message is too long.",
+      rate_limited: "Too many requests. Please wait a moment.", busy: "Many questions are being answered right now. Please send yours again in a moment.", conversation_full: "This conversation has become very long. Please start a new one.", message_too_long: "The message is too long.",
     },
   };
 
