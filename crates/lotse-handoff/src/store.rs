@@ -122,6 +122,9 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Handoff {
     pub id: HandoffId,
+    /// The citizen's only key to their conversation: never shown to staff (the handoff's own
+    /// id names it in the console, the API and the audit trail).
+    #[serde(skip_serializing)]
     pub conversation_id: ConversationId,
     pub team: String,
     pub state: QueueState,
@@ -199,6 +202,8 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Callback {
     pub id: CallbackId,
+    /// Never shown to staff (see [`Handoff::conversation_id`]).
+    #[serde(skip_serializing)]
     pub conversation_id: ConversationId,
     pub team: String,
     pub state: CallbackState,

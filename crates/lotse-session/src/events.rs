@@ -126,9 +126,9 @@ impl EventLog {
 pub enum StaffEvent {
     /// The queue changed (arrival, claim, release, close): fetch it again.
     Queue,
-    /// New transcript lines of a conversation (fetch them if it is open).
+    /// New transcript lines of a handed-over conversation (fetch them if it is open).
     Transcript {
-        conversation_id: ConversationId,
+        handoff_id: HandoffId,
     },
     /// A line in a handed-over conversation.
     Message {

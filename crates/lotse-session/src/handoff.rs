@@ -152,15 +152,15 @@ impl Sessions {
         if !queued && !conv.handed_off {
             return Ok(());
         }
-        if desk.store.open_handoff(id).await?.is_none() {
+        let Some(open) = desk.store.open_handoff(id).await? else {
             // Handed back earlier, or only a callback offered: nothing more goes to the store.
             return Ok(());
-        }
+        };
         let new = !conv.handed_off;
         conv.handed_off = true;
         self.sync(conv).await?;
         let _ = desk.store.citizen_seen(id, now_ms()).await;
-        self.tell_staff(if new { StaffEvent::Queue } else { StaffEvent::Transcript { conversation_id: id.clone() } });
+        self.tell_staff(if new { StaffEvent::Queue } else { StaffEvent::Transcript { handoff_id: open.id } });
         Ok(())
     }
 

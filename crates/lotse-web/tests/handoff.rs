@@ -294,6 +294,9 @@ fn within_hours_staff_take_over_the_bot_is_silent_and_hand_back() {
 
     // The transcript carries what the citizen asked and what the bot answered, with its sources.
     let (_, d) = s.get(&format!("/staff/api/handoffs/{hid}"), Some(&anna));
+    // Staff never see the citizen's key to the conversation, only the handoff's id.
+    let (_, q) = s.get("/staff/api/queue", Some(&anna));
+    assert!(!d.to_string().contains(&id) && !q.to_string().contains(&id), "the conversation id is shown to staff");
     let lines = d["transcript"].as_array().unwrap();
     assert!(lines.iter().any(|m| m["author"] == "citizen" && m["text"] == "Was kostet ein Personalausweis?"));
     let bot = lines.iter().find(|m| m["author"] == "bot" && m["text"].as_str().unwrap().contains("46,00 €")).unwrap();

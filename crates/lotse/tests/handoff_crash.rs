@@ -152,10 +152,17 @@ fn sigkill_while_queued_claimed_and_writing_loses_nothing_acknowledged() {
     let mut server = start(&config, port);
     let base = server.base.clone();
     let mut convs = Vec::new();
-    for _ in 0..4 {
+    for n in 0..4 {
         let (status, v) = post(&format!("{base}/api/v1/conversations"), json!({}), None);
         assert_eq!(status, 201);
         let id = v["id"].as_str().unwrap().to_string();
+        // A line that tells the conversations apart in the console (staff never see their ids).
+        let (status, _) = post(
+            &format!("{base}/api/v1/conversations/{id}/messages"),
+            json!({"text": format!("Vorgang {n}: Was kostet ein Personalausweis?")}),
+            None,
+        );
+        assert_eq!(status, 200);
         let (status, r) = post(
             &format!("{base}/api/v1/conversations/{id}/messages"),
             json!({"text": "Ich möchte mit einem Menschen sprechen"}),
@@ -174,7 +181,13 @@ fn sigkill_while_queued_claimed_and_writing_loses_nothing_acknowledged() {
     }
     let conv_of = |h: &str| -> String {
         let (_, d) = get(&format!("{base}/staff/api/handoffs/{h}"), &staff);
-        d["handoff"]["conversation_id"].as_str().unwrap().to_string()
+        assert!(d["handoff"].get("conversation_id").is_none(), "staff never see the citizen's key: {d}");
+        let first = d["transcript"]
+            .as_array()
+            .and_then(|t| t.iter().find_map(|m| m["text"].as_str().filter(|t| t.starts_with("Vorgang "))))
+            .unwrap_or_else(|| panic!("{d}"));
+        let n: usize = first.strip_prefix("Vorgang ").and_then(|t| t[..1].parse().ok()).unwrap();
+        convs[n].clone()
     };
     let claimed_convs: Vec<String> = claimed.iter().map(|h| conv_of(h)).collect();
 

@@ -266,7 +266,7 @@
         if (e.author === "citizen") { $("#citizen-typing").hidden = true; announce(`Neue Nachricht: ${e.text}`); }
       } else if (e.type === "typing" && e.handoff_id === openId && e.who === "citizen") {
         $("#citizen-typing").hidden = !e.typing;
-      } else if (e.type === "transcript" && openId) {
+      } else if (e.type === "transcript" && e.handoff_id === openId) {
         openConversation(openId);
       } else if (e.type === "closed" && e.handoff_id === openId) {
         announce("Das Gespräch wurde beendet.");
