@@ -169,8 +169,12 @@ fn resolve(path: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let src = read(path)?;
-    serde_json::from_str(&src).map_err(|e| Error::Syntax {
+    parse_json_str(&read(path)?, path)
+}
+
+/// `src` as JSON; errors name `path` (where it came from).
+fn parse_json_str<T: for<'de> Deserialize<'de>>(src: &str, path: &Path) -> Result<T> {
+    serde_json::from_str(src).map_err(|e| Error::Syntax {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
@@ -186,6 +190,28 @@ pub fn import(path: &Path) -> Result<(KnowledgeBase, ImportStats)> {
         Some(p) => parse_json::<DataFile<DLocation>>(p)?.data,
         None => Vec::new(),
     };
+    convert_export(services, &services_path, locations)
+}
+
+/// Imports a DLDB export given as text (the services file and, if there is one, the
+/// locations file): what [`import`] does after reading them. Any text gets the model or an
+/// error, never a panic (`fuzz/fuzz_targets/import.rs`).
+pub fn import_str(services: &str, locations: Option<&str>) -> Result<(KnowledgeBase, ImportStats)> {
+    let services_path = Path::new("services.json");
+    let services: DataFile<DService> = parse_json_str(services, services_path)?;
+    let locations = match locations {
+        Some(src) => parse_json_str::<DataFile<DLocation>>(src, Path::new("locations.json"))?.data,
+        None => Vec::new(),
+    };
+    convert_export(services, services_path, locations)
+}
+
+fn convert_export(
+    services: DataFile<DService>,
+    services_path: &Path,
+    locations: Vec<DLocation>,
+) -> Result<(KnowledgeBase, ImportStats)> {
+    let services_path = services_path.to_path_buf();
     let mut stats = ImportStats::default();
     let offices: Vec<Office> = locations.into_iter().map(convert_location).collect();
     let office_ids: HashSet<&str> = offices.iter().map(|o| o.id.as_str()).collect();

@@ -95,8 +95,13 @@ fn value_string(v: &Value) -> Option<String> {
 /// Reads a PVOG detail file and adds its services and organisations to `kb` (replacing records
 /// with the same id).
 pub fn import(path: &Path, kb: &mut KnowledgeBase) -> Result<usize> {
-    let src = read(path)?;
-    let parsed: OneOrMany = serde_json::from_str(&src).map_err(|e| Error::Syntax {
+    apply(&read(path)?, path, kb)
+}
+
+/// Applies PVOG JSON given as text (`path` names it in errors): what [`import`] does after
+/// reading the file. Any text gets the update or an error, never a panic.
+pub fn apply(src: &str, path: &Path, kb: &mut KnowledgeBase) -> Result<usize> {
+    let parsed: OneOrMany = serde_json::from_str(src).map_err(|e| Error::Syntax {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
