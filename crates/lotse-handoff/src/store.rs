@@ -392,6 +392,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             // SQLite has one writer at a time anyway; a few readers beside it.
             .max_connections(if sqlite { 4 } else { 16 })
+            // A database that is away (PostgreSQL restarting) fails a request within seconds
+            // (503 `store_unavailable`) rather than holding it; the pool reconnects by itself.
+            .acquire_timeout(std::time::Duration::from_secs(3))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {

@@ -72,8 +72,10 @@ fn server(config: HandoffConfig) -> Server {
 }
 
 fn server_with(mut config: HandoffConfig, limits: lotse_web::Limits) -> Server {
-    let dir = std::env::temp_dir().join(format!("lotse-web-handoff-{}", uuid_like()));
-    config.database = format!("sqlite:{}/lotse.db", dir.display());
+    if !config.database.starts_with("postgres") {
+        let dir = std::env::temp_dir().join(format!("lotse-web-handoff-{}", uuid_like()));
+        config.database = format!("sqlite:{}/lotse.db", dir.display());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let kb = knowledge();
     let (state, desk, listener) = rt.block_on(async {
@@ -1128,4 +1130,87 @@ fn a_citizen_who_reconnects_gets_the_staff_messages_it_missed() {
     reply("Noch etwas?");
     let next = staff_texts(&fresh, Duration::from_millis(500));
     assert_eq!(next.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["Noch etwas?"]);
+}
+
+/// The throw-away PostgreSQL server of `scripts/test` paused (stopped, its data kept) or
+/// resumed on its port.
+fn postgres(action: &str) {
+    let dir = std::env::var("LOTSE_TEST_POSTGRES_DIR").unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres-test-server");
+    let out = std::process::Command::new(script).args([action, &dir]).output().unwrap();
+    assert!(out.status.success(), "postgres {action}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn postgres_restarted_mid_conversation_answers_503_meanwhile_loses_nothing_and_recovers() {
+    let (Ok(url), Ok(_)) = (std::env::var("LOTSE_TEST_POSTGRES"), std::env::var("LOTSE_TEST_POSTGRES_DIR")) else {
+        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "LOTSE_TEST_POSTGRES(_DIR) missing");
+        eprintln!("skipped: no throw-away PostgreSQL server (scripts/test starts one)");
+        return;
+    };
+    let mut config = config(open_schedule());
+    config.database = url;
+    let s = server_with(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() });
+    s.add_staff("anna", Role::Staff);
+    let id = s.conversation();
+    s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    let anna = s.login("anna");
+    let hid = queue_item(&s, &anna, |i| i["state"] == "waiting")["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&anna)).0, 200);
+
+    // The citizen writes on, every 50 ms, while the database goes away and comes back.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (s.url(&format!("/api/v1/conversations/{id}/messages")), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for i in 0.. {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return seen;
+                }
+                let text = format!("Nachricht {i}");
+                let started = Instant::now();
+                let mut res = agent().post(&url).send_json(json!({ "text": text })).unwrap();
+                let status = res.status().as_u16();
+                let body: Value = res.body_mut().read_json().unwrap_or(Value::Null);
+                seen.push((text, status, body["error"]["code"].as_str().unwrap_or("").to_string(), started.elapsed()));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // Longer than a request waits for a connection (3 s).
+    postgres("--pause");
+    std::thread::sleep(Duration::from_secs(8));
+    postgres("--resume");
+    // Back by itself: a write is acknowledged again within 15 s.
+    let back = Instant::now();
+    loop {
+        let (status, _) =
+            s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({"text": "Wieder da."}), Some(&anna));
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "a store that is away is 503");
+        assert!(back.elapsed() < Duration::from_secs(15), "the server did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = writer.join().unwrap();
+
+    let refused: Vec<_> = seen.iter().filter(|(_, status, _, _)| *status != 200).collect();
+    assert!(!refused.is_empty(), "no write fell into the pause: {seen:?}");
+    for (text, status, code, took) in &refused {
+        assert_eq!((*status, code.as_str()), (503, "store_unavailable"), "{text}");
+        assert!(*took < Duration::from_secs(5), "{text} was held {took:?}");
+    }
+    let acked: Vec<&String> = seen.iter().filter(|(_, status, _, _)| *status == 200).map(|(t, ..)| t).collect();
+    assert!(seen.last().is_some_and(|(_, status, ..)| *status == 200), "the citizen writes again");
+    let (_, d) = s.get(&format!("/staff/api/handoffs/{hid}"), Some(&anna));
+    let stored: Vec<&str> = d["transcript"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+    for text in acked {
+        assert!(stored.contains(&text.as_str()), "acknowledged {text} is lost");
+    }
 }
