@@ -459,7 +459,7 @@ impl Store {
             return Ok(open);
         }
         let id = new_id();
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO handoffs (id, conversation_id, team, state, reason, lang, channel, service, sources, \
              created_ms, citizen_seen_ms, retention_days) VALUES ($1, $2, $3, 'waiting', $4, $5, $6, $7, $8, $9, $9, $10)",
         )
@@ -474,7 +474,15 @@ impl Store {
         .bind(now)
         .bind(i64::from(new.retention_days))
         .execute(&self.pool)
-        .await?;
+        .await;
+        if let Err(e) = inserted {
+            // Another node queued it a moment ago (the schema allows one open handoff per
+            // conversation): that one stands.
+            return match self.open_handoff(&new.conversation_id).await? {
+                Some(open) => Ok(open),
+                None => Err(e.into()),
+            };
+        }
         self.handoff(&HandoffId::new(id)).await
     }
 

@@ -149,6 +149,25 @@ async fn transcripts_and_deletion(store: &Store) {
     assert_eq!((h.state, h.outcome, h.service.clone()), (QueueState::Closed, Some(Outcome::Deleted), None));
 }
 
+/// Several nodes queueing one conversation at the same moment: one open handoff, the same
+/// for all.
+async fn one_open_handoff_per_conversation(store: &Store) {
+    let conv = conversation("conv-race");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, conv) = (store.clone(), conv.clone());
+            tokio::spawn(async move { store.enqueue(new(&conv, "r"), now_ms()).await.unwrap().id })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let open = store.queue().await.unwrap().into_iter().filter(|h| h.conversation_id == conv).count();
+    assert_eq!(open, 1);
+}
+
 async fn retention(store: &Store) {
     let (old, fresh) = (conversation("conv-old"), conversation("conv-new"));
     let now = now_ms();
@@ -282,6 +301,7 @@ async fn all(store: &Store) {
     queue_lifecycle(store).await;
     estimates(store).await;
     transcripts_and_deletion(store).await;
+    one_open_handoff_per_conversation(store).await;
     retention(store).await;
     accounts_and_sessions(store).await;
     callbacks_keep_what_was_promised(store).await;
