@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use lotse_core::{ConversationId, HandoffInfo, Reply};
+use lotse_core::{HandoffInfo, Reply};
 use lotse_handoff::{Author, HandoffId};
 use serde::Serialize;
 use tokio::sync::broadcast;

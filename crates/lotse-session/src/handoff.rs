@@ -340,26 +340,35 @@ impl Sessions {
     /// The citizen ends the conversation: it is forgotten, and its transcript and contact data
     /// are deleted at once.
     pub async fn delete(&self, id: &ConversationId) -> Result<(), SessionError> {
-        let removed = self.lock().remove(id);
         // A turn or callback request in flight finishes first; whoever still holds the
-        // conversation afterwards finds it deleted and writes nothing: after the answer to the
-        // delete, nothing of it is stored.
-        let guard = match &removed {
-            Some(e) => {
-                let mut g = e.conversation.clone().lock_owned().await;
+        // conversation afterwards finds it deleted and writes nothing. It stays in the map
+        // (deleted) until the store has forgotten it too, so that nobody brings it back from
+        // the store meanwhile: after the answer to the delete, nothing of it is stored.
+        let held = self.lock().get(id).map(|e| e.conversation.clone());
+        let guard = match &held {
+            Some(conv) => {
+                let mut g = conv.clone().lock_owned().await;
                 g.deleted = true;
                 Some(g)
             }
             None => None,
         };
+        let forget = || {
+            let mut map = self.lock();
+            if map.get(id).is_some_and(|e| held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &e.conversation))) {
+                map.remove(id);
+            }
+        };
         let Some(desk) = &self.desk else {
-            return if removed.is_some() { Ok(()) } else { Err(SessionError::UnknownConversation) };
+            forget();
+            return if held.is_some() { Ok(()) } else { Err(SessionError::UnknownConversation) };
         };
         let open = desk.store.open_handoff(id).await?;
-        if removed.is_none() && open.is_none() && desk.store.latest_handoff(id).await?.is_none() {
+        if held.is_none() && open.is_none() && desk.store.latest_handoff(id).await?.is_none() {
             return Err(SessionError::UnknownConversation);
         }
         desk.store.delete_conversation(id, now_ms()).await?;
+        forget();
         drop(guard);
         if let Some(h) = open {
             self.tell_staff(StaffEvent::Closed { handoff_id: h.id });

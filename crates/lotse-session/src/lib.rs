@@ -254,17 +254,10 @@ impl Sessions {
             return Err(SessionError::EmptyMessage);
         }
         let (conversation, events) = self.entry(id).await?;
-        let Ok(Ok(_place)) = tokio::time::timeout(self.limits.admission_wait, self.turns.clone().acquire_owned()).await
-        else {
-            return Err(SessionError::Busy);
-        };
-        let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let _flight = InFlight(self.clone());
-        events.send(ConversationEvent::Message { text: text.clone() });
         if self.relay_if_with_staff(id, &conversation, &text).await? {
+            events.send(ConversationEvent::Message { text: text.clone() });
             return Ok(TurnOutcome::Relayed);
         }
-        let busy = in_flight >= self.limits.busy_turns;
         // Holding the conversation's lock across the blocking turn keeps turns in order.
         let mut guard = conversation.lock_owned().await;
         if guard.deleted {
@@ -273,6 +266,16 @@ impl Sessions {
         if guard.c.events.len() >= self.limits.max_events {
             return Err(SessionError::ConversationFull);
         }
+        // A place among the turns answered at once, taken in the conversation's turn: messages
+        // queued behind their own conversation's turn hold none.
+        let Ok(Ok(_place)) = tokio::time::timeout(self.limits.admission_wait, self.turns.clone().acquire_owned()).await
+        else {
+            return Err(SessionError::Busy);
+        };
+        let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _flight = InFlight(self.clone());
+        let busy = in_flight >= self.limits.busy_turns;
+        events.send(ConversationEvent::Message { text: text.clone() });
         let stream = events.clone();
         // A channel that goes away drops this future: the model stops, the turn ends with the
         // composer's answer (the conversation stays consistent).
@@ -282,10 +285,10 @@ impl Sessions {
         // The deadline counts from here: waiting for the conversation's earlier turn is over.
         let deadline = {
             let (cancel, after) = (cancel.clone(), self.limits.turn_deadline);
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 cancel.cancel();
-            })
+            }))
         };
         let (reply, mut guard) = tokio::task::spawn_blocking(move || {
             // Nobody listening is fine.
@@ -309,8 +312,9 @@ impl Sessions {
             tracing::error!(error = %e, "turn failed");
             SessionError::Internal
         })?;
-        // The generation is over: a channel's flag stays as the channel left it.
-        deadline.abort();
+        // The generation is over: a channel's flag stays as the channel left it (unless the
+        // deadline raised it).
+        drop(deadline);
         cancel_on_drop.disarm();
         let reply = self.after_engine(id, &mut guard, reply).await?;
         drop(guard);
@@ -429,6 +433,15 @@ impl Drop for CancelOnDrop {
 }
 
 /// Counts a turn as in flight until dropped (also when the turn's future is dropped).
+/// A timer task that ends with its turn, however the turn ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct InFlight(Arc<Sessions>);
 
 impl Drop for InFlight {

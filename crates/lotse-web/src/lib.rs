@@ -457,11 +457,16 @@ async fn events(
     };
     // The handoff's state carries no number: a client's last number stays that of the last
     // event it saw.
-    let first = sub.current.map(|e| (None, e));
+    // What was missed comes first, then where the handoff stands now.
+    let current = sub.current.map(|e| (None, e));
     let numbered = sub.missed.into_iter().map(|(seq, e)| (Some(seq), e));
-    // A slow reader that lagged behind skips what it missed rather than failing.
-    let live = BroadcastStream::new(sub.live).filter_map(|item| item.ok()).map(|(seq, e)| (Some(seq), e));
-    let stream = tokio_stream::iter(first.into_iter().chain(numbered)).chain(live).map(move |(seq, event)| {
+    // A reader that lagged behind the live events loses its stream: it reconnects with the
+    // number of the last event it saw and gets the rest from the kept events.
+    let live = BroadcastStream::new(sub.live)
+        .take_while(|item| item.is_ok())
+        .filter_map(|item| item.ok())
+        .map(|(seq, e)| (Some(seq), e));
+    let stream = tokio_stream::iter(numbered.chain(current)).chain(live).map(move |(seq, event)| {
         // The slot is the stream's: it is given back when the client goes away.
         let _open = &slot;
         let sse = SseEvent::default().event(event.name());

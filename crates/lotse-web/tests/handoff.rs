@@ -1153,9 +1153,20 @@ fn postgres_restarted_mid_conversation_answers_503_meanwhile_loses_nothing_and_r
     let s = server_with(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() });
     s.add_staff("anna", Role::Staff);
     let id = s.conversation();
+    // The database is shared with the store's tests: this conversation is known by its line.
+    let mark = format!("Vorgang {}: Was kostet ein Personalausweis?", uuid_like());
+    s.say(&id, &mark);
     s.say(&id, "Ich möchte mit einem Menschen sprechen");
     let anna = s.login("anna");
-    let hid = queue_item(&s, &anna, |i| i["state"] == "waiting")["id"].as_str().unwrap().to_string();
+    let (_, q) = s.get("/staff/api/queue", Some(&anna));
+    let hid = q["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["state"] == "waiting")
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .find(|h| s.get(&format!("/staff/api/handoffs/{h}"), Some(&anna)).1.to_string().contains(&mark))
+        .expect("the test's handoff is queued");
     assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&anna)).0, 200);
 
     // The citizen writes on, every 50 ms, while the database goes away and comes back.

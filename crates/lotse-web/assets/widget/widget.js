@@ -248,8 +248,10 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     const key = JSON.stringify([hs.state, hs.position, hs.wait_minutes, hs.staff]);
     if (key === lastStatus) return;
     lastStatus = key;
+    // Only a new state restarts the kiosk's wait, not a new place in the queue.
+    const changed = state.handoff !== hs.state;
     state.handoff = hs.state;
-    touch();
+    if (changed) touch();
     if (ev.text) add({ kind: "status", text: ev.text });
     if (hs.state === "callback_offered" && hs.callback) add({ kind: "status", text: t("cbTitle"), callback: hs.callback });
   }
