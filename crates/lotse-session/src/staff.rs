@@ -84,7 +84,9 @@ impl Sessions {
         let seq =
             desk.store.append(&h.conversation_id, Author::Staff, Some(&account.display_name), text, &[], now).await?;
         desk.store.activate(&h.id, &account.name, now).await?;
-        if let Some(tx) = self.sender(&h.conversation_id) {
+        // Into the conversation's log even when this process no longer held it (a restart):
+        // the citizen's stream, or their next connection, gets it.
+        if let Ok((_, tx)) = self.entry(&h.conversation_id).await {
             tx.send(ConversationEvent::Typing { typing: false });
             tx.send(ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string() });
         }

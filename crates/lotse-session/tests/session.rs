@@ -354,3 +354,29 @@ async fn a_conversation_keeps_a_bounded_number_of_events() {
     let (other, _) = sessions.start(Channel::Web, Lang::De);
     assert!(sessions.turn(&other, Turn::new("Was kostet ein Personalausweis?")).await.is_ok());
 }
+
+/// A citizen who waits longer than the idle timeout for staff is not forgotten: the staff
+/// reply finds the conversation's log, and a client that reconnects gets it.
+#[tokio::test]
+async fn a_staff_reply_after_a_long_wait_reaches_the_citizen() {
+    let desk = desk(true).await;
+    let limits = Limits { idle_timeout: Duration::from_millis(50), ..Limits::default() };
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), Some(desk.clone()), limits);
+    let (id, _) = sessions.start(Channel::Web, Lang::De);
+    sessions.request_person(&id).await.unwrap();
+    let h = desk.store.open_handoff(&id).await.unwrap().expect("queued");
+    sessions.claim(&h.id, &staff()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sessions.expire_idle(), 0, "a handed-over conversation is not idle");
+    sessions.staff_reply(&h.id, &staff(), "Danke für Ihre Geduld.").await.unwrap();
+    let sub = sessions.subscribe(&id, Some(0)).await.unwrap();
+    assert!(
+        sub.missed.iter().any(|(_, e)| matches!(e, ConversationEvent::Staff { text, .. } if text.contains("Geduld"))),
+        "the staff reply is in the conversation's log"
+    );
+    // A conversation nobody handed over is forgotten as before.
+    let (idle, _) = sessions.start(Channel::Web, Lang::De);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sessions.expire_idle(), 1);
+    assert!(matches!(sessions.turn(&idle, Turn::new("Hallo")).await, Err(SessionError::UnknownConversation)));
+}
