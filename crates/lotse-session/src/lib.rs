@@ -224,13 +224,10 @@ impl Sessions {
         let mut map = self.lock();
         let before = map.len();
         let timeout = self.limits.idle_timeout;
-        // A citizen waiting for or talking to staff, or with a stream open, is not idle: their
-        // events must find the conversation's log (a staff reply after half an hour's wait).
-        map.retain(|_, e| {
-            e.last_active.elapsed() < timeout
-                || e.events.receiver_count() > 0
-                || e.conversation.try_lock().map_or(true, |c| c.handed_off && !c.deleted)
-        });
+        // A citizen with a stream open (waiting for staff, say) is not idle: their events must
+        // reach it. A handed-over conversation forgotten here comes back from the store when
+        // staff write to it (`staff_reply`).
+        map.retain(|_, e| e.last_active.elapsed() < timeout || e.events.receiver_count() > 0);
         before - map.len()
     }
 

@@ -366,12 +366,25 @@ async fn a_staff_reply_after_a_long_wait_reaches_the_citizen() {
     sessions.request_person(&id).await.unwrap();
     let h = desk.store.open_handoff(&id).await.unwrap().expect("queued");
     sessions.claim(&h.id, &staff()).await.unwrap();
+    // With the widget open the citizen is not idle, however long they wait.
+    let mut open = sessions.subscribe(&id, None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(sessions.expire_idle(), 0, "a handed-over conversation is not idle");
+    assert_eq!(sessions.expire_idle(), 0, "a citizen with a stream open is not idle");
     sessions.staff_reply(&h.id, &staff(), "Danke für Ihre Geduld.").await.unwrap();
+    let mut heard = false;
+    while let Ok((_, e)) = open.live.try_recv() {
+        heard |= matches!(e, ConversationEvent::Staff { text, .. } if text.contains("Geduld"));
+    }
+    assert!(heard, "the open stream hears the staff reply");
+    // Gone (the tab closed) and forgotten: the next reply brings the conversation back from
+    // the store, and a client that reconnects gets it.
+    drop(open);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sessions.expire_idle(), 1);
+    sessions.staff_reply(&h.id, &staff(), "Ihr Termin ist bestätigt.").await.unwrap();
     let sub = sessions.subscribe(&id, Some(0)).await.unwrap();
     assert!(
-        sub.missed.iter().any(|(_, e)| matches!(e, ConversationEvent::Staff { text, .. } if text.contains("Geduld"))),
+        sub.missed.iter().any(|(_, e)| matches!(e, ConversationEvent::Staff { text, .. } if text.contains("Termin"))),
         "the staff reply is in the conversation's log"
     );
     // A conversation nobody handed over is forgotten as before.
