@@ -138,15 +138,7 @@ fn sigkill_while_queued_claimed_and_writing_loses_nothing_acknowledged() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = config(&dir);
-    let added = Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .arg("--config")
-        .arg(&config)
-        .args(["staff", "add", "anna", "--display-name", "Anna"])
-        .env("LOTSE_STAFF_PASSWORD", "ein gutes Passwort")
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    add_anna(&config);
 
     let port = free_port();
     let mut server = start(&config, port);
