@@ -35,10 +35,16 @@ pub fn write_dir(kb: &KnowledgeBase, dir: &Path) -> Result<()> {
             std::fs::write(&path, text).map_err(io(&path))?;
         }
         if !kb.synonyms.is_empty() {
-            let mut text = String::from("[terms]\n");
-            for (word, terms) in &kb.synonyms.entries {
-                let list: Vec<String> = terms.iter().map(|t| toml_string(t)).collect();
-                text.push_str(&format!("{} = [{}]\n", toml_string(word), list.join(", ")));
+            let mut text = String::new();
+            for (table, entries) in [("terms", &kb.synonyms.entries), ("english", &kb.synonyms.english)] {
+                if entries.is_empty() {
+                    continue;
+                }
+                text.push_str(&format!("[{table}]\n"));
+                for (word, terms) in entries {
+                    let list: Vec<String> = terms.iter().map(|t| toml_string(t)).collect();
+                    text.push_str(&format!("{} = [{}]\n", toml_string(word), list.join(", ")));
+                }
             }
             let path = staging.join("synonyms.toml");
             std::fs::write(&path, text).map_err(io(&path))?;

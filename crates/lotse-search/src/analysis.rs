@@ -88,6 +88,9 @@ pub fn words(folded: &str) -> impl Iterator<Item = &str> {
     folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
 }
 
+/// Prepositions that place a question in the home town ("in Jena", "aus München").
+const HOME_PREPOSITIONS: &[&str] = &["in", "im", "aus", "nach", "von", "bei", "fuer", "of"];
+
 /// Words that carry no meaning for finding a service, German and English, already folded.
 const STOP_WORDS: &[&str] = &[
     // German function words and question words
@@ -662,6 +665,11 @@ pub struct Analyzer {
     aspect_verbs: HashSet<&'static str>,
     /// Folded words of the knowledge base that may stand as parts of a compound.
     vocabulary: HashSet<String>,
+    /// The common German and English function words of the stopwords-iso lists, folded. Many
+    /// of them also carry meaning in a record ("groß", "Ende", "offen"), so they are not stop
+    /// words; but one that no record uses ("jemanden", "sondern") says nothing of a topic the
+    /// knowledge lacks (see [`Analyzer::is_function_word`]).
+    function: HashSet<String>,
 }
 
 /// One analysed word of a text: its stem and the stems of its compound parts.
@@ -700,7 +708,14 @@ impl Analyzer {
             aspect,
             aspect_verbs,
             vocabulary,
+            function: stop_words::get("de").iter().chain(stop_words::get("en")).map(|w| fold(w)).collect(),
         }
+    }
+
+    /// Whether a folded word is a common function word of German or English (stopwords-iso),
+    /// whatever the records make of it.
+    pub fn is_function_word(&self, folded_word: &str) -> bool {
+        self.function.contains(folded_word)
     }
 
     /// The same analyzer, for knowledge about one place: its name ("Jena", "München") and the
@@ -724,6 +739,37 @@ impl Analyzer {
         }
         self.home.extend(forms);
         self
+    }
+
+    /// The text without the home town and the preposition before it ("Personalausweis in
+    /// München" → "Personalausweis"), for the embedding: the lexical side reads the town as a
+    /// stop word, but in meaning it draws a question towards whatever record names the town most.
+    pub fn without_home<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if self.home.is_empty() {
+            return text.into();
+        }
+        let core = |token: &str| fold(token.trim_matches(|c: char| !c.is_alphanumeric()));
+        let tokens: Vec<&str> = text.split_whitespace().collect();
+        if !tokens.iter().any(|t| self.home.contains(&core(t))) {
+            return text.into();
+        }
+        let mut kept: Vec<String> = Vec::with_capacity(tokens.len());
+        for t in tokens {
+            if !self.home.contains(&core(t)) {
+                kept.push(t.to_string());
+                continue;
+            }
+            if kept.last().is_some_and(|p| HOME_PREPOSITIONS.contains(&fold(p).as_str())) {
+                kept.pop();
+            }
+            // What follows the name ("München?", "Jena,") stays with the sentence.
+            let tail: String = t.chars().rev().take_while(|c| !c.is_alphanumeric()).collect();
+            match kept.last_mut() {
+                Some(last) if !tail.is_empty() => last.extend(tail.chars().rev()),
+                _ => {}
+            }
+        }
+        kept.join(" ").into()
     }
 
     pub fn is_stop_word(&self, folded_word: &str) -> bool {
@@ -847,6 +893,15 @@ mod tests {
         for w in ["zahlung", "kostuem", "personalausweis", "hund", "stadt"] {
             assert!(!a.is_aspect_word(w), "{w}");
         }
+    }
+
+    #[test]
+    fn the_embedding_reads_a_question_without_its_home_town() {
+        let a = analyzer().at_home("München");
+        assert_eq!(a.without_home("Was kostet der Personalausweis in München?"), "Was kostet der Personalausweis?");
+        assert_eq!(a.without_home("Münchner Hundesteuer, wie hoch?"), "Hundesteuer, wie hoch?");
+        assert_eq!(a.without_home("Wo ist das Bürgerbüro"), "Wo ist das Bürgerbüro");
+        assert_eq!(analyzer().without_home("Reisepass in München"), "Reisepass in München");
     }
 
     #[test]

@@ -128,6 +128,8 @@ struct Phrase {
     words: Vec<String>,
     stems: Vec<String>,
     targets: Vec<String>,
+    /// Read only in questions that read as English (`[english]`).
+    english: bool,
 }
 
 /// A question's closeness in meaning to every service, and the services' ranks by it.
@@ -187,6 +189,9 @@ pub struct Evidence {
     pub unknown_share: f32,
     /// The number of the question's nouns no service knows.
     pub unknown_nouns: f32,
+    /// How the question was read: each word or phrase, its weight in the coverage and the
+    /// index terms it stands for.
+    pub concepts: Vec<(String, f32, Vec<String>)>,
 }
 
 /// One ranked service.
@@ -474,7 +479,7 @@ impl SearchIndex {
         // The words of the records themselves (not of the synonym table), folded.
         let record_words: HashSet<String> =
             texts.iter().flat_map(|t| analysis::words(&fold(t)).map(str::to_string).collect::<Vec<_>>()).collect();
-        for (word, terms) in &kb.synonyms.entries {
+        for (word, terms, _) in kb.synonyms.all() {
             texts.push(word);
             texts.extend(terms.iter().map(String::as_str));
         }
@@ -612,13 +617,12 @@ impl SearchIndex {
         }
         let mut synonyms = kb
             .synonyms
-            .entries
-            .iter()
-            .map(|(phrase, terms)| {
+            .all()
+            .map(|(phrase, terms, english)| {
                 let words: Vec<String> = analysis::words(&fold(phrase)).map(str::to_string).collect();
                 let stems = words.iter().map(|w| analyzer.stem(w)).collect();
                 let targets = terms.iter().flat_map(|t| analyzer.terms(t)).collect();
-                Phrase { words, stems, targets }
+                Phrase { words, stems, targets, english }
             })
             .collect::<Vec<Phrase>>();
         // Longer phrases first, so that "neue wohnung" wins over "wohnung".
@@ -792,7 +796,8 @@ impl SearchIndex {
         // "umziehen" (moving house), not "ziehen" (moving in).
         for (position, particle, joined) in self.separable_joins(&folded) {
             let stem = self.analyzer.stem(&joined);
-            let Some(phrase) = self.synonyms.iter().find(|p| p.stems.len() == 1 && p.stems[0] == stem) else {
+            let Some(phrase) = self.synonyms.iter().find(|p| !p.english && p.stems.len() == 1 && p.stems[0] == stem)
+            else {
                 continue;
             };
             if consumed[position] || consumed.get(particle).copied().unwrap_or(true) {
@@ -806,8 +811,9 @@ impl SearchIndex {
             }
             concepts.push(Concept { word: joined, terms, idf: 0.0, unknown_weight: 1.0, noun: false });
         }
-        for Phrase { words: phrase_words, stems: phrase, targets } in &self.synonyms {
-            if phrase.is_empty() || phrase.len() > all_words.len() {
+        let english = analysis::looks_english(query);
+        for Phrase { words: phrase_words, stems: phrase, targets, english: english_only } in &self.synonyms {
+            if phrase.is_empty() || phrase.len() > all_words.len() || *english_only && !english {
                 continue;
             }
             for start in 0..=all_words.len() - phrase.len() {
@@ -895,8 +901,14 @@ impl SearchIndex {
             {
                 terms.push((c, W_TYPO));
             }
-            let unknown_weight =
-                if terms.is_empty() { shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight() } else { 1.0 };
+            // A function word no record uses ("jemanden") is no topic the knowledge lacks.
+            let unknown_weight = if !terms.is_empty() {
+                1.0
+            } else if self.analyzer.is_function_word(w) {
+                0.0
+            } else {
+                shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight()
+            };
             concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight, noun });
         }
         let max_idf = self.idf(0) * UNKNOWN_WEIGHT;
@@ -1053,7 +1065,7 @@ impl SearchIndex {
         // rank of each; the closest services join the candidates.
         let similarity = match self.dense.as_ref().filter(|_| dense) {
             Some(dense) => {
-                let q = dense.query(query_text)?;
+                let q = dense.query(&self.analyzer.without_home(query_text))?;
                 let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
                 let mut piece_sims = vec![f32::MIN; sims.len()];
                 for (i, _, v) in &dense.pieces {
@@ -1164,6 +1176,10 @@ impl SearchIndex {
             confidence: conf_features,
             unknown_share,
             unknown_nouns,
+            concepts: concepts
+                .iter()
+                .map(|c| (c.word.clone(), c.idf, c.terms.iter().map(|t| t.0.clone()).collect()))
+                .collect(),
         });
         let hits: Vec<Hit> = ranked.into_iter().take(limit).map(|(_, h, _)| h).collect();
         Ok((SearchResult { hits, confidence, unknown_words }, evidence))
@@ -1289,7 +1305,8 @@ mod tests {
             ],
             offices: vec![],
             synonyms: Synonyms::parse(
-                "[terms]\nperso = [\"Personalausweis\"]\nsofa = [\"Sperrmüll\"]\n\"neue wohnung\" = [\"Wohnsitz\"]\n",
+                "[terms]\nperso = [\"Personalausweis\"]\nsofa = [\"Sperrmüll\"]\n\"neue wohnung\" = [\"Wohnsitz\"]\n\
+                 [english]\nbin = [\"Abfälle\"]\n",
             )
             .unwrap(),
         };
@@ -1352,6 +1369,17 @@ mod tests {
         }
         let empty = index.search("   ", 3).unwrap();
         assert!(empty.hits.is_empty() && empty.confidence == 0.0);
+    }
+
+    #[test]
+    fn english_only_words_are_read_in_english_questions_only() {
+        let index = index();
+        assert_eq!(top(&index, "My bin is full, can you pick it up?").0, "sperrmuell");
+        assert!(index.question_terms("Ich bin neu hier").is_empty());
+        // Nor does a function word no record uses weigh as a topic the knowledge lacks.
+        let plain = index.search("Reisepass", 3).unwrap().confidence;
+        let someone = index.search("Reisepass für jemanden", 3).unwrap().confidence;
+        assert!((plain - someone).abs() < 1e-6, "{plain} vs {someone}");
     }
 
     #[test]

@@ -279,6 +279,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             if explain {
                 let (_, evidence) = index.explain(&query, limit, true)?;
+                let read: Vec<String> =
+                    evidence.concepts.iter().map(|(w, idf, t)| format!("{w} {idf:.1} [{}]", t.join(" "))).collect();
+                println!("read as: {}", read.join(" · "));
                 println!("features ({}):", lotse_search::rank::RANK_FEATURES.join(" | "));
                 for (id, p, f) in evidence.candidates.iter().take(limit) {
                     let f: Vec<String> = f.iter().map(|x| format!("{x:.2}")).collect();
