@@ -39,6 +39,17 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// The nouns a German verb in "-ieren" is made into, folded: "demonstrieren" → "demonstration",
+/// "registriert" → "registrierung", "reparieren" → "reparatur", "studieren" → "studium". A
+/// citizen writes the verb ("Wir wollen demonstrieren") where the record names the act.
+pub fn nouns_of_verb(folded: &str) -> Vec<String> {
+    const ENDINGS: &[&str] = &["ieren", "ierst", "ierte", "ierten", "iertes", "ierter", "iert", "iere"];
+    let Some(base) = ENDINGS.iter().find_map(|e| folded.strip_suffix(e)).filter(|b| b.len() >= 3) else {
+        return Vec::new();
+    };
+    ["ation", "ierung", "atur", "ium"].iter().map(|n| format!("{base}{n}")).collect()
+}
+
 /// A folded word or stem without its umlauts ("tagesmuett" → "tagesmutt"), so that the forms
 /// of a word that differ by an umlaut ("Mutter", "Mütter"; "Antrag", "Anträge") meet. A word
 /// that spells "ue" without an umlaut ("Steuer") loses it too; the form is only ever compared
@@ -902,6 +913,14 @@ mod tests {
         assert_eq!(a.without_home("Münchner Hundesteuer, wie hoch?"), "Hundesteuer, wie hoch?");
         assert_eq!(a.without_home("Wo ist das Bürgerbüro"), "Wo ist das Bürgerbüro");
         assert_eq!(analyzer().without_home("Reisepass in München"), "Reisepass in München");
+    }
+
+    #[test]
+    fn verbs_in_ieren_lead_to_their_nouns() {
+        assert!(nouns_of_verb("demonstrieren").contains(&"demonstration".to_string()));
+        assert!(nouns_of_verb("registriert").contains(&"registrierung".to_string()));
+        assert!(nouns_of_verb("studiere").contains(&"studium".to_string()));
+        assert!(nouns_of_verb("anmelden").is_empty());
     }
 
     #[test]

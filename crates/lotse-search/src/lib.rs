@@ -892,6 +892,14 @@ impl SearchIndex {
                 }
             }
             if terms.is_empty()
+                && let Some(noun) = analysis::nouns_of_verb(w)
+                    .iter()
+                    .map(|n| self.analyzer.stem(n))
+                    .find(|n| self.doc_freq.contains_key(n))
+            {
+                terms.push((noun, W_WORD));
+            }
+            if terms.is_empty()
                 && let Some(c) = self.english_form(w)
             {
                 terms.push((c, W_WORD));
