@@ -9,9 +9,11 @@
 //! - [`desk`]: the staff desk a channel asks after the engine decided on a person
 //!   ([`lotse_dialog::Conversation::requested_handoff`]): it queues or offers a callback.
 //! - [`auth`]: argon2 password hashes and session tokens.
+//! - [`log`]: the conversation event log the plug-ins read, and their positions in it.
 
 pub mod auth;
 pub mod desk;
+pub mod log;
 pub mod schedule;
 pub mod store;
 

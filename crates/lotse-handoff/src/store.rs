@@ -365,7 +365,7 @@ const HANDOFF_COLUMNS: &str = "id, conversation_id, team, state, reason, lang, c
 /// The handoff store. Cheap to clone (a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     sqlite: bool,
 }
 

@@ -1,7 +1,9 @@
 //! The handoff store against a real SQLite file, and against PostgreSQL when
 //! `LOTSE_TEST_POSTGRES` names a database (`scripts/test` starts one).
 
+use lotse_core::ReplyKind;
 use lotse_core::{Channel, ConversationId, Lang, Source};
+use lotse_handoff::log::Event;
 use lotse_handoff::store::{NewHandoff, StoreError, now_ms};
 use lotse_handoff::{Author, CallbackId, CallbackState, ContactKind, NewCallback, Outcome, QueueState, Role, Store};
 
@@ -297,7 +299,68 @@ async fn estimates(store: &Store) {
     assert!(store.wait_estimate(&team, 1, now + 60 * min).await.unwrap().unwrap() > 20);
 }
 
+async fn event_log(store: &Store) {
+    let (a, b) = (conversation("log-a"), conversation("log-b"));
+    let started = Event::Started { channel: Channel::Web, lang: Lang::De, campaign: Some("plakat-bus".into()) };
+    let answered = Event::Answered {
+        channel: Channel::Phone,
+        lang: Lang::En,
+        turn: 1,
+        reply: ReplyKind::Answer,
+        sources: vec!["personalausweis".into()],
+        generated_by: "composer".into(),
+    };
+    let now = now_ms();
+    let first = store.append_event(now, Some(&a), &started).await.unwrap();
+    let second = store.append_event(now, Some(&b), &answered).await.unwrap();
+    assert!(second > first);
+    let read = store.events_after(first - 1, 10).await.unwrap();
+    assert_eq!(read[0].seq, first);
+    assert_eq!(read[0].event, started);
+    assert_eq!(read[0].conversation_id.as_ref(), Some(&a));
+    assert!(read.iter().any(|e| e.seq == second && e.event == answered));
+    assert!(store.events_after(second, 10).await.unwrap().iter().all(|e| e.seq > second));
+
+    // Appends at once (another node, another task) each get their own place.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (store, b, answered) = (store.clone(), b.clone(), answered.clone());
+        tasks.spawn(async move { store.append_event(now_ms(), Some(&b), &answered).await.unwrap() });
+    }
+    let mut seqs = tasks.join_all().await;
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 16);
+    assert!(seqs[0] > second);
+
+    // Each plug-in keeps its own position.
+    let plugin = unique("feedback");
+    assert_eq!(store.plugin_position(&plugin).await.unwrap(), 0);
+    store.set_plugin_position(&plugin, second).await.unwrap();
+    store.set_plugin_position(&plugin, seqs[3]).await.unwrap();
+    assert_eq!(store.plugin_position(&plugin).await.unwrap(), seqs[3]);
+    assert_eq!(store.plugin_position(&unique("figures")).await.unwrap(), 0);
+
+    // A citizen's deletion erases their events; old events are purged.
+    assert_eq!(store.erase_events(&b).await.unwrap(), 17);
+    let left = store.events_after(first - 1, 100).await.unwrap();
+    assert!(left.iter().all(|e| e.conversation_id.as_ref() != Some(&b)));
+    assert!(left.iter().any(|e| e.seq == first));
+    let old = store.append_event(1_000, None, &Event::Relayed { channel: Channel::Web }).await.unwrap();
+    assert!(store.purge_events(2_000).await.unwrap() >= 1);
+    assert!(store.events_after(old - 1, 1).await.unwrap().first().is_none_or(|e| e.seq != old));
+
+    // A plug-in's schema changes run once.
+    let table = unique("plugin_test").replace('-', "_");
+    let create = format!("CREATE TABLE {table} (id TEXT PRIMARY KEY, n BIGINT NOT NULL)");
+    let migrations = [(1, create.as_str())];
+    assert_eq!(store.migrate_plugin(&plugin, &migrations, now).await.unwrap(), 1);
+    assert_eq!(store.migrate_plugin(&plugin, &migrations, now).await.unwrap(), 0);
+    sqlx::query(&format!("INSERT INTO {table} (id, n) VALUES ('x', 1)")).execute(store.pool()).await.unwrap();
+}
+
 async fn all(store: &Store) {
+    event_log(store).await;
     queue_lifecycle(store).await;
     estimates(store).await;
     transcripts_and_deletion(store).await;

@@ -1,0 +1,179 @@
+//! The conversation event log: what happened in conversations (started, answered, handed
+//! over), appended by the session layer and read by the plug-ins, each from its own position,
+//! at least once, also after a restart. It holds no message text and no contact data: a
+//! conversation's id (random) is its only key, and a citizen's deletion erases its events.
+
+use lotse_core::{Channel, ConversationId, Lang, ReplyKind};
+use serde::{Deserialize, Serialize};
+use sqlx::{Executor, Row};
+
+use crate::store::{Result, Store, StoreError};
+
+/// One thing that happened in a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A conversation began; `campaign` is the code of the page or poster it came from.
+    Started { channel: Channel, lang: Lang, campaign: Option<String> },
+    /// The assistant answered a citizen's message: the reply's kind, the ids of its sources
+    /// and how its text was made. `turn` counts the conversation's answered messages from 1.
+    Answered { channel: Channel, lang: Lang, turn: u32, reply: ReplyKind, sources: Vec<String>, generated_by: String },
+    /// A citizen's message went to the member of staff who has the conversation.
+    Relayed { channel: Channel },
+    /// The conversation's handoff changed: `requested`, `queued`, `callback` (a callback was
+    /// booked instead), `connected`, `closed`, `abandoned`.
+    Handoff { channel: Channel, state: String },
+}
+
+impl Event {
+    /// The event's kind, as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::Answered { .. } => "answered",
+            Event::Relayed { .. } => "relayed",
+            Event::Handoff { .. } => "handoff",
+        }
+    }
+}
+
+/// An event as the log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub conversation_id: Option<ConversationId>,
+    pub event: Event,
+}
+
+/// How often an append is tried when another node took the same place at once.
+const APPEND_TRIES: usize = 8;
+
+impl Store {
+    /// Appends an event; returns its place in the log.
+    pub async fn append_event(&self, at_ms: i64, conversation: Option<&ConversationId>, event: &Event) -> Result<i64> {
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
+        let mut tries = 0;
+        loop {
+            let inserted = sqlx::query(
+                "INSERT INTO events (seq, at_ms, conversation_id, kind, body) \
+                 SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4 FROM events RETURNING seq",
+            )
+            .bind(at_ms)
+            .bind(conversation.map(|c| c.as_str().to_string()))
+            .bind(event.kind())
+            .bind(&body)
+            .fetch_one(&self.pool)
+            .await;
+            match inserted {
+                Ok(row) => return Ok(row.try_get::<i64, _>(0)?),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && tries + 1 < APPEND_TRIES => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Up to `limit` events after place `after`, in order. An event whose body this version
+    /// cannot read (written by a newer one) is skipped.
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Logged>> {
+        let rows =
+            sqlx::query("SELECT seq, at_ms, conversation_id, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let body: String = row.try_get(3)?;
+            match serde_json::from_str::<Event>(&body) {
+                Ok(event) => out.push(Logged {
+                    seq: row.try_get(0)?,
+                    at_ms: row.try_get(1)?,
+                    conversation_id: row.try_get::<Option<String>, _>(2)?.map(ConversationId::new),
+                    event,
+                }),
+                Err(e) => tracing::warn!(seq = row.try_get::<i64, _>(0)?, error = %e, "unreadable event skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The place up to which plug-in `plugin` has handled the log (0: nothing yet).
+    pub async fn plugin_position(&self, plugin: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT seq FROM plugin_positions WHERE plugin = $1")
+            .bind(plugin)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        })
+    }
+
+    /// Records that plug-in `plugin` has handled the log up to `seq`.
+    pub async fn set_plugin_position(&self, plugin: &str, seq: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO plugin_positions (plugin, seq) VALUES ($1, $2) \
+             ON CONFLICT (plugin) DO UPDATE SET seq = excluded.seq",
+        )
+        .bind(plugin)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A conversation's events are erased with it (a citizen's deletion).
+    pub async fn erase_events(&self, conversation: &ConversationId) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM events WHERE conversation_id = $1")
+            .bind(conversation.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Events older than `before_ms` are dropped (the plug-ins keep what they need of them as
+    /// aggregates); returns how many.
+    pub async fn purge_events(&self, before_ms: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM events WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Applies plug-in `plugin`'s schema changes that are not yet applied, each once and in
+    /// its own transaction: `(version, sql)`, versions ascending. Returns how many ran.
+    pub async fn migrate_plugin(&self, plugin: &str, migrations: &[(i64, &str)], now: i64) -> Result<usize> {
+        let mut applied = 0;
+        for (version, sql) in migrations {
+            let mut tx = self.pool.begin().await?;
+            let done = sqlx::query("SELECT 1 FROM plugin_migrations WHERE plugin = $1 AND version = $2")
+                .bind(plugin)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if done {
+                continue;
+            }
+            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                (&mut *tx).execute(statement).await?;
+            }
+            sqlx::query("INSERT INTO plugin_migrations (plugin, version, applied_ms) VALUES ($1, $2, $3)")
+                .bind(plugin)
+                .bind(version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// The pool, for a plug-in's own tables (see [`Store::migrate_plugin`]).
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+}
