@@ -20,8 +20,8 @@ pub enum Event {
     Answered { channel: Channel, lang: Lang, turn: u32, reply: ReplyKind, sources: Vec<String>, generated_by: String },
     /// A citizen's message went to the member of staff who has the conversation.
     Relayed { channel: Channel },
-    /// The conversation's handoff changed: `requested`, `queued`, `callback` (a callback was
-    /// booked instead), `connected`, `closed`, `abandoned`.
+    /// A reply told the citizen where their handoff stands: `queued`, `connected`,
+    /// `callback_offered` (staff are away), `callback` (a callback was booked), `closed`.
     Handoff { channel: Channel, state: String },
 }
 

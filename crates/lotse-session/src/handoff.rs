@@ -120,6 +120,29 @@ impl Sessions {
         }
         // A handed-over conversation's lines are stored before the client hears of them.
         self.after_turn(id, conv, &reply).await?;
+        let (channel, lang) = (conv.c.channel, reply.lang);
+        let turn = conv.c.events.iter().filter(|e| matches!(e, Event::MessageIn { .. })).count();
+        self.note(
+            id,
+            lotse_handoff::log::Event::Answered {
+                channel,
+                lang,
+                turn: u32::try_from(turn).unwrap_or(u32::MAX),
+                reply: reply.kind,
+                sources: reply.sources.iter().map(|s| s.id.clone()).collect(),
+                generated_by: reply.generated_by.to_string(),
+            },
+        );
+        if let Some(h) = &reply.handoff {
+            let state = match h.state {
+                HandoffState::Queued => "queued",
+                HandoffState::Connected => "connected",
+                HandoffState::CallbackOffered => "callback_offered",
+                HandoffState::CallbackScheduled => "callback",
+                HandoffState::Closed => "closed",
+            };
+            self.note(id, lotse_handoff::log::Event::Handoff { channel, state: state.to_string() });
+        }
         Ok(reply)
     }
 

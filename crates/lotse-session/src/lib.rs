@@ -163,6 +163,14 @@ pub struct Sessions {
     in_flight: AtomicUsize,
     /// Places for turns being answered (`max_turns`).
     turns: Arc<tokio::sync::Semaphore>,
+    /// Where what happens is logged for the plug-ins, once any is on.
+    activity: std::sync::OnceLock<Activity>,
+}
+
+/// The event log of the plug-ins ([`lotse_handoff::log`]) and the signal that it grew.
+struct Activity {
+    store: lotse_handoff::Store,
+    grew: Arc<tokio::sync::Notify>,
 }
 
 impl Sessions {
@@ -178,7 +186,31 @@ impl Sessions {
             in_flight: AtomicUsize::new(0),
             turns: Arc::new(tokio::sync::Semaphore::new(limits.max_turns)),
             limits,
+            activity: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Logs what happens in conversations (started, answered, relayed, handed over) to
+    /// `store`'s event log from now on, for the plug-ins; the returned signal fires after each
+    /// event is written. A second call keeps the first log.
+    pub fn record_activity(&self, store: lotse_handoff::Store) -> Arc<tokio::sync::Notify> {
+        let activity = self.activity.get_or_init(|| Activity { store, grew: Arc::new(tokio::sync::Notify::new()) });
+        activity.grew.clone()
+    }
+
+    /// Appends an event to the plug-ins' log, off the turn's path: the reply does not wait for
+    /// the write. A failed write is logged and lost (the figures miss one event; no citizen
+    /// waits for it).
+    pub(crate) fn note(&self, conversation: &ConversationId, event: lotse_handoff::log::Event) {
+        let Some(activity) = self.activity.get() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (store, grew, conversation) = (activity.store.clone(), activity.grew.clone(), conversation.clone());
+        runtime.spawn(async move {
+            match store.append_event(lotse_handoff::store::now_ms(), Some(&conversation), &event).await {
+                Ok(_) => grew.notify_waiters(),
+                Err(e) => tracing::warn!(error = %e, kind = event.kind(), "an event for the plug-ins was not logged"),
+            }
+        });
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -200,6 +232,7 @@ impl Sessions {
     pub fn start(&self, channel: Channel, lang: Lang) -> (ConversationId, Reply) {
         let id = ConversationId::new(uuid::Uuid::new_v4().simple().to_string());
         let (conversation, reply) = self.engine.start(id.clone(), channel, lang);
+        self.note(&id, lotse_handoff::log::Event::Started { channel, lang, campaign: None });
         let mut map = self.lock();
         if map.len() >= self.limits.max_conversations {
             // Full: forget the conversation idle the longest (memory stays bounded).
@@ -258,6 +291,8 @@ impl Sessions {
         }
         let (conversation, events) = self.entry(id).await?;
         if self.relay_if_with_staff(id, &conversation, &text).await? {
+            let channel = conversation.lock().await.c.channel;
+            self.note(id, lotse_handoff::log::Event::Relayed { channel });
             events.send(ConversationEvent::Message { text: text.clone() });
             return Ok(TurnOutcome::Relayed);
         }

@@ -393,3 +393,40 @@ async fn a_staff_reply_after_a_long_wait_reaches_the_citizen() {
     assert_eq!(sessions.expire_idle(), 1);
     assert!(matches!(sessions.turn(&idle, Turn::new("Hallo")).await, Err(SessionError::UnknownConversation)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_happens_is_logged_for_the_plugins_without_what_was_said() {
+    use lotse_handoff::log::Event;
+    let desk = desk(true).await;
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), Some(desk.clone()), Limits::default());
+    // Nothing is logged until the plug-ins ask for it.
+    let (quiet, _) = sessions.start(Channel::Web, Lang::De);
+    let grew = sessions.record_activity(desk.store.clone());
+    let (id, _) = sessions.start(Channel::Phone, Lang::De);
+    sessions.turn(&id, Turn::new("Was kostet ein Personalausweis?")).await.unwrap();
+    sessions.request_person(&id).await.unwrap();
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = desk.store.events_after(0, 100).await.unwrap();
+        if events.len() >= 4 {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), grew.notified()).await;
+    }
+    assert!(events.iter().all(|e| e.conversation_id.as_ref() == Some(&id)), "{events:?}");
+    let kinds: Vec<&Event> = events.iter().map(|e| &e.event).collect();
+    assert!(
+        kinds.iter().any(|e| matches!(e, Event::Started { channel: Channel::Phone, lang: Lang::De, .. })),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().any(|e| matches!(e, Event::Answered { turn: 1, reply: ReplyKind::Answer, sources, .. }
+            if sources.iter().any(|s| s == "personalausweis"))),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|e| matches!(e, Event::Handoff { state, .. } if state == "queued")), "{kinds:?}");
+    // The log holds kinds and ids, not the citizen's words.
+    let raw: Vec<String> = events.iter().map(|e| serde_json::to_string(&e.event).unwrap()).collect();
+    assert!(raw.iter().all(|r| !r.contains("kostet")), "{raw:?}");
+    assert!(events.iter().all(|e| e.conversation_id.as_ref() != Some(&quiet)));
+}

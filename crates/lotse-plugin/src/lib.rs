@@ -1,0 +1,189 @@
+//! Plug-ins: the modules of the city's digital administration that join the assistant
+//! (feedback and surveys, key figures, …). A plug-in is a crate of the workspace, compiled in
+//! and switched on in `lotse.toml` (`[plugins] enabled = ["feedback"]`); no code is loaded at
+//! run time.
+//!
+//! - [`Plugin`]: what a plug-in is: its [`Manifest`] (name, the events it reads, what free text
+//!   it keeps, for what and how long, its schema changes), what it does with each event, its
+//!   HTTP routes (public under `/p/NAME/`, staff under `/staff/p/NAME/` behind the console's
+//!   login), and how it purges and erases.
+//! - [`Host`]: runs the enabled plug-ins: applies their schema changes, feeds each the
+//!   conversation event log ([`lotse_handoff::log`]) from its own position, at least once and
+//!   in order, also after a restart (a new plug-in starts from the beginning of the log), and
+//!   passes a citizen's deletion and the retention sweep on to every one.
+//!
+//! A plug-in may add elements under a reply (the widget's thumbs); it never changes a reply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lotse_core::ConversationId;
+use lotse_handoff::Store;
+use lotse_handoff::log::Logged;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What a plug-in declares of itself.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Its name: lower-case letters and dashes; the key in `lotse.toml` and in its routes.
+    pub name: &'static str,
+    /// One sentence on what it is for (shown to admins).
+    pub purpose: &'static str,
+    /// The kinds of events it reads (`started`, `answered`, `relayed`, `handoff`); it is given
+    /// no others.
+    pub reads: &'static [&'static str],
+    /// The free text it keeps from citizens, if any: why, and for how many days at most.
+    pub free_text: Option<FreeText>,
+    /// Its schema changes: (version, SQL both SQLite and PostgreSQL understand), ascending;
+    /// each runs once, in a transaction. Statements are separated by `;`.
+    pub migrations: &'static [(i64, &'static str)],
+}
+
+/// Free text a plug-in keeps (a comment under a thumbs down, a survey answer).
+#[derive(Debug, Clone, Copy)]
+pub struct FreeText {
+    pub purpose: &'static str,
+    pub retention_days: u32,
+}
+
+/// A plug-in.
+#[async_trait::async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    fn manifest(&self) -> &Manifest;
+
+    /// Called once the plug-in's schema is in place, before any event.
+    async fn start(&self, _store: &Store) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// One event of a kind the manifest reads. An error stops the plug-in's reading at this
+    /// event; it is offered again on the next round (so handle an event twice without harm).
+    async fn on_event(&self, _store: &Store, _event: &Logged) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Routes for citizens, mounted under `/p/NAME`.
+    fn public_routes(&self) -> Option<axum::Router> {
+        None
+    }
+
+    /// Routes for staff, mounted under `/staff/p/NAME` behind the console's login and CSRF
+    /// check; paths under `/admin/` need an administrator.
+    fn staff_routes(&self) -> Option<axum::Router> {
+        None
+    }
+
+    /// Drops what has outlived its retention; returns how many records went.
+    async fn purge(&self, _store: &Store, _now_ms: i64) -> anyhow::Result<u64> {
+        Ok(0)
+    }
+
+    /// A citizen deleted their conversation: drop what the plug-in keeps of it.
+    async fn erase(&self, _store: &Store, _conversation: &ConversationId) -> anyhow::Result<u64> {
+        Ok(0)
+    }
+}
+
+/// How many events a plug-in is given per read.
+const BATCH: i64 = 256;
+
+/// Runs the enabled plug-ins.
+pub struct Host {
+    store: Store,
+    plugins: Vec<Arc<dyn Plugin>>,
+}
+
+impl Host {
+    /// Applies each plug-in's schema changes and starts it.
+    pub async fn start(store: Store, plugins: Vec<Arc<dyn Plugin>>, now_ms: i64) -> anyhow::Result<Host> {
+        for p in &plugins {
+            let m = p.manifest();
+            store.migrate_plugin(m.name, m.migrations, now_ms).await?;
+            p.start(&store).await?;
+        }
+        Ok(Host { store, plugins })
+    }
+
+    pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
+        &self.plugins
+    }
+
+    /// The enabled plug-in called `name`.
+    pub fn plugin(&self, name: &str) -> Option<&Arc<dyn Plugin>> {
+        self.plugins.iter().find(|p| p.manifest().name == name)
+    }
+
+    /// Gives every plug-in the events after its position; returns how many were handled.
+    /// A plug-in's position moves past an event only once the plug-in handled it.
+    pub async fn dispatch(&self) -> anyhow::Result<usize> {
+        let mut handled = 0;
+        for p in &self.plugins {
+            let m = p.manifest();
+            let mut position = self.store.plugin_position(m.name).await?;
+            'reading: loop {
+                let events = self.store.events_after(position, BATCH).await?;
+                let Some(last) = events.last().map(|e| e.seq) else { break };
+                for e in &events {
+                    if m.reads.contains(&e.event.kind()) {
+                        if let Err(err) = p.on_event(&self.store, e).await {
+                            tracing::warn!(plugin = m.name, seq = e.seq, error = %err, "a plug-in failed on an event; it is offered again");
+                            self.store.set_plugin_position(m.name, position).await?;
+                            break 'reading;
+                        }
+                        handled += 1;
+                    }
+                    position = e.seq;
+                }
+                self.store.set_plugin_position(m.name, position).await?;
+                if last == position && (events.len() as i64) < BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(handled)
+    }
+
+    /// Feeds the plug-ins whenever the log grew (`grew`), and every `every` at the latest (an
+    /// event another node wrote), until `token` is cancelled.
+    pub fn spawn(
+        self: &Arc<Self>,
+        grew: Arc<tokio::sync::Notify>,
+        every: Duration,
+        tracker: &TaskTracker,
+        token: CancellationToken,
+    ) {
+        let host = self.clone();
+        tracker.spawn(async move {
+            loop {
+                if let Err(e) = host.dispatch().await {
+                    tracing::warn!(error = %e, "the plug-ins could not read the event log");
+                }
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = grew.notified() => {}
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+
+    /// A citizen's deletion: their events and whatever each plug-in keeps of them.
+    pub async fn erase(&self, conversation: &ConversationId) -> anyhow::Result<u64> {
+        let mut n = self.store.erase_events(conversation).await?;
+        for p in &self.plugins {
+            n += p.erase(&self.store, conversation).await?;
+        }
+        Ok(n)
+    }
+
+    /// The retention sweep: events older than `log_days` days and what each plug-in keeps past
+    /// its own retention.
+    pub async fn purge(&self, now_ms: i64, log_days: u32) -> anyhow::Result<u64> {
+        let mut n = self.store.purge_events(now_ms - i64::from(log_days) * 86_400_000).await?;
+        for p in &self.plugins {
+            n += p.purge(&self.store, now_ms).await?;
+        }
+        Ok(n)
+    }
+}
