@@ -31,6 +31,40 @@ pub struct Config {
     /// The HTTP server's edges.
     #[serde(default)]
     pub server: ServerConfig,
+    /// The plug-ins switched on, and their settings.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+}
+
+/// `[plugins]`: which plug-ins run (`enabled = ["feedback"]`) and their settings. Plug-ins
+/// need the staff database (they are off under `lotse serve --no-staff`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    pub enabled: Vec<String>,
+    /// Days a citizen's comment under a thumbs down is kept (the vote stays, without it).
+    pub feedback_comment_days: u32,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig { enabled: Vec::new(), feedback_comment_days: 90 }
+    }
+}
+
+/// The plug-ins this build carries.
+pub const PLUGINS: [&str; 1] = ["feedback"];
+
+impl PluginsConfig {
+    /// Refuses a name this build does not carry (a typo must not switch a module off unseen).
+    pub fn validate(&self) -> Result<(), String> {
+        match self.enabled.iter().find(|n| !PLUGINS.contains(&n.as_str())) {
+            Some(n) => {
+                Err(format!("[plugins] enabled: no plug-in is called {n:?} (there are: {})", PLUGINS.join(", ")))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// What the HTTP server needs to know about the network in front of it.

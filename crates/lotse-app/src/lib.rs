@@ -154,6 +154,29 @@ impl App {
     }
 }
 
+/// The plug-ins `config` switches on, over `store`, started (their schema changes applied).
+pub fn start_plugins(
+    config: &config::PluginsConfig,
+    store: &lotse_handoff::Store,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<Arc<lotse_plugin::Host>>> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    if config.enabled.is_empty() {
+        return Ok(None);
+    }
+    let mut plugins: Vec<Arc<dyn lotse_plugin::Plugin>> = Vec::new();
+    for name in &config.enabled {
+        match name.as_str() {
+            "feedback" => {
+                plugins.push(lotse_plugin_feedback::Feedback::new(store.clone(), config.feedback_comment_days))
+            }
+            other => anyhow::bail!("no plug-in is called {other:?}"),
+        }
+    }
+    let host = runtime.block_on(lotse_plugin::Host::start(store.clone(), plugins, lotse_handoff::store::now_ms()))?;
+    Ok(Some(Arc::new(host)))
+}
+
 /// Loads the knowledge of a folder (`services/`, `offices/`, `synonyms.toml`).
 pub fn load(dir: &Path) -> Result<KnowledgeBase> {
     lotse_knowledge::load_dir(dir).with_context(|| format!("loading knowledge from {}", dir.display()))

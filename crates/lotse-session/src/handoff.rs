@@ -121,13 +121,12 @@ impl Sessions {
         // A handed-over conversation's lines are stored before the client hears of them.
         self.after_turn(id, conv, &reply).await?;
         let (channel, lang) = (conv.c.channel, reply.lang);
-        let turn = conv.c.events.iter().filter(|e| matches!(e, Event::MessageIn { .. })).count();
         self.note(
             id,
             lotse_handoff::log::Event::Answered {
                 channel,
                 lang,
-                turn: u32::try_from(turn).unwrap_or(u32::MAX),
+                turn: conv.answered(),
                 reply: reply.kind,
                 sources: reply.sources.iter().map(|s| s.id.clone()).collect(),
                 generated_by: reply.generated_by.to_string(),

@@ -84,6 +84,14 @@ pub(crate) struct Conv {
     pub(crate) deleted: bool,
 }
 
+impl Conv {
+    /// The citizen's messages the assistant has answered: the number of the latest answer.
+    pub(crate) fn answered(&self) -> u32 {
+        let n = self.c.events.iter().filter(|e| matches!(e, lotse_dialog::Event::MessageIn { .. })).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
 /// The conversation's lock, unless the citizen deleted it meanwhile.
 pub(crate) async fn lock_live(conv: &Shared) -> Result<tokio::sync::MutexGuard<'_, Conv>, SessionError> {
     let guard = conv.lock().await;
@@ -144,8 +152,10 @@ impl Turn {
 /// What came of a turn.
 #[derive(Debug, Clone)]
 pub enum TurnOutcome {
-    /// The assistant answered; `lexical`: retrieval skipped its costly stage (load shedding).
-    Answered { reply: Reply, lexical: bool },
+    /// The assistant answered; `lexical`: retrieval skipped its costly stage (load shedding);
+    /// `turn`: the answer's number in the conversation (from 1), as the plug-ins' log has it
+    /// (a vote under the answer names it).
+    Answered { reply: Reply, lexical: bool, turn: u32 },
     /// A member of staff has the conversation: the message went to them, the assistant is silent.
     Relayed,
 }
@@ -355,9 +365,10 @@ impl Sessions {
         drop(deadline);
         cancel_on_drop.disarm();
         let reply = self.after_engine(id, &mut guard, reply).await?;
+        let turn = guard.answered();
         drop(guard);
         events.send(ConversationEvent::Reply { reply: reply.clone() });
-        Ok(TurnOutcome::Answered { reply, lexical: busy })
+        Ok(TurnOutcome::Answered { reply, lexical: busy, turn })
     }
 
     /// A person asked for by a key, not by words: the engine records the request, then the

@@ -73,5 +73,12 @@ pub(crate) async fn delete_conversation(
     Path(id): Path<ConversationId>,
 ) -> Result<StatusCode, ApiError> {
     state.sessions.delete(&id).await?;
+    if let Some(host) = state.plugins() {
+        // What the plug-ins keep of it goes too (their votes and comments, the events).
+        host.erase(&id).await.map_err(|e| {
+            tracing::error!(error = %e, "the plug-ins could not erase a conversation");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
+        })?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,6 +27,7 @@ mod bridge;
 mod conn;
 mod handoff;
 mod metrics;
+mod plugins;
 mod rate;
 pub mod staff;
 mod widget;
@@ -116,6 +117,8 @@ pub struct AppState {
     bridges: std::sync::OnceLock<bridge::Bridges>,
     /// The event streams open.
     streams: Arc<conn::Streams>,
+    /// The plug-ins switched on, and the signal that their event log grew.
+    plugins: std::sync::OnceLock<(Arc<lotse_plugin::Host>, Arc<tokio::sync::Notify>)>,
 }
 
 impl AppState {
@@ -141,7 +144,23 @@ impl AppState {
             embeddings,
             bridges: std::sync::OnceLock::new(),
             streams,
+            plugins: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Runs the plug-ins of `host`: conversations are logged to `store`'s event log for them,
+    /// their routes are mounted (`/p/NAME/…`, `/staff/p/NAME/…`), a citizen's deletion reaches
+    /// them. Call before [`router`]; once (a second host is ignored).
+    pub fn use_plugins(&self, host: Arc<lotse_plugin::Host>, store: lotse_handoff::Store) {
+        if self.plugins.get().is_none() {
+            let grew = self.sessions.record_activity(store);
+            let _ = self.plugins.set((host, grew));
+        }
+    }
+
+    /// The plug-ins switched on.
+    pub fn plugins(&self) -> Option<&Arc<lotse_plugin::Host>> {
+        self.plugins.get().map(|(h, _)| h)
     }
 
     /// Lets SIP bridges on other nodes that present `token` run their calls' conversations
@@ -304,6 +323,9 @@ struct MessageBody {
 struct MessageResponse {
     /// The assistant's reply; `null` while a member of staff has the conversation.
     reply: Option<Reply>,
+    /// The reply's number in the conversation, from 1 (a vote under it names it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turn: Option<u32>,
     /// The message went to the staff member instead of the assistant.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     relayed: bool,
@@ -326,6 +348,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(widget::router())
         .merge(staff::router(state.clone()))
         .merge(bridge::router(state.clone()))
+        .merge(plugins::router(state.clone()))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such resource.") })
@@ -336,7 +359,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// The citizen API is called from the city's pages on other origins (the widget): any origin
 /// may call it. It carries no cookies or credentials — a conversation's id is its only key — so
 /// allowing every origin exposes nothing a page could not already reach.
-async fn cors(req: Request, next: Next) -> Response {
+pub(crate) async fn cors(req: Request, next: Next) -> Response {
     use axum::http::{HeaderValue, Method, header};
     if req.method() == Method::OPTIONS {
         return (
@@ -414,14 +437,14 @@ async fn message(
     // A client that goes away drops this handler and with it the turn: the model stops.
     let turn = Turn::new(body.text).plain(body.plain_language).lang(body.lang);
     match state.sessions.turn(&id, turn).await? {
-        TurnOutcome::Relayed => Ok(Json(MessageResponse { reply: None, relayed: true })),
-        TurnOutcome::Answered { reply, lexical } => {
+        TurnOutcome::Relayed => Ok(Json(MessageResponse { reply: None, turn: None, relayed: true })),
+        TurnOutcome::Answered { reply, lexical, turn } => {
             if lexical {
                 state.metrics.shed.inc();
             }
             state.metrics.turn(started.elapsed());
             state.metrics.reply(reply.kind);
-            Ok(Json(MessageResponse { reply: Some(reply), relayed: false }))
+            Ok(Json(MessageResponse { reply: Some(reply), turn: Some(turn), relayed: false }))
         }
     }
 }
@@ -519,6 +542,9 @@ pub async fn serve_on(
     let tracker = tokio_util::task::TaskTracker::new();
     let token = tokio_util::sync::CancellationToken::new();
     state.sessions.spawn_background(&tracker, token.clone());
+    if let Some((host, grew)) = state.plugins.get() {
+        plugins::spawn(host, grew.clone(), &tracker, token.clone());
+    }
     let limits = state.limits.clone();
     let all = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let clients = conn::Clients::new(limits.max_connections_per_client, limits.trusted_proxies.clone());

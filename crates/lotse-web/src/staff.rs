@@ -245,7 +245,7 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<StaffCtx, ApiE
     Ok(StaffCtx { account, csrf: s.csrf, token_hash: th })
 }
 
-async fn require_staff(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn require_staff(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let ctx = match session(&state, req.headers()).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -261,7 +261,10 @@ async fn require_staff(State(state): State<Arc<AppState>>, mut req: Request, nex
             .into_response();
         }
     }
-    if req.uri().path().starts_with("/staff/api/admin/") && ctx.account.role != Role::Admin {
+    let path = req.uri().path();
+    let admin_only = path.starts_with("/staff/api/admin/")
+        || path.strip_prefix("/staff/p/").is_some_and(|rest| rest.split('/').nth(1) == Some("admin"));
+    if admin_only && ctx.account.role != Role::Admin {
         return ApiError::new(StatusCode::FORBIDDEN, "admin_only", "This needs an administrator.").into_response();
     }
     let audited = audit_line(&req);

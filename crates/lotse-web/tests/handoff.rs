@@ -71,7 +71,12 @@ fn server(config: HandoffConfig) -> Server {
     server_with(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() })
 }
 
-fn server_with(mut config: HandoffConfig, limits: lotse_web::Limits) -> Server {
+fn server_with(config: HandoffConfig, limits: lotse_web::Limits) -> Server {
+    server_full(config, limits, &[])
+}
+
+/// A server with the named plug-ins switched on.
+fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[&str]) -> Server {
     if !config.database.starts_with("postgres") {
         let dir = std::env::temp_dir().join(format!("lotse-web-handoff-{}", uuid_like()));
         config.database = format!("sqlite:{}/lotse.db", dir.display());
@@ -84,6 +89,11 @@ fn server_with(mut config: HandoffConfig, limits: lotse_web::Limits) -> Server {
         let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
         let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
         let state = lotse_web::AppState::with_desk(Arc::new(engine), limits, false, Some(desk.clone()));
+        if plugins.contains(&"feedback") {
+            let feedback = lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90);
+            let host = lotse_plugin::Host::start(desk.store.clone(), vec![feedback], 0).await.unwrap();
+            state.use_plugins(Arc::new(host), desk.store.clone());
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         (state, desk, listener)
     });
@@ -1224,4 +1234,66 @@ fn postgres_restarted_mid_conversation_answers_503_meanwhile_loses_nothing_and_r
     for text in acked {
         assert!(stored.contains(&text.as_str()), "acknowledged {text} is lost");
     }
+}
+
+#[test]
+fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted() {
+    let s = server_full(
+        config(open_schedule()),
+        lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() },
+        &["feedback"],
+    );
+    s.add_staff("anna", Role::Staff);
+    let id = s.conversation();
+    let answer = s.say(&id, "Was kostet ein Reisepass?");
+    assert_eq!(answer["turn"], 1, "{answer}");
+    let source = answer["reply"]["sources"][0]["id"].as_str().unwrap().to_string();
+    let vote = |body: Value| s.post("/p/feedback/thumbs", body, None);
+    // The plug-in learns of the answer from the event log, within moments.
+    let down = json!({"conversation_id": id, "turn": 1, "helpful": false, "reason": "outdated",
+        "comment": "Stimmt nicht mehr, schreiben Sie mir: max.muster@example.org"});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = vote(down.clone());
+        if status == 204 {
+            break;
+        }
+        assert_eq!(status, 404, "{body}");
+        assert!(Instant::now() < deadline, "the answer never reached the plug-in");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What is not a vote on an answer of this conversation is refused.
+    assert_eq!(vote(json!({"conversation_id": id, "turn": 7, "helpful": true})).0, 404);
+    assert_eq!(vote(json!({"conversation_id": "x", "turn": 1, "helpful": true})).0, 404);
+    assert_eq!(vote(json!({"conversation_id": id, "turn": 1, "helpful": false, "reason": "weil"})).0, 400);
+    assert_eq!(vote(json!({"conversation_id": id, "turn": 0, "helpful": true})).0, 400);
+    assert_eq!(vote(json!({"conversation_id": id})).0, 400);
+
+    // Staff only, and they see the vote with its reason and service, the comment redacted.
+    assert_eq!(s.get("/staff/p/feedback/summary", None).0, 401);
+    let anna = s.login("anna");
+    let (status, summary) = s.get("/staff/p/feedback/summary", Some(&anna));
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!((summary["helpful"].as_i64(), summary["not_helpful"].as_i64()), (Some(0), Some(1)), "{summary}");
+    assert!(summary["reasons"].as_array().unwrap().iter().any(|r| r[0] == "outdated" && r[1] == 1), "{summary}");
+    assert_eq!(summary["services"][0][0], source.as_str(), "{summary}");
+    let comment = summary["comments"][0][4].as_str().unwrap();
+    assert!(comment.contains("Stimmt nicht mehr") && !comment.contains("muster"), "{comment}");
+
+    // A second vote on the same answer replaces the first.
+    assert_eq!(vote(json!({"conversation_id": id, "turn": 1, "helpful": true})).0, 204);
+    let (_, summary) = s.get("/staff/p/feedback/summary", Some(&anna));
+    assert_eq!((summary["helpful"].as_i64(), summary["not_helpful"].as_i64()), (Some(1), Some(0)), "{summary}");
+
+    // The citizen's deletion takes the vote and the conversation's events with it.
+    let res = agent().delete(s.url(&format!("/api/v1/conversations/{id}"))).call().unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let (_, summary) = s.get("/staff/p/feedback/summary", Some(&anna));
+    assert_eq!((summary["helpful"].as_i64(), summary["not_helpful"].as_i64()), (Some(0), Some(0)), "{summary}");
+    let events = s.rt.block_on(s.desk.store.events_after(0, 1000)).unwrap();
+    assert!(events.iter().all(|e| e.conversation_id.as_ref().is_none_or(|c| c.as_str() != id)), "{events:?}");
+
+    // Without the plug-in there is no such route.
+    let plain = server(config(open_schedule()));
+    assert_eq!(plain.post("/p/feedback/thumbs", json!({}), None).0, 404);
 }

@@ -329,6 +329,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let register = config.sip.register.take();
             let bridge_token = config.bridge.token.take();
             let trusted_proxies = std::mem::take(&mut config.server.trusted_proxies);
+            let plugins_config = config.plugins.clone();
+            plugins_config.validate().map_err(anyhow::Error::msg)?;
             let engine = app.engine(kb.clone(), index)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let desk = if no_staff {
@@ -346,7 +348,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ..Default::default()
             };
             let city = config_city;
+            let store = desk.as_ref().map(|d| d.store.clone());
             let state = lotse_web::AppState::with_desk(engine.clone(), limits, embeddings, desk);
+            match store {
+                Some(store) => {
+                    if let Some(host) = lotse_app::start_plugins(&plugins_config, &store, &runtime)? {
+                        let names: Vec<&str> = host.plugins().iter().map(|p| p.manifest().name).collect();
+                        eprintln!("plug-ins: {}", names.join(", "));
+                        state.use_plugins(host, store);
+                    }
+                }
+                None if !plugins_config.enabled.is_empty() => {
+                    eprintln!("plug-ins are off: they need the staff database (not with --no-staff)");
+                }
+                None => {}
+            }
             if let Some(token) = bridge_token.filter(|t| !t.is_empty()) {
                 state.allow_bridges(&token).map_err(anyhow::Error::msg).context("[bridge] token")?;
                 eprintln!("SIP bridges on other nodes may connect (lotse bridge --server http://{addr})");

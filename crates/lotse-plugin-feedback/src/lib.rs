@@ -1,0 +1,303 @@
+//! Feedback (HF5-M04, first part): under each answer the citizen can say whether it helped;
+//! on "no", why (wrong, out of date, hard to understand, not what I looked for, other) and, if
+//! they like, a short comment. Each vote is kept with the reply's kind, sources, channel and
+//! language, never with a person: the conversation's random id only, so that the citizen's
+//! deletion erases it. Comments are redacted (e-mail addresses, numbers) and dropped after the
+//! retention; the votes stay as counts.
+//!
+//! Routes: `POST /p/feedback/thumbs` (citizens), `GET /staff/p/feedback/summary` (staff).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lotse_core::ConversationId;
+use lotse_handoff::Store;
+use lotse_handoff::log::{Event, Logged};
+use lotse_plugin::{FreeText, Manifest, Plugin, error, redact};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// Why an answer did not help.
+pub const REASONS: [&str; 5] = ["wrong", "outdated", "unclear", "not_sought", "other"];
+
+/// The longest comment kept.
+pub const MAX_COMMENT: usize = 500;
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE feedback_replies (
+        conversation_id TEXT NOT NULL,
+        turn BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        channel TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sources TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, turn)
+    );
+    CREATE INDEX feedback_replies_at ON feedback_replies (at_ms);
+    CREATE TABLE feedback_votes (
+        conversation_id TEXT NOT NULL,
+        turn BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        helpful BIGINT NOT NULL,
+        reason TEXT,
+        comment TEXT,
+        channel TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sources TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, turn)
+    );
+    CREATE INDEX feedback_votes_at ON feedback_votes (at_ms)",
+)];
+
+/// The feedback plug-in.
+pub struct Feedback {
+    manifest: Manifest,
+    store: Store,
+    /// Days a comment is kept.
+    comment_days: u32,
+    /// Days a reply's description (kind, sources) waits for a vote.
+    reply_days: u32,
+}
+
+impl Feedback {
+    pub fn new(store: Store, comment_days: u32) -> Arc<Feedback> {
+        Arc::new(Feedback {
+            manifest: Manifest {
+                name: "feedback",
+                purpose: "Whether an answer helped, and why not, so that editors can correct the knowledge.",
+                reads: &["answered"],
+                free_text: Some(FreeText {
+                    purpose: "The citizen's own words on why an answer did not help.",
+                    retention_days: comment_days,
+                }),
+                migrations: MIGRATIONS,
+            },
+            store,
+            comment_days,
+            reply_days: 2,
+        })
+    }
+}
+
+/// A vote on one answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vote {
+    pub conversation_id: String,
+    /// Which answer: the conversation's answered messages counted from 1 (the reply's `turn`).
+    pub turn: i64,
+    pub helpful: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+async fn vote(
+    State(store): State<Store>,
+    body: Result<Json<Vote>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(v)) = body else {
+        return error(StatusCode::BAD_REQUEST, "invalid_json", "The vote is not valid JSON of the expected form.");
+    };
+    if v.conversation_id.is_empty() || v.conversation_id.len() > 64 || v.turn < 1 {
+        return error(StatusCode::BAD_REQUEST, "invalid_vote", "Say which answer the vote is for.");
+    }
+    let reason = match v.reason.as_deref() {
+        None | Some("") => None,
+        Some(r) if !v.helpful && REASONS.contains(&r) => Some(r.to_string()),
+        Some(_) => return error(StatusCode::BAD_REQUEST, "invalid_reason", "Unknown reason."),
+    };
+    let comment = v.comment.as_deref().filter(|_| !v.helpful).map(|c| redact(c, MAX_COMMENT)).filter(|c| !c.is_empty());
+    let reply = sqlx::query(
+        "SELECT channel, lang, kind, sources FROM feedback_replies WHERE conversation_id = $1 AND turn = $2",
+    )
+    .bind(&v.conversation_id)
+    .bind(v.turn)
+    .fetch_optional(store.pool())
+    .await;
+    let row = match reply {
+        Ok(Some(row)) => row,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "unknown_answer", "There is no such answer to vote on."),
+        Err(e) => {
+            tracing::warn!(error = %e, "feedback: the store failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
+        }
+    };
+    let get = |i: usize| row.try_get::<String, _>(i).unwrap_or_default();
+    // A second vote on the same answer replaces the first (the citizen changed their mind).
+    let written = sqlx::query(
+        "INSERT INTO feedback_votes (conversation_id, turn, at_ms, helpful, reason, comment, channel, lang, kind, sources) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (conversation_id, turn) DO UPDATE SET at_ms = excluded.at_ms, helpful = excluded.helpful, \
+         reason = excluded.reason, comment = excluded.comment",
+    )
+    .bind(&v.conversation_id)
+    .bind(v.turn)
+    .bind(lotse_handoff::store::now_ms())
+    .bind(i64::from(v.helpful))
+    .bind(reason)
+    .bind(comment)
+    .bind(get(0))
+    .bind(get(1))
+    .bind(get(2))
+    .bind(get(3))
+    .execute(store.pool())
+    .await;
+    match written {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "feedback: the vote was not stored");
+            error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Period {
+    /// The last this many days (default 30, at most 366).
+    days: Option<i64>,
+}
+
+/// What staff see: the votes of a period, by reason and by service, and the latest comments.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub days: i64,
+    pub helpful: i64,
+    pub not_helpful: i64,
+    /// (reason, votes), in the order of [`REASONS`].
+    pub reasons: Vec<(String, i64)>,
+    /// (service id, helpful, not helpful), most not-helpful first.
+    pub services: Vec<(String, i64, i64)>,
+    /// The latest comments: (time in ms, reason, reply kind, sources, comment).
+    pub comments: Vec<(i64, Option<String>, String, Vec<String>, String)>,
+}
+
+async fn summary(State(store): State<Store>, Query(p): Query<Period>) -> Response {
+    let days = p.days.unwrap_or(30).clamp(1, 366);
+    let since = lotse_handoff::store::now_ms() - days * 86_400_000;
+    let rows = sqlx::query(
+        "SELECT at_ms, helpful, reason, comment, kind, sources FROM feedback_votes WHERE at_ms >= $1 ORDER BY at_ms DESC",
+    )
+    .bind(since)
+    .fetch_all(store.pool())
+    .await;
+    let Ok(rows) = rows else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
+    };
+    let mut s = Summary {
+        days,
+        helpful: 0,
+        not_helpful: 0,
+        reasons: REASONS.iter().map(|r| (r.to_string(), 0)).collect(),
+        services: Vec::new(),
+        comments: Vec::new(),
+    };
+    for row in rows {
+        let helpful = row.try_get::<i64, _>(1).unwrap_or(0) != 0;
+        let reason: Option<String> = row.try_get(2).unwrap_or(None);
+        let sources: Vec<String> =
+            serde_json::from_str(&row.try_get::<String, _>(5).unwrap_or_default()).unwrap_or_default();
+        if helpful {
+            s.helpful += 1;
+        } else {
+            s.not_helpful += 1;
+            if let Some(r) = s.reasons.iter_mut().find(|(r, _)| Some(r) == reason.as_ref()) {
+                r.1 += 1;
+            }
+        }
+        // A vote counts for the answer's first source, the service it was about.
+        if let Some(first) = sources.first() {
+            match s.services.iter_mut().find(|(id, _, _)| id == first) {
+                Some(e) => *(if helpful { &mut e.1 } else { &mut e.2 }) += 1,
+                None => s.services.push((first.clone(), i64::from(helpful), i64::from(!helpful))),
+            }
+        }
+        if let Some(comment) = row.try_get::<Option<String>, _>(3).unwrap_or(None)
+            && s.comments.len() < 50
+        {
+            let kind = row.try_get::<String, _>(4).unwrap_or_default();
+            s.comments.push((row.try_get(0).unwrap_or(0), reason, kind, sources, comment));
+        }
+    }
+    s.services.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)).then(a.0.cmp(&b.0)));
+    Json(s).into_response()
+}
+
+#[async_trait::async_trait]
+impl Plugin for Feedback {
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Remembers what each answer was (kind, sources, channel, language), so that a vote is
+    /// stored with it.
+    async fn on_event(&self, store: &Store, e: &Logged) -> anyhow::Result<()> {
+        let (Event::Answered { channel, lang, turn, reply, sources, .. }, Some(conversation)) =
+            (&e.event, &e.conversation_id)
+        else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO feedback_replies (conversation_id, turn, at_ms, channel, lang, kind, sources) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (conversation_id, turn) DO NOTHING",
+        )
+        .bind(conversation.as_str())
+        .bind(i64::from(*turn))
+        .bind(e.at_ms)
+        .bind(text(channel))
+        .bind(text(lang))
+        .bind(text(reply))
+        .bind(serde_json::to_string(sources)?)
+        .execute(store.pool())
+        .await?;
+        Ok(())
+    }
+
+    fn public_routes(&self) -> Option<axum::Router> {
+        Some(axum::Router::new().route("/thumbs", post(vote)).with_state(self.store.clone()))
+    }
+
+    fn staff_routes(&self) -> Option<axum::Router> {
+        Some(axum::Router::new().route("/summary", get(summary)).with_state(self.store.clone()))
+    }
+
+    async fn purge(&self, store: &Store, now_ms: i64) -> anyhow::Result<u64> {
+        const DAY: i64 = 86_400_000;
+        let replies = sqlx::query("DELETE FROM feedback_replies WHERE at_ms < $1")
+            .bind(now_ms - i64::from(self.reply_days) * DAY)
+            .execute(store.pool())
+            .await?
+            .rows_affected();
+        let comments = sqlx::query("UPDATE feedback_votes SET comment = NULL WHERE comment IS NOT NULL AND at_ms < $1")
+            .bind(now_ms - i64::from(self.comment_days) * DAY)
+            .execute(store.pool())
+            .await?
+            .rows_affected();
+        Ok(replies + comments)
+    }
+
+    async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {
+        let mut n = 0;
+        for table in ["feedback_replies", "feedback_votes"] {
+            n += sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
+                .bind(conversation.as_str())
+                .execute(store.pool())
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+}
+
+/// The name a value serialises to ("web", "de", "answer").
+fn text<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
