@@ -63,7 +63,7 @@ const browser = await launch();
 const servers = [];
 let hosts = null;
 try {
-  const lotse = await serve(config("widget", true));
+  const lotse = await serve(config("widget", true, '[plugins]\nenabled = ["feedback"]\n'));
   servers.push(lotse.child);
   const base = lotse.base;
   const js = await fetch(`${base}/widget.js`);
@@ -90,6 +90,24 @@ try {
   check((await link.count()) > 0 && (await link.first().getAttribute("href")).startsWith("https://"), "the answer's sources are links under it");
   const sources = (await lastBot(page).locator(".src").allTextContents()).join(" ");
   check(/Stand: (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) \d{4}/.test(sources), `the sources show their as-of date, month and year (${sources.match(/Stand: [^\n]*?\d{4}/)?.[0] || "none"})`);
+
+  // The feedback plug-in: under the answer, did it help; on "no", why, and a comment.
+  const vote = lastBot(page).locator(".vote");
+  check((await vote.count()) === 1 && (await vote.textContent()).includes("Hat Ihnen das geholfen?"), "the answer asks whether it helped");
+  await vote.locator("button", { hasText: "Nein" }).click();
+  await vote.locator("fieldset legend").waitFor();
+  check((await vote.locator('input[type="radio"]').count()) === 5, "a thumbs down asks why, with five reasons as radio buttons");
+  await axe(page, "the feedback form");
+  await vote.locator('input[value="outdated"]').check();
+  await vote.locator("textarea").fill("Der Preis stimmt nicht mehr. Rufen Sie mich an: 0176 1234567");
+  await vote.locator('button[type="submit"]').click();
+  await vote.locator("text=Danke für Ihre Rückmeldung.").waitFor();
+  check(true, "the vote is thanked for");
+  const summary = await (await staffLogin(base))("/staff/p/feedback/summary");
+  const outdated = (summary.reasons || []).find((r) => r[0] === "outdated");
+  check(summary.not_helpful === 1 && outdated && outdated[1] === 1, `staff see the vote and its reason (${JSON.stringify({ not_helpful: summary.not_helpful, outdated })})`);
+  const comment = (summary.comments || [])[0]?.[4] || "";
+  check(comment.includes("Preis stimmt nicht") && !comment.includes("1234567"), `with the comment, its phone number removed (${comment})`);
 
   // Plain language: the same question, answered in Einfache Sprache.
   await shadow(page, "#lotse-plain").check();
@@ -224,6 +242,8 @@ try {
   const cpage = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
   await cpage.goto(`${closed.base}/`);
   await shadow(cpage, ".launcher").click();
+  await ask(cpage, "Was kostet ein Reisepass?");
+  check((await shadow(cpage, ".vote").count()) === 0, "without the feedback plug-in no answer asks for a vote");
   await shadow(cpage, ".human").click();
   await shadow(cpage, "form.cb").waitFor();
   await axe(cpage, "callback form");

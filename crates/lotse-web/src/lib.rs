@@ -307,6 +307,10 @@ struct CreateBody {
 struct CreateResponse {
     id: lotse_core::ConversationId,
     reply: Reply,
+    /// The plug-ins switched on, whose elements the widget shows (`feedback`: a vote under
+    /// each answer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    plugins: Vec<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -417,7 +421,8 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
     let (id, reply) = state.sessions.start(body.channel.unwrap_or_default(), body.lang.unwrap_or_default());
     state.metrics.conversations.inc();
     state.metrics.reply(reply.kind);
-    Ok((StatusCode::CREATED, Json(CreateResponse { id, reply })).into_response())
+    let plugins = state.plugins().map(|h| h.plugins().iter().map(|p| p.manifest().name).collect()).unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(CreateResponse { id, reply, plugins })).into_response())
 }
 
 async fn message(

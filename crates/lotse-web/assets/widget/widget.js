@@ -29,6 +29,8 @@
       cbName: "Name (freiwillig)", cbSend: "Rückruf anfordern", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
       lang: "Sprache", offline: "Keine Verbindung zum Server.", qr: "QR-Code zum Mitnehmen",
       consent_required: "Bitte bestätigen Sie Ihr Einverständnis.", invalid_contact: "Bitte prüfen Sie die Telefonnummer oder E-Mail-Adresse.",
+      helped: "Hat Ihnen das geholfen?", yes: "Ja", no: "Nein", why: "Was hat nicht gepasst?", wrong: "Die Auskunft ist falsch", outdated: "Die Auskunft ist veraltet", unclear: "Ich verstehe die Antwort nicht", not_sought: "Das habe ich nicht gesucht", other: "Etwas anderes",
+      comment: "Anmerkung (freiwillig, bitte ohne persönliche Daten)", voteSend: "Rückmeldung senden", thanks: "Danke für Ihre Rückmeldung.",
       rate_limited: "Zu viele Anfragen. Bitte warten Sie einen Moment.", busy: "Gerade werden viele Fragen beantwortet. Bitte senden Sie Ihre gleich noch einmal.", conversation_full: "Dieses Gespräch ist sehr lang geworden. Bitte beginnen Sie ein neues.", message_too_long: "Die Nachricht ist zu lang.",
     },
     en: {
@@ -41,6 +43,8 @@
       cbName: "Name (optional)", cbSend: "Request a callback", error: "Sorry, that did not work. Please try again.",
       lang: "Language", offline: "No connection to the server.", qr: "QR code to take along",
       consent_required: "Please confirm your consent.", invalid_contact: "Please check the phone number or e-mail address.",
+      helped: "Did this help you?", yes: "Yes", no: "No", why: "What was not right?", wrong: "The information is wrong", outdated: "The information is out of date", unclear: "I do not understand the answer", not_sought: "It is not what I was looking for", other: "Something else",
+      comment: "Comment (optional, please no personal data)", voteSend: "Send feedback", thanks: "Thank you for your feedback.",
       rate_limited: "Too many requests. Please wait a moment.", busy: "Many questions are being answered right now. Please send yours again in a moment.", conversation_full: "This conversation has become very long. Please start a new one.", message_too_long: "The message is too long.",
     },
   };
@@ -116,6 +120,12 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
 .cb{display:grid;gap:6px;margin-top:8px}
 .cb input[type=text],.cb input[type=email],.cb input[type=tel]{border:1px solid #767676;border-radius:4px;padding:6px;width:100%}
 .cb fieldset{border:0;padding:0;margin:0;display:flex;gap:12px}
+.vote{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin-top:6px;font-size:.875em;white-space:normal}
+.vote button{background:#fff;color:var(--c);border:1px solid var(--c);border-radius:16px;padding:2px 12px;min-height:36px;cursor:pointer}
+.vf{display:grid;gap:6px;width:100%}
+.vf fieldset{border:0;padding:0;margin:0;display:grid;gap:4px}
+.vf textarea{border:1px solid #767676;border-radius:4px;padding:6px}
+.vote .vf button[type=submit]{background:var(--c);color:#fff;border:0;border-radius:4px;min-height:44px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 :focus-visible{outline:3px solid #f0a000;outline-offset:2px}
 @media (max-width:480px){.root{left:0;right:0;bottom:0}.panel{width:100vw;height:100vh;border-radius:0}}
@@ -214,7 +224,49 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     li.append(h("span", { class: "text" }, item.text));
     if (item.sources && item.sources.length) li.append(sourcesList(item.sources));
     if (item.callback) li.append(callbackForm(item.callback));
+    if (item.vote) li.append(voteForm(item));
     return li;
+  }
+
+  // Under an answer (the feedback plug-in): did it help; if not, why, and a comment.
+  const REASONS = ["wrong", "outdated", "unclear", "not_sought", "other"];
+  function voteForm(item) {
+    const box = h("div", { class: "vote" });
+    const done = () => box.replaceChildren(h("p", { role: "status" }, t("thanks")));
+    if (item.vote.done) { done(); return box; }
+    const id = "v" + Math.random().toString(36).slice(2);
+    const msg = h("p", { role: "alert" });
+    const send = async (helpful, reason, comment) => {
+      const body = { conversation_id: state.id, turn: item.vote.turn, helpful };
+      if (reason) body.reason = reason;
+      if (comment) body.comment = comment;
+      try {
+        await api("/p/feedback/thumbs", { method: "POST", body });
+        item.vote.done = true;
+        save();
+        done();
+      } catch (e) { msg.textContent = e.message; }
+    };
+    const why = () => {
+      const radios = REASONS.map((r, i) => h("label", { for: id + i }, h("input", { type: "radio", name: id, id: id + i, value: r, ...(i ? {} : { checked: true }) }), " ", t(r)));
+      const text = h("textarea", { id: id + "c", maxlength: "500", rows: "2" });
+      const f = h("form", { class: "vf" },
+        h("fieldset", {}, h("legend", {}, t("why")), ...radios),
+        h("label", { for: id + "c" }, t("comment")), text,
+        h("button", { type: "submit" }, t("voteSend")), msg);
+      f.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const picked = f.querySelector("input:checked");
+        send(false, picked && picked.value, text.value.trim());
+      });
+      box.replaceChildren(f);
+      f.querySelector("input").focus();
+    };
+    box.append(h("span", { id: id + "q" }, t("helped")),
+      h("span", { role: "group", "aria-labelledby": id + "q" },
+        h("button", { type: "button", onclick: () => send(true) }, "👍 ", t("yes")),
+        h("button", { type: "button", onclick: why }, "👎 ", t("no"))), msg);
+    return box;
   }
 
   function add(item, persist = true) {
@@ -232,10 +284,11 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     for (const it of state.items) add(it, false);
   }
 
-  function replyItems(reply) {
+  function replyItems(reply, turn) {
     // The assistant detected another language: the interface follows, unless the citizen chose.
     if (reply.lang && reply.lang !== state.lang && !state.langChosen) { state.lang = reply.lang; save(); labels(); }
-    add({ kind: "bot", text: reply.text, sources: reply.sources || [] });
+    const votable = turn && (state.plugins || []).includes("feedback") && ["answer", "clarify", "out_of_scope"].includes(reply.kind);
+    add({ kind: "bot", text: reply.text, sources: reply.sources || [], ...(votable ? { vote: { turn } } : {}) });
     // The reply's text already says where the handoff stands; only the callback form is added.
     if (reply.handoff) handoffStatus({ handoff: reply.handoff, text: null });
     const chips = (reply.suggestions || []).filter((s) => s !== t("human"));
@@ -306,6 +359,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     if (state.id) return;
     const r = await api("/api/v1/conversations", { method: "POST", body: { channel: KIOSK ? "kiosk" : "web", lang: state.lang } });
     state.id = r.id;
+    state.plugins = r.plugins || [];
     save();
     const greeting = opt.greeting && state.lang === "de" ? { ...r.reply, text: opt.greeting } : r.reply;
     replyItems(greeting);
@@ -371,7 +425,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
         r = await api(`/api/v1/conversations/${state.id}/messages`, { method: "POST", body: message(text) });
       }
       if (pending) { pending.remove(); pending = null; }
-      if (r.reply) replyItems(r.reply);
+      if (r.reply) replyItems(r.reply, r.turn);
     } catch (e) {
       add({ kind: "status", text: e.message || t("offline") }, false);
     } finally {
