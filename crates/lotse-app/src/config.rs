@@ -53,7 +53,7 @@ impl Default for PluginsConfig {
 }
 
 /// The plug-ins this build carries.
-pub const PLUGINS: [&str; 1] = ["feedback"];
+pub const PLUGINS: [&str; 2] = ["feedback", "figures"];
 
 impl PluginsConfig {
     /// Refuses a name this build does not carry (a typo must not switch a module off unseen).

@@ -154,12 +154,14 @@ impl App {
     }
 }
 
-/// The plug-ins `config` switches on, over `store`, started (their schema changes applied).
+/// The plug-ins `config` switches on, over the desk's store, started (their schema changes
+/// applied).
 pub fn start_plugins(
     config: &config::PluginsConfig,
-    store: &lotse_handoff::Store,
+    desk: &lotse_handoff::Desk,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Option<Arc<lotse_plugin::Host>>> {
+    let store = &desk.store;
     config.validate().map_err(anyhow::Error::msg)?;
     if config.enabled.is_empty() {
         return Ok(None);
@@ -170,6 +172,7 @@ pub fn start_plugins(
             "feedback" => {
                 plugins.push(lotse_plugin_feedback::Feedback::new(store.clone(), config.feedback_comment_days))
             }
+            "figures" => plugins.push(lotse_plugin_figures::Figures::new(store.clone(), desk.zone().tz.clone())),
             other => anyhow::bail!("no plug-in is called {other:?}"),
         }
     }

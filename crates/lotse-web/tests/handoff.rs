@@ -89,9 +89,15 @@ fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[
         let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
         let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
         let state = lotse_web::AppState::with_desk(Arc::new(engine), limits, false, Some(desk.clone()));
+        let mut on: Vec<Arc<dyn lotse_plugin::Plugin>> = Vec::new();
         if plugins.contains(&"feedback") {
-            let feedback = lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90);
-            let host = lotse_plugin::Host::start(desk.store.clone(), vec![feedback], 0).await.unwrap();
+            on.push(lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90));
+        }
+        if plugins.contains(&"figures") {
+            on.push(lotse_plugin_figures::Figures::new(desk.store.clone(), desk.zone().tz.clone()));
+        }
+        if !on.is_empty() {
+            let host = lotse_plugin::Host::start(desk.store.clone(), on, 0).await.unwrap();
             state.use_plugins(Arc::new(host), desk.store.clone());
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1296,4 +1302,78 @@ fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted()
     // Without the plug-in there is no such route.
     let plain = server(config(open_schedule()));
     assert_eq!(plain.post("/p/feedback/thumbs", json!({}), None).0, 404);
+}
+
+#[test]
+fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
+    let s = server_full(
+        config(open_schedule()),
+        lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() },
+        &["figures"],
+    );
+    s.add_staff("chef", Role::Admin);
+    s.add_staff("anna", Role::Staff);
+    // Our own count, from what the API answered.
+    let mut ours: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut count = |k: String| *ours.entry(k).or_default() += 1;
+    let questions = [
+        "Was kostet ein Personalausweis?",
+        "Wie wird das Wetter morgen?",
+        "Ausweis",
+        "Where do I register my address?",
+        "Hallo",
+        "Ich möchte mit einem Menschen sprechen",
+    ];
+    for round in 0..3 {
+        let id = s.conversation();
+        count("conversations".into());
+        for q in questions.iter().skip(round) {
+            let body = s.say(&id, q);
+            if body["relayed"] == true {
+                count("relayed".into());
+                continue;
+            }
+            let reply = &body["reply"];
+            count("answers".into());
+            count(format!("reply.{}", reply["kind"].as_str().unwrap()));
+            if let Some(state) = reply["handoff"]["state"].as_str() {
+                let state = if state == "callback_scheduled" { "callback" } else { state };
+                count(format!("handoff.{state}"));
+            }
+        }
+    }
+    assert!(ours.get("reply.answer").copied().unwrap_or(0) >= 3, "{ours:?}");
+    assert!(ours.keys().any(|k| k.starts_with("handoff.")), "{ours:?}");
+
+    // A member of staff may not read them; an administrator may, once the events are counted.
+    let anna = s.login("anna");
+    assert_eq!(s.get("/staff/p/figures/admin/daily", Some(&anna)).0, 403);
+    let chef = s.login("chef");
+    let today = jiff::Zoned::now().date();
+    let period =
+        format!("/staff/p/figures/admin/daily?from={}&to={}", today.yesterday().unwrap(), today.tomorrow().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let figures = loop {
+        let (status, figures) = s.get(&period, Some(&chef));
+        assert_eq!(status, 200, "{figures}");
+        if figures["totals"]["answers"].as_i64() == ours.get("answers").copied() || Instant::now() > deadline {
+            break figures;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let theirs: std::collections::BTreeMap<String, i64> = serde_json::from_value(figures["totals"].clone()).unwrap();
+    assert_eq!(theirs, ours, "{figures}");
+    let share = figures["derived"]["answered_share"].as_f64().unwrap();
+    let expected = ours["reply.answer"] as f64 / ours["answers"] as f64;
+    assert!((share - expected).abs() < 0.001, "{share} vs {expected}");
+    // Per channel: all of it on the web.
+    assert!(figures["rows"].as_array().unwrap().iter().all(|r| r["channel"] == "web"), "{figures}");
+
+    // The same as CSV for a spreadsheet.
+    let mut res = agent().get(s.url(&format!("{period}&format=csv"))).header("cookie", &chef.cookie).call().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let csv = res.body_mut().read_to_string().unwrap();
+    assert!(csv.starts_with("\u{feff}Tag;Kanal;Sprache;Kennzahl;Anzahl"), "{csv}");
+    assert!(csv.contains(";web;de;conversations;3\r\n"), "{csv}");
+    assert_eq!(s.get("/staff/p/figures/admin/daily?from=gestern", Some(&chef)).0, 400);
 }

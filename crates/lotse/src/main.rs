@@ -348,20 +348,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ..Default::default()
             };
             let city = config_city;
-            let store = desk.as_ref().map(|d| d.store.clone());
-            let state = lotse_web::AppState::with_desk(engine.clone(), limits, embeddings, desk);
-            match store {
-                Some(store) => {
-                    if let Some(host) = lotse_app::start_plugins(&plugins_config, &store, &runtime)? {
-                        let names: Vec<&str> = host.plugins().iter().map(|p| p.manifest().name).collect();
-                        eprintln!("plug-ins: {}", names.join(", "));
-                        state.use_plugins(host, store);
+            let plugins = match &desk {
+                Some(desk) => {
+                    lotse_app::start_plugins(&plugins_config, desk, &runtime)?.map(|h| (h, desk.store.clone()))
+                }
+                None => {
+                    if !plugins_config.enabled.is_empty() {
+                        eprintln!("plug-ins are off: they need the staff database (not with --no-staff)");
                     }
+                    None
                 }
-                None if !plugins_config.enabled.is_empty() => {
-                    eprintln!("plug-ins are off: they need the staff database (not with --no-staff)");
-                }
-                None => {}
+            };
+            let state = lotse_web::AppState::with_desk(engine.clone(), limits, embeddings, desk);
+            if let Some((host, store)) = plugins {
+                let names: Vec<&str> = host.plugins().iter().map(|p| p.manifest().name).collect();
+                eprintln!("plug-ins: {}", names.join(", "));
+                state.use_plugins(host, store);
             }
             if let Some(token) = bridge_token.filter(|t| !t.is_empty()) {
                 state.allow_bridges(&token).map_err(anyhow::Error::msg).context("[bridge] token")?;

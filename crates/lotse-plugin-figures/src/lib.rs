@@ -1,0 +1,230 @@
+//! Key figures (HF5-M07): what happened, counted per day (the city's local date), channel and
+//! language, and kept as counts only, for as long as the city likes. Each event is counted
+//! exactly once: the count and the plug-in's own note of the last event counted change in one
+//! transaction, so an event offered again after a crash is skipped.
+//!
+//! Counted: `conversations`; `answers` (messages the assistant answered) and `reply.KIND` for
+//! each kind (`answer`, `clarify`, `out_of_scope`, `handoff`, `greeting`, `smalltalk`);
+//! `written_by_model`; `relayed` (messages that went to staff); `handoff.STATE` for each state an
+//! answer announced (`queued`, `connected`, `callback_offered`, `callback`, `closed`).
+//!
+//! Derived, with their definitions ([`Derived`]): the answered, clarified and unanswered shares
+//! of the answers, and the handoff rate of the conversations.
+//!
+//! Route (administrators): `GET /staff/p/figures/admin/daily?from=&to=&format=json|csv`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lotse_handoff::Store;
+use lotse_handoff::log::{Event, Logged};
+use lotse_plugin::{Manifest, Plugin, error};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE figures_daily (
+        day TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        name TEXT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (day, channel, lang, name)
+    );
+    CREATE TABLE figures_counted (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL);
+    INSERT INTO figures_counted (id, seq) VALUES (1, 0)",
+)];
+
+/// The key-figures plug-in.
+pub struct Figures {
+    manifest: Manifest,
+    store: Store,
+    zone: jiff::tz::TimeZone,
+}
+
+impl Figures {
+    /// Days are the dates in `zone` (the city's).
+    pub fn new(store: Store, zone: jiff::tz::TimeZone) -> Arc<Figures> {
+        Arc::new(Figures {
+            manifest: Manifest {
+                name: "figures",
+                purpose: "The key figures of the assistant: conversations, answers, handoffs, per day, channel and language.",
+                reads: &["started", "answered", "relayed", "handoff"],
+                free_text: None,
+                migrations: MIGRATIONS,
+            },
+            store,
+            zone,
+        })
+    }
+}
+
+/// The name a value serialises to ("web", "de", "answer").
+fn text<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+/// The counts an event adds: (channel, language, names).
+fn counts(event: &Event) -> (String, String, Vec<String>) {
+    match event {
+        Event::Started { channel, lang, .. } => (text(channel), text(lang), vec!["conversations".into()]),
+        Event::Answered { channel, lang, reply, generated_by, .. } => {
+            let mut names = vec!["answers".to_string(), format!("reply.{}", text(reply))];
+            if generated_by != "composer" {
+                names.push("written_by_model".into());
+            }
+            (text(channel), text(lang), names)
+        }
+        Event::Relayed { channel } => (text(channel), "-".into(), vec!["relayed".into()]),
+        Event::Handoff { channel, state } => (text(channel), "-".into(), vec![format!("handoff.{state}")]),
+    }
+}
+
+#[async_trait::async_trait]
+impl Plugin for Figures {
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    async fn on_event(&self, store: &Store, e: &Logged) -> anyhow::Result<()> {
+        let day = jiff::Timestamp::from_millisecond(e.at_ms)?.to_zoned(self.zone.clone()).date().to_string();
+        let (channel, lang, names) = counts(&e.event);
+        let mut tx = store.pool().begin().await?;
+        // Counted already (offered again after a crash): nothing changes.
+        let moved = sqlx::query("UPDATE figures_counted SET seq = $1 WHERE id = 1 AND seq < $1")
+            .bind(e.seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved == 0 {
+            return Ok(());
+        }
+        for name in names {
+            sqlx::query(
+                "INSERT INTO figures_daily (day, channel, lang, name, n) VALUES ($1, $2, $3, $4, 1) \
+                 ON CONFLICT (day, channel, lang, name) DO UPDATE SET n = figures_daily.n + 1",
+            )
+            .bind(&day)
+            .bind(&channel)
+            .bind(&lang)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn staff_routes(&self) -> Option<axum::Router> {
+        Some(axum::Router::new().route("/admin/daily", axum::routing::get(daily)).with_state(self.store.clone()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Period {
+    /// First day, `YYYY-MM-DD` (default: 30 days before `to`).
+    from: Option<String>,
+    /// Last day (default: today, UTC).
+    to: Option<String>,
+    /// `json` (default) or `csv` (UTF-8, `;`-separated for German spreadsheets).
+    format: Option<String>,
+}
+
+/// One count.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Row1 {
+    pub day: String,
+    pub channel: String,
+    pub lang: String,
+    pub name: String,
+    pub n: i64,
+}
+
+/// Figures derived from the counts of a period, each with its definition.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Derived {
+    /// `reply.answer` / `answers`: messages answered from the records.
+    pub answered_share: Option<f64>,
+    /// `reply.clarify` / `answers`: messages asked back about or offered choices.
+    pub clarified_share: Option<f64>,
+    /// `reply.out_of_scope` / `answers`: messages the assistant could not answer.
+    pub unanswered_share: Option<f64>,
+    /// (`handoff.queued` + `handoff.callback_offered`) / `conversations`: conversations that
+    /// went to staff or were offered a callback.
+    pub handoff_rate: Option<f64>,
+}
+
+/// The figures of a period.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Daily {
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<Row1>,
+    /// Each name's total over the period, all channels and languages.
+    pub totals: BTreeMap<String, i64>,
+    pub derived: Derived,
+}
+
+fn share(a: i64, b: i64) -> Option<f64> {
+    (b > 0).then(|| (a as f64 / b as f64 * 1000.0).round() / 1000.0)
+}
+
+async fn daily(State(store): State<Store>, Query(p): Query<Period>) -> Response {
+    let parse = |s: &Option<String>| s.as_deref().map(|d| d.parse::<jiff::civil::Date>()).transpose();
+    let (Ok(to), Ok(from)) = (parse(&p.to), parse(&p.from)) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_date", "Dates are written YYYY-MM-DD.");
+    };
+    let to = to.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
+    let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
+    let rows = sqlx::query(
+        "SELECT day, channel, lang, name, n FROM figures_daily WHERE day >= $1 AND day <= $2 \
+         ORDER BY day, channel, lang, name",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(store.pool())
+    .await;
+    let Ok(rows) = rows else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
+    };
+    let rows: Vec<Row1> = rows
+        .iter()
+        .map(|r| Row1 {
+            day: r.try_get(0).unwrap_or_default(),
+            channel: r.try_get(1).unwrap_or_default(),
+            lang: r.try_get(2).unwrap_or_default(),
+            name: r.try_get(3).unwrap_or_default(),
+            n: r.try_get(4).unwrap_or_default(),
+        })
+        .collect();
+    if p.format.as_deref() == Some("csv") {
+        let mut csv = String::from("\u{feff}Tag;Kanal;Sprache;Kennzahl;Anzahl\r\n");
+        for r in &rows {
+            csv.push_str(&format!("{};{};{};{};{}\r\n", r.day, r.channel, r.lang, r.name, r.n));
+        }
+        return (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"lotse-kennzahlen.csv\""),
+            ],
+            csv,
+        )
+            .into_response();
+    }
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &rows {
+        *totals.entry(r.name.clone()).or_default() += r.n;
+    }
+    let n = |k: &str| totals.get(k).copied().unwrap_or(0);
+    let derived = Derived {
+        answered_share: share(n("reply.answer"), n("answers")),
+        clarified_share: share(n("reply.clarify"), n("answers")),
+        unanswered_share: share(n("reply.out_of_scope"), n("answers")),
+        handoff_rate: share(n("handoff.queued") + n("handoff.callback_offered"), n("conversations")),
+    };
+    axum::Json(Daily { from: from.to_string(), to: to.to_string(), rows, totals, derived }).into_response()
+}
