@@ -56,12 +56,14 @@ impl Default for PluginsConfig {
 pub const PLUGINS: [&str; 2] = ["feedback", "figures"];
 
 impl PluginsConfig {
-    /// Refuses a name this build does not carry (a typo must not switch a module off unseen).
+    /// Refuses a name this build does not carry (a typo must not switch a module off unseen)
+    /// and a name given twice.
     pub fn validate(&self) -> Result<(), String> {
-        match self.enabled.iter().find(|n| !PLUGINS.contains(&n.as_str())) {
-            Some(n) => {
-                Err(format!("[plugins] enabled: no plug-in is called {n:?} (there are: {})", PLUGINS.join(", ")))
-            }
+        if let Some(n) = self.enabled.iter().find(|n| !PLUGINS.contains(&n.as_str())) {
+            return Err(format!("[plugins] enabled: no plug-in is called {n:?} (there are: {})", PLUGINS.join(", ")));
+        }
+        match self.enabled.iter().enumerate().find(|(i, n)| self.enabled[..*i].contains(n)) {
+            Some((_, n)) => Err(format!("[plugins] enabled: {n:?} is named twice")),
             None => Ok(()),
         }
     }

@@ -1,6 +1,13 @@
--- The conversation event log that plug-ins read: append-only, ordered by seq (one more than
--- the highest, assigned in the insert; a concurrent insert of the same seq fails on the key
--- and is retried, so seq follows commit order on PostgreSQL too). Bodies are JSON.
+-- The conversation event log that plug-ins read: append-only, ordered by seq. A seq is taken
+-- from the counter row in the transaction that inserts the event: it never goes back (not
+-- after a deletion or a purge), and the row's lock orders concurrent writers, so seq follows
+-- commit order on PostgreSQL too. Bodies are JSON.
+CREATE TABLE event_seq (
+    id BIGINT PRIMARY KEY,
+    seq BIGINT NOT NULL
+);
+INSERT INTO event_seq (id, seq) VALUES (1, 0);
+
 CREATE TABLE events (
     seq BIGINT PRIMARY KEY,
     at_ms BIGINT NOT NULL,

@@ -23,6 +23,10 @@ pub enum Event {
     /// A reply told the citizen where their handoff stands: `queued`, `connected`,
     /// `callback_offered` (staff are away), `callback` (a callback was booked), `closed`.
     Handoff { channel: Channel, state: String },
+    /// An event this version cannot read (a newer node wrote it): no plug-in is given it, and
+    /// the reading goes on past it.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Event {
@@ -33,6 +37,7 @@ impl Event {
             Event::Answered { .. } => "answered",
             Event::Relayed { .. } => "relayed",
             Event::Handoff { .. } => "handoff",
+            Event::Unknown => "unknown",
         }
     }
 }
@@ -46,35 +51,32 @@ pub struct Logged {
     pub event: Event,
 }
 
-/// How often an append is tried when another node took the same place at once.
-const APPEND_TRIES: usize = 8;
-
 impl Store {
     /// Appends an event; returns its place in the log.
     pub async fn append_event(&self, at_ms: i64, conversation: Option<&ConversationId>, event: &Event) -> Result<i64> {
         let body = serde_json::to_string(event).map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
-        let mut tries = 0;
-        loop {
-            let inserted = sqlx::query(
-                "INSERT INTO events (seq, at_ms, conversation_id, kind, body) \
-                 SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4 FROM events RETURNING seq",
-            )
+        let mut tx = self.pool.begin().await?;
+        // The counter row's lock is held to the commit: the next writer gets the next place
+        // and commits after this one.
+        let seq: i64 = sqlx::query("UPDATE event_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        sqlx::query("INSERT INTO events (seq, at_ms, conversation_id, kind, body) VALUES ($1, $2, $3, $4, $5)")
+            .bind(seq)
             .bind(at_ms)
             .bind(conversation.map(|c| c.as_str().to_string()))
             .bind(event.kind())
             .bind(&body)
-            .fetch_one(&self.pool)
-            .await;
-            match inserted {
-                Ok(row) => return Ok(row.try_get::<i64, _>(0)?),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && tries + 1 < APPEND_TRIES => tries += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
     }
 
     /// Up to `limit` events after place `after`, in order. An event whose body this version
-    /// cannot read (written by a newer one) is skipped.
+    /// cannot read (written by a newer one) comes as [`Event::Unknown`], so that a reader
+    /// moves past it.
     pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Logged>> {
         let rows =
             sqlx::query("SELECT seq, at_ms, conversation_id, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
@@ -85,15 +87,12 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let body: String = row.try_get(3)?;
-            match serde_json::from_str::<Event>(&body) {
-                Ok(event) => out.push(Logged {
-                    seq: row.try_get(0)?,
-                    at_ms: row.try_get(1)?,
-                    conversation_id: row.try_get::<Option<String>, _>(2)?.map(ConversationId::new),
-                    event,
-                }),
-                Err(e) => tracing::warn!(seq = row.try_get::<i64, _>(0)?, error = %e, "unreadable event skipped"),
-            }
+            out.push(Logged {
+                seq: row.try_get(0)?,
+                at_ms: row.try_get(1)?,
+                conversation_id: row.try_get::<Option<String>, _>(2)?.map(ConversationId::new),
+                event: serde_json::from_str::<Event>(&body).unwrap_or(Event::Unknown),
+            });
         }
         Ok(out)
     }
@@ -110,11 +109,12 @@ impl Store {
         })
     }
 
-    /// Records that plug-in `plugin` has handled the log up to `seq`.
+    /// Records that plug-in `plugin` has handled the log up to `seq`. A position only moves
+    /// forward (another node's reader may have moved it further).
     pub async fn set_plugin_position(&self, plugin: &str, seq: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO plugin_positions (plugin, seq) VALUES ($1, $2) \
-             ON CONFLICT (plugin) DO UPDATE SET seq = excluded.seq",
+             ON CONFLICT (plugin) DO UPDATE SET seq = excluded.seq WHERE plugin_positions.seq < excluded.seq",
         )
         .bind(plugin)
         .bind(seq)

@@ -3,7 +3,7 @@
 //! exactly once: the count and the plug-in's own note of the last event counted change in one
 //! transaction, so an event offered again after a crash is skipped.
 //!
-//! Counted: `conversations`; `answers` (messages the assistant answered) and `reply.KIND` for
+//! Counted: `conversations`, and `campaign.CODE` for those that came by a campaign; `answers` (messages the assistant answered) and `reply.KIND` for
 //! each kind (`answer`, `clarify`, `out_of_scope`, `handoff`, `greeting`, `smalltalk`);
 //! `written_by_model`; `relayed` (messages that went to staff); `handoff.STATE` for each state an
 //! answer announced (`queued`, `connected`, `callback_offered`, `callback`, `closed`).
@@ -71,7 +71,11 @@ fn text<T: Serialize>(v: &T) -> String {
 /// The counts an event adds: (channel, language, names).
 fn counts(event: &Event) -> (String, String, Vec<String>) {
     match event {
-        Event::Started { channel, lang, .. } => (text(channel), text(lang), vec!["conversations".into()]),
+        Event::Started { channel, lang, campaign } => {
+            let mut names = vec!["conversations".to_string()];
+            names.extend(campaign.as_ref().map(|c| format!("campaign.{c}")));
+            (text(channel), text(lang), names)
+        }
         Event::Answered { channel, lang, reply, generated_by, .. } => {
             let mut names = vec!["answers".to_string(), format!("reply.{}", text(reply))];
             if generated_by != "composer" {
@@ -81,6 +85,7 @@ fn counts(event: &Event) -> (String, String, Vec<String>) {
         }
         Event::Relayed { channel } => (text(channel), "-".into(), vec!["relayed".into()]),
         Event::Handoff { channel, state } => (text(channel), "-".into(), vec![format!("handoff.{state}")]),
+        Event::Unknown => (String::new(), String::new(), Vec::new()),
     }
 }
 
@@ -120,7 +125,11 @@ impl Plugin for Figures {
     }
 
     fn staff_routes(&self) -> Option<axum::Router> {
-        Some(axum::Router::new().route("/admin/daily", axum::routing::get(daily)).with_state(self.store.clone()))
+        Some(
+            axum::Router::new()
+                .route("/admin/daily", axum::routing::get(daily))
+                .with_state((self.store.clone(), self.zone.clone())),
+        )
     }
 }
 
@@ -128,7 +137,7 @@ impl Plugin for Figures {
 struct Period {
     /// First day, `YYYY-MM-DD` (default: 30 days before `to`).
     from: Option<String>,
-    /// Last day (default: today, UTC).
+    /// Last day (default: today, the city's date).
     to: Option<String>,
     /// `json` (default) or `csv` (UTF-8, `;`-separated for German spreadsheets).
     format: Option<String>,
@@ -173,12 +182,12 @@ fn share(a: i64, b: i64) -> Option<f64> {
     (b > 0).then(|| (a as f64 / b as f64 * 1000.0).round() / 1000.0)
 }
 
-async fn daily(State(store): State<Store>, Query(p): Query<Period>) -> Response {
+async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p): Query<Period>) -> Response {
     let parse = |s: &Option<String>| s.as_deref().map(|d| d.parse::<jiff::civil::Date>()).transpose();
     let (Ok(to), Ok(from)) = (parse(&p.to), parse(&p.from)) else {
         return error(StatusCode::BAD_REQUEST, "invalid_date", "Dates are written YYYY-MM-DD.");
     };
-    let to = to.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
+    let to = to.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(zone).date());
     let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
     let rows = sqlx::query(
         "SELECT day, channel, lang, name, n FROM figures_daily WHERE day >= $1 AND day <= $2 \

@@ -143,5 +143,24 @@ async fn each_plugin_reads_every_event_once_from_its_own_position() {
     // The retention sweep drops old events.
     assert!(host.purge(1_000 + 86_400_000, 1).await.unwrap() >= 300);
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
+
+    // After deletions and the sweep emptied the log, new events still get new places and
+    // reach every plug-in.
+    let after = store.append_event(2_000 + 86_400_000, Some(&a), &answered(4)).await.unwrap();
+    assert!(after > s4 + 300, "{after}: a place is never given twice");
+    assert_eq!(host.dispatch().await.unwrap(), 2);
+    assert_eq!(counted(&store, "late").await.last(), Some(&after));
+
+    // An event this version cannot read (a newer node wrote it) is passed over, not stuck on.
+    sqlx::query("INSERT INTO events (seq, at_ms, conversation_id, kind, body) VALUES ($1, 1, NULL, 'survey', '{\"kind\":\"survey\"}')")
+        .bind(after + 1)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE event_seq SET seq = $1").bind(after + 1).execute(store.pool()).await.unwrap();
+    let last = store.append_event(3_000 + 86_400_000, Some(&a), &answered(5)).await.unwrap();
+    assert_eq!(host.dispatch().await.unwrap(), 2);
+    assert_eq!(counted(&store, "counter").await.last(), Some(&last));
+    assert_eq!(store.plugin_position("counter").await.unwrap(), last);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -76,7 +76,8 @@ impl Sessions {
         let Some(h) = desk.store.open_handoff(id).await? else { return Err(SessionError::UnknownConversation) };
         let mut c = Conversation::new(id.clone(), h.channel, h.lang);
         c.lang_chosen = true;
-        let conv = Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true, deleted: false }));
+        let conv =
+            Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true, deleted: false, logged: 0 }));
         let events = EventLog::new();
         let mut map = self.lock();
         // Another request may have restored it meanwhile: keep the first.
@@ -121,17 +122,22 @@ impl Sessions {
         // A handed-over conversation's lines are stored before the client hears of them.
         self.after_turn(id, conv, &reply).await?;
         let (channel, lang) = (conv.c.channel, reply.lang);
-        self.note(
-            id,
-            lotse_handoff::log::Event::Answered {
-                channel,
-                lang,
-                turn: conv.answered(),
-                reply: reply.kind,
-                sources: reply.sources.iter().map(|s| s.id.clone()).collect(),
-                generated_by: reply.generated_by.to_string(),
-            },
-        );
+        // An answer to a new message (not the reply to the "person" key, which answers none).
+        let turn = conv.answered();
+        if turn > conv.logged {
+            conv.logged = turn;
+            self.note(
+                id,
+                lotse_handoff::log::Event::Answered {
+                    channel,
+                    lang,
+                    turn,
+                    reply: reply.kind,
+                    sources: reply.sources.iter().map(|s| s.id.clone()).collect(),
+                    generated_by: reply.generated_by.to_string(),
+                },
+            );
+        }
         if let Some(h) = &reply.handoff {
             let state = match h.state {
                 HandoffState::Queued => "queued",

@@ -82,6 +82,8 @@ pub(crate) struct Conv {
     pub(crate) handed_off: bool,
     /// The citizen deleted it: whoever still holds it writes nothing more.
     pub(crate) deleted: bool,
+    /// The last answer logged for the plug-ins (see [`Conv::answered`]).
+    pub(crate) logged: u32,
 }
 
 impl Conv {
@@ -217,7 +219,8 @@ impl Sessions {
         let (store, grew, conversation) = (activity.store.clone(), activity.grew.clone(), conversation.clone());
         runtime.spawn(async move {
             match store.append_event(lotse_handoff::store::now_ms(), Some(&conversation), &event).await {
-                Ok(_) => grew.notify_waiters(),
+                // A permit is kept when the reader is busy: it looks again at once.
+                Ok(_) => grew.notify_one(),
                 Err(e) => tracing::warn!(error = %e, kind = event.kind(), "an event for the plug-ins was not logged"),
             }
         });
@@ -240,9 +243,15 @@ impl Sessions {
 
     /// Starts a conversation: its id (random, its only key) and the greeting.
     pub fn start(&self, channel: Channel, lang: Lang) -> (ConversationId, Reply) {
+        self.start_from(channel, lang, None)
+    }
+
+    /// [`Sessions::start`] for a citizen who came by a campaign (a poster's QR code): its code
+    /// goes to the plug-ins' log with the start, nothing else of it is kept.
+    pub fn start_from(&self, channel: Channel, lang: Lang, campaign: Option<String>) -> (ConversationId, Reply) {
         let id = ConversationId::new(uuid::Uuid::new_v4().simple().to_string());
         let (conversation, reply) = self.engine.start(id.clone(), channel, lang);
-        self.note(&id, lotse_handoff::log::Event::Started { channel, lang, campaign: None });
+        self.note(&id, lotse_handoff::log::Event::Started { channel, lang, campaign });
         let mut map = self.lock();
         if map.len() >= self.limits.max_conversations {
             // Full: forget the conversation idle the longest (memory stays bounded).
@@ -250,7 +259,7 @@ impl Sessions {
                 map.remove(&oldest);
             }
         }
-        let conv = Conv { c: conversation, synced: 0, handed_off: false, deleted: false };
+        let conv = Conv { c: conversation, synced: 0, handed_off: false, deleted: false, logged: 0 };
         map.insert(
             id.clone(),
             Entry {

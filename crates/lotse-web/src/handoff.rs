@@ -72,13 +72,15 @@ pub(crate) async fn delete_conversation(
     State(state): State<Arc<AppState>>,
     Path(id): Path<ConversationId>,
 ) -> Result<StatusCode, ApiError> {
-    state.sessions.delete(&id).await?;
+    let deleted = state.sessions.delete(&id).await;
     if let Some(host) = state.plugins() {
-        // What the plug-ins keep of it goes too (their votes and comments, the events).
+        // What the plug-ins keep of it goes too (their votes and comments, the events), also
+        // when this process no longer holds the conversation (idle, a restart, another node).
         host.erase(&id).await.map_err(|e| {
             tracing::error!(error = %e, "the plug-ins could not erase a conversation");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
         })?;
     }
+    deleted?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -301,6 +301,17 @@ struct CreateBody {
     channel: Option<Channel>,
     #[serde(default)]
     lang: Option<Lang>,
+    /// The campaign the citizen came by (`?c=plakat-bus` on the page or the QR code): lower-case
+    /// letters, digits and dashes, at most 40; anything else is not counted.
+    #[serde(default)]
+    campaign: Option<String>,
+}
+
+/// A campaign code as it may be counted.
+fn campaign_code(c: Option<String>) -> Option<String> {
+    c.filter(|c| {
+        (1..=40).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })
 }
 
 #[derive(Serialize)]
@@ -418,7 +429,9 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("The request body is not valid: {e}"))
         })?
     };
-    let (id, reply) = state.sessions.start(body.channel.unwrap_or_default(), body.lang.unwrap_or_default());
+    let campaign = campaign_code(body.campaign);
+    let (id, reply) =
+        state.sessions.start_from(body.channel.unwrap_or_default(), body.lang.unwrap_or_default(), campaign);
     state.metrics.conversations.inc();
     state.metrics.reply(reply.kind);
     let plugins = state.plugins().map(|h| h.plugins().iter().map(|p| p.manifest().name).collect()).unwrap_or_default();

@@ -231,9 +231,12 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   // Under an answer (the feedback plug-in): did it help; if not, why, and a comment.
   const REASONS = ["wrong", "outdated", "unclear", "not_sought", "other"];
   function voteForm(item) {
-    const box = h("div", { class: "vote" });
-    const done = () => box.replaceChildren(h("p", { role: "status" }, t("thanks")));
-    if (item.vote.done) { done(); return box; }
+    // The status region is there from the start, so that the thanks is announced; it takes the
+    // focus from the button or form that goes.
+    const status = h("p", { role: "status", tabindex: "-1" });
+    const box = h("div", { class: "vote" }, status);
+    const done = (focus) => { box.replaceChildren(status); status.textContent = t("thanks"); if (focus) status.focus(); };
+    if (item.vote.done) { done(false); return box; }
     const id = "v" + Math.random().toString(36).slice(2);
     const msg = h("p", { role: "alert" });
     const send = async (helpful, reason, comment) => {
@@ -244,11 +247,11 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
         await api("/p/feedback/thumbs", { method: "POST", body });
         item.vote.done = true;
         save();
-        done();
+        done(true);
       } catch (e) { msg.textContent = e.message; }
     };
     const why = () => {
-      const radios = REASONS.map((r, i) => h("label", { for: id + i }, h("input", { type: "radio", name: id, id: id + i, value: r, ...(i ? {} : { checked: true }) }), " ", t(r)));
+      const radios = REASONS.map((r, i) => h("label", { for: id + i }, h("input", { type: "radio", name: id, id: id + i, value: r, required: true }), " ", t(r)));
       const text = h("textarea", { id: id + "c", maxlength: "500", rows: "2" });
       const f = h("form", { class: "vf" },
         h("fieldset", {}, h("legend", {}, t("why")), ...radios),
@@ -259,13 +262,13 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
         const picked = f.querySelector("input:checked");
         send(false, picked && picked.value, text.value.trim());
       });
-      box.replaceChildren(f);
+      box.replaceChildren(f, status);
       f.querySelector("input").focus();
     };
-    box.append(h("span", { id: id + "q" }, t("helped")),
+    box.prepend(h("span", { id: id + "q" }, t("helped")),
       h("span", { role: "group", "aria-labelledby": id + "q" },
-        h("button", { type: "button", onclick: () => send(true) }, "👍 ", t("yes")),
-        h("button", { type: "button", onclick: why }, "👎 ", t("no"))), msg);
+        h("button", { type: "button", onclick: () => send(true) }, h("span", { "aria-hidden": "true" }, "👍 "), t("yes")),
+        h("button", { type: "button", onclick: why }, h("span", { "aria-hidden": "true" }, "👎 "), t("no"))), msg);
     return box;
   }
 
@@ -357,7 +360,10 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
 
   async function ensureConversation() {
     if (state.id) return;
-    const r = await api("/api/v1/conversations", { method: "POST", body: { channel: KIOSK ? "kiosk" : "web", lang: state.lang } });
+    // A campaign code on the page's address (?c=plakat-bus, from a poster's QR code) is counted.
+    const campaign = (new URLSearchParams(location.search).get("c") || "").toLowerCase();
+    const body = { channel: KIOSK ? "kiosk" : "web", lang: state.lang, ...(/^[a-z0-9-]{1,40}$/.test(campaign) ? { campaign } : {}) };
+    const r = await api("/api/v1/conversations", { method: "POST", body });
     state.id = r.id;
     state.plugins = r.plugins || [];
     save();
