@@ -111,10 +111,20 @@ try {
   await page.screenshot({ path: join(artifacts, "staff-phone-call.png"), fullPage: true });
 
   // --- outside staff hours --------------------------------------------------------------------
-  const closedServer = await serve(config("closed", false));
+  const closedServer = await serve(config("closed", false, '[plugins]\nenabled = ["feedback", "figures"]\n'));
   servers.push(closedServer.child);
   const d = await citizen(closedServer.base);
-  await d.say("Ich habe meinen Personalausweis verloren");
+  const lost = await d.say("Ich habe meinen Personalausweis verloren");
+  // The citizen says the answer did not help (the feedback plug-in); the figures count it all.
+  let voted = 0;
+  for (let i = 0; i < 100 && voted !== 204; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 100));
+    voted = (await fetch(`${closedServer.base}/p/feedback/thumbs`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ conversation_id: d.id, turn: lost.turn, helpful: false, reason: "wrong" }),
+    })).status;
+  }
+  check(voted === 204, `a citizen's vote under an answer is taken (${voted})`);
   const offer = await d.say("Ich möchte mit einem Menschen sprechen");
   const cb = offer.reply.handoff;
   check(cb.state === "callback_offered" && cb.callback && cb.callback.slot.includes("09:00–12:00"), "outside hours a callback is offered with its slot");
@@ -161,6 +171,10 @@ try {
   await admin.locator("#audit tr").first().waitFor();
   const trail = await admin.textContent("#audit");
   check(trail.includes("password") && trail.includes("anna"), "the audit trail shows the password change");
+  const figures = await admin.textContent("#pf-rows");
+  check(/Gespräche\s*1/.test(figures) && /Beantwortete Nachrichten\s*2/.test(figures), `the administration shows the assistant's key figures (${figures.replace(/\s+/g, " ").slice(0, 80)})`);
+  const votes = await admin.textContent("#plugin-feedback");
+  check(votes.includes("hat nicht geholfen: 1") && /falsch\s*1/.test(votes), "and the citizens' votes with their reasons");
   await axe(admin, "administration");
   await admin.click("text=anna sperren");
   await admin.waitForFunction(() => document.querySelector("#admin-status").textContent.includes("erledigt"));

@@ -442,12 +442,16 @@ async fn logout(State(state): State<Arc<AppState>>, Extension(ctx): Extension<St
     res
 }
 
-async fn me(Extension(ctx): Extension<StaffCtx>) -> Json<serde_json::Value> {
+async fn me(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Json<serde_json::Value> {
+    // The plug-ins switched on: the console shows their panels.
+    let plugins: Vec<&str> =
+        state.plugins().map(|h| h.plugins().iter().map(|p| p.manifest().name).collect()).unwrap_or_default();
     Json(serde_json::json!({
         "name": ctx.account.name,
         "display_name": ctx.account.display_name,
         "role": ctx.account.role,
         "csrf": ctx.csrf,
+        "plugins": plugins,
     }))
 }
 

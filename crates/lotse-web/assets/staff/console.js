@@ -227,6 +227,7 @@
       ["Rückrufe offen / geplant / erledigt", `${f.callbacks_open} / ${f.callbacks_scheduled} / ${f.callbacks_done}`],
     ];
     $("#figures").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
+    await Promise.all([loadFigures(), loadFeedback()]);
     const [a, t] = await Promise.all([api("/staff/api/admin/accounts"), api("/staff/api/admin/audit")]);
     $("#accounts").replaceChildren(...a.accounts.map((acc) => {
       const tr = el("tr");
@@ -250,6 +251,36 @@
       tr.append(el("td", {}, time(l.at_ms)), el("td", {}, l.actor), el("td", {}, l.action), el("td", {}, l.target));
       return tr;
     }));
+  }
+
+  const plugin = (name) => (me.plugins || []).includes(name);
+  const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(1).replace(".", ",")} %`);
+  const row = (...cells) => { const tr = el("tr"); for (const c of cells) tr.append(el("td", {}, String(c))); return tr; };
+
+  // The figures plug-in: totals and derived shares of the last 30 days.
+  async function loadFigures() {
+    $("#plugin-figures").hidden = !plugin("figures");
+    if (!plugin("figures")) return;
+    const f = await api("/staff/p/figures/admin/daily");
+    const n = (k) => f.totals[k] || 0;
+    $("#pf-rows").replaceChildren(
+      row("Gespräche", n("conversations")), row("Beantwortete Nachrichten", n("answers")),
+      row("davon aus den Daten beantwortet", pct(f.derived.answered_share)), row("davon nachgefragt", pct(f.derived.clarified_share)),
+      row("davon nicht beantwortet", pct(f.derived.unanswered_share)), row("Übergaben an Mitarbeitende (Anteil der Gespräche)", pct(f.derived.handoff_rate)),
+      row("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")));
+    $("#pf-csv").setAttribute("href", `/staff/p/figures/admin/daily?format=csv&from=${encodeURIComponent(f.from)}&to=${encodeURIComponent(f.to)}`);
+  }
+
+  // The feedback plug-in: votes, reasons, services, comments of the last 30 days.
+  const REASONS = { wrong: "falsch", outdated: "veraltet", unclear: "unverständlich", not_sought: "nicht das Gesuchte", other: "anderes" };
+  async function loadFeedback() {
+    $("#plugin-feedback").hidden = !plugin("feedback");
+    if (!plugin("feedback")) return;
+    const s = await api("/staff/p/feedback/summary");
+    $("#fb-votes").textContent = `hat geholfen: ${s.helpful}, hat nicht geholfen: ${s.not_helpful}`;
+    $("#fb-reasons").replaceChildren(...s.reasons.map(([r, k]) => row(REASONS[r] || r, k)));
+    $("#fb-services").replaceChildren(...s.services.slice(0, 20).map(([id, up, down]) => row(id, up, down)));
+    $("#fb-comments").replaceChildren(...s.comments.map(([at, reason, , sources, text]) => row(time(at), REASONS[reason] || "–", sources.join(", "), text)));
   }
 
   function connect() {
