@@ -116,7 +116,9 @@ fn a_vague_question_is_asked_back_and_a_spoken_yes_answers_it() {
         &tts,
         &[
             Part::Pause(0.5),
-            Part::Say("Something about my passport, maybe."),
+            // Whose passport, and what about it? ("Something", "maybe" are words of no topic:
+            // "Something about my passport" alone is the passport service, answered.)
+            Part::Say("Something with the passport of my grandmother."),
             Part::Pause(7.0),
             Part::Say("Yes."),
             Part::Pause(2.0),
