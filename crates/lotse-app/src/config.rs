@@ -44,11 +44,14 @@ pub struct PluginsConfig {
     pub enabled: Vec<String>,
     /// Days a citizen's comment under a thumbs down is kept (the vote stays, without it).
     pub feedback_comment_days: u32,
+    /// The campaign codes the figures count (`?c=plakat-bus` on a page or a poster's QR
+    /// code); a code not listed is not kept.
+    pub campaigns: Vec<String>,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        PluginsConfig { enabled: Vec::new(), feedback_comment_days: 90 }
+        PluginsConfig { enabled: Vec::new(), feedback_comment_days: 90, campaigns: Vec::new() }
     }
 }
 
@@ -326,6 +329,18 @@ mod tests {
         let config = Config::load(Some(&file));
         std::fs::remove_dir_all(&dir).ok();
         config
+    }
+
+    #[test]
+    fn plugins_are_named_once_and_only_those_this_build_carries() {
+        let p =
+            load("[plugins]\nenabled = [\"feedback\", \"figures\"]\ncampaigns = [\"plakat-bus\"]\n").unwrap().plugins;
+        assert!(p.validate().is_ok());
+        assert_eq!(p.campaigns, vec!["plakat-bus".to_string()]);
+        let twice = PluginsConfig { enabled: vec!["feedback".into(), "feedback".into()], ..Default::default() };
+        assert!(twice.validate().unwrap_err().contains("twice"));
+        let typo = PluginsConfig { enabled: vec!["feedbak".into()], ..Default::default() };
+        assert!(typo.validate().unwrap_err().contains("feedbak"));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Logged {
     pub seq: i64,
     pub at_ms: i64,
     pub conversation_id: Option<ConversationId>,
+    /// The kind as stored, also for an event this version cannot read.
+    pub kind: String,
     pub event: Event,
 }
 
@@ -75,15 +77,15 @@ impl Store {
     }
 
     /// Up to `limit` events after place `after`, in order. An event whose body this version
-    /// cannot read (written by a newer one) comes as [`Event::Unknown`], so that a reader
-    /// moves past it.
+    /// cannot read (written by a newer one) comes as [`Event::Unknown`] with its stored kind.
     pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Logged>> {
-        let rows =
-            sqlx::query("SELECT seq, at_ms, conversation_id, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, conversation_id, body, kind FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let body: String = row.try_get(3)?;
@@ -91,6 +93,7 @@ impl Store {
                 seq: row.try_get(0)?,
                 at_ms: row.try_get(1)?,
                 conversation_id: row.try_get::<Option<String>, _>(2)?.map(ConversationId::new),
+                kind: row.try_get(4)?,
                 event: serde_json::from_str::<Event>(&body).unwrap_or(Event::Unknown),
             });
         }

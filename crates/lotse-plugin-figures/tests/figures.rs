@@ -31,6 +31,7 @@ async fn an_event_offered_again_is_not_counted_twice() {
         seq,
         at_ms: at.as_millisecond(),
         conversation_id: Some(ConversationId::new("c".to_string())),
+        kind: "answered".into(),
         event: Event::Answered {
             channel: Channel::Phone,
             lang: Lang::De,

@@ -162,5 +162,17 @@ async fn each_plugin_reads_every_event_once_from_its_own_position() {
     assert_eq!(host.dispatch().await.unwrap(), 2);
     assert_eq!(counted(&store, "counter").await.last(), Some(&last));
     assert_eq!(store.plugin_position("counter").await.unwrap(), last);
+
+    // But an answer in a form this version cannot read is left for the node that wrote it: the
+    // reading stops there rather than pass it for every node.
+    sqlx::query("INSERT INTO events (seq, at_ms, conversation_id, kind, body) VALUES ($1, 1, 'a', 'answered', '{\"kind\":\"answered\",\"mood\":1}')")
+        .bind(last + 1)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE event_seq SET seq = $1").bind(last + 1).execute(store.pool()).await.unwrap();
+    store.append_event(4_000 + 86_400_000, Some(&a), &answered(6)).await.unwrap();
+    assert_eq!(host.dispatch().await.unwrap(), 0);
+    assert_eq!(store.plugin_position("counter").await.unwrap(), last);
     let _ = std::fs::remove_dir_all(dir);
 }

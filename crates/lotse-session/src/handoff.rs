@@ -76,8 +76,12 @@ impl Sessions {
         let Some(h) = desk.store.open_handoff(id).await? else { return Err(SessionError::UnknownConversation) };
         let mut c = Conversation::new(id.clone(), h.channel, h.lang);
         c.lang_chosen = true;
+        // The answers' numbers go on after the citizen's messages stored so far (a vote names
+        // an answer by its number).
+        let said = desk.store.transcript(id).await?.iter().filter(|m| m.author == Author::Citizen).count();
+        let turn_base = u32::try_from(said).unwrap_or(u32::MAX);
         let conv =
-            Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true, deleted: false, logged: 0 }));
+            Arc::new(tokio::sync::Mutex::new(Conv { c, synced: 0, handed_off: true, deleted: false, turn_base }));
         let events = EventLog::new();
         let mut map = self.lock();
         // Another request may have restored it meanwhile: keep the first.
@@ -112,6 +116,7 @@ impl Sessions {
         id: &ConversationId,
         conv: &mut Conv,
         mut reply: Reply,
+        answers_message: bool,
     ) -> Result<Reply, SessionError> {
         if let (Some(desk), Some(reason)) = (&self.desk, conv.c.requested_handoff()) {
             match desk.request(&conv.c, reason, Timestamp::now()).await {
@@ -122,10 +127,9 @@ impl Sessions {
         // A handed-over conversation's lines are stored before the client hears of them.
         self.after_turn(id, conv, &reply).await?;
         let (channel, lang) = (conv.c.channel, reply.lang);
-        // An answer to a new message (not the reply to the "person" key, which answers none).
-        let turn = conv.answered();
-        if turn > conv.logged {
-            conv.logged = turn;
+        // An answer to a message (not the reply to the "person" key, which answers none).
+        if answers_message {
+            let turn = conv.answered();
             self.note(
                 id,
                 lotse_handoff::log::Event::Answered {

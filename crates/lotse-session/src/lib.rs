@@ -82,15 +82,16 @@ pub(crate) struct Conv {
     pub(crate) handed_off: bool,
     /// The citizen deleted it: whoever still holds it writes nothing more.
     pub(crate) deleted: bool,
-    /// The last answer logged for the plug-ins (see [`Conv::answered`]).
-    pub(crate) logged: u32,
+    /// The citizen's messages before this process held the conversation (restored after a
+    /// restart): the answers' numbers go on from there.
+    pub(crate) turn_base: u32,
 }
 
 impl Conv {
     /// The citizen's messages the assistant has answered: the number of the latest answer.
     pub(crate) fn answered(&self) -> u32 {
         let n = self.c.events.iter().filter(|e| matches!(e, lotse_dialog::Event::MessageIn { .. })).count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.turn_base.saturating_add(u32::try_from(n).unwrap_or(u32::MAX))
     }
 }
 
@@ -259,7 +260,7 @@ impl Sessions {
                 map.remove(&oldest);
             }
         }
-        let conv = Conv { c: conversation, synced: 0, handed_off: false, deleted: false, logged: 0 };
+        let conv = Conv { c: conversation, synced: 0, handed_off: false, deleted: false, turn_base: 0 };
         map.insert(
             id.clone(),
             Entry {
@@ -373,7 +374,7 @@ impl Sessions {
         // deadline raised it).
         drop(deadline);
         cancel_on_drop.disarm();
-        let reply = self.after_engine(id, &mut guard, reply).await?;
+        let reply = self.after_engine(id, &mut guard, reply, true).await?;
         let turn = guard.answered();
         drop(guard);
         events.send(ConversationEvent::Reply { reply: reply.clone() });
@@ -383,7 +384,8 @@ impl Sessions {
     /// A person asked for by a key, not by words: the engine records the request, then the
     /// handoff workflow runs as after any turn.
     pub async fn request_person(self: &Arc<Self>, id: &ConversationId) -> Result<Reply, SessionError> {
-        self.answer_locked(id, |engine, conv| engine.request_person(conv, None)).await
+        // The key answers no message: the plug-ins hear of the handoff, not of an answer.
+        self.answer_locked(id, false, |engine, conv| engine.request_person(conv, None)).await
     }
 
     /// Takes back a conversation a channel answered on a copy (see [`Sessions::snapshot`]), with
@@ -396,7 +398,7 @@ impl Sessions {
         conversation: Conversation,
         reply: Reply,
     ) -> Result<Reply, SessionError> {
-        self.answer_locked(id, move |_, conv| {
+        self.answer_locked(id, true, move |_, conv| {
             *conv = conversation;
             reply
         })
@@ -408,12 +410,13 @@ impl Sessions {
     async fn answer_locked(
         self: &Arc<Self>,
         id: &ConversationId,
+        answers_message: bool,
         work: impl FnOnce(&Engine, &mut Conversation) -> Reply,
     ) -> Result<Reply, SessionError> {
         let (shared, events) = self.entry(id).await?;
         let mut guard = lock_live(&shared).await?;
         let reply = work(&self.engine, &mut guard.c);
-        let reply = self.after_engine(id, &mut guard, reply).await?;
+        let reply = self.after_engine(id, &mut guard, reply, answers_message).await?;
         drop(guard);
         events.send(ConversationEvent::Reply { reply: reply.clone() });
         Ok(reply)

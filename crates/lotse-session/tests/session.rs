@@ -425,6 +425,8 @@ async fn what_happens_is_logged_for_the_plugins_without_what_was_said() {
         "{kinds:?}"
     );
     assert!(kinds.iter().any(|e| matches!(e, Event::Handoff { state, .. } if state == "queued")), "{kinds:?}");
+    // The reply to the "person" key answers no message: one answer, not two.
+    assert_eq!(kinds.iter().filter(|e| matches!(e, Event::Answered { .. })).count(), 1, "{kinds:?}");
     // The log holds kinds and ids, not the citizen's words.
     let raw: Vec<String> = events.iter().map(|e| serde_json::to_string(&e.event).unwrap()).collect();
     assert!(raw.iter().all(|r| !r.contains("kostet")), "{raw:?}");

@@ -66,6 +66,9 @@ pub(crate) async fn citizen_typing(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// When a deletion erases the plug-ins' data a second time.
+const ERASE_AGAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `DELETE /api/v1/conversations/{id}`: the citizen ends the conversation; its transcript and
 /// contact data are deleted at once.
 pub(crate) async fn delete_conversation(
@@ -80,6 +83,15 @@ pub(crate) async fn delete_conversation(
             tracing::error!(error = %e, "the plug-ins could not erase a conversation");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
         })?;
+        // An event written just before the deletion (its write runs off the turn's path) or a
+        // plug-in reading one at this moment may still land: a second pass takes it.
+        let (host, id) = (host.clone(), id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(ERASE_AGAIN).await;
+            if let Err(e) = host.erase(&id).await {
+                tracing::warn!(error = %e, "the plug-ins' second erase failed");
+            }
+        });
     }
     deleted?;
     Ok(StatusCode::NO_CONTENT)

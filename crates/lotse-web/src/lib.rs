@@ -119,6 +119,8 @@ pub struct AppState {
     streams: Arc<conn::Streams>,
     /// The plug-ins switched on, and the signal that their event log grew.
     plugins: std::sync::OnceLock<(Arc<lotse_plugin::Host>, Arc<tokio::sync::Notify>)>,
+    /// The campaign codes the city counts (`[plugins] campaigns`); others are not kept.
+    campaigns: std::sync::OnceLock<Vec<String>>,
 }
 
 impl AppState {
@@ -145,7 +147,15 @@ impl AppState {
             bridges: std::sync::OnceLock::new(),
             streams,
             plugins: std::sync::OnceLock::new(),
+            campaigns: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The campaign codes to count when a conversation starts with one (a poster's QR code);
+    /// a code not on the list is not kept, so that no one can write anything else into the
+    /// figures. Once.
+    pub fn count_campaigns(&self, codes: Vec<String>) {
+        let _ = self.campaigns.set(codes);
     }
 
     /// Runs the plug-ins of `host`: conversations are logged to `store`'s event log for them,
@@ -301,17 +311,10 @@ struct CreateBody {
     channel: Option<Channel>,
     #[serde(default)]
     lang: Option<Lang>,
-    /// The campaign the citizen came by (`?c=plakat-bus` on the page or the QR code): lower-case
-    /// letters, digits and dashes, at most 40; anything else is not counted.
+    /// The campaign the citizen came by (`?c=plakat-bus` on the page or the QR code); counted
+    /// only when it is one of the city's (`[plugins] campaigns`).
     #[serde(default)]
     campaign: Option<String>,
-}
-
-/// A campaign code as it may be counted.
-fn campaign_code(c: Option<String>) -> Option<String> {
-    c.filter(|c| {
-        (1..=40).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    })
 }
 
 #[derive(Serialize)]
@@ -429,7 +432,7 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("The request body is not valid: {e}"))
         })?
     };
-    let campaign = campaign_code(body.campaign);
+    let campaign = body.campaign.filter(|c| state.campaigns.get().is_some_and(|known| known.contains(c)));
     let (id, reply) =
         state.sessions.start_from(body.channel.unwrap_or_default(), body.lang.unwrap_or_default(), campaign);
     state.metrics.conversations.inc();

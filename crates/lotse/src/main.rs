@@ -364,6 +364,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let names: Vec<&str> = host.plugins().iter().map(|p| p.manifest().name).collect();
                 eprintln!("plug-ins: {}", names.join(", "));
                 state.use_plugins(host, store);
+                state.count_campaigns(plugins_config.campaigns.clone());
             }
             if let Some(token) = bridge_token.filter(|t| !t.is_empty()) {
                 state.allow_bridges(&token).map_err(anyhow::Error::msg).context("[bridge] token")?;

@@ -227,7 +227,8 @@
       ["Rückrufe offen / geplant / erledigt", `${f.callbacks_open} / ${f.callbacks_scheduled} / ${f.callbacks_done}`],
     ];
     $("#figures").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
-    await Promise.all([loadFigures(), loadFeedback()]);
+    // A plug-in that fails to answer leaves the rest of the page as it is.
+    await Promise.allSettled([loadFigures(), loadFeedback()]);
     const [a, t] = await Promise.all([api("/staff/api/admin/accounts"), api("/staff/api/admin/audit")]);
     $("#accounts").replaceChildren(...a.accounts.map((acc) => {
       const tr = el("tr");
@@ -255,13 +256,20 @@
 
   const plugin = (name) => (me.plugins || []).includes(name);
   const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(1).replace(".", ",")} %`);
-  const row = (...cells) => { const tr = el("tr"); for (const c of cells) tr.append(el("td", {}, String(c))); return tr; };
+  const row = (head, ...cells) => {
+    const tr = el("tr");
+    tr.append(el("th", { scope: "row" }, String(head)));
+    for (const c of cells) tr.append(el("td", {}, String(c)));
+    return tr;
+  };
 
   // The figures plug-in: totals and derived shares of the last 30 days.
   async function loadFigures() {
     $("#plugin-figures").hidden = !plugin("figures");
     if (!plugin("figures")) return;
-    const f = await api("/staff/p/figures/admin/daily");
+    let f;
+    try { f = await api("/staff/p/figures/admin/daily"); }
+    catch (e) { $("#pf-rows").replaceChildren(row("Die Kennzahlen konnten nicht geladen werden", e.message)); return; }
     const n = (k) => f.totals[k] || 0;
     $("#pf-rows").replaceChildren(
       row("Gespräche", n("conversations")), row("Beantwortete Nachrichten", n("answers")),
@@ -276,7 +284,9 @@
   async function loadFeedback() {
     $("#plugin-feedback").hidden = !plugin("feedback");
     if (!plugin("feedback")) return;
-    const s = await api("/staff/p/feedback/summary");
+    let s;
+    try { s = await api("/staff/p/feedback/summary"); }
+    catch (e) { $("#fb-votes").textContent = `Die Rückmeldungen konnten nicht geladen werden: ${e.message}`; return; }
     $("#fb-votes").textContent = `hat geholfen: ${s.helpful}, hat nicht geholfen: ${s.not_helpful}`;
     $("#fb-reasons").replaceChildren(...s.reasons.map(([r, k]) => row(REASONS[r] || r, k)));
     $("#fb-services").replaceChildren(...s.services.slice(0, 20).map(([id, up, down]) => row(id, up, down)));

@@ -1,7 +1,8 @@
 /*! Lotse chat widget. One script tag:
  *   <script src="https://lotse.example/widget.js" data-api="https://lotse.example" defer></script>
  * Options (data-…): api, lang (de|en), position (right|left), color, logo, title, greeting,
- * mode (widget|kiosk), idle (kiosk: seconds until reset).
+ * mode (widget|kiosk), idle (kiosk: seconds until reset), campaign-param (the page address parameter
+ * that carries a campaign code, default c).
  * Everything lives in a shadow root: the host page's CSS cannot reach it, and it leaves no
  * globals. Text from the assistant, staff or citizens is only ever set as text, never as HTML;
  * links come only from a reply's sources. */
@@ -29,7 +30,7 @@
       cbName: "Name (freiwillig)", cbSend: "Rückruf anfordern", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.",
       lang: "Sprache", offline: "Keine Verbindung zum Server.", qr: "QR-Code zum Mitnehmen",
       consent_required: "Bitte bestätigen Sie Ihr Einverständnis.", invalid_contact: "Bitte prüfen Sie die Telefonnummer oder E-Mail-Adresse.",
-      helped: "Hat Ihnen das geholfen?", yes: "Ja", no: "Nein", why: "Was hat nicht gepasst?", wrong: "Die Auskunft ist falsch", outdated: "Die Auskunft ist veraltet", unclear: "Ich verstehe die Antwort nicht", not_sought: "Das habe ich nicht gesucht", other: "Etwas anderes",
+      helped: "Hat Ihnen das geholfen?", yes: "Ja", no: "Nein", why: "Was hat nicht gepasst? (bitte eine Antwort wählen)", wrong: "Die Auskunft ist falsch", outdated: "Die Auskunft ist veraltet", unclear: "Ich verstehe die Antwort nicht", not_sought: "Das habe ich nicht gesucht", other: "Etwas anderes",
       comment: "Anmerkung (freiwillig, bitte ohne persönliche Daten)", voteSend: "Rückmeldung senden", thanks: "Danke für Ihre Rückmeldung.",
       rate_limited: "Zu viele Anfragen. Bitte warten Sie einen Moment.", busy: "Gerade werden viele Fragen beantwortet. Bitte senden Sie Ihre gleich noch einmal.", conversation_full: "Dieses Gespräch ist sehr lang geworden. Bitte beginnen Sie ein neues.", message_too_long: "Die Nachricht ist zu lang.",
     },
@@ -43,7 +44,7 @@
       cbName: "Name (optional)", cbSend: "Request a callback", error: "Sorry, that did not work. Please try again.",
       lang: "Language", offline: "No connection to the server.", qr: "QR code to take along",
       consent_required: "Please confirm your consent.", invalid_contact: "Please check the phone number or e-mail address.",
-      helped: "Did this help you?", yes: "Yes", no: "No", why: "What was not right?", wrong: "The information is wrong", outdated: "The information is out of date", unclear: "I do not understand the answer", not_sought: "It is not what I was looking for", other: "Something else",
+      helped: "Did this help you?", yes: "Yes", no: "No", why: "What was not right? (please choose one)", wrong: "The information is wrong", outdated: "The information is out of date", unclear: "I do not understand the answer", not_sought: "It is not what I was looking for", other: "Something else",
       comment: "Comment (optional, please no personal data)", voteSend: "Send feedback", thanks: "Thank you for your feedback.",
       rate_limited: "Too many requests. Please wait a moment.", busy: "Many questions are being answered right now. Please send yours again in a moment.", conversation_full: "This conversation has become very long. Please start a new one.", message_too_long: "The message is too long.",
     },
@@ -120,7 +121,9 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
 .cb{display:grid;gap:6px;margin-top:8px}
 .cb input[type=text],.cb input[type=email],.cb input[type=tel]{border:1px solid #767676;border-radius:4px;padding:6px;width:100%}
 .cb fieldset{border:0;padding:0;margin:0;display:flex;gap:12px}
-.vote{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin-top:6px;font-size:.875em;white-space:normal}
+.vote{margin-top:6px;font-size:.875em;white-space:normal}
+.vote-body{display:flex;flex-wrap:wrap;align-items:center;gap:6px}
+.vote p[role=status]{margin:0}
 .vote button{background:#fff;color:var(--c);border:1px solid var(--c);border-radius:16px;padding:2px 12px;min-height:36px;cursor:pointer}
 .vf{display:grid;gap:6px;width:100%}
 .vf fieldset{border:0;padding:0;margin:0;display:grid;gap:4px}
@@ -234,8 +237,9 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     // The status region is there from the start, so that the thanks is announced; it takes the
     // focus from the button or form that goes.
     const status = h("p", { role: "status", tabindex: "-1" });
-    const box = h("div", { class: "vote" }, status);
-    const done = (focus) => { box.replaceChildren(status); status.textContent = t("thanks"); if (focus) status.focus(); };
+    const body = h("div", { class: "vote-body" });
+    const box = h("div", { class: "vote" }, body, status);
+    const done = (focus) => { body.replaceChildren(); status.textContent = t("thanks"); if (focus) status.focus(); };
     if (item.vote.done) { done(false); return box; }
     const id = "v" + Math.random().toString(36).slice(2);
     const msg = h("p", { role: "alert" });
@@ -262,10 +266,10 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
         const picked = f.querySelector("input:checked");
         send(false, picked && picked.value, text.value.trim());
       });
-      box.replaceChildren(f, status);
+      body.replaceChildren(f);
       f.querySelector("input").focus();
     };
-    box.prepend(h("span", { id: id + "q" }, t("helped")),
+    body.append(h("span", { id: id + "q" }, t("helped")),
       h("span", { role: "group", "aria-labelledby": id + "q" },
         h("button", { type: "button", onclick: () => send(true) }, h("span", { "aria-hidden": "true" }, "👍 "), t("yes")),
         h("button", { type: "button", onclick: why }, h("span", { "aria-hidden": "true" }, "👎 "), t("no"))), msg);
@@ -360,8 +364,9 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
 
   async function ensureConversation() {
     if (state.id) return;
-    // A campaign code on the page's address (?c=plakat-bus, from a poster's QR code) is counted.
-    const campaign = (new URLSearchParams(location.search).get("c") || "").toLowerCase();
+    // A campaign code on the page's address (?c=plakat-bus, from a poster's QR code; the name
+    // of the parameter is data-campaign-param) is counted when the city counts it.
+    const campaign = (new URLSearchParams(location.search).get(opt.campaignParam || "c") || "").toLowerCase();
     const body = { channel: KIOSK ? "kiosk" : "web", lang: state.lang, ...(/^[a-z0-9-]{1,40}$/.test(campaign) ? { campaign } : {}) };
     const r = await api("/api/v1/conversations", { method: "POST", body });
     state.id = r.id;
