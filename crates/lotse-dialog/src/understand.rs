@@ -52,11 +52,18 @@ pub fn clauses(text: &str) -> Vec<String> {
     out
 }
 
-/// Removes control characters (keeping line breaks as spaces), collapses whitespace and trims.
+/// Removes control characters (keeping line breaks as spaces), collapses whitespace and trims;
+/// at most the first [`MAX_MESSAGE_CHARS`] characters are read.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    squeeze(text.chars().take(MAX_MESSAGE_CHARS), text.len())
+}
+
+/// [`clean`] of any length: the characters without control and invisible direction marks,
+/// whitespace collapsed to single spaces, trimmed (`capacity`: the expected length in bytes).
+pub fn squeeze(chars: impl Iterator<Item = char>, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
     let mut space = false;
-    for c in text.chars().take(MAX_MESSAGE_CHARS) {
+    for c in chars {
         if c.is_whitespace() {
             space = true;
         } else if !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{feff}') {

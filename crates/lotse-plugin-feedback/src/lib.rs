@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use lotse_core::ConversationId;
 use lotse_handoff::Store;
 use lotse_handoff::log::{Event, Logged};
-use lotse_plugin::{FreeText, Manifest, Plugin, error, redact};
+use lotse_plugin::{FreeText, Manifest, Plugin, error, name_of, redact};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -252,9 +252,9 @@ impl Plugin for Feedback {
         .bind(conversation.as_str())
         .bind(i64::from(*turn))
         .bind(e.at_ms)
-        .bind(text(channel))
-        .bind(text(lang))
-        .bind(text(reply))
+        .bind(name_of(channel))
+        .bind(name_of(lang))
+        .bind(name_of(reply))
         .bind(serde_json::to_string(sources)?)
         .execute(store.pool())
         .await?;
@@ -295,9 +295,4 @@ impl Plugin for Feedback {
         }
         Ok(n)
     }
-}
-
-/// The name a value serialises to ("web", "de", "answer").
-fn text<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }

@@ -21,7 +21,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lotse_handoff::Store;
 use lotse_handoff::log::{Event, Logged};
-use lotse_plugin::{Manifest, Plugin, error};
+use lotse_plugin::{Manifest, Plugin, error, name_of};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -63,28 +63,23 @@ impl Figures {
     }
 }
 
-/// The name a value serialises to ("web", "de", "answer").
-fn text<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-}
-
 /// The counts an event adds: (channel, language, names).
 fn counts(event: &Event) -> (String, String, Vec<String>) {
     match event {
         Event::Started { channel, lang, campaign } => {
             let mut names = vec!["conversations".to_string()];
             names.extend(campaign.as_ref().map(|c| format!("campaign.{c}")));
-            (text(channel), text(lang), names)
+            (name_of(channel), name_of(lang), names)
         }
         Event::Answered { channel, lang, reply, generated_by, .. } => {
-            let mut names = vec!["answers".to_string(), format!("reply.{}", text(reply))];
+            let mut names = vec!["answers".to_string(), format!("reply.{}", name_of(reply))];
             if generated_by != "composer" {
                 names.push("written_by_model".into());
             }
-            (text(channel), text(lang), names)
+            (name_of(channel), name_of(lang), names)
         }
-        Event::Relayed { channel } => (text(channel), "-".into(), vec!["relayed".into()]),
-        Event::Handoff { channel, state } => (text(channel), "-".into(), vec![format!("handoff.{state}")]),
+        Event::Relayed { channel } => (name_of(channel), "-".into(), vec!["relayed".into()]),
+        Event::Handoff { channel, state } => (name_of(channel), "-".into(), vec![format!("handoff.{state}")]),
         Event::Unknown => (String::new(), String::new(), Vec::new()),
     }
 }

@@ -109,6 +109,11 @@ impl Host {
         &self.plugins
     }
 
+    /// The names of the plug-ins switched on.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.plugins.iter().map(|p| p.manifest().name).collect()
+    }
+
     /// The enabled plug-in called `name`.
     pub fn plugin(&self, name: &str) -> Option<&Arc<dyn Plugin>> {
         self.plugins.iter().find(|p| p.manifest().name == name)
@@ -195,6 +200,11 @@ impl Host {
     }
 }
 
+/// The name a value of the log serialises to ("web", "de", "answer"), for a plug-in's columns.
+pub fn name_of<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 /// A refusal in the API's shape (`{"error": {"code", "message"}}`), for plug-in routes.
 pub fn error(status: axum::http::StatusCode, code: &str, message: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -216,19 +226,8 @@ pub fn redact(text: &str, max: usize) -> String {
     });
     static NUMBER: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r"\+?\d(?:[\d /().-]*\d){5,}").expect("valid pattern"));
-    let mut clean = String::with_capacity(text.len().min(max * 4));
-    let mut space = false;
-    for c in text.chars() {
-        if c.is_whitespace() {
-            space = true;
-        } else if !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{feff}') {
-            if space && !clean.is_empty() {
-                clean.push(' ');
-            }
-            space = false;
-            clean.push(c);
-        }
-    }
+    // The chat input's own cleaning, over the whole text (it is cut after redaction).
+    let clean = lotse_dialog::understand::squeeze(text.chars(), text.len().min(max * 4));
     let clean = EMAIL.replace_all(&clean, "[E-Mail]");
     let clean = IBAN.replace_all(&clean, "[IBAN]");
     let clean = NUMBER.replace_all(&clean, |c: &regex::Captures<'_>| {

@@ -79,6 +79,18 @@ async fn counted(store: &Store, plugin: &str) -> Vec<i64> {
     rows.iter().map(|r| r.get::<i64, _>(0)).collect()
 }
 
+/// An event at place `seq` in a form this version may not know, as a newer node writes it.
+async fn written_by_a_newer_node(store: &Store, seq: i64, kind: &str, body: &str) {
+    sqlx::query("INSERT INTO events (seq, at_ms, conversation_id, kind, body) VALUES ($1, 1, 'a', $2, $3)")
+        .bind(seq)
+        .bind(kind)
+        .bind(body)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE event_seq SET seq = $1").bind(seq).execute(store.pool()).await.unwrap();
+}
+
 fn answered(turn: u32) -> Event {
     Event::Answered {
         channel: Channel::Web,
@@ -152,12 +164,7 @@ async fn each_plugin_reads_every_event_once_from_its_own_position() {
     assert_eq!(counted(&store, "late").await.last(), Some(&after));
 
     // An event this version cannot read (a newer node wrote it) is passed over, not stuck on.
-    sqlx::query("INSERT INTO events (seq, at_ms, conversation_id, kind, body) VALUES ($1, 1, NULL, 'survey', '{\"kind\":\"survey\"}')")
-        .bind(after + 1)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE event_seq SET seq = $1").bind(after + 1).execute(store.pool()).await.unwrap();
+    written_by_a_newer_node(&store, after + 1, "survey", r#"{"kind":"survey"}"#).await;
     let last = store.append_event(3_000 + 86_400_000, Some(&a), &answered(5)).await.unwrap();
     assert_eq!(host.dispatch().await.unwrap(), 2);
     assert_eq!(counted(&store, "counter").await.last(), Some(&last));
@@ -165,12 +172,7 @@ async fn each_plugin_reads_every_event_once_from_its_own_position() {
 
     // But an answer in a form this version cannot read is left for the node that wrote it: the
     // reading stops there rather than pass it for every node.
-    sqlx::query("INSERT INTO events (seq, at_ms, conversation_id, kind, body) VALUES ($1, 1, 'a', 'answered', '{\"kind\":\"answered\",\"mood\":1}')")
-        .bind(last + 1)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE event_seq SET seq = $1").bind(last + 1).execute(store.pool()).await.unwrap();
+    written_by_a_newer_node(&store, last + 1, "answered", r#"{"kind":"answered","mood":1}"#).await;
     store.append_event(4_000 + 86_400_000, Some(&a), &answered(6)).await.unwrap();
     assert_eq!(host.dispatch().await.unwrap(), 0);
     assert_eq!(store.plugin_position("counter").await.unwrap(), last);

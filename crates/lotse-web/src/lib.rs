@@ -437,7 +437,7 @@ async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> 
         state.sessions.start_from(body.channel.unwrap_or_default(), body.lang.unwrap_or_default(), campaign);
     state.metrics.conversations.inc();
     state.metrics.reply(reply.kind);
-    let plugins = state.plugins().map(|h| h.plugins().iter().map(|p| p.manifest().name).collect()).unwrap_or_default();
+    let plugins = state.plugins().map(|h| h.names()).unwrap_or_default();
     Ok((StatusCode::CREATED, Json(CreateResponse { id, reply, plugins })).into_response())
 }
 

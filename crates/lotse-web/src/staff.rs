@@ -444,8 +444,7 @@ async fn logout(State(state): State<Arc<AppState>>, Extension(ctx): Extension<St
 
 async fn me(State(state): State<Arc<AppState>>, Extension(ctx): Extension<StaffCtx>) -> Json<serde_json::Value> {
     // The plug-ins switched on: the console shows their panels.
-    let plugins: Vec<&str> =
-        state.plugins().map(|h| h.plugins().iter().map(|p| p.manifest().name).collect()).unwrap_or_default();
+    let plugins: Vec<&str> = state.plugins().map(|h| h.names()).unwrap_or_default();
     Json(serde_json::json!({
         "name": ctx.account.name,
         "display_name": ctx.account.display_name,

@@ -68,7 +68,12 @@ struct Server {
 }
 
 fn server(config: HandoffConfig) -> Server {
-    server_with(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() })
+    server_plugged(config, &[])
+}
+
+/// [`server`] with the named plug-ins switched on.
+fn server_plugged(config: HandoffConfig, plugins: &[&str]) -> Server {
+    server_full(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() }, plugins)
 }
 
 fn server_with(config: HandoffConfig, limits: lotse_web::Limits) -> Server {
@@ -1245,11 +1250,7 @@ fn postgres_restarted_mid_conversation_answers_503_meanwhile_loses_nothing_and_r
 
 #[test]
 fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted() {
-    let s = server_full(
-        config(open_schedule()),
-        lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() },
-        &["feedback"],
-    );
+    let s = server_plugged(config(open_schedule()), &["feedback"]);
     s.add_staff("anna", Role::Staff);
     let id = s.conversation();
     let answer = s.say(&id, "Was kostet ein Reisepass?");
@@ -1307,11 +1308,7 @@ fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted()
 
 #[test]
 fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
-    let s = server_full(
-        config(open_schedule()),
-        lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() },
-        &["figures"],
-    );
+    let s = server_plugged(config(open_schedule()), &["figures"]);
     s.add_staff("chef", Role::Admin);
     s.add_staff("anna", Role::Staff);
     // Our own count, from what the API answered.

@@ -361,8 +361,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let state = lotse_web::AppState::with_desk(engine.clone(), limits, embeddings, desk);
             if let Some((host, store)) = plugins {
-                let names: Vec<&str> = host.plugins().iter().map(|p| p.manifest().name).collect();
-                eprintln!("plug-ins: {}", names.join(", "));
+                eprintln!("plug-ins: {}", host.names().join(", "));
                 state.use_plugins(host, store);
                 state.count_campaigns(plugins_config.campaigns.clone());
             }
