@@ -64,7 +64,18 @@ impl App {
     /// Builds the search index for `kb`, with the embedding stage when its model is fetched and
     /// not switched off.
     pub fn build_index(&self, kb: &KnowledgeBase) -> Result<SearchIndex> {
-        let index = SearchIndex::build(kb)?;
+        let mut index = SearchIndex::build(kb)?;
+        // The Hunspell dictionaries (Debian's hunspell-de-de and hunspell-en-us; another
+        // folder with LOTSE_HUNSPELL_DIR): typo correction leaves real words alone.
+        let dir = std::env::var_os("LOTSE_HUNSPELL_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+        match lotse_search::Lexicon::available(dir.as_deref()) {
+            Some(lexicon) => index = index.with_lexicon(Arc::new(lexicon)),
+            None => tracing::warn!(
+                "no Hunspell dictionaries (de_DE, en_US) in {}: real words may be read as typos; \
+                 scripts/system-packages installs them",
+                dir.as_deref().unwrap_or(Path::new(lotse_search::lexicon::SYSTEM_DIR)).display()
+            ),
+        }
         let dir = lotse_embed::Embedder::default_dir(&self.models);
         if !self.embeddings || !lotse_embed::Embedder::available(&dir) {
             return Ok(index);

@@ -39,6 +39,20 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// The infinitive of a separable verb's zu-form, folded: "anzumelden" → "anmelden",
+/// "abzumelden" → "abmelden", "zuzuordnen" → "zuordnen". German puts "zu" between the particle
+/// and the verb ("um ein Gewerbe anzumelden"), where the records write the plain infinitive.
+pub fn without_infix_zu(folded: &str) -> Option<String> {
+    const PARTICLES: &[&str] = &[
+        "ab", "an", "auf", "aus", "bei", "dar", "ein", "fest", "frei", "her", "hin", "hinzu", "los", "mit", "nach",
+        "teil", "um", "vor", "weg", "weiter", "wieder", "zu", "zurueck", "zusammen",
+    ];
+    PARTICLES.iter().find_map(|p| {
+        let verb = folded.strip_prefix(p)?.strip_prefix("zu")?;
+        (verb.len() >= 4 && verb.ends_with('n')).then(|| format!("{p}{verb}"))
+    })
+}
+
 /// The nouns a German verb in "-ieren" is made into, folded: "demonstrieren" → "demonstration",
 /// "registriert" → "registrierung", "reparieren" → "reparatur", "studieren" → "studium". A
 /// citizen writes the verb ("Wir wollen demonstrieren") where the record names the act.
@@ -921,6 +935,17 @@ mod tests {
         assert!(nouns_of_verb("registriert").contains(&"registrierung".to_string()));
         assert!(nouns_of_verb("studiere").contains(&"studium".to_string()));
         assert!(nouns_of_verb("anmelden").is_empty());
+    }
+
+    #[test]
+    fn a_separable_verbs_zu_form_reads_as_its_infinitive() {
+        assert_eq!(without_infix_zu("anzumelden").as_deref(), Some("anmelden"));
+        assert_eq!(without_infix_zu("anzuzeigen").as_deref(), Some("anzeigen"));
+        assert_eq!(without_infix_zu("zuzuordnen").as_deref(), Some("zuordnen"));
+        assert_eq!(without_infix_zu("zurueckzugeben").as_deref(), Some("zurueckgeben"));
+        for w in ["anmelden", "anzug", "zug", "umzug", "abzuege"] {
+            assert_eq!(without_infix_zu(w), None, "{w}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! async runtime.
 
 pub mod analysis;
+pub mod lexicon;
 pub mod rank;
 
 use std::collections::{HashMap, HashSet};
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use lotse_embed::Embedder;
 
 pub use analysis::{Analyzer, fold, split_sentences};
+pub use lexicon::Lexicon;
 use lotse_knowledge::KnowledgeBase;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
@@ -369,10 +371,10 @@ impl Shape {
 /// Prepositions before a place name, as written (lower case).
 const PLACE_PREPOSITIONS: &[&str] = &["in", "nach", "aus", "from", "to", "near"];
 
-/// The [`Shape`] of each word of `text`, in the order of [`analysis::words`] over the folded text
-/// (folding keeps word boundaries, so the sequences line up).
-fn word_shapes(text: &str) -> Vec<Shape> {
-    // Byte offsets of each word; separators may be several bytes long ("–", "„").
+/// Each word of `text` as written, with its byte offset, in the order of [`analysis::words`]
+/// over the folded text.
+fn raw_words(text: &str) -> Vec<(usize, &str)> {
+    // Separators may be several bytes long ("–", "„").
     let mut raw: Vec<(usize, &str)> = Vec::new();
     let mut start = None;
     for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
@@ -385,6 +387,13 @@ fn word_shapes(text: &str) -> Vec<Shape> {
             _ => {}
         }
     }
+    raw
+}
+
+/// The [`Shape`] of each word of `text`, in the order of [`analysis::words`] over the folded text
+/// (folding keeps word boundaries, so the sequences line up).
+fn word_shapes(text: &str) -> Vec<Shape> {
+    let raw = raw_words(text);
     let has_lower_start = raw.iter().any(|(_, w)| w.chars().next().is_some_and(char::is_lowercase));
     let has_upper_start = raw.iter().skip(1).any(|(_, w)| w.chars().next().is_some_and(char::is_uppercase));
     // English does not capitalise nouns, so casing says nothing there.
@@ -449,6 +458,8 @@ pub struct SearchIndex {
     /// start): near 1 for nouns, near 0 for verbs and adjectives.
     noun_share: HashMap<String, f32>,
     dense: Option<Dense>,
+    /// Real words of the question's languages: a word they know is never taken for a typo.
+    lexicon: Option<Arc<Lexicon>>,
 }
 
 /// The shortest word whose English inflections are looked for.
@@ -646,7 +657,20 @@ impl SearchIndex {
             record_words,
             noun_share,
             dense: None,
+            lexicon: None,
         })
+    }
+
+    /// Adds dictionaries of real words: a word of the question that one of them knows is not
+    /// corrected to a knowledge word it resembles ("Tasche" is not *Tausch*).
+    pub fn with_lexicon(mut self, lexicon: Arc<Lexicon>) -> SearchIndex {
+        self.lexicon = Some(lexicon);
+        self
+    }
+
+    /// Whether the dictionaries of real words are on.
+    pub fn has_lexicon(&self) -> bool {
+        self.lexicon.is_some()
     }
 
     /// Adds dense re-ranking: embeds every service of `kb` (the same knowledge this index was
@@ -788,6 +812,7 @@ impl SearchIndex {
         let all_words: Vec<&str> = analysis::words(&folded).collect();
         let all_stems: Vec<String> = all_words.iter().map(|w| self.analyzer.stem(w)).collect();
         let shapes = word_shapes(query);
+        let raw = raw_words(query);
         let separable = self.separable_verbs(&folded);
         let mut concepts: Vec<Concept> = Vec::new();
         // Colloquial phrases first: their words are consumed by the phrase.
@@ -892,6 +917,13 @@ impl SearchIndex {
                 }
             }
             if terms.is_empty()
+                && let Some(verb) = analysis::without_infix_zu(w)
+                && let stem = self.analyzer.stem(&verb)
+                && self.doc_freq.contains_key(&stem)
+            {
+                terms.push((stem, W_WORD));
+            }
+            if terms.is_empty()
                 && let Some(noun) = analysis::nouns_of_verb(w)
                     .iter()
                     .map(|n| self.analyzer.stem(n))
@@ -904,7 +936,12 @@ impl SearchIndex {
             {
                 terms.push((c, W_WORD));
             }
+            // A real word ("Tasche", "night") is not a misspelling of a knowledge word it
+            // resembles ("Tausch", "nicht").
+            let real_word =
+                || self.lexicon.as_ref().is_some_and(|l| raw.get(i).is_some_and(|(_, r)| fold(r) == *w && l.knows(r)));
             if terms.is_empty()
+                && !real_word()
                 && let Some(c) = self.correct_word(w).or_else(|| self.correct(&token.stem))
             {
                 terms.push((c, W_TYPO));
@@ -1350,6 +1387,32 @@ mod tests {
                 assert!(conf >= answer_threshold(), "{q:?}: confidence {conf} too low");
             }
         }
+    }
+
+    #[test]
+    fn a_real_word_is_no_typo_of_a_knowledge_word() {
+        let Some(lexicon) = Lexicon::available(None) else {
+            assert!(std::env::var_os("CI").is_none(), "scripts/system-packages installs the Hunspell dictionaries");
+            return;
+        };
+        let terms = |index: &SearchIndex, q: &str| -> Vec<String> {
+            index.question_terms(q).into_iter().map(|(t, _)| t).collect()
+        };
+        let hund = index().analyzer.stem("hunde");
+        // Without the dictionaries "Runde" is read as a misspelt "Hunde" ...
+        assert!(terms(&index(), "Noch eine Runde").contains(&hund));
+        let index = index().with_lexicon(Arc::new(lexicon));
+        // ... with them it is a word of its own that no record uses; a typo is still corrected.
+        assert!(!terms(&index, "Noch eine Runde").contains(&hund));
+        assert!(terms(&index, "Meine Hnude").contains(&hund), "{:?}", terms(&index, "Meine Hnude"));
+    }
+
+    #[test]
+    fn a_separable_verbs_zu_form_finds_the_infinitive() {
+        let index = index();
+        let anmeld = index.analyzer.stem("anmelden");
+        let terms: Vec<String> = index.question_terms("um den Hund anzumelden").into_iter().map(|(t, _)| t).collect();
+        assert!(terms.contains(&anmeld), "{terms:?}");
     }
 
     #[test]
