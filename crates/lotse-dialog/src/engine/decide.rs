@@ -563,6 +563,11 @@ impl Engine {
         if close.iter().all(|&i| named(i).0 > 0 && named(i) < first_named) {
             return None;
         }
+        // The question says the first one's own name whole ("Auto abmelden": *Fahrzeug
+        // abmelden*) and names none of the others: they only mention its words.
+        if first_named.1 > 0 && close.iter().all(|&i| named(i) == (0, 0)) {
+            return None;
+        }
         let mut options = vec![first.index];
         options.extend(close);
         Some(options)
