@@ -67,13 +67,14 @@ impl App {
         let mut index = SearchIndex::build(kb)?;
         // The Hunspell dictionaries (Debian's hunspell-de-de and hunspell-en-us; another
         // folder with LOTSE_HUNSPELL_DIR): typo correction leaves real words alone.
-        let dir = std::env::var_os("LOTSE_HUNSPELL_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
-        match lotse_search::Lexicon::available(dir.as_deref()) {
-            Some(lexicon) => index = index.with_lexicon(Arc::new(lexicon)),
-            None => tracing::warn!(
-                "no Hunspell dictionaries (de_DE, en_US) in {}: real words may be read as typos; \
-                 scripts/system-packages installs them",
-                dir.as_deref().unwrap_or(Path::new(lotse_search::lexicon::SYSTEM_DIR)).display()
+        let dir = std::env::var_os("LOTSE_HUNSPELL_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from(HUNSPELL_DIR), PathBuf::from);
+        match load_lexicon(&dir) {
+            Ok(lexicon) => index = index.with_lexicon(Arc::new(lexicon)),
+            Err(e) => tracing::warn!(
+                "no Hunspell dictionaries ({e:#}): real words may be read as typos; \
+                 scripts/system-packages installs them"
             ),
         }
         let dir = lotse_embed::Embedder::default_dir(&self.models);
@@ -194,4 +195,51 @@ pub fn start_plugins(
 /// Loads the knowledge of a folder (`services/`, `offices/`, `synonyms.toml`).
 pub fn load(dir: &Path) -> Result<KnowledgeBase> {
     lotse_knowledge::load_dir(dir).with_context(|| format!("loading knowledge from {}", dir.display()))
+}
+
+/// Where Debian's Hunspell packages (`hunspell-de-de`, `hunspell-en-us`) put their
+/// dictionaries.
+pub const HUNSPELL_DIR: &str = "/usr/share/hunspell";
+
+/// The dictionaries the search reads: German, the records' language, and English, the other
+/// language citizens ask in.
+pub const HUNSPELL_NAMES: &[&str] = &["de_DE", "en_US"];
+
+/// Reads [`HUNSPELL_NAMES`]' `.aff` and `.dic` files from `dir` for the search's typo
+/// correction (`lotse_search::Lexicon`).
+pub fn load_lexicon(dir: &Path) -> Result<lotse_search::Lexicon> {
+    let mut texts = Vec::new();
+    for name in HUNSPELL_NAMES {
+        let read = |ext: &str| {
+            let path = dir.join(format!("{name}.{ext}"));
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        texts.push((*name, read("aff")?, read("dic")?));
+    }
+    Ok(lotse_search::Lexicon::parse(texts.iter().map(|(name, aff, dic)| lotse_search::DictionaryText {
+        name,
+        aff,
+        dic,
+    }))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_dictionary_is_an_error_naming_its_file() {
+        let e = load_lexicon(Path::new("/nonexistent")).err().expect("no dictionaries there");
+        assert!(format!("{e:#}").contains("/nonexistent/de_DE.aff"), "{e:#}");
+    }
+
+    #[test]
+    fn the_systems_dictionaries_know_german_and_english_words() {
+        let Ok(lexicon) = load_lexicon(Path::new(HUNSPELL_DIR)) else {
+            assert!(std::env::var_os("CI").is_none(), "scripts/system-packages installs the Hunspell dictionaries");
+            return;
+        };
+        assert!(lexicon.knows("Tasche") && lexicon.knows("night"));
+        assert!(!lexicon.knows("Personalasuweis"));
+    }
 }

@@ -4,19 +4,10 @@
 //! ("Personalasuweis" → Personalausweis). Without knowing which words exist, a real word one or
 //! two letters from a knowledge word is "corrected" too: "Tasche" became *Tausch* (and the
 //! question about a stolen bag pointed at exchanging a licence), "schlecht" *Geschlecht*,
-//! "night" *nicht*. A [`Lexicon`] holds the system's Hunspell dictionaries (Debian's
-//! `hunspell-de-de` and `hunspell-en-us`, read with the `spellbook` crate, which implements
-//! Hunspell's affix and compound rules); a word one of them accepts is a word, not a typo, and
-//! stays what it is: known to the records or not.
-
-use std::path::{Path, PathBuf};
-
-/// Where Debian's Hunspell packages put their dictionaries.
-pub const SYSTEM_DIR: &str = "/usr/share/hunspell";
-
-/// The dictionaries read by default: German (the records' language) and English (the other
-/// language citizens ask in).
-pub const DEFAULT_NAMES: &[&str] = &["de_DE", "en_US"];
+//! "night" *nicht*. A [`Lexicon`] holds Hunspell dictionaries (on Debian the packages
+//! `hunspell-de-de` and `hunspell-en-us`, which `lotse-app` reads; parsed with the `spellbook`
+//! crate, which implements Hunspell's affix and compound rules); a word one of them accepts is a
+//! word, not a typo, and stays what it is: known to the records or not.
 
 /// Real words of the languages questions are asked in.
 pub struct Lexicon {
@@ -25,33 +16,30 @@ pub struct Lexicon {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LexiconError {
-    #[error("dictionary {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("dictionary {name}: {message}")]
-    Parse { name: String, message: String },
+#[error("dictionary {name}: {message}")]
+pub struct LexiconError {
+    name: String,
+    message: String,
+}
+
+/// One Hunspell dictionary as text: its name ("de_DE") and its `.aff` and `.dic` files.
+pub struct DictionaryText<'a> {
+    pub name: &'a str,
+    pub aff: &'a str,
+    pub dic: &'a str,
 }
 
 impl Lexicon {
-    /// Reads `NAME.aff` and `NAME.dic` for each of `names` from `dir`.
-    pub fn load(dir: &Path, names: &[&str]) -> Result<Lexicon, LexiconError> {
-        let read = |path: PathBuf| std::fs::read_to_string(&path).map_err(|source| LexiconError::Read { path, source });
-        let mut dictionaries = Vec::new();
-        for name in names {
-            let aff = read(dir.join(format!("{name}.aff")))?;
-            let dic = read(dir.join(format!("{name}.dic")))?;
-            let d = spellbook::Dictionary::new(&aff, &dic)
-                .map_err(|e| LexiconError::Parse { name: name.to_string(), message: e.to_string() })?;
-            dictionaries.push(d);
+    /// Parses the dictionaries.
+    pub fn parse<'a>(dictionaries: impl IntoIterator<Item = DictionaryText<'a>>) -> Result<Lexicon, LexiconError> {
+        let mut out = Lexicon { dictionaries: Vec::new(), names: Vec::new() };
+        for d in dictionaries {
+            let parsed = spellbook::Dictionary::new(d.aff, d.dic)
+                .map_err(|e| LexiconError { name: d.name.to_string(), message: e.to_string() })?;
+            out.dictionaries.push(parsed);
+            out.names.push(d.name.to_string());
         }
-        Ok(Lexicon { dictionaries, names: names.iter().map(|n| n.to_string()).collect() })
-    }
-
-    /// The default dictionaries from `dir` (the system's when `None`), or `None` where they are
-    /// not installed: the search then corrects every word no record knows, as before.
-    pub fn available(dir: Option<&Path>) -> Option<Lexicon> {
-        let dir = dir.unwrap_or(Path::new(SYSTEM_DIR));
-        Lexicon::load(dir, DEFAULT_NAMES).ok()
+        Ok(out)
     }
 
     /// The dictionaries' names ("de_DE", "en_US").
@@ -72,32 +60,48 @@ impl Lexicon {
     }
 }
 
+/// The system's German and English dictionaries for the tests, where Debian's packages put
+/// them; `None` where they are not installed (a failure under CI, whose setup installs them).
+#[cfg(test)]
+pub(crate) fn system_for_tests() -> Option<Lexicon> {
+    let read = |name: &str, ext: &str| std::fs::read_to_string(format!("/usr/share/hunspell/{name}.{ext}")).ok();
+    let texts: Option<Vec<(String, String, String)>> =
+        ["de_DE", "en_US"].iter().map(|n| Some((n.to_string(), read(n, "aff")?, read(n, "dic")?))).collect();
+    let Some(texts) = texts else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Hunspell dictionaries are missing: scripts/system-packages installs hunspell-de-de and hunspell-en-us"
+        );
+        return None;
+    };
+    Some(
+        Lexicon::parse(texts.iter().map(|(name, aff, dic)| DictionaryText { name, aff, dic }))
+            .expect("the system's dictionaries parse"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn system() -> Option<Lexicon> {
-        let l = Lexicon::available(None);
-        if l.is_none() && std::env::var_os("CI").is_some() {
-            panic!("the Hunspell dictionaries are missing: scripts/setup installs hunspell-de-de and hunspell-en-us");
-        }
-        l
-    }
-
     #[test]
     fn knows_words_in_any_casing_and_not_typos() {
-        let Some(l) = system() else { return };
+        let Some(l) = system_for_tests() else { return };
+        assert_eq!(l.names(), ["de_DE", "en_US"]);
         for w in ["Tasche", "tasche", "schlecht", "Ausreden", "night", "nurses", "Hundesteuer", "würden"] {
             assert!(l.knows(w), "{w}");
         }
-        for w in ["Personalasuweis", "Führerschien", "anmleden", "Kidnergeld", "Niederlasungserlaubnis", ""] {
+        for w in ["Personalasuweis", "Führerschien", "anmleden", "Kidnergeld", "Niederlasungserlaubnis", "", "24"] {
             assert!(!l.knows(w), "{w}");
         }
     }
 
     #[test]
-    fn a_missing_folder_is_an_error_naming_the_file() {
-        let e = Lexicon::load(Path::new("/nonexistent"), DEFAULT_NAMES).err().expect("no dictionaries there");
-        assert!(e.to_string().contains("de_DE.aff"), "{e}");
+    fn a_small_dictionary_of_its_own_knows_its_words_and_their_affixes() {
+        let aff = "SET UTF-8\nSFX S Y 1\nSFX S 0 s .\n";
+        let dic = "2\nAmt/S\nHund\n";
+        let l = Lexicon::parse([DictionaryText { name: "mini", aff, dic }]).expect("parses");
+        assert!(l.knows("Amt") && l.knows("Amts") && l.knows("hund"));
+        assert!(!l.knows("Hunds") && !l.knows("Katze"));
     }
 }
