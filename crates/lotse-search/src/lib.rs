@@ -784,6 +784,16 @@ impl SearchIndex {
         self.idf(df) / self.idf(0).max(f32::MIN_POSITIVE)
     }
 
+    /// The index term `stem` is without its last letter or two, where that is a knowledge word of
+    /// four letters or more.
+    fn without_ending(&self, stem: &str) -> Option<String> {
+        let cuts: Vec<usize> = stem.char_indices().map(|(i, _)| i).rev().take(2).collect();
+        cuts.into_iter()
+            .map(|i| &stem[..i])
+            .find(|p| p.chars().count() >= 4 && self.doc_freq.contains_key(*p))
+            .map(str::to_string)
+    }
+
     /// The closest index term to a misspelt stem, if one is close enough.
     fn correct(&self, stem: &str) -> Option<String> {
         closest(stem, &self.terms_by_len, |t| self.doc_freq.get(t).copied().unwrap_or(0))
@@ -943,6 +953,14 @@ impl SearchIndex {
             if terms.is_empty()
                 && !real_word()
                 && let Some(c) = self.correct_word(w).or_else(|| self.correct(&token.stem))
+            {
+                terms.push((c, W_TYPO));
+            }
+            // A real word that differs from a knowledge word by an ending the stemmer keeps
+            // ("Möbeln", "Rentner": *Möbel*, *Rente*) is that word; correction had found it.
+            if terms.is_empty()
+                && real_word()
+                && let Some(c) = self.without_ending(&token.stem)
             {
                 terms.push((c, W_TYPO));
             }
@@ -1402,6 +1420,9 @@ mod tests {
         // ... with them it is a word of its own that no record uses; a typo is still corrected.
         assert!(!terms(&index, "Noch eine Runde").contains(&hund));
         assert!(terms(&index, "Meine Hnude").contains(&hund), "{:?}", terms(&index, "Meine Hnude"));
+        // A real word with an ending the stemmer keeps is still the knowledge's word.
+        let moebel = index.analyzer.stem(&fold("Möbel"));
+        assert!(terms(&index, "Wohin mit alten Möbeln?").contains(&moebel), "{:?}", terms(&index, "alten Möbeln"));
     }
 
     #[test]
