@@ -371,6 +371,9 @@ impl Shape {
 /// Prepositions before a place name, as written (lower case).
 const PLACE_PREPOSITIONS: &[&str] = &["in", "nach", "aus", "from", "to", "near"];
 
+/// Articles between a place preposition and a place name ("aus der Ukraine", "in den USA").
+const PLACE_ARTICLES: &[&str] = &["der", "die", "den", "dem", "the"];
+
 /// Each word of `text` as written, with its byte offset, in the order of [`analysis::words`]
 /// over the folded text.
 fn raw_words(text: &str) -> Vec<(usize, &str)> {
@@ -405,8 +408,13 @@ fn word_shapes(text: &str) -> Vec<Shape> {
             let sentence_start = before.is_empty() || before.ends_with(['.', '!', '?', ':']);
             let first_upper = w.chars().next().is_some_and(char::is_uppercase);
             let all_upper = w.chars().all(|c| !c.is_lowercase());
-            let after_place_word =
-                i > 0 && PLACE_PREPOSITIONS.contains(&raw[i - 1].1) && before.ends_with(raw[i - 1].1);
+            // Or after one and an article ("aus der Ukraine", "in die Türkei").
+            let after_place_word = i > 0
+                && (PLACE_PREPOSITIONS.contains(&raw[i - 1].1) && before.ends_with(raw[i - 1].1)
+                    || i > 1
+                        && PLACE_ARTICLES.contains(&raw[i - 1].1)
+                        && PLACE_PREPOSITIONS.contains(&raw[i - 2].1)
+                        && before.ends_with(raw[i - 1].1));
             if after_place_word && first_upper && !all_upper && !sentence_start {
                 return Shape::Place;
             }
@@ -1490,6 +1498,9 @@ mod tests {
         assert_eq!(word_shapes("Fees in Hamburg?")[2], Shape::Place);
         assert_eq!(word_shapes("Ich ziehe nach Leipzig")[3], Shape::Place);
         assert_eq!(word_shapes("in Leipzig")[1], Shape::Place);
+        assert_eq!(word_shapes("Ich komme aus der Ukraine")[4], Shape::Place);
+        assert_eq!(word_shapes("Er kam in der Uniklinik zur Welt")[4], Shape::Place);
+        assert_ne!(word_shapes("Ich komme der Ukraine")[3], Shape::Place);
         assert_ne!(word_shapes("Ich bin in. Leipzig")[3], Shape::Place);
     }
 }
