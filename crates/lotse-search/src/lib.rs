@@ -393,10 +393,10 @@ fn raw_words(text: &str) -> Vec<(usize, &str)> {
     raw
 }
 
-/// The [`Shape`] of each word of `text`, in the order of [`analysis::words`] over the folded text
-/// (folding keeps word boundaries, so the sequences line up).
-fn word_shapes(text: &str) -> Vec<Shape> {
-    let raw = raw_words(text);
+/// The [`Shape`] of each word of `text` (`raw`: its [`raw_words`]), in the order of
+/// [`analysis::words`] over the folded text (folding keeps word boundaries, so the sequences
+/// line up).
+fn word_shapes(text: &str, raw: &[(usize, &str)]) -> Vec<Shape> {
     let has_lower_start = raw.iter().any(|(_, w)| w.chars().next().is_some_and(char::is_lowercase));
     let has_upper_start = raw.iter().skip(1).any(|(_, w)| w.chars().next().is_some_and(char::is_uppercase));
     // English does not capitalise nouns, so casing says nothing there.
@@ -676,11 +676,6 @@ impl SearchIndex {
         self
     }
 
-    /// Whether the dictionaries of real words are on.
-    pub fn has_lexicon(&self) -> bool {
-        self.lexicon.is_some()
-    }
-
     /// Adds dense re-ranking: embeds every service of `kb` (the same knowledge this index was
     /// built from) once, and each question at search time.
     pub fn with_embeddings(mut self, kb: &KnowledgeBase, embedder: Arc<Embedder>) -> Result<SearchIndex, Error> {
@@ -829,8 +824,8 @@ impl SearchIndex {
         let folded = fold(query);
         let all_words: Vec<&str> = analysis::words(&folded).collect();
         let all_stems: Vec<String> = all_words.iter().map(|w| self.analyzer.stem(w)).collect();
-        let shapes = word_shapes(query);
         let raw = raw_words(query);
+        let shapes = word_shapes(query, &raw);
         let separable = self.separable_verbs(&folded);
         let mut concepts: Vec<Concept> = Vec::new();
         // Colloquial phrases first: their words are consumed by the phrase.
@@ -954,23 +949,19 @@ impl SearchIndex {
             {
                 terms.push((c, W_WORD));
             }
-            // A real word ("Tasche", "night") is not a misspelling of a knowledge word it
-            // resembles ("Tausch", "nicht").
-            let real_word =
-                || self.lexicon.as_ref().is_some_and(|l| raw.get(i).is_some_and(|(_, r)| fold(r) == *w && l.knows(r)));
-            if terms.is_empty()
-                && !real_word()
-                && let Some(c) = self.correct_word(w).or_else(|| self.correct(&token.stem))
-            {
-                terms.push((c, W_TYPO));
-            }
-            // A real word that differs from a knowledge word by an ending the stemmer keeps
-            // ("Möbeln", "Rentner": *Möbel*, *Rente*) is that word; correction had found it.
-            if terms.is_empty()
-                && real_word()
-                && let Some(c) = self.without_ending(&token.stem)
-            {
-                terms.push((c, W_TYPO));
+            if terms.is_empty() {
+                // A real word ("Tasche", "night") is not a misspelling of a knowledge word it
+                // resembles ("Tausch", "nicht"); only one that differs from a knowledge word by
+                // an ending the stemmer keeps ("Möbeln", "Rentner": *Möbel*, *Rente*) is that
+                // word, as correction had found it.
+                let real_word =
+                    self.lexicon.as_ref().is_some_and(|l| raw.get(i).is_some_and(|(_, r)| fold(r) == *w && l.knows(r)));
+                let read_as = if real_word {
+                    self.without_ending(&token.stem)
+                } else {
+                    self.correct_word(w).or_else(|| self.correct(&token.stem))
+                };
+                terms.extend(read_as.map(|c| (c, W_TYPO)));
             }
             // A function word no record uses ("jemanden") is no topic the knowledge lacks.
             let unknown_weight = if !terms.is_empty() {
@@ -1324,6 +1315,10 @@ impl SearchIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn word_shapes(text: &str) -> Vec<Shape> {
+        super::word_shapes(text, &raw_words(text))
+    }
     use lotse_core::Service;
     use lotse_knowledge::Synonyms;
 
