@@ -225,6 +225,7 @@ fn percentile(v: Vec<f64>, p: f64) -> f64 {
     crate::stats::percentile(&v, p).unwrap_or(f64::NAN)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     app: &lotse_app::App,
     knowledge: &Path,
@@ -233,6 +234,7 @@ pub fn run(
     limit: Option<usize>,
     verbose: bool,
     max_gap: Option<f64>,
+    clean: bool,
 ) -> Result<ExitCode> {
     let engine = app.build_engine(knowledge)?;
     let src = std::fs::read_to_string(set).with_context(|| format!("reading {}", set.display()))?;
@@ -309,6 +311,13 @@ pub fn run(
         noise_db: None,
         loss: 0.0,
     });
+    if clean {
+        rows.retain(|r| {
+            r.noise_db.is_none()
+                && r.loss == 0.0
+                && !matches!(r.speaker, Speaker::Pico { speed, pitch } if (speed, pitch) != (100, 100))
+        });
+    }
     let speaks = |row: &Row, lang: Lang| match row.speaker {
         Speaker::Espeak => true,
         Speaker::Pico { .. } => lang == Lang::De,
@@ -459,6 +468,10 @@ pub fn run(
         cases.iter().filter(|c| c.lang == Lang::En).count(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     )?;
+    if clean {
+        writeln!(report)?;
+        writeln!(report, "Only the clean rows (`--clean`): no noise, no change of speed or pitch, no lost packets.")?;
+    }
     writeln!(report)?;
     writeln!(
         report,
