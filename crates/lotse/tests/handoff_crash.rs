@@ -121,10 +121,14 @@ fn get(url: &str, staff: &(String, String)) -> (u16, Value) {
 }
 
 fn login(base: &str) -> (String, String) {
+    login_as(base, "anna")
+}
+
+fn login_as(base: &str, name: &str) -> (String, String) {
     let r = agent()
         .post(format!("{base}/staff/login"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .send("name=anna&password=ein+gutes+Passwort")
+        .send(format!("name={name}&password=ein+gutes+Passwort"))
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
@@ -263,10 +267,14 @@ impl Drop for Server {
 }
 
 fn add_anna(config: &Path) {
+    add_account(config, "anna", "staff");
+}
+
+fn add_account(config: &Path, name: &str, role: &str) {
     let added = Command::new(env!("CARGO_BIN_EXE_lotse"))
         .arg("--config")
         .arg(config)
-        .args(["staff", "add", "anna", "--display-name", "Anna"])
+        .args(["staff", "add", name, "--display-name", name, "--role", role])
         .env("LOTSE_STAFF_PASSWORD", "ein gutes Passwort")
         .current_dir(repo())
         .output()
@@ -343,5 +351,118 @@ fn the_log_at_debug_level_holds_no_message_text_or_contact_data() {
             text.lines().filter(|l| l.contains(secret)).collect::<Vec<_>>().join("\n")
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The answers the key-figures plug-in has counted today (0 before it counted any).
+fn answers_counted(base: &str, admin: &(String, String)) -> i64 {
+    let (status, d) = get(&format!("{base}/staff/p/figures/admin/daily"), admin);
+    assert_eq!(status, 200, "{d}");
+    d["totals"]["answers"].as_i64().unwrap_or(0)
+}
+
+/// The answers the conversation event log holds.
+fn answers_logged(dir: &Path) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = lotse_handoff::Store::open(&format!("sqlite:{}/lotse.db", dir.display())).await.unwrap();
+        let events = store.events_after(0, i64::MAX).await.unwrap();
+        events.iter().filter(|e| e.kind == "answered").count()
+    })
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_event_log_survives_sigkill_and_the_figures_catch_up_counting_each_answer_once() {
+    let dir = std::env::temp_dir().join(format!("lotse-events-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = config(&dir);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("[plugins]\nenabled = [\"figures\"]\n\n{text}")).unwrap();
+    add_account(&config, "ida", "admin");
+    let port = free_port();
+    let mut server = start(&config, port);
+    let base = server.base.clone();
+    let admin = login_as(&base, "ida");
+    let ask = |base: &str, id: &str| {
+        post(&format!("{base}/api/v1/conversations/{id}/messages"), json!({"text": "Was kostet ein Reisepass?"}), None)
+    };
+    let (status, v) = post(&format!("{base}/api/v1/conversations"), json!({}), None);
+    assert_eq!(status, 201);
+    let id = v["id"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        assert_eq!(ask(&base, &id).0, 200);
+    }
+    // Counted before the crash: these must stay counted, and never be counted again.
+    wait_until("the plug-in counts the first answers", || answers_counted(&base, &admin) == 5);
+
+    // Citizens asking as fast as the server answers, each in a conversation of their own; the
+    // server is killed in the middle.
+    let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let (acked, stop, base) = (acked.clone(), stop.clone(), base.clone());
+            std::thread::spawn(move || {
+                // A new conversation whenever one is full (its turns are capped).
+                let mut id = String::new();
+                while !stop.load(Ordering::SeqCst) {
+                    if id.is_empty() {
+                        let (status, v) = post(&format!("{base}/api/v1/conversations"), json!({}), None);
+                        if status != 201 {
+                            return;
+                        }
+                        id = v["id"].as_str().unwrap().to_string();
+                    }
+                    let (status, _) = post(
+                        &format!("{base}/api/v1/conversations/{id}/messages"),
+                        json!({"text": "Was kostet ein Personalausweis?"}),
+                        None,
+                    );
+                    match status {
+                        200 => acked.fetch_add(1, Ordering::SeqCst),
+                        0 => return,
+                        _ => {
+                            id.clear();
+                            0
+                        }
+                    };
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.load(Ordering::SeqCst);
+    assert!(acked > 0, "answers were given under load before the kill");
+
+    // What the log held survives (the answers counted before the load among it), and it holds
+    // no answer that was not given. Events are appended after their answer, apart from the
+    // turn: those still queued at the kill are lost (issue 19 keeps this open).
+    let logged = answers_logged(&dir);
+    eprintln!("{acked} answers acknowledged under load, {logged} answers logged in all");
+    assert!(logged >= 5 && logged <= 5 + acked + 3, "{logged} answers logged, {acked} acknowledged under load");
+
+    // Started again, the plug-in reads on from where it was: every answer logged, counted once.
+    let mut server = start(&config, port);
+    let admin = login_as(&server.base, "ida");
+    wait_until("the plug-in catches up after the restart", || answers_counted(&server.base, &admin) == logged as i64);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(answers_counted(&server.base, &admin), logged as i64, "nothing is counted twice");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
