@@ -130,7 +130,7 @@ impl Sessions {
         // An answer to a message (not the reply to the "person" key, which answers none).
         if answers_message {
             let turn = conv.answered();
-            self.note(
+            self.note_before_reply(
                 id,
                 lotse_handoff::log::Event::Answered {
                     channel,
@@ -140,7 +140,8 @@ impl Sessions {
                     sources: reply.sources.iter().map(|s| s.id.clone()).collect(),
                     generated_by: reply.generated_by.to_string(),
                 },
-            );
+            )
+            .await;
         }
         if let Some(h) = &reply.handoff {
             let state = match h.state {
@@ -150,7 +151,7 @@ impl Sessions {
                 HandoffState::CallbackScheduled => "callback",
                 HandoffState::Closed => "closed",
             };
-            self.note(id, lotse_handoff::log::Event::Handoff { channel, state: state.to_string() });
+            self.note_before_reply(id, lotse_handoff::log::Event::Handoff { channel, state: state.to_string() }).await;
         }
         Ok(reply)
     }

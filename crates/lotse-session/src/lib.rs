@@ -180,6 +180,20 @@ pub struct Sessions {
     activity: std::sync::OnceLock<Activity>,
 }
 
+/// Appends `event` to the log and signals the readers.
+async fn append(
+    store: &lotse_handoff::Store,
+    grew: &tokio::sync::Notify,
+    conversation: &ConversationId,
+    event: &lotse_handoff::log::Event,
+) {
+    match store.append_event(lotse_handoff::store::now_ms(), Some(conversation), event).await {
+        // A permit is kept when the reader is busy: it looks again at once.
+        Ok(_) => grew.notify_one(),
+        Err(e) => tracing::warn!(error = %e, kind = event.kind(), "an event for the plug-ins was not logged"),
+    }
+}
+
 /// The event log of the plug-ins ([`lotse_handoff::log`]) and the signal that it grew.
 struct Activity {
     store: lotse_handoff::Store,
@@ -211,20 +225,23 @@ impl Sessions {
         activity.grew.clone()
     }
 
-    /// Appends an event to the plug-ins' log, off the turn's path: the reply does not wait for
-    /// the write. A failed write is logged and lost (the figures miss one event; no citizen
-    /// waits for it).
+    /// Appends an event to the plug-ins' log, off the caller's path: a conversation's start
+    /// (its greeting answers nothing) does not wait for the write. A failed write is logged and
+    /// lost (the figures miss one event; no citizen waits for it).
     pub(crate) fn note(&self, conversation: &ConversationId, event: lotse_handoff::log::Event) {
         let Some(activity) = self.activity.get() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let (store, grew, conversation) = (activity.store.clone(), activity.grew.clone(), conversation.clone());
-        runtime.spawn(async move {
-            match store.append_event(lotse_handoff::store::now_ms(), Some(&conversation), &event).await {
-                // A permit is kept when the reader is busy: it looks again at once.
-                Ok(_) => grew.notify_one(),
-                Err(e) => tracing::warn!(error = %e, kind = event.kind(), "an event for the plug-ins was not logged"),
-            }
-        });
+        runtime.spawn(async move { append(&store, &grew, &conversation, &event).await });
+    }
+
+    /// Appends an event to the plug-ins' log before the turn's reply leaves: what a citizen was
+    /// answered is in the log when a crash follows the answer (a task of its own fell behind
+    /// under load, and the answers it still held were lost with the process). A failed write
+    /// is logged; the reply goes out all the same.
+    pub(crate) async fn note_before_reply(&self, conversation: &ConversationId, event: lotse_handoff::log::Event) {
+        let Some(activity) = self.activity.get() else { return };
+        append(&activity.store, &activity.grew, conversation, &event).await;
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -312,7 +329,7 @@ impl Sessions {
         let (conversation, events) = self.entry(id).await?;
         if self.relay_if_with_staff(id, &conversation, &text).await? {
             let channel = conversation.lock().await.c.channel;
-            self.note(id, lotse_handoff::log::Event::Relayed { channel });
+            self.note_before_reply(id, lotse_handoff::log::Event::Relayed { channel }).await;
             events.send(ConversationEvent::Message { text: text.clone() });
             return Ok(TurnOutcome::Relayed);
         }
