@@ -76,10 +76,11 @@ pub(crate) async fn delete_conversation(
     Path(id): Path<ConversationId>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = state.sessions.delete(&id).await;
+    let mut erased = 0;
     if let Some(host) = state.plugins() {
         // What the plug-ins keep of it goes too (their votes and comments, the events), also
         // when this process no longer holds the conversation (idle, a restart, another node).
-        host.erase(&id).await.map_err(|e| {
+        erased = host.erase(&id).await.map_err(|e| {
             tracing::error!(error = %e, "the plug-ins could not erase a conversation");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
         })?;
@@ -93,6 +94,9 @@ pub(crate) async fn delete_conversation(
             }
         });
     }
-    deleted?;
-    Ok(StatusCode::NO_CONTENT)
+    match deleted {
+        // Not held any more, but the plug-ins kept something of it, now deleted.
+        Err(lotse_session::SessionError::UnknownConversation) if erased > 0 => Ok(StatusCode::NO_CONTENT),
+        other => other.map(|()| StatusCode::NO_CONTENT).map_err(Into::into),
+    }
 }

@@ -466,3 +466,62 @@ fn the_event_log_survives_sigkill_and_the_figures_catch_up_counting_each_answer_
     let _ = server.child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_conversation_the_server_no_longer_holds_is_deleted_with_what_the_plugins_keep() {
+    let dir = std::env::temp_dir().join(format!("lotse-forget-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = config(&dir);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("[plugins]\nenabled = [\"feedback\", \"figures\"]\n\n{text}")).unwrap();
+    add_anna(&config);
+    let port = free_port();
+    let mut server = start(&config, port);
+    let base = server.base.clone();
+    let (status, v) = post(&format!("{base}/api/v1/conversations"), json!({}), None);
+    assert_eq!(status, 201);
+    let id = v["id"].as_str().unwrap().to_string();
+    let (status, r) =
+        post(&format!("{base}/api/v1/conversations/{id}/messages"), json!({"text": "Was kostet ein Reisepass?"}), None);
+    assert_eq!((status, r["turn"].as_i64()), (200, Some(1)), "{r}");
+    // A vote with a comment, once the plug-in has read the answer from the log.
+    let vote = json!({"conversation_id": id, "turn": 1, "helpful": false, "reason": "other", "comment": "Zu lang"});
+    wait_until("the feedback plug-in takes the vote", || {
+        post(&format!("{base}/p/feedback/thumbs"), vote.clone(), None).0 == 204
+    });
+
+    // A restart: the server holds the conversation no more (it was never handed over, so it
+    // has no stored lines either), but the plug-ins keep its vote and its events.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let mut server = start(&config, port);
+    let base = server.base.clone();
+    let anna = login(&base);
+    let votes = |base: &str| {
+        let (status, summary) = get(&format!("{base}/staff/p/feedback/summary"), &anna);
+        assert_eq!(status, 200, "{summary}");
+        summary["not_helpful"].as_i64().unwrap()
+    };
+    assert_eq!(votes(&base), 1);
+    let events_of = |id: &str| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = lotse_handoff::Store::open(&format!("sqlite:{}/lotse.db", dir.display())).await.unwrap();
+            let events = store.events_after(0, i64::MAX).await.unwrap();
+            events.iter().filter(|e| e.conversation_id.as_ref().is_some_and(|c| c.as_str() == id)).count()
+        })
+    };
+    assert!(events_of(&id) >= 2, "its start and its answer are logged");
+
+    // The citizen deletes it: everything the plug-ins kept goes, and the server says so.
+    let delete = || agent().delete(format!("{base}/api/v1/conversations/{id}")).call().unwrap().status().as_u16();
+    assert_eq!(delete(), 204);
+    assert_eq!(votes(&base), 0);
+    assert_eq!(events_of(&id), 0);
+    // Nothing is left of it now.
+    assert_eq!(delete(), 404);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
