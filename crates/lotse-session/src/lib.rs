@@ -180,6 +180,9 @@ pub struct Sessions {
     activity: std::sync::OnceLock<Activity>,
 }
 
+/// How long a reply waits for its event to be written ([`Sessions::note_before_reply`]).
+const LOG_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Appends `event` to the log and signals the readers.
 async fn append(
     store: &lotse_handoff::Store,
@@ -237,11 +240,17 @@ impl Sessions {
 
     /// Appends an event to the plug-ins' log before the turn's reply leaves: what a citizen was
     /// answered is in the log when a crash follows the answer (a task of its own fell behind
-    /// under load, and the answers it still held were lost with the process). A failed write
-    /// is logged; the reply goes out all the same.
+    /// under load, and the answers it still held were lost with the process). The write runs
+    /// on a task of its own all the same, so a client that goes away does not cancel it, and
+    /// the reply waits for it at most [`LOG_WAIT`]: a store that is slow or away delays no
+    /// answer longer. A failed write is logged; the reply goes out all the same.
     pub(crate) async fn note_before_reply(&self, conversation: &ConversationId, event: lotse_handoff::log::Event) {
         let Some(activity) = self.activity.get() else { return };
-        append(&activity.store, &activity.grew, conversation, &event).await;
+        let (store, grew, conversation) = (activity.store.clone(), activity.grew.clone(), conversation.clone());
+        let write = tokio::spawn(async move { append(&store, &grew, &conversation, &event).await });
+        if tokio::time::timeout(LOG_WAIT, write).await.is_err() {
+            tracing::warn!("the plug-ins' event log is slow: an answer went out before its event was written");
+        }
     }
 
     pub fn engine(&self) -> &Arc<Engine> {

@@ -84,8 +84,9 @@ pub(crate) async fn delete_conversation(
             tracing::error!(error = %e, "the plug-ins could not erase a conversation");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
         })?;
-        // An event written just before the deletion (its write runs off the turn's path) or a
-        // plug-in reading one at this moment may still land: a second pass takes it.
+        // An event being written at the deletion (a start, a relayed message, an answer whose
+        // write outlasted its reply's wait) or a plug-in reading one at this moment may still
+        // land: a second pass takes it.
         let (host, id) = (host.clone(), id.clone());
         tokio::spawn(async move {
             tokio::time::sleep(ERASE_AGAIN).await;

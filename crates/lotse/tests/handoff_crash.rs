@@ -512,7 +512,8 @@ fn a_conversation_the_server_no_longer_holds_is_deleted_with_what_the_plugins_ke
             events.iter().filter(|e| e.conversation_id.as_ref().is_some_and(|c| c.as_str() == id)).count()
         })
     };
-    assert!(events_of(&id) >= 2, "its start and its answer are logged");
+    // At least its answer (written before the reply left; its start is written apart).
+    assert!(events_of(&id) >= 1, "its answer is logged");
 
     // The citizen deletes it: everything the plug-ins kept goes, and the server says so.
     let delete = || agent().delete(format!("{base}/api/v1/conversations/{id}")).call().unwrap().status().as_u16();
