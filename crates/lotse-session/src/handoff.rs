@@ -223,6 +223,10 @@ impl Sessions {
         desk.store.append(id, Author::Citizen, None, text, &[], at.as_millisecond()).await?;
         guard.c.events.push(Event::MessageIn { at, text: text.to_string() });
         guard.synced = guard.c.events.len();
+        // Logged while the conversation is held: a deletion, which waits for it, finds the
+        // event written and erases it.
+        let channel = guard.c.channel;
+        self.note_before_reply(id, lotse_handoff::log::Event::Relayed { channel }).await;
         drop(guard);
         let _ = desk.store.citizen_seen(id, now_ms()).await;
         self.tell_staff(StaffEvent::Message {

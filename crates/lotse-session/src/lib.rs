@@ -337,8 +337,6 @@ impl Sessions {
         }
         let (conversation, events) = self.entry(id).await?;
         if self.relay_if_with_staff(id, &conversation, &text).await? {
-            let channel = conversation.lock().await.c.channel;
-            self.note_before_reply(id, lotse_handoff::log::Event::Relayed { channel }).await;
             events.send(ConversationEvent::Message { text: text.clone() });
             return Ok(TurnOutcome::Relayed);
         }
