@@ -232,10 +232,7 @@ impl Sessions {
     /// (its greeting answers nothing) does not wait for the write. A failed write is logged and
     /// lost (the figures miss one event; no citizen waits for it).
     pub(crate) fn note(&self, conversation: &ConversationId, event: lotse_handoff::log::Event) {
-        let Some(activity) = self.activity.get() else { return };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let (store, grew, conversation) = (activity.store.clone(), activity.grew.clone(), conversation.clone());
-        runtime.spawn(async move { append(&store, &grew, &conversation, &event).await });
+        self.spawn_append(conversation, event);
     }
 
     /// Appends an event to the plug-ins' log before the turn's reply leaves: what a citizen was
@@ -245,12 +242,23 @@ impl Sessions {
     /// the reply waits for it at most [`LOG_WAIT`]: a store that is slow or away delays no
     /// answer longer. A failed write is logged; the reply goes out all the same.
     pub(crate) async fn note_before_reply(&self, conversation: &ConversationId, event: lotse_handoff::log::Event) {
-        let Some(activity) = self.activity.get() else { return };
-        let (store, grew, conversation) = (activity.store.clone(), activity.grew.clone(), conversation.clone());
-        let write = tokio::spawn(async move { append(&store, &grew, &conversation, &event).await });
+        let Some(write) = self.spawn_append(conversation, event) else { return };
         if tokio::time::timeout(LOG_WAIT, write).await.is_err() {
             tracing::warn!("the plug-ins' event log is slow: an answer went out before its event was written");
         }
+    }
+
+    /// The write of an event to the plug-ins' log, on a task of its own; none while no plug-in
+    /// is on or outside a runtime.
+    fn spawn_append(
+        &self,
+        conversation: &ConversationId,
+        event: lotse_handoff::log::Event,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let activity = self.activity.get()?;
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (store, grew, conversation) = (activity.store.clone(), activity.grew.clone(), conversation.clone());
+        Some(runtime.spawn(async move { append(&store, &grew, &conversation, &event).await }))
     }
 
     pub fn engine(&self) -> &Arc<Engine> {

@@ -20,6 +20,21 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// An empty folder of this test process's own for a test's server.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lotse-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Switches the plug-ins `names` on in the configuration file `config`.
+fn enable_plugins(config: &Path, names: &[&str]) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let list = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    std::fs::write(config, format!("[plugins]\nenabled = [{list}]\n\n{text}")).unwrap();
+}
+
 /// Reachable around the clock from yesterday to tomorrow, whatever day CI runs on.
 fn config(dir: &Path) -> PathBuf {
     config_at(dir, true)
@@ -138,9 +153,7 @@ fn login_as(base: &str, name: &str) -> (String, String) {
 
 #[test]
 fn sigkill_while_queued_claimed_and_writing_loses_nothing_acknowledged() {
-    let dir = std::env::temp_dir().join(format!("lotse-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("crash");
     let config = config(&dir);
     add_anna(&config);
 
@@ -284,9 +297,7 @@ fn add_account(config: &Path, name: &str, role: &str) {
 
 #[test]
 fn the_log_at_debug_level_holds_no_message_text_or_contact_data() {
-    let dir = std::env::temp_dir().join(format!("lotse-log-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("log");
     let log = dir.join("lotse.log");
     let say = |base: &str, id: &str, text: &str| {
         let (status, r) = post(&format!("{base}/api/v1/conversations/{id}/messages"), json!({ "text": text }), None);
@@ -361,14 +372,18 @@ fn answers_counted(base: &str, admin: &(String, String)) -> i64 {
     d["totals"]["answers"].as_i64().unwrap_or(0)
 }
 
-/// The answers the conversation event log holds.
-fn answers_logged(dir: &Path) -> usize {
+/// The conversation event log in the server's database under `dir`, as it stands.
+fn logged_events(dir: &Path) -> Vec<lotse_handoff::log::Logged> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let store = lotse_handoff::Store::open(&format!("sqlite:{}/lotse.db", dir.display())).await.unwrap();
-        let events = store.events_after(0, i64::MAX).await.unwrap();
-        events.iter().filter(|e| e.kind == "answered").count()
+        store.events_after(0, i64::MAX).await.unwrap()
     })
+}
+
+/// The answers the conversation event log holds.
+fn answers_logged(dir: &Path) -> usize {
+    logged_events(dir).iter().filter(|e| e.kind == "answered").count()
 }
 
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
@@ -381,12 +396,9 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn the_event_log_survives_sigkill_and_the_figures_catch_up_counting_each_answer_once() {
-    let dir = std::env::temp_dir().join(format!("lotse-events-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("events");
     let config = config(&dir);
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("[plugins]\nenabled = [\"figures\"]\n\n{text}")).unwrap();
+    enable_plugins(&config, &["figures"]);
     add_account(&config, "ida", "admin");
     let port = free_port();
     let mut server = start(&config, port);
@@ -469,12 +481,9 @@ fn the_event_log_survives_sigkill_and_the_figures_catch_up_counting_each_answer_
 
 #[test]
 fn a_conversation_the_server_no_longer_holds_is_deleted_with_what_the_plugins_keep() {
-    let dir = std::env::temp_dir().join(format!("lotse-forget-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("forget");
     let config = config(&dir);
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("[plugins]\nenabled = [\"feedback\", \"figures\"]\n\n{text}")).unwrap();
+    enable_plugins(&config, &["feedback", "figures"]);
     add_anna(&config);
     let port = free_port();
     let mut server = start(&config, port);
@@ -505,12 +514,7 @@ fn a_conversation_the_server_no_longer_holds_is_deleted_with_what_the_plugins_ke
     };
     assert_eq!(votes(&base), 1);
     let events_of = |id: &str| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store = lotse_handoff::Store::open(&format!("sqlite:{}/lotse.db", dir.display())).await.unwrap();
-            let events = store.events_after(0, i64::MAX).await.unwrap();
-            events.iter().filter(|e| e.conversation_id.as_ref().is_some_and(|c| c.as_str() == id)).count()
-        })
+        logged_events(&dir).iter().filter(|e| e.conversation_id.as_ref().is_some_and(|c| c.as_str() == id)).count()
     };
     // At least its answer (written before the reply left; its start is written apart).
     assert!(events_of(&id) >= 1, "its answer is logged");
