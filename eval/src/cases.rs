@@ -60,7 +60,7 @@ pub struct Expect {
 }
 
 /// The two halves of a set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Half {
     /// Looked at and tuned on.
     Tune,

@@ -12,6 +12,7 @@
 //! - [`stats`]: the one percentile function of the project's figures.
 
 pub mod cases;
+pub mod grouping;
 pub mod stats;
 pub mod train;
 pub mod voice;
@@ -85,6 +86,15 @@ pub enum EvalCommand {
         llm: lotse_app::LlmArg,
         #[command(flatten)]
         gates: crate::cases::Gates,
+    },
+    /// How the unanswered-questions inbox groups alike questions: the set's single questions
+    /// grouped per half, pairs about one service together against pairs put together, for a
+    /// range of thresholds.
+    Grouping {
+        #[arg(long, default_value = "knowledge")]
+        knowledge: PathBuf,
+        #[arg(long, default_value = "../shared/eval/jena-dev.jsonl")]
+        set: PathBuf,
     },
     /// The dialog set's single questions spoken (espeak-ng, 8 kHz µ-law, clean and noisy)
     /// through the voice pipeline: word error rate, retrieval from speech against text,
@@ -192,6 +202,7 @@ pub fn run(app: &lotse_app::App, cmd: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Cases { knowledge, set, reports, verbose, llm, gates } => {
             crate::cases::cases(app, &knowledge, &set, &reports, verbose, llm, gates)
         }
+        EvalCommand::Grouping { knowledge, set } => crate::grouping::run(app, &knowledge, &set),
         EvalCommand::Voice { knowledge, set, reports, limit, verbose, max_gap, clean } => {
             crate::voice::run(app, &knowledge, &set, &reports, limit, verbose, max_gap, clean)
         }

@@ -47,21 +47,26 @@ pub struct PluginsConfig {
     /// The campaign codes the figures count (`?c=plakat-bus` on a page or a poster's QR
     /// code); a code not listed is not kept.
     pub campaigns: Vec<String>,
+    /// Days a declined question is kept in the unanswered-questions inbox (at least 1).
+    pub inbox_days: u32,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        PluginsConfig { enabled: Vec::new(), feedback_comment_days: 90, campaigns: Vec::new() }
+        PluginsConfig { enabled: Vec::new(), feedback_comment_days: 90, campaigns: Vec::new(), inbox_days: 30 }
     }
 }
 
 /// The plug-ins this build carries.
-pub const PLUGINS: [&str; 2] = ["feedback", "figures"];
+pub const PLUGINS: [&str; 3] = ["feedback", "figures", "inbox"];
 
 impl PluginsConfig {
     /// Refuses a name this build does not carry (a typo must not switch a module off unseen)
     /// and a name given twice.
     pub fn validate(&self) -> Result<(), String> {
+        if self.inbox_days == 0 {
+            return Err("[plugins] inbox_days: keep a question at least 1 day".into());
+        }
         if let Some(n) = self.enabled.iter().find(|n| !PLUGINS.contains(&n.as_str())) {
             return Err(format!("[plugins] enabled: no plug-in is called {n:?} (there are: {})", PLUGINS.join(", ")));
         }

@@ -171,6 +171,7 @@ impl App {
 pub fn start_plugins(
     config: &config::PluginsConfig,
     desk: &lotse_handoff::Desk,
+    engine: &lotse_dialog::Engine,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Option<Arc<lotse_plugin::Host>>> {
     let store = &desk.store;
@@ -185,6 +186,15 @@ pub fn start_plugins(
                 plugins.push(lotse_plugin_feedback::Feedback::new(store.clone(), config.feedback_comment_days))
             }
             "figures" => plugins.push(lotse_plugin_figures::Figures::new(store.clone(), desk.zone().tz.clone())),
+            "inbox" => {
+                let services = engine.knowledge().services.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
+                plugins.push(lotse_plugin_inbox::Inbox::new(
+                    store.clone(),
+                    engine.index().clone(),
+                    services,
+                    config.inbox_days,
+                ))
+            }
             other => anyhow::bail!("no plug-in is called {other:?}"),
         }
     }

@@ -58,6 +58,30 @@ pub fn clean(text: &str) -> String {
     squeeze(text.chars().take(MAX_MESSAGE_CHARS), text.len())
 }
 
+/// Free text from a citizen as it may be kept (a plug-in's comment, an unanswered question): control characters and runs of spaces
+/// gone, at most `max` characters, and what identifies a person by its form replaced: e-mail
+/// addresses, IBANs, phone and other long numbers. (A name cannot be told by its form; the
+/// forms say so and the text is dropped after the plug-in's retention.)
+pub fn redact(text: &str, max: usize) -> String {
+    use std::sync::LazyLock;
+    static EMAIL: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+").expect("valid pattern"));
+    static IBAN: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,4})?\b")
+            .expect("valid pattern")
+    });
+    static NUMBER: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\+?\d(?:[\d /().-]*\d){5,}").expect("valid pattern"));
+    // The chat input's own cleaning, over the whole text (it is cut after redaction).
+    let clean = squeeze(text.chars(), text.len().min(max * 4));
+    let clean = EMAIL.replace_all(&clean, "[E-Mail]");
+    let clean = IBAN.replace_all(&clean, "[IBAN]");
+    let clean = NUMBER.replace_all(&clean, |c: &regex::Captures<'_>| {
+        if c[0].chars().filter(char::is_ascii_digit).count() >= 6 { "[Nummer]".to_string() } else { c[0].to_string() }
+    });
+    clean.chars().take(max).collect()
+}
+
 /// [`clean`] of any length: the characters without control and invisible direction marks,
 /// whitespace collapsed to single spaces, trimmed (`capacity`: the expected length in bytes).
 pub fn squeeze(chars: impl Iterator<Item = char>, capacity: usize) -> String {
@@ -1105,5 +1129,22 @@ mod tests {
         assert!(!is_follow_up("Ich möchte meinen Hund anmelden"));
         assert_eq!(language("How much is a passport?"), Lang::En);
         assert_eq!(language("Was kostet ein Pass?"), Lang::De);
+    }
+
+    #[test]
+    fn free_text_loses_what_identifies_a_person_by_its_form() {
+        let t = redact(
+            "Schreiben Sie an max.muster@example.org oder 0176 123 45 67, IBAN DE89 3704 0044 0532 0130 00.",
+            500,
+        );
+        assert!(!t.contains("muster") && !t.contains("0176") && !t.contains("3704"), "{t}");
+        assert!(t.contains("[E-Mail]") && t.contains("[Nummer]") && t.contains("[IBAN]"), "{t}");
+        // Fees, years and opening hours stay.
+        assert_eq!(
+            redact("Die 46 Euro seit 2024 sind zu viel, 8:30 bis 12 Uhr", 500),
+            "Die 46 Euro seit 2024 sind zu viel, 8:30 bis 12 Uhr"
+        );
+        assert_eq!(redact("a\u{0}\u{202e}b   c", 500), "ab c");
+        assert_eq!(redact(&"x".repeat(900), 500).chars().count(), 500);
     }
 }

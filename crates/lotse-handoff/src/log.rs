@@ -1,7 +1,10 @@
 //! The conversation event log: what happened in conversations (started, answered, handed
 //! over), appended by the session layer and read by the plug-ins, each from its own position,
-//! at least once, also after a restart. It holds no message text and no contact data: a
-//! conversation's id (random) is its only key, and a citizen's deletion erases its events.
+//! at least once, also after a restart. It holds no contact data and no message text, with one
+//! exception: a question the assistant could not answer ([`Event::Unanswered`]), redacted, and
+//! written only while a plug-in that reads it is on (the unanswered-questions inbox), which
+//! also sets how long it is kept. A conversation's id (random) is its only key, and a citizen's
+//! deletion erases its events.
 
 use lotse_core::{Channel, ConversationId, Lang, ReplyKind};
 use serde::{Deserialize, Serialize};
@@ -23,6 +26,11 @@ pub enum Event {
     /// A reply told the citizen where their handoff stands: `queued`, `connected`,
     /// `callback_offered` (staff are away), `callback` (a callback was booked), `closed`.
     Handoff { channel: Channel, state: String },
+    /// The assistant declined a citizen's question (an `out_of_scope` reply): the question as
+    /// the citizen wrote or said it, redacted (e-mail addresses, phone and other long numbers,
+    /// IBANs replaced), for the unanswered-questions inbox. `turn` is the answer's, as in
+    /// [`Event::Answered`].
+    Unanswered { channel: Channel, lang: Lang, turn: u32, question: String },
     /// An event this version cannot read (a newer node wrote it): no plug-in is given it, and
     /// the reading goes on past it.
     #[serde(other)]
@@ -37,6 +45,7 @@ impl Event {
             Event::Answered { .. } => "answered",
             Event::Relayed { .. } => "relayed",
             Event::Handoff { .. } => "handoff",
+            Event::Unanswered { .. } => "unanswered",
             Event::Unknown => "unknown",
         }
     }
@@ -139,6 +148,17 @@ impl Store {
     /// aggregates); returns how many.
     pub async fn purge_events(&self, before_ms: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM events WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Events of kind `kind` older than `before_ms` are dropped (those that carry text, kept no
+    /// longer than the plug-ins that read them keep text); returns how many.
+    pub async fn purge_events_of(&self, kind: &str, before_ms: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM events WHERE kind = $1 AND at_ms < $2")
+            .bind(kind)
             .bind(before_ms)
             .execute(&self.pool)
             .await?

@@ -80,7 +80,8 @@ fn counts(event: &Event) -> (String, String, Vec<String>) {
         }
         Event::Relayed { channel } => (name_of(channel), "-".into(), vec!["relayed".into()]),
         Event::Handoff { channel, state } => (name_of(channel), "-".into(), vec![format!("handoff.{state}")]),
-        Event::Unknown => (String::new(), String::new(), Vec::new()),
+        // Not read (the manifest does not ask for it): the question's text is the inbox's.
+        Event::Unanswered { .. } | Event::Unknown => (String::new(), String::new(), Vec::new()),
     }
 }
 

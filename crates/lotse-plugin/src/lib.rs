@@ -114,6 +114,12 @@ impl Host {
         self.plugins.iter().map(|p| p.manifest().name).collect()
     }
 
+    /// Whether an enabled plug-in reads events of `kind` (the session logs declined questions
+    /// only while one reads `unanswered`).
+    pub fn reads(&self, kind: &str) -> bool {
+        self.plugins.iter().any(|p| p.manifest().reads.contains(&kind))
+    }
+
     /// The enabled plug-in called `name`.
     pub fn plugin(&self, name: &str) -> Option<&Arc<dyn Plugin>> {
         self.plugins.iter().find(|p| p.manifest().name == name)
@@ -189,10 +195,22 @@ impl Host {
         Ok(n)
     }
 
-    /// The retention sweep: events older than `log_days` days and what each plug-in keeps past
-    /// its own retention.
+    /// The retention sweep: events older than `log_days` days, events that carry a citizen's
+    /// words (`unanswered`) older than the shortest free-text retention of the plug-ins that
+    /// read them, and what each plug-in keeps past its own retention.
     pub async fn purge(&self, now_ms: i64, log_days: u32) -> anyhow::Result<u64> {
-        let mut n = self.store.purge_events(now_ms - i64::from(log_days) * 86_400_000).await?;
+        const DAY: i64 = 86_400_000;
+        let mut n = self.store.purge_events(now_ms - i64::from(log_days) * DAY).await?;
+        let text_days = self
+            .plugins
+            .iter()
+            .map(|p| p.manifest())
+            .filter(|m| m.reads.contains(&"unanswered"))
+            .map(|m| m.free_text.map_or(0, |f| f.retention_days))
+            .min()
+            .unwrap_or(0)
+            .min(log_days);
+        n += self.store.purge_events_of("unanswered", now_ms - i64::from(text_days) * DAY).await?;
         for p in &self.plugins {
             n += p.purge(&self.store, now_ms).await?;
         }
@@ -212,48 +230,5 @@ pub fn error(status: axum::http::StatusCode, code: &str, message: &str) -> axum:
     (status, axum::Json(body)).into_response()
 }
 
-/// Free text from a citizen as a plug-in may keep it: control characters and runs of spaces
-/// gone, at most `max` characters, and what identifies a person by its form replaced: e-mail
-/// addresses, IBANs, phone and other long numbers. (A name cannot be told by its form; the
-/// forms say so and the text is dropped after the plug-in's retention.)
-pub fn redact(text: &str, max: usize) -> String {
-    use std::sync::LazyLock;
-    static EMAIL: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+").expect("valid pattern"));
-    static IBAN: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,4})?\b")
-            .expect("valid pattern")
-    });
-    static NUMBER: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r"\+?\d(?:[\d /().-]*\d){5,}").expect("valid pattern"));
-    // The chat input's own cleaning, over the whole text (it is cut after redaction).
-    let clean = lotse_dialog::understand::squeeze(text.chars(), text.len().min(max * 4));
-    let clean = EMAIL.replace_all(&clean, "[E-Mail]");
-    let clean = IBAN.replace_all(&clean, "[IBAN]");
-    let clean = NUMBER.replace_all(&clean, |c: &regex::Captures<'_>| {
-        if c[0].chars().filter(char::is_ascii_digit).count() >= 6 { "[Nummer]".to_string() } else { c[0].to_string() }
-    });
-    clean.chars().take(max).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_text_loses_what_identifies_a_person_by_its_form() {
-        let t = redact(
-            "Schreiben Sie an max.muster@example.org oder 0176 123 45 67, IBAN DE89 3704 0044 0532 0130 00.",
-            500,
-        );
-        assert!(!t.contains("muster") && !t.contains("0176") && !t.contains("3704"), "{t}");
-        assert!(t.contains("[E-Mail]") && t.contains("[Nummer]") && t.contains("[IBAN]"), "{t}");
-        // Fees, years and opening hours stay.
-        assert_eq!(
-            redact("Die 46 Euro seit 2024 sind zu viel, 8:30 bis 12 Uhr", 500),
-            "Die 46 Euro seit 2024 sind zu viel, 8:30 bis 12 Uhr"
-        );
-        assert_eq!(redact("a\u{0}\u{202e}b   c", 500), "ab c");
-        assert_eq!(redact(&"x".repeat(900), 500).chars().count(), 500);
-    }
-}
+/// Free text from a citizen as a plug-in may keep it (see [`lotse_dialog::understand::redact`]).
+pub use lotse_dialog::understand::redact;

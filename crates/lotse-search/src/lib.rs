@@ -758,6 +758,12 @@ impl SearchIndex {
         out
     }
 
+    /// The question's embedding (L2-normalised, as the search compares it), when the embedding
+    /// model is loaded; for grouping questions by closeness in meaning.
+    pub fn embed_question(&self, question: &str) -> Option<Result<Vec<f32>, Error>> {
+        self.dense.as_ref().map(|d| d.query(&self.analyzer.without_home(question)))
+    }
+
     /// Whether dense re-ranking is on.
     pub fn has_embeddings(&self) -> bool {
         self.dense.is_some()

@@ -142,6 +142,17 @@ impl Sessions {
                 },
             )
             .await;
+            if reply.kind == ReplyKind::OutOfScope && self.logs_questions() {
+                let question = conv.c.events.iter().rev().find_map(|e| match e {
+                    Event::MessageIn { text, .. } => Some(text.as_str()),
+                    _ => None,
+                });
+                if let Some(question) = question {
+                    let question = lotse_dialog::understand::redact(question, crate::MAX_LOGGED_QUESTION);
+                    self.note_before_reply(id, lotse_handoff::log::Event::Unanswered { channel, lang, turn, question })
+                        .await;
+                }
+            }
         }
         if let Some(h) = &reply.handoff {
             let state = match h.state {

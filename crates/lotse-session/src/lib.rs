@@ -201,7 +201,12 @@ async fn append(
 struct Activity {
     store: lotse_handoff::Store,
     grew: Arc<tokio::sync::Notify>,
+    /// Whether declined questions are logged with their text (a plug-in reads them).
+    questions: bool,
 }
+
+/// The longest unanswered question the log keeps, in characters.
+pub const MAX_LOGGED_QUESTION: usize = 300;
 
 impl Sessions {
     /// With a staff desk, handoffs are queued, relayed and shown to staff; without one the
@@ -222,10 +227,18 @@ impl Sessions {
 
     /// Logs what happens in conversations (started, answered, relayed, handed over) to
     /// `store`'s event log from now on, for the plug-ins; the returned signal fires after each
-    /// event is written. A second call keeps the first log.
-    pub fn record_activity(&self, store: lotse_handoff::Store) -> Arc<tokio::sync::Notify> {
-        let activity = self.activity.get_or_init(|| Activity { store, grew: Arc::new(tokio::sync::Notify::new()) });
+    /// event is written. With `questions`, a question the assistant declined is logged too,
+    /// redacted ([`lotse_handoff::log::Event::Unanswered`]): only while a plug-in reads it. A
+    /// second call keeps the first log.
+    pub fn record_activity(&self, store: lotse_handoff::Store, questions: bool) -> Arc<tokio::sync::Notify> {
+        let activity =
+            self.activity.get_or_init(|| Activity { store, grew: Arc::new(tokio::sync::Notify::new()), questions });
         activity.grew.clone()
+    }
+
+    /// Whether declined questions go to the log with their text.
+    pub(crate) fn logs_questions(&self) -> bool {
+        self.activity.get().is_some_and(|a| a.questions)
     }
 
     /// Appends an event to the plug-ins' log, off the caller's path: a conversation's start

@@ -401,14 +401,17 @@ async fn what_happens_is_logged_for_the_plugins_without_what_was_said() {
     let sessions = Sessions::new(Arc::new(engine(Default::default())), Some(desk.clone()), Limits::default());
     // Nothing is logged until the plug-ins ask for it.
     let (quiet, _) = sessions.start(Channel::Web, Lang::De);
-    let grew = sessions.record_activity(desk.store.clone());
+    let grew = sessions.record_activity(desk.store.clone(), false);
     let (id, _) = sessions.start(Channel::Phone, Lang::De);
     sessions.turn(&id, Turn::new("Was kostet ein Personalausweis?")).await.unwrap();
+    // Declined, and not logged with its words: no plug-in asked for them.
+    let Ok(TurnOutcome::Answered { reply, .. }) = sessions.turn(&id, Turn::new(DECLINED)).await else { panic!() };
+    assert_eq!(reply.kind, ReplyKind::OutOfScope, "{}", reply.text);
     sessions.request_person(&id).await.unwrap();
     let mut events = Vec::new();
     for _ in 0..50 {
         events = desk.store.events_after(0, 100).await.unwrap();
-        if events.len() >= 4 {
+        if events.len() >= 5 {
             break;
         }
         let _ = tokio::time::timeout(Duration::from_millis(100), grew.notified()).await;
@@ -425,10 +428,45 @@ async fn what_happens_is_logged_for_the_plugins_without_what_was_said() {
         "{kinds:?}"
     );
     assert!(kinds.iter().any(|e| matches!(e, Event::Handoff { state, .. } if state == "queued")), "{kinds:?}");
-    // The reply to the "person" key answers no message: one answer, not two.
-    assert_eq!(kinds.iter().filter(|e| matches!(e, Event::Answered { .. })).count(), 1, "{kinds:?}");
+    // The reply to the "person" key answers no message: two answers, not three.
+    assert_eq!(kinds.iter().filter(|e| matches!(e, Event::Answered { .. })).count(), 2, "{kinds:?}");
+    assert!(!kinds.iter().any(|e| matches!(e, Event::Unanswered { .. })), "{kinds:?}");
     // The log holds kinds and ids, not the citizen's words.
     let raw: Vec<String> = events.iter().map(|e| serde_json::to_string(&e.event).unwrap()).collect();
-    assert!(raw.iter().all(|r| !r.contains("kostet")), "{raw:?}");
+    assert!(raw.iter().all(|r| !r.contains("kostet") && !r.contains("Wetter")), "{raw:?}");
     assert!(events.iter().all(|e| e.conversation_id.as_ref() != Some(&quiet)));
+}
+
+/// A question the knowledge has no answer for.
+const DECLINED: &str = "Wie wird das Wetter morgen?";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_question_is_logged_redacted_when_a_plugin_reads_it() {
+    use lotse_handoff::log::Event;
+    let desk = desk(true).await;
+    let sessions = Sessions::new(Arc::new(engine(Default::default())), Some(desk.clone()), Limits::default());
+    sessions.record_activity(desk.store.clone(), true);
+    let (id, _) = sessions.start(Channel::Web, Lang::De);
+    sessions.turn(&id, Turn::new("Was kostet ein Personalausweis?")).await.unwrap();
+    let text = format!("{DECLINED} Schreiben Sie mir an erika.muster@example.org oder 0176 1234567.");
+    let Ok(TurnOutcome::Answered { reply, .. }) = sessions.turn(&id, Turn::new(&text)).await else { panic!() };
+    assert_eq!(reply.kind, ReplyKind::OutOfScope, "{}", reply.text);
+    // Written before the reply left: in the log now.
+    let events = desk.store.events_after(0, 100).await.unwrap();
+    let questions: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Unanswered { channel, turn, question, .. } => Some((*channel, *turn, question.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(questions.len(), 1, "only the declined question: {events:?}");
+    let (channel, turn, question) = questions[0];
+    assert_eq!((channel, turn), (Channel::Web, 2));
+    assert!(question.starts_with(DECLINED), "{question}");
+    assert!(!question.contains("muster") && !question.contains("1234567"), "redacted: {question}");
+    assert!(question.contains("[E-Mail]") && question.contains("[Nummer]"), "{question}");
+    // The citizen's deletion takes it with the conversation's other events.
+    assert!(desk.store.erase_events(&id).await.unwrap() >= 3);
+    assert!(desk.store.events_after(0, 100).await.unwrap().is_empty());
 }

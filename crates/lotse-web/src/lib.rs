@@ -163,7 +163,7 @@ impl AppState {
     /// them. Call before [`router`]; once (a second host is ignored).
     pub fn use_plugins(&self, host: Arc<lotse_plugin::Host>, store: lotse_handoff::Store) {
         if self.plugins.get().is_none() {
-            let grew = self.sessions.record_activity(store);
+            let grew = self.sessions.record_activity(store, host.reads("unanswered"));
             let _ = self.plugins.set((host, grew));
         }
     }

@@ -350,7 +350,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let city = config_city;
             let plugins = match &desk {
                 Some(desk) => {
-                    lotse_app::start_plugins(&plugins_config, desk, &runtime)?.map(|h| (h, desk.store.clone()))
+                    lotse_app::start_plugins(&plugins_config, desk, &engine, &runtime)?.map(|h| (h, desk.store.clone()))
                 }
                 None => {
                     if !plugins_config.enabled.is_empty() {

@@ -153,6 +153,11 @@ impl Engine {
         &self.kb
     }
 
+    /// The search index the engine answers from.
+    pub fn index(&self) -> &Arc<SearchIndex> {
+        &self.index
+    }
+
     fn now(&self) -> (Timestamp, DateTime) {
         let ts = Timestamp::now();
         (ts, ts.to_zoned(self.tz.clone()).datetime())
