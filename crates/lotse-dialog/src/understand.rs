@@ -880,6 +880,37 @@ pub fn is_urgent(text: &str) -> bool {
     (has_any(&w, URGENT) || has_words(&w, URGENT_PHRASES)) && !aspects(text).contains(&Aspect::Deadline)
 }
 
+/// Words that point back at what was said before ("das", "dafür", "dort", "it", …).
+const REFERRING: &[&str] =
+    &["das", "dafuer", "dazu", "dort", "da", "hin", "den", "die", "it", "that", "there", "this", "ihn", "sie", "es"];
+
+/// Whether a message points back at what was said before: it goes on from it ("Und …",
+/// "Aber …", "Auch …") or names it ("das", "dafür", "dort", "it", …). "das", "die" and "den"
+/// before a noun are articles ("Wann öffnet das Freibad?"), and "Sie" inside a sentence is
+/// the polite "you": neither points back. A follow-up that does not point back is one by its
+/// question word alone ("Wo melde ich … an?").
+pub fn refers_back(text: &str) -> bool {
+    let written: Vec<&str> = text.split_whitespace().collect();
+    let folded: Vec<String> = written.iter().map(|w| fold(w)).collect();
+    let word = |i: usize| words(&folded[i]).next().unwrap_or("").to_string();
+    if matches!(word(0).as_str(), "und" | "and" | "aber" | "but" | "auch" | "also") {
+        return true;
+    }
+    let capital =
+        |w: &str| w.trim_start_matches(|c: char| !c.is_alphanumeric()).chars().next().is_some_and(char::is_uppercase);
+    (0..written.len()).any(|i| {
+        let w = word(i);
+        if !REFERRING.contains(&w.as_str()) {
+            return false;
+        }
+        match w.as_str() {
+            "das" | "die" | "den" => !written.get(i + 1).is_some_and(|next| capital(next)),
+            "sie" => i == 0 || !capital(written[i]),
+            _ => true,
+        }
+    })
+}
+
 /// Whether a message reads like a follow-up to the service under discussion ("Und was kostet
 /// das?", "Welche Unterlagen brauche ich dafür?", "And for children?").
 pub fn is_follow_up(text: &str) -> bool {
@@ -915,13 +946,7 @@ pub fn is_follow_up(text: &str) -> bool {
             | "wann"
             | "when"
     );
-    let refers = has_any(
-        &w,
-        &[
-            "das", "dafuer", "dazu", "dort", "da", "hin", "den", "die", "it", "that", "there", "this", "ihn", "sie",
-            "es",
-        ],
-    );
+    let refers = has_any(&w, REFERRING);
     (opener || refers) && (refers || !aspects(text).is_empty() || w[0] == "und" || w[0] == "and")
 }
 
@@ -1127,6 +1152,15 @@ mod tests {
         assert!(is_follow_up("Und für Kinder?"));
         assert!(is_follow_up("How much does it cost?"));
         assert!(!is_follow_up("Ich möchte meinen Hund anmelden"));
+        assert!(
+            refers_back("Und für Kinder?")
+                && refers_back("Was kostet das?")
+                && refers_back("Kann ich das online machen?")
+        );
+        assert!(refers_back("Wo bekomme ich ihn?") && refers_back("Muss ich dafür hin?"));
+        assert!(!refers_back("Wann öffnet das Freibad?"), "an article");
+        assert!(!refers_back("Wo melde ich meinen Dackel an?"));
+        assert!(!refers_back("Können Sie mir helfen, wo ich die Katze anmelde?"), "the polite Sie, an article");
         assert_eq!(language("How much is a passport?"), Lang::En);
         assert_eq!(language("Was kostet ein Pass?"), Lang::De);
     }

@@ -285,7 +285,12 @@ impl Engine {
             return self.out_of_scope(conv, None, false);
         };
         let mut aspects = understand::aspects(text);
-        let follow_up = understand::is_follow_up(text);
+        // A question that is a follow-up by its question word alone, and names a thing the
+        // topic's record does not know ("Wo melde ich meinen Dackel an?" after a lost ID card,
+        // "Wann öffnet das Freibad?"), or no record knows where there is no topic, asks about
+        // that thing, not about the topic.
+        let follow_up = understand::is_follow_up(text)
+            && (understand::refers_back(text) || !self.names_other_thing(conv.topic, text));
         // A follow-up on the office just answered ("Und montags?", "Und wo ist das?") is about
         // that office, unless it names another office or a service.
         if let Some(office) = conv.office
@@ -639,6 +644,35 @@ impl Engine {
             }
         }
         false
+    }
+
+    /// Whether the message names a thing (a noun, capitalised inside it, not an aspect such as
+    /// "Gebühr") that the record of `topic` does not hold in any reading the search has (its
+    /// compound parts, a corrected typo, a colloquial word's target), or, without a topic, that
+    /// no record and no office knows.
+    fn names_other_thing(&self, topic: Option<usize>, text: &str) -> bool {
+        let analyzer = self.index.analyzer();
+        if topic.is_none() && self.offices.named(text, analyzer).is_some() {
+            return false;
+        }
+        let record = topic.map(|t| self.record_text(t));
+        written_words(text, true).any(|(word, noun)| {
+            let folded = lotse_search::fold(&word);
+            if !noun || word.chars().count() < 3 || analyzer.is_stop_word(&folded) || analyzer.is_aspect_word(&folded) {
+                return false;
+            }
+            let known: Vec<String> = self
+                .index
+                .question_terms(&word)
+                .into_iter()
+                .map(|(t, _)| t)
+                .filter(|t| self.index.rarity(t) < 1.0)
+                .collect();
+            match &record {
+                Some(record) => known.iter().all(|t| !record.contains(t.as_str())),
+                None => known.is_empty(),
+            }
+        })
     }
 
     /// A service's record as one folded text: names, teaser, description, fee conditions,

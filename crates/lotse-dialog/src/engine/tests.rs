@@ -103,6 +103,30 @@ fn a_follow_up_about_a_thing_the_topic_does_not_know_leaves_the_topic() {
 }
 
 #[test]
+fn a_question_about_a_thing_the_topic_lacks_is_not_read_as_a_follow_up() {
+    // A follow-up by its question word alone, about something the topic's record lacks: not
+    // answered from the topic (the lost ID card's office for the dachshund, the passport's fee
+    // for the zoo).
+    for (topic, question) in [
+        ("Ich habe meinen Personalausweis verloren", "Wo melde ich meinen Dackel an?"),
+        ("Was kostet ein Reisepass?", "Wo kaufe ich ein Semesterticket?"),
+        ("Was kostet die Hundesteuer?", "Wann hat der Tierpark geöffnet?"),
+        // Also a thing another record knows, and after "das" as an article.
+        ("Was kostet ein Reisepass?", "Wo kann ich mein Fahrrad registrieren?"),
+        ("Was kostet ein Reisepass?", "Wann öffnet das Freibad?"),
+        ("Was kostet ein Reisepass?", "Was kostet eine Jahreskarte für den Zoo?"),
+    ] {
+        let r = run(Channel::Web, &[topic, question]);
+        assert_eq!(r.kind, ReplyKind::OutOfScope, "{question}: {}", r.text);
+    }
+    // One that points back keeps the topic, whatever name it carries.
+    let r = run(Channel::Web, &["Was kostet ein Reisepass?", "Und für meinen Sohn Maximilian?"]);
+    assert_eq!(r.sources.first().map(|s| s.id.as_str()), Some("reisepass"), "{}", r.text);
+    let r = run(Channel::Web, &["Ich habe meinen Personalausweis verloren", "Wo melde ich das?"]);
+    assert_eq!(r.sources.first().map(|s| s.id.as_str()), Some("ausweis-verlust"), "{}", r.text);
+}
+
+#[test]
 fn a_stated_age_chooses_the_fee() {
     let r = run(Channel::Web, &["Ich bin 30, was kostet der Personalausweis?"]);
     assert_eq!(r.kind, ReplyKind::Answer, "{}", r.text);
