@@ -111,7 +111,7 @@ try {
   await page.screenshot({ path: join(artifacts, "staff-phone-call.png"), fullPage: true });
 
   // --- outside staff hours --------------------------------------------------------------------
-  const closedServer = await serve(config("closed", false, '[plugins]\nenabled = ["feedback", "figures"]\n'));
+  const closedServer = await serve(config("closed", false, '[plugins]\nenabled = ["feedback", "figures", "inbox"]\n'));
   servers.push(closedServer.child);
   const d = await citizen(closedServer.base);
   const lost = await d.say("Ich habe meinen Personalausweis verloren");
@@ -125,6 +125,9 @@ try {
     })).status;
   }
   check(voted === 204, `a citizen's vote under an answer is taken (${voted})`);
+  // A question the knowledge has no answer for goes to the unanswered-questions inbox.
+  const dachshund = await d.say("Wo melde ich meinen Dackel an?");
+  check(dachshund.reply.kind === "out_of_scope", `a question the knowledge lacks is declined (${dachshund.reply.kind})`);
   const offer = await d.say("Ich möchte mit einem Menschen sprechen");
   const cb = offer.reply.handoff;
   check(cb.state === "callback_offered" && cb.callback && cb.callback.slot.includes("09:00–12:00"), "outside hours a callback is offered with its slot");
@@ -172,7 +175,7 @@ try {
   const trail = await admin.textContent("#audit");
   check(trail.includes("password") && trail.includes("anna"), "the audit trail shows the password change");
   const figures = await admin.textContent("#pf-rows");
-  check(/Gespräche\s*1(?!\d)/.test(figures) && /Beantwortete Nachrichten\s*2(?!\d)/.test(figures), `the administration shows the assistant's key figures (${figures.replace(/\s+/g, " ").slice(0, 80)})`);
+  check(/Gespräche\s*1(?!\d)/.test(figures) && /Beantwortete Nachrichten\s*3(?!\d)/.test(figures), `the administration shows the assistant's key figures (${figures.replace(/\s+/g, " ").slice(0, 80)})`);
   const votes = await admin.textContent("#plugin-feedback");
   check(votes.includes("hat nicht geholfen: 1") && /falsch\s*1(?!\d)/.test(votes), "and the citizens' votes with their reasons");
   await axe(admin, "administration");
@@ -180,6 +183,28 @@ try {
   await admin.waitForFunction(() => document.querySelector("#admin-status").textContent.includes("erledigt"));
   const me = await page2.evaluate(async () => (await fetch("/staff/api/me")).status);
   check(me === 401, `a disabled account's session ends at once (${me})`);
+
+  // The administrator opens the unanswered questions and maps the declined one to the dog tax.
+  await admin.click('button[data-tab="inbox"]');
+  const group = admin.locator("#inbox-groups li.inbox-group");
+  for (let i = 0; i < 50 && (await group.count()) === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    await admin.click("#inbox-filter button[type=submit]");
+  }
+  check((await group.count()) === 1 && (await group.first().textContent()).includes("Dackel"), "the declined question is in the unanswered-questions inbox");
+  await axe(admin, "unanswered-questions inbox");
+  await admin.screenshot({ path: join(artifacts, "staff-inbox.png"), fullPage: true });
+  await admin.selectOption("#inbox-s0", "hundesteuer");
+  await admin.click("#inbox-groups button >> text=Zuordnen");
+  await admin.waitForFunction(() => document.querySelector("#inbox-status-line").textContent.includes("zugeordnet"));
+  const mapped = await admin.textContent("#inbox-status-line");
+  check(mapped.includes('"dackel" = ["Hund", "Hundesteuer"]'), `mapped to a service, with a line for the synonyms (${mapped})`);
+  check((await group.count()) === 0, "and no longer open");
+  await admin.selectOption("#inbox-status", "service");
+  await admin.click("#inbox-filter button[type=submit]");
+  await admin.locator("#inbox-groups li.inbox-group").first().waitFor();
+  check((await admin.textContent("#inbox-groups")).includes("Zugeordnet: Hund anmelden (Hundesteuer)"), "the mapped group is listed with its service");
+  await axe(admin, "mapped questions");
   d.close();
 } catch (e) {
   fail(e);

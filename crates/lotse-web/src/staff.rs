@@ -289,11 +289,18 @@ pub(crate) async fn require_staff(State(state): State<Arc<AppState>>, mut req: R
 
 /// What the audit trail says of a successful change: the route's action ("handoffs.claim",
 /// "admin.schedule") and its target (a handoff's or callback's id, an account's name), read
-/// from the route's pattern. Every changing staff route is audited, by this one rule, except
-/// typing notices; reads are not. Bodies (message text) never are.
+/// from the route's pattern; a plug-in's ("plugin.inbox.decide") from its path. Every changing
+/// staff route is audited, by this one rule, except typing notices; reads are not. Bodies
+/// (message text) never are.
 fn audit_line(req: &Request) -> Option<(String, String)> {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return None;
+    }
+    // A plug-in's route: its name and path ("plugin.inbox.decide"), no target.
+    if let Some(rest) = req.uri().path().strip_prefix("/staff/p/") {
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).take(4).collect();
+        let action: String = format!("plugin.{}", parts.join(".")).chars().take(100).collect();
+        return Some((action, String::new()));
     }
     let pattern = req.extensions().get::<axum::extract::MatchedPath>()?.as_str();
     let route = pattern.strip_prefix("/staff/api/")?;

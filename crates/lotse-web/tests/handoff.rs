@@ -92,6 +92,7 @@ fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[
         let store = Store::open(&config.database).await.unwrap();
         let desk = Desk::new(store, config, kb.clone(), berlin()).await.unwrap();
         let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
+        let (kb_for_inbox, index_for_inbox) = (kb.clone(), index.clone());
         let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
         let state = lotse_web::AppState::with_desk(Arc::new(engine), limits, false, Some(desk.clone()));
         let mut on: Vec<Arc<dyn lotse_plugin::Plugin>> = Vec::new();
@@ -100,6 +101,10 @@ fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[
         }
         if plugins.contains(&"figures") {
             on.push(lotse_plugin_figures::Figures::new(desk.store.clone(), desk.zone().tz.clone()));
+        }
+        if plugins.contains(&"inbox") {
+            let services = kb_for_inbox.services.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
+            on.push(lotse_plugin_inbox::Inbox::new(desk.store.clone(), index_for_inbox.clone(), services, 30));
         }
         if !on.is_empty() {
             let host = lotse_plugin::Host::start(desk.store.clone(), on, 0).await.unwrap();
@@ -1304,6 +1309,61 @@ fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted()
     // Without the plug-in there is no such route.
     let plain = server(config(open_schedule()));
     assert_eq!(plain.post("/p/feedback/thumbs", json!({}), None).0, 404);
+}
+
+#[test]
+fn a_declined_question_reaches_the_inbox_and_staff_map_it_to_a_service() {
+    let s = server_plugged(config(open_schedule()), &["inbox"]);
+    s.add_staff("anna", Role::Staff);
+    s.add_staff("chef", Role::Admin);
+    let id = s.conversation();
+    let answered = s.say(&id, "Was kostet ein Reisepass?");
+    assert_eq!(answered["reply"]["kind"], "answer", "{answered}");
+    let declined = s.say(&id, "Wo melde ich meinen Dackel an? Meine Nummer ist 0176 1234567.");
+    assert_eq!(declined["reply"]["kind"], "out_of_scope", "{declined}");
+
+    assert_eq!(s.get("/staff/p/inbox/groups", None).0, 401);
+    let anna = s.login("anna");
+    // The plug-in reads it from the event log within moments; only the declined question.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let groups = loop {
+        let (status, body) = s.get("/staff/p/inbox/groups", Some(&anna));
+        assert_eq!(status, 200, "{body}");
+        if body["questions"] == 1 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the question never reached the inbox: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let question = &groups["groups"][0]["questions"][0];
+    let text = question["text"].as_str().unwrap();
+    assert!(text.starts_with("Wo melde ich meinen Dackel an?") && !text.contains("1234567"), "redacted: {text}");
+    let decision = json!({"questions": [question["id"]], "decision": "service", "service": "hundesteuer"});
+    // A change needs the CSRF token.
+    let no_token = Staff { cookie: anna.cookie.clone(), csrf: "falsch".into() };
+    assert_eq!(s.post("/staff/p/inbox/decide", decision.clone(), Some(&no_token)).0, 403);
+    let (status, decided) = s.post("/staff/p/inbox/decide", decision, Some(&anna));
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["synonym_lines"][0], "\"dackel\" = [\"Hund\", \"Hundesteuer\"]", "{decided}");
+    assert_eq!(s.get("/staff/p/inbox/groups", Some(&anna)).1["questions"], 0);
+    // The decision is in the audit trail, by name, without the question.
+    let chef = s.login("chef");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, trail) = s.get("/staff/api/admin/audit", Some(&chef));
+        let lines = trail["audit"].as_array().unwrap();
+        if lines.iter().any(|l| l["actor"] == "anna" && l["action"] == "plugin.inbox.decide") {
+            assert!(!trail.to_string().contains("Dackel"), "{trail}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no audit line: {trail}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The staff's "me" names the plug-in (the console shows its tab); without it, no route.
+    assert!(s.get("/staff/api/me", Some(&anna)).1["plugins"].as_array().unwrap().iter().any(|p| p == "inbox"));
+    let plain = server(config(open_schedule()));
+    plain.add_staff("anna", Role::Staff);
+    assert_eq!(plain.get("/staff/p/inbox/groups", Some(&plain.login("anna"))).0, 404);
 }
 
 #[test]

@@ -58,6 +58,7 @@
       p.hidden = p.dataset.panel !== name || (p.id === "conversation" && !openId) || (p.id === "queue" && !!openId);
     });
     if (name === "admin") loadAdmin();
+    if (name === "inbox") loadInbox();
     if (name === "callbacks") loadCallbacks();
   }
 
@@ -293,6 +294,73 @@
     $("#fb-comments").replaceChildren(...s.comments.map(([at, reason, , sources, text]) => row(time(at), REASONS[reason] || "–", sources.join(", "), text)));
   }
 
+  // The inbox plug-in: declined questions in groups; staff map a group to a service, mark it as
+  // a gap in the knowledge, dismiss it, or open it again.
+  const INBOX_SHOWN = 30;
+  async function decideGroup(group, decision, service) {
+    const body = { questions: group.questions.map((q) => q.id), decision };
+    if (service) body.service = service;
+    const status = $("#inbox-status-line");
+    try {
+      const r = await api("/staff/p/inbox/decide", { method: "POST", body });
+      const what = { service: "zugeordnet", gap: "als Lücke im Wissen markiert", dismissed: "verworfen", open: "wieder geöffnet" }[decision];
+      const n = r.decided === 1 ? "1 Frage" : `${r.decided} Fragen`;
+      status.textContent = `${n} ${what}.` + (r.synonym_lines.length ? ` Vorschlag für knowledge/synonyms.toml: ${r.synonym_lines.join("; ")}` : "");
+      await loadInbox(false);
+    } catch (e) { status.textContent = `Nicht gespeichert: ${e.message}`; }
+  }
+
+  async function loadInbox(clear = true) {
+    const state = $("#inbox-status").value;
+    if (clear) $("#inbox-status-line").textContent = "";
+    let r;
+    try { r = await api(`/staff/p/inbox/groups?status=${encodeURIComponent(state)}`); }
+    catch (e) { $("#inbox-summary").textContent = `Die Fragen konnten nicht geladen werden: ${e.message}`; return; }
+    const shown = r.groups.slice(0, INBOX_SHOWN);
+    $("#inbox-summary").textContent = r.questions === 0 ? "Keine Fragen."
+      : `${r.questions} ${r.questions === 1 ? "Frage" : "Fragen"} in ${r.groups.length} ${r.groups.length === 1 ? "Gruppe" : "Gruppen"}` + (r.groups.length > shown.length ? `, die ${shown.length} größten angezeigt.` : ".");
+    $("#inbox-groups").replaceChildren(...shown.map((g, i) => {
+      const li = el("li", { class: "inbox-group" });
+      const h = el("h3", { id: `inbox-g${i}` }, `${g.questions.length === 1 ? "1 Frage" : `${g.questions.length} Fragen`}: „${g.questions[0].text}“`);
+      li.append(h);
+      const list = el("ul");
+      for (const q of g.questions.slice(0, 5)) list.append(el("li", {}, `${q.text} (${time(q.at_ms)}, ${CHANNELS[q.channel] || q.channel})`));
+      if (g.questions.length > 5) list.append(el("li", {}, `und ${g.questions.length - 5} weitere`));
+      li.append(list);
+      if (g.service) li.append(el("p", {}, `Zugeordnet: ${g.service[1]}`));
+      if (g.synonym_lines.length) {
+        li.append(el("p", {}, "Vorschlag für knowledge/synonyms.toml:"));
+        li.append(el("pre", {}, g.synonym_lines.join("\n")));
+      }
+      const actions = el("div", { class: "inbox-actions", role: "group", "aria-labelledby": `inbox-g${i}` });
+      if (state === "open") {
+        const label = el("label", { for: `inbox-s${i}` }, "Leistung");
+        const select = el("select", { id: `inbox-s${i}` });
+        // Chosen, never taken by default: the search's suggestions come first, marked.
+        select.append(el("option", { value: "" }, "– bitte wählen –"));
+        const first = g.suggestions.map(([id]) => id);
+        const options = [...g.suggestions, ...r.services.filter(([id]) => !first.includes(id))];
+        for (const [id, name] of options) select.append(el("option", { value: id }, first.includes(id) ? `${name} (Vorschlag der Suche)` : name));
+        const map = el("button", { type: "button" }, "Zuordnen");
+        map.addEventListener("click", () => {
+          if (!select.value) { $("#inbox-status-line").textContent = "Bitte wählen Sie zuerst die Leistung."; select.focus(); return; }
+          decideGroup(g, "service", select.value);
+        });
+        const gap = el("button", { type: "button" }, "Lücke im Wissen");
+        gap.addEventListener("click", () => decideGroup(g, "gap"));
+        const dismiss = el("button", { type: "button" }, "Verwerfen");
+        dismiss.addEventListener("click", () => decideGroup(g, "dismissed"));
+        actions.append(label, select, map, gap, dismiss);
+      } else {
+        const reopen = el("button", { type: "button" }, "Wieder öffnen");
+        reopen.addEventListener("click", () => decideGroup(g, "open"));
+        actions.append(reopen);
+      }
+      li.append(actions);
+      return li;
+    }));
+  }
+
   function connect() {
     const es = new EventSource("/staff/api/events");
     es.addEventListener("hello", () => { $("#connection").textContent = ""; loadQueue(); });
@@ -321,6 +389,8 @@
     me = await api("/staff/api/me");
     $("#me-name").textContent = me.display_name;
     $("#admin-tab").hidden = me.role !== "admin";
+    $("#inbox-tab").hidden = !plugin("inbox");
+    $("#inbox-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadInbox(); });
     document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => { if (b.dataset.tab !== "queue") openId = openId; showTab(b.dataset.tab); }));
     $("#logout").addEventListener("click", async () => { await api("/staff/api/logout", { method: "POST", body: {} }); location.href = "/staff/login"; });
     $("#reply-form").addEventListener("submit", async (ev) => {
