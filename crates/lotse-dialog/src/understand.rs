@@ -884,31 +884,37 @@ pub fn is_urgent(text: &str) -> bool {
 const REFERRING: &[&str] =
     &["das", "dafuer", "dazu", "dort", "da", "hin", "den", "die", "it", "that", "there", "this", "ihn", "sie", "es"];
 
-/// Whether a message points back at what was said before: it goes on from it ("Und …",
-/// "Aber …", "Auch …") or names it ("das", "dafür", "dort", "it", …). "das", "die" and "den"
-/// before a noun are articles ("Wann öffnet das Freibad?"), and "Sie" inside a sentence is
-/// the polite "you": neither points back. A follow-up that does not point back is one by its
-/// question word alone ("Wo melde ich … an?").
+/// Whether a message points back at what was said before: it names it ("das", "dafür",
+/// "dort", "it", …), or goes on from it without a question of its own ("Und für Kinder?",
+/// "Aber ohne Termin?"). "das", "die" and "den" before a noun are articles ("Wann öffnet das
+/// Freibad?"), "es" with "gibt" asks for nothing said before ("Wo gibt es …?"), and "Sie"
+/// inside a sentence is the polite "you": none of them points back. A follow-up that does not
+/// point back is one by its question word alone ("Wo melde ich … an?", "Und wo gibt es …?").
 pub fn refers_back(text: &str) -> bool {
     let written: Vec<&str> = text.split_whitespace().collect();
     let folded: Vec<String> = written.iter().map(|w| fold(w)).collect();
-    let word = |i: usize| words(&folded[i]).next().unwrap_or("").to_string();
-    if matches!(word(0).as_str(), "und" | "and" | "aber" | "but" | "auch" | "also") {
-        return true;
-    }
+    let word = |i: usize| folded.get(i).and_then(|f| words(f).next()).unwrap_or("").to_string();
     let capital =
         |w: &str| w.trim_start_matches(|c: char| !c.is_alphanumeric()).chars().next().is_some_and(char::is_uppercase);
-    (0..written.len()).any(|i| {
-        let w = word(i);
-        if !REFERRING.contains(&w.as_str()) {
-            return false;
-        }
-        match w.as_str() {
-            "das" | "die" | "den" => !written.get(i + 1).is_some_and(|next| capital(next)),
-            "sie" => i == 0 || !capital(written[i]),
-            _ => true,
-        }
-    })
+    const QUESTION_WORDS: &[&str] = &[
+        "wo", "wie", "was", "wann", "wer", "welche", "welcher", "welches", "wohin", "woher", "warum", "where", "how",
+        "what", "when", "who", "which", "why",
+    ];
+    let goes_on = matches!(word(0).as_str(), "und" | "and" | "aber" | "but" | "auch" | "also")
+        && !(1..written.len()).any(|i| QUESTION_WORDS.contains(&word(i).as_str()));
+    goes_on
+        || (0..written.len()).any(|i| {
+            let w = word(i);
+            if !REFERRING.contains(&w.as_str()) {
+                return false;
+            }
+            match w.as_str() {
+                "das" | "die" | "den" => !written.get(i + 1).is_some_and(|next| capital(next)),
+                "sie" => i == 0 || !capital(written[i]),
+                "es" => !["gibt", "gab", "geben"].iter().any(|g| (i > 0 && word(i - 1) == *g) || word(i + 1) == *g),
+                _ => true,
+            }
+        })
 }
 
 /// Whether a message reads like a follow-up to the service under discussion ("Und was kostet
@@ -1161,6 +1167,8 @@ mod tests {
         assert!(!refers_back("Wann öffnet das Freibad?"), "an article");
         assert!(!refers_back("Wo melde ich meinen Dackel an?"));
         assert!(!refers_back("Können Sie mir helfen, wo ich die Katze anmelde?"), "the polite Sie, an article");
+        assert!(refers_back("Aber ohne Termin?") && refers_back("Und wie lange dauert es?"));
+        assert!(!refers_back("Und wo gibt es Gelbe Säcke?"), "a question of its own");
         assert_eq!(language("How much is a passport?"), Lang::En);
         assert_eq!(language("Was kostet ein Pass?"), Lang::De);
     }

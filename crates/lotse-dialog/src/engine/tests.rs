@@ -115,6 +115,8 @@ fn a_question_about_a_thing_the_topic_lacks_is_not_read_as_a_follow_up() {
         ("Was kostet ein Reisepass?", "Wo kann ich mein Fahrrad registrieren?"),
         ("Was kostet ein Reisepass?", "Wann öffnet das Freibad?"),
         ("Was kostet ein Reisepass?", "Was kostet eine Jahreskarte für den Zoo?"),
+        // "Und" before a question of its own goes on from nothing.
+        ("Ich will meinen Hund anmelden", "Und wo gibt es Gelbe Säcke?"),
     ] {
         let r = run(Channel::Web, &[topic, question]);
         assert_eq!(r.kind, ReplyKind::OutOfScope, "{question}: {}", r.text);
