@@ -22,10 +22,15 @@ async function hostPages(lotseBase, closedBase) {
 <script src="${lotseBase}/widget.js" data-api="${lotseBase}" defer></script></body></html>`;
   const kioskOf = (api) => `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Terminal</title></head>
 <body><main><h1>Terminal</h1></main><script src="${api}/widget.js" data-api="${api}" data-mode="kiosk" data-idle="5" defer></script></body></html>`;
+  // A service page of the city with a rating of the service (data-feedback).
+  const ratingPage = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Reisepass beantragen</title></head>
+<body><main><h1>Reisepass beantragen</h1><p>Ein Reisepass kostet 70 Euro.</p>
+<script src="${lotseBase}/widget.js" data-api="${lotseBase}" data-feedback="reisepass" defer></script></main></body></html>`;
   const port = await freePort();
   const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(req.url.startsWith("/kiosk-closed") ? kioskOf(closedBase) : req.url.startsWith("/kiosk") ? kioskOf(lotseBase) : hostile);
+    res.end(req.url.startsWith("/kiosk-closed") ? kioskOf(closedBase) : req.url.startsWith("/kiosk") ? kioskOf(lotseBase)
+      : req.url.startsWith("/rating") ? ratingPage : hostile);
   });
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
   return { server, base: `http://127.0.0.1:${port}` };
@@ -276,6 +281,32 @@ try {
   const crossOrigin = await ask(hostile, "Was kostet ein Personalausweis?");
   check(crossOrigin.includes("46,00 €"), "the widget works from another origin");
   await hostile.screenshot({ path: join(artifacts, "widget-hostile-page.png") });
+
+  // --- a service's rating on a city page, by keyboard ---------------------------------------
+  const rated = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await rated.goto(`${hosts.base}/rating`);
+  const star = (n) => rated.locator(`lotse-rating >> input[value="${n}"]`);
+  await star(1).waitFor({ state: "attached" });
+  check(await rated.locator("lotse-widget").count() === 0, "a rating tag renders no chat");
+  await axe(rated, "service rating on a city page");
+  await rated.locator("lotse-rating >> button[type=submit]").click();
+  check((await rated.locator("lotse-rating >> p[role=status]").textContent()).includes("Sterne"), "sending without stars asks for them");
+  await star(1).focus();
+  for (let i = 0; i < 3; i++) await rated.keyboard.press("ArrowRight");
+  check(await star(4).isChecked(), "the stars are chosen with the arrow keys (4)");
+  await rated.screenshot({ path: join(artifacts, "rating-form.png") });
+  await rated.keyboard.press("Tab");
+  await rated.keyboard.type("Termine sind knapp, schreiben Sie an erika@example.org");
+  await rated.keyboard.press("Tab");
+  await rated.keyboard.press("Enter");
+  await rated.locator("lotse-rating >> text=Danke für Ihre Bewertung").waitFor();
+  await axe(rated, "service rating, sent");
+  await rated.screenshot({ path: join(artifacts, "rating.png") });
+  const fb = await (await staffLogin(base))("/staff/p/feedback/summary");
+  const reisepass = (fb.ratings || []).find((r) => r[0] === "reisepass");
+  check(reisepass && reisepass[1] === 1 && reisepass[3][3] === 1, `staff see the rating (${JSON.stringify(fb.ratings)})`);
+  check(fb.rating_comments.length === 1 && fb.rating_comments[0][3].startsWith("Termine sind knapp") && !fb.rating_comments[0][3].includes("erika"),
+    "with its comment, the e-mail address removed");
 
   // --- kiosk ---------------------------------------------------------------------------------
   const kiosk = await browser.newPage({ viewport: { width: 1080, height: 1920 } });

@@ -183,7 +183,12 @@ pub fn start_plugins(
     for name in &config.enabled {
         match name.as_str() {
             "feedback" => {
-                plugins.push(lotse_plugin_feedback::Feedback::new(store.clone(), config.feedback_comment_days))
+                let services = engine.knowledge().services.iter().map(|s| s.id.to_string()).collect();
+                plugins.push(lotse_plugin_feedback::Feedback::new(
+                    store.clone(),
+                    config.feedback_comment_days,
+                    services,
+                ))
             }
             "figures" => plugins.push(lotse_plugin_figures::Figures::new(store.clone(), desk.zone().tz.clone())),
             "inbox" => {

@@ -5,8 +5,15 @@
 //! deletion erases it. Comments are redacted (e-mail addresses, numbers) and dropped after the
 //! retention; the votes stay as counts.
 //!
-//! Routes: `POST /p/feedback/thumbs` (citizens), `GET /staff/p/feedback/summary` (staff).
+//! Service ratings on the city's pages (the national feedback component's first level): the
+//! widget's script tag with `data-feedback="SERVICE-ID"` renders one to five stars and an
+//! optional comment; a rating is kept with the service, the stars, the language and the time,
+//! nothing of the person (no conversation, no address).
+//!
+//! Routes: `POST /p/feedback/thumbs`, `POST /p/feedback/rating` (citizens),
+//! `GET /staff/p/feedback/summary` (staff).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Json;
@@ -27,9 +34,10 @@ pub const REASONS: [&str; 5] = ["wrong", "outdated", "unclear", "not_sought", "o
 /// The longest comment kept.
 pub const MAX_COMMENT: usize = 500;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE feedback_replies (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE feedback_replies (
         conversation_id TEXT NOT NULL,
         turn BIGINT NOT NULL,
         at_ms BIGINT NOT NULL,
@@ -54,12 +62,26 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         PRIMARY KEY (conversation_id, turn)
     );
     CREATE INDEX feedback_votes_at ON feedback_votes (at_ms)",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE feedback_ratings (
+        at_ms BIGINT NOT NULL,
+        service_id TEXT NOT NULL,
+        stars BIGINT NOT NULL,
+        comment TEXT,
+        lang TEXT NOT NULL
+    );
+    CREATE INDEX feedback_ratings_at ON feedback_ratings (at_ms)",
+    ),
+];
 
 /// The feedback plug-in.
 pub struct Feedback {
     manifest: Manifest,
     store: Store,
+    /// The services a page may be rated for (the knowledge's ids).
+    services: Arc<HashSet<String>>,
     /// Days a comment is kept.
     comment_days: u32,
     /// Days a reply's description (kind, sources) waits for a vote.
@@ -67,19 +89,21 @@ pub struct Feedback {
 }
 
 impl Feedback {
-    pub fn new(store: Store, comment_days: u32) -> Arc<Feedback> {
+    /// `services`: the ids a page's rating may name (the knowledge's services).
+    pub fn new(store: Store, comment_days: u32, services: HashSet<String>) -> Arc<Feedback> {
         Arc::new(Feedback {
             manifest: Manifest {
                 name: "feedback",
                 purpose: "Whether an answer helped, and why not, so that editors can correct the knowledge.",
                 reads: &["answered"],
                 free_text: Some(FreeText {
-                    purpose: "The citizen's own words on why an answer did not help.",
+                    purpose: "The citizen's own words on why an answer did not help, or on a service they rated.",
                     retention_days: comment_days,
                 }),
                 migrations: MIGRATIONS,
             },
             store,
+            services: Arc::new(services),
             comment_days,
             reply_days: 2,
         })
@@ -160,6 +184,53 @@ async fn vote(
     }
 }
 
+/// A page's rating of a service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rating {
+    pub service: String,
+    /// 1 (very dissatisfied) to 5 (very satisfied).
+    pub stars: i64,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+async fn rate(
+    State((store, services)): State<(Store, Arc<HashSet<String>>)>,
+    body: Result<Json<Rating>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(r)) = body else {
+        return error(StatusCode::BAD_REQUEST, "invalid_json", "The rating is not valid JSON of the expected form.");
+    };
+    if !(1..=5).contains(&r.stars) {
+        return error(StatusCode::BAD_REQUEST, "invalid_stars", "Give one to five stars.");
+    }
+    if !services.contains(&r.service) {
+        return error(StatusCode::NOT_FOUND, "unknown_service", "There is no such service to rate.");
+    }
+    let lang = if r.lang.as_deref() == Some("en") { "en" } else { "de" };
+    let comment = r.comment.as_deref().map(|c| redact(c, MAX_COMMENT)).filter(|c| !c.is_empty());
+    let written = sqlx::query(
+        "INSERT INTO feedback_ratings (at_ms, service_id, stars, comment, lang) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(lotse_handoff::store::now_ms())
+    .bind(&r.service)
+    .bind(r.stars)
+    .bind(comment)
+    .bind(lang)
+    .execute(store.pool())
+    .await;
+    match written {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "feedback: the rating was not stored");
+            error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Period {
     /// The last this many days (default 30, at most 366).
@@ -178,6 +249,13 @@ pub struct Summary {
     pub services: Vec<(String, i64, i64)>,
     /// The latest comments: (time in ms, reason, reply kind, sources, comment).
     pub comments: Vec<(i64, Option<String>, String, Vec<String>, String)>,
+    /// The pages' ratings per service: (service id, ratings, mean stars, ratings with 1 … 5
+    /// stars), most rated first.
+    #[serde(default)]
+    pub ratings: Vec<(String, i64, f64, [i64; 5])>,
+    /// The latest rating comments: (time in ms, service id, stars, comment).
+    #[serde(default)]
+    pub rating_comments: Vec<(i64, String, i64, String)>,
 }
 
 async fn summary(State(store): State<Store>, Query(p): Query<Period>) -> Response {
@@ -199,6 +277,8 @@ async fn summary(State(store): State<Store>, Query(p): Query<Period>) -> Respons
         reasons: REASONS.iter().map(|r| (r.to_string(), 0)).collect(),
         services: Vec::new(),
         comments: Vec::new(),
+        ratings: Vec::new(),
+        rating_comments: Vec::new(),
     };
     for row in rows {
         let helpful = row.try_get::<i64, _>(1).unwrap_or(0) != 0;
@@ -228,6 +308,38 @@ async fn summary(State(store): State<Store>, Query(p): Query<Period>) -> Respons
         }
     }
     s.services.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)).then(a.0.cmp(&b.0)));
+    let rows = sqlx::query(
+        "SELECT at_ms, service_id, stars, comment FROM feedback_ratings WHERE at_ms >= $1 ORDER BY at_ms DESC",
+    )
+    .bind(since)
+    .fetch_all(store.pool())
+    .await;
+    let Ok(rows) = rows else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
+    };
+    for row in rows {
+        let service: String = row.try_get(1).unwrap_or_default();
+        let stars = row.try_get::<i64, _>(2).unwrap_or(0).clamp(1, 5);
+        let i = match s.ratings.iter().position(|r| r.0 == service) {
+            Some(i) => i,
+            None => {
+                s.ratings.push((service.clone(), 0, 0.0, [0; 5]));
+                s.ratings.len() - 1
+            }
+        };
+        let r = &mut s.ratings[i];
+        r.1 += 1;
+        r.3[(stars - 1) as usize] += 1;
+        if let Some(comment) = row.try_get::<Option<String>, _>(3).unwrap_or(None)
+            && s.rating_comments.len() < 50
+        {
+            s.rating_comments.push((row.try_get(0).unwrap_or(0), service, stars, comment));
+        }
+    }
+    for r in &mut s.ratings {
+        r.2 = r.3.iter().enumerate().map(|(i, n)| (i as f64 + 1.0) * *n as f64).sum::<f64>() / r.1.max(1) as f64;
+    }
+    s.ratings.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Json(s).into_response()
 }
 
@@ -262,7 +374,9 @@ impl Plugin for Feedback {
     }
 
     fn public_routes(&self) -> Option<axum::Router> {
-        Some(axum::Router::new().route("/thumbs", post(vote)).with_state(self.store.clone()))
+        Some(axum::Router::new().route("/thumbs", post(vote)).with_state(self.store.clone()).merge(
+            axum::Router::new().route("/rating", post(rate)).with_state((self.store.clone(), self.services.clone())),
+        ))
     }
 
     fn staff_routes(&self) -> Option<axum::Router> {
@@ -281,7 +395,13 @@ impl Plugin for Feedback {
             .execute(store.pool())
             .await?
             .rows_affected();
-        Ok(replies + comments)
+        let rating_comments =
+            sqlx::query("UPDATE feedback_ratings SET comment = NULL WHERE comment IS NOT NULL AND at_ms < $1")
+                .bind(now_ms - i64::from(self.comment_days) * DAY)
+                .execute(store.pool())
+                .await?
+                .rows_affected();
+        Ok(replies + comments + rating_comments)
     }
 
     async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {

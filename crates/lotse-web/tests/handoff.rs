@@ -92,19 +92,20 @@ fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[
         let store = Store::open(&config.database).await.unwrap();
         let desk = Desk::new(store, config, kb.clone(), berlin()).await.unwrap();
         let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
-        let (kb_for_inbox, index_for_inbox) = (kb.clone(), index.clone());
+        let (kb_for_plugins, index_for_plugins) = (kb.clone(), index.clone());
         let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
         let state = lotse_web::AppState::with_desk(Arc::new(engine), limits, false, Some(desk.clone()));
         let mut on: Vec<Arc<dyn lotse_plugin::Plugin>> = Vec::new();
         if plugins.contains(&"feedback") {
-            on.push(lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90));
+            let services = kb_for_plugins.services.iter().map(|s| s.id.to_string()).collect();
+            on.push(lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90, services));
         }
         if plugins.contains(&"figures") {
             on.push(lotse_plugin_figures::Figures::new(desk.store.clone(), desk.zone().tz.clone()));
         }
         if plugins.contains(&"inbox") {
-            let services = kb_for_inbox.services.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
-            on.push(lotse_plugin_inbox::Inbox::new(desk.store.clone(), index_for_inbox.clone(), services, 30));
+            let services = kb_for_plugins.services.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
+            on.push(lotse_plugin_inbox::Inbox::new(desk.store.clone(), index_for_plugins.clone(), services, 30));
         }
         if !on.is_empty() {
             let host = lotse_plugin::Host::start(desk.store.clone(), on, 0).await.unwrap();
@@ -1292,6 +1293,22 @@ fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted()
     assert_eq!(summary["services"][0][0], source.as_str(), "{summary}");
     let comment = summary["comments"][0][4].as_str().unwrap();
     assert!(comment.contains("Stimmt nicht mehr") && !comment.contains("muster"), "{comment}");
+
+    // A city page's rating of a service: stars and a redacted comment, nothing of the person.
+    let rate = |body: Value| s.post("/p/feedback/rating", body, None);
+    assert_eq!(rate(json!({"service": "reisepass", "stars": 4})).0, 204);
+    assert_eq!(
+        rate(json!({"service": "reisepass", "stars": 1, "comment": "Kein Termin frei, ruft mich an: 0176 1234567"})).0,
+        204
+    );
+    assert_eq!(rate(json!({"service": "reisepass", "stars": 6})).0, 400);
+    assert_eq!(rate(json!({"service": "reisepass", "stars": 0})).0, 400);
+    assert_eq!(rate(json!({"service": "gibt-es-nicht", "stars": 3})).0, 404);
+    assert_eq!(rate(json!({"service": "reisepass"})).0, 400);
+    let (_, summary) = s.get("/staff/p/feedback/summary", Some(&anna));
+    assert_eq!(summary["ratings"], json!([["reisepass", 2, 2.5, [1, 0, 0, 1, 0]]]), "{summary}");
+    let rated = summary["rating_comments"][0][3].as_str().unwrap();
+    assert!(rated.starts_with("Kein Termin frei") && !rated.contains("1234567"), "{rated}");
 
     // A second vote on the same answer replaces the first.
     assert_eq!(vote(json!({"conversation_id": id, "turn": 1, "helpful": true})).0, 204);

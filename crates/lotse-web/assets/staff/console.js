@@ -292,6 +292,8 @@
     $("#fb-reasons").replaceChildren(...s.reasons.map(([r, k]) => row(REASONS[r] || r, k)));
     $("#fb-services").replaceChildren(...s.services.slice(0, 20).map(([id, up, down]) => row(id, up, down)));
     $("#fb-comments").replaceChildren(...s.comments.map(([at, reason, , sources, text]) => row(time(at), REASONS[reason] || "–", sources.join(", "), text)));
+    $("#fb-ratings").replaceChildren(...(s.ratings || []).map(([id, n, mean, by]) => row(id, n, mean.toFixed(1).replace(".", ","), ...by)));
+    $("#fb-rating-comments").replaceChildren(...(s.rating_comments || []).map(([at, id, stars, text]) => row(time(at), id, stars, text)));
   }
 
   // The inbox plug-in: declined questions in groups; staff map a group to a service, mark it as

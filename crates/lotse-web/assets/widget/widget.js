@@ -2,7 +2,8 @@
  *   <script src="https://lotse.example/widget.js" data-api="https://lotse.example" defer></script>
  * Options (data-…): api, lang (de|en), position (right|left), color, logo, title, greeting,
  * mode (widget|kiosk), idle (kiosk: seconds until reset), campaign-param (the page address parameter
- * that carries a campaign code, default c).
+ * that carries a campaign code, default c), feedback (a service's id: a one-to-five-star rating of
+ * it in place of the tag, instead of the chat).
  * Everything lives in a shadow root: the host page's CSS cannot reach it, and it leaves no
  * globals. Text from the assistant, staff or citizens is only ever set as text, never as HTML;
  * links come only from a reply's sources. */
@@ -13,6 +14,9 @@
   script.dataset.lotseMounted = "1";
   const opt = script.dataset;
   const API = (opt.api || new URL(script.src, location.href).origin).replace(/\/$/, "");
+  // data-feedback="SERVICE-ID": a rating of that service, in place of the script tag, instead
+  // of the chat (a page that wants both has two tags).
+  if (opt.feedback) { rating(); return; }
   const KIOSK = opt.mode === "kiosk";
   const IDLE = Math.max(5, Number(opt.idle || 120)) * 1000;
   const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
@@ -514,4 +518,81 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     if (KIOSK) { openPanel(true); touch(); } else if (sessionStorage.getItem(STORE + ".open") === "1") openPanel(true);
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+
+  // A service's rating on a city page: one to five stars (native radio buttons, so keyboard and
+  // screen readers work as with any form), an optional comment, one submission per page view.
+  function rating() {
+    const en = opt.lang === "en";
+    const R = en
+      ? { legend: "How satisfied are you with this service?", star: (n) => `${n} ${n === 1 ? "star" : "stars"}`, low: "very dissatisfied", high: "very satisfied", comment: "Comment (optional, please no personal data)", send: "Send rating", thanks: "Thank you for your rating.", pick: "Please choose from one to five stars.", error: "Sorry, that did not work. Please try again." }
+      : { legend: "Wie zufrieden sind Sie mit dieser Leistung?", star: (n) => `${n} ${n === 1 ? "Stern" : "Sterne"}`, low: "sehr unzufrieden", high: "sehr zufrieden", comment: "Anmerkung (freiwillig, bitte ohne persönliche Daten)", send: "Bewertung senden", thanks: "Danke für Ihre Bewertung.", pick: "Bitte wählen Sie einen bis fünf Sterne.", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal." };
+    const color = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
+    const el = (tag, attrs = {}, text) => {
+      const e = document.createElement(tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      if (text !== undefined) e.textContent = text;
+      return e;
+    };
+    const host = document.createElement("lotse-rating");
+    host.style.setProperty("all", "initial", "important");
+    host.style.setProperty("display", "block", "important");
+    const root = host.attachShadow({ mode: "open" });
+    const id = "r" + Math.random().toString(36).slice(2, 8);
+    root.append(el("style", {}, `:host{all:initial;display:block}
+form{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;display:grid;gap:8px;max-width:32em}
+fieldset{border:0;padding:0;margin:0}
+legend{font-weight:600;padding:0;margin-bottom:4px}
+.stars{display:flex;gap:4px}
+input[type=radio]{position:absolute;opacity:0;width:1px;height:1px}
+label.star{font-size:32px;line-height:1;color:#767676;cursor:pointer;padding:4px;min-width:44px;min-height:44px;text-align:center}
+label.star.on{color:${color}}
+input:focus-visible+label{outline:3px solid #f0a000;outline-offset:2px}
+.scale{display:flex;justify-content:space-between;font-size:.875em;color:#4a4a4a;max-width:284px}
+textarea{font:inherit;border:1px solid #767676;border-radius:4px;padding:6px}
+button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;min-height:44px;padding:0 16px;cursor:pointer;justify-self:start}
+:focus-visible{outline:3px solid #f0a000;outline-offset:2px}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}`));
+    const form = el("form", { novalidate: "" });
+    const set = el("fieldset");
+    set.append(el("legend", {}, R.legend));
+    const stars = el("div", { class: "stars" });
+    const labels = [];
+    for (let n = 1; n <= 5; n++) {
+      const input = el("input", { type: "radio", name: "stars", value: String(n), id: `${id}-${n}` });
+      const label = el("label", { for: `${id}-${n}`, class: "star" });
+      label.append(el("span", { "aria-hidden": "true" }, "★"), el("span", { class: "sr" }, R.star(n) + (n === 1 ? `, ${R.low}` : n === 5 ? `, ${R.high}` : "")));
+      input.addEventListener("change", () => { labels.forEach((l, i) => l.classList.toggle("on", i < n)); status.textContent = ""; });
+      labels.push(label);
+      stars.append(input, label);
+    }
+    const scale = el("div", { class: "scale", "aria-hidden": "true" });
+    scale.append(el("span", {}, R.low), el("span", {}, R.high));
+    set.append(stars, scale);
+    const label = el("label", { for: `${id}-c` }, R.comment);
+    const comment = el("textarea", { id: `${id}-c`, rows: "2", maxlength: "500" });
+    const send = el("button", { type: "submit" }, R.send);
+    const status = el("p", { role: "status" });
+    form.append(set, label, comment, send, status);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const chosen = form.querySelector("input[name=stars]:checked");
+      if (!chosen) { status.textContent = R.pick; form.querySelector("input[name=stars]").focus(); return; }
+      send.disabled = true;
+      try {
+        const res = await fetch(`${API}/p/feedback/rating`, {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ service: opt.feedback, stars: Number(chosen.value), comment: comment.value.trim() || null, lang: en ? "en" : "de" }),
+        });
+        if (!res.ok) throw new Error(String(res.status));
+        // The live region stays (a new one may not be announced); the form around it goes.
+        for (const e of [set, label, comment, send]) e.remove();
+        status.textContent = R.thanks;
+      } catch (_) {
+        status.textContent = R.error;
+        send.disabled = false;
+      }
+    });
+    root.append(form);
+    script.after(host);
+  }
 })();
