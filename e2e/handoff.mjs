@@ -126,6 +126,11 @@ try {
   }
   check(voted === 204, `a citizen's vote under an answer is taken (${voted})`);
   // A question the knowledge has no answer for goes to the unanswered-questions inbox.
+  const suggestion = await fetch(`${closedServer.base}/p/feedback/suggestions`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ category: "service", text: "Bitte auch Termine am Samstag anbieten." }),
+  });
+  check(suggestion.status === 201, `a suggestion is sent (${suggestion.status})`);
   const dachshund = await d.say("Wo melde ich meinen Dackel an?");
   check(dachshund.reply.kind === "out_of_scope", `a question the knowledge lacks is declined (${dachshund.reply.kind})`);
   const offer = await d.say("Ich möchte mit einem Menschen sprechen");
@@ -179,6 +184,16 @@ try {
   const votes = await admin.textContent("#plugin-feedback");
   check(votes.includes("hat nicht geholfen: 1") && /falsch\s*1(?!\d)/.test(votes), "and the citizens' votes with their reasons");
   await axe(admin, "administration");
+  // The administrator answers the suggestion in public.
+  check((await admin.textContent("#sg-rows")).includes("Termine am Samstag"), "the suggestion is in the administration");
+  await admin.fill("#sg-a0", "Seit März gibt es Samstagstermine.");
+  await admin.selectOption("#sg-s0", "done");
+  await admin.check("#sg-p0");
+  await admin.click("#sg-rows button >> text=Speichern");
+  await admin.waitForFunction(() => document.querySelector("#admin-status").textContent.includes("Vorschlag gespeichert"));
+  const shown = await (await fetch(`${closedServer.base}/p/feedback/suggestions`)).json();
+  check(shown.suggestions.length === 1 && shown.suggestions[0].answer.startsWith("Seit März") && shown.suggestions[0].status === "done",
+    "its answer is public");
   await admin.click("text=anna sperren");
   await admin.waitForFunction(() => document.querySelector("#admin-status").textContent.includes("erledigt"));
   const me = await page2.evaluate(async () => (await fetch("/staff/api/me")).status);

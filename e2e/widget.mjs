@@ -26,11 +26,15 @@ async function hostPages(lotseBase, closedBase) {
   const ratingPage = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Reisepass beantragen</title></head>
 <body><main><h1>Reisepass beantragen</h1><p>Ein Reisepass kostet 70 Euro.</p>
 <script src="${lotseBase}/widget.js" data-api="${lotseBase}" data-feedback="reisepass" defer></script></main></body></html>`;
+  // The suggestion box on a page of the city (data-suggestions).
+  const suggestPage = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Ihre Ideen für Jena</title></head>
+<body><main><h1>Ihre Ideen für Jena</h1>
+<script src="${lotseBase}/widget.js" data-api="${lotseBase}" data-suggestions defer></script></main></body></html>`;
   const port = await freePort();
   const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(req.url.startsWith("/kiosk-closed") ? kioskOf(closedBase) : req.url.startsWith("/kiosk") ? kioskOf(lotseBase)
-      : req.url.startsWith("/rating") ? ratingPage : hostile);
+      : req.url.startsWith("/rating") ? ratingPage : req.url.startsWith("/suggest") ? suggestPage : hostile);
   });
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
   return { server, base: `http://127.0.0.1:${port}` };
@@ -49,10 +53,10 @@ async function ask(page, text) {
   return (await lastBot(page).textContent()) || "";
 }
 
-async function staffLogin(base) {
+async function staffLogin(base, name = "anna") {
   const r = await fetch(`${base}/staff/login`, {
     method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: "name=anna&password=ein+gutes+Passwort",
+    body: `name=${name}&password=ein+gutes+Passwort`,
   });
   const cookie = r.headers.get("set-cookie").split(";")[0];
   const me = await (await fetch(`${base}/staff/api/me`, { headers: { cookie } })).json();
@@ -307,6 +311,29 @@ try {
   check(reisepass && reisepass[1] === 1 && reisepass[3][3] === 1, `staff see the rating (${JSON.stringify(fb.ratings)})`);
   check(fb.rating_comments.length === 1 && fb.rating_comments[0][3].startsWith("Termine sind knapp") && !fb.rating_comments[0][3].includes("erika"),
     "with its comment, the e-mail address removed");
+
+  // --- the suggestion box on a city page ------------------------------------------------------
+  const suggest = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await suggest.goto(`${hosts.base}/suggest`);
+  const sbox = (sel) => suggest.locator(`lotse-suggestions >> ${sel}`);
+  await sbox("textarea").waitFor();
+  await axe(suggest, "suggestion box on a city page");
+  const boxStatus = () => sbox("p[role=status]").textContent();
+  await sbox("button[type=submit]").click();
+  check((await boxStatus()).includes("beschreiben"), "an empty suggestion is refused with a message");
+  await sbox("select").selectOption("digital");
+  await sbox("textarea").fill("Bitte alle Formulare online ausfüllbar machen.");
+  await sbox("input[type=email]").fill("erika@example.org");
+  await sbox("button[type=submit]").click();
+  check((await boxStatus()).includes("Einverständnis") && await sbox("input[type=checkbox]").evaluate((e) => e === e.getRootNode().activeElement),
+    "an address without consent is refused, and the consent box gets the focus");
+  await sbox("input[type=checkbox]").check();
+  await sbox("button[type=submit]").click();
+  await sbox("text=Ihr Vorschlag ist eingegangen").waitFor();
+  await axe(suggest, "suggestion box, sent");
+  const sent = await (await staffLogin(base, "chef"))("/staff/p/feedback/admin/suggestions");
+  check(sent.suggestions.length === 1 && sent.suggestions[0].category === "digital" && sent.suggestions[0].email === "erika@example.org",
+    "the suggestion reaches the administrators with the address given with consent");
 
   // --- kiosk ---------------------------------------------------------------------------------
   const kiosk = await browser.newPage({ viewport: { width: 1080, height: 1920 } });

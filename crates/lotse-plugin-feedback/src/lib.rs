@@ -10,8 +10,13 @@
 //! optional comment; a rating is kept with the service, the stars, the language and the time,
 //! nothing of the person (no conversation, no address).
 //!
-//! Routes: `POST /p/feedback/thumbs`, `POST /p/feedback/rating` (citizens),
-//! `GET /staff/p/feedback/summary` (staff).
+//! The suggestion box: see [`suggestions`].
+//!
+//! Routes: `POST /p/feedback/thumbs`, `POST /p/feedback/rating`, `/p/feedback/suggestions`
+//! (citizens), `GET /staff/p/feedback/summary` (staff), `/staff/p/feedback/admin/suggestions`
+//! (administrators).
+
+pub mod suggestions;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -74,6 +79,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     CREATE INDEX feedback_ratings_at ON feedback_ratings (at_ms)",
     ),
+    (3, suggestions::MIGRATION),
 ];
 
 /// The feedback plug-in.
@@ -374,13 +380,27 @@ impl Plugin for Feedback {
     }
 
     fn public_routes(&self) -> Option<axum::Router> {
-        Some(axum::Router::new().route("/thumbs", post(vote)).with_state(self.store.clone()).merge(
-            axum::Router::new().route("/rating", post(rate)).with_state((self.store.clone(), self.services.clone())),
-        ))
+        Some(
+            axum::Router::new()
+                .route("/thumbs", post(vote))
+                .route("/suggestions", post(suggestions::submit).get(suggestions::public))
+                .with_state(self.store.clone())
+                .merge(
+                    axum::Router::new()
+                        .route("/rating", post(rate))
+                        .with_state((self.store.clone(), self.services.clone())),
+                ),
+        )
     }
 
     fn staff_routes(&self) -> Option<axum::Router> {
-        Some(axum::Router::new().route("/summary", get(summary)).with_state(self.store.clone()))
+        Some(
+            axum::Router::new()
+                .route("/summary", get(summary))
+                .route("/admin/suggestions", get(suggestions::list))
+                .route("/admin/suggestions/{id}", post(suggestions::triage))
+                .with_state(self.store.clone()),
+        )
     }
 
     async fn purge(&self, store: &Store, now_ms: i64) -> anyhow::Result<u64> {
@@ -401,7 +421,8 @@ impl Plugin for Feedback {
                 .execute(store.pool())
                 .await?
                 .rows_affected();
-        Ok(replies + comments + rating_comments)
+        let suggestions = suggestions::purge(store, now_ms, self.comment_days).await?;
+        Ok(replies + comments + rating_comments + suggestions)
     }
 
     async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {

@@ -296,11 +296,17 @@ fn audit_line(req: &Request) -> Option<(String, String)> {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return None;
     }
-    // A plug-in's route: its name and path ("plugin.inbox.decide"), no target.
+    // A plug-in's route: its name and path ("plugin.inbox.decide"); a last part with a digit
+    // is the target (an id: "plugin.feedback.admin.suggestions", "3f2a…").
     if let Some(rest) = req.uri().path().strip_prefix("/staff/p/") {
-        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).take(4).collect();
+        let mut parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).take(6).collect();
+        let target = match parts.last() {
+            Some(last) if parts.len() > 1 && last.chars().any(|c| c.is_ascii_digit()) => parts.pop().unwrap_or(""),
+            _ => "",
+        };
         let action: String = format!("plugin.{}", parts.join(".")).chars().take(100).collect();
-        return Some((action, String::new()));
+        let target = percent_encoding::percent_decode_str(target).decode_utf8_lossy().chars().take(100).collect();
+        return Some((action, target));
     }
     let pattern = req.extensions().get::<axum::extract::MatchedPath>()?.as_str();
     let route = pattern.strip_prefix("/staff/api/")?;

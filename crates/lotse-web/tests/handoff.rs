@@ -1329,6 +1329,67 @@ fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted()
 }
 
 #[test]
+fn a_suggestion_is_sent_triaged_by_an_administrator_and_answered_in_public() {
+    let s = server_plugged(config(open_schedule()), &["feedback"]);
+    s.add_staff("anna", Role::Staff);
+    s.add_staff("chef", Role::Admin);
+    let send = |body: Value| s.post("/p/feedback/suggestions", body, None);
+    let text = "Bitte Termine auch am Samstag anbieten, Rückfragen an 0176 1234567";
+    // An address only with consent; a topic of the list; some text.
+    assert_eq!(send(json!({"category": "service", "text": text, "email": "erika@example.org"})).0, 400);
+    assert_eq!(send(json!({"category": "service", "text": text, "email": "keine adresse", "consent": true})).0, 400);
+    assert_eq!(send(json!({"category": "wetter", "text": text})).0, 400);
+    assert_eq!(send(json!({"category": "service", "text": " ! "})).0, 400);
+    let (status, created) =
+        send(json!({"category": "service", "text": text, "email": "erika@example.org", "consent": true}));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        send(json!({"category": "digital", "text": "Ein Problem für den Hackathon: Formulare ausdrucken"})).0,
+        201
+    );
+
+    // Administrators only.
+    let anna = s.login("anna");
+    assert_eq!(s.get("/staff/p/feedback/admin/suggestions", Some(&anna)).0, 403);
+    let chef = s.login("chef");
+    let (status, list) = s.get("/staff/p/feedback/admin/suggestions", Some(&chef));
+    assert_eq!(status, 200, "{list}");
+    let mine = list["suggestions"].as_array().unwrap().iter().find(|x| x["id"] == id.as_str()).unwrap().clone();
+    assert_eq!((mine["status"].as_str(), mine["email"].as_str()), (Some("received"), Some("erika@example.org")));
+    assert!(!mine["text"].as_str().unwrap().contains("1234567"), "redacted: {mine}");
+
+    // Nothing public until an administrator answers it and says so.
+    assert_eq!(s.get("/p/feedback/suggestions", None).1["suggestions"], json!([]));
+    let triage = |body: Value| s.post(&format!("/staff/p/feedback/admin/suggestions/{id}"), body, Some(&chef));
+    assert_eq!(triage(json!({"status": "done", "public": true})).0, 400, "public needs an answer");
+    assert_eq!(triage(json!({"status": "vielleicht"})).0, 400);
+    assert_eq!(
+        s.post("/staff/p/feedback/admin/suggestions/gibt-es-nicht1", json!({"status": "done"}), Some(&chef)).0,
+        404
+    );
+    let answer = "Seit März gibt es Samstagstermine.";
+    assert_eq!(triage(json!({"status": "done", "answer": answer, "public": true})).0, 204);
+    let (_, public) = s.get("/p/feedback/suggestions", None);
+    assert_eq!(public["suggestions"].as_array().unwrap().len(), 1, "{public}");
+    assert_eq!(public["suggestions"][0]["answer"], answer);
+    assert!(!public.to_string().contains("erika"), "no address in public: {public}");
+    let (_, done) = s.get("/staff/p/feedback/admin/suggestions?status=done", Some(&chef));
+    assert_eq!(done["suggestions"].as_array().unwrap().len(), 1);
+    // The triage is in the audit trail with the suggestion as its target.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.get("/staff/api/admin/audit", Some(&chef)).1["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["action"] == "plugin.feedback.admin.suggestions" && l["target"] == id.as_str())
+    {
+        assert!(Instant::now() < deadline, "no audit line");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_declined_question_reaches_the_inbox_and_staff_map_it_to_a_service() {
     let s = server_plugged(config(open_schedule()), &["inbox"]);
     s.add_staff("anna", Role::Staff);

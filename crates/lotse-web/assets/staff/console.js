@@ -229,7 +229,7 @@
     ];
     $("#figures").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
     // A plug-in that fails to answer leaves the rest of the page as it is.
-    await Promise.allSettled([loadFigures(), loadFeedback()]);
+    await Promise.allSettled([loadFigures(), loadFeedback(), loadSuggestionBox()]);
     const [a, t] = await Promise.all([api("/staff/api/admin/accounts"), api("/staff/api/admin/audit")]);
     $("#accounts").replaceChildren(...a.accounts.map((acc) => {
       const tr = el("tr");
@@ -360,6 +360,45 @@
       }
       li.append(actions);
       return li;
+    }));
+  }
+
+  // The suggestion box (feedback plug-in): triage, a public answer, the hackathon tag.
+  const TOPICS = { digital: "Online-Angebote", service: "Bürgerservice", city: "Leben in der Stadt", other: "Etwas anderes" };
+  const SG_STATES = { received: "eingegangen", reviewing: "in Prüfung", done: "umgesetzt", declined: "abgelehnt" };
+  async function loadSuggestionBox() {
+    $("#plugin-suggestions").hidden = !plugin("feedback");
+    if (!plugin("feedback")) return;
+    let r;
+    try { r = await api("/staff/p/feedback/admin/suggestions"); }
+    catch (e) { $("#sg-empty").textContent = `Die Vorschläge konnten nicht geladen werden: ${e.message}`; return; }
+    $("#sg-empty").hidden = r.suggestions.length > 0;
+    $("#sg-rows").replaceChildren(...r.suggestions.map((sg, i) => {
+      const tr = el("tr");
+      tr.append(el("th", { scope: "row" }, time(sg.at_ms)), el("td", {}, TOPICS[sg.category] || sg.category), el("td", {}, sg.text), el("td", {}, sg.email || "–"));
+      const td = el("td");
+      const form = el("form", { class: "sg-form" });
+      const status = el("select", { id: `sg-s${i}` });
+      for (const [k, v] of Object.entries(SG_STATES)) { const o = el("option", { value: k }, v); if (k === sg.status) o.selected = true; status.append(o); }
+      const answer = el("textarea", { id: `sg-a${i}`, rows: "2", maxlength: "2000" });
+      answer.value = sg.answer || "";
+      const pub = el("input", { type: "checkbox", id: `sg-p${i}` });
+      pub.checked = sg.public;
+      const hack = el("input", { type: "checkbox", id: `sg-k${i}` });
+      hack.checked = sg.hackathon;
+      const save = el("button", { type: "submit" }, "Speichern");
+      form.append(el("label", { for: `sg-s${i}` }, "Status"), status, el("label", { for: `sg-a${i}` }, "Antwort"), answer,
+        pub, el("label", { for: `sg-p${i}` }, "Antwort öffentlich zeigen"), hack, el("label", { for: `sg-k${i}` }, "Hackathon"), save);
+      form.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        try {
+          await api(`/staff/p/feedback/admin/suggestions/${encodeURIComponent(sg.id)}`, { method: "POST", body: { status: status.value, answer: answer.value.trim() || null, public: pub.checked, hackathon: hack.checked } });
+          $("#admin-status").textContent = "Vorschlag gespeichert.";
+        } catch (e) { $("#admin-status").textContent = `Nicht gespeichert: ${e.message}`; }
+      });
+      td.append(form);
+      tr.append(td);
+      return tr;
     }));
   }
 

@@ -3,7 +3,8 @@
  * Options (data-…): api, lang (de|en), position (right|left), color, logo, title, greeting,
  * mode (widget|kiosk), idle (kiosk: seconds until reset), campaign-param (the page address parameter
  * that carries a campaign code, default c), feedback (a service's id: a one-to-five-star rating of
- * it in place of the tag, instead of the chat).
+ * it in place of the tag, instead of the chat), suggestions (present: the suggestion box in place of
+ * the tag, instead of the chat).
  * Everything lives in a shadow root: the host page's CSS cannot reach it, and it leaves no
  * globals. Text from the assistant, staff or citizens is only ever set as text, never as HTML;
  * links come only from a reply's sources. */
@@ -17,6 +18,8 @@
   // data-feedback="SERVICE-ID": a rating of that service, in place of the script tag, instead
   // of the chat (a page that wants both has two tags).
   if (opt.feedback) { rating(); return; }
+  // data-suggestions: the suggestion box (Verbesserungsvorschlag), in place of the tag.
+  if ("suggestions" in opt) { suggestionBox(); return; }
   const KIOSK = opt.mode === "kiosk";
   const IDLE = Math.max(5, Number(opt.idle || 120)) * 1000;
   const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
@@ -590,6 +593,79 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
       } catch (_) {
         status.textContent = R.error;
         send.disabled = false;
+      }
+    });
+    root.append(form);
+    script.after(host);
+  }
+
+  // The suggestion box: a topic, the suggestion, and an e-mail address for questions back only
+  // with consent. Errors are announced in the live region and the field concerned gets focus.
+  function suggestionBox() {
+    const en = opt.lang === "en";
+    const S = en
+      ? { legend: "Your suggestion for the city administration", topic: "Topic", topics: { digital: "Online services", service: "Citizen services", city: "Life in the city", other: "Something else" }, text: "Your suggestion (please no personal data)", email: "E-mail address for questions (optional)", consent: "The city may write to me at this address about my suggestion. The address is deleted after 90 days.", send: "Send suggestion", thanks: "Thank you. Your suggestion has been received.", empty: "Please describe your suggestion.", consentRequired: "Please confirm your consent, or leave the address empty.", invalid: "Please check the e-mail address.", error: "Sorry, that did not work. Please try again." }
+      : { legend: "Ihr Vorschlag an die Stadtverwaltung", topic: "Thema", topics: { digital: "Online-Angebote", service: "Bürgerservice", city: "Leben in der Stadt", other: "Etwas anderes" }, text: "Ihr Vorschlag (bitte ohne persönliche Daten)", email: "E-Mail-Adresse für Rückfragen (freiwillig)", consent: "Die Stadt darf mich unter dieser Adresse zu meinem Vorschlag anschreiben. Die Adresse wird nach 90 Tagen gelöscht.", send: "Vorschlag senden", thanks: "Danke. Ihr Vorschlag ist eingegangen.", empty: "Bitte beschreiben Sie Ihren Vorschlag.", consentRequired: "Bitte bestätigen Sie Ihr Einverständnis oder lassen Sie die Adresse leer.", invalid: "Bitte prüfen Sie die E-Mail-Adresse.", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal." };
+    const color = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
+    const el = (tag, attrs = {}, text) => {
+      const e = document.createElement(tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      if (text !== undefined) e.textContent = text;
+      return e;
+    };
+    const host = document.createElement("lotse-suggestions");
+    host.style.setProperty("all", "initial", "important");
+    host.style.setProperty("display", "block", "important");
+    const root = host.attachShadow({ mode: "open" });
+    const id = "s" + Math.random().toString(36).slice(2, 8);
+    root.append(el("style", {}, `:host{all:initial;display:block}
+form{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;display:grid;gap:8px;max-width:36em}
+fieldset{border:0;padding:0;margin:0;display:grid;gap:8px}
+legend{font-weight:600;padding:0;margin-bottom:4px}
+select,textarea,input[type=email]{font:inherit;border:1px solid #767676;border-radius:4px;padding:6px;min-height:44px}
+.check{display:flex;gap:8px;align-items:flex-start}
+.check input{width:24px;height:24px;margin-top:2px}
+button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;min-height:44px;padding:0 16px;cursor:pointer;justify-self:start}
+:focus-visible{outline:3px solid #f0a000;outline-offset:2px}`));
+    const form = el("form", { novalidate: "" });
+    const set = el("fieldset");
+    set.append(el("legend", {}, S.legend));
+    const topic = el("select", { id: `${id}-t` });
+    for (const [k, v] of Object.entries(S.topics)) topic.append(el("option", { value: k }, v));
+    const text = el("textarea", { id: `${id}-x`, rows: "5", maxlength: "2000", required: "" });
+    const email = el("input", { type: "email", id: `${id}-e`, autocomplete: "email" });
+    const consent = el("input", { type: "checkbox", id: `${id}-c` });
+    const check = el("div", { class: "check" });
+    check.append(consent, el("label", { for: `${id}-c` }, S.consent));
+    set.append(el("label", { for: `${id}-t` }, S.topic), topic, el("label", { for: `${id}-x` }, S.text), text,
+      el("label", { for: `${id}-e` }, S.email), email, check);
+    const send = el("button", { type: "submit" }, S.send);
+    const status = el("p", { role: "status" });
+    form.append(set, send, status);
+    const fail = (message, field) => { status.textContent = message; if (field) { field.setAttribute("aria-invalid", "true"); field.focus(); } };
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      for (const f of [text, email, consent]) f.removeAttribute("aria-invalid");
+      const address = email.value.trim();
+      if (!text.value.trim()) return fail(S.empty, text);
+      if (address && !consent.checked) return fail(S.consentRequired, consent);
+      send.disabled = true;
+      try {
+        const res = await fetch(`${API}/p/feedback/suggestions`, {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ category: topic.value, text: text.value, email: address || null, consent: consent.checked }),
+        });
+        if (!res.ok) {
+          const code = ((await res.json().catch(() => ({}))).error || {}).code;
+          send.disabled = false;
+          return code === "invalid_contact" ? fail(S.invalid, email) : code === "invalid_text" ? fail(S.empty, text) : fail(S.error);
+        }
+        set.remove();
+        send.remove();
+        status.textContent = S.thanks;
+      } catch (_) {
+        send.disabled = false;
+        fail(S.error);
       }
     });
     root.append(form);
