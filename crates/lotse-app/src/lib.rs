@@ -176,6 +176,13 @@ pub fn start_plugins(
 ) -> Result<Option<Arc<lotse_plugin::Host>>> {
     let store = &desk.store;
     config.validate().map_err(anyhow::Error::msg)?;
+    // A switched-off inbox leaves no citizen's question behind.
+    if !config.enabled.iter().any(|n| n == "inbox") {
+        let n = runtime.block_on(lotse_plugin_inbox::forget(store))?;
+        if n > 0 {
+            tracing::info!(records = n, "the inbox is off: its questions were deleted");
+        }
+    }
     if config.enabled.is_empty() {
         return Ok(None);
     }

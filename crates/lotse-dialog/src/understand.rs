@@ -909,7 +909,12 @@ pub fn refers_back(text: &str) -> bool {
                 return false;
             }
             match w.as_str() {
-                "das" | "die" | "den" => !written.get(i + 1).is_some_and(|next| capital(next)),
+                // An article stands right before its noun, in the same clause ("Was kostet
+                // das? Mein Sohn …" ends with the pronoun).
+                "das" | "die" | "den" => {
+                    written[i].ends_with(|c: char| !c.is_alphanumeric())
+                        || !written.get(i + 1).is_some_and(|next| capital(next))
+                }
                 "sie" => i == 0 || !capital(written[i]),
                 "es" => !["gibt", "gab", "geben"].iter().any(|g| (i > 0 && word(i - 1) == *g) || word(i + 1) == *g),
                 _ => true,
@@ -1169,6 +1174,7 @@ mod tests {
         assert!(!refers_back("Können Sie mir helfen, wo ich die Katze anmelde?"), "the polite Sie, an article");
         assert!(refers_back("Aber ohne Termin?") && refers_back("Und wie lange dauert es?"));
         assert!(!refers_back("Und wo gibt es Gelbe Säcke?"), "a question of its own");
+        assert!(refers_back("Was kostet das? Mein Sohn ist 8."), "a pronoun before a new sentence");
         assert_eq!(language("How much is a passport?"), Lang::En);
         assert_eq!(language("Was kostet ein Pass?"), Lang::De);
     }

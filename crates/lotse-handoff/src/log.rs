@@ -165,6 +165,15 @@ impl Store {
             .rows_affected())
     }
 
+    /// Whether plug-in `plugin`'s schema was ever applied here (its tables exist).
+    pub async fn plugin_migrated(&self, plugin: &str) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM plugin_migrations WHERE plugin = $1 LIMIT 1")
+            .bind(plugin)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
     /// Applies plug-in `plugin`'s schema changes that are not yet applied, each once and in
     /// its own transaction: `(version, sql)`, versions ascending. Returns how many ran.
     pub async fn migrate_plugin(&self, plugin: &str, migrations: &[(i64, &str)], now: i64) -> Result<usize> {

@@ -103,8 +103,8 @@ impl Feedback {
                 purpose: "Whether an answer helped, and why not, so that editors can correct the knowledge.",
                 reads: &["answered"],
                 free_text: Some(FreeText {
-                    purpose: "The citizen's own words on why an answer did not help, or on a service they rated.",
-                    retention_days: comment_days,
+                    purpose: "The citizen's own words on why an answer did not help or on a service they rated (kept for the comment retention), and their suggestions (kept a year).",
+                    retention_days: comment_days.max(suggestions::KEEP_DAYS),
                 }),
                 migrations: MIGRATIONS,
             },
@@ -314,18 +314,27 @@ async fn summary(State(store): State<Store>, Query(p): Query<Period>) -> Respons
         }
     }
     s.services.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)).then(a.0.cmp(&b.0)));
-    let rows = sqlx::query(
-        "SELECT at_ms, service_id, stars, comment FROM feedback_ratings WHERE at_ms >= $1 ORDER BY at_ms DESC",
+    // Counted in the database: a year of ratings is never read into memory.
+    let counts = sqlx::query(
+        "SELECT service_id, stars, COUNT(*) FROM feedback_ratings WHERE at_ms >= $1 GROUP BY service_id, stars",
     )
     .bind(since)
     .fetch_all(store.pool())
     .await;
-    let Ok(rows) = rows else {
+    let comments = sqlx::query(
+        "SELECT at_ms, service_id, stars, comment FROM feedback_ratings WHERE at_ms >= $1 AND comment IS NOT NULL \
+         ORDER BY at_ms DESC LIMIT 50",
+    )
+    .bind(since)
+    .fetch_all(store.pool())
+    .await;
+    let (Ok(counts), Ok(comments)) = (counts, comments) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
     };
-    for row in rows {
-        let service: String = row.try_get(1).unwrap_or_default();
-        let stars = row.try_get::<i64, _>(2).unwrap_or(0).clamp(1, 5);
+    for row in counts {
+        let service: String = row.try_get(0).unwrap_or_default();
+        let stars = row.try_get::<i64, _>(1).unwrap_or(0).clamp(1, 5);
+        let n = row.try_get::<i64, _>(2).unwrap_or(0);
         let i = match s.ratings.iter().position(|r| r.0 == service) {
             Some(i) => i,
             None => {
@@ -334,13 +343,16 @@ async fn summary(State(store): State<Store>, Query(p): Query<Period>) -> Respons
             }
         };
         let r = &mut s.ratings[i];
-        r.1 += 1;
-        r.3[(stars - 1) as usize] += 1;
-        if let Some(comment) = row.try_get::<Option<String>, _>(3).unwrap_or(None)
-            && s.rating_comments.len() < 50
-        {
-            s.rating_comments.push((row.try_get(0).unwrap_or(0), service, stars, comment));
-        }
+        r.1 += n;
+        r.3[(stars - 1) as usize] += n;
+    }
+    for row in comments {
+        s.rating_comments.push((
+            row.try_get(0).unwrap_or(0),
+            row.try_get(1).unwrap_or_default(),
+            row.try_get::<i64, _>(2).unwrap_or(0),
+            row.try_get::<Option<String>, _>(3).unwrap_or(None).unwrap_or_default(),
+        ));
     }
     for r in &mut s.ratings {
         r.2 = r.3.iter().enumerate().map(|(i, n)| (i as f64 + 1.0) * *n as f64).sum::<f64>() / r.1.max(1) as f64;

@@ -1,8 +1,10 @@
 //! The suggestion box (Verbesserungsvorschlag, HF5-M04): a citizen sends a topic, a text and,
 //! only with their consent, an e-mail address for questions back; administrators triage it
 //! (received, in review, done, declined), may tag it as a problem statement for a hackathon
-//! and may answer it publicly. The text is redacted as a comment is; the address is dropped
-//! after the comment retention, the whole suggestion a year after its last change.
+//! and may answer it publicly: the public sees the topic, the status and the answer, never the
+//! citizen's text (they did not agree to its publication). The text is redacted as a comment
+//! is; the address is dropped after the comment retention, the whole suggestion
+//! [`KEEP_DAYS`] after it came in.
 //!
 //! Routes: `POST /p/feedback/suggestions`, `GET /p/feedback/suggestions` (the answered ones
 //! marked public), `GET /staff/p/feedback/admin/suggestions`, `POST
@@ -26,8 +28,8 @@ pub const STATES: [&str; 4] = ["received", "reviewing", "done", "declined"];
 /// The longest suggestion kept, and the longest public answer.
 pub const MAX_TEXT: usize = 2000;
 
-/// Days a suggestion is kept after its last change.
-pub const KEEP_DAYS: i64 = 365;
+/// Days a suggestion is kept after it came in.
+pub const KEEP_DAYS: u32 = 365;
 
 pub(crate) const MIGRATION: &str = "CREATE TABLE feedback_suggestions (
         id TEXT PRIMARY KEY,
@@ -111,19 +113,19 @@ pub(crate) async fn submit(
     }
 }
 
-/// A suggestion as the public sees it (answered and marked public).
+/// A suggestion as the public sees it (answered and marked public): the city's answer, not
+/// the citizen's words.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Public {
     pub at_ms: i64,
     pub category: String,
-    pub text: String,
     pub status: String,
     pub answer: String,
 }
 
 pub(crate) async fn public(State(store): State<Store>) -> Response {
     let rows = sqlx::query(
-        "SELECT at_ms, category, text, status, answer FROM feedback_suggestions \
+        "SELECT at_ms, category, status, answer FROM feedback_suggestions \
          WHERE public = 1 AND answer IS NOT NULL ORDER BY at_ms DESC LIMIT 100",
     )
     .fetch_all(store.pool())
@@ -135,9 +137,8 @@ pub(crate) async fn public(State(store): State<Store>) -> Response {
                 .map(|r| Public {
                     at_ms: r.try_get(0).unwrap_or(0),
                     category: r.try_get(1).unwrap_or_default(),
-                    text: r.try_get(2).unwrap_or_default(),
-                    status: r.try_get(3).unwrap_or_default(),
-                    answer: r.try_get(4).unwrap_or_default(),
+                    status: r.try_get(2).unwrap_or_default(),
+                    answer: r.try_get(3).unwrap_or_default(),
                 })
                 .collect();
             Json(serde_json::json!({ "suggestions": list })).into_response()
@@ -225,7 +226,21 @@ pub(crate) async fn triage(
     if !STATES.contains(&t.status.as_str()) {
         return error(StatusCode::BAD_REQUEST, "invalid_status", "Unknown status.");
     }
-    let answer = t.answer.as_deref().map(|a| redact(a, MAX_TEXT)).filter(|a| !a.is_empty());
+    // The city's own words: its addresses and numbers stay (no redaction), only control
+    // characters and runs of spaces go.
+    let answer = t
+        .answer
+        .as_deref()
+        .map(|a| {
+            a.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_TEXT)
+                .collect::<String>()
+        })
+        .filter(|a| !a.is_empty());
     if t.public && answer.is_none() {
         return error(StatusCode::BAD_REQUEST, "answer_required", "A suggestion is shown publicly with an answer.");
     }
@@ -249,7 +264,7 @@ pub(crate) async fn triage(
     }
 }
 
-/// Addresses after `address_days`, suggestions a year after their last change.
+/// Addresses after `address_days`, suggestions [`KEEP_DAYS`] after they came in.
 pub(crate) async fn purge(store: &Store, now_ms: i64, address_days: u32) -> anyhow::Result<u64> {
     const DAY: i64 = 86_400_000;
     let addresses = sqlx::query("UPDATE feedback_suggestions SET email = NULL WHERE email IS NOT NULL AND at_ms < $1")
@@ -257,8 +272,8 @@ pub(crate) async fn purge(store: &Store, now_ms: i64, address_days: u32) -> anyh
         .execute(store.pool())
         .await?
         .rows_affected();
-    let gone = sqlx::query("DELETE FROM feedback_suggestions WHERE changed_ms < $1")
-        .bind(now_ms - KEEP_DAYS * DAY)
+    let gone = sqlx::query("DELETE FROM feedback_suggestions WHERE at_ms < $1")
+        .bind(now_ms - i64::from(KEEP_DAYS) * DAY)
         .execute(store.pool())
         .await?
         .rows_affected();

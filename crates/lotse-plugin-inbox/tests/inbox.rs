@@ -141,5 +141,13 @@ async fn declined_questions_are_grouped_decided_purged_and_erased() {
     }
     let left = store.events_after(0, 100).await.unwrap();
     assert_eq!(left.len(), 1, "the log keeps the relayed message, not the questions: {left:?}");
+
+    // Switched off, the inbox leaves nothing of the questions behind, in its table or the log.
+    ask("f", "Wo ist der nächste Hundestrand?").await;
+    host.dispatch().await.unwrap();
+    assert_eq!(groups("open").await.questions, 1);
+    assert_eq!(lotse_plugin_inbox::forget(&store).await.unwrap(), 2);
+    assert_eq!(groups("open").await.questions, 0);
+    assert_eq!(store.events_after(0, 100).await.unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(dir);
 }

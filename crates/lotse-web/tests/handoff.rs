@@ -1368,12 +1368,15 @@ fn a_suggestion_is_sent_triaged_by_an_administrator_and_answered_in_public() {
         s.post("/staff/p/feedback/admin/suggestions/gibt-es-nicht1", json!({"status": "done"}), Some(&chef)).0,
         404
     );
-    let answer = "Seit März gibt es Samstagstermine.";
+    let answer = "Seit März gibt es Samstagstermine, Telefon 03641 49-0.";
     assert_eq!(triage(json!({"status": "done", "answer": answer, "public": true})).0, 204);
     let (_, public) = s.get("/p/feedback/suggestions", None);
     assert_eq!(public["suggestions"].as_array().unwrap().len(), 1, "{public}");
-    assert_eq!(public["suggestions"][0]["answer"], answer);
-    assert!(!public.to_string().contains("erika"), "no address in public: {public}");
+    assert_eq!(public["suggestions"][0]["answer"], answer, "the city's own number stays in its answer");
+    assert!(
+        !public.to_string().contains("erika") && !public.to_string().contains("Samstag anbieten"),
+        "neither the address nor the citizen's words in public: {public}"
+    );
     let (_, done) = s.get("/staff/p/feedback/admin/suggestions?status=done", Some(&chef));
     assert_eq!(done["suggestions"].as_array().unwrap().len(), 1);
     // The triage is in the audit trail with the suggestion as its target.

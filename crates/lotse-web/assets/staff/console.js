@@ -309,6 +309,8 @@
       const n = r.decided === 1 ? "1 Frage" : `${r.decided} Fragen`;
       status.textContent = `${n} ${what}.` + (r.synonym_lines.length ? ` Vorschlag für knowledge/synonyms.toml: ${r.synonym_lines.join("; ")}` : "");
       await loadInbox(false);
+      // The group and its buttons are gone: the focus goes to what happened.
+      status.focus();
     } catch (e) { status.textContent = `Nicht gespeichert: ${e.message}`; }
   }
 
@@ -388,7 +390,7 @@
       hack.checked = sg.hackathon;
       const save = el("button", { type: "submit" }, "Speichern");
       form.append(el("label", { for: `sg-s${i}` }, "Status"), status, el("label", { for: `sg-a${i}` }, "Antwort"), answer,
-        pub, el("label", { for: `sg-p${i}` }, "Antwort öffentlich zeigen"), hack, el("label", { for: `sg-k${i}` }, "Hackathon"), save);
+        pub, el("label", { for: `sg-p${i}` }, "Antwort öffentlich zeigen (mit Thema und Status, ohne den Text des Vorschlags)"), hack, el("label", { for: `sg-k${i}` }, "Hackathon"), save);
       form.addEventListener("submit", async (ev) => {
         ev.preventDefault();
         try {

@@ -587,9 +587,12 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
           body: JSON.stringify({ service: opt.feedback, stars: Number(chosen.value), comment: comment.value.trim() || null, lang: en ? "en" : "de" }),
         });
         if (!res.ok) throw new Error(String(res.status));
-        // The live region stays (a new one may not be announced); the form around it goes.
+        // The live region stays (a new one may not be announced); the form around it goes,
+        // and the focus moves to the thanks (the button it was on is gone).
         for (const e of [set, label, comment, send]) e.remove();
         status.textContent = R.thanks;
+        status.setAttribute("tabindex", "-1");
+        status.focus();
       } catch (_) {
         status.textContent = R.error;
         send.disabled = false;
@@ -604,8 +607,8 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
   function suggestionBox() {
     const en = opt.lang === "en";
     const S = en
-      ? { legend: "Your suggestion for the city administration", topic: "Topic", topics: { digital: "Online services", service: "Citizen services", city: "Life in the city", other: "Something else" }, text: "Your suggestion (please no personal data)", email: "E-mail address for questions (optional)", consent: "The city may write to me at this address about my suggestion. The address is deleted after 90 days.", send: "Send suggestion", thanks: "Thank you. Your suggestion has been received.", empty: "Please describe your suggestion.", consentRequired: "Please confirm your consent, or leave the address empty.", invalid: "Please check the e-mail address.", error: "Sorry, that did not work. Please try again." }
-      : { legend: "Ihr Vorschlag an die Stadtverwaltung", topic: "Thema", topics: { digital: "Online-Angebote", service: "Bürgerservice", city: "Leben in der Stadt", other: "Etwas anderes" }, text: "Ihr Vorschlag (bitte ohne persönliche Daten)", email: "E-Mail-Adresse für Rückfragen (freiwillig)", consent: "Die Stadt darf mich unter dieser Adresse zu meinem Vorschlag anschreiben. Die Adresse wird nach 90 Tagen gelöscht.", send: "Vorschlag senden", thanks: "Danke. Ihr Vorschlag ist eingegangen.", empty: "Bitte beschreiben Sie Ihren Vorschlag.", consentRequired: "Bitte bestätigen Sie Ihr Einverständnis oder lassen Sie die Adresse leer.", invalid: "Bitte prüfen Sie die E-Mail-Adresse.", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal." };
+      ? { legend: "Your suggestion for the city administration", topic: "Topic", topics: { digital: "Online services", service: "Citizen services", city: "Life in the city", other: "Something else" }, text: "Your suggestion (please no personal data)", email: "E-mail address for questions (optional)", consent: "The city may write to me at this address about my suggestion. The address is used for nothing else and deleted afterwards.", send: "Send suggestion", thanks: "Thank you. Your suggestion has been received.", empty: "Please describe your suggestion.", consentRequired: "Please confirm your consent, or leave the address empty.", invalid: "Please check the e-mail address.", error: "Sorry, that did not work. Please try again." }
+      : { legend: "Ihr Vorschlag an die Stadtverwaltung", topic: "Thema", topics: { digital: "Online-Angebote", service: "Bürgerservice", city: "Leben in der Stadt", other: "Etwas anderes" }, text: "Ihr Vorschlag (bitte ohne persönliche Daten)", email: "E-Mail-Adresse für Rückfragen (freiwillig)", consent: "Die Stadt darf mich unter dieser Adresse zu meinem Vorschlag anschreiben. Die Adresse wird für nichts anderes verwendet und danach gelöscht.", send: "Vorschlag senden", thanks: "Danke. Ihr Vorschlag ist eingegangen.", empty: "Bitte beschreiben Sie Ihren Vorschlag.", consentRequired: "Bitte bestätigen Sie Ihr Einverständnis oder lassen Sie die Adresse leer.", invalid: "Bitte prüfen Sie die E-Mail-Adresse.", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal." };
     const color = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
     const el = (tag, attrs = {}, text) => {
       const e = document.createElement(tag);
@@ -642,10 +645,14 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
     const send = el("button", { type: "submit" }, S.send);
     const status = el("p", { role: "status" });
     form.append(set, send, status);
-    const fail = (message, field) => { status.textContent = message; if (field) { field.setAttribute("aria-invalid", "true"); field.focus(); } };
+    status.id = `${id}-m`;
+    const fail = (message, field) => {
+      status.textContent = message;
+      if (field) { field.setAttribute("aria-invalid", "true"); field.setAttribute("aria-describedby", status.id); field.focus(); }
+    };
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
-      for (const f of [text, email, consent]) f.removeAttribute("aria-invalid");
+      for (const f of [text, email, consent]) { f.removeAttribute("aria-invalid"); f.removeAttribute("aria-describedby"); }
       const address = email.value.trim();
       if (!text.value.trim()) return fail(S.empty, text);
       if (address && !consent.checked) return fail(S.consentRequired, consent);
@@ -663,6 +670,8 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
         set.remove();
         send.remove();
         status.textContent = S.thanks;
+        status.setAttribute("tabindex", "-1");
+        status.focus();
       } catch (_) {
         send.disabled = false;
         fail(S.error);
