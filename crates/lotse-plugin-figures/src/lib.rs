@@ -71,8 +71,14 @@ fn counts(event: &Event) -> (String, String, Vec<String>) {
             names.extend(campaign.as_ref().map(|c| format!("campaign.{c}")));
             (name_of(channel), name_of(lang), names)
         }
-        Event::Answered { channel, lang, reply, generated_by, .. } => {
+        Event::Answered { channel, lang, reply, generated_by, sources, .. } => {
             let mut names = vec!["answers".to_string(), format!("reply.{}", name_of(reply))];
+            // The service an answer was about (its first source), for the services asked most.
+            if *reply == lotse_core::ReplyKind::Answer
+                && let Some(first) = sources.first()
+            {
+                names.push(format!("service.{first}"));
+            }
             if generated_by != "composer" {
                 names.push("written_by_model".into());
             }
@@ -92,8 +98,13 @@ impl Plugin for Figures {
     }
 
     async fn on_event(&self, store: &Store, e: &Logged) -> anyhow::Result<()> {
-        let day = jiff::Timestamp::from_millisecond(e.at_ms)?.to_zoned(self.zone.clone()).date().to_string();
-        let (channel, lang, names) = counts(&e.event);
+        let local = jiff::Timestamp::from_millisecond(e.at_ms)?.to_zoned(self.zone.clone());
+        let day = local.date().to_string();
+        let (channel, lang, mut names) = counts(&e.event);
+        // Conversations by the hour they began (the city's time), for the busiest hours.
+        if matches!(e.event, Event::Started { .. }) {
+            names.push(format!("hour.{:02}", local.hour()));
+        }
         let mut tx = store.pool().begin().await?;
         // Counted already (offered again after a crash): nothing changes.
         let moved = sqlx::query("UPDATE figures_counted SET seq = $1 WHERE id = 1 AND seq < $1")
@@ -161,6 +172,13 @@ pub struct Derived {
     /// (`handoff.queued` + `handoff.callback_offered`) / `conversations`: conversations that
     /// went to staff or were offered a callback.
     pub handoff_rate: Option<f64>,
+    /// The services answered about most (`service.ID`: answers whose first source it was),
+    /// at most ten, most first: (id, answers).
+    #[serde(default)]
+    pub top_services: Vec<(String, i64)>,
+    /// Conversations begun per hour of the day, the city's time (`hour.HH`), 0 to 23.
+    #[serde(default)]
+    pub by_hour: Vec<i64>,
 }
 
 /// The figures of a period.
@@ -230,6 +248,14 @@ async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p
         clarified_share: share(n("reply.clarify"), n("answers")),
         unanswered_share: share(n("reply.out_of_scope"), n("answers")),
         handoff_rate: share(n("handoff.queued") + n("handoff.callback_offered"), n("conversations")),
+        top_services: {
+            let mut top: Vec<(String, i64)> =
+                totals.iter().filter_map(|(k, v)| k.strip_prefix("service.").map(|id| (id.to_string(), *v))).collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            top.truncate(10);
+            top
+        },
+        by_hour: (0..24).map(|h| n(&format!("hour.{h:02}"))).collect(),
     };
     axum::Json(Daily { from: from.to_string(), to: to.to_string(), rows, totals, derived }).into_response()
 }

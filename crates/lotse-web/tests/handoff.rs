@@ -1475,6 +1475,9 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
             let reply = &body["reply"];
             count("answers".into());
             count(format!("reply.{}", reply["kind"].as_str().unwrap()));
+            if reply["kind"] == "answer" {
+                count(format!("service.{}", reply["sources"][0]["id"].as_str().unwrap()));
+            }
             if let Some(state) = reply["handoff"]["state"].as_str() {
                 let state = if state == "callback_scheduled" { "callback" } else { state };
                 count(format!("handoff.{state}"));
@@ -1512,8 +1515,20 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let theirs: std::collections::BTreeMap<String, i64> = serde_json::from_value(figures["totals"].clone()).unwrap();
+    let mut theirs: std::collections::BTreeMap<String, i64> =
+        serde_json::from_value(figures["totals"].clone()).unwrap();
+    // Each conversation counted once by the hour it began (which hour, the server's clock says).
+    let hours: i64 = theirs.iter().filter(|(k, _)| k.starts_with("hour.")).map(|(_, v)| v).sum();
+    assert_eq!(hours, ours["conversations"], "{figures}");
+    let by_hour: Vec<i64> = serde_json::from_value(figures["derived"]["by_hour"].clone()).unwrap();
+    assert_eq!((by_hour.len(), by_hour.iter().sum::<i64>()), (24, hours), "{figures}");
+    theirs.retain(|k, _| !k.starts_with("hour."));
     assert_eq!(theirs, ours, "{figures}");
+    // The services answered about most: ours, most first.
+    let top: Vec<(String, i64)> = serde_json::from_value(figures["derived"]["top_services"].clone()).unwrap();
+    let most = ours.iter().filter(|(k, _)| k.starts_with("service.")).map(|(_, v)| *v).max().unwrap();
+    assert_eq!(top[0].1, most, "{figures}");
+    assert!(top.iter().all(|(id, n)| ours.get(&format!("service.{id}")) == Some(n)), "{figures}");
     let share = figures["derived"]["answered_share"].as_f64().unwrap();
     let expected = ours["reply.answer"] as f64 / ours["answers"] as f64;
     assert!((share - expected).abs() < 0.001, "{share} vs {expected}");

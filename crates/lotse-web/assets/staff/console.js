@@ -264,6 +264,10 @@
     return tr;
   };
 
+  // The three hours of the day most conversations began in ("10 Uhr: 12, …").
+  const busiest = (hours) => hours.map((k, h) => [h, k]).filter(([, k]) => k > 0).sort((a, b) => b[1] - a[1]).slice(0, 3)
+    .map(([h, k]) => `${h} Uhr: ${k}`).join(", ") || "–";
+
   // The figures plug-in: totals and derived shares of the last 30 days.
   async function loadFigures() {
     $("#plugin-figures").hidden = !plugin("figures");
@@ -276,7 +280,9 @@
       row("Gespräche", n("conversations")), row("Beantwortete Nachrichten", n("answers")),
       row("davon aus den Daten beantwortet", pct(f.derived.answered_share)), row("davon nachgefragt", pct(f.derived.clarified_share)),
       row("davon nicht beantwortet", pct(f.derived.unanswered_share)), row("Übergaben an Mitarbeitende (Anteil der Gespräche)", pct(f.derived.handoff_rate)),
-      row("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")));
+      row("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")),
+      row("Meistgefragte Leistungen (Antworten)", (f.derived.top_services || []).slice(0, 5).map(([id, k]) => `${id}: ${k}`).join(", ") || "–"),
+      row("Stunden mit den meisten Gesprächen", busiest(f.derived.by_hour || [])));
     $("#pf-csv").setAttribute("href", `/staff/p/figures/admin/daily?format=csv&from=${encodeURIComponent(f.from)}&to=${encodeURIComponent(f.to)}`);
   }
 
