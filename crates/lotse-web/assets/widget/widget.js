@@ -15,6 +15,7 @@
   script.dataset.lotseMounted = "1";
   const opt = script.dataset;
   const API = (opt.api || new URL(script.src, location.href).origin).replace(/\/$/, "");
+  const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
   // data-feedback="SERVICE-ID": a rating of that service, in place of the script tag, instead
   // of the chat (a page that wants both has two tags).
   if (opt.feedback) { rating(); return; }
@@ -22,7 +23,6 @@
   if ("suggestions" in opt) { suggestionBox(); return; }
   const KIOSK = opt.mode === "kiosk";
   const IDLE = Math.max(5, Number(opt.idle || 120)) * 1000;
-  const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
   const STORE = "lotse.conversation." + API;
   const storage = KIOSK ? sessionStorage : localStorage;
 
@@ -522,6 +522,30 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 
+  // A form of its own in place of the script tag (the rating, the suggestion box): a custom
+  // element reset as the chat's host is, its shadow root with the forms' common style and
+  // `css`, and a text-only element maker. Returns the root, the maker and an id prefix.
+  function inPlace(tag, css) {
+    const el = (name, attrs = {}, text) => {
+      const e = document.createElement(name);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      if (text !== undefined) e.textContent = text;
+      return e;
+    };
+    const host = document.createElement(tag);
+    host.style.setProperty("all", "initial", "important");
+    host.style.setProperty("display", "block", "important");
+    const root = host.attachShadow({ mode: "open" });
+    root.append(el("style", {}, `:host{all:initial;display:block}
+form{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;display:grid;gap:8px}
+legend{font-weight:600;padding:0;margin-bottom:4px}
+button{font:inherit;background:${COLOR};color:#fff;border:0;border-radius:4px;min-height:44px;padding:0 16px;cursor:pointer;justify-self:start}
+:focus-visible{outline:3px solid #f0a000;outline-offset:2px}
+${css}`));
+    script.after(host);
+    return { root, el, id: `${tag}-${Math.random().toString(36).slice(2, 8)}` };
+  }
+
   // A service's rating on a city page: one to five stars (native radio buttons, so keyboard and
   // screen readers work as with any form), an optional comment, one submission per page view.
   function rating() {
@@ -529,32 +553,16 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     const R = en
       ? { legend: "How satisfied are you with this service?", star: (n) => `${n} ${n === 1 ? "star" : "stars"}`, low: "very dissatisfied", high: "very satisfied", comment: "Comment (optional, please no personal data)", send: "Send rating", thanks: "Thank you for your rating.", pick: "Please choose from one to five stars.", error: "Sorry, that did not work. Please try again." }
       : { legend: "Wie zufrieden sind Sie mit dieser Leistung?", star: (n) => `${n} ${n === 1 ? "Stern" : "Sterne"}`, low: "sehr unzufrieden", high: "sehr zufrieden", comment: "Anmerkung (freiwillig, bitte ohne persönliche Daten)", send: "Bewertung senden", thanks: "Danke für Ihre Bewertung.", pick: "Bitte wählen Sie einen bis fünf Sterne.", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal." };
-    const color = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
-    const el = (tag, attrs = {}, text) => {
-      const e = document.createElement(tag);
-      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-      if (text !== undefined) e.textContent = text;
-      return e;
-    };
-    const host = document.createElement("lotse-rating");
-    host.style.setProperty("all", "initial", "important");
-    host.style.setProperty("display", "block", "important");
-    const root = host.attachShadow({ mode: "open" });
-    const id = "r" + Math.random().toString(36).slice(2, 8);
-    root.append(el("style", {}, `:host{all:initial;display:block}
-form{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;display:grid;gap:8px;max-width:32em}
+    const { root, el, id } = inPlace("lotse-rating", `form{max-width:32em}
 fieldset{border:0;padding:0;margin:0}
-legend{font-weight:600;padding:0;margin-bottom:4px}
 .stars{display:flex;gap:4px}
 input[type=radio]{position:absolute;opacity:0;width:1px;height:1px}
 label.star{font-size:32px;line-height:1;color:#767676;cursor:pointer;padding:4px;min-width:44px;min-height:44px;text-align:center}
-label.star.on{color:${color}}
+label.star.on{color:${COLOR}}
 input:focus-visible+label{outline:3px solid #f0a000;outline-offset:2px}
 .scale{display:flex;justify-content:space-between;font-size:.875em;color:#4a4a4a;max-width:284px}
 textarea{font:inherit;border:1px solid #767676;border-radius:4px;padding:6px}
-button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;min-height:44px;padding:0 16px;cursor:pointer;justify-self:start}
-:focus-visible{outline:3px solid #f0a000;outline-offset:2px}
-.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}`));
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}`);
     const form = el("form", { novalidate: "" });
     const set = el("fieldset");
     set.append(el("legend", {}, R.legend));
@@ -599,7 +607,6 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
       }
     });
     root.append(form);
-    script.after(host);
   }
 
   // The suggestion box: a topic, the suggestion, and an e-mail address for questions back only
@@ -609,27 +616,11 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
     const S = en
       ? { legend: "Your suggestion for the city administration", topic: "Topic", topics: { digital: "Online services", service: "Citizen services", city: "Life in the city", other: "Something else" }, text: "Your suggestion (please no personal data)", email: "E-mail address for questions (optional)", consent: "The city may write to me at this address about my suggestion. The address is used for nothing else and deleted afterwards.", send: "Send suggestion", thanks: "Thank you. Your suggestion has been received.", empty: "Please describe your suggestion.", consentRequired: "Please confirm your consent, or leave the address empty.", invalid: "Please check the e-mail address.", error: "Sorry, that did not work. Please try again." }
       : { legend: "Ihr Vorschlag an die Stadtverwaltung", topic: "Thema", topics: { digital: "Online-Angebote", service: "Bürgerservice", city: "Leben in der Stadt", other: "Etwas anderes" }, text: "Ihr Vorschlag (bitte ohne persönliche Daten)", email: "E-Mail-Adresse für Rückfragen (freiwillig)", consent: "Die Stadt darf mich unter dieser Adresse zu meinem Vorschlag anschreiben. Die Adresse wird für nichts anderes verwendet und danach gelöscht.", send: "Vorschlag senden", thanks: "Danke. Ihr Vorschlag ist eingegangen.", empty: "Bitte beschreiben Sie Ihren Vorschlag.", consentRequired: "Bitte bestätigen Sie Ihr Einverständnis oder lassen Sie die Adresse leer.", invalid: "Bitte prüfen Sie die E-Mail-Adresse.", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal." };
-    const color = /^#[0-9a-fA-F]{3,8}$/.test(opt.color || "") ? opt.color : "#004f9f";
-    const el = (tag, attrs = {}, text) => {
-      const e = document.createElement(tag);
-      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-      if (text !== undefined) e.textContent = text;
-      return e;
-    };
-    const host = document.createElement("lotse-suggestions");
-    host.style.setProperty("all", "initial", "important");
-    host.style.setProperty("display", "block", "important");
-    const root = host.attachShadow({ mode: "open" });
-    const id = "s" + Math.random().toString(36).slice(2, 8);
-    root.append(el("style", {}, `:host{all:initial;display:block}
-form{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;display:grid;gap:8px;max-width:36em}
+    const { root, el, id } = inPlace("lotse-suggestions", `form{max-width:36em}
 fieldset{border:0;padding:0;margin:0;display:grid;gap:8px}
-legend{font-weight:600;padding:0;margin-bottom:4px}
 select,textarea,input[type=email]{font:inherit;border:1px solid #767676;border-radius:4px;padding:6px;min-height:44px}
 .check{display:flex;gap:8px;align-items:flex-start}
-.check input{width:24px;height:24px;margin-top:2px}
-button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;min-height:44px;padding:0 16px;cursor:pointer;justify-self:start}
-:focus-visible{outline:3px solid #f0a000;outline-offset:2px}`));
+.check input{width:24px;height:24px;margin-top:2px}`);
     const form = el("form", { novalidate: "" });
     const set = el("fieldset");
     set.append(el("legend", {}, S.legend));
@@ -678,6 +669,5 @@ button{font:inherit;background:${color};color:#fff;border:0;border-radius:4px;mi
       }
     });
     root.append(form);
-    script.after(host);
   }
 })();
