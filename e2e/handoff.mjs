@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
+import { createServer } from "node:http";
 import { artifacts, axe, check, citizen, config, fail, failed, launch, lotse, serve, silence, work } from "./lib.mjs";
 
 const browser = await launch();
@@ -220,6 +221,112 @@ try {
   await admin.locator("#inbox-groups li.inbox-group").first().waitFor();
   check((await admin.textContent("#inbox-groups")).includes("Zugeordnet: Hund anmelden (Hundesteuer)"), "the mapped group is listed with its service");
   await axe(admin, "mapped questions");
+
+  // --- a survey: written in the console, answered on a city page and by its QR link -----------
+  await admin.click('button[data-tab="surveys"]');
+  await admin.click("#sv-new");
+  await admin.fill("#sv-id", "besuch-2027");
+  await admin.fill("#sv-text", `title.de = "Ihr Besuch im Bürgerservice"
+title.en = "Your visit to the citizens' office"
+[[sections]]
+title.de = "Ihr Besuch"
+title.en = "Your visit"
+[[sections.questions]]
+id = "weg"
+kind = "single"
+text.de = "Wie haben Sie uns erreicht?"
+text.en = "How did you reach us?"
+required = true
+options = [{ id = "online", label.de = "Online" }, { id = "vor_ort", label.de = "Vor Ort", label.en = "In person" }]
+[[sections.questions]]
+id = "warum"
+kind = "long_text"
+text.de = "Warum nicht online?"
+text.en = "Why not online?"
+show_if = { question = "weg", any_of = ["vor_ort"] }
+[[sections.questions]]
+id = "aussagen"
+kind = "likert"
+text.de = "Wie sehr stimmen Sie zu?"
+rows = [{ id = "schnell", label.de = "Es ging schnell." }, { id = "klar", label.de = "Ich wusste, was ich mitbringen muss." }]
+[[sections.questions]]
+id = "dienste"
+kind = "multiple"
+text.de = "Worum ging es?"
+options = [{ id = "pass", label.de = "Pass oder Ausweis" }, { id = "melde", label.de = "Anmeldung" }]
+[[sections.questions]]
+id = "empfehlen"
+kind = "nps"
+text.de = "Wie wahrscheinlich empfehlen Sie uns weiter?"
+required = true
+`);
+  await admin.click("#sv-form button[type=submit]");
+  await admin.waitForFunction(() => document.querySelector("#sv-status").textContent.includes("gespeichert"));
+  await admin.locator("#sv-rows tr").first().waitFor();
+  check((await admin.textContent("#sv-rows")).includes("läuft"), "an administrator writes a survey in the console, and it runs");
+  await axe(admin, "survey editor");
+
+  // A city page on another origin embeds it; a citizen answers with the keyboard-friendly form.
+  const surveyPage = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Umfrage</title></head>
+<body><main><h1>Umfrage der Stadt</h1><script src="${closedServer.base}/widget.js" data-api="${closedServer.base}" data-survey="besuch-2027" defer></script></main></body></html>`;
+  const hostPort = await new Promise((r) => { const srv = createServer((q, res) => { res.writeHead(200, { "content-type": "text/html; charset=utf-8" }); res.end(surveyPage); }); srv.listen(0, "127.0.0.1", () => r(srv)); });
+  const cityPage = await browser.newPage({ viewport: { width: 320, height: 640 } });
+  await cityPage.goto(`http://127.0.0.1:${hostPort.address().port}/`);
+  const sv = (sel) => cityPage.locator(`lotse-survey >> ${sel}`);
+  await sv("fieldset[data-q=weg]").waitFor();
+  check(await sv("fieldset[data-q=warum]").isHidden(), "a question with a condition is hidden until its condition holds");
+  await axe(cityPage, "survey on a city page (320 px)");
+  await sv("button[type=submit]").click();
+  check((await sv("p[role=status]").textContent()).includes("2 Fragen") && await sv("fieldset[data-q=weg] input").first().evaluate((e) => e === e.getRootNode().activeElement),
+    "missing required answers are announced and the first gets the focus");
+  check((await sv("fieldset[data-q=weg] .err").textContent()).includes("beantworten"), "the missing answer is named at its question");
+  await axe(cityPage, "survey with errors");
+  await sv("label >> text=Vor Ort").click();
+  await sv("fieldset[data-q=warum] textarea").waitFor();
+  await sv("fieldset[data-q=warum] textarea").fill("Ich brauchte eine Beratung. Rufen Sie mich an: 0176 1234567");
+  await sv('fieldset[data-row=schnell] label >> text="stimme eher zu"').click();
+  await sv('fieldset[data-q=dienste] label >> text=Pass oder Ausweis').click();
+  await sv('fieldset[data-q=empfehlen] input[value="9"]').check();
+  await cityPage.screenshot({ path: join(artifacts, "survey-form.png"), fullPage: true });
+  await sv("button[type=submit]").click();
+  await sv("text=Danke für Ihre Teilnahme").waitFor();
+  await axe(cityPage, "survey, sent");
+  await cityPage.reload();
+  await sv("text=schon teilgenommen").waitFor();
+  check(true, "the same device is not asked twice");
+
+  // By the QR code's link (the form page of its own), in English, from fresh devices.
+  const qr = await admin.evaluate(async () => { const r = await fetch(`/staff/p/feedback/admin/surveys/besuch-2027/qr.svg?base=${encodeURIComponent(location.origin)}`); return [r.status, (await r.text()).slice(0, 200)]; });
+  check(qr[0] === 200 && qr[1].includes("<svg"), "the console offers the survey's QR code");
+  for (let i = 0; i < 4; i++) {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const p = await ctx.newPage();
+    await p.goto(`${closedServer.base}/p/feedback/surveys/besuch-2027/form${i === 0 ? "?lang=en" : ""}`);
+    const f = (sel) => p.locator(`lotse-survey >> ${sel}`);
+    await f("fieldset[data-q=weg]").waitFor();
+    if (i === 0) { check((await f("legend").first().textContent()).includes("How did you reach us"), "the link page in English"); await axe(p, "survey by its link"); }
+    await f("fieldset[data-q=weg] input").first().check();
+    await f(`fieldset[data-q=empfehlen] input[value="${[10, 3, 7, 10][i]}"]`).check();
+    await f("button[type=submit]").click();
+    await f("p[role=status]:not(:empty)").waitFor();
+    await f("text=/Thank you|Danke/").waitFor();
+    await ctx.close();
+  }
+
+  // The administrator reads the results and exports them.
+  await admin.click('button[data-tab="surveys"]');
+  await admin.locator("#sv-rows button >> text=Ergebnisse").first().click();
+  await admin.locator("#sv-results h4").first().waitFor();
+  const results = await admin.textContent("#sv-results");
+  check(results.includes("5 Antworten") && /Online\s*4\s*80 %/.test(results) && /Vor Ort\s*1\s*20 %/.test(results), `the results count each option (${results.replace(/\s+/g, " ").slice(0, 160)})`);
+  check(results.includes("NPS 40") && results.includes("Beratung") && !results.includes("1234567"), "the net promoter score, and the free text without the phone number");
+  await axe(admin, "survey results");
+  await admin.screenshot({ path: join(artifacts, "survey-results.png"), fullPage: true });
+  const csv = await admin.evaluate(async () => (await fetch("/staff/p/feedback/admin/surveys/besuch-2027/export?sep=semicolon")).text());
+  const lines = csv.replace(/^\uFEFF/, "").trim().split("\n");
+  check(lines.length === 6 && lines[0].startsWith("submitted;lang;channel;weg;warum;aussagen.schnell;aussagen.klar;dienste.pass;dienste.melde;empfehlen")
+    && lines.some((l) => l.includes(";de;web;vor_ort;")) && lines.filter((l) => l.includes(";link;")).length === 4, `the CSV export has every response (${lines[0]})`);
+  hostPort.close();
   d.close();
 } catch (e) {
   fail(e);

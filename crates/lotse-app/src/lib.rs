@@ -195,6 +195,7 @@ pub fn start_plugins(
                     store.clone(),
                     config.feedback_comment_days,
                     services,
+                    desk.zone().tz.clone(),
                 ))
             }
             "figures" => plugins.push(lotse_plugin_figures::Figures::new(store.clone(), desk.zone().tz.clone())),

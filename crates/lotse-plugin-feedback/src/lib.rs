@@ -10,13 +10,14 @@
 //! optional comment; a rating is kept with the service, the stars, the language and the time,
 //! nothing of the person (no conversation, no address).
 //!
-//! The suggestion box: see [`suggestions`].
+//! The suggestion box: see [`suggestions`]; surveys: see [`surveys`].
 //!
 //! Routes: `POST /p/feedback/thumbs`, `POST /p/feedback/rating`, `/p/feedback/suggestions`
 //! (citizens), `GET /staff/p/feedback/summary` (staff), `/staff/p/feedback/admin/suggestions`
 //! (administrators).
 
 pub mod suggestions;
+pub mod surveys;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -80,6 +81,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX feedback_ratings_at ON feedback_ratings (at_ms)",
     ),
     (3, suggestions::MIGRATION),
+    (4, surveys::MIGRATION),
 ];
 
 /// The feedback plug-in.
@@ -92,22 +94,25 @@ pub struct Feedback {
     comment_days: u32,
     /// Days a reply's description (kind, sources) waits for a vote.
     reply_days: u32,
+    surveys: Arc<surveys::Surveys>,
 }
 
 impl Feedback {
-    /// `services`: the ids a page's rating may name (the knowledge's services).
-    pub fn new(store: Store, comment_days: u32, services: HashSet<String>) -> Arc<Feedback> {
+    /// `services`: the ids a page's rating may name (the knowledge's services); `tz`: the
+    /// city's time zone (a survey's dates, the export's times).
+    pub fn new(store: Store, comment_days: u32, services: HashSet<String>, tz: jiff::tz::TimeZone) -> Arc<Feedback> {
         Arc::new(Feedback {
             manifest: Manifest {
                 name: "feedback",
                 purpose: "Whether an answer helped, and why not, so that editors can correct the knowledge.",
                 reads: &["answered"],
                 free_text: Some(FreeText {
-                    purpose: "The citizen's own words on why an answer did not help or on a service they rated (kept for the comment retention), and their suggestions (kept a year).",
+                    purpose: "The citizen's own words on why an answer did not help, on a service they rated or in a survey (kept for the comment retention), and their suggestions (kept a year).",
                     retention_days: comment_days.max(suggestions::KEEP_DAYS),
                 }),
                 migrations: MIGRATIONS,
             },
+            surveys: Arc::new(surveys::Surveys { store: store.clone(), tz }),
             store,
             services: Arc::new(services),
             comment_days,
@@ -401,7 +406,8 @@ impl Plugin for Feedback {
                     axum::Router::new()
                         .route("/rating", post(rate))
                         .with_state((self.store.clone(), self.services.clone())),
-                ),
+                )
+                .merge(surveys::public_routes(self.surveys.clone())),
         )
     }
 
@@ -411,7 +417,8 @@ impl Plugin for Feedback {
                 .route("/summary", get(summary))
                 .route("/admin/suggestions", get(suggestions::list))
                 .route("/admin/suggestions/{id}", post(suggestions::triage))
-                .with_state(self.store.clone()),
+                .with_state(self.store.clone())
+                .merge(surveys::staff_routes(self.surveys.clone())),
         )
     }
 
@@ -434,7 +441,8 @@ impl Plugin for Feedback {
                 .await?
                 .rows_affected();
         let suggestions = suggestions::purge(store, now_ms, self.comment_days).await?;
-        Ok(replies + comments + rating_comments + suggestions)
+        let survey_texts = surveys::purge(store, now_ms, self.comment_days).await?;
+        Ok(replies + comments + rating_comments + suggestions + survey_texts)
     }
 
     async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {

@@ -98,7 +98,7 @@ fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[
         let mut on: Vec<Arc<dyn lotse_plugin::Plugin>> = Vec::new();
         if plugins.contains(&"feedback") {
             let services = kb_for_plugins.services.iter().map(|s| s.id.to_string()).collect();
-            on.push(lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90, services));
+            on.push(lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90, services, desk.zone().tz.clone()));
         }
         if plugins.contains(&"figures") {
             on.push(lotse_plugin_figures::Figures::new(desk.store.clone(), desk.zone().tz.clone()));
@@ -1390,6 +1390,206 @@ fn a_suggestion_is_sent_triaged_by_an_administrator_and_answered_in_public() {
         assert!(Instant::now() < deadline, "no audit line");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Sends `body` with `method` as `staff` (or as a citizen); the status and the raw body.
+fn send_raw(s: &Server, method: &str, path: &str, body: Option<Value>, staff: Option<&Staff>) -> (u16, String) {
+    let url = s.url(path);
+    let mut res = match (method, body) {
+        ("PUT", Some(b)) => {
+            let mut req = agent().put(&url).header("content-type", "application/json");
+            if let Some(st) = staff {
+                req = req.header("cookie", &st.cookie).header("x-csrf-token", &st.csrf);
+            }
+            req.send(b.to_string()).unwrap()
+        }
+        ("DELETE", _) => {
+            let mut req = agent().delete(&url);
+            if let Some(st) = staff {
+                req = req.header("cookie", &st.cookie).header("x-csrf-token", &st.csrf);
+            }
+            req.call().unwrap()
+        }
+        _ => {
+            let mut req = agent().get(&url);
+            if let Some(st) = staff {
+                req = req.header("cookie", &st.cookie);
+            }
+            req.call().unwrap()
+        }
+    };
+    (res.status().as_u16(), res.body_mut().read_to_string().unwrap_or_default())
+}
+
+const SURVEY: &str = r#"
+title.de = "Ihr Besuch im Bürgerservice <2027>"
+title.en = "Your visit"
+max_responses = 7
+[[sections]]
+[[sections.questions]]
+id = "weg"
+kind = "single"
+text.de = "Wie haben Sie uns erreicht?"
+required = true
+options = [{ id = "online", label.de = "Online" }, { id = "vor_ort", label.de = "Vor Ort" }]
+[[sections.questions]]
+id = "warum"
+kind = "short_text"
+text.de = "Warum nicht online?"
+show_if = { question = "weg", any_of = ["vor_ort"] }
+[[sections.questions]]
+id = "note"
+kind = "rating"
+text.de = "Ihre Note"
+"#;
+
+#[test]
+fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
+    let s = server_plugged(config(open_schedule()), &["feedback"]);
+    s.add_staff("anna", Role::Staff);
+    s.add_staff("chef", Role::Admin);
+    let (anna, chef) = (s.login("anna"), s.login("chef"));
+    let put = |def: &str, who: &Staff| {
+        send_raw(&s, "PUT", "/staff/p/feedback/admin/surveys/besuch-2027", Some(json!({"definition": def})), Some(who))
+    };
+    assert_eq!(put(SURVEY, &anna).0, 403, "administrators only");
+    let (status, body) = put(&SURVEY.replace("any_of = [\"vor_ort\"]", "any_of = [\"bus\"]"), &chef);
+    assert_eq!(status, 400);
+    assert!(body.contains("any_of"), "the mistake is named: {body}");
+    assert_eq!(put(SURVEY, &chef).0, 201);
+    assert_eq!(put(SURVEY, &chef).0, 204, "a second write changes it");
+
+    // A citizen's form; answers checked against it; one submission per device.
+    let (status, form) = s.get("/p/feedback/surveys/besuch-2027", None);
+    assert_eq!((status, form["open"].as_str()), (200, Some("open")), "{form}");
+    assert_eq!(form["survey"]["sections"][0]["questions"][1]["show_if"]["question"], "weg");
+    let answer = |token: &str, answers: Value| {
+        s.post(
+            "/p/feedback/surveys/besuch-2027/responses",
+            json!({"token": token, "channel": "link", "answers": answers}),
+            None,
+        )
+    };
+    let token = |i: usize| format!("geraet-{i:02}-abcdefghijkl");
+    let (status, body) = answer(&token(0), json!({"note": 3}));
+    assert_eq!((status, body["error"]["question"].as_str()), (400, Some("weg")), "a required question: {body}");
+    assert_eq!(answer(&token(0), json!({"weg": "online", "note": 6})).0, 400);
+    assert_eq!(answer("kurz", json!({"weg": "online"})).0, 400, "no token");
+    assert_eq!(
+        answer(&token(0), json!({"weg": "vor_ort", "warum": "Kein Termin frei, ruf an: 0176 1234567", "note": 2})).0,
+        201
+    );
+    assert_eq!(answer(&token(0), json!({"weg": "online"})).0, 409, "the same device again");
+    assert_eq!(s.get("/p/feedback/surveys/nicht-da", None).0, 404);
+
+    // Below five responses only the count.
+    let results = || s.get("/staff/p/feedback/admin/surveys/besuch-2027/results", Some(&chef)).1;
+    let r = results();
+    assert_eq!((r["responses"].as_i64(), r["withheld"].as_bool()), (Some(1), Some(true)), "{r}");
+    assert_eq!(r["questions"], json!([]));
+    for i in 1..7 {
+        assert_eq!(
+            answer(&token(i), json!({"weg": if i % 3 == 0 { "vor_ort" } else { "online" }, "note": 1 + i as i64 % 5}))
+                .0,
+            201
+        );
+    }
+    // The cap: seven responses.
+    let (status, body) = answer(&token(7), json!({"weg": "online"}));
+    assert_eq!((status, body["error"]["open"].as_str()), (410, Some("full")), "{body}");
+    let r = results();
+    assert_eq!(r["withheld"], false, "{r}");
+    let weg = &r["questions"][0];
+    assert_eq!(
+        (weg["answered"].as_i64(), weg["counts"][0]["n"].as_i64(), weg["counts"][1]["n"].as_i64()),
+        (Some(7), Some(4), Some(3))
+    );
+    assert_eq!(r["questions"][2]["mean"].as_f64(), Some((2 + 2 + 3 + 4 + 5 + 1 + 2) as f64 / 7.0));
+    let texts = r["questions"][1]["texts"].as_array().unwrap();
+    assert_eq!(texts.len(), 1);
+    assert!(!texts[0].as_str().unwrap().contains("1234567"), "free text redacted: {texts:?}");
+
+    // Published only when the survey says so, and never with the free texts.
+    assert_eq!(s.get("/p/feedback/surveys/besuch-2027/results", None).0, 404);
+    // Rewording after answers is fine; changing the questions is not.
+    assert_eq!(put(&SURVEY.replace("max_responses = 7", "max_responses = 7\npublic_results = true"), &chef).0, 204);
+    let (status, public) = s.get("/p/feedback/surveys/besuch-2027/results", None);
+    assert_eq!(status, 200);
+    assert_eq!(public["questions"][0]["counts"][0]["n"], 4);
+    assert_eq!(public["questions"][1]["texts"], json!([]), "{public}");
+    assert_eq!(put(&SURVEY.replace("kind = \"rating\"", "kind = \"nps\""), &chef).0, 409);
+
+    // Exports: CSV for German spreadsheets (semicolons, a byte order mark) and JSON.
+    let (status, csv) =
+        send_raw(&s, "GET", "/staff/p/feedback/admin/surveys/besuch-2027/export?sep=semicolon", None, Some(&chef));
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("\u{feff}submitted;lang;channel;weg;warum;note\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 8);
+    assert!(csv.lines().nth(1).unwrap().contains(";de;link;vor_ort;"), "{csv}");
+    let (status, json_export) =
+        send_raw(&s, "GET", "/staff/p/feedback/admin/surveys/besuch-2027/export?format=json", None, Some(&chef));
+    let json_export: Value = serde_json::from_str(&json_export).unwrap();
+    assert_eq!((status, json_export["responses"].as_array().map(Vec::len)), (200, Some(7)));
+    assert!(!json_export.to_string().contains("geraet"), "no device token in the export");
+    assert_eq!(send_raw(&s, "GET", "/staff/p/feedback/admin/surveys/besuch-2027/export", None, Some(&anna)).0, 403);
+
+    // The link page and its QR code.
+    let (status, page) = send_raw(&s, "GET", "/p/feedback/surveys/besuch-2027/form", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("data-survey=\"besuch-2027\"") && page.contains("&lt;2027&gt;") && !page.contains("<2027>"),
+        "{page}"
+    );
+    assert!(page.contains("data-channel=\"link\""));
+    let (_, kiosk) = send_raw(&s, "GET", "/p/feedback/surveys/besuch-2027/form?channel=kiosk&lang=en", None, None);
+    assert!(kiosk.contains("data-channel=\"kiosk\"") && kiosk.contains("<title>Your visit</title>"), "{kiosk}");
+    let (status, svg) = send_raw(
+        &s,
+        "GET",
+        "/staff/p/feedback/admin/surveys/besuch-2027/qr.svg?base=https%3A%2F%2Flotse.jena.de",
+        None,
+        Some(&chef),
+    );
+    assert!(status == 200 && svg.contains("<svg"), "{status}");
+    assert_eq!(
+        send_raw(
+            &s,
+            "GET",
+            "/staff/p/feedback/admin/surveys/besuch-2027/qr.svg?base=javascript%3Ax",
+            None,
+            Some(&chef)
+        )
+        .0,
+        400
+    );
+
+    // Free texts go after the comment retention (90 days here); the choices stay.
+    let host = s.state.plugins().unwrap().clone();
+    let later = lotse_handoff::store::now_ms() + 91 * 86_400_000;
+    s.rt.block_on(host.purge(later, 366)).unwrap();
+    let r = results();
+    assert_eq!(r["questions"][1]["texts"], json!([]), "{r}");
+    assert_eq!(r["questions"][0]["answered"], 7);
+
+    // The list, a survey that ended, and deletion with its answers.
+    let (_, list) = s.get("/staff/p/feedback/admin/surveys", Some(&chef));
+    assert_eq!(
+        (list["surveys"][0]["responses"].as_i64(), list["surveys"][0]["open"].as_str()),
+        (Some(7), Some("full")),
+        "{list}"
+    );
+    let ended = "title.de = \"Alt\"\nends = \"2020-01-31\"\n[[sections]]\n[[sections.questions]]\nid = \"a\"\nkind = \"yes_no\"\ntext.de = \"?\"\n";
+    assert_eq!(
+        send_raw(&s, "PUT", "/staff/p/feedback/admin/surveys/alt", Some(json!({"definition": ended})), Some(&chef)).0,
+        201
+    );
+    let (status, body) =
+        s.post("/p/feedback/surveys/alt/responses", json!({"token": token(1), "answers": {"a": true}}), None);
+    assert_eq!((status, body["error"]["open"].as_str()), (410, Some("ended")));
+    assert_eq!(send_raw(&s, "DELETE", "/staff/p/feedback/admin/surveys/besuch-2027", None, Some(&chef)).0, 204);
+    assert_eq!(s.get("/p/feedback/surveys/besuch-2027", None).0, 404);
+    assert_eq!(put(SURVEY, &chef).0, 201);
+    assert_eq!(results()["responses"], 0, "the answers went with the survey");
 }
 
 #[test]

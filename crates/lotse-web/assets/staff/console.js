@@ -60,6 +60,7 @@
     if (name === "admin") loadAdmin();
     if (name === "inbox") loadInbox();
     if (name === "callbacks") loadCallbacks();
+    if (name === "surveys") loadSurveys();
   }
 
   function renderQueue() {
@@ -410,6 +411,146 @@
     }));
   }
 
+  // Surveys (feedback plug-in): the list, the questionnaire's editor, the results as bars and
+  // as a table, the exports, the link and its QR code.
+  const OPEN = { open: "läuft", not_started: "noch nicht begonnen", ended: "beendet", full: "Antwortgrenze erreicht" };
+  const SURVEY_TEMPLATE = `title.de = "Wie zufrieden waren Sie mit Ihrem Besuch?"
+title.en = "How satisfied were you with your visit?"
+# starts = "2027-01-01"
+# ends = "2027-03-31"
+# max_responses = 500
+public_results = false
+
+[[sections]]
+title.de = "Ihr Besuch"
+
+[[sections.questions]]
+id = "weg"
+kind = "single"
+text.de = "Wie haben Sie uns erreicht?"
+text.en = "How did you reach us?"
+required = true
+options = [
+  { id = "online", label.de = "Online", label.en = "Online" },
+  { id = "vor_ort", label.de = "Vor Ort", label.en = "In person" },
+]
+
+[[sections.questions]]
+id = "note"
+kind = "rating"
+text.de = "Wie zufrieden sind Sie insgesamt?"
+text.en = "How satisfied are you overall?"
+`;
+  const surveyPath = (id) => `/staff/p/feedback/admin/surveys/${encodeURIComponent(id)}`;
+  async function loadSurveys() {
+    let r;
+    try { r = await api("/staff/p/feedback/admin/surveys"); }
+    catch (e) { $("#sv-status").textContent = `Die Umfragen konnten nicht geladen werden: ${e.message}`; return; }
+    $("#sv-empty").hidden = r.surveys.length > 0;
+    $("#sv-rows").replaceChildren(...r.surveys.map((sv) => {
+      const tr = el("tr");
+      tr.append(el("th", { scope: "row" }, sv.title), el("td", {}, sv.id), el("td", {}, OPEN[sv.open] || sv.open), el("td", {}, String(sv.responses)));
+      const td = el("td", { class: "inbox-actions" });
+      const edit = el("button", { type: "button" }, "Bearbeiten");
+      edit.setAttribute("aria-label", `${sv.title}: bearbeiten`);
+      edit.addEventListener("click", () => editSurvey(sv.id));
+      const show = el("button", { type: "button" }, "Ergebnisse");
+      show.setAttribute("aria-label", `${sv.title}: Ergebnisse`);
+      show.addEventListener("click", () => surveyResults(sv.id));
+      td.append(edit, show);
+      tr.append(td);
+      return tr;
+    }));
+  }
+  async function editSurvey(id) {
+    $("#sv-results").hidden = true;
+    $("#sv-form").hidden = false;
+    $("#sv-id").value = id || "";
+    $("#sv-id").readOnly = !!id;
+    $("#sv-text").value = id ? (await api(surveyPath(id))).definition : SURVEY_TEMPLATE;
+    $("#sv-form-h").textContent = id ? `Umfrage „${id}“ bearbeiten` : "Neue Umfrage";
+    (id ? $("#sv-text") : $("#sv-id")).focus();
+  }
+  async function saveSurvey(ev) {
+    ev.preventDefault();
+    const id = $("#sv-id").value.trim();
+    if (!/^[a-z0-9][a-z0-9-]{1,63}$/.test(id)) { $("#sv-status").textContent = "Bitte eine Kennung aus Kleinbuchstaben, Ziffern und Bindestrichen angeben."; $("#sv-id").focus(); return; }
+    try {
+      await api(surveyPath(id), { method: "PUT", body: { definition: $("#sv-text").value } });
+      $("#sv-status").textContent = `Umfrage „${id}“ gespeichert.`;
+      $("#sv-id").readOnly = true;
+      loadSurveys();
+    } catch (e) {
+      $("#sv-status").textContent = `Nicht gespeichert: ${e.message}`;
+      $("#sv-text").focus();
+    }
+  }
+  async function surveyResults(id) {
+    $("#sv-form").hidden = true;
+    const box = $("#sv-results");
+    let r;
+    try { r = await api(`${surveyPath(id)}/results`); }
+    catch (e) { $("#sv-status").textContent = `Die Ergebnisse konnten nicht geladen werden: ${e.message}`; return; }
+    const h = el("h3", { id: "sv-results-h", tabindex: "-1" }, `Ergebnisse: ${r.title}`);
+    const parts = [h, el("p", {}, `${r.responses} ${r.responses === 1 ? "Antwort" : "Antworten"}`)];
+    const link = `${location.origin}/p/feedback/surveys/${encodeURIComponent(id)}/form`;
+    const links = el("p", { class: "inbox-actions" });
+    const a = (href, text, download) => { const x = el("a", { href }, text); if (download) x.setAttribute("download", ""); return x; };
+    links.append(a(`${surveyPath(id)}/export`, "CSV herunterladen", true), a(`${surveyPath(id)}/export?sep=semicolon`, "CSV für Excel (Semikolon)", true),
+      a(`${surveyPath(id)}/export?format=json`, "JSON herunterladen", true), a(link, "Link zur Umfrage"));
+    parts.push(links, el("img", { src: `${surveyPath(id)}/qr.svg?base=${encodeURIComponent(location.origin)}`, alt: `QR-Code mit dem Link zur Umfrage ${r.title}`, width: "160", height: "160" }));
+    if (r.withheld) parts.push(el("p", {}, "Unter fünf Antworten wird keine Aufschlüsselung gezeigt."));
+    const pct = (n, of) => of ? Math.round((100 * n) / of) : 0;
+    for (const q of r.questions) {
+      const sec = el("div", { class: "inbox-group" });
+      const qh = el("h4", { id: `svq-${q.id}` }, q.text);
+      sec.append(qh, el("p", {}, `${q.answered} beantwortet${q.mean != null ? `, Mittelwert ${q.mean.toFixed(2).replace(".", ",")}` : ""}${q.nps != null ? `, NPS ${Math.round(q.nps)}` : ""}`));
+      if (q.counts.length) {
+        const t = el("table", { "aria-labelledby": `svq-${q.id}` });
+        const head = el("tr");
+        head.append(el("th", { scope: "col" }, "Antwort"), el("th", { scope: "col" }, "Anzahl"), el("th", { scope: "col" }, "Anteil"));
+        const body = el("tbody");
+        for (const c of q.counts) {
+          const tr = el("tr");
+          const share = el("td");
+          const bar = el("span", { class: "bar", "aria-hidden": "true" });
+          bar.style.width = `${pct(c.n, q.answered) * 2}px`;
+          share.append(bar, ` ${pct(c.n, q.answered)} %`);
+          tr.append(el("th", { scope: "row" }, c.label), el("td", {}, String(c.n)), share);
+          body.append(tr);
+        }
+        const thead = el("thead");
+        thead.append(head);
+        t.append(thead, body);
+        sec.append(t);
+      }
+      if (q.statements.length) {
+        const t = el("table", { "aria-labelledby": `svq-${q.id}` });
+        const head = el("tr");
+        head.append(el("th", { scope: "col" }, "Aussage"), ...["stimme voll zu", "eher zu", "teils", "eher nicht", "gar nicht", "Mittelwert"].map((x) => el("th", { scope: "col" }, x)));
+        const thead = el("thead");
+        thead.append(head);
+        const body = el("tbody");
+        for (const st of q.statements) {
+          const tr = el("tr");
+          tr.append(el("th", { scope: "row" }, st.label), ...st.counts.map((n) => el("td", {}, String(n))), el("td", {}, st.mean == null ? "–" : st.mean.toFixed(2).replace(".", ",")));
+          body.append(tr);
+        }
+        t.append(thead, body);
+        sec.append(t);
+      }
+      if (q.texts.length) {
+        const ul = el("ul", { "aria-labelledby": `svq-${q.id}` });
+        ul.append(...q.texts.map((x) => el("li", {}, x)));
+        sec.append(ul);
+      }
+      parts.push(sec);
+    }
+    box.replaceChildren(...parts);
+    box.hidden = false;
+    h.focus();
+  }
+
   function connect() {
     const es = new EventSource("/staff/api/events");
     es.addEventListener("hello", () => { $("#connection").textContent = ""; loadQueue(); });
@@ -439,6 +580,9 @@
     $("#me-name").textContent = me.display_name;
     $("#admin-tab").hidden = me.role !== "admin";
     $("#inbox-tab").hidden = !plugin("inbox");
+    $("#surveys-tab").hidden = !(plugin("feedback") && me.role === "admin");
+    $("#sv-new").addEventListener("click", () => editSurvey(null));
+    $("#sv-form").addEventListener("submit", saveSurvey);
     $("#inbox-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadInbox(); });
     document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => { if (b.dataset.tab !== "queue") openId = openId; showTab(b.dataset.tab); }));
     $("#logout").addEventListener("click", async () => { await api("/staff/api/logout", { method: "POST", body: {} }); location.href = "/staff/login"; });

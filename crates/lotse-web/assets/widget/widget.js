@@ -4,7 +4,8 @@
  * mode (widget|kiosk), idle (kiosk: seconds until reset), campaign-param (the page address parameter
  * that carries a campaign code, default c), feedback (a service's id: a one-to-five-star rating of
  * it in place of the tag, instead of the chat), suggestions (present: the suggestion box in place of
- * the tag, instead of the chat).
+ * the tag, instead of the chat), survey (a survey's id: the survey in place of the tag; with channel
+ * web|link|kiosk, and lang de|en|ls).
  * Everything lives in a shadow root: the host page's CSS cannot reach it, and it leaves no
  * globals. Text from the assistant, staff or citizens is only ever set as text, never as HTML;
  * links come only from a reply's sources. */
@@ -21,6 +22,8 @@
   if (opt.feedback) { rating(); return; }
   // data-suggestions: the suggestion box (Verbesserungsvorschlag), in place of the tag.
   if ("suggestions" in opt) { suggestionBox(); return; }
+  // data-survey="ID": a survey of the feedback plug-in, in place of the tag.
+  if (opt.survey) { survey(); return; }
   const KIOSK = opt.mode === "kiosk";
   const IDLE = Math.max(5, Number(opt.idle || 120)) * 1000;
   const STORE = "lotse.conversation." + API;
@@ -522,9 +525,10 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 
-  // A form of its own in place of the script tag (the rating, the suggestion box): a custom
-  // element reset as the chat's host is, its shadow root with the forms' common style and
-  // `css`, and a text-only element maker. Returns the root, the maker and an id prefix.
+  // A form of its own in place of the script tag (the rating, the suggestion box, a survey): a
+  // custom element reset as the chat's host is, its shadow root with the forms' common style
+  // and `css`, and a text-only element maker. Returns the element, its root, the maker and an
+  // id prefix.
   function inPlace(tag, css) {
     const el = (name, attrs = {}, text) => {
       const e = document.createElement(name);
@@ -543,7 +547,7 @@ button{font:inherit;background:${COLOR};color:#fff;border:0;border-radius:4px;mi
 :focus-visible{outline:3px solid #f0a000;outline-offset:2px}
 ${css}`));
     script.after(host);
-    return { root, el, id: `${tag}-${Math.random().toString(36).slice(2, 8)}` };
+    return { host, root, el, id: `${tag}-${Math.random().toString(36).slice(2, 8)}` };
   }
 
   // A service's rating on a city page: one to five stars (native radio buttons, so keyboard and
@@ -666,6 +670,174 @@ select,textarea,input[type=email]{font:inherit;border:1px solid #767676;border-r
       } catch (_) {
         send.disabled = false;
         fail(S.error);
+      }
+    });
+    root.append(form);
+  }
+
+  // A survey: one fieldset with its legend per question (a Likert matrix one per statement),
+  // native radio buttons, checkboxes and text fields; display conditions re-checked on every
+  // change; a missing answer named in the live region, at the question, and focused. One
+  // answer per device (a random token kept in this browser); on the kiosk every visitor anew.
+  async function survey() {
+    const lang = ["en", "ls"].includes(opt.lang) ? opt.lang : "de";
+    const channel = ["web", "link", "kiosk"].includes(opt.channel) ? opt.channel : "web";
+    const kiosk = channel === "kiosk";
+    const de = { required: "Pflichtfrage", send: "Antworten senden", thanks: "Danke für Ihre Teilnahme.", again: "Neue Teilnahme", done: "Sie haben an dieser Umfrage schon teilgenommen. Danke!", missing: "Bitte beantworten Sie diese Frage.", missingAll: (n) => `Bitte beantworten Sie noch ${n === 1 ? "eine Frage" : n + " Fragen"}.`, wrong: "Diese Antwort passt nicht zur Frage.", none: "Diese Umfrage gibt es nicht.", not_started: "Diese Umfrage hat noch nicht begonnen.", ended: "Diese Umfrage ist beendet.", full: "Diese Umfrage hat genug Antworten. Danke!", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.", yes: "Ja", no: "Nein", low: "sehr schlecht", high: "sehr gut", npsLow: "gar nicht wahrscheinlich", npsHigh: "sehr wahrscheinlich", likert: ["stimme voll zu", "stimme eher zu", "teils, teils", "stimme eher nicht zu", "stimme gar nicht zu"] };
+    const U = lang === "en"
+      ? { required: "Required", send: "Send answers", thanks: "Thank you for taking part.", again: "New participant", done: "You have taken part in this survey already. Thank you!", missing: "Please answer this question.", missingAll: (n) => `Please answer ${n === 1 ? "one more question" : n + " more questions"}.`, wrong: "This answer does not fit the question.", none: "There is no such survey.", not_started: "This survey has not started yet.", ended: "This survey has ended.", full: "This survey has enough answers. Thank you!", error: "Sorry, that did not work. Please try again.", yes: "Yes", no: "No", low: "very poor", high: "very good", npsLow: "not at all likely", npsHigh: "extremely likely", likert: ["agree fully", "rather agree", "partly", "rather disagree", "disagree fully"] }
+      : lang === "ls" ? { ...de, required: "Bitte antworten", thanks: "Danke für Ihre Antworten.", missing: "Bitte antworten Sie hier.", ended: "Die Umfrage ist vorbei.", full: "Wir haben genug Antworten. Danke!" } : de;
+    const text = (t) => (t && ((lang !== "de" && t[lang] && t[lang].trim()) || t.de)) || "";
+    const { host, root, el, id } = inPlace("lotse-survey", `form{max-width:40em}
+fieldset{border:1px solid #d0d0d0;border-radius:6px;padding:12px;margin:0;display:grid;gap:6px;min-width:0}
+fieldset fieldset{border:0;padding:0}
+legend{padding:0 4px}
+.opt{display:flex;gap:8px;align-items:center;min-height:44px}
+.opt input{width:24px;height:24px;margin:0;flex:none}
+.scale{display:flex;flex-wrap:wrap;gap:4px 12px}
+.ends{display:flex;justify-content:space-between;gap:8px;font-size:.875em;color:#4a4a4a}
+input[type=text],textarea{font:inherit;border:1px solid #767676;border-radius:4px;padding:6px;min-height:44px;width:100%;box-sizing:border-box}
+.req{font-weight:400;color:#4a4a4a;font-size:.875em}
+.help{margin:0;color:#4a4a4a;font-size:.875em}
+.err{margin:0;color:#b00020;font-weight:600}
+h2{font-size:1.25em;margin:8px 0 0}
+[hidden]{display:none!important}`);
+    const status = el("p", { role: "status" });
+    const show = (message) => { root.querySelector("form")?.remove(); const f = el("form"); f.append(status); root.append(f); status.textContent = message; };
+    const DONE = `lotse.survey.${API}.${opt.survey}`;
+    let res;
+    try { res = await fetch(`${API}/p/feedback/surveys/${encodeURIComponent(opt.survey)}`); } catch (_) { return show(U.error); }
+    if (!res.ok) return show(res.status === 404 ? U.none : U.error);
+    const { survey: S, open } = await res.json();
+    if (open !== "open") return show(U[open] || U.ended);
+    if (!kiosk && localStorage.getItem(DONE)) return show(U.done);
+    const form = el("form", { novalidate: "" });
+    if (S.intro) form.append(el("p", {}, text(S.intro)));
+    const blocks = [];
+    S.sections.forEach((sec, si) => {
+      if (sec.title) form.append(el("h2", {}, text(sec.title)));
+      sec.questions.forEach((q, qi) => {
+        const qid = `${id}-${si}-${qi}`;
+        const set = el("fieldset", { "data-q": q.id });
+        const legend = el("legend", { id: `${qid}-l` }, text(q.text));
+        if (q.required) legend.append(" ", el("span", { class: "req" }, `(${U.required})`));
+        set.append(legend);
+        const described = [];
+        if (q.help) { set.append(el("p", { class: "help", id: `${qid}-h` }, text(q.help))); described.push(`${qid}-h`); }
+        const err = el("p", { class: "err", id: `${qid}-e`, hidden: "" });
+        const choice = (type, name, value, label, i) => {
+          const box = el("div", { class: "opt" });
+          const input = el("input", { type, name, value, id: `${qid}-${i}` });
+          box.append(input, el("label", { for: `${qid}-${i}` }, label));
+          return box;
+        };
+        const scale = (name, from, to, low, high) => {
+          const row = el("div", { class: "scale" });
+          for (let n = from; n <= to; n++) row.append(choice("radio", name, String(n), String(n) + (n === from ? ` (${low})` : n === to ? ` (${high})` : ""), `${name}-${n}`));
+          return row;
+        };
+        if (q.kind === "single" || q.kind === "multiple") q.options.forEach((o, i) => set.append(choice(q.kind === "single" ? "radio" : "checkbox", qid, o.id, text(o.label), i)));
+        else if (q.kind === "yes_no") { set.append(choice("radio", qid, "yes", U.yes, "y"), choice("radio", qid, "no", U.no, "n")); }
+        else if (q.kind === "rating") set.append(scale(qid, 1, 5, U.low, U.high));
+        else if (q.kind === "nps") set.append(scale(qid, 0, 10, U.npsLow, U.npsHigh));
+        else if (q.kind === "likert") q.rows.forEach((r, ri) => {
+          const sub = el("fieldset", { "data-row": r.id });
+          sub.append(el("legend", {}, text(r.label)));
+          U.likert.forEach((l, li) => sub.append(choice("radio", `${qid}-r${ri}`, String(li + 1), l, `r${ri}-${li}`)));
+          set.append(sub);
+        });
+        else {
+          const long = q.kind === "long_text";
+          set.append(el(long ? "textarea" : "input", { ...(long ? { rows: "4" } : { type: "text" }), id: `${qid}-t`, name: qid, maxlength: long ? "2000" : "200", "aria-labelledby": `${qid}-l` }));
+        }
+        set.append(err);
+        if (described.length) set.setAttribute("aria-describedby", described.join(" "));
+        blocks.push({ q, set, err, name: qid });
+        form.append(set);
+      });
+    });
+    const value = (b) => {
+      const { q, set, name } = b;
+      const checked = [...set.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+      if (q.kind === "single") return checked[0];
+      if (q.kind === "multiple") return checked.length ? checked : undefined;
+      if (q.kind === "yes_no") return checked.length ? checked[0] === "yes" : undefined;
+      if (q.kind === "rating" || q.kind === "nps") return checked.length ? Number(checked[0]) : undefined;
+      if (q.kind === "likert") {
+        const m = {};
+        set.querySelectorAll("fieldset[data-row]").forEach((sub) => { const c = sub.querySelector("input:checked"); if (c) m[sub.dataset.row] = Number(c.value); });
+        return Object.keys(m).length ? m : undefined;
+      }
+      const t = set.querySelector("input,textarea").value.trim();
+      return t || undefined;
+    };
+    // A question is shown when the one its condition names is shown and answered with one of
+    // the options named (one level, so one pass in order suffices).
+    const answers = () => {
+      const a = {};
+      for (const b of blocks) {
+        const c = b.q.show_if;
+        const v = c && a[c.question];
+        const on = !c || (v !== undefined && (Array.isArray(v) ? v : [typeof v === "boolean" ? (v ? "yes" : "no") : v]).some((x) => c.any_of.includes(x)));
+        b.set.hidden = !on;
+        if (!on) continue;
+        const v2 = value(b);
+        if (v2 !== undefined) a[b.q.id] = v2;
+      }
+      return a;
+    };
+    const mark = (b, message) => {
+      b.err.hidden = !message;
+      b.err.textContent = message || "";
+      const ids = (b.set.getAttribute("aria-describedby") || "").split(" ").filter((x) => x && x !== b.err.id);
+      if (message) ids.push(b.err.id);
+      if (ids.length) b.set.setAttribute("aria-describedby", ids.join(" ")); else b.set.removeAttribute("aria-describedby");
+    };
+    // An answer given clears its question's error.
+    form.addEventListener("change", () => { const a = answers(); blocks.forEach((b) => { if (!b.err.hidden && a[b.q.id] !== undefined) mark(b, ""); }); });
+    answers();
+    const send = el("button", { type: "submit" }, U.send);
+    form.append(send, status);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const a = answers();
+      const missing = blocks.filter((b) => !b.set.hidden && b.q.required && (a[b.q.id] === undefined || (b.q.kind === "likert" && Object.keys(a[b.q.id]).length < b.q.rows.length)));
+      blocks.forEach((b) => mark(b, missing.includes(b) ? U.missing : ""));
+      const fail = (message, b) => { status.textContent = message; if (b) (b.set.querySelector("input,textarea") || b.set).focus(); };
+      if (missing.length) return fail(U.missingAll(missing.length), missing[0]);
+      let token = kiosk ? null : localStorage.getItem(`lotse.device.${API}`);
+      if (!token) {
+        token = [...crypto.getRandomValues(new Uint8Array(16))].map((x) => x.toString(16).padStart(2, "0")).join("");
+        if (!kiosk) localStorage.setItem(`lotse.device.${API}`, token);
+      }
+      send.disabled = true;
+      try {
+        const r = await fetch(`${API}/p/feedback/surveys/${encodeURIComponent(opt.survey)}/responses`, {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ token, lang, channel, answers: a }),
+        });
+        send.disabled = false;
+        if (r.status === 409) { localStorage.setItem(DONE, "1"); return show(U.done); }
+        if (r.status === 410) return show(U[((await r.json().catch(() => ({}))).error || {}).open] || U.ended);
+        if (!r.ok) {
+          const e = (await r.json().catch(() => ({}))).error || {};
+          const b = blocks.find((x) => x.q.id === e.question);
+          if (b) mark(b, U.wrong);
+          return fail(b ? U.wrong : U.error, b);
+        }
+        if (!kiosk) localStorage.setItem(DONE, "1");
+        for (const e of [...form.children]) if (e !== status) e.remove();
+        status.textContent = U.thanks;
+        status.setAttribute("tabindex", "-1");
+        status.focus();
+        if (kiosk) {
+          const again = el("button", { type: "button" }, U.again);
+          again.addEventListener("click", () => { host.remove(); survey(); });
+          form.append(again);
+        }
+      } catch (_) {
+        send.disabled = false;
+        fail(U.error);
       }
     });
     root.append(form);

@@ -1,0 +1,590 @@
+//! Surveys (HF5-M04): administrators write a questionnaire (sections, questions of eight
+//! kinds, one level of display conditions, German, English and Einfache Sprache texts, start
+//! and end dates, a response cap) in the console; citizens answer it on a city page (the
+//! widget's tag with `data-survey="ID"`), by link or QR code (`/p/feedback/surveys/ID/form`),
+//! and on the kiosk. Anonymous: no address, no conversation, no IP; a random token of the
+//! device (kept in the browser) against a second submission, stored only as a hash.
+//! Administrators read the results (no breakdown below [`results::MIN_BREAKDOWN`] responses)
+//! and export them as CSV or JSON; a survey may publish its results (never the free texts).
+//! Free texts are redacted as comments are and dropped after the comment retention.
+//!
+//! Routes: `GET /p/feedback/surveys/{id}`, `POST /p/feedback/surveys/{id}/responses`,
+//! `GET /p/feedback/surveys/{id}/results`, `GET /p/feedback/surveys/{id}/form` (citizens);
+//! `/staff/p/feedback/admin/surveys[/{id}[/results|/export|/qr.svg]]` (administrators).
+
+pub mod definition;
+pub mod results;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use lotse_handoff::Store;
+use lotse_plugin::error;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use sqlx::Row;
+
+pub use definition::{Kind, Survey};
+
+pub(crate) const MIGRATION: &str = "CREATE TABLE feedback_surveys (
+        id TEXT PRIMARY KEY,
+        created_ms BIGINT NOT NULL,
+        changed_ms BIGINT NOT NULL,
+        definition TEXT NOT NULL
+    );
+    CREATE TABLE feedback_survey_responses (
+        survey_id TEXT NOT NULL,
+        token TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        lang TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        answers TEXT NOT NULL,
+        has_text BIGINT NOT NULL,
+        PRIMARY KEY (survey_id, token)
+    );
+    CREATE INDEX feedback_survey_responses_at ON feedback_survey_responses (at_ms)";
+
+/// Where an answer came from.
+pub const CHANNELS: [&str; 4] = ["web", "link", "kiosk", "chat"];
+
+/// The surveys' shared state.
+#[derive(Clone)]
+pub(crate) struct Surveys {
+    pub store: Store,
+    pub tz: jiff::tz::TimeZone,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "surveys: the store failed");
+    error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
+}
+
+fn unknown() -> Response {
+    error(StatusCode::NOT_FOUND, "unknown_survey", "There is no such survey.")
+}
+
+/// Whether a survey takes answers now.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Open {
+    Open,
+    NotStarted,
+    Ended,
+    Full,
+}
+
+impl Surveys {
+    async fn load(&self, id: &str) -> Result<Option<(Survey, String)>, Response> {
+        let row = sqlx::query("SELECT definition FROM feedback_surveys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get(0).map_err(unavailable)?;
+        // Stored only after its check; a stored one that no longer reads is the store's fault.
+        let survey = Survey::parse(&text).map_err(unavailable)?;
+        Ok(Some((survey, text)))
+    }
+
+    async fn responses(&self, id: &str) -> Result<i64, Response> {
+        sqlx::query("SELECT COUNT(*) FROM feedback_survey_responses WHERE survey_id = $1")
+            .bind(id)
+            .fetch_one(self.store.pool())
+            .await
+            .and_then(|r| r.try_get::<i64, _>(0))
+            .map_err(unavailable)
+    }
+
+    fn open(&self, s: &Survey, responses: i64, now_ms: i64) -> Open {
+        let today = jiff::Timestamp::from_millisecond(now_ms).unwrap_or_default().to_zoned(self.tz.clone()).date();
+        if s.starts.is_some_and(|d| today < d) {
+            Open::NotStarted
+        } else if s.ends.is_some_and(|d| today > d) {
+            Open::Ended
+        } else if s.max_responses.is_some_and(|m| responses >= i64::from(m)) {
+            Open::Full
+        } else {
+            Open::Open
+        }
+    }
+}
+
+/// A survey as a citizen's form gets it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Form {
+    pub id: String,
+    pub open: Open,
+    pub survey: Survey,
+}
+
+async fn form(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
+    let (survey, _) = match s.load(&id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return unknown(),
+        Err(r) => return r,
+    };
+    let n = match s.responses(&id).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let open = s.open(&survey, n, lotse_handoff::store::now_ms());
+    Json(Form { id, open, survey }).into_response()
+}
+
+/// A citizen's answers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    /// A random token of the device (against a second submission), 16 to 128 characters.
+    pub token: String,
+    #[serde(default)]
+    pub lang: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    pub answers: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The token as kept: not the device's, and different for every survey.
+fn token_hash(survey: &str, token: &str) -> String {
+    let d = sha2::Sha256::digest(format!("{survey}\n{token}").as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn submit(
+    State(s): State<Arc<Surveys>>,
+    Path(id): Path<String>,
+    body: Result<Json<Submission>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(sub)) = body else {
+        return error(StatusCode::BAD_REQUEST, "invalid_json", "The answers are not valid JSON of the expected form.");
+    };
+    if !(16..=128).contains(&sub.token.len())
+        || !sub.token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return error(StatusCode::BAD_REQUEST, "invalid_token", "The form's token is missing.");
+    }
+    let lang = sub.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
+    let channel = sub.channel.as_deref().filter(|c| CHANNELS.contains(c)).unwrap_or("web");
+    let (survey, _) = match s.load(&id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return unknown(),
+        Err(r) => return r,
+    };
+    let answers = match survey.check_answers(&sub.answers) {
+        Ok(a) => a,
+        Err((question, message)) => {
+            let body =
+                serde_json::json!({ "error": { "code": "invalid_answer", "message": message, "question": question } });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    let n = match s.responses(&id).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let now = lotse_handoff::store::now_ms();
+    let open = s.open(&survey, n, now);
+    if open != Open::Open {
+        let body = serde_json::json!({ "error": { "code": "survey_closed", "message": "This survey takes no answers now.", "open": open } });
+        return (StatusCode::GONE, Json(body)).into_response();
+    }
+    let has_text = answers.values().any(|a| matches!(a, definition::Answer::Text(_)));
+    let token = token_hash(&id, &sub.token);
+    let cap = survey.max_responses.map_or(i64::MAX, i64::from);
+    // The cap is held in the statement itself: two answers at once cannot both be the last.
+    let written = sqlx::query(
+        "INSERT INTO feedback_survey_responses (survey_id, token, at_ms, lang, channel, answers, has_text) \
+         SELECT $1, $2, $3, $4, $5, $6, $7 \
+         WHERE (SELECT COUNT(*) FROM feedback_survey_responses WHERE survey_id = $1) < $8 \
+         ON CONFLICT (survey_id, token) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&token)
+    .bind(now)
+    .bind(lang)
+    .bind(channel)
+    .bind(serde_json::to_string(&answers).unwrap_or_default())
+    .bind(i64::from(has_text))
+    .bind(cap)
+    .execute(s.store.pool())
+    .await;
+    match written {
+        Ok(r) if r.rows_affected() == 1 => StatusCode::CREATED.into_response(),
+        Ok(_) => {
+            let again = sqlx::query("SELECT 1 FROM feedback_survey_responses WHERE survey_id = $1 AND token = $2")
+                .bind(&id)
+                .bind(&token)
+                .fetch_optional(s.store.pool())
+                .await;
+            match again {
+                Ok(Some(_)) => {
+                    error(StatusCode::CONFLICT, "already_answered", "This device has answered the survey already.")
+                }
+                Ok(None) => {
+                    let body = serde_json::json!({ "error": { "code": "survey_closed", "message": "This survey takes no answers now.", "open": Open::Full } });
+                    (StatusCode::GONE, Json(body)).into_response()
+                }
+                Err(e) => unavailable(e),
+            }
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn answers_of(s: &Surveys, id: &str) -> Result<Vec<results::Response>, Response> {
+    let rows = sqlx::query(
+        "SELECT at_ms, lang, channel, answers FROM feedback_survey_responses WHERE survey_id = $1 ORDER BY at_ms LIMIT 100000",
+    )
+    .bind(id)
+    .fetch_all(s.store.pool())
+    .await
+    .map_err(unavailable)?;
+    Ok(rows
+        .iter()
+        .map(|r| results::Response {
+            at_ms: r.try_get(0).unwrap_or(0),
+            lang: r.try_get(1).unwrap_or_default(),
+            channel: r.try_get(2).unwrap_or_default(),
+            answers: serde_json::from_str(&r.try_get::<String, _>(3).unwrap_or_default()).unwrap_or_default(),
+        })
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+    /// `kiosk` on the info terminal: every visitor answers anew.
+    channel: Option<String>,
+}
+
+/// The published results: counts and means, never the free texts.
+async fn public_results(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<LangQuery>) -> Response {
+    let survey = match s.load(&id).await {
+        Ok(Some((survey, _))) if survey.public_results => survey,
+        Ok(_) => return unknown(),
+        Err(r) => return r,
+    };
+    let answers = match answers_of(&s, &id).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let lang = q.lang.as_deref().unwrap_or("de");
+    Json(results::tally(&id, &survey, &answers, lang, false)).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The page a link or QR code opens: the survey's form, by itself.
+async fn page(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<LangQuery>) -> Response {
+    let survey = match s.load(&id).await {
+        Ok(Some((survey, _))) => survey,
+        Ok(None) => return unknown(),
+        Err(r) => return r,
+    };
+    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
+    let channel = if q.channel.as_deref() == Some("kiosk") { "kiosk" } else { "link" };
+    let title = escape(survey.title.get(lang));
+    let html_lang = if lang == "en" { "en" } else { "de" };
+    let html = format!(
+        "<!doctype html>\n<html lang=\"{html_lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;padding:16px;color:#1a1a1a}}main{{max-width:40em;margin:0 auto}}</style></head>\
+         <body><main><h1>{title}</h1>\
+         <script src=\"/widget.js\" data-survey=\"{id}\" data-channel=\"{channel}\" data-lang=\"{lang}\" defer></script>\
+         </main></body></html>\n",
+        id = escape(&id),
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// A survey as administrators list them.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Listed {
+    pub id: String,
+    pub title: String,
+    pub open: Open,
+    pub responses: i64,
+    pub changed_ms: i64,
+    pub public_results: bool,
+}
+
+async fn list(State(s): State<Arc<Surveys>>) -> Response {
+    let rows = sqlx::query(
+        "SELECT s.id, s.definition, s.changed_ms, (SELECT COUNT(*) FROM feedback_survey_responses r WHERE r.survey_id = s.id) \
+         FROM feedback_surveys s ORDER BY s.changed_ms DESC LIMIT 500",
+    )
+    .fetch_all(s.store.pool())
+    .await;
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return unavailable(e),
+    };
+    let now = lotse_handoff::store::now_ms();
+    let list: Vec<Listed> = rows
+        .iter()
+        .filter_map(|r| {
+            let survey = Survey::parse(&r.try_get::<String, _>(1).ok()?).ok()?;
+            let responses = r.try_get(3).unwrap_or(0);
+            Some(Listed {
+                id: r.try_get(0).ok()?,
+                title: survey.title.de.clone(),
+                open: s.open(&survey, responses, now),
+                responses,
+                changed_ms: r.try_get(2).unwrap_or(0),
+                public_results: survey.public_results,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "surveys": list })).into_response()
+}
+
+/// A survey's definition as administrators edit it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Edited {
+    pub definition: String,
+}
+
+async fn read(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
+    match s.load(&id).await {
+        Ok(Some((_, text))) => match s.responses(&id).await {
+            Ok(n) => Json(serde_json::json!({ "id": id, "definition": text, "responses": n })).into_response(),
+            Err(r) => r,
+        },
+        Ok(None) => unknown(),
+        Err(r) => r,
+    }
+}
+
+/// Creates or changes a survey. Once it has answers, its questions, kinds and options stay
+/// (texts, dates, cap and publication may change): the answers are kept by them.
+async fn write(
+    State(s): State<Arc<Surveys>>,
+    Path(id): Path<String>,
+    body: Result<Json<Edited>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(e)) = body else {
+        return error(StatusCode::BAD_REQUEST, "invalid_json", "Expected {\"definition\": \"…\"}.");
+    };
+    if !definition::valid_id(&id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "A survey's id is 2 to 64 lower-case letters, digits and dashes.",
+        );
+    }
+    if e.definition.len() > 200_000 {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "The definition is too long.");
+    }
+    let survey = match Survey::parse(&e.definition) {
+        Ok(s) => s,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_survey", &message),
+    };
+    let before = match s.load(&id).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let now = lotse_handoff::store::now_ms();
+    if let Some((old, _)) = &before {
+        let n = match s.responses(&id).await {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        if n > 0 && old.shape() != survey.shape() {
+            return error(
+                StatusCode::CONFLICT,
+                "survey_answered",
+                "The survey has answers: its questions, their kinds and options can no longer change (texts, dates and the cap can). Start a new survey for new questions.",
+            );
+        }
+    }
+    let written = sqlx::query(
+        "INSERT INTO feedback_surveys (id, created_ms, changed_ms, definition) VALUES ($1, $2, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET changed_ms = excluded.changed_ms, definition = excluded.definition",
+    )
+    .bind(&id)
+    .bind(now)
+    .bind(&e.definition)
+    .execute(s.store.pool())
+    .await;
+    match written {
+        Ok(_) if before.is_none() => StatusCode::CREATED.into_response(),
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn remove(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
+    let mut tx = match s.store.pool().begin().await {
+        Ok(t) => t,
+        Err(e) => return unavailable(e),
+    };
+    let gone = async {
+        sqlx::query("DELETE FROM feedback_survey_responses WHERE survey_id = $1").bind(&id).execute(&mut *tx).await?;
+        let r = sqlx::query("DELETE FROM feedback_surveys WHERE id = $1").bind(&id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(r.rows_affected())
+    }
+    .await;
+    match gone {
+        Ok(0) => unknown(),
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn staff_results(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
+    let survey = match s.load(&id).await {
+        Ok(Some((survey, _))) => survey,
+        Ok(None) => return unknown(),
+        Err(r) => return r,
+    };
+    match answers_of(&s, &id).await {
+        Ok(a) => Json(results::tally(&id, &survey, &a, "de", true)).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    /// `csv` (default) or `json`.
+    format: Option<String>,
+    /// `semicolon` for German spreadsheets (with a byte order mark, so they read UTF-8).
+    sep: Option<String>,
+}
+
+async fn export(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<ExportQuery>) -> Response {
+    let survey = match s.load(&id).await {
+        Ok(Some((survey, _))) => survey,
+        Ok(None) => return unknown(),
+        Err(r) => return r,
+    };
+    let answers = match answers_of(&s, &id).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let disposition = |ext: &str| format!("attachment; filename=\"umfrage-{id}.{ext}\"");
+    match q.format.as_deref() {
+        Some("json") => {
+            let body = serde_json::json!({ "survey": survey, "responses": answers });
+            ([(header::CONTENT_DISPOSITION, disposition("json"))], Json(body)).into_response()
+        }
+        None | Some("csv") => {
+            let semicolon = q.sep.as_deref() == Some("semicolon");
+            match results::csv(&survey, &answers, if semicolon { b';' } else { b',' }, &s.tz) {
+                Ok(mut bytes) => {
+                    if semicolon {
+                        bytes.splice(0..0, [0xEF, 0xBB, 0xBF]);
+                    }
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                            (header::CONTENT_DISPOSITION, disposition("csv")),
+                        ],
+                        bytes,
+                    )
+                        .into_response()
+                }
+                Err(e) => unavailable(e),
+            }
+        }
+        Some(_) => error(StatusCode::BAD_REQUEST, "invalid_format", "Export as csv or json."),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct QrQuery {
+    /// The address the city's citizens reach Lotse at (`https://lotse.jena.de`).
+    base: String,
+}
+
+/// A QR code of the survey's page, for posters and letters.
+async fn qr(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<QrQuery>) -> Response {
+    match s.load(&id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return unknown(),
+        Err(r) => return r,
+    }
+    let base = match url::Url::parse(&q.base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => return error(StatusCode::BAD_REQUEST, "invalid_base", "Give the address citizens reach Lotse at."),
+    };
+    let Ok(link) = base.join(&format!("/p/feedback/surveys/{id}/form")) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_base", "Give the address citizens reach Lotse at.");
+    };
+    match qrcode::QrCode::new(link.as_str().as_bytes()) {
+        Ok(code) => {
+            let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build();
+            ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+        }
+        Err(_) => error(StatusCode::BAD_REQUEST, "invalid_base", "The address is too long for a QR code."),
+    }
+}
+
+pub(crate) fn public_routes(s: Arc<Surveys>) -> axum::Router {
+    axum::Router::new()
+        .route("/surveys/{id}", get(form))
+        .route("/surveys/{id}/responses", axum::routing::post(submit))
+        .route("/surveys/{id}/results", get(public_results))
+        .route("/surveys/{id}/form", get(page))
+        .with_state(s)
+}
+
+pub(crate) fn staff_routes(s: Arc<Surveys>) -> axum::Router {
+    axum::Router::new()
+        .route("/admin/surveys", get(list))
+        .route("/admin/surveys/{id}", get(read).put(write).delete(remove))
+        .route("/admin/surveys/{id}/results", get(staff_results))
+        .route("/admin/surveys/{id}/export", get(export))
+        .route("/admin/surveys/{id}/qr.svg", get(qr))
+        .with_state(s)
+}
+
+/// Free texts after `text_days`; the choices stay.
+pub(crate) async fn purge(store: &Store, now_ms: i64, text_days: u32) -> anyhow::Result<u64> {
+    const DAY: i64 = 86_400_000;
+    let rows = sqlx::query(
+        "SELECT survey_id, token, answers FROM feedback_survey_responses WHERE has_text = 1 AND at_ms < $1 LIMIT 10000",
+    )
+    .bind(now_ms - i64::from(text_days) * DAY)
+    .fetch_all(store.pool())
+    .await?;
+    let mut n = 0;
+    for r in rows {
+        let id: String = r.try_get(0)?;
+        let token: String = r.try_get(1)?;
+        let mut answers: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+        let definition: Option<String> = sqlx::query("SELECT definition FROM feedback_surveys WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(store.pool())
+            .await?
+            .and_then(|r| r.try_get(0).ok());
+        let texts: Vec<String> = definition
+            .and_then(|d| Survey::parse(&d).ok())
+            .map(|s| {
+                s.questions()
+                    .filter(|q| matches!(q.kind, Kind::ShortText | Kind::LongText))
+                    .map(|q| q.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        answers.retain(|k, _| !texts.contains(k));
+        n += sqlx::query(
+            "UPDATE feedback_survey_responses SET answers = $1, has_text = 0 WHERE survey_id = $2 AND token = $3",
+        )
+        .bind(serde_json::to_string(&answers)?)
+        .bind(&id)
+        .bind(&token)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    }
+    Ok(n)
+}
