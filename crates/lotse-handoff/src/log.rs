@@ -31,6 +31,9 @@ pub enum Event {
     /// IBANs replaced), for the unanswered-questions inbox. `turn` is the answer's, as in
     /// [`Event::Answered`].
     Unanswered { channel: Channel, lang: Lang, turn: u32, question: String },
+    /// A citizen gave feedback (no conversation, no text: a count for the key figures):
+    /// `what` is `thumbs_up`, `thumbs_down`, `rating`, `suggestion` or `survey_response`.
+    Feedback { channel: Channel, lang: Lang, what: String },
     /// An event this version cannot read (a newer node wrote it): no plug-in is given it, and
     /// the reading goes on past it.
     #[serde(other)]
@@ -46,6 +49,7 @@ impl Event {
             Event::Relayed { .. } => "relayed",
             Event::Handoff { .. } => "handoff",
             Event::Unanswered { .. } => "unanswered",
+            Event::Feedback { .. } => "feedback",
             Event::Unknown => "unknown",
         }
     }

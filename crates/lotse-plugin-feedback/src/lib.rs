@@ -34,6 +34,19 @@ use lotse_plugin::{FreeText, Manifest, Plugin, error, name_of, redact};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+/// Counts a citizen's feedback in the key figures: an event in the log with its channel and
+/// language only (no conversation, no text). The feedback itself is stored already; a log that
+/// cannot take the event costs a count, not the citizen's feedback.
+pub(crate) async fn count(store: &Store, channel: &str, lang: &str, what: &str) {
+    fn parse<T: serde::de::DeserializeOwned + Default>(v: &str) -> T {
+        serde_json::from_value(serde_json::Value::String(v.to_string())).unwrap_or_default()
+    }
+    let event = Event::Feedback { channel: parse(channel), lang: parse(lang), what: what.to_string() };
+    if let Err(e) = store.append_event(lotse_handoff::store::now_ms(), None, &event).await {
+        tracing::warn!(error = %e, what, "feedback: not counted in the figures");
+    }
+}
+
 /// Why an answer did not help.
 pub const REASONS: [&str; 5] = ["wrong", "outdated", "unclear", "not_sought", "other"];
 
@@ -187,7 +200,10 @@ async fn vote(
     .execute(store.pool())
     .await;
     match written {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Ok(_) => {
+            count(&store, &get(0), &get(1), if v.helpful { "thumbs_up" } else { "thumbs_down" }).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "feedback: the vote was not stored");
             error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
@@ -234,7 +250,10 @@ async fn rate(
     .execute(store.pool())
     .await;
     match written {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Ok(_) => {
+            count(&store, "web", lang, "rating").await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "feedback: the rating was not stored");
             error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")

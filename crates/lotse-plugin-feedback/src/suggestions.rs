@@ -108,7 +108,10 @@ pub(crate) async fn submit(
     .execute(store.pool())
     .await;
     match written {
-        Ok(_) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Ok(_) => {
+            crate::count(&store, "web", "de", "suggestion").await;
+            (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response()
+        }
         Err(e) => unavailable(e),
     }
 }

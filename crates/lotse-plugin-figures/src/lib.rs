@@ -6,10 +6,13 @@
 //! Counted: `conversations`, and `campaign.CODE` for those that came by a campaign; `answers` (messages the assistant answered) and `reply.KIND` for
 //! each kind (`answer`, `clarify`, `out_of_scope`, `handoff`, `greeting`, `smalltalk`);
 //! `written_by_model`; `relayed` (messages that went to staff); `handoff.STATE` for each state an
-//! answer announced (`queued`, `connected`, `callback_offered`, `callback`, `closed`).
+//! answer announced (`queued`, `connected`, `callback_offered`, `callback`, `closed`);
+//! `feedback.WHAT` for what citizens sent the feedback plug-in (`thumbs_up`, `thumbs_down`,
+//! `rating`, `suggestion`, `survey_response`).
 //!
 //! Derived, with their definitions ([`Derived`]): the answered, clarified and unanswered shares
-//! of the answers, and the handoff rate of the conversations.
+//! of the answers, the handoff rate of the conversations, and the satisfaction (the share of
+//! thumbs up among the votes).
 //!
 //! Route (administrators): `GET /staff/p/figures/admin/daily?from=&to=&format=json|csv`.
 
@@ -53,7 +56,7 @@ impl Figures {
             manifest: Manifest {
                 name: "figures",
                 purpose: "The key figures of the assistant: conversations, answers, handoffs, per day, channel and language.",
-                reads: &["started", "answered", "relayed", "handoff"],
+                reads: &["started", "answered", "relayed", "handoff", "feedback"],
                 free_text: None,
                 migrations: MIGRATIONS,
             },
@@ -86,6 +89,7 @@ fn counts(event: &Event) -> (String, String, Vec<String>) {
         }
         Event::Relayed { channel } => (name_of(channel), "-".into(), vec!["relayed".into()]),
         Event::Handoff { channel, state } => (name_of(channel), "-".into(), vec![format!("handoff.{state}")]),
+        Event::Feedback { channel, lang, what } => (name_of(channel), name_of(lang), vec![format!("feedback.{what}")]),
         // Not read (the manifest does not ask for it): the question's text is the inbox's.
         Event::Unanswered { .. } | Event::Unknown => (String::new(), String::new(), Vec::new()),
     }
@@ -172,6 +176,10 @@ pub struct Derived {
     /// (`handoff.queued` + `handoff.callback_offered`) / `conversations`: conversations that
     /// went to staff or were offered a callback.
     pub handoff_rate: Option<f64>,
+    /// `feedback.thumbs_up` / (`feedback.thumbs_up` + `feedback.thumbs_down`): answers that
+    /// helped, of those voted on.
+    #[serde(default)]
+    pub satisfaction: Option<f64>,
     /// The services answered about most (`service.ID`: answers whose first source it was),
     /// at most ten, most first: (id, answers).
     #[serde(default)]
@@ -248,6 +256,7 @@ async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p
         clarified_share: share(n("reply.clarify"), n("answers")),
         unanswered_share: share(n("reply.out_of_scope"), n("answers")),
         handoff_rate: share(n("handoff.queued") + n("handoff.callback_offered"), n("conversations")),
+        satisfaction: share(n("feedback.thumbs_up"), n("feedback.thumbs_up") + n("feedback.thumbs_down")),
         top_services: {
             let mut top: Vec<(String, i64)> =
                 totals.iter().filter_map(|(k, v)| k.strip_prefix("service.").map(|id| (id.to_string(), *v))).collect();

@@ -1445,7 +1445,7 @@ text.de = "Ihre Note"
 
 #[test]
 fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
-    let s = server_plugged(config(open_schedule()), &["feedback"]);
+    let s = server_plugged(config(open_schedule()), &["feedback", "figures"]);
     s.add_staff("anna", Role::Staff);
     s.add_staff("chef", Role::Admin);
     let (anna, chef) = (s.login("anna"), s.login("chef"));
@@ -1493,6 +1493,12 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
                 .0,
             201
         );
+    }
+    // The key figures count the responses (the log's events, read by the figures plug-in).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.get("/staff/p/figures/admin/daily", Some(&chef)).1["totals"]["feedback.survey_response"] != 7 {
+        assert!(Instant::now() < deadline, "{}", s.get("/staff/p/figures/admin/daily", Some(&chef)).1);
+        std::thread::sleep(Duration::from_millis(100));
     }
     // The cap: seven responses.
     let (status, body) = answer(&token(7), json!({"weg": "online"}));
@@ -1649,12 +1655,14 @@ fn a_declined_question_reaches_the_inbox_and_staff_map_it_to_a_service() {
 
 #[test]
 fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
-    let s = server_plugged(config(open_schedule()), &["figures"]);
+    let s = server_plugged(config(open_schedule()), &["figures", "feedback"]);
     s.add_staff("chef", Role::Admin);
     s.add_staff("anna", Role::Staff);
     // Our own count, from what the API answered.
     let mut ours: std::collections::BTreeMap<String, i64> = Default::default();
     let mut count = |k: String| *ours.entry(k).or_default() += 1;
+    // Votes under the answers: (conversation, turn, helpful).
+    let mut votes: Vec<(String, i64, bool)> = Vec::new();
     let questions = [
         "Was kostet ein Personalausweis?",
         "Wie wird das Wetter morgen?",
@@ -1677,6 +1685,7 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
             count(format!("reply.{}", reply["kind"].as_str().unwrap()));
             if reply["kind"] == "answer" {
                 count(format!("service.{}", reply["sources"][0]["id"].as_str().unwrap()));
+                votes.push((id.clone(), body["turn"].as_i64().unwrap(), votes.len() % 3 != 2));
             }
             if let Some(state) = reply["handoff"]["state"].as_str() {
                 let state = if state == "callback_scheduled" { "callback" } else { state };
@@ -1693,6 +1702,16 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
         if campaign == "plakat-bus" {
             count("campaign.plakat-bus".into());
         }
+    }
+    // The votes, once the feedback plug-in knows the answers they are for.
+    for (id, turn, helpful) in &votes {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let body = json!({"conversation_id": id, "turn": turn, "helpful": helpful});
+        while s.post("/p/feedback/thumbs", body.clone(), None).0 != 204 {
+            assert!(Instant::now() < deadline, "the vote on {id}/{turn} is never taken");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        count(format!("feedback.{}", if *helpful { "thumbs_up" } else { "thumbs_down" }));
     }
     assert!(ours.get("reply.answer").copied().unwrap_or(0) >= 3, "{ours:?}");
     assert!(ours.keys().any(|k| k.starts_with("handoff.")), "{ours:?}");
@@ -1732,6 +1751,9 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
     let share = figures["derived"]["answered_share"].as_f64().unwrap();
     let expected = ours["reply.answer"] as f64 / ours["answers"] as f64;
     assert!((share - expected).abs() < 0.001, "{share} vs {expected}");
+    let satisfaction = figures["derived"]["satisfaction"].as_f64().unwrap();
+    let up = votes.iter().filter(|v| v.2).count() as f64;
+    assert!((satisfaction - up / votes.len() as f64).abs() < 0.001, "{satisfaction}");
     // Per channel: all of it on the web.
     assert!(figures["rows"].as_array().unwrap().iter().all(|r| r["channel"] == "web"), "{figures}");
 

@@ -214,7 +214,11 @@ async fn submit(
     .execute(s.store.pool())
     .await;
     match written {
-        Ok(r) if r.rows_affected() == 1 => StatusCode::CREATED.into_response(),
+        Ok(r) if r.rows_affected() == 1 => {
+            let counted_as = if channel == "kiosk" { "kiosk" } else { "web" };
+            crate::count(&s.store, counted_as, if lang == "en" { "en" } else { "de" }, "survey_response").await;
+            StatusCode::CREATED.into_response()
+        }
         Ok(_) => {
             let again = sqlx::query("SELECT 1 FROM feedback_survey_responses WHERE survey_id = $1 AND token = $2")
                 .bind(&id)

@@ -282,6 +282,8 @@
       row("davon aus den Daten beantwortet", pct(f.derived.answered_share)), row("davon nachgefragt", pct(f.derived.clarified_share)),
       row("davon nicht beantwortet", pct(f.derived.unanswered_share)), row("Übergaben an Mitarbeitende (Anteil der Gespräche)", pct(f.derived.handoff_rate)),
       row("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")),
+      row("Zufriedenheit (Anteil „hat geholfen“ der Bewertungen unter Antworten)", pct(f.derived.satisfaction)),
+      row("Bewertungen von Leistungen / Vorschläge / Umfrage-Antworten", `${n("feedback.rating")} / ${n("feedback.suggestion")} / ${n("feedback.survey_response")}`),
       row("Meistgefragte Leistungen (Antworten)", (f.derived.top_services || []).slice(0, 5).map(([id, k]) => `${id}: ${k}`).join(", ") || "–"),
       row("Stunden mit den meisten Gesprächen", busiest(f.derived.by_hour || [])));
     $("#pf-csv").setAttribute("href", `/staff/p/figures/admin/daily?format=csv&from=${encodeURIComponent(f.from)}&to=${encodeURIComponent(f.to)}`);
