@@ -60,11 +60,15 @@ async function staffLogin(base, name = "anna") {
   });
   const cookie = r.headers.get("set-cookie").split(";")[0];
   const me = await (await fetch(`${base}/staff/api/me`, { headers: { cookie } })).json();
-  const call = async (path, body) => (await fetch(`${base}${path}`, {
-    method: body ? "POST" : "GET",
-    headers: { cookie, "x-csrf-token": me.csrf, "content-type": "application/json" },
-    body: body ? JSON.stringify(body) : undefined,
-  })).json();
+  const call = async (path, body, method) => {
+    const r = await fetch(`${base}${path}`, {
+      method: method || (body ? "POST" : "GET"),
+      headers: { cookie, "x-csrf-token": me.csrf, "content-type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await r.text();
+    return text ? JSON.parse(text) : { status: r.status };
+  };
   return call;
 }
 
@@ -72,7 +76,7 @@ const browser = await launch();
 const servers = [];
 let hosts = null;
 try {
-  const lotse = await serve(config("widget", true, '[plugins]\nenabled = ["feedback"]\n'));
+  const lotse = await serve(config("widget", true, '[plugins]\nenabled = ["feedback"]\nchat_survey = "gespraech"\n'));
   servers.push(lotse.child);
   const base = lotse.base;
   const js = await fetch(`${base}/widget.js`);
@@ -201,6 +205,28 @@ try {
   await shadow(page, '.msg[data-kind="status"] >> text=/wurde gelöscht/').waitFor();
   const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("lotse.")).map((k) => localStorage.getItem(k)));
   check(stored.length === 0 && await messages(page, "user").count() === 0, "delete clears the conversation here and on the server");
+
+  // After an answered conversation, a new one offers the city's survey about conversations.
+  const made = await (await staffLogin(base, "chef"))("/staff/p/feedback/admin/surveys/gespraech",
+    { definition: 'title.de = "Wie war Ihr Gespräch mit Lotse?"\n[[sections]]\n[[sections.questions]]\nid = "geholfen"\nkind = "yes_no"\ntext.de = "Hat Lotse Ihnen geholfen?"\nrequired = true\n' }, "PUT");
+  check(made.status === 201, `an administrator sets up the survey about conversations (${JSON.stringify(made)})`);
+  await ask(page, "Was kostet ein Personalausweis?");
+  await shadow(page, ".tools button").nth(0).click();
+  const invite = shadow(page, '.msg[data-kind="status"] a');
+  await invite.waitFor();
+  const surveyHref = await invite.getAttribute("href");
+  check(surveyHref.includes("/p/feedback/surveys/gespraech/form?channel=chat") && (await invite.textContent()).includes("Gespräch mit Lotse"),
+    `a new conversation after an answered one offers the survey (${surveyHref})`);
+  await axe(page, "survey offered after a conversation");
+  const taking = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await taking.goto(surveyHref);
+  await taking.locator("lotse-survey >> label >> text=Ja").click();
+  await taking.locator("lotse-survey >> button[type=submit]").click();
+  await taking.locator("lotse-survey >> text=Danke für Ihre Teilnahme").waitFor();
+  const tally = await (await staffLogin(base, "chef"))("/staff/p/feedback/admin/surveys/gespraech/export?format=json");
+  check(tally.responses.length === 1 && tally.responses[0].channel === "chat" && tally.responses[0].answers.geholfen === true,
+    "the answer is kept as one given after a conversation");
+  await taking.close();
 
   // Small screens and zoom.
   const small = await browser.newPage({ viewport: { width: 320, height: 640 }, bypassCSP: true });

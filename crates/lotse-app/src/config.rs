@@ -49,11 +49,20 @@ pub struct PluginsConfig {
     pub campaigns: Vec<String>,
     /// Days a declined question is kept in the unanswered-questions inbox (at least 1).
     pub inbox_days: u32,
+    /// The feedback plug-in's survey (its id) the chat widget offers when a citizen starts a
+    /// new conversation after an answered one, while that survey runs.
+    pub chat_survey: Option<String>,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        PluginsConfig { enabled: Vec::new(), feedback_comment_days: 90, campaigns: Vec::new(), inbox_days: 30 }
+        PluginsConfig {
+            enabled: Vec::new(),
+            feedback_comment_days: 90,
+            campaigns: Vec::new(),
+            inbox_days: 30,
+            chat_survey: None,
+        }
     }
 }
 
@@ -66,6 +75,13 @@ impl PluginsConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.inbox_days == 0 {
             return Err("[plugins] inbox_days: keep a question at least 1 day".into());
+        }
+        if let Some(id) = &self.chat_survey
+            && !lotse_plugin_feedback::surveys::definition::valid_id(id)
+        {
+            return Err(format!(
+                "[plugins] chat_survey: {id:?} is not a survey's id (lower-case letters, digits, dashes)"
+            ));
         }
         if let Some(n) = self.enabled.iter().find(|n| !PLUGINS.contains(&n.as_str())) {
             return Err(format!("[plugins] enabled: no plug-in is called {n:?} (there are: {})", PLUGINS.join(", ")));

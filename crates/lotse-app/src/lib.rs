@@ -196,6 +196,7 @@ pub fn start_plugins(
                     config.feedback_comment_days,
                     services,
                     desk.zone().tz.clone(),
+                    config.chat_survey.clone(),
                 ))
             }
             "figures" => plugins.push(lotse_plugin_figures::Figures::new(store.clone(), desk.zone().tz.clone())),

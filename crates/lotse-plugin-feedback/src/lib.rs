@@ -112,8 +112,15 @@ pub struct Feedback {
 
 impl Feedback {
     /// `services`: the ids a page's rating may name (the knowledge's services); `tz`: the
-    /// city's time zone (a survey's dates, the export's times).
-    pub fn new(store: Store, comment_days: u32, services: HashSet<String>, tz: jiff::tz::TimeZone) -> Arc<Feedback> {
+    /// city's time zone (a survey's dates, the export's times); `chat_survey`: the survey the
+    /// widget offers after a conversation, if any.
+    pub fn new(
+        store: Store,
+        comment_days: u32,
+        services: HashSet<String>,
+        tz: jiff::tz::TimeZone,
+        chat_survey: Option<String>,
+    ) -> Arc<Feedback> {
         Arc::new(Feedback {
             manifest: Manifest {
                 name: "feedback",
@@ -125,7 +132,7 @@ impl Feedback {
                 }),
                 migrations: MIGRATIONS,
             },
-            surveys: Arc::new(surveys::Surveys { store: store.clone(), tz }),
+            surveys: Arc::new(surveys::Surveys { store: store.clone(), tz, chat_survey }),
             store,
             services: Arc::new(services),
             comment_days,

@@ -98,7 +98,13 @@ fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[
         let mut on: Vec<Arc<dyn lotse_plugin::Plugin>> = Vec::new();
         if plugins.contains(&"feedback") {
             let services = kb_for_plugins.services.iter().map(|s| s.id.to_string()).collect();
-            on.push(lotse_plugin_feedback::Feedback::new(desk.store.clone(), 90, services, desk.zone().tz.clone()));
+            on.push(lotse_plugin_feedback::Feedback::new(
+                desk.store.clone(),
+                90,
+                services,
+                desk.zone().tz.clone(),
+                Some("besuch-2027".into()),
+            ));
         }
         if plugins.contains(&"figures") {
             on.push(lotse_plugin_figures::Figures::new(desk.store.clone(), desk.zone().tz.clone()));
@@ -1459,6 +1465,10 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     assert_eq!(put(SURVEY, &chef).0, 201);
     assert_eq!(put(SURVEY, &chef).0, 204, "a second write changes it");
 
+    let (status, offer) = s.get("/p/feedback/chat-survey?lang=en", None);
+    assert_eq!((status, offer["title"].as_str()), (200, Some("Your visit")), "{offer}");
+    assert_eq!(offer["url"], "/p/feedback/surveys/besuch-2027/form?channel=chat&lang=en");
+
     // A citizen's form; answers checked against it; one submission per device.
     let (status, form) = s.get("/p/feedback/surveys/besuch-2027", None);
     assert_eq!((status, form["open"].as_str()), (200, Some("open")), "{form}");
@@ -1576,6 +1586,9 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     let r = results();
     assert_eq!(r["questions"][1]["texts"], json!([]), "{r}");
     assert_eq!(r["questions"][0]["answered"], 7);
+
+    // Offered after a conversation while it runs: not once it is full.
+    assert_eq!(s.get("/p/feedback/chat-survey", None).0, 404, "full");
 
     // The list, a survey that ended, and deletion with its answers.
     let (_, list) = s.get("/staff/p/feedback/admin/surveys", Some(&chef));

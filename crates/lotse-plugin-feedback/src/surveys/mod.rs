@@ -56,6 +56,8 @@ pub const CHANNELS: [&str; 4] = ["web", "link", "kiosk", "chat"];
 pub(crate) struct Surveys {
     pub store: Store,
     pub tz: jiff::tz::TimeZone,
+    /// The survey the widget offers after a conversation (`[plugins] chat_survey`).
+    pub chat_survey: Option<String>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
@@ -293,7 +295,7 @@ async fn page(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Q
         Err(r) => return r,
     };
     let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
-    let channel = if q.channel.as_deref() == Some("kiosk") { "kiosk" } else { "link" };
+    let channel = q.channel.as_deref().filter(|c| matches!(*c, "kiosk" | "chat")).unwrap_or("link");
     let title = escape(survey.title.get(lang));
     let html_lang = if lang == "en" { "en" } else { "de" };
     let html = format!(
@@ -306,6 +308,31 @@ async fn page(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Q
         id = escape(&id),
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// The survey offered after a conversation, while it runs: its title and the page's path.
+async fn chat_survey(State(s): State<Arc<Surveys>>, Query(q): Query<LangQuery>) -> Response {
+    let none = || error(StatusCode::NOT_FOUND, "no_survey", "No survey runs after conversations now.");
+    let Some(id) = s.chat_survey.clone() else { return none() };
+    let survey = match s.load(&id).await {
+        Ok(Some((survey, _))) => survey,
+        Ok(None) => return none(),
+        Err(r) => return r,
+    };
+    let n = match s.responses(&id).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if s.open(&survey, n, lotse_handoff::store::now_ms()) != Open::Open {
+        return none();
+    }
+    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
+    Json(serde_json::json!({
+        "id": id,
+        "title": survey.title.get(lang),
+        "url": format!("/p/feedback/surveys/{id}/form?channel=chat&lang={lang}"),
+    }))
+    .into_response()
 }
 
 /// A survey as administrators list them.
@@ -537,6 +564,7 @@ pub(crate) fn public_routes(s: Arc<Surveys>) -> axum::Router {
         .route("/surveys/{id}/responses", axum::routing::post(submit))
         .route("/surveys/{id}/results", get(public_results))
         .route("/surveys/{id}/form", get(page))
+        .route("/chat-survey", get(chat_survey))
         .with_state(s)
 }
 

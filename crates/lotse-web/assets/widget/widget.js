@@ -42,6 +42,7 @@
       consent_required: "Bitte bestätigen Sie Ihr Einverständnis.", invalid_contact: "Bitte prüfen Sie die Telefonnummer oder E-Mail-Adresse.",
       helped: "Hat Ihnen das geholfen?", yes: "Ja", no: "Nein", why: "Was hat nicht gepasst? (bitte eine Antwort wählen)", wrong: "Die Auskunft ist falsch", outdated: "Die Auskunft ist veraltet", unclear: "Ich verstehe die Antwort nicht", not_sought: "Das habe ich nicht gesucht", other: "Etwas anderes",
       comment: "Anmerkung (freiwillig, bitte ohne persönliche Daten)", voteSend: "Rückmeldung senden", thanks: "Danke für Ihre Rückmeldung.",
+      surveyInvite: "Wie war Ihr Gespräch? Sagen Sie es uns in einer kurzen Umfrage (öffnet ein neues Fenster):",
       rate_limited: "Zu viele Anfragen. Bitte warten Sie einen Moment.", busy: "Gerade werden viele Fragen beantwortet. Bitte senden Sie Ihre gleich noch einmal.", conversation_full: "Dieses Gespräch ist sehr lang geworden. Bitte beginnen Sie ein neues.", message_too_long: "Die Nachricht ist zu lang.",
     },
     en: {
@@ -56,6 +57,7 @@
       consent_required: "Please confirm your consent.", invalid_contact: "Please check the phone number or e-mail address.",
       helped: "Did this help you?", yes: "Yes", no: "No", why: "What was not right? (please choose one)", wrong: "The information is wrong", outdated: "The information is out of date", unclear: "I do not understand the answer", not_sought: "It is not what I was looking for", other: "Something else",
       comment: "Comment (optional, please no personal data)", voteSend: "Send feedback", thanks: "Thank you for your feedback.",
+      surveyInvite: "How was your conversation? Tell us in a short survey (opens a new window):",
       rate_limited: "Too many requests. Please wait a moment.", busy: "Many questions are being answered right now. Please send yours again in a moment.", conversation_full: "This conversation has become very long. Please start a new one.", message_too_long: "The message is too long.",
     },
   };
@@ -155,7 +157,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   const header = h("header", {}, ...(logo ? [logo] : []), titleEl, langGroup, ...(KIOSK ? [] : [closeBtn]));
   const plainBox = h("input", { type: "checkbox", id: "lotse-plain", onchange: (e) => { state.plain = e.target.checked; save(); } });
   const plainLabel = h("label", { for: "lotse-plain" });
-  const newBtn = h("button", { type: "button", onclick: () => reset(true) });
+  const newBtn = h("button", { type: "button", onclick: () => newConversation() });
   const delBtn = h("button", { type: "button", onclick: () => deleteConversation() });
   const tools = h("div", { class: "tools" }, h("label", {}, plainBox, plainLabel), newBtn, delBtn);
   const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" });
@@ -237,6 +239,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     li.append(h("span", { class: "text" }, item.text));
     if (item.sources && item.sources.length) li.append(sourcesList(item.sources));
     if (item.callback) li.append(callbackForm(item.callback));
+    if (item.link) li.append(" ", h("a", { href: item.link.href, target: "_blank", rel: "noopener noreferrer" }, item.link.text));
     if (item.vote) li.append(voteForm(item));
     return li;
   }
@@ -477,6 +480,22 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     add({ kind: "status", text: t("deleted") }, false);
   }
 
+  // A new conversation after one that was answered: the city's survey about conversations
+  // (the feedback plug-in's chat_survey), if one runs, is offered once under the new greeting.
+  async function newConversation() {
+    const answered = !KIOSK && (state.plugins || []).includes("feedback") && state.items.some((i) => i.kind === "bot" && i.vote);
+    const lang = state.lang;
+    reset(true);
+    if (!answered) return;
+    try {
+      const r = await fetch(`${API}/p/feedback/chat-survey?lang=${lang}`);
+      if (!r.ok) return;
+      const sv = await r.json();
+      const href = safeUrl(new URL(sv.url, API + "/").href);
+      if (href) add({ kind: "status", text: t("surveyInvite"), link: { href, text: sv.title } });
+    } catch (_) { /* no survey then */ }
+  }
+
   function reset(greet) {
     if (es) { es.close(); es = null; }
     const lang = KIOSK ? (opt.lang === "en" ? "en" : "de") : state.lang;
@@ -681,7 +700,7 @@ select,textarea,input[type=email]{font:inherit;border:1px solid #767676;border-r
   // answer per device (a random token kept in this browser); on the kiosk every visitor anew.
   async function survey() {
     const lang = ["en", "ls"].includes(opt.lang) ? opt.lang : "de";
-    const channel = ["web", "link", "kiosk"].includes(opt.channel) ? opt.channel : "web";
+    const channel = ["web", "link", "kiosk", "chat"].includes(opt.channel) ? opt.channel : "web";
     const kiosk = channel === "kiosk";
     const de = { required: "Pflichtfrage", send: "Antworten senden", thanks: "Danke für Ihre Teilnahme.", again: "Neue Teilnahme", done: "Sie haben an dieser Umfrage schon teilgenommen. Danke!", missing: "Bitte beantworten Sie diese Frage.", missingAll: (n) => `Bitte beantworten Sie noch ${n === 1 ? "eine Frage" : n + " Fragen"}.`, wrong: "Diese Antwort passt nicht zur Frage.", none: "Diese Umfrage gibt es nicht.", not_started: "Diese Umfrage hat noch nicht begonnen.", ended: "Diese Umfrage ist beendet.", full: "Diese Umfrage hat genug Antworten. Danke!", error: "Das hat leider nicht geklappt. Bitte versuchen Sie es noch einmal.", yes: "Ja", no: "Nein", low: "sehr schlecht", high: "sehr gut", npsLow: "gar nicht wahrscheinlich", npsHigh: "sehr wahrscheinlich", likert: ["stimme voll zu", "stimme eher zu", "teils, teils", "stimme eher nicht zu", "stimme gar nicht zu"] };
     const U = lang === "en"
