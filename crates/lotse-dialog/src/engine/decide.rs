@@ -614,14 +614,8 @@ impl Engine {
         }
         let analyzer = self.index.analyzer();
         let record = self.record_text(topic);
-        for (word, noun) in written_words(text, true) {
-            if !noun {
-                continue;
-            }
+        for word in self.thing_nouns(text) {
             let folded = lotse_search::fold(&word);
-            if analyzer.is_stop_word(&folded) || analyzer.is_aspect_word(&folded) {
-                continue;
-            }
             let stem = analyzer.stem(&folded);
             if self.index.rarity(&stem) < 1.0 {
                 let key = if stem.len() >= 4 { stem } else { folded };
@@ -656,11 +650,7 @@ impl Engine {
             return false;
         }
         let record = topic.map(|t| self.record_text(t));
-        written_words(text, true).any(|(word, noun)| {
-            let folded = lotse_search::fold(&word);
-            if !noun || word.chars().count() < 3 || analyzer.is_stop_word(&folded) || analyzer.is_aspect_word(&folded) {
-                return false;
-            }
+        self.thing_nouns(text).any(|word| {
             let known: Vec<String> = self
                 .index
                 .question_terms(&word)
@@ -672,6 +662,22 @@ impl Engine {
                 Some(record) => known.iter().all(|t| !record.contains(t.as_str())),
                 None => known.is_empty(),
             }
+        })
+    }
+
+    /// The nouns of a message (capitalised inside it) that name a thing: not stop words, and
+    /// not a facet of a matter, by the search's aspect words or the aspects a question asks
+    /// ("Gebühr", "Bearbeitung", "Öffnungszeiten").
+    fn thing_nouns<'t>(&'t self, text: &'t str) -> impl Iterator<Item = String> + 't {
+        let analyzer = self.index.analyzer();
+        written_words(text, true).filter_map(move |(word, noun)| {
+            let folded = lotse_search::fold(&word);
+            let thing = noun
+                && word.chars().count() >= 3
+                && !analyzer.is_stop_word(&folded)
+                && !analyzer.is_aspect_word(&folded)
+                && understand::aspects(&word).is_empty();
+            thing.then_some(word)
         })
     }
 
