@@ -44,7 +44,13 @@ pub struct OfficeFinder {
     /// (office index, stems of one name's words, whether the name is the office's own rather
     /// than a note of where it sits: "Fundbüro (im Bürgerservice)")
     phrases: Vec<(usize, Vec<String>, bool)>,
+    /// Each office's German name and synonyms as folded words.
+    name_words: Vec<Vec<String>>,
 }
+
+/// An office word that ends the names of this many offices or more ("Amt": Finanzamt,
+/// Jugendamt, Gesundheitsamt) says what kind of place it is, not which one.
+const KIND_OF_OFFICE: usize = 3;
 
 /// Words that open a part of an office's name saying where it sits, not what it is called.
 const LOCATED: &[&str] = &["im", "in", "am", "beim", "bei", "part", "within", "inside", "at"];
@@ -84,7 +90,23 @@ impl OfficeFinder {
                 }
             }
         }
-        OfficeFinder { phrases }
+        let name_words = kb
+            .offices
+            .iter()
+            .map(|o| {
+                let folded = fold(&format!("{} {}", o.name, o.synonyms.join(" ")));
+                words(&folded).map(String::from).collect()
+            })
+            .collect();
+        OfficeFinder { phrases, name_words }
+    }
+
+    /// Whether a folded word names a kind of office rather than one ("das Amt", "die Behörde",
+    /// "die Stelle"): the last part of words in the names of [`KIND_OF_OFFICE`] offices or
+    /// more, read from the knowledge's offices, not from a list.
+    pub fn is_kind_of_office(&self, folded: &str) -> bool {
+        folded.chars().count() >= 3
+            && self.name_words.iter().filter(|ws| ws.iter().any(|w| w.ends_with(folded))).count() >= KIND_OF_OFFICE
     }
 
     /// The office whose name the question uses: every word of one of its names stands in the
@@ -404,6 +426,16 @@ mod tests {
             KnowledgeBase { services: vec![], offices: vec![office(), other(), inside], synonyms: Default::default() };
         let analyzer = Analyzer::new(std::iter::empty());
         (OfficeFinder::new(&kb, &analyzer), analyzer)
+    }
+
+    #[test]
+    fn a_word_that_ends_many_offices_names_is_a_kind_of_office() {
+        // Bürgeramt, Einwohnermeldeamt, Standesamt, Fundamt: "amt" ends names of all three.
+        let (f, _) = finder();
+        assert!(f.is_kind_of_office("amt"));
+        assert!(!f.is_kind_of_office("standesamt"), "one office's own name");
+        assert!(!f.is_kind_of_office("buero"), "only the lost-and-found office's");
+        assert!(!f.is_kind_of_office("am"), "too short to tell");
     }
 
     #[test]

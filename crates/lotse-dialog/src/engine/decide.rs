@@ -665,9 +665,10 @@ impl Engine {
         })
     }
 
-    /// The nouns of a message (capitalised inside it) that name a thing: not stop words, and
-    /// not a facet of a matter, by the search's aspect words or the aspects a question asks
-    /// ("Gebühr", "Bearbeitung", "Öffnungszeiten").
+    /// The nouns of a message (capitalised inside it) that name a thing: not stop words, not
+    /// a facet of a matter, by the search's aspect words or the aspects a question asks
+    /// ("Gebühr", "Bearbeitung", "Öffnungszeiten"), and not a kind of office ("das Amt": the
+    /// one responsible, as a pronoun would say).
     fn thing_nouns<'t>(&'t self, text: &'t str) -> impl Iterator<Item = String> + 't {
         let analyzer = self.index.analyzer();
         written_words(text, true).filter_map(move |(word, noun)| {
@@ -676,7 +677,8 @@ impl Engine {
                 && word.chars().count() >= 3
                 && !analyzer.is_stop_word(&folded)
                 && !analyzer.is_aspect_word(&folded)
-                && understand::aspects(&word).is_empty();
+                && understand::aspects(&word).is_empty()
+                && !self.offices.is_kind_of_office(&folded);
             thing.then_some(word)
         })
     }
