@@ -577,6 +577,16 @@ const MORE_ASPECT_WORDS: &[&str] = &[
     "mitnehmen", "benoetige", "brauch",
 ];
 
+/// A folded word without one inflection ending (German plural and case endings, an English
+/// plural), when at least four letters stay: "formulare" and "formularen" → "formular",
+/// "unterlage" and "unterlagen" → "unterlag".
+fn inflection_base(word: &str) -> &str {
+    ["en", "er", "es", "e", "n", "s"]
+        .iter()
+        .find_map(|e| word.strip_suffix(e).filter(|b| b.chars().count() >= 4))
+        .unwrap_or(word)
+}
+
 /// Short English function words, to tell an English question from a German one.
 const ENGLISH_MARKERS: &[&str] = &[
     "and", "your", "ignore", "print", "previous", "hello", "hi", "thanks", "the", "is", "are", "how", "what", "where",
@@ -685,6 +695,8 @@ pub struct Analyzer {
     /// The names of the place every record is about ("jena", "jenaer"; see [`Analyzer::at_home`]).
     home: HashSet<String>,
     aspect: HashSet<&'static str>,
+    /// The aspect words without an inflection ending ([`inflection_base`]).
+    aspect_bases: HashSet<&'static str>,
     /// The stems of the aspect words that are verbs ("kosten" → "kost", "zahlen" → "zahl"), whose
     /// other forms ("zahlt", "gezahlt", "kostete") ask the same.
     aspect_verbs: HashSet<&'static str>,
@@ -726,12 +738,14 @@ impl Analyzer {
         // German infinitives end in "en"; the nouns among the words ("kosten", "unterlagen",
         // "fristen") give stems no verb form of another word meets.
         let aspect_verbs = aspect.iter().filter(|w| w.len() >= 6).filter_map(|w| w.strip_suffix("en")).collect();
+        let aspect_bases = aspect.iter().map(|w: &&'static str| inflection_base(*w)).collect::<HashSet<&'static str>>();
         Analyzer {
             stemmer: Stemmer::create(Algorithm::German),
             stop,
             home: HashSet::new(),
             aspect,
             aspect_verbs,
+            aspect_bases,
             vocabulary,
             function: stop_words::get("de").iter().chain(stop_words::get("en")).map(|w| fold(w)).collect(),
         }
@@ -804,7 +818,11 @@ impl Analyzer {
     /// Whether a folded word asks about an aspect (cost, time, place) rather than a topic.
     pub fn is_aspect_word(&self, folded_word: &str) -> bool {
         // Numbers ("5 Euro", "Jahrgang 1971") qualify a question; they do not name a service.
+        // An inflected form counts as its word ("Formulare", "Unterlage", "Gebühren").
+        let base = inflection_base(folded_word);
         self.aspect.contains(folded_word)
+            || self.aspect.contains(base)
+            || self.aspect_bases.contains(base)
             || folded_word.chars().all(|c| c.is_ascii_digit())
             || self.is_aspect_verb_form(folded_word)
     }
@@ -907,6 +925,17 @@ mod tests {
 
     fn analyzer() -> Analyzer {
         Analyzer::new(["Personalausweis Antrag Hund Steuer Hunde Wohnsitz Anmeldung Führerschein Standesamt Amt Stand"])
+    }
+
+    #[test]
+    fn inflected_aspect_nouns_are_aspect_words() {
+        let a = analyzer();
+        for w in ["formulare", "formularen", "unterlage", "dokument", "adressen", "termins", "nummern"] {
+            assert!(a.is_aspect_word(w), "{w}");
+        }
+        for w in ["hunde", "ausweise", "steuern", "gebaeude"] {
+            assert!(!a.is_aspect_word(w), "{w}");
+        }
     }
 
     #[test]

@@ -327,7 +327,7 @@ impl Engine {
             && follow_up
             && !self.strays(topic, text, &result)
             && (self.ask_back(conv, &result, text).is_none_or(|i| i == topic) || self.record_mentions(topic, text))
-            && (clarification.is_some() || !self.clearly_other(&result, topic))
+            && (clarification.is_some() || !self.clearly_other(&result, topic, text))
         {
             // "Und wie fange ich an?" asks for the whole answer (with the steps), not for lines
             // that mention its words.
@@ -486,10 +486,15 @@ impl Engine {
     }
 
     /// Whether a follow-up-shaped message is really about another service ("Und der
-    /// Reisepass?" after the ID card): a confident hit that clearly outscores the topic.
-    pub(super) fn clearly_other(&self, result: &SearchResult, topic: usize) -> bool {
+    /// Reisepass?" after the ID card): a confident hit that clearly outscores the topic, unless
+    /// the topic's record holds the message's words and the message does not name the hit
+    /// ("Und wo gibt es die Formulare?" after the dog tax, whose record has its form).
+    pub(super) fn clearly_other(&self, result: &SearchResult, topic: usize, text: &str) -> bool {
         let Some(top) = result.top() else { return false };
         if !self.confident(result) || top.index == topic || top.coverage < 0.9 {
+            return false;
+        }
+        if self.record_mentions(topic, text) && !self.index.names_whole(text, top.index) {
             return false;
         }
         match result.hits.iter().find(|h| h.index == topic) {
