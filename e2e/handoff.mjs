@@ -180,8 +180,21 @@ try {
   await admin.locator("#audit tr").first().waitFor();
   const trail = await admin.textContent("#audit");
   check(trail.includes("password") && trail.includes("anna"), "the audit trail shows the password change");
-  const figures = await admin.textContent("#pf-rows");
-  check(/Gespräche\s*1(?!\d)/.test(figures) && /Beantwortete Nachrichten\s*3(?!\d)/.test(figures), `the administration shows the assistant's key figures (${figures.replace(/\s+/g, " ").slice(0, 80)})`);
+  await admin.locator("#pf-rows tr").first().waitFor();
+  const figures = Object.fromEntries(await admin.evaluate(() => [...document.querySelectorAll("#pf-rows tr")].map((tr) => [tr.children[0].textContent, tr.children[1].textContent])));
+  check(figures["Gespräche"] === "1" && figures["Beantwortete Nachrichten"] === "3", `the administration shows the assistant's key figures (${JSON.stringify(figures).slice(0, 120)})`);
+  const trend = await admin.evaluate(() => [...document.querySelectorAll("#pf-days tr")].map((tr) => [...tr.children].map((c) => c.textContent)));
+  check(trend.length >= 30 && trend.some(([, c, a]) => c === "1" && a === "3") && await admin.locator("#pf-trend svg polyline").count() === 2,
+    `and their trend per day, as a chart and a table (${trend.length} days)`);
+  await admin.locator("#plugin-figures").screenshot({ path: join(artifacts, "staff-figures.png") });
+  await admin.selectOption("#pf-channel", "phone");
+  await admin.click("#pf-filter button[type=submit]");
+  await admin.waitForFunction(() => [...document.querySelectorAll("#pf-rows tr")].some((tr) => tr.children[0].textContent === "Gespräche" && tr.children[1].textContent === "0"));
+  check(true, "a channel filter shows that channel's figures only");
+  await admin.selectOption("#pf-channel", "");
+  const reportHref = await admin.getAttribute("#pf-report-html", "href");
+  const report = await admin.evaluate(async (h) => { const r = await fetch(h.replace(/month=[^&]*/, `month=${new Date().toISOString().slice(0, 7)}`)); return [r.status, await r.text()]; }, reportHref);
+  check(report[0] === 200 && report[1].includes("Monatsbericht") && report[1].includes("Interaktionen: Gespräche"), "the monthly report is a printable page");
   const votes = await admin.textContent("#plugin-feedback");
   check(votes.includes("hat nicht geholfen: 1") && /falsch\s*1(?!\d)/.test(votes), "and the citizens' votes with their reasons");
   await axe(admin, "administration");

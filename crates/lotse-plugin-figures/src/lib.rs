@@ -14,7 +14,8 @@
 //! of the answers, the handoff rate of the conversations, and the satisfaction (the share of
 //! thumbs up among the votes).
 //!
-//! Route (administrators): `GET /staff/p/figures/admin/daily?from=&to=&format=json|csv`.
+//! Routes (administrators): `GET /staff/p/figures/admin/daily?from=&to=&channel=&format=json|csv`,
+//! `GET /staff/p/figures/admin/report?month=YYYY-MM&format=html|csv` (the monthly report).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -139,6 +140,7 @@ impl Plugin for Figures {
         Some(
             axum::Router::new()
                 .route("/admin/daily", axum::routing::get(daily))
+                .route("/admin/report", axum::routing::get(report))
                 .with_state((self.store.clone(), self.zone.clone())),
         )
     }
@@ -152,6 +154,8 @@ struct Period {
     to: Option<String>,
     /// `json` (default) or `csv` (UTF-8, `;`-separated for German spreadsheets).
     format: Option<String>,
+    /// Only this channel (`web`, `app`, `kiosk`, `phone`).
+    channel: Option<String>,
 }
 
 /// One count.
@@ -204,25 +208,23 @@ fn share(a: i64, b: i64) -> Option<f64> {
     (b > 0).then(|| (a as f64 / b as f64 * 1000.0).round() / 1000.0)
 }
 
-async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p): Query<Period>) -> Response {
-    let parse = |s: &Option<String>| s.as_deref().map(|d| d.parse::<jiff::civil::Date>()).transpose();
-    let (Ok(to), Ok(from)) = (parse(&p.to), parse(&p.from)) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_date", "Dates are written YYYY-MM-DD.");
-    };
-    let to = to.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(zone).date());
-    let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
+/// The counts of the days `from` to `to`, of one channel or all.
+async fn read_period(
+    store: &Store,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    channel: Option<&str>,
+) -> Result<Vec<Row1>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT day, channel, lang, name, n FROM figures_daily WHERE day >= $1 AND day <= $2 \
-         ORDER BY day, channel, lang, name",
+         AND ($3 = '' OR channel = $3) ORDER BY day, channel, lang, name",
     )
     .bind(from.to_string())
     .bind(to.to_string())
+    .bind(channel.unwrap_or_default())
     .fetch_all(store.pool())
-    .await;
-    let Ok(rows) = rows else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
-    };
-    let rows: Vec<Row1> = rows
+    .await?;
+    Ok(rows
         .iter()
         .map(|r| Row1 {
             day: r.try_get(0).unwrap_or_default(),
@@ -231,7 +233,56 @@ async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p
             name: r.try_get(3).unwrap_or_default(),
             n: r.try_get(4).unwrap_or_default(),
         })
-        .collect();
+        .collect())
+}
+
+fn totals_of(rows: &[Row1]) -> BTreeMap<String, i64> {
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    for r in rows {
+        *totals.entry(r.name.clone()).or_default() += r.n;
+    }
+    totals
+}
+
+fn derive(totals: &BTreeMap<String, i64>) -> Derived {
+    let n = |k: &str| totals.get(k).copied().unwrap_or(0);
+    Derived {
+        answered_share: share(n("reply.answer"), n("answers")),
+        clarified_share: share(n("reply.clarify"), n("answers")),
+        unanswered_share: share(n("reply.out_of_scope"), n("answers")),
+        handoff_rate: share(n("handoff.queued") + n("handoff.callback_offered"), n("conversations")),
+        satisfaction: share(n("feedback.thumbs_up"), n("feedback.thumbs_up") + n("feedback.thumbs_down")),
+        top_services: {
+            let mut top: Vec<(String, i64)> =
+                totals.iter().filter_map(|(k, v)| k.strip_prefix("service.").map(|id| (id.to_string(), *v))).collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            top.truncate(10);
+            top
+        },
+        by_hour: (0..24).map(|h| n(&format!("hour.{h:02}"))).collect(),
+    }
+}
+
+/// The channels the figures know; a filter names one of them.
+const CHANNELS: [&str; 4] = ["web", "app", "kiosk", "phone"];
+
+async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p): Query<Period>) -> Response {
+    let parse = |s: &Option<String>| s.as_deref().map(|d| d.parse::<jiff::civil::Date>()).transpose();
+    let (Ok(to), Ok(from)) = (parse(&p.to), parse(&p.from)) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_date", "Dates are written YYYY-MM-DD.");
+    };
+    let channel = p.channel.as_deref().filter(|c| !c.is_empty());
+    if channel.is_some_and(|c| !CHANNELS.contains(&c)) {
+        return error(StatusCode::BAD_REQUEST, "invalid_channel", "Unknown channel.");
+    }
+    let to = to.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(zone).date());
+    let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
+    if from > to || (to - from).get_days() > 3660 {
+        return error(StatusCode::BAD_REQUEST, "invalid_period", "Give a period of at most ten years, from before to.");
+    }
+    let Ok(rows) = read_period(&store, from, to, channel).await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
+    };
     if p.format.as_deref() == Some("csv") {
         let mut csv = String::from("\u{feff}Tag;Kanal;Sprache;Kennzahl;Anzahl\r\n");
         for r in &rows {
@@ -246,25 +297,153 @@ async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p
         )
             .into_response();
     }
-    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-    for r in &rows {
-        *totals.entry(r.name.clone()).or_default() += r.n;
-    }
-    let n = |k: &str| totals.get(k).copied().unwrap_or(0);
-    let derived = Derived {
-        answered_share: share(n("reply.answer"), n("answers")),
-        clarified_share: share(n("reply.clarify"), n("answers")),
-        unanswered_share: share(n("reply.out_of_scope"), n("answers")),
-        handoff_rate: share(n("handoff.queued") + n("handoff.callback_offered"), n("conversations")),
-        satisfaction: share(n("feedback.thumbs_up"), n("feedback.thumbs_up") + n("feedback.thumbs_down")),
-        top_services: {
-            let mut top: Vec<(String, i64)> =
-                totals.iter().filter_map(|(k, v)| k.strip_prefix("service.").map(|id| (id.to_string(), *v))).collect();
-            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            top.truncate(10);
-            top
-        },
-        by_hour: (0..24).map(|h| n(&format!("hour.{h:02}"))).collect(),
-    };
+    let totals = totals_of(&rows);
+    let derived = derive(&totals);
     axum::Json(Daily { from: from.to_string(), to: to.to_string(), rows, totals, derived }).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct Month {
+    /// `YYYY-MM` (default: the last full month).
+    month: Option<String>,
+    /// `html` (default, a page to print) or `csv`.
+    format: Option<String>,
+}
+
+/// One line of the monthly report: the plan's key figure, its value this month and the month
+/// before (a share in per cent, a count as it is).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReportLine {
+    pub figure: String,
+    pub value: Option<f64>,
+    pub before: Option<f64>,
+    pub percent: bool,
+}
+
+/// The lines of the monthly report from the totals of the month and of the month before.
+pub fn report_lines(now: &BTreeMap<String, i64>, before: &BTreeMap<String, i64>) -> Vec<ReportLine> {
+    let (d_now, d_before) = (derive(now), derive(before));
+    let n = |t: &BTreeMap<String, i64>, k: &str| t.get(k).copied().unwrap_or(0) as f64;
+    let count = |figure: &str, f: &dyn Fn(&BTreeMap<String, i64>) -> f64| ReportLine {
+        figure: figure.into(),
+        value: Some(f(now)),
+        before: Some(f(before)),
+        percent: false,
+    };
+    let pct = |figure: &str, a: Option<f64>, b: Option<f64>| ReportLine {
+        figure: figure.into(),
+        value: a.map(|v| v * 100.0),
+        before: b.map(|v| v * 100.0),
+        percent: true,
+    };
+    vec![
+        count("Interaktionen: Gespräche", &|t| n(t, "conversations")),
+        count("Interaktionen: beantwortete Nachrichten", &|t| n(t, "answers")),
+        count("davon am Telefon", &|t| n(t, "phone.answers")),
+        pct("aus den Daten beantwortet", d_now.answered_share, d_before.answered_share),
+        pct("nicht beantwortet", d_now.unanswered_share, d_before.unanswered_share),
+        pct("Übergaben an Mitarbeitende (Anteil der Gespräche)", d_now.handoff_rate, d_before.handoff_rate),
+        count("Rückrufe vereinbart", &|t| n(t, "handoff.callback")),
+        pct("Zufriedenheit („hat geholfen“ der Bewertungen)", d_now.satisfaction, d_before.satisfaction),
+        count("Bewertungen unter Antworten", &|t| n(t, "feedback.thumbs_up") + n(t, "feedback.thumbs_down")),
+        count("Bewertungen von Leistungen", &|t| n(t, "feedback.rating")),
+        count("Verbesserungsvorschläge", &|t| n(t, "feedback.suggestion")),
+        count("Nutzerbefragungen: Antworten", &|t| n(t, "feedback.survey_response")),
+    ]
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn german(v: Option<f64>, percent: bool) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if percent => format!("{:.1} %", v).replace('.', ","),
+        Some(v) => format!("{v:.0}"),
+    }
+}
+
+/// The monthly report: the plan's key figures for a month beside the month before, as a page
+/// to print or as CSV.
+async fn report(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(q): Query<Month>) -> Response {
+    let first = match q.month.as_deref() {
+        Some(m) => match format!("{m}-01").parse::<jiff::civil::Date>() {
+            Ok(d) => d,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "invalid_month", "Months are written YYYY-MM."),
+        },
+        None => {
+            let today = jiff::Timestamp::now().to_zoned(zone).date();
+            today.first_of_month().saturating_sub(jiff::Span::new().months(1))
+        }
+    };
+    let last = first.last_of_month();
+    let before_first = first.saturating_sub(jiff::Span::new().months(1));
+    let (Ok(now), Ok(before)) = (
+        read_period(&store, first, last, None).await,
+        read_period(&store, before_first, before_first.last_of_month(), None).await,
+    ) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
+    };
+    // The phone's share of the answers.
+    let phone = |rows: &[Row1]| {
+        let mut t = totals_of(rows);
+        let answers: i64 = rows.iter().filter(|r| r.channel == "phone" && r.name == "answers").map(|r| r.n).sum();
+        t.insert("phone.answers".into(), answers);
+        t
+    };
+    let lines = report_lines(&phone(&now), &phone(&before));
+    let month = first.strftime("%Y-%m").to_string();
+    if q.format.as_deref() == Some("csv") {
+        let mut csv = format!("\u{feff}Kennzahl;{month};{}\r\n", before_first.strftime("%Y-%m"));
+        for l in &lines {
+            let v = |x: Option<f64>| {
+                x.map(|v| if l.percent { format!("{v:.1}").replace('.', ",") } else { format!("{v:.0}") })
+            };
+            csv.push_str(&format!(
+                "{}{};{};{}\r\n",
+                l.figure,
+                if l.percent { " (%)" } else { "" },
+                v(l.value).unwrap_or_default(),
+                v(l.before).unwrap_or_default()
+            ));
+        }
+        return (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"lotse-monatsbericht-{month}.csv\"")),
+            ],
+            csv,
+        )
+            .into_response();
+    }
+    let mut html = format!(
+        "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Lotse – Monatsbericht {month}</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;color:#1a1a1a;margin:2rem;max-width:48rem}}table{{border-collapse:collapse;width:100%}}\
+         th,td{{text-align:left;padding:.4rem;border-bottom:1px solid #c8c8c8}}td.n{{text-align:right}}@media print{{body{{margin:0}}}}</style></head>\
+         <body><main><h1>Lotse – Monatsbericht {month}</h1>\
+         <p>Kennzahlen des digitalen Assistenten für den Monat {month}, daneben der Vormonat {before}. Gezählt wird je Tag in der Zeit der Stadt; gespeichert sind nur Zahlen.</p>\
+         <table><caption>Kennzahlen {month}</caption><thead><tr><th scope=\"col\">Kennzahl</th><th scope=\"col\">{month}</th><th scope=\"col\">{before}</th></tr></thead><tbody>",
+        before = before_first.strftime("%Y-%m"),
+    );
+    for l in &lines {
+        html.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&l.figure),
+            german(l.value, l.percent),
+            german(l.before, l.percent)
+        ));
+    }
+    html.push_str("</tbody></table>");
+    let top = derive(&totals_of(&now)).top_services;
+    if !top.is_empty() {
+        html.push_str("<h2>Meistgefragte Leistungen</h2><ol>");
+        for (id, n) in top {
+            html.push_str(&format!("<li>{} ({n} Antworten)</li>", escape(&id)));
+        }
+        html.push_str("</ol>");
+    }
+    html.push_str("</main></body></html>\n");
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

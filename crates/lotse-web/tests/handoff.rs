@@ -1669,6 +1669,7 @@ fn a_declined_question_reaches_the_inbox_and_staff_map_it_to_a_service() {
 #[test]
 fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
     let s = server_plugged(config(open_schedule()), &["figures", "feedback"]);
+    let started_in = jiff::Timestamp::now().to_zoned(berlin().tz).strftime("%Y-%m").to_string();
     s.add_staff("chef", Role::Admin);
     s.add_staff("anna", Role::Staff);
     // Our own count, from what the API answered.
@@ -1777,4 +1778,49 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
     assert!(csv.starts_with("\u{feff}Tag;Kanal;Sprache;Kennzahl;Anzahl"), "{csv}");
     assert!(csv.contains(";web;de;conversations;6\r\n"), "{csv}");
     assert_eq!(s.get("/staff/p/figures/admin/daily?from=gestern", Some(&chef)).0, 400);
+
+    // One channel: all of it was on the web, none on the phone.
+    let (_, web) = s.get(&format!("{period}&channel=web"), Some(&chef));
+    assert_eq!(web["totals"], figures["totals"]);
+    let (_, phone) = s.get(&format!("{period}&channel=phone"), Some(&chef));
+    assert_eq!(phone["totals"], json!({}), "{phone}");
+    assert_eq!(s.get(&format!("{period}&channel=fax"), Some(&chef)).0, 400);
+
+    // The monthly report: the plan's key figures beside the month before, to print or as CSV.
+    // The city's month (a run across its midnight at a month's end cannot compare).
+    let month = jiff::Timestamp::now().to_zoned(berlin().tz).strftime("%Y-%m").to_string();
+    let report = |format: &str| {
+        let mut res = agent()
+            .get(s.url(&format!("/staff/p/figures/admin/report?month={month}&format={format}")))
+            .header("cookie", &chef.cookie)
+            .call()
+            .unwrap();
+        (res.status().as_u16(), res.body_mut().read_to_string().unwrap())
+    };
+    let (status, csv) = report("csv");
+    assert_eq!(status, 200);
+    assert!(
+        month != started_in || csv.contains(&format!("Interaktionen: Gespräche;{};0\r\n", ours["conversations"])),
+        "{csv}"
+    );
+    assert!(
+        month != started_in
+            || csv.contains(&format!("Interaktionen: beantwortete Nachrichten;{};0\r\n", ours["answers"])),
+        "{csv}"
+    );
+    let up = ours.get("feedback.thumbs_up").copied().unwrap_or(0) as f64;
+    let voted = up + ours.get("feedback.thumbs_down").copied().unwrap_or(0) as f64;
+    let satisfied = format!("{:.1}", 100.0 * up / voted).replace('.', ",");
+    assert!(
+        month != started_in
+            || csv.contains(&format!("Zufriedenheit („hat geholfen“ der Bewertungen) (%);{satisfied};\r\n")),
+        "{csv}"
+    );
+    let (status, html) = report("html");
+    assert!(
+        status == 200 && html.contains("<caption>Kennzahlen") && html.contains("Meistgefragte Leistungen"),
+        "{html}"
+    );
+    assert_eq!(s.get("/staff/p/figures/admin/report?month=letzten", Some(&chef)).0, 400);
+    assert_eq!(s.get("/staff/p/figures/admin/report", Some(&anna)).0, 403);
 }

@@ -269,24 +269,88 @@
   const busiest = (hours) => hours.map((k, h) => [h, k]).filter(([, k]) => k > 0).sort((a, b) => b[1] - a[1]).slice(0, 3)
     .map(([h, k]) => `${h} Uhr: ${k}`).join(", ") || "–";
 
-  // The figures plug-in: totals and derived shares of the last 30 days.
+  // The figures plug-in: a period (30 days by default) and a channel, beside the period of the
+  // same length before it; the trend per day as a chart and as a table; the monthly report.
+  const isoDay = (d) => d.toISOString().slice(0, 10);
+  const addDays = (day, n) => { const d = new Date(`${day}T12:00:00Z`); d.setUTCDate(d.getUTCDate() + n); return isoDay(d); };
   async function loadFigures() {
     $("#plugin-figures").hidden = !plugin("figures");
     if (!plugin("figures")) return;
-    let f;
-    try { f = await api("/staff/p/figures/admin/daily"); }
-    catch (e) { $("#pf-rows").replaceChildren(row("Die Kennzahlen konnten nicht geladen werden", e.message)); return; }
-    const n = (k) => f.totals[k] || 0;
+    if (!$("#pf-month").value) {
+      const d = new Date();
+      d.setUTCDate(1);
+      d.setUTCMonth(d.getUTCMonth() - 1);
+      $("#pf-month").value = d.toISOString().slice(0, 7);
+      monthLinks();
+    }
+    const channel = $("#pf-channel").value;
+    const query = (a, b) => [a && `from=${encodeURIComponent(a)}`, b && `to=${encodeURIComponent(b)}`, channel && `channel=${channel}`].filter(Boolean).join("&");
+    let f, g, days;
+    try {
+      // Without dates the server takes the last 30 days of the city's calendar.
+      f = await api(`/staff/p/figures/admin/daily?${query($("#pf-from").value, $("#pf-to").value)}`);
+      $("#pf-from").value = f.from;
+      $("#pf-to").value = f.to;
+      days = Math.max(1, Math.round((Date.parse(f.to) - Date.parse(f.from)) / 86400000) + 1);
+      g = await api(`/staff/p/figures/admin/daily?${query(addDays(f.from, -days), addDays(f.from, -1))}`);
+    } catch (e) { $("#pf-rows").replaceChildren(row("Die Kennzahlen konnten nicht geladen werden", e.message, "")); return; }
+    $("#pf-now").textContent = `${time(Date.parse(`${f.from}T12:00:00Z`)).split(",")[0]} bis ${time(Date.parse(`${f.to}T12:00:00Z`)).split(",")[0]}`;
+    $("#pf-before").textContent = `${days} Tage davor`;
+    const both = (label, fn) => row(label, fn(f), fn(g));
+    const n = (k) => (x) => x.totals[k] || 0;
+    const d = (k) => (x) => pct(x.derived[k]);
     $("#pf-rows").replaceChildren(
-      row("Gespräche", n("conversations")), row("Beantwortete Nachrichten", n("answers")),
-      row("davon aus den Daten beantwortet", pct(f.derived.answered_share)), row("davon nachgefragt", pct(f.derived.clarified_share)),
-      row("davon nicht beantwortet", pct(f.derived.unanswered_share)), row("Übergaben an Mitarbeitende (Anteil der Gespräche)", pct(f.derived.handoff_rate)),
-      row("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")),
-      row("Zufriedenheit (Anteil „hat geholfen“ der Bewertungen unter Antworten)", pct(f.derived.satisfaction)),
-      row("Bewertungen von Leistungen / Vorschläge / Umfrage-Antworten", `${n("feedback.rating")} / ${n("feedback.suggestion")} / ${n("feedback.survey_response")}`),
-      row("Meistgefragte Leistungen (Antworten)", (f.derived.top_services || []).slice(0, 5).map(([id, k]) => `${id}: ${k}`).join(", ") || "–"),
-      row("Stunden mit den meisten Gesprächen", busiest(f.derived.by_hour || [])));
-    $("#pf-csv").setAttribute("href", `/staff/p/figures/admin/daily?format=csv&from=${encodeURIComponent(f.from)}&to=${encodeURIComponent(f.to)}`);
+      both("Gespräche", n("conversations")), both("Beantwortete Nachrichten", n("answers")),
+      both("davon aus den Daten beantwortet", d("answered_share")), both("davon nachgefragt", d("clarified_share")),
+      both("davon nicht beantwortet", d("unanswered_share")), both("Übergaben an Mitarbeitende (Anteil der Gespräche)", d("handoff_rate")),
+      both("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")),
+      both("Zufriedenheit (Anteil „hat geholfen“ der Bewertungen unter Antworten)", d("satisfaction")),
+      both("Bewertungen von Leistungen / Vorschläge / Umfrage-Antworten", (x) => `${n("feedback.rating")(x)} / ${n("feedback.suggestion")(x)} / ${n("feedback.survey_response")(x)}`),
+      both("Meistgefragte Leistungen (Antworten)", (x) => (x.derived.top_services || []).slice(0, 5).map(([id, k]) => `${id}: ${k}`).join(", ") || "–"),
+      both("Stunden mit den meisten Gesprächen", (x) => busiest(x.derived.by_hour || [])));
+    // Per day: every day of the period, also those without a count.
+    const per = {};
+    for (const r of f.rows) if (r.name === "conversations" || r.name === "answers") (per[r.day] ||= { conversations: 0, answers: 0 })[r.name] += r.n;
+    const series = [];
+    for (let day = f.from; day <= f.to && series.length < 400; day = addDays(day, 1)) series.push([day, (per[day] || {}).conversations || 0, (per[day] || {}).answers || 0]);
+    $("#pf-days").replaceChildren(...series.map(([day, c, a]) => row(day, c, a)));
+    $("#pf-trend").replaceChildren(trendChart(series));
+    $("#pf-csv").setAttribute("href", `/staff/p/figures/admin/daily?format=csv&${query(f.from, f.to)}`);
+  }
+  // Two lines over the days; the numbers are in the table beside it (the chart is hidden from
+  // screen readers). Colours with a 3:1 contrast to white, and a dashed line so that colour is
+  // not the only difference.
+  function trendChart(series) {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    const W = 640, H = 180, P = 28;
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.setAttribute("class", "trend");
+    svg.setAttribute("aria-hidden", "true");
+    const max = Math.max(1, ...series.flatMap(([, c, a]) => [c, a]));
+    const x = (i) => P + (series.length < 2 ? 0 : (i * (W - 2 * P)) / (series.length - 1));
+    const y = (v) => H - P - (v * (H - 2 * P)) / max;
+    const path = (k, color, dash) => {
+      const p = document.createElementNS(NS, "polyline");
+      p.setAttribute("points", series.map((s, i) => `${x(i).toFixed(1)},${y(s[k]).toFixed(1)}`).join(" "));
+      p.setAttribute("fill", "none");
+      p.setAttribute("stroke", color);
+      p.setAttribute("stroke-width", "2");
+      if (dash) p.setAttribute("stroke-dasharray", "6 4");
+      return p;
+    };
+    const text = (t, tx, ty) => { const e = document.createElementNS(NS, "text"); e.setAttribute("x", tx); e.setAttribute("y", ty); e.setAttribute("font-size", "12"); e.textContent = t; return e; };
+    const axis = document.createElementNS(NS, "line");
+    for (const [k, v] of Object.entries({ x1: P, y1: H - P, x2: W - P, y2: H - P, stroke: "#767676" })) axis.setAttribute(k, v);
+    svg.append(axis, path(1, "#004f9f", false), path(2, "#8a1c00", true), text(String(max), 2, P), text("0", 2, H - P),
+      text(series.length ? series[0][0] : "", P, H - 6), text(series.length ? series[series.length - 1][0] : "", W - P - 70, H - 6),
+      text("— Gespräche", P + 40, 14), text("- - beantwortete Nachrichten", P + 150, 14));
+    return svg;
+  }
+  function monthLinks() {
+    const m = $("#pf-month").value;
+    $("#pf-report-html").setAttribute("href", `/staff/p/figures/admin/report?month=${encodeURIComponent(m)}`);
+    $("#pf-report-csv").setAttribute("href", `/staff/p/figures/admin/report?month=${encodeURIComponent(m)}&format=csv`);
   }
 
   // The feedback plug-in: votes, reasons, services, comments of the last 30 days.
@@ -583,6 +647,8 @@ text.en = "How satisfied are you overall?"
     $("#admin-tab").hidden = me.role !== "admin";
     $("#inbox-tab").hidden = !plugin("inbox");
     $("#surveys-tab").hidden = !(plugin("feedback") && me.role === "admin");
+    $("#pf-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadFigures(); });
+    $("#pf-month").addEventListener("change", monthLinks);
     $("#sv-new").addEventListener("click", () => editSurvey(null));
     $("#sv-form").addEventListener("submit", saveSurvey);
     $("#inbox-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadInbox(); });
