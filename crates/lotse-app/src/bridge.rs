@@ -153,6 +153,12 @@ impl lotse_call::staff::Queue for Remote {
         self.post_empty(&self.call(id, "callback"), &Callback { phone: phone.to_string() })
     }
 
+    fn vote(&self, id: &ConversationId, helpful: bool) -> Result<Option<u32>, QueueError> {
+        let voted: lotse_session::bridge::Voted =
+            self.post(&self.call(id, "vote"), &lotse_session::bridge::Vote { helpful })?;
+        Ok(voted.turn)
+    }
+
     fn callback_offer(&self, id: &ConversationId, _: &Conversation) -> Option<CallbackOffer> {
         // The server's copy is the one committed: the same as the call's.
         match self.get::<Offer>(&self.call(id, "callback-offer")) {

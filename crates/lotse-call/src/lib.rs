@@ -69,6 +69,16 @@ const GOODBYE_LONG: (&str, &str) = (
     "This call has reached its longest possible length. Please call again. Goodbye!",
 );
 
+/// Asked after the goodbye of a call that had an answer, when the server hears votes (the
+/// feedback plug-in), and the words after the key or the silence.
+const HELPED: (&str, &str) = (
+    "Hat Ihnen die Auskunft geholfen? Drücken Sie die 1 für ja oder die 2 für nein.",
+    "Did the information help you? Press 1 for yes or 2 for no.",
+);
+const THANKS_VOTE: (&str, &str) =
+    ("Danke für Ihre Rückmeldung. Auf Wiederhören!", "Thank you for your feedback. Goodbye!");
+const BYE_AFTER_PROMPT: (&str, &str) = ("Auf Wiederhören!", "Goodbye!");
+
 /// Said before a callback is offered: outside staff hours, and after a transfer that failed.
 const NOBODY: (&str, &str) = ("Im Moment ist niemand erreichbar.", "Nobody is available right now.");
 const NOT_CONNECTED: (&str, &str) =
@@ -329,9 +339,13 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         activity.reset();
         let output_rate = options.output_rate;
         let lang0 = options.lang.unwrap_or(Lang::De);
+        let mut votes = false;
         let (line, conv, greeting) = match staff {
             Some(staff) => match staff.start(lang0) {
-                Ok(started) => (Some((staff, started.id)), started.conversation, started.greeting),
+                Ok(started) => {
+                    votes = started.votes;
+                    (Some((staff, started.id)), started.conversation, started.greeting)
+                }
                 Err(e) => {
                     // The caller is answered all the same, by the engine alone: without a
                     // person to reach and a record in the console.
@@ -374,6 +388,10 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
             booking: None,
             early_lang: None,
             early_tried: false,
+            votes,
+            vote_asked: false,
+            awaiting_vote: false,
+            hang_up: false,
         };
         Ok(Live {
             s,
@@ -426,7 +444,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
     /// [`QUIET_GOODBYE`] more; a goodbye when the call reaches its longest length.
     fn watch_the_line(&mut self) -> Result<(), CallError> {
         let now = self.s.call.now();
-        if self.ending || !self.s.live {
+        if self.ending || self.s.hang_up || !self.s.live {
             return Ok(());
         }
         if self.is_speaking() || self.s.in_turn {
@@ -437,6 +455,9 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
         let quiet = now.saturating_sub(self.quiet_since);
         let (text, ending) = if now >= MAX_INPUT {
             (say(lang, GOODBYE_LONG), true)
+        } else if self.s.awaiting_vote && quiet >= QUIET_PROMPT {
+            // No key after the goodbye's question: the call ends.
+            (say(lang, BYE_AFTER_PROMPT), true)
         } else if !self.prompted && quiet >= QUIET_PROMPT {
             (say(lang, STILL_THERE), false)
         } else if self.prompted && quiet >= QUIET_GOODBYE {
@@ -505,7 +526,7 @@ impl<'a, R: Recognizer, S: Synthesizer, V: Activity> Live<'a, R, S, V> {
 
     /// The call has said goodbye: the line may hang up.
     pub fn finished(&self) -> bool {
-        self.ending && !self.is_speaking()
+        (self.ending || self.s.hang_up) && !self.is_speaking()
     }
 
     /// A key the caller pressed.
@@ -605,6 +626,14 @@ struct Session<'a, R, S, V: Activity> {
     early_lang: Option<(Lang, f32)>,
     /// The early language was tried (once a call).
     early_tried: bool,
+    /// The server hears votes by key: the goodbye after an answer asks whether it helped.
+    votes: bool,
+    /// It was asked (once a call).
+    vote_asked: bool,
+    /// The question is open: 1 or 2 answers it.
+    awaiting_vote: bool,
+    /// The caller voted and heard the goodbye: the line may hang up.
+    hang_up: bool,
 }
 
 fn secs(d: Duration) -> String {
@@ -827,6 +856,28 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                     // A key answers at once: work begun at a pause is void.
                     self.void_early();
                     self.last_pause = None;
+                    // After "Hat Ihnen die Auskunft geholfen?": 1 yes, 2 no; thanks and goodbye.
+                    if self.awaiting_vote && matches!(digit, '1' | '2') {
+                        self.awaiting_vote = false;
+                        let helpful = digit == '1';
+                        if let Some((staff, id)) = &self.line
+                            && let Err(e) = staff.vote(id, helpful)
+                        {
+                            tracing::warn!(error = %e, "the vote was not kept");
+                        }
+                        let lang = self.conv.lang;
+                        let said = quick_start(sentences(&say(lang, THANKS_VOTE)));
+                        self.log.push(format!(
+                            "[{}] lotse (vote: {}): {}",
+                            secs(at),
+                            if helpful { "helped" } else { "did not help" },
+                            said.join(" ")
+                        ));
+                        self.speak(&said, lang, at)?;
+                        self.last_spoken = said;
+                        self.hang_up = true;
+                        continue;
+                    }
                     // While a callback is on offer, digits are a number or its confirmation;
                     // `*` starts a number again and repeats the prompt.
                     if digit == '*'
@@ -1131,6 +1182,24 @@ impl<R: Recognizer, S: Synthesizer, V: Activity> Session<'_, R, S, V> {
                 }
             }
             _ => self.conv = p.conv,
+        }
+        // The caller says goodbye after an answer: did it help? (Once, and only where a plug-in
+        // hears the key.)
+        self.awaiting_vote = false;
+        if self.votes
+            && !self.vote_asked
+            && self.line.is_some()
+            && lotse_dialog::understand::intent(&p.text) == lotse_dialog::understand::Intent::Bye
+            && self.turns.iter().any(|t| t.kind == "answer")
+        {
+            let prompt = sentences(&spoken(&say(p.lang_out, HELPED), p.lang_out));
+            if !self.live && self.whole {
+                let (audio, _) = self.synthesize(&prompt, p.lang_out)?;
+                p.audio.extend(audio);
+            }
+            p.said.extend(prompt);
+            self.vote_asked = true;
+            self.awaiting_vote = true;
         }
         let first_audio = ready.max(at);
         self.call.begin_reply();

@@ -44,6 +44,9 @@ pub trait Queue: Send + Sync {
     fn phone_consent(&self, lang: Lang) -> Option<String>;
     /// Where a team's calls are put through, if anywhere.
     fn transfer_target(&self, team: &str) -> Option<String>;
+    /// The caller's key on the conversation's last answer (1: it helped, 2: it did not); the
+    /// number of the answer it went to, if there was one.
+    fn vote(&self, id: &ConversationId, helpful: bool) -> Result<Option<u32>, QueueError>;
 }
 
 /// The staff queue of one call, or shared by the calls of a bridge (it is cheap to clone).
@@ -90,6 +93,10 @@ impl Staff {
         self.queue.callback(id, phone)
     }
 
+    pub(crate) fn vote(&self, id: &ConversationId, helpful: bool) -> Result<Option<u32>, QueueError> {
+        self.queue.vote(id, helpful)
+    }
+
     pub(crate) fn callback_offer(&self, id: &ConversationId, conversation: &Conversation) -> Option<CallbackOffer> {
         self.queue.callback_offer(id, conversation)
     }
@@ -128,7 +135,7 @@ impl Queue for Local {
     fn start(&self, lang: Lang) -> Result<Started, QueueError> {
         let (id, greeting) = self.sessions.start(Channel::Phone, lang);
         let conversation = self.block_on(self.sessions.snapshot(&id))?;
-        Ok(Started { id, greeting, conversation })
+        Ok(Started { id, greeting, conversation, votes: self.sessions.hears_votes() })
     }
 
     fn commit(&self, id: &ConversationId, conversation: Conversation, reply: Reply) -> Result<Committed, QueueError> {
@@ -162,5 +169,9 @@ impl Queue for Local {
 
     fn transfer_target(&self, team: &str) -> Option<String> {
         self.sessions.desk()?.transfer_target(team)
+    }
+
+    fn vote(&self, id: &ConversationId, helpful: bool) -> Result<Option<u32>, QueueError> {
+        Ok(self.block_on(self.sessions.vote_last_answer(id, helpful))?)
     }
 }

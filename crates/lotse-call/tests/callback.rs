@@ -2,6 +2,7 @@
 //! and scripted recognition and voice: outside staff hours key 0 leads to the offer; the
 //! caller's own number is read back, or one is keyed in or said; only a yes (or key 1) stores
 //! it; a question leaves the offer. Within hours, a transfer that failed leads to the same offer.
+//! And the question after the goodbye whether the last answer helped, answered by key.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -331,6 +332,9 @@ impl lotse_call::staff::Queue for Unreachable {
     fn transfer_target(&self, _: &str) -> Option<String> {
         None
     }
+    fn vote(&self, _: &lotse_core::ConversationId, _: bool) -> Result<Option<u32>, lotse_call::QueueError> {
+        Err(lotse_call::QueueError("connection refused".into()))
+    }
 }
 
 #[test]
@@ -341,4 +345,55 @@ fn a_caller_whose_staff_queue_is_down_is_still_answered() {
     // No conversation in a queue, but the engine's answer with its fee.
     assert!(conversation.is_none());
     assert!(said.iter().any(|s| s.contains("Euro")), "{said:?}");
+}
+
+/// The votes by key in the plug-ins' log: (conversation, turn, helpful).
+fn votes(line: &Line) -> Vec<(String, u32, bool)> {
+    let desk = line.sessions.desk().unwrap();
+    let events = line.runtime.block_on(desk.store.events_after(0, 1000)).unwrap();
+    events
+        .iter()
+        .filter_map(|e| match (&e.event, &e.conversation_id) {
+            (lotse_handoff::log::Event::Voted { turn, helpful, .. }, Some(c)) => {
+                Some((c.as_str().to_string(), *turn, *helpful))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn hearing_votes(open: bool) -> Line {
+    let line = line(open);
+    let store = line.sessions.desk().unwrap().store.clone();
+    line.sessions.record_activity(store, false);
+    line.sessions.hear_votes();
+    line
+}
+
+#[test]
+fn after_an_answer_the_goodbye_asks_whether_it_helped_and_a_key_answers() {
+    let line = hearing_votes(true);
+    let done = run(
+        &line,
+        None,
+        vec!["Was kostet ein Personalausweis?", "Danke, tschüss"],
+        &[Act::Speak, Act::Speak, Act::Keys("2")],
+    );
+    let asked = said_after(&done, "Hat Ihnen die Auskunft geholfen?");
+    assert!(asked.contains("Danke für Ihre Rückmeldung"), "{asked}");
+    // The answer was the call's first message answered.
+    assert_eq!(votes(&line), vec![(done.conversation.as_str().to_string(), 1, false)]);
+}
+
+#[test]
+fn no_question_after_a_goodbye_without_an_answer_or_where_nobody_hears_the_key() {
+    // Nothing answered: nothing to ask about.
+    let line = hearing_votes(true);
+    let done = run(&line, None, vec!["Tschüss"], &[Act::Speak, Act::Keys("1")]);
+    assert!(!done.said.iter().any(|s| s.contains("geholfen")), "{:#?}", done.said);
+    assert!(votes(&line).is_empty());
+    // No plug-in hears votes: no question.
+    let line = self::line(true);
+    let done = run(&line, None, vec!["Was kostet ein Reisepass?", "Tschüss"], &[Act::Speak, Act::Speak]);
+    assert!(!done.said.iter().any(|s| s.contains("geholfen")), "{:#?}", done.said);
 }

@@ -778,11 +778,12 @@ pub fn intent(text: &str) -> Intent {
         return Intent::HowAreYou;
     }
     let brief = n <= 6;
-    if brief && has_phrase(&folded, THANKS) {
-        return Intent::Thanks;
-    }
+    // "Danke, tschüss" takes leave: the thanks goes with the goodbye.
     if brief && has_phrase(&folded, BYES) {
         return Intent::Bye;
+    }
+    if brief && has_phrase(&folded, THANKS) {
+        return Intent::Thanks;
     }
     if n <= 3 && GREETINGS.iter().any(|g| folded.trim_start().starts_with(g)) {
         return Intent::Greeting;
@@ -1073,6 +1074,7 @@ mod tests {
             ("Guten Tag!", Intent::Greeting),
             ("danke!", Intent::Thanks),
             ("Tschüss", Intent::Bye),
+            ("Danke, tschüss!", Intent::Bye),
             ("Wie geht's?", Intent::HowAreYou),
             ("Du bist so dumm", Intent::Abuse),
             ("Ich will mit einem Menschen sprechen", Intent::Human),

@@ -31,6 +31,9 @@ pub enum Event {
     /// IBANs replaced), for the unanswered-questions inbox. `turn` is the answer's, as in
     /// [`Event::Answered`].
     Unanswered { channel: Channel, lang: Lang, turn: u32, question: String },
+    /// A caller said by key whether the conversation's last answer helped ("Drücken Sie 1
+    /// für ja, 2 für nein"): `turn` is that answer's, as in [`Event::Answered`].
+    Voted { channel: Channel, turn: u32, helpful: bool },
     /// A citizen gave feedback (no conversation, no text: a count for the key figures):
     /// `what` is `thumbs_up`, `thumbs_down`, `rating`, `suggestion` or `survey_response`.
     Feedback { channel: Channel, lang: Lang, what: String },
@@ -50,6 +53,7 @@ impl Event {
             Event::Handoff { .. } => "handoff",
             Event::Unanswered { .. } => "unanswered",
             Event::Feedback { .. } => "feedback",
+            Event::Voted { .. } => "voted",
             Event::Unknown => "unknown",
         }
     }

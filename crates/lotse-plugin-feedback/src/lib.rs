@@ -125,7 +125,7 @@ impl Feedback {
             manifest: Manifest {
                 name: "feedback",
                 purpose: "Whether an answer helped, and why not, so that editors can correct the knowledge.",
-                reads: &["answered"],
+                reads: &["answered", "voted"],
                 free_text: Some(FreeText {
                     purpose: "The citizen's own words on why an answer did not help, on a service they rated or in a survey (kept for the comment retention), and their suggestions (kept a year).",
                     retention_days: comment_days.max(suggestions::KEEP_DAYS),
@@ -399,8 +399,25 @@ impl Plugin for Feedback {
     }
 
     /// Remembers what each answer was (kind, sources, channel, language), so that a vote is
-    /// stored with it.
+    /// stored with it; a caller's vote by key is stored as one under the answer it names.
     async fn on_event(&self, store: &Store, e: &Logged) -> anyhow::Result<()> {
+        if let (Event::Voted { turn, helpful, .. }, Some(conversation)) = (&e.event, &e.conversation_id) {
+            // The answer's description came before it in the log; an answer past its
+            // description's retention keeps no vote.
+            sqlx::query(
+                "INSERT INTO feedback_votes (conversation_id, turn, at_ms, helpful, reason, comment, channel, lang, kind, sources) \
+                 SELECT conversation_id, turn, $3, $4, NULL, NULL, channel, lang, kind, sources FROM feedback_replies \
+                 WHERE conversation_id = $1 AND turn = $2 \
+                 ON CONFLICT (conversation_id, turn) DO UPDATE SET at_ms = excluded.at_ms, helpful = excluded.helpful",
+            )
+            .bind(conversation.as_str())
+            .bind(i64::from(*turn))
+            .bind(e.at_ms)
+            .bind(i64::from(*helpful))
+            .execute(store.pool())
+            .await?;
+            return Ok(());
+        }
         let (Event::Answered { channel, lang, turn, reply, sources, .. }, Some(conversation)) =
             (&e.event, &e.conversation_id)
         else {

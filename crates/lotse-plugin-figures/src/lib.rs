@@ -57,7 +57,7 @@ impl Figures {
             manifest: Manifest {
                 name: "figures",
                 purpose: "The key figures of the assistant: conversations, answers, handoffs, per day, channel and language.",
-                reads: &["started", "answered", "relayed", "handoff", "feedback"],
+                reads: &["started", "answered", "relayed", "handoff", "feedback", "voted"],
                 free_text: None,
                 migrations: MIGRATIONS,
             },
@@ -91,6 +91,12 @@ fn counts(event: &Event) -> (String, String, Vec<String>) {
         Event::Relayed { channel } => (name_of(channel), "-".into(), vec!["relayed".into()]),
         Event::Handoff { channel, state } => (name_of(channel), "-".into(), vec![format!("handoff.{state}")]),
         Event::Feedback { channel, lang, what } => (name_of(channel), name_of(lang), vec![format!("feedback.{what}")]),
+        // A caller's key on the last answer counts as a vote under it.
+        Event::Voted { channel, helpful, .. } => (
+            name_of(channel),
+            "-".into(),
+            vec![format!("feedback.{}", if *helpful { "thumbs_up" } else { "thumbs_down" })],
+        ),
         // Not read (the manifest does not ask for it): the question's text is the inbox's.
         Event::Unanswered { .. } | Event::Unknown => (String::new(), String::new(), Vec::new()),
     }

@@ -57,6 +57,21 @@ pub struct Started {
     pub id: ConversationId,
     pub greeting: Reply,
     pub conversation: Conversation,
+    /// The server hears votes by key: the call asks after its last answer whether it helped.
+    #[serde(default)]
+    pub votes: bool,
+}
+
+/// `POST /bridge/v1/calls/{id}/vote`: the caller's key on the last answer (1 yes, 2 no).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vote {
+    pub helpful: bool,
+}
+
+/// The number of the answer the vote went to, if the call had one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Voted {
+    pub turn: Option<u32>,
 }
 
 /// `POST /bridge/v1/calls/{id}/commit`: a turn the caller heard (or began to hear).

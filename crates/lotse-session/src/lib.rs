@@ -178,6 +178,8 @@ pub struct Sessions {
     turns: Arc<tokio::sync::Semaphore>,
     /// Where what happens is logged for the plug-ins, once any is on.
     activity: std::sync::OnceLock<Activity>,
+    /// A plug-in reads votes given by key ([`Sessions::hear_votes`]).
+    votes: std::sync::atomic::AtomicBool,
 }
 
 /// How long a reply waits for its event to be written ([`Sessions::note_before_reply`]).
@@ -220,6 +222,7 @@ impl Sessions {
             presence: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             turns: Arc::new(tokio::sync::Semaphore::new(limits.max_turns)),
+            votes: std::sync::atomic::AtomicBool::new(false),
             limits,
             activity: std::sync::OnceLock::new(),
         })
@@ -234,6 +237,49 @@ impl Sessions {
         let activity =
             self.activity.get_or_init(|| Activity { store, grew: Arc::new(tokio::sync::Notify::new()), questions });
         activity.grew.clone()
+    }
+
+    /// A plug-in reads votes given by key (the feedback plug-in): calls ask for one after
+    /// their last answer.
+    pub fn hear_votes(&self) {
+        self.votes.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether calls ask whether their last answer helped.
+    pub fn hears_votes(&self) -> bool {
+        self.votes.load(std::sync::atomic::Ordering::Relaxed) && self.activity.get().is_some()
+    }
+
+    /// A vote by key on the conversation's last answer (a reply of the kind `answer`): goes to
+    /// the plug-ins' log with that answer's number, which it returns; none when the
+    /// conversation had no answer or nobody hears votes.
+    pub async fn vote_last_answer(
+        self: &Arc<Self>,
+        id: &ConversationId,
+        helpful: bool,
+    ) -> Result<Option<u32>, SessionError> {
+        if !self.hears_votes() {
+            return Ok(None);
+        }
+        let (shared, _) = self.entry(id).await?;
+        let guard = lock_live(&shared).await?;
+        let mut n = guard.turn_base;
+        let mut last = None;
+        for e in &guard.c.events {
+            match e {
+                lotse_dialog::Event::MessageIn { .. } => n = n.saturating_add(1),
+                lotse_dialog::Event::ReplyOut { reply, .. } if reply.kind == lotse_core::ReplyKind::Answer && n > 0 => {
+                    last = Some(n)
+                }
+                _ => {}
+            }
+        }
+        let channel = guard.c.channel;
+        drop(guard);
+        if let Some(turn) = last {
+            self.note_before_reply(id, lotse_handoff::log::Event::Voted { channel, turn, helpful }).await;
+        }
+        Ok(last)
     }
 
     /// Whether declined questions go to the log with their text.

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use lotse_core::{Channel, ConversationId, Lang};
 use lotse_session::CallbackRequest;
 use lotse_session::bridge::{
-    Callback, Commit, Committed, Consent, Hello, Offer, Start, Started, Transfer, fingerprint,
+    Callback, Commit, Committed, Consent, Hello, Offer, Start, Started, Transfer, Vote, Voted, fingerprint,
 };
 use sha2::{Digest, Sha256};
 
@@ -35,6 +35,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/bridge/v1/calls/{id}/commit", post(commit))
         .route("/bridge/v1/calls/{id}/put-through", post(put_through))
         .route("/bridge/v1/calls/{id}/callback", post(callback))
+        .route("/bridge/v1/calls/{id}/vote", post(vote))
         .route("/bridge/v1/calls/{id}/callback-offer", get(offer))
         .route("/bridge/v1/consent/{lang}", get(consent))
         .route("/bridge/v1/teams/{team}/transfer", get(transfer))
@@ -162,7 +163,8 @@ async fn start(
     bridges(&state).started(&id);
     state.metrics.conversations.inc();
     let conversation = state.sessions.snapshot(&id).await?;
-    Ok((StatusCode::CREATED, Json(Started { id, greeting, conversation })).into_response())
+    let votes = state.sessions.hears_votes();
+    Ok((StatusCode::CREATED, Json(Started { id, greeting, conversation, votes })).into_response())
 }
 
 async fn commit(
@@ -208,6 +210,18 @@ async fn callback(
     };
     let out = state.sessions.callback(&id, request).await?;
     Ok(if out.created { StatusCode::CREATED } else { StatusCode::OK })
+}
+
+/// The caller's key on the last answer, for the plug-ins' log.
+async fn vote(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<ConversationId>,
+    body: Result<Json<Vote>, JsonRejection>,
+) -> Result<Json<Voted>, ApiError> {
+    let Json(body) = body?;
+    phone_call(&state, &id).await?;
+    let turn = state.sessions.vote_last_answer(&id, body.helpful).await?;
+    Ok(Json(Voted { turn }))
 }
 
 async fn offer(State(state): State<Arc<AppState>>, Path(id): Path<ConversationId>) -> Result<Json<Offer>, ApiError> {

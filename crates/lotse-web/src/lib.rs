@@ -164,6 +164,9 @@ impl AppState {
     pub fn use_plugins(&self, host: Arc<lotse_plugin::Host>, store: lotse_handoff::Store) {
         if self.plugins.get().is_none() {
             let grew = self.sessions.record_activity(store, host.reads("unanswered"));
+            if host.reads("voted") {
+                self.sessions.hear_votes();
+            }
             let _ = self.plugins.set((host, grew));
         }
     }

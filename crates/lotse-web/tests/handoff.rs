@@ -782,6 +782,56 @@ fn bridge(s: &Server, method: &str, path: &str, token: Option<&str>, body: Optio
 }
 
 #[test]
+fn a_callers_key_on_the_last_answer_is_a_vote_the_plugins_keep() {
+    let s = server_plugged(config(open_schedule()), &["feedback", "figures"]);
+    s.add_staff("chef", Role::Admin);
+    s.state.allow_bridges("the-bridge-token-of-thirty-two-chars").unwrap();
+    let t = Some("the-bridge-token-of-thirty-two-chars");
+    let fingerprint = lotse_session::bridge::fingerprint(&knowledge());
+    let (status, started) =
+        bridge(&s, "POST", "/bridge/v1/calls", t, Some(json!({"lang": "de", "knowledge": fingerprint})));
+    assert_eq!((status, started["votes"].as_bool()), (201, Some(true)), "the plug-ins hear votes: {started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    let vote = |helpful: bool| {
+        bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/vote"), t, Some(json!({"helpful": helpful})))
+    };
+    // Nothing answered yet: no vote.
+    assert_eq!(vote(true), (200, json!({"turn": null})));
+    let kb = knowledge();
+    let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
+    let engine = lotse_dialog::Engine::new(kb, index, lotse_dialog::EngineConfig::default());
+    let mut conv: lotse_dialog::Conversation = serde_json::from_value(started["conversation"].clone()).unwrap();
+    for text in ["Was kostet ein Personalausweis?", "Danke, tschüss"] {
+        let reply = engine.respond(&mut conv, lotse_dialog::TurnRequest::new(text));
+        let commit = json!({"conversation": conv, "reply": reply, "knowledge": fingerprint});
+        assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{id}/commit"), t, Some(commit)).0, 200);
+    }
+    // The key goes to the answer (the first message), not to the goodbye.
+    assert_eq!(vote(true), (200, json!({"turn": 1})));
+    let chef = s.login("chef");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, summary) = s.get("/staff/p/feedback/summary", Some(&chef));
+        let (_, figures) = s.get("/staff/p/figures/admin/daily", Some(&chef));
+        if summary["helpful"] == 1 && figures["totals"]["feedback.thumbs_up"] == 1 {
+            assert_eq!(summary["services"][0][0], "personalausweis", "{summary}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{summary} {figures}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A web conversation is not a bridge's to vote on.
+    let web = s.conversation();
+    assert_eq!(bridge(&s, "POST", &format!("/bridge/v1/calls/{web}/vote"), t, Some(json!({"helpful": false}))).0, 404);
+    // Without the feedback plug-in a call asks for no vote.
+    let plain = server(config(open_schedule()));
+    plain.state.allow_bridges("the-bridge-token-of-thirty-two-chars").unwrap();
+    let (_, started) =
+        bridge(&plain, "POST", "/bridge/v1/calls", t, Some(json!({"lang": "de", "knowledge": fingerprint})));
+    assert_eq!(started["votes"], false);
+}
+
+#[test]
 fn a_bridge_on_another_node_needs_its_token_and_writes_only_its_calls() {
     let s = server(config(open_schedule()));
     s.add_staff("anna", Role::Staff);
