@@ -339,6 +339,20 @@ required = true
   const lines = csv.replace(/^\uFEFF/, "").trim().split("\n");
   check(lines.length === 6 && lines[0].startsWith("submitted;lang;channel;weg;warum;aussagen.schnell;aussagen.klar;dienste.pass;dienste.melde;empfehlen")
     && lines.some((l) => l.includes(";de;web;vor_ort;")) && lines.filter((l) => l.includes(";link;")).length === 4, `the CSV export has every response (${lines[0]})`);
+  // Published: the results as a page of their own, without the free texts.
+  const published = await admin.evaluate(async () => {
+    const { csrf } = await (await fetch("/staff/api/me")).json();
+    const path = "/staff/p/feedback/admin/surveys/besuch-2027";
+    const { definition } = await (await fetch(path)).json();
+    const r = await fetch(path, { method: "PUT", headers: { "content-type": "application/json", "x-csrf-token": csrf }, body: JSON.stringify({ definition: `public_results = true\n${definition}` }) });
+    return r.status;
+  });
+  const pub = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await pub.goto(`${closedServer.base}/p/feedback/surveys/besuch-2027/results/page`);
+  const pubText = await pub.textContent("main");
+  check(published === 204 && pubText.includes("5 Antworten") && !pubText.includes("Beratung"), "the published results page shows the counts, never the free texts");
+  await axe(pub, "published survey results");
+  await pub.close();
   hostPort.close();
   d.close();
 } catch (e) {

@@ -1583,6 +1583,10 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     assert_eq!(status, 200);
     assert_eq!(public["questions"][0]["counts"][0]["n"], 4);
     assert_eq!(public["questions"][1]["texts"], json!([]), "{public}");
+    let (status, page) = send_raw(&s, "GET", "/p/feedback/surveys/besuch-2027/results/page", None, None);
+    assert_eq!(status, 200);
+    assert!(page.contains("<th scope=\"row\">Online</th><td>4</td>") && page.contains("7 Antworten"), "{page}");
+    assert!(!page.contains("Kein Termin"), "no free text on the public page");
     assert_eq!(put(&SURVEY.replace("kind = \"rating\"", "kind = \"nps\""), &chef).0, 409);
 
     // Exports: CSV for German spreadsheets (semicolons, a byte order mark) and JSON.

@@ -279,8 +279,108 @@ async fn public_results(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Q
         Ok(a) => a,
         Err(r) => return r,
     };
-    let lang = q.lang.as_deref().unwrap_or("de");
+    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
     Json(results::tally(&id, &survey, &answers, lang, false)).into_response()
+}
+
+/// The published results as a page of their own: per question a table of the counts and
+/// shares (and the means), no free texts, nothing below five responses.
+async fn public_results_page(
+    State(s): State<Arc<Surveys>>,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let survey = match s.load(&id).await {
+        Ok(Some((survey, _))) if survey.public_results => survey,
+        Ok(_) => return unknown(),
+        Err(r) => return r,
+    };
+    let answers = match answers_of(&s, &id).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
+    let en = lang == "en";
+    let r = results::tally(&id, &survey, &answers, lang, false);
+    let t = |de: &'static str, english: &'static str| if en { english } else { de };
+    let number = |v: f64| {
+        let s = format!("{v:.1}");
+        if en { s } else { s.replace('.', ",") }
+    };
+    let mut body = format!(
+        "<h1>{}</h1><p>{} {}</p>",
+        escape(&r.title),
+        r.responses,
+        if r.responses == 1 { t("Antwort", "response") } else { t("Antworten", "responses") }
+    );
+    if r.withheld {
+        body.push_str(&format!(
+            "<p>{}</p>",
+            t("Ergebnisse werden ab fünf Antworten gezeigt.", "Results are shown from five responses.")
+        ));
+    }
+    for (i, qr) in r.questions.iter().enumerate() {
+        body.push_str(&format!("<h2 id=\"q{i}\">{}</h2>", escape(&qr.text)));
+        let mut facts = format!("{} {}", qr.answered, t("beantwortet", "answered"));
+        if let Some(m) = qr.mean {
+            facts.push_str(&format!(", {} {}", t("Mittelwert", "mean"), number(m)));
+        }
+        if let Some(n) = qr.nps {
+            facts.push_str(&format!(", NPS {n:.0}"));
+        }
+        body.push_str(&format!("<p>{facts}</p>"));
+        if !qr.counts.is_empty() {
+            body.push_str(&format!(
+                "<table aria-labelledby=\"q{i}\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+                t("Antwort", "Answer"),
+                t("Anzahl", "Count"),
+                t("Anteil", "Share")
+            ));
+            for c in &qr.counts {
+                let share = if qr.answered > 0 { 100.0 * c.n as f64 / qr.answered as f64 } else { 0.0 };
+                body.push_str(&format!(
+                    "<tr><th scope=\"row\">{}</th><td>{}</td><td><span class=\"bar\" style=\"width:{:.0}px\" aria-hidden=\"true\"></span> {} %</td></tr>",
+                    escape(&c.label),
+                    c.n,
+                    share * 2.0,
+                    number(share)
+                ));
+            }
+            body.push_str("</tbody></table>");
+        }
+        if !qr.statements.is_empty() {
+            body.push_str(&format!(
+                "<table aria-labelledby=\"q{i}\"><thead><tr><th scope=\"col\">{}</th>",
+                t("Aussage", "Statement")
+            ));
+            let scale = if en {
+                ["agree fully", "rather agree", "partly", "rather disagree", "disagree fully"]
+            } else {
+                ["stimme voll zu", "stimme eher zu", "teils, teils", "stimme eher nicht zu", "stimme gar nicht zu"]
+            };
+            for h in scale {
+                body.push_str(&format!("<th scope=\"col\">{h}</th>"));
+            }
+            body.push_str(&format!("<th scope=\"col\">{}</th></tr></thead><tbody>", t("Mittelwert", "Mean")));
+            for st in &qr.statements {
+                body.push_str(&format!("<tr><th scope=\"row\">{}</th>", escape(&st.label)));
+                for n in &st.counts {
+                    body.push_str(&format!("<td>{n}</td>"));
+                }
+                body.push_str(&format!("<td>{}</td></tr>", st.mean.map(number).unwrap_or_else(|| "–".into())));
+            }
+            body.push_str("</tbody></table>");
+        }
+    }
+    let html = format!(
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;padding:16px;color:#1a1a1a}}main{{max-width:48em;margin:0 auto}}\
+         table{{border-collapse:collapse;width:100%;margin-bottom:1rem}}th,td{{text-align:left;padding:.4rem;border-bottom:1px solid #c8c8c8}}\
+         .bar{{display:inline-block;height:.8em;background:#004f9f;vertical-align:middle}}</style></head><body><main>{body}</main></body></html>\n",
+        if en { "en" } else { "de" },
+        escape(&r.title),
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
 fn escape(text: &str) -> String {
@@ -563,6 +663,7 @@ pub(crate) fn public_routes(s: Arc<Surveys>) -> axum::Router {
         .route("/surveys/{id}", get(form))
         .route("/surveys/{id}/responses", axum::routing::post(submit))
         .route("/surveys/{id}/results", get(public_results))
+        .route("/surveys/{id}/results/page", get(public_results_page))
         .route("/surveys/{id}/form", get(page))
         .route("/chat-survey", get(chat_survey))
         .with_state(s)

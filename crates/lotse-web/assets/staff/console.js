@@ -522,7 +522,7 @@ text.en = "How satisfied are you overall?"
       edit.addEventListener("click", () => editSurvey(sv.id));
       const show = el("button", { type: "button" }, "Ergebnisse");
       show.setAttribute("aria-label", `${sv.title}: Ergebnisse`);
-      show.addEventListener("click", () => surveyResults(sv.id));
+      show.addEventListener("click", () => surveyResults(sv.id, sv.public_results));
       td.append(edit, show);
       tr.append(td);
       return tr;
@@ -551,7 +551,7 @@ text.en = "How satisfied are you overall?"
       $("#sv-text").focus();
     }
   }
-  async function surveyResults(id) {
+  async function surveyResults(id, published) {
     $("#sv-form").hidden = true;
     const box = $("#sv-results");
     let r;
@@ -564,6 +564,7 @@ text.en = "How satisfied are you overall?"
     const a = (href, text, download) => { const x = el("a", { href }, text); if (download) x.setAttribute("download", ""); return x; };
     links.append(a(`${surveyPath(id)}/export`, "CSV herunterladen", true), a(`${surveyPath(id)}/export?sep=semicolon`, "CSV für Excel (Semikolon)", true),
       a(`${surveyPath(id)}/export?format=json`, "JSON herunterladen", true), a(link, "Link zur Umfrage"));
+    if (published) links.append(a(`/p/feedback/surveys/${encodeURIComponent(id)}/results/page`, "Öffentliche Ergebnisseite"));
     parts.push(links, el("img", { src: `${surveyPath(id)}/qr.svg?base=${encodeURIComponent(location.origin)}`, alt: `QR-Code mit dem Link zur Umfrage ${r.title}`, width: "160", height: "160" }));
     if (r.withheld) parts.push(el("p", {}, "Unter fünf Antworten wird keine Aufschlüsselung gezeigt."));
     const pct = (n, of) => of ? Math.round((100 * n) / of) : 0;
