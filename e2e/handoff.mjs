@@ -197,6 +197,12 @@ try {
   check(report[0] === 200 && report[1].includes("Monatsbericht") && report[1].includes("Interaktionen: Gespräche"), "the monthly report is a printable page");
   const votes = await admin.textContent("#plugin-feedback");
   check(votes.includes("hat nicht geholfen: 1") && /falsch\s*1(?!\d)/.test(votes), "and the citizens' votes with their reasons");
+  await admin.locator("#pl-list h4").first().waitFor();
+  await admin.fill("#pl-inbox-inbox_days", "14");
+  await admin.click("#pl-list form:has(#pl-inbox-inbox_days) button");
+  await admin.waitForFunction(() => document.querySelector("#admin-status").textContent.includes("Einstellung gespeichert"));
+  const plugins = await admin.evaluate(async () => (await fetch("/staff/api/admin/plugins")).json());
+  check(plugins.plugins.find((p) => p.name === "inbox").free_text.retention_days === 14, "an administrator changes a plug-in's setting in the console");
   await axe(admin, "administration");
   // The administrator answers the suggestion in public.
   check((await admin.textContent("#sg-rows")).includes("Termine am Samstag"), "the suggestion is in the administration");

@@ -104,7 +104,7 @@ pub struct Feedback {
     /// The services a page may be rated for (the knowledge's ids).
     services: Arc<HashSet<String>>,
     /// Days a comment is kept.
-    comment_days: u32,
+    comment_days: std::sync::atomic::AtomicU32,
     /// Days a reply's description (kind, sources) waits for a vote.
     reply_days: u32,
     surveys: Arc<surveys::Surveys>,
@@ -132,12 +132,22 @@ impl Feedback {
                 }),
                 migrations: MIGRATIONS,
             },
-            surveys: Arc::new(surveys::Surveys { store: store.clone(), tz, chat_survey }),
+            surveys: Arc::new(surveys::Surveys {
+                store: store.clone(),
+                tz,
+                chat_survey: std::sync::RwLock::new(chat_survey),
+            }),
             store,
             services: Arc::new(services),
-            comment_days,
+            comment_days: std::sync::atomic::AtomicU32::new(comment_days),
             reply_days: 2,
         })
+    }
+}
+
+impl Feedback {
+    fn comment_days(&self) -> u32 {
+        self.comment_days.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -465,26 +475,64 @@ impl Plugin for Feedback {
         )
     }
 
+    fn settings(&self) -> Vec<lotse_plugin::Setting> {
+        vec![
+            lotse_plugin::Setting {
+                name: "comment_days".into(),
+                label: "Tage, die Anmerkungen, Kontaktadressen und Freitexte aus Umfragen aufbewahrt werden".into(),
+                kind: lotse_plugin::SettingKind::Days { min: 1, max: 365 },
+                value: self.comment_days().into(),
+            },
+            lotse_plugin::Setting {
+                name: "chat_survey".into(),
+                label: "Umfrage, die das Chatfenster nach einem Gespräch anbietet (Kennung, leer: keine)".into(),
+                kind: lotse_plugin::SettingKind::Id,
+                value: self.surveys.chat_survey().map_or(serde_json::Value::Null, serde_json::Value::String),
+            },
+        ]
+    }
+
+    fn set(&self, name: &str, value: &serde_json::Value) -> Result<(), String> {
+        match name {
+            "comment_days" => {
+                let days = value.as_u64().and_then(|d| u32::try_from(d).ok()).ok_or("a number of days")?;
+                self.comment_days.store(days, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            "chat_survey" => {
+                let id = value.as_str().filter(|s| !s.is_empty()).map(String::from);
+                self.surveys.set_chat_survey(id);
+                Ok(())
+            }
+            _ => Err(format!("no setting is called {name:?}")),
+        }
+    }
+
+    fn text_days(&self) -> Option<u32> {
+        Some(self.comment_days().max(suggestions::KEEP_DAYS))
+    }
+
     async fn purge(&self, store: &Store, now_ms: i64) -> anyhow::Result<u64> {
         const DAY: i64 = 86_400_000;
+        let comment_days = self.comment_days();
         let replies = sqlx::query("DELETE FROM feedback_replies WHERE at_ms < $1")
             .bind(now_ms - i64::from(self.reply_days) * DAY)
             .execute(store.pool())
             .await?
             .rows_affected();
         let comments = sqlx::query("UPDATE feedback_votes SET comment = NULL WHERE comment IS NOT NULL AND at_ms < $1")
-            .bind(now_ms - i64::from(self.comment_days) * DAY)
+            .bind(now_ms - i64::from(comment_days) * DAY)
             .execute(store.pool())
             .await?
             .rows_affected();
         let rating_comments =
             sqlx::query("UPDATE feedback_ratings SET comment = NULL WHERE comment IS NOT NULL AND at_ms < $1")
-                .bind(now_ms - i64::from(self.comment_days) * DAY)
+                .bind(now_ms - i64::from(comment_days) * DAY)
                 .execute(store.pool())
                 .await?
                 .rows_affected();
-        let suggestions = suggestions::purge(store, now_ms, self.comment_days).await?;
-        let survey_texts = surveys::purge(store, now_ms, self.comment_days).await?;
+        let suggestions = suggestions::purge(store, now_ms, comment_days).await?;
+        let survey_texts = surveys::purge(store, now_ms, comment_days).await?;
         Ok(replies + comments + rating_comments + suggestions + survey_texts)
     }
 

@@ -88,6 +88,8 @@ pub type Services = Vec<(String, String)>;
 pub struct Inbox {
     manifest: Manifest,
     shared: Arc<Shared>,
+    /// Days a question is kept (a setting administrators may change).
+    days: std::sync::atomic::AtomicU32,
 }
 
 struct Shared {
@@ -112,6 +114,7 @@ impl Inbox {
                 migrations: MIGRATIONS,
             },
             shared: Arc::new(Shared { store, search, services }),
+            days: std::sync::atomic::AtomicU32::new(days),
         })
     }
 }
@@ -270,8 +273,31 @@ impl Plugin for Inbox {
         )
     }
 
+    fn settings(&self) -> Vec<lotse_plugin::Setting> {
+        vec![lotse_plugin::Setting {
+            name: "inbox_days".into(),
+            label: "Tage, die eine nicht beantwortete Frage aufbewahrt wird".into(),
+            kind: lotse_plugin::SettingKind::Days { min: 1, max: 365 },
+            value: self.days.load(std::sync::atomic::Ordering::Relaxed).into(),
+        }]
+    }
+
+    fn set(&self, name: &str, value: &serde_json::Value) -> Result<(), String> {
+        match (name, value.as_u64().and_then(|d| u32::try_from(d).ok())) {
+            ("inbox_days", Some(d)) => {
+                self.days.store(d, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Err(format!("no setting is called {name:?}")),
+        }
+    }
+
+    fn text_days(&self) -> Option<u32> {
+        Some(self.days.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     async fn purge(&self, store: &Store, now_ms: i64) -> anyhow::Result<u64> {
-        let days = self.manifest.free_text.map_or(0, |f| f.retention_days);
+        let days = self.days.load(std::sync::atomic::Ordering::Relaxed);
         Ok(sqlx::query("DELETE FROM inbox_questions WHERE at_ms < $1")
             .bind(now_ms - i64::from(days) * 86_400_000)
             .execute(store.pool())

@@ -47,10 +47,72 @@ pub struct FreeText {
     pub retention_days: u32,
 }
 
+/// A setting administrators may change in the console (it starts from `lotse.toml`; a
+/// change is kept in the store and outlasts a restart).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Setting {
+    /// Its key ("comment_days").
+    pub name: String,
+    /// What it is, for the console (German).
+    pub label: String,
+    pub kind: SettingKind,
+    /// Its value now.
+    pub value: serde_json::Value,
+}
+
+/// What a setting holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SettingKind {
+    /// A whole number of days.
+    Days { min: u32, max: u32 },
+    /// An id (lower-case letters, digits, dashes), or none (empty).
+    Id,
+}
+
+impl SettingKind {
+    /// Checks a value; the message names what is wrong.
+    pub fn check(&self, value: &serde_json::Value) -> Result<(), String> {
+        match self {
+            SettingKind::Days { min, max } => match value.as_u64() {
+                Some(n) if (u64::from(*min)..=u64::from(*max)).contains(&n) => Ok(()),
+                _ => Err(format!("a number of days from {min} to {max}")),
+            },
+            SettingKind::Id => match value {
+                serde_json::Value::Null => Ok(()),
+                serde_json::Value::String(s)
+                    if s.is_empty()
+                        || (s.len() <= 64
+                            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')) =>
+                {
+                    Ok(())
+                }
+                _ => Err("an id of lower-case letters, digits and dashes, or nothing".into()),
+            },
+        }
+    }
+}
+
 /// A plug-in.
 #[async_trait::async_trait]
 pub trait Plugin: Send + Sync + 'static {
     fn manifest(&self) -> &Manifest;
+
+    /// The settings administrators may change, with their values now.
+    fn settings(&self) -> Vec<Setting> {
+        Vec::new()
+    }
+
+    /// Changes a setting (already checked against its kind); takes effect at once.
+    fn set(&self, name: &str, _value: &serde_json::Value) -> Result<(), String> {
+        Err(format!("no setting is called {name:?}"))
+    }
+
+    /// Days the free text it keeps stays at most, as set now (the manifest's unless a setting
+    /// changed it).
+    fn text_days(&self) -> Option<u32> {
+        self.manifest().free_text.map(|f| f.retention_days)
+    }
 
     /// Called once the plug-in's schema is in place, before any event.
     async fn start(&self, _store: &Store) -> anyhow::Result<()> {
@@ -88,6 +150,14 @@ pub trait Plugin: Send + Sync + 'static {
 /// How many events a plug-in is given per read.
 const BATCH: i64 = 256;
 
+/// How often a node reads the settings again (another node's administrator may change them).
+const SETTINGS_EVERY: Duration = Duration::from_secs(60);
+
+/// The store's key of a plug-in's setting.
+fn setting_key(plugin: &str, name: &str) -> String {
+    format!("plugin.{plugin}.{name}")
+}
+
 /// Runs the enabled plug-ins.
 pub struct Host {
     store: Store,
@@ -102,7 +172,40 @@ impl Host {
             store.migrate_plugin(m.name, m.migrations, now_ms).await?;
             p.start(&store).await?;
         }
-        Ok(Host { store, plugins })
+        let host = Host { store, plugins };
+        host.load_settings().await?;
+        Ok(host)
+    }
+
+    /// Applies the settings administrators changed (kept in the store) over `lotse.toml`'s;
+    /// one that no longer fits its kind is left out, with a warning.
+    pub async fn load_settings(&self) -> anyhow::Result<()> {
+        for p in &self.plugins {
+            let name = p.manifest().name;
+            for s in p.settings() {
+                let Some(text) = self.store.setting(&setting_key(name, &s.name)).await? else { continue };
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+                if value == s.value {
+                    continue;
+                }
+                if let Err(e) = s.kind.check(&value).and_then(|_| p.set(&s.name, &value)) {
+                    tracing::warn!(plugin = name, setting = s.name, error = %e, "a stored setting was not applied");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An administrator changes a setting: checked, applied, and kept in the store.
+    pub async fn change(&self, plugin: &str, name: &str, value: &serde_json::Value) -> Result<(), SettingError> {
+        let p = self.plugin(plugin).ok_or(SettingError::Unknown)?;
+        let setting = p.settings().into_iter().find(|s| s.name == name).ok_or(SettingError::Unknown)?;
+        setting.kind.check(value).map_err(SettingError::Invalid)?;
+        self.store
+            .set_setting(&setting_key(plugin, name), &value.to_string())
+            .await
+            .map_err(|e| SettingError::Store(e.to_string()))?;
+        p.set(name, value).map_err(SettingError::Invalid)
     }
 
     pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
@@ -173,7 +276,15 @@ impl Host {
     ) {
         let host = self.clone();
         tracker.spawn(async move {
+            // A setting another node's administrator changed is taken up within a minute.
+            let mut settings_read = tokio::time::Instant::now();
             loop {
+                if settings_read.elapsed() >= SETTINGS_EVERY {
+                    settings_read = tokio::time::Instant::now();
+                    if let Err(e) = host.load_settings().await {
+                        tracing::warn!(error = %e, "the plug-ins' settings could not be read");
+                    }
+                }
                 if let Err(e) = host.dispatch().await {
                     tracing::warn!(error = %e, "the plug-ins could not read the event log");
                 }
@@ -204,9 +315,8 @@ impl Host {
         let text_days = self
             .plugins
             .iter()
-            .map(|p| p.manifest())
-            .filter(|m| m.reads.contains(&"unanswered"))
-            .map(|m| m.free_text.map_or(0, |f| f.retention_days))
+            .filter(|p| p.manifest().reads.contains(&"unanswered"))
+            .map(|p| p.text_days().unwrap_or(0))
             .min()
             .unwrap_or(0)
             .min(log_days);
@@ -216,6 +326,17 @@ impl Host {
         }
         Ok(n)
     }
+}
+
+/// Why a setting was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    #[error("no such plug-in or setting")]
+    Unknown,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the store failed: {0}")]
+    Store(String),
 }
 
 /// The name a value of the log serialises to ("web", "de", "answer"), for a plug-in's columns.

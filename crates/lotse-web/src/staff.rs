@@ -163,6 +163,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/staff/api/admin/accounts/{name}/disable", post(admin_disable))
         .route("/staff/api/admin/accounts/{name}/enable", post(admin_enable))
         .route("/staff/api/admin/audit", get(admin_audit))
+        .route("/staff/api/admin/plugins", get(admin_plugins))
+        .route("/staff/api/admin/plugins/{name}", post(admin_plugin_setting))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_staff));
     Router::new()
         .route("/staff", get(console_page))
@@ -957,6 +959,61 @@ async fn admin_enable(
 }
 
 /// The newest 500 lines of the audit trail.
+/// The plug-ins switched on: what each is for, what it reads, what free text it keeps and how
+/// long, and its settings with their values now.
+async fn admin_plugins(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let plugins: Vec<serde_json::Value> = state
+        .plugins()
+        .map(|host| {
+            host.plugins()
+                .iter()
+                .map(|p| {
+                    let m = p.manifest();
+                    serde_json::json!({
+                        "name": m.name,
+                        "purpose": m.purpose,
+                        "reads": m.reads,
+                        "free_text": m.free_text.map(|f| serde_json::json!({ "purpose": f.purpose, "retention_days": p.text_days() })),
+                        "settings": p.settings(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(serde_json::json!({ "plugins": plugins }))
+}
+
+#[derive(Deserialize)]
+struct SettingBody {
+    setting: String,
+    value: serde_json::Value,
+}
+
+/// An administrator changes a plug-in's setting: checked, in effect at once, kept in the store.
+async fn admin_plugin_setting(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Json<SettingBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let host = state
+        .plugins()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_plugin", "No such plug-in is switched on."))?;
+    match host.change(&name, &body.setting, &body.value).await {
+        Ok(()) => Ok(Json(serde_json::json!({ "ok": true }))),
+        Err(lotse_plugin::SettingError::Unknown) => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_setting", "No such plug-in or setting."))
+        }
+        Err(lotse_plugin::SettingError::Invalid(m)) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_setting", format!("Expected {m}.")))
+        }
+        Err(lotse_plugin::SettingError::Store(e)) => {
+            tracing::warn!(error = %e, "a plug-in's setting was not stored");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment."))
+        }
+    }
+}
+
 async fn admin_audit(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let trail = desk(&state)?.store.audit_trail(500).await.map_err(store_error)?;
     Ok(Json(serde_json::json!({ "audit": trail })))

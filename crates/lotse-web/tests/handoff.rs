@@ -782,6 +782,61 @@ fn bridge(s: &Server, method: &str, path: &str, token: Option<&str>, body: Optio
 }
 
 #[test]
+fn administrators_change_a_plugins_settings_in_the_console_and_they_outlast_a_restart() {
+    let s = server_plugged(config(open_schedule()), &["feedback", "inbox"]);
+    s.add_staff("anna", Role::Staff);
+    s.add_staff("chef", Role::Admin);
+    let (anna, chef) = (s.login("anna"), s.login("chef"));
+    assert_eq!(s.get("/staff/api/admin/plugins", Some(&anna)).0, 403);
+    let (status, list) = s.get("/staff/api/admin/plugins", Some(&chef));
+    assert_eq!(status, 200);
+    let plugin = |list: &Value, name: &str| {
+        list["plugins"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap_or(Value::Null)
+    };
+    let feedback = plugin(&list, "feedback");
+    assert_eq!(feedback["settings"][0]["value"], 90, "{feedback}");
+    assert_eq!(feedback["settings"][1]["value"], "besuch-2027");
+    assert_eq!(plugin(&list, "inbox")["free_text"]["retention_days"], 30);
+    let set = |name: &str, setting: &str, value: Value| {
+        s.post(&format!("/staff/api/admin/plugins/{name}"), json!({"setting": setting, "value": value}), Some(&chef))
+    };
+    assert_eq!(set("inbox", "inbox_days", json!(0)).0, 400);
+    assert_eq!(set("inbox", "inbox_days", json!("sieben")).0, 400);
+    assert_eq!(set("inbox", "colour", json!(1)).0, 404);
+    assert_eq!(set("figures", "inbox_days", json!(7)).0, 404, "not switched on");
+    assert_eq!(set("feedback", "chat_survey", json!("Nicht gültig!")).0, 400);
+    assert_eq!(
+        s.post("/staff/api/admin/plugins/inbox", json!({"setting": "inbox_days", "value": 7}), Some(&anna)).0,
+        403
+    );
+    assert_eq!(set("inbox", "inbox_days", json!(7)).0, 200);
+    assert_eq!(set("feedback", "chat_survey", json!("")).0, 200);
+    // In effect at once.
+    let (_, list) = s.get("/staff/api/admin/plugins", Some(&chef));
+    assert_eq!(plugin(&list, "inbox")["free_text"]["retention_days"], 7);
+    assert_eq!(plugin(&list, "feedback")["settings"][1]["value"], Value::Null);
+    // The change is in the audit trail.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.get("/staff/api/admin/audit", Some(&chef)).1["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["action"] == "admin.plugins" && l["target"] == "inbox")
+    {
+        assert!(Instant::now() < deadline, "no audit line");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A restart reads the stored values over the configuration's.
+    let kb = knowledge();
+    let index = Arc::new(lotse_search::SearchIndex::build(&kb).unwrap());
+    let services = kb.services.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
+    let inbox = lotse_plugin_inbox::Inbox::new(s.desk.store.clone(), index, services, 30);
+    let host = s.rt.block_on(lotse_plugin::Host::start(s.desk.store.clone(), vec![inbox], 0)).unwrap();
+    assert_eq!(host.plugins()[0].settings()[0].value, 7);
+    assert_eq!(host.plugins()[0].text_days(), Some(7));
+}
+
+#[test]
 fn a_callers_key_on_the_last_answer_is_a_vote_the_plugins_keep() {
     let s = server_plugged(config(open_schedule()), &["feedback", "figures"]);
     s.add_staff("chef", Role::Admin);

@@ -52,12 +52,12 @@ pub(crate) const MIGRATION: &str = "CREATE TABLE feedback_surveys (
 pub const CHANNELS: [&str; 4] = ["web", "link", "kiosk", "chat"];
 
 /// The surveys' shared state.
-#[derive(Clone)]
 pub(crate) struct Surveys {
     pub store: Store,
     pub tz: jiff::tz::TimeZone,
-    /// The survey the widget offers after a conversation (`[plugins] chat_survey`).
-    pub chat_survey: Option<String>,
+    /// The survey the widget offers after a conversation (`[plugins] chat_survey`, or as an
+    /// administrator set it).
+    pub chat_survey: std::sync::RwLock<Option<String>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
@@ -80,6 +80,14 @@ pub enum Open {
 }
 
 impl Surveys {
+    pub(crate) fn chat_survey(&self) -> Option<String> {
+        self.chat_survey.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_chat_survey(&self, id: Option<String>) {
+        *self.chat_survey.write().unwrap_or_else(|p| p.into_inner()) = id;
+    }
+
     async fn load(&self, id: &str) -> Result<Option<(Survey, String)>, Response> {
         let row = sqlx::query("SELECT definition FROM feedback_surveys WHERE id = $1")
             .bind(id)
@@ -413,7 +421,7 @@ async fn page(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Q
 /// The survey offered after a conversation, while it runs: its title and the page's path.
 async fn chat_survey(State(s): State<Arc<Surveys>>, Query(q): Query<LangQuery>) -> Response {
     let none = || error(StatusCode::NOT_FOUND, "no_survey", "No survey runs after conversations now.");
-    let Some(id) = s.chat_survey.clone() else { return none() };
+    let Some(id) = s.chat_survey() else { return none() };
     let survey = match s.load(&id).await {
         Ok(Some((survey, _))) => survey,
         Ok(None) => return none(),

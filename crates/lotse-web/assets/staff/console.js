@@ -230,7 +230,7 @@
     ];
     $("#figures").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
     // A plug-in that fails to answer leaves the rest of the page as it is.
-    await Promise.allSettled([loadFigures(), loadFeedback(), loadSuggestionBox()]);
+    await Promise.allSettled([loadFigures(), loadFeedback(), loadSuggestionBox(), loadPlugins()]);
     const [a, t] = await Promise.all([api("/staff/api/admin/accounts"), api("/staff/api/admin/audit")]);
     $("#accounts").replaceChildren(...a.accounts.map((acc) => {
       const tr = el("tr");
@@ -435,6 +435,41 @@
       }
       li.append(actions);
       return li;
+    }));
+  }
+
+  // The plug-ins switched on: what each is for and keeps, and its settings (in effect at once,
+  // kept over a restart).
+  const READS = { started: "Gesprächsbeginn", answered: "Antworten", relayed: "weitergeleitete Nachrichten", handoff: "Übergaben", unanswered: "nicht beantwortete Fragen (Wortlaut, bereinigt)", feedback: "Rückmeldungen", voted: "Bewertungen per Taste" };
+  async function loadPlugins() {
+    let r;
+    try { r = await api("/staff/api/admin/plugins"); } catch (_) { return; }
+    $("#plugins-section").hidden = r.plugins.length === 0;
+    $("#pl-list").replaceChildren(...r.plugins.map((p) => {
+      const box = el("div", { class: "inbox-group" });
+      box.append(el("h4", {}, p.name), el("p", {}, p.purpose), el("p", {}, `Liest: ${p.reads.map((k) => READS[k] || k).join(", ")}.`));
+      if (p.free_text) box.append(el("p", {}, `Freitext von Bürgerinnen und Bürgern: ${p.free_text.purpose} Höchstens ${p.free_text.retention_days} Tage.`));
+      for (const st of p.settings) {
+        const id = `pl-${p.name}-${st.name}`;
+        const form = el("form", { class: "filters" });
+        const input = st.kind.type === "days"
+          ? el("input", { id, type: "number", min: String(st.kind.min), max: String(st.kind.max), required: "" })
+          : el("input", { id, type: "text", pattern: "[a-z0-9-]*", autocomplete: "off" });
+        input.value = st.value == null ? "" : String(st.value);
+        const wrap = el("div");
+        wrap.append(el("label", { for: id }, st.label), input);
+        form.append(wrap, el("button", { type: "submit" }, "Speichern"));
+        form.addEventListener("submit", async (ev) => {
+          ev.preventDefault();
+          const value = st.kind.type === "days" ? Number(input.value) : input.value.trim();
+          try {
+            await api(`/staff/api/admin/plugins/${encodeURIComponent(p.name)}`, { method: "POST", body: { setting: st.name, value } });
+            $("#admin-status").textContent = `${p.name}: Einstellung gespeichert.`;
+          } catch (e) { $("#admin-status").textContent = `Nicht gespeichert: ${e.message}`; input.focus(); }
+        });
+        box.append(form);
+      }
+      return box;
     }));
   }
 
