@@ -315,7 +315,7 @@ required = true
   check(true, "the same device is not asked twice");
 
   // By the QR code's link (the form page of its own), in English, from fresh devices.
-  const qr = await admin.evaluate(async () => { const r = await fetch(`/staff/p/feedback/admin/surveys/besuch-2027/qr.svg?base=${encodeURIComponent(location.origin)}`); return [r.status, (await r.text()).slice(0, 200)]; });
+  const qr = await admin.evaluate(async () => { const r = await fetch(`/staff/p/feedback/editor/surveys/besuch-2027/qr.svg?base=${encodeURIComponent(location.origin)}`); return [r.status, (await r.text()).slice(0, 200)]; });
   check(qr[0] === 200 && qr[1].includes("<svg"), "the console offers the survey's QR code");
   for (let i = 0; i < 4; i++) {
     const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
@@ -341,14 +341,14 @@ required = true
   check(results.includes("NPS 40") && results.includes("Beratung") && !results.includes("1234567"), "the net promoter score, and the free text without the phone number");
   await axe(admin, "survey results");
   await admin.screenshot({ path: join(artifacts, "survey-results.png"), fullPage: true });
-  const csv = await admin.evaluate(async () => (await fetch("/staff/p/feedback/admin/surveys/besuch-2027/export?sep=semicolon")).text());
+  const csv = await admin.evaluate(async () => (await fetch("/staff/p/feedback/editor/surveys/besuch-2027/export?sep=semicolon")).text());
   const lines = csv.replace(/^\uFEFF/, "").trim().split("\n");
   check(lines.length === 6 && lines[0].startsWith("submitted;lang;channel;weg;warum;aussagen.schnell;aussagen.klar;dienste.pass;dienste.melde;empfehlen")
     && lines.some((l) => l.includes(";de;web;vor_ort;")) && lines.filter((l) => l.includes(";link;")).length === 4, `the CSV export has every response (${lines[0]})`);
   // Published: the results as a page of their own, without the free texts.
   const published = await admin.evaluate(async () => {
     const { csrf } = await (await fetch("/staff/api/me")).json();
-    const path = "/staff/p/feedback/admin/surveys/besuch-2027";
+    const path = "/staff/p/feedback/editor/surveys/besuch-2027";
     const { definition } = await (await fetch(path)).json();
     const r = await fetch(path, { method: "PUT", headers: { "content-type": "application/json", "x-csrf-token": csrf }, body: JSON.stringify({ definition: `public_results = true\n${definition}` }) });
     return r.status;

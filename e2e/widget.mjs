@@ -207,7 +207,7 @@ try {
   check(stored.length === 0 && await messages(page, "user").count() === 0, "delete clears the conversation here and on the server");
 
   // After an answered conversation, a new one offers the city's survey about conversations.
-  const made = await (await staffLogin(base, "chef"))("/staff/p/feedback/admin/surveys/gespraech",
+  const made = await (await staffLogin(base, "chef"))("/staff/p/feedback/editor/surveys/gespraech",
     { definition: 'title.de = "Wie war Ihr Gespräch mit Lotse?"\n[[sections]]\n[[sections.questions]]\nid = "geholfen"\nkind = "yes_no"\ntext.de = "Hat Lotse Ihnen geholfen?"\nrequired = true\n' }, "PUT");
   check(made.status === 201, `an administrator sets up the survey about conversations (${JSON.stringify(made)})`);
   await ask(page, "Was kostet ein Personalausweis?");
@@ -223,7 +223,7 @@ try {
   await taking.locator("lotse-survey >> label >> text=Ja").click();
   await taking.locator("lotse-survey >> button[type=submit]").click();
   await taking.locator("lotse-survey >> text=Danke für Ihre Teilnahme").waitFor();
-  const tally = await (await staffLogin(base, "chef"))("/staff/p/feedback/admin/surveys/gespraech/export?format=json");
+  const tally = await (await staffLogin(base, "chef"))("/staff/p/feedback/editor/surveys/gespraech/export?format=json");
   check(tally.responses.length === 1 && tally.responses[0].channel === "chat" && tally.responses[0].answers.geholfen === true,
     "the answer is kept as one given after a conversation");
   await taking.close();

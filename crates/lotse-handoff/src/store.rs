@@ -66,8 +66,10 @@ string_enum!(
     ContactKind { Phone = "phone", Email = "email" }
 );
 string_enum!(
-    /// A staff account's role: admins also see figures and edit the schedule.
-    Role { Staff = "staff", Admin = "admin" }
+    /// A staff account's role: editors (the knowledge's and the surveys' editors) also decide
+    /// on the unanswered questions and write surveys (plug-in routes under `editor/`); admins
+    /// may do all of that and also see the figures, edit the schedule and the accounts.
+    Role { Staff = "staff", Editor = "editor", Admin = "admin" }
 );
 
 string_enum!(

@@ -17,7 +17,7 @@
 //! of it goes after the retention, decided or not.
 //!
 //! Routes (staff): `GET /staff/p/inbox/groups?status=open|service|gap|dismissed&days=N`,
-//! `POST /staff/p/inbox/decide`.
+//! `POST /staff/p/inbox/editor/decide` (editors and administrators).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -268,7 +268,7 @@ impl Plugin for Inbox {
         Some(
             axum::Router::new()
                 .route("/groups", get(groups))
-                .route("/decide", post(decide))
+                .route("/editor/decide", post(decide))
                 .with_state(self.shared.clone()),
         )
     }

@@ -84,10 +84,14 @@ async fn declined_questions_are_grouped_decided_purged_and_erased() {
         json!({"questions": ids("Wo melde"), "decision": "service"}),
         json!({"questions": ids("Wo melde"), "decision": "gap", "service": "hundesteuer"}),
     ] {
-        assert_eq!(call(&router, "POST", "/decide", Some(bad.clone())).await.0, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            call(&router, "POST", "/editor/decide", Some(bad.clone())).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
     }
     assert_eq!(
-        call(&router, "POST", "/decide", Some(json!({"questions": [9999], "decision": "gap"}))).await.0,
+        call(&router, "POST", "/editor/decide", Some(json!({"questions": [9999], "decision": "gap"}))).await.0,
         StatusCode::NOT_FOUND
     );
 
@@ -95,7 +99,7 @@ async fn declined_questions_are_grouped_decided_purged_and_erased() {
     let (status, body) = call(
         &router,
         "POST",
-        "/decide",
+        "/editor/decide",
         Some(json!({"questions": ids("Wo melde"), "decision": "service", "service": "hundesteuer"})),
     )
     .await;
@@ -104,9 +108,9 @@ async fn declined_questions_are_grouped_decided_purged_and_erased() {
     assert_eq!(decided, Decided { decided: 1, synonym_lines: vec!["\"dackel\" = [\"Hund\", \"Hundesteuer\"]".into()] });
     // Bus times are not the city's knowledge yet: a gap; the weather is dismissed.
     let (status, _) =
-        call(&router, "POST", "/decide", Some(json!({"questions": ids("Wann fährt"), "decision": "gap"}))).await;
+        call(&router, "POST", "/editor/decide", Some(json!({"questions": ids("Wann fährt"), "decision": "gap"}))).await;
     assert_eq!(status, StatusCode::OK);
-    call(&router, "POST", "/decide", Some(json!({"questions": ids("Wie wird"), "decision": "dismissed"}))).await;
+    call(&router, "POST", "/editor/decide", Some(json!({"questions": ids("Wie wird"), "decision": "dismissed"}))).await;
 
     let groups = |status: &'static str| {
         let router = router.clone();
@@ -124,7 +128,7 @@ async fn declined_questions_are_grouped_decided_purged_and_erased() {
     assert_eq!(groups("gap").await.questions, 2);
     assert_eq!(call(&router, "GET", "/groups?status=vielleicht", None).await.0, StatusCode::BAD_REQUEST);
     // A decision taken back: open again.
-    call(&router, "POST", "/decide", Some(json!({"questions": ids("Wie wird"), "decision": "open"}))).await;
+    call(&router, "POST", "/editor/decide", Some(json!({"questions": ids("Wie wird"), "decision": "open"}))).await;
     assert_eq!(groups("open").await.questions, 1);
 
     // The citizen who asked about the weather deletes the conversation: gone from the inbox and

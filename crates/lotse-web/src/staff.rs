@@ -264,10 +264,14 @@ pub(crate) async fn require_staff(State(state): State<Arc<AppState>>, mut req: R
         }
     }
     let path = req.uri().path();
-    let admin_only = path.starts_with("/staff/api/admin/")
-        || path.strip_prefix("/staff/p/").is_some_and(|rest| rest.split('/').nth(1) == Some("admin"));
+    let plugin_part = path.strip_prefix("/staff/p/").and_then(|rest| rest.split('/').nth(1));
+    let admin_only = path.starts_with("/staff/api/admin/") || plugin_part == Some("admin");
     if admin_only && ctx.account.role != Role::Admin {
         return ApiError::new(StatusCode::FORBIDDEN, "admin_only", "This needs an administrator.").into_response();
+    }
+    if plugin_part == Some("editor") && !matches!(ctx.account.role, Role::Editor | Role::Admin) {
+        return ApiError::new(StatusCode::FORBIDDEN, "editor_only", "This needs an editor or an administrator.")
+            .into_response();
     }
     let audited = audit_line(&req);
     let actor = ctx.account.name.clone();

@@ -1561,7 +1561,7 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     s.add_staff("chef", Role::Admin);
     let (anna, chef) = (s.login("anna"), s.login("chef"));
     let put = |def: &str, who: &Staff| {
-        send_raw(&s, "PUT", "/staff/p/feedback/admin/surveys/besuch-2027", Some(json!({"definition": def})), Some(who))
+        send_raw(&s, "PUT", "/staff/p/feedback/editor/surveys/besuch-2027", Some(json!({"definition": def})), Some(who))
     };
     assert_eq!(put(SURVEY, &anna).0, 403, "administrators only");
     let (status, body) = put(&SURVEY.replace("any_of = [\"vor_ort\"]", "any_of = [\"bus\"]"), &chef);
@@ -1598,7 +1598,7 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     assert_eq!(s.get("/p/feedback/surveys/nicht-da", None).0, 404);
 
     // Below five responses only the count.
-    let results = || s.get("/staff/p/feedback/admin/surveys/besuch-2027/results", Some(&chef)).1;
+    let results = || s.get("/staff/p/feedback/editor/surveys/besuch-2027/results", Some(&chef)).1;
     let r = results();
     assert_eq!((r["responses"].as_i64(), r["withheld"].as_bool()), (Some(1), Some(true)), "{r}");
     assert_eq!(r["questions"], json!([]));
@@ -1646,17 +1646,17 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
 
     // Exports: CSV for German spreadsheets (semicolons, a byte order mark) and JSON.
     let (status, csv) =
-        send_raw(&s, "GET", "/staff/p/feedback/admin/surveys/besuch-2027/export?sep=semicolon", None, Some(&chef));
+        send_raw(&s, "GET", "/staff/p/feedback/editor/surveys/besuch-2027/export?sep=semicolon", None, Some(&chef));
     assert_eq!(status, 200);
     assert!(csv.starts_with("\u{feff}submitted;lang;channel;weg;warum;note\n"), "{csv}");
     assert_eq!(csv.lines().count(), 8);
     assert!(csv.lines().nth(1).unwrap().contains(";de;link;vor_ort;"), "{csv}");
     let (status, json_export) =
-        send_raw(&s, "GET", "/staff/p/feedback/admin/surveys/besuch-2027/export?format=json", None, Some(&chef));
+        send_raw(&s, "GET", "/staff/p/feedback/editor/surveys/besuch-2027/export?format=json", None, Some(&chef));
     let json_export: Value = serde_json::from_str(&json_export).unwrap();
     assert_eq!((status, json_export["responses"].as_array().map(Vec::len)), (200, Some(7)));
     assert!(!json_export.to_string().contains("geraet"), "no device token in the export");
-    assert_eq!(send_raw(&s, "GET", "/staff/p/feedback/admin/surveys/besuch-2027/export", None, Some(&anna)).0, 403);
+    assert_eq!(send_raw(&s, "GET", "/staff/p/feedback/editor/surveys/besuch-2027/export", None, Some(&anna)).0, 403);
 
     // The link page and its QR code.
     let (status, page) = send_raw(&s, "GET", "/p/feedback/surveys/besuch-2027/form", None, None);
@@ -1671,7 +1671,7 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     let (status, svg) = send_raw(
         &s,
         "GET",
-        "/staff/p/feedback/admin/surveys/besuch-2027/qr.svg?base=https%3A%2F%2Flotse.jena.de",
+        "/staff/p/feedback/editor/surveys/besuch-2027/qr.svg?base=https%3A%2F%2Flotse.jena.de",
         None,
         Some(&chef),
     );
@@ -1680,7 +1680,7 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
         send_raw(
             &s,
             "GET",
-            "/staff/p/feedback/admin/surveys/besuch-2027/qr.svg?base=javascript%3Ax",
+            "/staff/p/feedback/editor/surveys/besuch-2027/qr.svg?base=javascript%3Ax",
             None,
             Some(&chef)
         )
@@ -1700,7 +1700,7 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     assert_eq!(s.get("/p/feedback/chat-survey", None).0, 404, "full");
 
     // The list, a survey that ended, and deletion with its answers.
-    let (_, list) = s.get("/staff/p/feedback/admin/surveys", Some(&chef));
+    let (_, list) = s.get("/staff/p/feedback/editor/surveys", Some(&chef));
     assert_eq!(
         (list["surveys"][0]["responses"].as_i64(), list["surveys"][0]["open"].as_str()),
         (Some(7), Some("full")),
@@ -1708,22 +1708,23 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     );
     let ended = "title.de = \"Alt\"\nends = \"2020-01-31\"\n[[sections]]\n[[sections.questions]]\nid = \"a\"\nkind = \"yes_no\"\ntext.de = \"?\"\n";
     assert_eq!(
-        send_raw(&s, "PUT", "/staff/p/feedback/admin/surveys/alt", Some(json!({"definition": ended})), Some(&chef)).0,
+        send_raw(&s, "PUT", "/staff/p/feedback/editor/surveys/alt", Some(json!({"definition": ended})), Some(&chef)).0,
         201
     );
     let (status, body) =
         s.post("/p/feedback/surveys/alt/responses", json!({"token": token(1), "answers": {"a": true}}), None);
     assert_eq!((status, body["error"]["open"].as_str()), (410, Some("ended")));
-    assert_eq!(send_raw(&s, "DELETE", "/staff/p/feedback/admin/surveys/besuch-2027", None, Some(&chef)).0, 204);
+    assert_eq!(send_raw(&s, "DELETE", "/staff/p/feedback/editor/surveys/besuch-2027", None, Some(&chef)).0, 204);
     assert_eq!(s.get("/p/feedback/surveys/besuch-2027", None).0, 404);
     assert_eq!(put(SURVEY, &chef).0, 201);
     assert_eq!(results()["responses"], 0, "the answers went with the survey");
 }
 
 #[test]
-fn a_declined_question_reaches_the_inbox_and_staff_map_it_to_a_service() {
+fn a_declined_question_reaches_the_inbox_and_an_editor_maps_it_to_a_service() {
     let s = server_plugged(config(open_schedule()), &["inbox"]);
     s.add_staff("anna", Role::Staff);
+    s.add_staff("eva", Role::Editor);
     s.add_staff("chef", Role::Admin);
     let id = s.conversation();
     let answered = s.say(&id, "Was kostet ein Reisepass?");
@@ -1748,10 +1749,14 @@ fn a_declined_question_reaches_the_inbox_and_staff_map_it_to_a_service() {
     let text = question["text"].as_str().unwrap();
     assert!(text.starts_with("Wo melde ich meinen Dackel an?") && !text.contains("1234567"), "redacted: {text}");
     let decision = json!({"questions": [question["id"]], "decision": "service", "service": "hundesteuer"});
-    // A change needs the CSRF token.
-    let no_token = Staff { cookie: anna.cookie.clone(), csrf: "falsch".into() };
-    assert_eq!(s.post("/staff/p/inbox/decide", decision.clone(), Some(&no_token)).0, 403);
-    let (status, decided) = s.post("/staff/p/inbox/decide", decision, Some(&anna));
+    // A change needs the CSRF token, and an editor (staff read the questions, editors decide).
+    let eva = s.login("eva");
+    let no_token = Staff { cookie: eva.cookie.clone(), csrf: "falsch".into() };
+    assert_eq!(s.post("/staff/p/inbox/editor/decide", decision.clone(), Some(&no_token)).0, 403);
+    assert_eq!(s.post("/staff/p/inbox/editor/decide", decision.clone(), Some(&anna)).0, 403);
+    // An editor is no administrator.
+    assert_eq!(s.get("/staff/api/admin/audit", Some(&eva)).0, 403);
+    let (status, decided) = s.post("/staff/p/inbox/editor/decide", decision, Some(&eva));
     assert_eq!(status, 200, "{decided}");
     assert_eq!(decided["synonym_lines"][0], "\"dackel\" = [\"Hund\", \"Hundesteuer\"]", "{decided}");
     assert_eq!(s.get("/staff/p/inbox/groups", Some(&anna)).1["questions"], 0);
@@ -1761,7 +1766,7 @@ fn a_declined_question_reaches_the_inbox_and_staff_map_it_to_a_service() {
     loop {
         let (_, trail) = s.get("/staff/api/admin/audit", Some(&chef));
         let lines = trail["audit"].as_array().unwrap();
-        if lines.iter().any(|l| l["actor"] == "anna" && l["action"] == "plugin.inbox.decide") {
+        if lines.iter().any(|l| l["actor"] == "eva" && l["action"] == "plugin.inbox.editor.decide") {
             assert!(!trail.to_string().contains("Dackel"), "{trail}");
             break;
         }

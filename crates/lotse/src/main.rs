@@ -180,7 +180,7 @@ enum StaffCommand {
         /// The name citizens see when this person answers (default: the login name).
         #[arg(long)]
         display_name: Option<String>,
-        /// staff or admin.
+        /// staff, editor (also decides on the unanswered questions and writes surveys) or admin.
         #[arg(long, default_value = "staff")]
         role: String,
     },
@@ -540,7 +540,8 @@ fn parse_enum<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result
 
 /// `lotse staff add NAME`: asks for the password twice (or takes LOTSE_STAFF_PASSWORD).
 fn staff_add(app: &lotse_app::App, name: &str, display_name: Option<String>, role: &str) -> Result<ExitCode> {
-    let role = lotse_handoff::Role::parse(role).with_context(|| format!("the role is staff or admin, not `{role}`"))?;
+    let role = lotse_handoff::Role::parse(role)
+        .with_context(|| format!("the role is staff, editor or admin, not `{role}`"))?;
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_alphanumeric() || "._-".contains(c)) {
         anyhow::bail!("a login name has 1 to 64 letters, digits, dots, dashes or underscores");
     }

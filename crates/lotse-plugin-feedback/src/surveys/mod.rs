@@ -10,7 +10,7 @@
 //!
 //! Routes: `GET /p/feedback/surveys/{id}`, `POST /p/feedback/surveys/{id}/responses`,
 //! `GET /p/feedback/surveys/{id}/results`, `GET /p/feedback/surveys/{id}/form` (citizens);
-//! `/staff/p/feedback/admin/surveys[/{id}[/results|/export|/qr.svg]]` (administrators).
+//! `/staff/p/feedback/editor/surveys[/{id}[/results|/export|/qr.svg]]` (administrators).
 
 pub mod definition;
 pub mod results;
@@ -679,11 +679,11 @@ pub(crate) fn public_routes(s: Arc<Surveys>) -> axum::Router {
 
 pub(crate) fn staff_routes(s: Arc<Surveys>) -> axum::Router {
     axum::Router::new()
-        .route("/admin/surveys", get(list))
-        .route("/admin/surveys/{id}", get(read).put(write).delete(remove))
-        .route("/admin/surveys/{id}/results", get(staff_results))
-        .route("/admin/surveys/{id}/export", get(export))
-        .route("/admin/surveys/{id}/qr.svg", get(qr))
+        .route("/editor/surveys", get(list))
+        .route("/editor/surveys/{id}", get(read).put(write).delete(remove))
+        .route("/editor/surveys/{id}/results", get(staff_results))
+        .route("/editor/surveys/{id}/export", get(export))
+        .route("/editor/surveys/{id}/qr.svg", get(qr))
         .with_state(s)
 }
 

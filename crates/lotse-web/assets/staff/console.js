@@ -234,7 +234,7 @@
     const [a, t] = await Promise.all([api("/staff/api/admin/accounts"), api("/staff/api/admin/audit")]);
     $("#accounts").replaceChildren(...a.accounts.map((acc) => {
       const tr = el("tr");
-      tr.append(el("td", {}, acc.name), el("td", {}, acc.display_name), el("td", {}, acc.role === "admin" ? "Verwaltung" : "Mitarbeitende"),
+      tr.append(el("td", {}, acc.name), el("td", {}, acc.display_name), el("td", {}, { admin: "Verwaltung", editor: "Redaktion" }[acc.role] || "Mitarbeitende"),
         el("td", {}, acc.disabled_ms ? `gesperrt seit ${time(acc.disabled_ms)}` : "aktiv"));
       const td = el("td");
       if (acc.name !== me.name) {
@@ -377,7 +377,7 @@
     if (service) body.service = service;
     const status = $("#inbox-status-line");
     try {
-      const r = await api("/staff/p/inbox/decide", { method: "POST", body });
+      const r = await api("/staff/p/inbox/editor/decide", { method: "POST", body });
       const what = { service: "zugeordnet", gap: "als Lücke im Wissen markiert", dismissed: "verworfen", open: "wieder geöffnet" }[decision];
       const n = r.decided === 1 ? "1 Frage" : `${r.decided} Fragen`;
       status.textContent = `${n} ${what}.` + (r.synonym_lines.length ? ` Vorschlag für knowledge/synonyms.toml: ${r.synonym_lines.join("; ")}` : "");
@@ -409,6 +409,8 @@
         li.append(el("p", {}, "Vorschlag für knowledge/synonyms.toml:"));
         li.append(el("pre", {}, g.synonym_lines.join("\n")));
       }
+      // Editors and administrators decide; staff read.
+      if (me.role === "staff") return li;
       const actions = el("div", { class: "inbox-actions", role: "group", "aria-labelledby": `inbox-g${i}` });
       if (state === "open") {
         const label = el("label", { for: `inbox-s${i}` }, "Leistung");
@@ -542,10 +544,10 @@ kind = "rating"
 text.de = "Wie zufrieden sind Sie insgesamt?"
 text.en = "How satisfied are you overall?"
 `;
-  const surveyPath = (id) => `/staff/p/feedback/admin/surveys/${encodeURIComponent(id)}`;
+  const surveyPath = (id) => `/staff/p/feedback/editor/surveys/${encodeURIComponent(id)}`;
   async function loadSurveys() {
     let r;
-    try { r = await api("/staff/p/feedback/admin/surveys"); }
+    try { r = await api("/staff/p/feedback/editor/surveys"); }
     catch (e) { $("#sv-status").textContent = `Die Umfragen konnten nicht geladen werden: ${e.message}`; return; }
     $("#sv-empty").hidden = r.surveys.length > 0;
     $("#sv-rows").replaceChildren(...r.surveys.map((sv) => {
@@ -682,7 +684,8 @@ text.en = "How satisfied are you overall?"
     $("#me-name").textContent = me.display_name;
     $("#admin-tab").hidden = me.role !== "admin";
     $("#inbox-tab").hidden = !plugin("inbox");
-    $("#surveys-tab").hidden = !(plugin("feedback") && me.role === "admin");
+    $("#surveys-tab").hidden = !(plugin("feedback") && ["admin", "editor"].includes(me.role));
+    $("#inbox-readonly").hidden = me.role !== "staff";
     $("#pf-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadFigures(); });
     $("#pf-month").addEventListener("change", monthLinks);
     $("#sv-new").addEventListener("click", () => editSurvey(null));
