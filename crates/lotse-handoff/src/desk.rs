@@ -129,6 +129,12 @@ impl Desk {
         &self.zone
     }
 
+    /// Whether the general team is reachable at `at` (staff hours).
+    pub fn general_open(&self, at: Timestamp) -> bool {
+        let schedule = self.schedule.read().unwrap_or_else(|p| p.into_inner());
+        schedule.is_open(&schedule.general, at, &self.zone)
+    }
+
     pub fn team_name(&self, id: &str) -> String {
         let schedule = self.schedule.read().unwrap_or_else(|p| p.into_inner());
         schedule.team(id).map(|t| t.name.clone()).unwrap_or_else(|| id.to_string())

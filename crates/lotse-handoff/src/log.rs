@@ -17,14 +17,22 @@ use crate::store::{Result, Store, StoreError};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A conversation began; `campaign` is the code of the page or poster it came from.
-    Started { channel: Channel, lang: Lang, campaign: Option<String> },
+    Started {
+        channel: Channel,
+        lang: Lang,
+        campaign: Option<String>,
+        /// It began while the general team was not reachable (staff hours).
+        #[serde(default)]
+        outside_hours: bool,
+    },
     /// The assistant answered a citizen's message: the reply's kind, the ids of its sources
     /// and how its text was made. `turn` counts the conversation's answered messages from 1.
     Answered { channel: Channel, lang: Lang, turn: u32, reply: ReplyKind, sources: Vec<String>, generated_by: String },
     /// A citizen's message went to the member of staff who has the conversation.
     Relayed { channel: Channel },
     /// A reply told the citizen where their handoff stands: `queued`, `connected`,
-    /// `callback_offered` (staff are away), `callback` (a callback was booked), `closed`.
+    /// `callback_offered` (staff are away), `callback` (a callback was booked), `closed`; or
+    /// the sweeper found the citizen gone from the queue: `abandoned`.
     Handoff { channel: Channel, state: String },
     /// The assistant declined a citizen's question (an `out_of_scope` reply): the question as
     /// the citizen wrote or said it, redacted (e-mail addresses, phone and other long numbers,

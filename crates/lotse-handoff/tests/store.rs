@@ -301,7 +301,12 @@ async fn estimates(store: &Store) {
 
 async fn event_log(store: &Store) {
     let (a, b) = (conversation("log-a"), conversation("log-b"));
-    let started = Event::Started { channel: Channel::Web, lang: Lang::De, campaign: Some("plakat-bus".into()) };
+    let started = Event::Started {
+        channel: Channel::Web,
+        lang: Lang::De,
+        campaign: Some("plakat-bus".into()),
+        outside_hours: true,
+    };
     let answered = Event::Answered {
         channel: Channel::Phone,
         lang: Lang::En,

@@ -3,7 +3,8 @@
 //! exactly once: the count and the plug-in's own note of the last event counted change in one
 //! transaction, so an event offered again after a crash is skipped.
 //!
-//! Counted: `conversations`, and `campaign.CODE` for those that came by a campaign; `answers` (messages the assistant answered) and `reply.KIND` for
+//! Counted: `conversations`, `conversations.outside_hours` (begun while the general team was
+//! not reachable), and `campaign.CODE` for those that came by a campaign; `answers` (messages the assistant answered) and `reply.KIND` for
 //! each kind (`answer`, `clarify`, `out_of_scope`, `handoff`, `greeting`, `smalltalk`);
 //! `written_by_model`; `relayed` (messages that went to staff); `handoff.STATE` for each state an
 //! answer announced (`queued`, `connected`, `callback_offered`, `callback`, `closed`);
@@ -70,8 +71,11 @@ impl Figures {
 /// The counts an event adds: (channel, language, names).
 fn counts(event: &Event) -> (String, String, Vec<String>) {
     match event {
-        Event::Started { channel, lang, campaign } => {
+        Event::Started { channel, lang, campaign, outside_hours } => {
             let mut names = vec!["conversations".to_string()];
+            if *outside_hours {
+                names.push("conversations.outside_hours".into());
+            }
             names.extend(campaign.as_ref().map(|c| format!("campaign.{c}")));
             (name_of(channel), name_of(lang), names)
         }
@@ -349,6 +353,9 @@ pub fn report_lines(now: &BTreeMap<String, i64>, before: &BTreeMap<String, i64>)
         pct("aus den Daten beantwortet", d_now.answered_share, d_before.answered_share),
         pct("nicht beantwortet", d_now.unanswered_share, d_before.unanswered_share),
         pct("Übergaben an Mitarbeitende (Anteil der Gespräche)", d_now.handoff_rate, d_before.handoff_rate),
+        count("Gespräche außerhalb der Servicezeiten", &|t| n(t, "conversations.outside_hours")),
+        count("Übergaben: verbunden", &|t| n(t, "handoff.connected")),
+        count("Übergaben: verlassen (Person ging aus der Warteschlange)", &|t| n(t, "handoff.abandoned")),
         count("Rückrufe vereinbart", &|t| n(t, "handoff.callback")),
         pct("Zufriedenheit („hat geholfen“ der Bewertungen)", d_now.satisfaction, d_before.satisfaction),
         count("Bewertungen unter Antworten", &|t| n(t, "feedback.thumbs_up") + n(t, "feedback.thumbs_down")),

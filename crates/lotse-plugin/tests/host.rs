@@ -109,7 +109,7 @@ async fn each_plugin_reads_every_event_once_from_its_own_position() {
     let store = Store::open(&url).await.unwrap();
     let a = ConversationId::new("a".to_string());
     let b = ConversationId::new("b".to_string());
-    let started = Event::Started { channel: Channel::Web, lang: Lang::De, campaign: None };
+    let started = Event::Started { channel: Channel::Web, lang: Lang::De, campaign: None, outside_hours: false };
     store.append_event(1, Some(&a), &started).await.unwrap();
     let s1 = store.append_event(2, Some(&a), &answered(1)).await.unwrap();
     let s2 = store.append_event(3, Some(&b), &answered(1)).await.unwrap();

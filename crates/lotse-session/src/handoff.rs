@@ -483,6 +483,10 @@ impl Sessions {
                         let line = "Die Person hat das Gespräch verlassen.";
                         let _ = desk.store.append(&h.conversation_id, Author::System, None, line, &[], now).await;
                         self.tell_staff(StaffEvent::Closed { handoff_id: h.id.clone() });
+                        self.note(
+                            &h.conversation_id,
+                            lotse_handoff::log::Event::Handoff { channel: h.channel, state: "abandoned".into() },
+                        );
                         self.tell(&h).await;
                     }
                 }

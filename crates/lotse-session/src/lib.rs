@@ -345,7 +345,8 @@ impl Sessions {
     pub fn start_from(&self, channel: Channel, lang: Lang, campaign: Option<String>) -> (ConversationId, Reply) {
         let id = ConversationId::new(uuid::Uuid::new_v4().simple().to_string());
         let (conversation, reply) = self.engine.start(id.clone(), channel, lang);
-        self.note(&id, lotse_handoff::log::Event::Started { channel, lang, campaign });
+        let outside_hours = self.desk.as_ref().is_some_and(|d| !d.general_open(jiff::Timestamp::now()));
+        self.note(&id, lotse_handoff::log::Event::Started { channel, lang, campaign, outside_hours });
         let mut map = self.lock();
         if map.len() >= self.limits.max_conversations {
             // Full: forget the conversation idle the longest (memory stays bounded).

@@ -620,7 +620,10 @@ fn a_citizen_reaches_only_their_own_conversation() {
 
 #[test]
 fn a_citizen_who_leaves_is_abandoned_and_absent_staff_lose_the_conversation() {
-    let s = server(HandoffConfig { abandon_after_seconds: 1, staff_timeout_seconds: 1, ..config(open_schedule()) });
+    let s = server_plugged(
+        HandoffConfig { abandon_after_seconds: 1, staff_timeout_seconds: 1, ..config(open_schedule()) },
+        &["figures"],
+    );
     s.add_staff("anna", Role::Staff);
     let (gone, stays) = (s.conversation(), s.conversation());
     s.say(&gone, "Ich möchte mit einem Menschen sprechen");
@@ -634,6 +637,15 @@ fn a_citizen_who_leaves_is_abandoned_and_absent_staff_lose_the_conversation() {
     std::thread::sleep(Duration::from_millis(1800));
     let h = s.rt.block_on(s.desk.store.handoff(&hid.as_str().into())).unwrap();
     assert_eq!(h.state, lotse_handoff::QueueState::Abandoned);
+    // The figures hear of it (the handoff's state "abandoned" in the plug-ins' log).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.rt.block_on(s.desk.store.events_after(0, 1000)).unwrap().iter().any(|e| {
+        e.conversation_id.as_ref().is_some_and(|c| c.as_str() == gone)
+            && matches!(&e.event, lotse_handoff::log::Event::Handoff { state, .. } if state == "abandoned")
+    }) {
+        assert!(Instant::now() < deadline, "no abandoned event");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let open =
         s.rt.block_on(s.desk.store.open_handoff(&stays.as_str().into()))
             .unwrap()
@@ -779,6 +791,25 @@ fn bridge(s: &Server, method: &str, path: &str, token: Option<&str>, body: Optio
     let status = res.status().as_u16();
     let text = res.body_mut().read_to_string().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn conversations_outside_staff_hours_are_counted_as_such() {
+    let s = server_plugged(config(closed_schedule()), &["figures"]);
+    s.add_staff("chef", Role::Admin);
+    let chef = s.login("chef");
+    s.conversation();
+    s.conversation();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, f) = s.get("/staff/p/figures/admin/daily", Some(&chef));
+        if f["totals"]["conversations"] == 2 {
+            assert_eq!(f["totals"]["conversations.outside_hours"], 2, "{f}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{f}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

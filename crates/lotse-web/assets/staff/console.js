@@ -303,6 +303,8 @@
       both("Gespräche", n("conversations")), both("Beantwortete Nachrichten", n("answers")),
       both("davon aus den Daten beantwortet", d("answered_share")), both("davon nachgefragt", d("clarified_share")),
       both("davon nicht beantwortet", d("unanswered_share")), both("Übergaben an Mitarbeitende (Anteil der Gespräche)", d("handoff_rate")),
+      both("Gespräche außerhalb der Servicezeiten", n("conversations.outside_hours")),
+      both("Übergaben: angefragt / verbunden / verlassen", (x) => `${n("handoff.queued")(x)} / ${n("handoff.connected")(x)} / ${n("handoff.abandoned")(x)}`),
       both("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")),
       both("Zufriedenheit (Anteil „hat geholfen“ der Bewertungen unter Antworten)", d("satisfaction")),
       both("Bewertungen von Leistungen / Vorschläge / Umfrage-Antworten", (x) => `${n("feedback.rating")(x)} / ${n("feedback.suggestion")(x)} / ${n("feedback.survey_response")(x)}`),
