@@ -32,7 +32,8 @@ pub enum Event {
     Relayed { channel: Channel },
     /// A reply told the citizen where their handoff stands: `queued`, `connected`,
     /// `callback_offered` (staff are away), `callback` (a callback was booked), `closed`; or
-    /// the sweeper found the citizen gone from the queue: `abandoned`.
+    /// the sweeper found the citizen gone from the queue: `abandoned`; or a member of staff
+    /// took the conversation: `claimed`.
     Handoff { channel: Channel, state: String },
     /// The assistant declined a citizen's question (an `out_of_scope` reply): the question as
     /// the citizen wrote or said it, redacted (e-mail addresses, phone and other long numbers,

@@ -24,15 +24,17 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lotse_core::ConversationId;
 use lotse_handoff::Store;
 use lotse_handoff::log::{Event, Logged};
 use lotse_plugin::{Manifest, Plugin, error, name_of};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE figures_daily (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE figures_daily (
         day TEXT NOT NULL,
         channel TEXT NOT NULL,
         lang TEXT NOT NULL,
@@ -42,7 +44,14 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE TABLE figures_counted (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL);
     INSERT INTO figures_counted (id, seq) VALUES (1, 0)",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE figures_queued (conversation_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL);
+    CREATE TABLE figures_waits (day TEXT NOT NULL, channel TEXT NOT NULL, wait_s BIGINT NOT NULL);
+    CREATE INDEX figures_waits_day ON figures_waits (day)",
+    ),
+];
 
 /// The key-figures plug-in.
 pub struct Figures {
@@ -130,6 +139,48 @@ impl Plugin for Figures {
         if moved == 0 {
             return Ok(());
         }
+        // The wait in the queue: from the first "queued" to the claim (kept as a number of
+        // seconds per day and channel; the conversation's id only while it waits).
+        if let (Event::Handoff { state, .. }, Some(c)) = (&e.event, &e.conversation_id) {
+            match state.as_str() {
+                "queued" => {
+                    sqlx::query(
+                        "INSERT INTO figures_queued (conversation_id, at_ms) VALUES ($1, $2) \
+                         ON CONFLICT (conversation_id) DO NOTHING",
+                    )
+                    .bind(c.as_str())
+                    .bind(e.at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                "claimed" => {
+                    let since: Option<i64> = sqlx::query("SELECT at_ms FROM figures_queued WHERE conversation_id = $1")
+                        .bind(c.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .and_then(|r| r.try_get(0).ok());
+                    if let Some(since) = since {
+                        sqlx::query("INSERT INTO figures_waits (day, channel, wait_s) VALUES ($1, $2, $3)")
+                            .bind(&day)
+                            .bind(&channel)
+                            .bind((e.at_ms - since).max(0) / 1000)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query("DELETE FROM figures_queued WHERE conversation_id = $1")
+                        .bind(c.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                "abandoned" | "closed" | "callback" => {
+                    sqlx::query("DELETE FROM figures_queued WHERE conversation_id = $1")
+                        .bind(c.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
         for name in names {
             sqlx::query(
                 "INSERT INTO figures_daily (day, channel, lang, name, n) VALUES ($1, $2, $3, $4, 1) \
@@ -144,6 +195,24 @@ impl Plugin for Figures {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A conversation still waiting is the only thing kept with an id: gone on deletion.
+    async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {
+        Ok(sqlx::query("DELETE FROM figures_queued WHERE conversation_id = $1")
+            .bind(conversation.as_str())
+            .execute(store.pool())
+            .await?
+            .rows_affected())
+    }
+
+    /// A wait that never ended (the event was lost) is forgotten after two days.
+    async fn purge(&self, store: &Store, now_ms: i64) -> anyhow::Result<u64> {
+        Ok(sqlx::query("DELETE FROM figures_queued WHERE at_ms < $1")
+            .bind(now_ms - 2 * 86_400_000)
+            .execute(store.pool())
+            .await?
+            .rows_affected())
     }
 
     fn staff_routes(&self) -> Option<axum::Router> {
@@ -194,6 +263,10 @@ pub struct Derived {
     /// helped, of those voted on.
     #[serde(default)]
     pub satisfaction: Option<f64>,
+    /// The median wait in the staff queue, in seconds: from the first "queued" to the claim,
+    /// of the conversations claimed in the period.
+    #[serde(default)]
+    pub wait_median_s: Option<i64>,
     /// The services answered about most (`service.ID`: answers whose first source it was),
     /// at most ten, most first: (id, answers).
     #[serde(default)]
@@ -262,6 +335,7 @@ fn derive(totals: &BTreeMap<String, i64>) -> Derived {
         unanswered_share: share(n("reply.out_of_scope"), n("answers")),
         handoff_rate: share(n("handoff.queued") + n("handoff.callback_offered"), n("conversations")),
         satisfaction: share(n("feedback.thumbs_up"), n("feedback.thumbs_up") + n("feedback.thumbs_down")),
+        wait_median_s: None,
         top_services: {
             let mut top: Vec<(String, i64)> =
                 totals.iter().filter_map(|(k, v)| k.strip_prefix("service.").map(|id| (id.to_string(), *v))).collect();
@@ -271,6 +345,28 @@ fn derive(totals: &BTreeMap<String, i64>) -> Derived {
         },
         by_hour: (0..24).map(|h| n(&format!("hour.{h:02}"))).collect(),
     }
+}
+
+/// The median of the queue waits of the days `from` to `to`, of one channel or all.
+async fn median_wait(
+    store: &Store,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    channel: Option<&str>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let waits: Vec<i64> = sqlx::query(
+        "SELECT wait_s FROM figures_waits WHERE day >= $1 AND day <= $2 AND ($3 = '' OR channel = $3) \
+         ORDER BY wait_s LIMIT 100000",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .bind(channel.unwrap_or_default())
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .filter_map(|r| r.try_get(0).ok())
+    .collect();
+    Ok((!waits.is_empty()).then(|| waits[waits.len() / 2]))
 }
 
 /// The channels the figures know; a filter names one of them.
@@ -308,7 +404,11 @@ async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p
             .into_response();
     }
     let totals = totals_of(&rows);
-    let derived = derive(&totals);
+    let mut derived = derive(&totals);
+    match median_wait(&store, from, to, channel).await {
+        Ok(m) => derived.wait_median_s = m,
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment."),
+    }
     axum::Json(Daily { from: from.to_string(), to: to.to_string(), rows, totals, derived }).into_response()
 }
 
@@ -405,7 +505,19 @@ async fn report(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(
         t.insert("phone.answers".into(), answers);
         t
     };
-    let lines = report_lines(&phone(&now), &phone(&before));
+    let mut lines = report_lines(&phone(&now), &phone(&before));
+    let (Ok(wait_now), Ok(wait_before)) = (
+        median_wait(&store, first, last, None).await,
+        median_wait(&store, before_first, before_first.last_of_month(), None).await,
+    ) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
+    };
+    lines.push(ReportLine {
+        figure: "Wartezeit in der Warteschlange, Median (Sekunden)".into(),
+        value: wait_now.map(|s| s as f64),
+        before: wait_before.map(|s| s as f64),
+        percent: false,
+    });
     let month = first.strftime("%Y-%m").to_string();
     if q.format.as_deref() == Some("csv") {
         let mut csv = format!("\u{feff}Kennzahl;{month};{}\r\n", before_first.strftime("%Y-%m"));

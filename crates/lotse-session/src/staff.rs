@@ -64,6 +64,10 @@ impl Sessions {
         let line = format!("{} hat das Gespräch übernommen.", account.display_name);
         desk.store.append(&h.conversation_id, Author::System, None, &line, &[], now).await?;
         tracing::info!(handoff = %h.id, "claimed");
+        self.note(
+            &h.conversation_id,
+            lotse_handoff::log::Event::Handoff { channel: h.channel, state: "claimed".into() },
+        );
         self.tell(&h).await;
         self.tell_staff(StaffEvent::Queue);
         self.tell_positions().await;

@@ -653,6 +653,20 @@ fn a_citizen_who_leaves_is_abandoned_and_absent_staff_lose_the_conversation() {
     // Anna claims without a console stream open, and is gone: back to the queue.
     assert_eq!(s.post(&format!("/staff/api/handoffs/{}/claim", open.id), json!({}), Some(&anna)).0, 200);
     wait_for(&stays_events, "connected", |e, v| e == "handoff" && v["handoff"]["state"] == "connected");
+    // The figures keep the wait (queued to claimed, about two seconds here) as a number.
+    s.add_staff("chef", Role::Admin);
+    let chef = s.login("chef");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, f) = s.get("/staff/p/figures/admin/daily", Some(&chef));
+        if let Some(wait) = f["derived"]["wait_median_s"].as_i64() {
+            assert!((1..=10).contains(&wait), "{f}");
+            assert_eq!(f["totals"]["handoff.claimed"], 1, "{f}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{f}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let back = wait_for(&stays_events, "back in the queue", |e, v| e == "handoff" && v["handoff"]["state"] == "queued");
     assert_eq!(back["handoff"]["position"], 1);
 }

@@ -305,6 +305,7 @@
       both("davon nicht beantwortet", d("unanswered_share")), both("Übergaben an Mitarbeitende (Anteil der Gespräche)", d("handoff_rate")),
       both("Gespräche außerhalb der Servicezeiten", n("conversations.outside_hours")),
       both("Übergaben: angefragt / verbunden / verlassen", (x) => `${n("handoff.queued")(x)} / ${n("handoff.connected")(x)} / ${n("handoff.abandoned")(x)}`),
+      both("Wartezeit in der Warteschlange (Median)", (x) => x.derived.wait_median_s == null ? "–" : minutes(x.derived.wait_median_s)),
       both("an Mitarbeitende weitergeleitete Nachrichten", n("relayed")),
       both("Zufriedenheit (Anteil „hat geholfen“ der Bewertungen unter Antworten)", d("satisfaction")),
       both("Bewertungen von Leistungen / Vorschläge / Umfrage-Antworten", (x) => `${n("feedback.rating")(x)} / ${n("feedback.suggestion")(x)} / ${n("feedback.survey_response")(x)}`),
