@@ -451,6 +451,72 @@ colour = "red""#
         assert!(Survey::parse(&format!("{EXAMPLE}{}", q("x", "weg", "online"))).is_ok());
     }
 
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            "[a-z_ äöü0-9]{0,12}".prop_map(serde_json::Value::from),
+            // Values a question takes, so that answers also get through.
+            prop_oneof![Just("online"), Just("vor_ort"), Just("schnell")].prop_map(serde_json::Value::from),
+            (0i64..12).prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map("[a-z_]{1,10}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a form sends: the answers taken or the question named, never a panic; what
+        /// is taken fits its question.
+        #[test]
+        fn any_answers_are_taken_or_refused_never_a_panic(
+            answers in proptest::collection::btree_map(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("weg".to_string()),
+                    proptest::strategy::Just("warum".to_string()),
+                    proptest::strategy::Just("aussagen".to_string()),
+                    proptest::strategy::Just("empfehlen".to_string()),
+                    "[a-z]{1,8}",
+                ],
+                any_json(),
+                0..6,
+            )
+        ) {
+            let s = Survey::parse(EXAMPLE).unwrap();
+            let map: serde_json::Map<String, serde_json::Value> = answers.into_iter().collect();
+            match s.check_answers(&map) {
+                Ok(taken) => {
+                    for (id, a) in &taken {
+                        let q = s.question(id).unwrap();
+                        match (q.kind, a) {
+                            (Kind::Nps, Answer::Scale(n)) => proptest::prop_assert!((0..=10).contains(n)),
+                            (Kind::LongText, Answer::Text(t)) => proptest::prop_assert!(t.chars().count() <= MAX_LONG),
+                            (Kind::Single, Answer::One(o)) => proptest::prop_assert!(q.options.iter().any(|c| &c.id == o)),
+                            (Kind::Likert, Answer::Matrix(m)) => proptest::prop_assert!(m.values().all(|n| (1..=5).contains(n))),
+                            (k, a) => proptest::prop_assert!(false, "{k:?} took {a:?}"),
+                        }
+                    }
+                }
+                Err((question, _)) => proptest::prop_assert!(!question.is_empty()),
+            }
+        }
+
+        /// Any text in the editor: a survey or a message, never a panic.
+        #[test]
+        fn any_definition_text_reads_or_is_refused(text in "(?s).{0,400}") {
+            let _ = Survey::parse(&text);
+            let _ = Survey::parse(&format!("{EXAMPLE}\n{text}"));
+        }
+    }
+
     #[test]
     fn answers_are_checked_against_the_questions_shown() {
         let s = Survey::parse(EXAMPLE).unwrap();
