@@ -738,7 +738,7 @@ impl Analyzer {
         // German infinitives end in "en"; the nouns among the words ("kosten", "unterlagen",
         // "fristen") give stems no verb form of another word meets.
         let aspect_verbs = aspect.iter().filter(|w| w.len() >= 6).filter_map(|w| w.strip_suffix("en")).collect();
-        let aspect_bases = aspect.iter().map(|w: &&'static str| inflection_base(*w)).collect::<HashSet<&'static str>>();
+        let aspect_bases = aspect.iter().copied().map(inflection_base).collect();
         Analyzer {
             stemmer: Stemmer::create(Algorithm::German),
             stop,
