@@ -95,6 +95,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, suggestions::MIGRATION),
     (4, surveys::MIGRATION),
+    (5, surveys::MIGRATION_COUNT),
 ];
 
 /// The feedback plug-in.

@@ -227,7 +227,7 @@ impl Plugin for Figures {
 
 #[derive(Debug, Deserialize)]
 struct Period {
-    /// First day, `YYYY-MM-DD` (default: 30 days before `to`).
+    /// First day, `YYYY-MM-DD` (default: 29 days before `to`, the last 30 days).
     from: Option<String>,
     /// Last day (default: today, the city's date).
     to: Option<String>,
@@ -356,7 +356,7 @@ async fn median_wait(
 ) -> Result<Option<i64>, sqlx::Error> {
     let waits: Vec<i64> = sqlx::query(
         "SELECT wait_s FROM figures_waits WHERE day >= $1 AND day <= $2 AND ($3 = '' OR channel = $3) \
-         ORDER BY wait_s LIMIT 100000",
+         ORDER BY wait_s",
     )
     .bind(from.to_string())
     .bind(to.to_string())
@@ -366,7 +366,9 @@ async fn median_wait(
     .iter()
     .filter_map(|r| r.try_get(0).ok())
     .collect();
-    Ok((!waits.is_empty()).then(|| waits[waits.len() / 2]))
+    // The median: the middle wait, or the mean of the two middle ones.
+    let n = waits.len();
+    Ok((n > 0).then(|| if n % 2 == 1 { waits[n / 2] } else { (waits[n / 2 - 1] + waits[n / 2]) / 2 }))
 }
 
 /// The channels the figures know; a filter names one of them.
@@ -382,7 +384,8 @@ async fn daily(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(p
         return error(StatusCode::BAD_REQUEST, "invalid_channel", "Unknown channel.");
     }
     let to = to.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(zone).date());
-    let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(30)));
+    // The last 30 days, today among them.
+    let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(29)));
     if from > to || (to - from).get_days() > 3660 {
         return error(StatusCode::BAD_REQUEST, "invalid_period", "Give a period of at most ten years, from before to.");
     }

@@ -1614,6 +1614,14 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     assert!(body.contains("any_of"), "the mistake is named: {body}");
     assert_eq!(put(SURVEY, &chef).0, 201);
     assert_eq!(put(SURVEY, &chef).0, 204, "a second write changes it");
+    let (status, body) = send_raw(
+        &s,
+        "PUT",
+        "/staff/p/feedback/editor/surveys/besuch-2027",
+        Some(json!({"definition": SURVEY, "create": true})),
+        Some(&chef),
+    );
+    assert_eq!(status, 409, "a new survey does not replace one with its id: {body}");
 
     let (status, offer) = s.get("/p/feedback/chat-survey?lang=en", None);
     assert_eq!((status, offer["title"].as_str()), (200, Some("Your visit")), "{offer}");
@@ -1683,6 +1691,11 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     assert_eq!(status, 200);
     assert_eq!(public["questions"][0]["counts"][0]["n"], 4);
     assert_eq!(public["questions"][1]["texts"], json!([]), "{public}");
+    // The conditional question, answered once: published without a breakdown.
+    assert_eq!(
+        (public["questions"][1]["withheld"].as_bool(), public["questions"][1]["answered"].as_i64()),
+        (Some(true), Some(1))
+    );
     let (status, page) = send_raw(&s, "GET", "/p/feedback/surveys/besuch-2027/results/page", None, None);
     assert_eq!(status, 200);
     assert!(page.contains("<th scope=\"row\">Online</th><td>4</td>") && page.contains("7 Antworten"), "{page}");
@@ -1744,13 +1757,32 @@ fn an_administrator_runs_a_survey_and_reads_and_exports_its_results() {
     // Offered after a conversation while it runs: not once it is full.
     assert_eq!(s.get("/p/feedback/chat-survey", None).0, 404, "full");
 
+    // Answers at once against a cap of three: three taken, the rest refused as full.
+    let capped = "title.de = \"Kurz\"\nmax_responses = 3\n[[sections]]\n[[sections.questions]]\nid = \"a\"\nkind = \"yes_no\"\ntext.de = \"?\"\n";
+    assert_eq!(
+        send_raw(&s, "PUT", "/staff/p/feedback/editor/surveys/kurz", Some(json!({"definition": capped})), Some(&chef))
+            .0,
+        201
+    );
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || {
+                    let body = json!({"token": format!("gleichzeitig-{i:02}-abcdefgh"), "answers": {"a": true}});
+                    s.post("/p/feedback/surveys/kurz/responses", body, None).0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|c| **c == 201).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|c| **c == 410).count(), 5, "{statuses:?}");
+
     // The list, a survey that ended, and deletion with its answers.
     let (_, list) = s.get("/staff/p/feedback/editor/surveys", Some(&chef));
-    assert_eq!(
-        (list["surveys"][0]["responses"].as_i64(), list["surveys"][0]["open"].as_str()),
-        (Some(7), Some("full")),
-        "{list}"
-    );
+    let besuch = list["surveys"].as_array().unwrap().iter().find(|x| x["id"] == "besuch-2027").unwrap().clone();
+    assert_eq!((besuch["responses"].as_i64(), besuch["open"].as_str()), (Some(7), Some("full")), "{list}");
     let ended = "title.de = \"Alt\"\nends = \"2020-01-31\"\n[[sections]]\n[[sections.questions]]\nid = \"a\"\nkind = \"yes_no\"\ntext.de = \"?\"\n";
     assert_eq!(
         send_raw(&s, "PUT", "/staff/p/feedback/editor/surveys/alt", Some(json!({"definition": ended})), Some(&chef)).0,

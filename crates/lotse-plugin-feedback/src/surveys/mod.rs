@@ -48,6 +48,9 @@ pub(crate) const MIGRATION: &str = "CREATE TABLE feedback_surveys (
     );
     CREATE INDEX feedback_survey_responses_at ON feedback_survey_responses (at_ms)";
 
+/// The count of a survey's responses, raised with each under its cap.
+pub(crate) const MIGRATION_COUNT: &str = "ALTER TABLE feedback_surveys ADD COLUMN responses BIGINT NOT NULL DEFAULT 0";
+
 /// Where an answer came from.
 pub const CHANNELS: [&str; 4] = ["web", "link", "kiosk", "chat"];
 
@@ -206,48 +209,82 @@ async fn submit(
     let has_text = answers.values().any(|a| matches!(a, definition::Answer::Text(_)));
     let token = token_hash(&id, &sub.token);
     let cap = survey.max_responses.map_or(i64::MAX, i64::from);
-    // The cap is held in the statement itself: two answers at once cannot both be the last.
-    let written = sqlx::query(
-        "INSERT INTO feedback_survey_responses (survey_id, token, at_ms, lang, channel, answers, has_text) \
-         SELECT $1, $2, $3, $4, $5, $6, $7 \
-         WHERE (SELECT COUNT(*) FROM feedback_survey_responses WHERE survey_id = $1) < $8 \
-         ON CONFLICT (survey_id, token) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(&token)
-    .bind(now)
-    .bind(lang)
-    .bind(channel)
-    .bind(serde_json::to_string(&answers).unwrap_or_default())
-    .bind(i64::from(has_text))
-    .bind(cap)
-    .execute(s.store.pool())
-    .await;
-    match written {
-        Ok(r) if r.rows_affected() == 1 => {
+    match keep_response(&s.store, &id, &token, now, lang, channel, &answers, has_text, cap).await {
+        Ok(Kept::Yes) => {
             let counted_as = if channel == "kiosk" { "kiosk" } else { "web" };
             crate::count(&s.store, counted_as, if lang == "en" { "en" } else { "de" }, "survey_response").await;
             StatusCode::CREATED.into_response()
         }
-        Ok(_) => {
-            let again = sqlx::query("SELECT 1 FROM feedback_survey_responses WHERE survey_id = $1 AND token = $2")
-                .bind(&id)
-                .bind(&token)
-                .fetch_optional(s.store.pool())
-                .await;
-            match again {
-                Ok(Some(_)) => {
-                    error(StatusCode::CONFLICT, "already_answered", "This device has answered the survey already.")
-                }
-                Ok(None) => {
-                    let body = serde_json::json!({ "error": { "code": "survey_closed", "message": "This survey takes no answers now.", "open": Open::Full } });
-                    (StatusCode::GONE, Json(body)).into_response()
-                }
-                Err(e) => unavailable(e),
-            }
+        Ok(Kept::Again) => {
+            error(StatusCode::CONFLICT, "already_answered", "This device has answered the survey already.")
+        }
+        Ok(Kept::Full) => {
+            let body = serde_json::json!({ "error": { "code": "survey_closed", "message": "This survey takes no answers now.", "open": Open::Full } });
+            (StatusCode::GONE, Json(body)).into_response()
         }
         Err(e) => unavailable(e),
     }
+}
+
+enum Kept {
+    Yes,
+    /// The device answered already.
+    Again,
+    /// The cap is reached.
+    Full,
+}
+
+/// Keeps a response under the cap: the survey's count of responses is raised only below the
+/// cap, in the same transaction as the response (its row's lock makes two answers at once wait
+/// for each other on PostgreSQL, as SQLite's single writer does).
+#[allow(clippy::too_many_arguments)]
+async fn keep_response(
+    store: &Store,
+    id: &str,
+    token: &str,
+    now: i64,
+    lang: &str,
+    channel: &str,
+    answers: &std::collections::BTreeMap<String, definition::Answer>,
+    has_text: bool,
+    cap: i64,
+) -> Result<Kept, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    let taken = sqlx::query("UPDATE feedback_surveys SET responses = responses + 1 WHERE id = $1 AND responses < $2")
+        .bind(id)
+        .bind(cap)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let inserted = if taken == 1 {
+        sqlx::query(
+            "INSERT INTO feedback_survey_responses (survey_id, token, at_ms, lang, channel, answers, has_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (survey_id, token) DO NOTHING",
+        )
+        .bind(id)
+        .bind(token)
+        .bind(now)
+        .bind(lang)
+        .bind(channel)
+        .bind(serde_json::to_string(answers).unwrap_or_default())
+        .bind(i64::from(has_text))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    if inserted == 1 {
+        tx.commit().await?;
+        return Ok(Kept::Yes);
+    }
+    tx.rollback().await?;
+    let again = sqlx::query("SELECT 1 FROM feedback_survey_responses WHERE survey_id = $1 AND token = $2")
+        .bind(id)
+        .bind(token)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(if again.is_some() { Kept::Again } else { Kept::Full })
 }
 
 async fn answers_of(s: &Surveys, id: &str) -> Result<Vec<results::Response>, Response> {
@@ -335,6 +372,12 @@ async fn public_results_page(
         }
         if let Some(n) = qr.nps {
             facts.push_str(&format!(", NPS {n:.0}"));
+        }
+        if qr.withheld {
+            facts.push_str(t(
+                " (zu wenige Antworten für eine Aufschlüsselung)",
+                " (too few answers to show a breakdown)",
+            ));
         }
         body.push_str(&format!("<p>{facts}</p>"));
         if !qr.counts.is_empty() {
@@ -484,10 +527,13 @@ async fn list(State(s): State<Arc<Surveys>>) -> Response {
     Json(serde_json::json!({ "surveys": list })).into_response()
 }
 
-/// A survey's definition as administrators edit it.
+/// A survey's definition as editors write it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Edited {
     pub definition: String,
+    /// A new survey: an id in use is refused rather than replaced.
+    #[serde(default)]
+    pub create: bool,
 }
 
 async fn read(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
@@ -530,6 +576,9 @@ async fn write(
         Err(r) => return r,
     };
     let now = lotse_handoff::store::now_ms();
+    if e.create && before.is_some() {
+        return error(StatusCode::CONFLICT, "survey_exists", "A survey with this id exists; choose another id.");
+    }
     if let Some((old, _)) = &before {
         let n = match s.responses(&id).await {
             Ok(n) => n,

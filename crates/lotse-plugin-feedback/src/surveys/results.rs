@@ -42,6 +42,10 @@ pub struct QuestionResult {
     pub text: String,
     /// How many responses answered it.
     pub answered: i64,
+    /// Published, and fewer than [`MIN_BREAKDOWN`] answered it (a question shown only on a
+    /// condition): only that count is shown.
+    #[serde(default)]
+    pub withheld: bool,
     /// Per option; for a scale per point (1 … 5, 0 … 10); for yes/no `yes` and `no`.
     pub counts: Vec<Count>,
     pub mean: Option<f64>,
@@ -81,12 +85,16 @@ fn question(q: &super::definition::Question, responses: &[Response], lang: &str,
         kind: q.kind,
         text: q.text.get(lang).to_string(),
         answered: given.len() as i64,
+        withheld: !with_texts && (given.len() as i64) < MIN_BREAKDOWN,
         counts: Vec::new(),
         mean: None,
         nps: None,
         statements: Vec::new(),
         texts: Vec::new(),
     };
+    if r.withheld {
+        return r;
+    }
     let mean = |values: &[i64]| (!values.is_empty()).then(|| values.iter().sum::<i64>() as f64 / values.len() as f64);
     match q.kind {
         Kind::Single | Kind::Multiple => {
@@ -272,7 +280,11 @@ rows = [{ id = "a", label.de = "A" }]
         assert_eq!(r.questions[2].texts, vec!["=HYPERLINK(1)"]);
         assert_eq!(r.questions[3].statements[0].counts, vec![1, 0, 1, 0, 0]);
         assert_eq!(r.questions[3].statements[0].mean, Some(2.0));
-        assert!(tally("t", &s, &rs, "de", false).questions[2].texts.is_empty(), "texts are never published");
+        let public = tally("t", &s, &rs, "de", false);
+        assert!(public.questions[2].texts.is_empty(), "texts are never published");
+        // Two answered the matrix: published, only that count.
+        assert!(public.questions[3].withheld && public.questions[3].statements.is_empty());
+        assert_eq!((public.questions[3].answered, public.questions[1].withheld), (2, false));
         let few = tally("t", &s, &rs[..4], "de", true);
         assert!(few.withheld && few.questions.is_empty() && few.responses == 4, "no breakdown below five");
     }

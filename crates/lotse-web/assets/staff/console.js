@@ -568,12 +568,21 @@ text.en = "How satisfied are you overall?"
       return tr;
     }));
   }
+  // The survey in the editor is new (an id in use is then refused, not replaced).
+  let creating = false;
   async function editSurvey(id) {
     $("#sv-results").hidden = true;
+    let text = SURVEY_TEMPLATE;
+    if (id) {
+      // Loaded first: a failed load never leaves another survey's text under this id.
+      try { text = (await api(surveyPath(id))).definition; }
+      catch (e) { $("#sv-form").hidden = true; $("#sv-status").textContent = `Die Umfrage konnte nicht geladen werden: ${e.message}`; return; }
+    }
+    creating = !id;
     $("#sv-form").hidden = false;
     $("#sv-id").value = id || "";
     $("#sv-id").readOnly = !!id;
-    $("#sv-text").value = id ? (await api(surveyPath(id))).definition : SURVEY_TEMPLATE;
+    $("#sv-text").value = text;
     $("#sv-form-h").textContent = id ? `Umfrage „${id}“ bearbeiten` : "Neue Umfrage";
     (id ? $("#sv-text") : $("#sv-id")).focus();
   }
@@ -582,8 +591,9 @@ text.en = "How satisfied are you overall?"
     const id = $("#sv-id").value.trim();
     if (!/^[a-z0-9][a-z0-9-]{1,63}$/.test(id)) { $("#sv-status").textContent = "Bitte eine Kennung aus Kleinbuchstaben, Ziffern und Bindestrichen angeben."; $("#sv-id").focus(); return; }
     try {
-      await api(surveyPath(id), { method: "PUT", body: { definition: $("#sv-text").value } });
+      await api(surveyPath(id), { method: "PUT", body: { definition: $("#sv-text").value, create: creating } });
       $("#sv-status").textContent = `Umfrage „${id}“ gespeichert.`;
+      creating = false;
       $("#sv-id").readOnly = true;
       loadSurveys();
     } catch (e) {
@@ -646,6 +656,7 @@ text.en = "How satisfied are you overall?"
         t.append(thead, body);
         sec.append(t);
       }
+      if (q.withheld) sec.append(el("p", {}, "Zu wenige Antworten für eine Aufschlüsselung."));
       if (q.texts.length) {
         const ul = el("ul", { "aria-labelledby": `svq-${q.id}` });
         ul.append(...q.texts.map((x) => el("li", {}, x)));

@@ -485,7 +485,8 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   async function newConversation() {
     const answered = !KIOSK && (state.plugins || []).includes("feedback") && state.items.some((i) => i.kind === "bot" && i.vote);
     const lang = state.lang;
-    reset(true);
+    reset(false);
+    try { await ensureConversation(); } catch (_) { add({ kind: "status", text: t("offline") }, false); return; }
     if (!answered) return;
     try {
       const r = await fetch(`${API}/p/feedback/chat-survey?lang=${lang}`);
@@ -722,7 +723,8 @@ input[type=text],textarea{font:inherit;border:1px solid #767676;border-radius:4p
 h2{font-size:1.25em;margin:8px 0 0}
 [hidden]{display:none!important}`);
     const status = el("p", { role: "status" });
-    const show = (message) => { root.querySelector("form")?.remove(); const f = el("form"); f.append(status); root.append(f); status.textContent = message; };
+    const htmlLang = lang === "en" ? "en" : "de";
+    const show = (message) => { root.querySelector("form")?.remove(); const f = el("form", { lang: htmlLang }); f.append(status); root.append(f); status.textContent = message; };
     const DONE = `lotse.survey.${API}.${opt.survey}`;
     let res;
     try { res = await fetch(`${API}/p/feedback/surveys/${encodeURIComponent(opt.survey)}`); } catch (_) { return show(U.error); }
@@ -730,8 +732,17 @@ h2{font-size:1.25em;margin:8px 0 0}
     const { survey: S, open } = await res.json();
     if (open !== "open") return show(U[open] || U.ended);
     if (!kiosk && localStorage.getItem(DONE)) return show(U.done);
-    const form = el("form", { novalidate: "" });
+    const form = el("form", { novalidate: "", lang: htmlLang });
     if (S.intro) form.append(el("p", {}, text(S.intro)));
+    // On the kiosk, a visitor who walks away leaves nothing for the next: after inactivity the
+    // form starts afresh.
+    if (kiosk) {
+      const IDLE_MS = Math.max(5, Number(opt.idle || 120)) * 1000;
+      let idle;
+      const touch = () => { clearTimeout(idle); idle = setTimeout(() => { if (host.isConnected) { host.remove(); survey(); } }, IDLE_MS); };
+      for (const e of ["pointerdown", "keydown", "input"]) form.addEventListener(e, touch);
+      touch();
+    }
     const blocks = [];
     S.sections.forEach((sec, si) => {
       if (sec.title) form.append(el("h2", {}, text(sec.title)));
