@@ -49,7 +49,9 @@ pub(crate) const MIGRATION: &str = "CREATE TABLE feedback_surveys (
     CREATE INDEX feedback_survey_responses_at ON feedback_survey_responses (at_ms)";
 
 /// The count of a survey's responses, raised with each under its cap.
-pub(crate) const MIGRATION_COUNT: &str = "ALTER TABLE feedback_surveys ADD COLUMN responses BIGINT NOT NULL DEFAULT 0";
+pub(crate) const MIGRATION_COUNT: &str = "ALTER TABLE feedback_surveys ADD COLUMN responses BIGINT NOT NULL DEFAULT 0;
+    UPDATE feedback_surveys SET responses = \
+        (SELECT COUNT(*) FROM feedback_survey_responses r WHERE r.survey_id = feedback_surveys.id)";
 
 /// Where an answer came from.
 pub const CHANNELS: [&str; 4] = ["web", "link", "kiosk", "chat"];
@@ -72,6 +74,20 @@ fn unknown() -> Response {
     error(StatusCode::NOT_FOUND, "unknown_survey", "There is no such survey.")
 }
 
+/// A stored survey.
+struct Loaded {
+    survey: Survey,
+    /// The definition as its editor wrote it.
+    text: String,
+    /// Its responses (kept with it, raised with each under the cap).
+    responses: i64,
+}
+
+/// The language a citizen asked for (`en`, `ls`), German otherwise.
+fn lang_of(asked: Option<&str>) -> &str {
+    asked.filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de")
+}
+
 /// Whether a survey takes answers now.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -91,26 +107,24 @@ impl Surveys {
         *self.chat_survey.write().unwrap_or_else(|p| p.into_inner()) = id;
     }
 
-    async fn load(&self, id: &str) -> Result<Option<(Survey, String)>, Response> {
-        let row = sqlx::query("SELECT definition FROM feedback_surveys WHERE id = $1")
+    /// A survey with its definition as written and its count of responses, if there is one.
+    async fn load(&self, id: &str) -> Result<Option<Loaded>, Response> {
+        let row = sqlx::query("SELECT definition, responses FROM feedback_surveys WHERE id = $1")
             .bind(id)
             .fetch_optional(self.store.pool())
             .await
             .map_err(unavailable)?;
         let Some(row) = row else { return Ok(None) };
         let text: String = row.try_get(0).map_err(unavailable)?;
+        let responses: i64 = row.try_get(1).map_err(unavailable)?;
         // Stored only after its check; a stored one that no longer reads is the store's fault.
         let survey = Survey::parse(&text).map_err(unavailable)?;
-        Ok(Some((survey, text)))
+        Ok(Some(Loaded { survey, text, responses }))
     }
 
-    async fn responses(&self, id: &str) -> Result<i64, Response> {
-        sqlx::query("SELECT COUNT(*) FROM feedback_survey_responses WHERE survey_id = $1")
-            .bind(id)
-            .fetch_one(self.store.pool())
-            .await
-            .and_then(|r| r.try_get::<i64, _>(0))
-            .map_err(unavailable)
+    /// [`Surveys::load`], a missing survey refused as unknown.
+    async fn found(&self, id: &str) -> Result<Loaded, Response> {
+        self.load(id).await?.ok_or_else(unknown)
     }
 
     fn open(&self, s: &Survey, responses: i64, now_ms: i64) -> Open {
@@ -136,16 +150,11 @@ pub struct Form {
 }
 
 async fn form(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
-    let (survey, _) = match s.load(&id).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return unknown(),
+    let Loaded { survey, responses, .. } = match s.found(&id).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let n = match s.responses(&id).await {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let open = s.open(&survey, n, lotse_handoff::store::now_ms());
+    let open = s.open(&survey, responses, lotse_handoff::store::now_ms());
     Json(Form { id, open, survey }).into_response()
 }
 
@@ -181,11 +190,10 @@ async fn submit(
     {
         return error(StatusCode::BAD_REQUEST, "invalid_token", "The form's token is missing.");
     }
-    let lang = sub.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
+    let lang = lang_of(sub.lang.as_deref());
     let channel = sub.channel.as_deref().filter(|c| CHANNELS.contains(c)).unwrap_or("web");
-    let (survey, _) = match s.load(&id).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return unknown(),
+    let Loaded { survey, responses, .. } = match s.found(&id).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let answers = match survey.check_answers(&sub.answers) {
@@ -196,12 +204,8 @@ async fn submit(
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
-    let n = match s.responses(&id).await {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
     let now = lotse_handoff::store::now_ms();
-    let open = s.open(&survey, n, now);
+    let open = s.open(&survey, responses, now);
     if open != Open::Open {
         let body = serde_json::json!({ "error": { "code": "survey_closed", "message": "This survey takes no answers now.", "open": open } });
         return (StatusCode::GONE, Json(body)).into_response();
@@ -313,19 +317,23 @@ struct LangQuery {
     channel: Option<String>,
 }
 
+/// The results of a survey that publishes them, in `lang`, without the free texts; unknown
+/// otherwise.
+async fn published(s: &Surveys, id: &str, lang: &str) -> Result<results::Results, Response> {
+    let Loaded { survey, .. } = s.found(id).await?;
+    if !survey.public_results {
+        return Err(unknown());
+    }
+    let answers = answers_of(s, id).await?;
+    Ok(results::tally(id, &survey, &answers, lang, false))
+}
+
 /// The published results: counts and means, never the free texts.
 async fn public_results(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<LangQuery>) -> Response {
-    let survey = match s.load(&id).await {
-        Ok(Some((survey, _))) if survey.public_results => survey,
-        Ok(_) => return unknown(),
-        Err(r) => return r,
-    };
-    let answers = match answers_of(&s, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
-    Json(results::tally(&id, &survey, &answers, lang, false)).into_response()
+    match published(&s, &id, lang_of(q.lang.as_deref())).await {
+        Ok(r) => Json(r).into_response(),
+        Err(r) => r,
+    }
 }
 
 /// The published results as a page of their own: per question a table of the counts and
@@ -335,18 +343,12 @@ async fn public_results_page(
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    let survey = match s.load(&id).await {
-        Ok(Some((survey, _))) if survey.public_results => survey,
-        Ok(_) => return unknown(),
+    let lang = lang_of(q.lang.as_deref());
+    let r = match published(&s, &id, lang).await {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let answers = match answers_of(&s, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
     let en = lang == "en";
-    let r = results::tally(&id, &survey, &answers, lang, false);
     let t = |de: &'static str, english: &'static str| if en { english } else { de };
     let number = |v: f64| {
         let s = format!("{v:.1}");
@@ -440,12 +442,11 @@ fn escape(text: &str) -> String {
 
 /// The page a link or QR code opens: the survey's form, by itself.
 async fn page(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<LangQuery>) -> Response {
-    let survey = match s.load(&id).await {
-        Ok(Some((survey, _))) => survey,
-        Ok(None) => return unknown(),
+    let Loaded { survey, .. } = match s.found(&id).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
+    let lang = lang_of(q.lang.as_deref());
     let channel = q.channel.as_deref().filter(|c| matches!(*c, "kiosk" | "chat")).unwrap_or("link");
     let title = escape(survey.title.get(lang));
     let html_lang = if lang == "en" { "en" } else { "de" };
@@ -465,19 +466,15 @@ async fn page(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Q
 async fn chat_survey(State(s): State<Arc<Surveys>>, Query(q): Query<LangQuery>) -> Response {
     let none = || error(StatusCode::NOT_FOUND, "no_survey", "No survey runs after conversations now.");
     let Some(id) = s.chat_survey() else { return none() };
-    let survey = match s.load(&id).await {
-        Ok(Some((survey, _))) => survey,
+    let Loaded { survey, responses, .. } = match s.load(&id).await {
+        Ok(Some(v)) => v,
         Ok(None) => return none(),
         Err(r) => return r,
     };
-    let n = match s.responses(&id).await {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    if s.open(&survey, n, lotse_handoff::store::now_ms()) != Open::Open {
+    if s.open(&survey, responses, lotse_handoff::store::now_ms()) != Open::Open {
         return none();
     }
-    let lang = q.lang.as_deref().filter(|l| matches!(*l, "en" | "ls")).unwrap_or("de");
+    let lang = lang_of(q.lang.as_deref());
     Json(serde_json::json!({
         "id": id,
         "title": survey.title.get(lang),
@@ -499,8 +496,7 @@ pub struct Listed {
 
 async fn list(State(s): State<Arc<Surveys>>) -> Response {
     let rows = sqlx::query(
-        "SELECT s.id, s.definition, s.changed_ms, (SELECT COUNT(*) FROM feedback_survey_responses r WHERE r.survey_id = s.id) \
-         FROM feedback_surveys s ORDER BY s.changed_ms DESC LIMIT 500",
+        "SELECT id, definition, changed_ms, responses FROM feedback_surveys ORDER BY changed_ms DESC LIMIT 500",
     )
     .fetch_all(s.store.pool())
     .await;
@@ -537,12 +533,10 @@ pub struct Edited {
 }
 
 async fn read(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
-    match s.load(&id).await {
-        Ok(Some((_, text))) => match s.responses(&id).await {
-            Ok(n) => Json(serde_json::json!({ "id": id, "definition": text, "responses": n })).into_response(),
-            Err(r) => r,
-        },
-        Ok(None) => unknown(),
+    match s.found(&id).await {
+        Ok(Loaded { text, responses, .. }) => {
+            Json(serde_json::json!({ "id": id, "definition": text, "responses": responses })).into_response()
+        }
         Err(r) => r,
     }
 }
@@ -579,12 +573,8 @@ async fn write(
     if e.create && before.is_some() {
         return error(StatusCode::CONFLICT, "survey_exists", "A survey with this id exists; choose another id.");
     }
-    if let Some((old, _)) = &before {
-        let n = match s.responses(&id).await {
-            Ok(n) => n,
-            Err(r) => return r,
-        };
-        if n > 0 && old.shape() != survey.shape() {
+    if let Some(old) = &before {
+        if old.responses > 0 && old.survey.shape() != survey.shape() {
             return error(
                 StatusCode::CONFLICT,
                 "survey_answered",
@@ -628,9 +618,8 @@ async fn remove(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Respon
 }
 
 async fn staff_results(State(s): State<Arc<Surveys>>, Path(id): Path<String>) -> Response {
-    let survey = match s.load(&id).await {
-        Ok(Some((survey, _))) => survey,
-        Ok(None) => return unknown(),
+    let Loaded { survey, .. } = match s.found(&id).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
     match answers_of(&s, &id).await {
@@ -648,9 +637,8 @@ struct ExportQuery {
 }
 
 async fn export(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<ExportQuery>) -> Response {
-    let survey = match s.load(&id).await {
-        Ok(Some((survey, _))) => survey,
-        Ok(None) => return unknown(),
+    let Loaded { survey, .. } = match s.found(&id).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let answers = match answers_of(&s, &id).await {
@@ -694,10 +682,8 @@ struct QrQuery {
 
 /// A QR code of the survey's page, for posters and letters.
 async fn qr(State(s): State<Arc<Surveys>>, Path(id): Path<String>, Query(q): Query<QrQuery>) -> Response {
-    match s.load(&id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return unknown(),
-        Err(r) => return r,
+    if let Err(r) = s.found(&id).await {
+        return r;
     }
     let base = match url::Url::parse(&q.base) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
