@@ -59,8 +59,7 @@ pub struct NewSuggestion {
 }
 
 fn unavailable(e: sqlx::Error) -> Response {
-    tracing::warn!(error = %e, "feedback: the store failed");
-    error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
+    lotse_plugin::store_unavailable("feedback", e)
 }
 
 pub(crate) async fn submit(

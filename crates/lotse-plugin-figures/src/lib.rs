@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use lotse_core::ConversationId;
 use lotse_handoff::Store;
 use lotse_handoff::log::{Event, Logged};
-use lotse_plugin::{Manifest, Plugin, error, name_of};
+use lotse_plugin::{Manifest, Plugin, error, escape_html as escape, name_of};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -466,10 +466,6 @@ pub fn report_lines(now: &BTreeMap<String, i64>, before: &BTreeMap<String, i64>)
         count("Verbesserungsvorschläge", &|t| n(t, "feedback.suggestion")),
         count("Nutzerbefragungen: Antworten", &|t| n(t, "feedback.survey_response")),
     ]
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn german(v: Option<f64>, percent: bool) -> String {

@@ -351,5 +351,17 @@ pub fn error(status: axum::http::StatusCode, code: &str, message: &str) -> axum:
     (status, axum::Json(body)).into_response()
 }
 
+/// The store failed: logged with the plug-in's name (never the request's content), and a 503
+/// `store_unavailable` for the client.
+pub fn store_unavailable(plugin: &str, e: impl std::fmt::Display) -> axum::response::Response {
+    tracing::warn!(plugin, error = %e, "a plug-in's store failed");
+    error(axum::http::StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
+}
+
+/// Text for a plug-in's HTML page: `&`, `<`, `>` and `"` escaped.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 /// Free text from a citizen as a plug-in may keep it (see [`lotse_dialog::understand::redact`]).
 pub use lotse_dialog::understand::redact;

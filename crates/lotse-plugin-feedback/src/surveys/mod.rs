@@ -23,7 +23,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lotse_handoff::Store;
-use lotse_plugin::error;
+use lotse_plugin::{error, escape_html as escape};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use sqlx::Row;
@@ -66,8 +66,7 @@ pub(crate) struct Surveys {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::warn!(error = %e, "surveys: the store failed");
-    error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.")
+    lotse_plugin::store_unavailable("feedback", e)
 }
 
 fn unknown() -> Response {
@@ -434,10 +433,6 @@ async fn public_results_page(
         escape(&r.title),
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The page a link or QR code opens: the survey's form, by itself.
