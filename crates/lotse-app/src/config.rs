@@ -343,7 +343,11 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Config> {
-        let dir = std::env::temp_dir().join(format!("lotse-config-{}-{}", std::process::id(), text.len()));
+        // Tests run in parallel: each load gets its own folder (two texts of one length once
+        // shared one, and one test removed the other's file).
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("lotse-config-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let file = dir.join("lotse.toml");
         std::fs::write(&file, text)?;
