@@ -30,6 +30,7 @@ impl Calls for LotseCalls {
         // A team's transfer target, from the staff schedule as it is now (the console edits it).
         let target = |team: &str| self.staff.as_ref()?.transfer_target(team);
         let phone = lotse_app::voice::Phone { caller, target: &target, transfer: &*transfer };
+        self.stack.ready_another();
         match lotse_app::voice::live(
             &self.engine,
             &self.stack,

@@ -354,6 +354,10 @@ fn a_caller_asks_over_sip_and_hears_the_answer() {
     let wav = tmp("de.wav");
     let (onset, end) = probe::question("Was kostet ein Reisepass?", "de-DE", 1.0, &tmp(""), &wav).unwrap();
     let heard = call(at, "de", &wav, 12.0);
+    // The caller hears the greeting at once: the call's recogniser was made before it rang.
+    let first = heard.sound_after(0.0).expect("the greeting is heard");
+    eprintln!("the call's start → the greeting's first audio: {:.0} ms", first * 1000.0);
+    assert!(first < 0.3, "{first:.2} s of silence before the greeting");
     assert!(heard.rms(0.1, onset) > 0.01, "the greeting is heard before the caller speaks");
     // Speech start is found after 96 ms of speech; 0.5 s leaves room for a loaded machine.
     assert!(heard.rms(onset + 0.5, end) < 0.003, "the greeting stopped when the caller spoke");

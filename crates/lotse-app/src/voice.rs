@@ -34,6 +34,8 @@ pub struct Stack {
     pub detect: bool,
     /// Recognisers and detectors of ended calls, for the next (their buffers are warm).
     spare: std::sync::Mutex<Vec<(SttSession, Vad)>>,
+    /// Whether a spare is being made ([`Stack::ready_another`]).
+    making: std::sync::atomic::AtomicBool,
     /// The city's name and how an English recogniser writes it.
     city: lotse_call::CityName,
     /// The knowledge's words, to correct what whisper heard.
@@ -44,7 +46,7 @@ impl Stack {
     /// Loads VAD (checked), whisper and the voices; every missing or broken file is a clear
     /// error here.
     pub fn load(models: &Path, engine: &Engine, city: &crate::config::CityConfig) -> Result<Stack> {
-        Vad::load(models).context("voice activity detection")?;
+        let vad = Vad::load(models).context("voice activity detection")?;
         // whisper decodes its prompt before every utterance, so it is kept short: the city's
         // words (`[city] recognition_words`) and the names of the first services of the
         // knowledge (its order: the most asked first), about 40 tokens. A prompt of all service
@@ -69,7 +71,19 @@ impl Stack {
         let city = lotse_call::CityName { name: city.name.clone(), heard_as: city.heard_as() };
         // The knowledge's words, against which what whisper heard is corrected.
         let vocabulary = std::sync::Arc::new(lotse_call::Vocabulary::of(engine.knowledge()));
-        Ok(Stack { models: models.to_path_buf(), stt, tts, detect: true, spare: Default::default(), city, vocabulary })
+        // The first call's recogniser is made now, not while its caller waits for the greeting
+        // (a new session on a cold machine took about a second of silence at the call's start).
+        let spare = std::sync::Mutex::new(vec![(stt.session().context("speech recognition")?, vad)]);
+        Ok(Stack {
+            models: models.to_path_buf(),
+            stt,
+            tts,
+            detect: true,
+            spare,
+            making: Default::default(),
+            city,
+            vocabulary,
+        })
     }
 }
 
@@ -81,6 +95,25 @@ impl Stack {
             Some(pair) => pair,
             None => (self.stt.session()?, Vad::load(&self.models)?),
         })
+    }
+
+    /// Makes a recogniser and detector for a further call in the background when the call about
+    /// to start takes the last one spare: a second caller at the same time hears the greeting at
+    /// once too.
+    pub fn ready_another(self: &std::sync::Arc<Self>) {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if spare > 1 || self.making.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let stack = self.clone();
+        std::thread::spawn(move || {
+            match (stack.stt.session(), Vad::load(&stack.models)) {
+                (Ok(stt), Ok(vad)) => stack.give_back(stt, vad),
+                // The call that needs one makes its own (and names the error).
+                _ => tracing::warn!("a spare recogniser could not be made"),
+            }
+            stack.making.store(false, std::sync::atomic::Ordering::SeqCst);
+        });
     }
 
     /// An ended call's recogniser and detector, for the next call.
