@@ -77,6 +77,13 @@ impl App {
                  scripts/system-packages installs them"
             ),
         }
+        match glossary() {
+            Ok(glossary) => index = index.with_glossary(glossary),
+            Err(e) => tracing::warn!(
+                "no German-English dictionary ({e:#}): English words the synonyms lack stay unknown; \
+                 scripts/system-packages installs it"
+            ),
+        }
         let dir = lotse_embed::Embedder::default_dir(&self.models);
         if !self.embeddings || !lotse_embed::Embedder::available(&dir) {
             return Ok(index);
@@ -221,6 +228,23 @@ pub fn load(dir: &Path) -> Result<KnowledgeBase> {
     lotse_knowledge::load_dir(dir).with_context(|| format!("loading knowledge from {}", dir.display()))
 }
 
+/// Where Debian's package `trans-de-en` puts the Ding German–English dictionary.
+pub const GLOSSARY_FILE: &str = "/usr/share/trans/de-en";
+
+/// The German–English dictionary the search reads English questions with (LOTSE_GLOSSARY names
+/// another file in its format), parsed once per process (about 25 MB of text).
+pub fn glossary() -> Result<&'static lotse_search::Glossary> {
+    static GLOSSARY: std::sync::OnceLock<Result<lotse_search::Glossary, String>> = std::sync::OnceLock::new();
+    let parsed = GLOSSARY.get_or_init(|| {
+        let path = std::env::var_os("LOTSE_GLOSSARY")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| PathBuf::from(GLOSSARY_FILE), PathBuf::from);
+        let text = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Ok(lotse_search::Glossary::parse_ding(&String::from_utf8_lossy(&text)))
+    });
+    parsed.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// Where Debian's Hunspell packages (`hunspell-de-de`, `hunspell-en-us`) put their
 /// dictionaries.
 pub const HUNSPELL_DIR: &str = "/usr/share/hunspell";
@@ -265,5 +289,18 @@ mod tests {
         };
         assert!(lexicon.knows("Tasche") && lexicon.knows("night"));
         assert!(!lexicon.knows("Personalasuweis"));
+    }
+
+    #[test]
+    fn the_systems_glossary_reads_english_words_as_the_records_german() {
+        let Ok(glossary) = glossary() else {
+            assert!(std::env::var_os("CI").is_none(), "scripts/system-packages installs trans-de-en");
+            return;
+        };
+        assert!(glossary.len() > 50_000, "{} English words", glossary.len());
+        assert!(glossary.translations("passport").iter().any(|g| g == "Reisepass"));
+        let kb = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../knowledge")).unwrap();
+        let index = lotse_search::SearchIndex::build(&kb).unwrap().with_glossary(glossary);
+        assert!(index.translated_words() > 1_000, "{} words read", index.translated_words());
     }
 }
