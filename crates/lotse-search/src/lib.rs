@@ -692,29 +692,50 @@ impl SearchIndex {
     pub fn with_glossary(mut self, glossary: &Glossary) -> SearchIndex {
         let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English);
         let mut translations: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        // By an English stem, the readings of the words behind it; none where they differ
+        // ("residence" and "resident" are both "resid").
+        let mut by_stem: HashMap<String, Option<Vec<(String, String)>>> = HashMap::new();
+        // Each German word's index term, once (many English words share a German one).
+        let mut terms: HashMap<&str, Option<String>> = HashMap::new();
         for (english, german) in glossary.iter() {
             if english.len() < 3 {
                 continue;
             }
             let mut read: Vec<(String, String)> = Vec::new();
             for g in german {
-                let folded = fold(g);
-                let mut words = analysis::words(&folded);
-                let (Some(w), None) = (words.next(), words.next()) else { continue };
-                let stem = self.analyzer.token(w).stem;
-                if self.doc_freq.contains_key(&stem) && !read.iter().any(|(t, _)| *t == stem) {
-                    read.push((stem, g.clone()));
+                let term = terms.entry(g.as_str()).or_insert_with(|| {
+                    let folded = fold(g);
+                    let mut words = analysis::words(&folded);
+                    let (Some(w), None) = (words.next(), words.next()) else { return None };
+                    Some(self.analyzer.stem(w)).filter(|t| self.doc_freq.contains_key(t))
+                });
+                if let Some(t) = term.as_ref()
+                    && !read.iter().any(|(r, _)| r == t)
+                {
+                    read.push((t.clone(), g.clone()));
                 }
             }
             if read.is_empty() || read.len() > MAX_TRANSLATIONS {
                 continue;
             }
-            // The word as written wins over another word's stem.
             let stem = stemmer.stem(english).into_owned();
             if stem != *english {
-                translations.entry(stem).or_insert_with(|| read.clone());
+                by_stem
+                    .entry(stem)
+                    .and_modify(|r| {
+                        if r.as_ref().is_some_and(|r| *r != read) {
+                            *r = None;
+                        }
+                    })
+                    .or_insert_with(|| Some(read.clone()));
             }
             translations.insert(english.clone(), read);
+        }
+        // The word as written wins over another word's stem.
+        for (stem, read) in by_stem {
+            if let Some(read) = read {
+                translations.entry(stem).or_insert(read);
+            }
         }
         self.translations = translations;
         self
