@@ -98,22 +98,33 @@ impl Stack {
     }
 
     /// Makes a recogniser and detector for a further call in the background when the call about
-    /// to start takes the last one spare: a second caller at the same time hears the greeting at
-    /// once too.
+    /// to start takes the last one spare, so that the next caller usually finds one ready (one
+    /// arriving while it is being made, within about a second, makes its own as before).
     pub fn ready_another(self: &std::sync::Arc<Self>) {
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).len();
         if spare > 1 || self.making.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let stack = self.clone();
-        std::thread::spawn(move || {
+        /// Lowers the flag however the making ends (a panic in whisper's session included).
+        struct Made(std::sync::Arc<Stack>);
+        impl Drop for Made {
+            fn drop(&mut self) {
+                self.0.making.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let made = Made(self.clone());
+        let started = std::thread::Builder::new().name("spare-recogniser".into()).spawn(move || {
+            let stack = &made.0;
             match (stack.stt.session(), Vad::load(&stack.models)) {
                 (Ok(stt), Ok(vad)) => stack.give_back(stt, vad),
                 // The call that needs one makes its own (and names the error).
                 _ => tracing::warn!("a spare recogniser could not be made"),
             }
-            stack.making.store(false, std::sync::atomic::Ordering::SeqCst);
         });
+        if let Err(e) = started {
+            // The closure, and with it the flag's guard, is dropped: the next call tries again.
+            tracing::warn!(error = %e, "no thread for a spare recogniser");
+        }
     }
 
     /// An ended call's recogniser and detector, for the next call.
