@@ -77,13 +77,10 @@ impl App {
                  scripts/system-packages installs them"
             ),
         }
-        match glossary() {
-            Ok(glossary) => index = index.with_glossary(glossary),
-            Err(e) => tracing::warn!(
-                "no German-English dictionary ({e:#}): English words the synonyms lack stay unknown; \
-                 scripts/system-packages installs it"
-            ),
-        }
+        // The German-English glossary (`glossary()`, `SearchIndex::with_glossary`) is not read
+        // yet: on its own, without the readings in the embedded question (which made vague
+        // English questions confident), it measured slightly below the search without it
+        // (docs/ranking.md).
         let dir = lotse_embed::Embedder::default_dir(&self.models);
         if !self.embeddings || !lotse_embed::Embedder::available(&dir) {
             return Ok(index);
