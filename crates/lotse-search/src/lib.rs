@@ -132,8 +132,6 @@ struct Phrase {
     words: Vec<String>,
     stems: Vec<String>,
     targets: Vec<String>,
-    /// The knowledge's words it stands for, as written there ("Personalausweis").
-    said: String,
     /// Read only in questions that read as English (`[english]`).
     english: bool,
 }
@@ -344,8 +342,6 @@ struct Concept {
     unknown_weight: f32,
     /// Written as a noun (capitalised inside a properly cased German question).
     noun: bool,
-    /// For a colloquial or English phrase: the knowledge's words it stands for.
-    said: Option<String>,
 }
 
 /// What the writing of a word tells about it. German capitalises nouns, and nouns name the
@@ -480,12 +476,6 @@ pub struct SearchIndex {
     /// dictionary gives for them, and those words as written ([`SearchIndex::with_glossary`]).
     translations: HashMap<String, Vec<(String, String)>>,
 }
-
-/// Whether the embedded English question carries its German readings ([`SearchIndex::for_meaning`]).
-/// Off: it made a vague English question confident ("Something with the passport of my
-/// grandmother" was answered, not asked back; the voice test of that caught it), which its
-/// gain on munich-dev's English cases does not outweigh.
-const EMBED_READINGS: bool = false;
 
 /// The most index terms an English word is read as: a word with more meanings in the
 /// records says little about which service is meant.
@@ -662,7 +652,7 @@ impl SearchIndex {
                 let words: Vec<String> = analysis::words(&fold(phrase)).map(str::to_string).collect();
                 let stems = words.iter().map(|w| analyzer.stem(w)).collect();
                 let targets = terms.iter().flat_map(|t| analyzer.terms(t)).collect();
-                Phrase { words, stems, targets, said: terms.join(", "), english }
+                Phrase { words, stems, targets, english }
             })
             .collect::<Vec<Phrase>>();
         // Longer phrases first, so that "neue wohnung" wins over "wohnung".
@@ -909,24 +899,6 @@ impl SearchIndex {
         self.doc_freq.contains_key(&stem).then_some(stem)
     }
 
-    /// The text whose meaning the dense stage compares: the question without the home town,
-    /// and in an English question the German words of the records its English words stand for
-    /// (synonyms, the glossary) after it: "passport (Reisepass)". The multilingual embedding
-    /// places an English question near German records less surely than a German one. (Done
-    /// for German questions too, with their colloquial words' readings, it answered absent
-    /// topics: jena-dev's absent services declined fell from 100 / 88.9 to 94.1 / 83.3 %.)
-    fn for_meaning(&self, question: &str, concepts: &[Concept]) -> String {
-        let text = self.analyzer.without_home(question);
-        if !EMBED_READINGS || !analysis::looks_english(question) {
-            return text.into_owned();
-        }
-        let said: Vec<&str> = concepts.iter().filter_map(|c| c.said.as_deref()).collect();
-        if said.is_empty() {
-            return text.into_owned();
-        }
-        format!("{text} ({})", said.join("; "))
-    }
-
     /// The German readings of an English word, as written or by its English stem.
     fn translation(&self, word: &str) -> Option<&Vec<(String, String)>> {
         if self.translations.is_empty() || !word.is_ascii() {
@@ -965,17 +937,10 @@ impl SearchIndex {
             if self.doc_freq.contains_key(&stem) {
                 terms.push((stem.clone(), W_WORD));
             }
-            concepts.push(Concept {
-                word: joined,
-                terms,
-                idf: 0.0,
-                unknown_weight: 1.0,
-                noun: false,
-                said: Some(phrase.said.clone()),
-            });
+            concepts.push(Concept { word: joined, terms, idf: 0.0, unknown_weight: 1.0, noun: false });
         }
         let english = analysis::looks_english(query);
-        for Phrase { words: phrase_words, stems: phrase, targets, said, english: english_only } in &self.synonyms {
+        for Phrase { words: phrase_words, stems: phrase, targets, english: english_only } in &self.synonyms {
             if phrase.is_empty() || phrase.len() > all_words.len() || *english_only && !english {
                 continue;
             }
@@ -1008,7 +973,6 @@ impl SearchIndex {
                         idf: 0.0,
                         unknown_weight: 1.0,
                         noun: false,
-                        said: Some(said.clone()),
                     });
                 }
             }
@@ -1021,14 +985,7 @@ impl SearchIndex {
                 // Aspect words weigh little in ranking and nothing in the confidence.
                 let stem = self.analyzer.stem(w);
                 let terms = if self.doc_freq.contains_key(&stem) { vec![(stem, W_ASPECT)] } else { Vec::new() };
-                concepts.push(Concept {
-                    word: w.to_string(),
-                    terms,
-                    idf: 0.0,
-                    unknown_weight: 0.0,
-                    noun: false,
-                    said: None,
-                });
+                concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight: 0.0, noun: false });
                 continue;
             }
             let token = self.analyzer.token(w);
@@ -1082,13 +1039,11 @@ impl SearchIndex {
             {
                 terms.push((c, W_WORD));
             }
-            let mut said = None;
             if terms.is_empty()
                 && english
                 && let Some(read) = self.translation(w)
             {
                 terms.extend(read.iter().map(|(t, _)| (t.clone(), W_TRANSLATION)));
-                said = Some(read.iter().map(|(_, g)| g.as_str()).collect::<Vec<_>>().join(", "));
             }
             if terms.is_empty() {
                 // A real word ("Tasche", "night") is not a misspelling of a knowledge word it
@@ -1112,7 +1067,7 @@ impl SearchIndex {
             } else {
                 shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight()
             };
-            concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight, noun, said });
+            concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight, noun });
         }
         let max_idf = self.idf(0) * UNKNOWN_WEIGHT;
         for c in concepts.iter_mut().filter(|c| c.unknown_weight > 0.0) {
@@ -1268,7 +1223,7 @@ impl SearchIndex {
         // rank of each; the closest services join the candidates.
         let similarity = match self.dense.as_ref().filter(|_| dense) {
             Some(dense) => {
-                let q = dense.query(&self.for_meaning(query_text, &concepts))?;
+                let q = dense.query(&self.analyzer.without_home(query_text))?;
                 let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
                 let mut piece_sims = vec![f32::MIN; sims.len()];
                 for (i, _, v) in &dense.pieces {
@@ -1627,11 +1582,6 @@ mod tests {
         assert!(reads("Where do I get identifications?").contains(&"ausweis".to_string()), "by its English stem");
         assert!(!reads("Ich brauche eine identification").contains(&"ausweis".to_string()), "only in English");
         assert!(reads("Do I need papers?").is_empty(), "five readings say nothing");
-        let q = "Where do I get an identification?";
-        let embedded = if EMBED_READINGS { "Where do I get an identification? (Ausweis)" } else { q };
-        assert_eq!(index.for_meaning(q, &index.concepts(q)), embedded);
-        let q = "Wo bekomme ich einen Perso?";
-        assert_eq!(index.for_meaning(q, &index.concepts(q)), q, "a German question is embedded as asked");
     }
 
     #[test]
