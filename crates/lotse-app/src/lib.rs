@@ -10,6 +10,7 @@ pub mod config;
 pub mod models;
 pub mod voice;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -75,6 +76,15 @@ impl App {
             Err(e) => tracing::warn!(
                 "no Hunspell dictionaries ({e:#}): real words may be read as typos; \
                  scripts/system-packages installs them"
+            ),
+        }
+        // Everyday words' frequencies (wordfreq, fetched by scripts/fetch-models): a common
+        // word no record uses weighs less as a topic the knowledge lacks.
+        match commonness(&self.models) {
+            Ok(c) => index = index.with_commonness(c),
+            Err(e) => tracing::warn!(
+                "no word frequencies ({e:#}): everyday words weigh as much as rare ones; \
+                 scripts/fetch-models fetches them"
             ),
         }
         // The German-English glossary (`glossary()`, `SearchIndex::with_glossary`) is not read
@@ -225,6 +235,31 @@ pub fn load(dir: &Path) -> Result<KnowledgeBase> {
     lotse_knowledge::load_dir(dir).with_context(|| format!("loading knowledge from {}", dir.display()))
 }
 
+/// The folder under `models/` with wordfreq's lists (`large_de.msgpack.gz`,
+/// `large_en.msgpack.gz`), which `scripts/fetch-models` fills.
+pub const WORDFREQ_DIR: &str = "wordfreq";
+
+/// The word frequencies of German and English from `models/wordfreq`, read once per process
+/// (about 70,000 common words).
+pub fn commonness(models: &Path) -> Result<Arc<lotse_search::Commonness>> {
+    static LOADED: std::sync::OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<lotse_search::Commonness>>>> =
+        std::sync::OnceLock::new();
+    let dir = models.join(WORDFREQ_DIR);
+    let mut loaded = LOADED.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = loaded.get(&dir) {
+        return Ok(c.clone());
+    }
+    let mut c = lotse_search::Commonness::default();
+    for lang in ["de", "en"] {
+        let path = dir.join(format!("large_{lang}.msgpack.gz"));
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        c.add_wordfreq(lang, &bytes).with_context(|| format!("reading {}", path.display()))?;
+    }
+    let c = Arc::new(c);
+    loaded.insert(dir, c.clone());
+    Ok(c)
+}
+
 /// Where Debian's package `trans-de-en` puts the Ding German–English dictionary.
 pub const GLOSSARY_FILE: &str = "/usr/share/trans/de-en";
 
@@ -286,6 +321,24 @@ mod tests {
         };
         assert!(lexicon.knows("Tasche") && lexicon.knows("night"));
         assert!(!lexicon.knows("Personalasuweis"));
+    }
+
+    #[test]
+    fn the_fetched_word_frequencies_tell_everyday_words_from_rare_ones() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let Ok(c) = commonness(&models) else {
+            assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "scripts/fetch-models fetches wordfreq");
+            return;
+        };
+        assert!(c.len("de") > 30_000 && c.len("en") > 20_000, "{} / {} words", c.len("de"), c.len("en"));
+        // Folded as questions are: "Führerschein" is "fuehrerschein".
+        assert!(c.zipf("de", "fuehrerschein").is_some());
+        assert!(c.unknown_factor("de", "tasche") < 0.6, "an everyday noun");
+        assert_eq!(c.unknown_factor("de", "waffenschein"), 1.0, "a rare one");
+        assert!(c.unknown_factor("en", "bag") < 0.6 && c.unknown_factor("en", "tasche") == 1.0);
+        assert!(Arc::ptr_eq(&c, &commonness(&models).unwrap()), "read once");
+        let e = commonness(Path::new("/nonexistent")).err().expect("nothing there");
+        assert!(format!("{e:#}").contains("/nonexistent/wordfreq/large_de.msgpack.gz"), "{e:#}");
     }
 
     #[test]
