@@ -15,6 +15,7 @@
 //! async runtime.
 
 pub mod analysis;
+pub mod commonness;
 pub mod glossary;
 pub mod lexicon;
 pub mod rank;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use lotse_embed::Embedder;
 
 pub use analysis::{Analyzer, fold, split_sentences};
+pub use commonness::{Commonness, CommonnessError};
 pub use glossary::Glossary;
 pub use lexicon::{DictionaryText, Lexicon, LexiconError};
 use lotse_knowledge::KnowledgeBase;
@@ -134,6 +136,9 @@ struct Phrase {
     targets: Vec<String>,
     /// Read only in questions that read as English (`[english]`).
     english: bool,
+    /// The one knowledge word it stands for, as the synonym table writes it ("perso" →
+    /// "Personalausweis"); none where it stands for several.
+    said: Option<String>,
 }
 
 /// A question's closeness in meaning to every service, and the services' ranks by it.
@@ -191,7 +196,7 @@ pub struct Evidence {
     pub confidence: Vec<f32>,
     /// The share of the question's weight no service knows.
     pub unknown_share: f32,
-    /// The number of the question's nouns no service knows.
+    /// The question's nouns no service knows, an everyday one counted by its weight.
     pub unknown_nouns: f32,
     /// How the question was read: each word or phrase, its weight in the coverage and the
     /// index terms it stands for.
@@ -380,6 +385,29 @@ const PLACE_ARTICLES: &[&str] = &["der", "die", "den", "dem", "the"];
 
 /// Each word of `text` as written, with its byte offset, in the order of [`analysis::words`]
 /// over the folded text.
+/// `text` with the words at the given positions (as [`raw_words`] counts them) replaced.
+fn rewritten<'a>(text: &'a str, rewrites: &[(usize, String)]) -> std::borrow::Cow<'a, str> {
+    if rewrites.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let raw = raw_words(text);
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut at = 0;
+    let mut sorted: Vec<&(usize, String)> = rewrites.iter().collect();
+    sorted.sort_by_key(|(i, _)| *i);
+    for (i, with) in sorted {
+        let Some(&(start, word)) = raw.get(*i) else { continue };
+        if start < at {
+            continue;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(with);
+        at = start + word.len();
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
 fn raw_words(text: &str) -> Vec<(usize, &str)> {
     // Separators may be several bytes long ("–", "„").
     let mut raw: Vec<(usize, &str)> = Vec::new();
@@ -466,6 +494,11 @@ pub struct SearchIndex {
     synonyms: Vec<Phrase>,
     /// Every folded word of the records (names, synonyms, teasers, descriptions).
     record_words: HashSet<String>,
+    /// The folded words of the services' names, teasers and descriptions.
+    prose_words: HashSet<String>,
+    /// Every folded word of the records and synonyms as written there ("fuehrerschein" →
+    /// "Führerschein"), for the text the dense stage reads.
+    written: HashMap<String, String>,
     /// Share of a stem's occurrences in the records written with a capital (not at a sentence
     /// start): near 1 for nouns, near 0 for verbs and adjectives.
     noun_share: HashMap<String, f32>,
@@ -475,6 +508,9 @@ pub struct SearchIndex {
     /// English words (and their English stems) with the index terms of the German words a
     /// dictionary gives for them, and those words as written ([`SearchIndex::with_glossary`]).
     translations: HashMap<String, Vec<(String, String)>>,
+    /// How common words are in everyday language: an everyday word no record uses weighs less
+    /// as a topic the knowledge lacks than a rare one ([`SearchIndex::with_commonness`]).
+    commonness: Option<Arc<Commonness>>,
 }
 
 /// The most index terms an English word is read as: a word with more meanings in the
@@ -509,6 +545,14 @@ impl SearchIndex {
         // The words of the records themselves (not of the synonym table), folded.
         let record_words: HashSet<String> =
             texts.iter().flat_map(|t| analysis::words(&fold(t)).map(str::to_string).collect::<Vec<_>>()).collect();
+        // The words the records' own prose uses (names, teasers, descriptions; not the
+        // services' synonyms, which are the citizens' words).
+        let prose_words: HashSet<String> = kb
+            .services
+            .iter()
+            .flat_map(|s| [s.name.as_str(), s.teaser.as_str(), s.description.as_str()])
+            .flat_map(|t| analysis::words(&fold(t)).map(str::to_string).collect::<Vec<_>>())
+            .collect();
         for (word, terms, _) in kb.synonyms.all() {
             texts.push(word);
             texts.extend(terms.iter().map(String::as_str));
@@ -516,10 +560,18 @@ impl SearchIndex {
         // How each word is written in the records: German capitalises nouns, and nouns name
         // what a service is about; adjectives and verbs ("neu", "gehen") only qualify it.
         let mut casing: HashMap<String, (u32, u32)> = HashMap::new();
+        // Each folded word as written, from inside a sentence where it occurs there.
+        let mut written: HashMap<String, (String, bool)> = HashMap::new();
         for t in &texts {
             let mut sentence_start = true;
             for piece in t.split_inclusive(|c: char| !c.is_alphanumeric()) {
                 let word: String = piece.chars().take_while(|c| c.is_alphanumeric()).collect();
+                if !word.is_empty() {
+                    let e = written.entry(fold(&word)).or_insert_with(|| (word.clone(), !sentence_start));
+                    if !e.1 && !sentence_start {
+                        *e = (word.clone(), true);
+                    }
+                }
                 if !word.is_empty() && !sentence_start && word.chars().any(char::is_lowercase) {
                     let e = casing.entry(fold(&word)).or_default();
                     if word.chars().next().is_some_and(char::is_uppercase) {
@@ -544,6 +596,7 @@ impl SearchIndex {
             e.0 += up;
             e.1 += low;
         }
+        let written: HashMap<String, String> = written.into_iter().map(|(k, (w, _))| (k, w)).collect();
         let noun_share: HashMap<String, f32> =
             by_stem.into_iter().map(|(stem, (up, low))| (stem, up as f32 / (up + low).max(1) as f32)).collect();
 
@@ -652,7 +705,8 @@ impl SearchIndex {
                 let words: Vec<String> = analysis::words(&fold(phrase)).map(str::to_string).collect();
                 let stems = words.iter().map(|w| analyzer.stem(w)).collect();
                 let targets = terms.iter().flat_map(|t| analyzer.terms(t)).collect();
-                Phrase { words, stems, targets, english }
+                let said = (terms.len() == 1).then(|| terms[0].clone());
+                Phrase { words, stems, targets, english, said }
             })
             .collect::<Vec<Phrase>>();
         // Longer phrases first, so that "neue wohnung" wins over "wohnung".
@@ -674,10 +728,13 @@ impl SearchIndex {
             ids: kb.services.iter().map(|s| s.id.clone()).collect(),
             synonyms,
             record_words,
+            prose_words,
+            written,
             noun_share,
             dense: None,
             lexicon: None,
             translations: HashMap::new(),
+            commonness: None,
         })
     }
 
@@ -746,6 +803,14 @@ impl SearchIndex {
     /// corrected to a knowledge word it resembles ("Tasche" is not *Tausch*).
     pub fn with_lexicon(mut self, lexicon: Arc<Lexicon>) -> SearchIndex {
         self.lexicon = Some(lexicon);
+        self
+    }
+
+    /// Adds word frequencies of everyday language: a word no record uses weighs as a topic the
+    /// knowledge lacks by how rare it is ("Tasche" less than "Waffenschein"; see
+    /// [`Commonness`]).
+    pub fn with_commonness(mut self, commonness: Arc<Commonness>) -> SearchIndex {
+        self.commonness = Some(commonness);
         self
     }
 
@@ -894,9 +959,14 @@ impl SearchIndex {
     /// The closest knowledge word to a misspelt (folded, unstemmed) word, stemmed, if it is an
     /// index term.
     fn correct_word(&self, word: &str) -> Option<String> {
+        self.corrected(word).map(|(stem, _)| stem)
+    }
+
+    /// The records' word closest to a misspelt one, and its index term.
+    fn corrected(&self, word: &str) -> Option<(String, String)> {
         let w = closest(word, &self.words_by_len, |w| self.doc_freq.get(&self.analyzer.stem(w)).copied().unwrap_or(0))?;
         let stem = self.analyzer.stem(&w);
-        self.doc_freq.contains_key(&stem).then_some(stem)
+        self.doc_freq.contains_key(&stem).then_some((stem, w))
     }
 
     /// The German readings of an English word, as written or by its English stem.
@@ -911,6 +981,16 @@ impl SearchIndex {
     }
 
     fn concepts(&self, query: &str) -> Vec<Concept> {
+        self.read(query).0
+    }
+
+    /// The question's concepts, and the words of it to write as the records do for the dense
+    /// stage (word position, the records' word): a colloquial word that stands for one word of
+    /// the records ("Perso" → "Personalausweis") and a misspelt one ("Führerschien" →
+    /// "Führerschein"), in a German question. The embedding knows the records' words; it may
+    /// not know the citizen's.
+    fn read(&self, query: &str) -> (Vec<Concept>, Vec<(usize, String)>) {
+        let mut rewrites: Vec<(usize, String)> = Vec::new();
         let folded = fold(query);
         let all_words: Vec<&str> = analysis::words(&folded).collect();
         let all_stems: Vec<String> = all_words.iter().map(|w| self.analyzer.stem(w)).collect();
@@ -940,7 +1020,7 @@ impl SearchIndex {
             concepts.push(Concept { word: joined, terms, idf: 0.0, unknown_weight: 1.0, noun: false });
         }
         let english = analysis::looks_english(query);
-        for Phrase { words: phrase_words, stems: phrase, targets, english: english_only } in &self.synonyms {
+        for Phrase { words: phrase_words, stems: phrase, targets, english: english_only, said } in &self.synonyms {
             if phrase.is_empty() || phrase.len() > all_words.len() || *english_only && !english {
                 continue;
             }
@@ -960,6 +1040,14 @@ impl SearchIndex {
                                 || written.is_some_and(|p| self.record_words.contains(p)))
                 });
                 if matches {
+                    if let Some(said) = said
+                        && phrase.len() == 1
+                        && !english
+                        && !self.prose_words.contains(all_words[start])
+                        && raw.get(start).is_some_and(|(_, r)| fold(r) == all_words[start])
+                    {
+                        rewrites.push((start, said.clone()));
+                    }
                     let mut terms: Vec<(String, f32)> = targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
                     for (w, stem) in all_words[start..start + phrase.len()].iter().zip(&all_stems[start..]) {
                         if !self.analyzer.is_stop_word(w) && self.doc_freq.contains_key(stem) {
@@ -1054,8 +1142,16 @@ impl SearchIndex {
                     self.lexicon.as_ref().is_some_and(|l| raw.get(i).is_some_and(|(_, r)| fold(r) == *w && l.knows(r)));
                 let read_as = if real_word {
                     self.without_ending(&token.stem)
+                } else if let Some((stem, word)) = self.corrected(w) {
+                    if !english
+                        && raw.get(i).is_some_and(|(_, r)| fold(r) == *w)
+                        && let Some(written) = self.written.get(&word)
+                    {
+                        rewrites.push((i, written.clone()));
+                    }
+                    Some(stem)
                 } else {
-                    self.correct_word(w).or_else(|| self.correct(&token.stem))
+                    self.correct(&token.stem)
                 };
                 terms.extend(read_as.map(|c| (c, W_TYPO)));
             }
@@ -1065,7 +1161,11 @@ impl SearchIndex {
             } else if self.analyzer.is_function_word(w) {
                 0.0
             } else {
-                shapes.get(i).copied().unwrap_or(Shape::Unclear).unknown_weight()
+                let shape = shapes.get(i).copied().unwrap_or(Shape::Unclear);
+                // An everyday word ("Tasche", "Garten") tells the citizen's story more often
+                // than it names a topic the knowledge lacks ("Waffenschein").
+                let lang = if english { "en" } else { "de" };
+                shape.unknown_weight() * self.commonness.as_ref().map_or(1.0, |c| c.unknown_factor(lang, w))
             };
             concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight, noun });
         }
@@ -1090,7 +1190,7 @@ impl SearchIndex {
                 }
             }
         }
-        concepts
+        (concepts, rewrites)
     }
 
     /// German separable verbs: a particle at the end of a clause belongs to a verb before it
@@ -1170,8 +1270,8 @@ impl SearchIndex {
         dense: bool,
         keep_evidence: bool,
     ) -> Result<(SearchResult, Option<Evidence>), Error> {
-        let query_text = query;
-        let concepts = self.concepts(query);
+        let (concepts, rewrites) = self.read(query);
+        let query_text = rewritten(query, &rewrites);
         let unknown_words: Vec<String> =
             concepts.iter().filter(|c| c.terms.is_empty() && c.unknown_weight > 0.0).map(|c| c.word.clone()).collect();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -1202,8 +1302,10 @@ impl SearchIndex {
         let total_idf: f32 = concepts.iter().map(|c| c.idf).sum();
         let unknown_idf: f32 = concepts.iter().filter(|c| c.terms.is_empty()).map(|c| c.idf).sum();
         let unknown_share = if total_idf > 0.0 { unknown_idf / total_idf } else { 1.0 };
-        // Nouns no service knows ("Zahnarzt", "Waffenschein") say the topic is one we lack.
-        let unknown_nouns = concepts.iter().filter(|c| c.terms.is_empty() && c.noun).count() as f32;
+        // Nouns no service knows ("Zahnarzt", "Waffenschein") say the topic is one we lack;
+        // an everyday one ("Tasche") less so, a place name or function word not at all.
+        let unknown_nouns: f32 =
+            concepts.iter().filter(|c| c.terms.is_empty() && c.noun).map(|c| c.unknown_weight.min(1.0)).sum();
         let best_score = top.first().map_or(1.0, |(s, _)| s.max(f32::MIN_POSITIVE));
         // Candidates: the BM25 top (score, rank), plus (with embeddings) the closest in meaning.
         let mut candidates: Vec<(usize, f32, Option<usize>)> = Vec::with_capacity(top.len() + DENSE_DEPTH);
@@ -1223,7 +1325,7 @@ impl SearchIndex {
         // rank of each; the closest services join the candidates.
         let similarity = match self.dense.as_ref().filter(|_| dense) {
             Some(dense) => {
-                let q = dense.query(&self.analyzer.without_home(query_text))?;
+                let q = dense.query(&self.analyzer.without_home(&query_text))?;
                 let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
                 let mut piece_sims = vec![f32::MIN; sims.len()];
                 for (i, _, v) in &dense.pieces {
@@ -1522,6 +1624,48 @@ mod tests {
         // A real word with an ending the stemmer keeps is still the knowledge's word.
         let moebel = index.analyzer.stem(&fold("Möbel"));
         assert!(terms(&index, "Wohin mit alten Möbeln?").contains(&moebel), "{:?}", terms(&index, "alten Möbeln"));
+    }
+
+    #[test]
+    fn the_dense_stage_reads_the_records_words_for_colloquial_and_misspelt_ones() {
+        let index = index();
+        let meaning = |q: &str| {
+            let (_, rewrites) = index.read(q);
+            rewritten(q, &rewrites).into_owned()
+        };
+        // A colloquial word that stands for one word of the records, as the table writes it.
+        assert_eq!(meaning("Mein Perso ist abgelaufen, was nun?"), "Mein Personalausweis ist abgelaufen, was nun?");
+        // A misspelt word as the records write it, umlauts and capital included.
+        assert_eq!(meaning("Wo gibt es Möbl zu holen?"), "Wo gibt es Möbel zu holen?");
+        assert_eq!(meaning("Wann zahle ich Hundesteur?"), "Wann zahle ich Hundesteuer?");
+        // Words the records use stay as they are, and so does an English question.
+        assert_eq!(meaning("Personalausweis beantragen"), "Personalausweis beantragen");
+        assert_eq!(meaning("I need a new perso"), "I need a new perso");
+        // Positions are counted as the question's words, across dashes and quotes.
+        assert_eq!(meaning("„Perso“ – verloren"), "„Personalausweis“ – verloren");
+        assert_eq!(rewritten("a b", &[(1, "c".into()), (0, "d".into()), (9, "x".into())]), "d c");
+    }
+
+    #[test]
+    fn an_everyday_word_no_record_uses_weighs_less_than_a_rare_one() {
+        let weight = |index: &SearchIndex, q: &str, word: &str| {
+            index.concepts(q).into_iter().find(|c| c.word == word).map(|c| c.idf).unwrap_or_default()
+        };
+        let q = "Mir wurde die Tasche mit dem Personalausweis geklaut";
+        let plain = index();
+        let mut common = Commonness::default();
+        common.add_words("de", [("tasche", 4.5), ("personalausweis", 3.9)]);
+        let with = index().with_commonness(Arc::new(common));
+        let (before, after) = (weight(&plain, q, "tasche"), weight(&with, q, "tasche"));
+        assert!(before > 0.0 && after < 0.6 * before, "{before} → {after}");
+        // A rare unknown word keeps its weight; a known word is weighed by the records.
+        let q2 = "Wo bekomme ich einen Waffenschein?";
+        assert_eq!(weight(&plain, q2, "waffenschein"), weight(&with, q2, "waffenschein"));
+        assert_eq!(weight(&plain, q, "personalausweis"), weight(&with, q, "personalausweis"));
+        // The unknown share falls with it: the question is more about what the records know.
+        let (_, ev) = plain.explain(q, 3, false).unwrap();
+        let (_, ev2) = with.explain(q, 3, false).unwrap();
+        assert!(ev2.unknown_share < ev.unknown_share, "{} → {}", ev.unknown_share, ev2.unknown_share);
     }
 
     #[test]

@@ -459,7 +459,7 @@ fn with_model(text: &'static str, busy: bool, mode: LlmMode) -> Engine {
     let index = Arc::new(SearchIndex::build(&kb).expect("index builds"));
     // These tests are about the model's path, not about when to answer: a lower threshold
     // lets the lexical-only test index answer the specific questions they ask.
-    let config = EngineConfig { answer_threshold: 0.3, ..EngineConfig::default() };
+    let config = EngineConfig { answer_threshold: 0.2, ..EngineConfig::default() };
     Engine::new(kb, index, config).with_generator(Arc::new(Scripted { text, busy }), mode)
 }
 
