@@ -369,7 +369,34 @@ const HANDOFF_COLUMNS: &str = "id, conversation_id, team, state, reason, lang, c
 pub struct Store {
     pub(crate) pool: AnyPool,
     sqlite: bool,
+    /// The PostgreSQL address, for a [`Listener`]'s own connection (none with SQLite).
+    listen_url: Option<Address>,
 }
+
+/// A database address, which may hold a password: not printed.
+#[derive(Clone)]
+struct Address(String);
+
+impl std::fmt::Debug for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Address(…)")
+    }
+}
+
+/// Notifications from the other nodes that share this PostgreSQL database (`LISTEN`), on a
+/// connection of its own, which reconnects by itself after the database was away
+/// (notifications sent meanwhile are not received).
+pub struct Listener(sqlx::postgres::PgListener);
+
+impl Listener {
+    /// The next notification's payload.
+    pub async fn recv(&mut self) -> Result<String> {
+        Ok(self.0.recv().await?.payload().to_string())
+    }
+}
+
+/// The longest payload PostgreSQL's `NOTIFY` carries, in bytes (its limit is 8000).
+pub const MAX_NOTIFY_BYTES: usize = 7900;
 
 impl Store {
     /// Opens (and creates) the database at `url` and brings its schema up to date.
@@ -412,7 +439,31 @@ impl Store {
             .connect(&url)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool, sqlite })
+        Ok(Store { pool, sqlite, listen_url: (!sqlite).then_some(Address(url)) })
+    }
+
+    /// Whether several nodes may share this store (PostgreSQL); SQLite serves one process.
+    pub fn is_shared(&self) -> bool {
+        !self.sqlite
+    }
+
+    /// Tells the other nodes' [`Listener`]s on `channel` (after the statement committed; in
+    /// the order sent). Nothing with SQLite. At most [`MAX_NOTIFY_BYTES`].
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        if self.sqlite {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Listens on `channel` for what the other nodes [`notify`](Store::notify); `None` with
+    /// SQLite.
+    pub async fn listen(&self, channel: &str) -> Result<Option<Listener>> {
+        let Some(url) = &self.listen_url else { return Ok(None) };
+        let mut l = sqlx::postgres::PgListener::connect(&url.0).await?;
+        l.listen(channel).await?;
+        Ok(Some(Listener(l)))
     }
 
     pub fn is_sqlite(&self) -> bool {

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use lotse_core::{HandoffInfo, Reply};
 use lotse_handoff::{Author, HandoffId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// What a conversation's stream carries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConversationEvent {
     /// The citizen's message, as received (cleaned).
@@ -121,7 +121,7 @@ impl EventLog {
 }
 
 /// What staff consoles are told, live.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StaffEvent {
     /// The queue changed (arrival, claim, release, close): fetch it again.

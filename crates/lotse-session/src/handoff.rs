@@ -435,6 +435,18 @@ impl Sessions {
         }
     }
 
+    /// [`tell`](Sessions::tell), on every node (a staff action: the citizen's stream may be on
+    /// another).
+    pub(crate) async fn tell_everywhere(&self, h: &Handoff) {
+        let Some(desk) = &self.desk else { return };
+        if let Ok(info) = desk.info(h).await {
+            self.to_citizen(
+                &h.conversation_id,
+                ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info },
+            );
+        }
+    }
+
     /// Tells every waiting citizen their place and estimate again (after the queue moved).
     pub(crate) async fn tell_positions(&self) {
         let Some(desk) = &self.desk else { return };

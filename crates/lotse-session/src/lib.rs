@@ -18,6 +18,7 @@ pub mod bridge;
 mod error;
 mod events;
 mod handoff;
+mod relay;
 mod staff;
 
 use std::collections::HashMap;
@@ -180,6 +181,8 @@ pub struct Sessions {
     activity: std::sync::OnceLock<Activity>,
     /// A plug-in reads votes given by key ([`Sessions::hear_votes`]).
     votes: std::sync::atomic::AtomicBool,
+    /// With a store other nodes share (PostgreSQL): the live events they must see too.
+    relay: Option<relay::Relay>,
 }
 
 /// How long a reply waits for its event to be written ([`Sessions::note_before_reply`]).
@@ -214,6 +217,7 @@ impl Sessions {
     /// With a staff desk, handoffs are queued, relayed and shown to staff; without one the
     /// engine's handoff reply (the general contact) stands.
     pub fn new(engine: Arc<Engine>, desk: Option<Desk>, limits: Limits) -> Arc<Sessions> {
+        let relay = desk.as_ref().filter(|d| d.store.is_shared()).map(|_| relay::Relay::new());
         Arc::new(Sessions {
             engine,
             desk,
@@ -225,6 +229,7 @@ impl Sessions {
             votes: std::sync::atomic::AtomicBool::new(false),
             limits,
             activity: std::sync::OnceLock::new(),
+            relay,
         })
     }
 
@@ -534,12 +539,30 @@ impl Sessions {
 
     /// Tells staff consoles.
     pub fn tell_staff(&self, event: StaffEvent) {
+        self.relay_staff(&event);
         let _ = self.staff_events.send(event);
+    }
+
+    /// Whether live events go to the other nodes that share the store (PostgreSQL), and
+    /// whether this node listens to theirs yet (shortly after the start).
+    pub fn relays(&self) -> (bool, bool) {
+        let listening = self.relay.as_ref().is_some_and(|r| r.listening.load(Ordering::SeqCst));
+        (self.relay.is_some(), listening)
     }
 
     /// Starts the background work on `tracker`: idle expiry once a minute and, with a desk, the
     /// handoff sweeper. Both stop when `token` is cancelled.
     pub fn spawn_background(self: &Arc<Self>, tracker: &TaskTracker, token: CancellationToken) {
+        if self.relay.is_some() {
+            let sessions = self.clone();
+            let stop = token.clone();
+            tracker.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = sessions.run_relay() => {}
+                }
+            });
+        }
         if self.desk.is_some() {
             let sessions = self.clone();
             let stop = token.clone();

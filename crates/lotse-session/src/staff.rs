@@ -68,7 +68,7 @@ impl Sessions {
             &h.conversation_id,
             lotse_handoff::log::Event::Handoff { channel: h.channel, state: "claimed".into() },
         );
-        self.tell(&h).await;
+        self.tell_everywhere(&h).await;
         self.tell_staff(StaffEvent::Queue);
         self.tell_positions().await;
         Ok(h)
@@ -90,10 +90,13 @@ impl Sessions {
         desk.store.activate(&h.id, &account.name, now).await?;
         // Into the conversation's log even when this process no longer held it (a restart):
         // the citizen's stream, or their next connection, gets it.
-        if let Ok((_, tx)) = self.entry(&h.conversation_id).await {
-            tx.send(ConversationEvent::Typing { typing: false });
-            tx.send(ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string() });
-        }
+        // (And on the other nodes: the citizen's stream may be there.)
+        let _ = self.entry(&h.conversation_id).await;
+        self.to_citizen(&h.conversation_id, ConversationEvent::Typing { typing: false });
+        self.to_citizen(
+            &h.conversation_id,
+            ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string() },
+        );
         self.tell_staff(StaffEvent::Message {
             handoff_id: h.id.clone(),
             author: Author::Staff,
@@ -113,9 +116,7 @@ impl Sessions {
         let desk = self.staff_desk()?;
         let h = desk.store.handoff(handoff_id).await?;
         ensure_mine(&h, account)?;
-        if let Some(tx) = self.sender(&h.conversation_id) {
-            tx.send(ConversationEvent::Typing { typing });
-        }
+        self.to_citizen(&h.conversation_id, ConversationEvent::Typing { typing });
         Ok(())
     }
 
@@ -155,10 +156,11 @@ impl Sessions {
         };
         let _ = desk.store.append(&h.conversation_id, Author::System, None, &line, &[], now).await;
         tracing::info!(handoff = %h.id, outcome = outcome.as_str(), "closed");
-        if let Some(tx) = self.sender(&h.conversation_id) {
-            let info = HandoffInfo { state: HandoffState::Closed, ..Default::default() };
-            tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
-        }
+        let info = HandoffInfo { state: HandoffState::Closed, ..Default::default() };
+        self.to_citizen(
+            &h.conversation_id,
+            ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info },
+        );
         self.tell_staff(StaffEvent::Closed { handoff_id: h.id.clone() });
         self.tell_staff(StaffEvent::Queue);
         self.tell_positions().await;

@@ -219,7 +219,7 @@ fn slow_sessions_with(limits: Limits) -> (Arc<Sessions>, mpsc::Receiver<()>, mps
     let (started_tx, started) = mpsc::channel();
     let (saw_tx, saw) = mpsc::channel();
     // A lower threshold lets the lexical-only test index answer the question.
-    let config = lotse_dialog::EngineConfig { answer_threshold: 0.3, ..Default::default() };
+    let config = lotse_dialog::EngineConfig { answer_threshold: 0.2, ..Default::default() };
     let generator = Arc::new(Slow { started: started_tx, saw_cancel: saw_tx });
     let engine = engine(config).with_generator(generator, lotse_dialog::LlmMode::Assist);
     (Sessions::new(Arc::new(engine), None, limits), started, saw)

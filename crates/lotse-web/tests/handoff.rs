@@ -2015,3 +2015,76 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
     assert_eq!(s.get("/staff/p/figures/admin/report?month=letzten", Some(&chef)).0, 400);
     assert_eq!(s.get("/staff/p/figures/admin/report", Some(&anna)).0, 403);
 }
+
+#[test]
+fn two_nodes_on_one_postgresql_carry_the_live_conversation_between_them() {
+    let Ok(url) = std::env::var("LOTSE_TEST_POSTGRES") else {
+        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "LOTSE_TEST_POSTGRES missing");
+        eprintln!("skipped: no throw-away PostgreSQL server (scripts/test starts one)");
+        return;
+    };
+    let on_postgres = || {
+        let mut config = config(open_schedule());
+        config.database = url.clone();
+        server_with(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() })
+    };
+    // Two nodes behind one address: the citizen's requests reach A, the member of staff's B.
+    let (a, b) = (on_postgres(), on_postgres());
+    let started = Instant::now();
+    while a.state.sessions.relays() != (true, true) || b.state.sessions.relays() != (true, true) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the nodes do not listen to each other");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The database is shared with other tests: this test's account and conversation are its own.
+    let name = format!("knoten{}", std::process::id());
+    b.add_staff(&name, Role::Staff);
+    let id = a.conversation();
+    let mark = format!("Vorgang {}: Was kostet ein Personalausweis?", uuid_like());
+    a.say(&id, &mark);
+    let citizen = a.events(&format!("/api/v1/conversations/{id}/events"), None);
+    let staff = b.login(&name);
+    let console = b.events("/staff/api/events", Some(&staff));
+    wait_for(&console, "hello", |e, _| e == "hello");
+
+    // A's citizen asks for a person: B's console hears of it.
+    let r = a.say(&id, "Ich möchte mit einem Menschen sprechen");
+    assert_eq!(r["reply"]["handoff"]["state"], "queued", "{r}");
+    wait_for(&console, "queue (from node A)", |e, v| e == "staff" && v["type"] == "queue");
+    let (_, q) = b.get("/staff/api/queue", Some(&staff));
+    let hid = q["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["state"] == "waiting")
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .find(|h| b.get(&format!("/staff/api/handoffs/{h}"), Some(&staff)).1.to_string().contains(&mark))
+        .expect("the test's handoff is queued");
+
+    // B's staff take it, type and write: A's citizen sees each.
+    assert_eq!(b.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&staff)).0, 200);
+    let joined = wait_for(&citizen, "handoff connected (from node B)", |e, v| {
+        e == "handoff" && v["handoff"]["state"] == "connected"
+    });
+    assert_eq!(joined["handoff"]["staff"], format!("{name} (Team)"));
+    assert_eq!(b.post(&format!("/staff/api/handoffs/{hid}/typing"), json!({"typing": true}), Some(&staff)).0, 204);
+    wait_for(&citizen, "typing (from node B)", |e, v| e == "typing" && v["typing"] == true);
+    let text = "Guten Tag, hier ist das Bürgerservice-Team – wie kann ich helfen? 👋";
+    assert_eq!(b.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({ "text": text }), Some(&staff)).0, 200);
+    let m = wait_for(&citizen, "staff message (from node B)", |e, _| e == "staff");
+    assert_eq!(m["text"], text);
+
+    // A's citizen answers: it goes to B's console, and A's assistant stays silent.
+    let r = a.say(&id, "Ich brauche einen neuen Ausweis.");
+    assert_eq!(r, json!({"reply": null, "relayed": true}));
+    let relayed = wait_for(&console, "citizen message (from node A)", |e, v| {
+        e == "staff" && v["type"] == "message" && v["author"] == "citizen"
+    });
+    assert_eq!(relayed["text"], "Ich brauche einen neuen Ausweis.");
+
+    // B hands back: A's citizen is told, once, and A's assistant answers again.
+    assert_eq!(b.post(&format!("/staff/api/handoffs/{hid}/handback"), json!({}), Some(&staff)).0, 200);
+    wait_for(&citizen, "handoff closed (from node B)", |e, v| e == "handoff" && v["handoff"]["state"] == "closed");
+    let again = drain(&citizen, Duration::from_millis(500));
+    assert!(!again.iter().any(|(e, v)| e == "handoff" && v["handoff"]["state"] == "closed"), "told twice: {again:?}");
+    assert_eq!(a.say(&id, "Was kostet ein Personalausweis?")["reply"]["kind"], "answer");
+}
