@@ -18,8 +18,6 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use serde::Deserialize;
-
 use crate::analysis::fold;
 
 /// Words at least this common (Zipf scale: log10 of occurrences per billion words) are kept;
@@ -47,45 +45,36 @@ pub struct CommonnessError {
     message: String,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Entry {
-    Words(Vec<String>),
-    Header(HashMap<String, rmpv_like::Value>),
-}
-
-/// The header's values (a string and a number), read without caring which.
-mod rmpv_like {
-    use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    pub enum Value {
-        Text(#[allow(dead_code)] String),
-        Number(#[allow(dead_code)] i64),
-    }
-}
-
 impl Commonness {
-    /// Adds a wordfreq list (`large_de.msgpack.gz`) for `lang` ("de" or "en").
+    /// Adds a wordfreq list (`large_de.msgpack.gz`) for `lang` ("de" or "en"). Read one list
+    /// at a time, and only as far as the words are common enough to keep.
     pub fn add_wordfreq(&mut self, lang: &'static str, gzipped: &[u8]) -> Result<(), CommonnessError> {
         let err = |message: String| CommonnessError { lang: lang.to_string(), message };
-        let mut bytes = Vec::new();
-        flate2::read::GzDecoder::new(gzipped).read_to_end(&mut bytes).map_err(|e| err(e.to_string()))?;
-        let entries: Vec<Entry> = rmp_serde::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
-        let mut entries = entries.into_iter();
-        match entries.next() {
-            Some(Entry::Header(h)) if h.contains_key("format") => {}
-            _ => return Err(err("no cB header: not a wordfreq list".into())),
+        let mut rd = std::io::BufReader::new(flate2::read::GzDecoder::new(gzipped));
+        let lists = rmp::decode::read_array_len(&mut rd).map_err(|e| err(format!("not a wordfreq list: {e}")))?;
+        // The header: {"format": "cB", "version": 1}.
+        let fields = rmp::decode::read_map_len(&mut rd).map_err(|e| err(format!("no cB header: {e}")))?;
+        let mut header = HashMap::new();
+        for _ in 0..fields {
+            let key = read_string(&mut rd).map_err(&err)?;
+            let value = match rmp::decode::read_marker(&mut rd).map_err(|e| err(format!("{e:?}")))? {
+                rmp::Marker::FixPos(n) => n.to_string(),
+                m => read_string_after(&mut rd, m).map_err(&err)?,
+            };
+            header.insert(key, value);
+        }
+        if header.get("format").map(String::as_str) != Some("cB") {
+            return Err(err(format!("not a cB list: {header:?}")));
         }
         let words = self.zipf.entry(lang).or_default();
-        for (i, entry) in entries.enumerate() {
+        for i in 0..lists.saturating_sub(1) {
             let zipf = 9.0 - i as f32 / 100.0;
             if zipf < KEEP_FROM_ZIPF {
                 break;
             }
-            let Entry::Words(list) = entry else { return Err(err(format!("entry {i} is not a list of words"))) };
-            for w in list {
+            let n = rmp::decode::read_array_len(&mut rd).map_err(|e| err(format!("list {i}: {e}")))?;
+            for _ in 0..n {
+                let w = read_string(&mut rd).map_err(&err)?;
                 // Folded as the search folds a question; the more common spelling wins.
                 words.entry(fold(&w)).or_insert(zipf);
             }
@@ -118,6 +107,30 @@ impl Commonness {
         let t = ((z - RARE_ZIPF) / (COMMON_ZIPF - RARE_ZIPF)).clamp(0.0, 1.0);
         COMMON_FACTOR + (1.0 - t) * (1.0 - COMMON_FACTOR)
     }
+}
+
+/// A MessagePack string.
+fn read_string(rd: &mut impl Read) -> Result<String, String> {
+    let marker = rmp::decode::read_marker(rd).map_err(|e| format!("{e:?}"))?;
+    read_string_after(rd, marker)
+}
+
+/// A MessagePack string whose marker was read.
+fn read_string_after(rd: &mut impl Read, marker: rmp::Marker) -> Result<String, String> {
+    let len = match marker {
+        rmp::Marker::FixStr(n) => u32::from(n),
+        rmp::Marker::Str8 => u32::from(rmp::decode::RmpRead::read_data_u8(rd).map_err(|e| e.to_string())?),
+        rmp::Marker::Str16 => u32::from(rmp::decode::RmpRead::read_data_u16(rd).map_err(|e| e.to_string())?),
+        rmp::Marker::Str32 => rmp::decode::RmpRead::read_data_u32(rd).map_err(|e| e.to_string())?,
+        m => return Err(format!("a string was expected, not {m:?}")),
+    };
+    // A word is short; a length beyond this is a broken file, not a word.
+    if len > 1 << 16 {
+        return Err(format!("a string of {len} bytes"));
+    }
+    let mut buf = vec![0; len as usize];
+    rd.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    String::from_utf8(buf).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

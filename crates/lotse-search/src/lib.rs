@@ -386,6 +386,7 @@ const PLACE_ARTICLES: &[&str] = &["der", "die", "den", "dem", "the"];
 /// Each word of `text` as written, with its byte offset, in the order of [`analysis::words`]
 /// over the folded text.
 /// `text` with the words at the given positions (as [`raw_words`] counts them) replaced.
+/// (A position past the text's words is left out.)
 fn rewritten<'a>(text: &'a str, rewrites: &[(usize, String)]) -> std::borrow::Cow<'a, str> {
     if rewrites.is_empty() {
         return std::borrow::Cow::Borrowed(text);
@@ -408,6 +409,8 @@ fn rewritten<'a>(text: &'a str, rewrites: &[(usize, String)]) -> std::borrow::Co
     std::borrow::Cow::Owned(out)
 }
 
+/// The question's words as written, with their byte offsets: runs of alphanumeric characters,
+/// the same runs [`analysis::words`] finds in the folded text.
 fn raw_words(text: &str) -> Vec<(usize, &str)> {
     // Separators may be several bytes long ("–", "„").
     let mut raw: Vec<(usize, &str)> = Vec::new();
@@ -705,7 +708,9 @@ impl SearchIndex {
                 let words: Vec<String> = analysis::words(&fold(phrase)).map(str::to_string).collect();
                 let stems = words.iter().map(|w| analyzer.stem(w)).collect();
                 let targets = terms.iter().flat_map(|t| analyzer.terms(t)).collect();
-                let said = (terms.len() == 1).then(|| terms[0].clone());
+                // As the records write it where they use it ("personalausweis" in the table is
+                // "Personalausweis").
+                let said = (terms.len() == 1).then(|| written.get(&fold(&terms[0])).unwrap_or(&terms[0]).clone());
                 Phrase { words, stems, targets, english, said }
             })
             .collect::<Vec<Phrase>>();
@@ -986,8 +991,8 @@ impl SearchIndex {
 
     /// The question's concepts, and the words of it to write as the records do for the dense
     /// stage (word position, the records' word): a colloquial word that stands for one word of
-    /// the records ("Perso" → "Personalausweis") and a misspelt one ("Führerschien" →
-    /// "Führerschein"), in a German question. The embedding knows the records' words; it may
+    /// the records ("Perso" → "Personalausweis") and, with the dictionaries, a misspelt one
+    /// ("Führerschien" → "Führerschein"), in a question that does not read as English. The embedding knows the records' words; it may
     /// not know the citizen's.
     fn read(&self, query: &str) -> (Vec<Concept>, Vec<(usize, String)>) {
         let mut rewrites: Vec<(usize, String)> = Vec::new();
@@ -1143,7 +1148,10 @@ impl SearchIndex {
                 let read_as = if real_word {
                     self.without_ending(&token.stem)
                 } else if let Some((stem, word)) = self.corrected(w) {
+                    // (Only where the dictionaries say it is no word: otherwise a real word one
+                    // letter from a record's would change the embedded meaning.)
                     if !english
+                        && self.lexicon.is_some()
                         && raw.get(i).is_some_and(|(_, r)| fold(r) == *w)
                         && let Some(written) = self.written.get(&word)
                     {
@@ -1635,9 +1643,16 @@ mod tests {
         };
         // A colloquial word that stands for one word of the records, as the table writes it.
         assert_eq!(meaning("Mein Perso ist abgelaufen, was nun?"), "Mein Personalausweis ist abgelaufen, was nun?");
-        // A misspelt word as the records write it, umlauts and capital included.
-        assert_eq!(meaning("Wo gibt es Möbl zu holen?"), "Wo gibt es Möbel zu holen?");
-        assert_eq!(meaning("Wann zahle ich Hundesteur?"), "Wann zahle ich Hundesteuer?");
+        // Without the dictionaries a misspelt word is left as it is (it may be a real word) ...
+        assert_eq!(meaning("Wann zahle ich Hundesteur?"), "Wann zahle ich Hundesteur?");
+        // ... with them it is written as the records write it, umlauts and capital included.
+        if let Some(lexicon) = lexicon::system_for_tests() {
+            let index = self::tests::index().with_lexicon(Arc::new(lexicon));
+            let (_, rewrites) = index.read("Wo gibt es Möbl zu holen?");
+            assert_eq!(rewritten("Wo gibt es Möbl zu holen?", &rewrites), "Wo gibt es Möbel zu holen?");
+            let (_, rewrites) = index.read("Wann zahle ich Hundesteur?");
+            assert_eq!(rewritten("Wann zahle ich Hundesteur?", &rewrites), "Wann zahle ich Hundesteuer?");
+        }
         // Words the records use stay as they are, and so does an English question.
         assert_eq!(meaning("Personalausweis beantragen"), "Personalausweis beantragen");
         assert_eq!(meaning("I need a new perso"), "I need a new perso");

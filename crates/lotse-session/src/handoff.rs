@@ -443,6 +443,7 @@ impl Sessions {
             self.to_citizen(
                 &h.conversation_id,
                 ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info },
+                None,
             );
         }
     }

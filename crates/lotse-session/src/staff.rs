@@ -92,10 +92,11 @@ impl Sessions {
         // the citizen's stream, or their next connection, gets it.
         // (And on the other nodes: the citizen's stream may be there.)
         let _ = self.entry(&h.conversation_id).await;
-        self.to_citizen(&h.conversation_id, ConversationEvent::Typing { typing: false });
+        self.to_citizen(&h.conversation_id, ConversationEvent::Typing { typing: false }, None);
         self.to_citizen(
             &h.conversation_id,
             ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string() },
+            Some(seq),
         );
         self.tell_staff(StaffEvent::Message {
             handoff_id: h.id.clone(),
@@ -116,7 +117,7 @@ impl Sessions {
         let desk = self.staff_desk()?;
         let h = desk.store.handoff(handoff_id).await?;
         ensure_mine(&h, account)?;
-        self.to_citizen(&h.conversation_id, ConversationEvent::Typing { typing });
+        self.to_citizen(&h.conversation_id, ConversationEvent::Typing { typing }, None);
         Ok(())
     }
 
@@ -160,6 +161,7 @@ impl Sessions {
         self.to_citizen(
             &h.conversation_id,
             ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info },
+            None,
         );
         self.tell_staff(StaffEvent::Closed { handoff_id: h.id.clone() });
         self.tell_staff(StaffEvent::Queue);

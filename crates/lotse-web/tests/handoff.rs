@@ -1318,6 +1318,9 @@ fn a_citizen_who_reconnects_gets_the_staff_messages_it_missed() {
 
 /// The throw-away PostgreSQL server of `scripts/test` paused (stopped, its data kept) or
 /// resumed on its port.
+/// The tests on the throw-away PostgreSQL server take turns: one of them stops the server.
+static POSTGRES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn postgres(action: &str) {
     let dir = std::env::var("LOTSE_TEST_POSTGRES_DIR").unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres-test-server");
@@ -1332,6 +1335,7 @@ fn postgres_restarted_mid_conversation_answers_503_meanwhile_loses_nothing_and_r
         eprintln!("skipped: no throw-away PostgreSQL server (scripts/test starts one)");
         return;
     };
+    let _turn = POSTGRES.lock().unwrap_or_else(|p| p.into_inner());
     let mut config = config(open_schedule());
     config.database = url;
     let s = server_with(config, lotse_web::Limits { requests_per_minute: 1_000_000, ..Default::default() });
@@ -2023,6 +2027,7 @@ fn two_nodes_on_one_postgresql_carry_the_live_conversation_between_them() {
         eprintln!("skipped: no throw-away PostgreSQL server (scripts/test starts one)");
         return;
     };
+    let _turn = POSTGRES.lock().unwrap_or_else(|p| p.into_inner());
     let on_postgres = || {
         let mut config = config(open_schedule());
         config.database = url.clone();
@@ -2077,9 +2082,17 @@ fn two_nodes_on_one_postgresql_carry_the_live_conversation_between_them() {
     let r = a.say(&id, "Ich brauche einen neuen Ausweis.");
     assert_eq!(r, json!({"reply": null, "relayed": true}));
     let relayed = wait_for(&console, "citizen message (from node A)", |e, v| {
-        e == "staff" && v["type"] == "message" && v["author"] == "citizen"
+        e == "staff" && v["type"] == "message" && v["author"] == "citizen" && v["handoff_id"] == hid.as_str()
     });
     assert_eq!(relayed["text"], "Ich brauche einen neuen Ausweis.");
+
+    // A staff message too long for PostgreSQL's NOTIFY (8,000 bytes) is read from the store.
+    let long = "👋".repeat(2000);
+    assert_eq!(b.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({ "text": long }), Some(&staff)).0, 200);
+    let m = wait_for(&citizen, "long staff message (from node B)", |e, _| e == "staff");
+    assert_eq!(m["name"], format!("{name} (Team)"));
+    let got = m["text"].as_str().unwrap();
+    assert!(got == long, "{} characters arrived of {}", got.chars().count(), long.chars().count());
 
     // B hands back: A's citizen is told, once, and A's assistant answers again.
     assert_eq!(b.post(&format!("/staff/api/handoffs/{hid}/handback"), json!({}), Some(&staff)).0, 200);
