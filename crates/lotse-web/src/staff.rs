@@ -610,6 +610,9 @@ struct TextBody {
     text: String,
 }
 
+/// The longest reply of a member of staff, in characters (the console's field says so too).
+const MAX_REPLY_CHARS: usize = 4000;
+
 async fn reply(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<StaffCtx>,
@@ -617,8 +620,10 @@ async fn reply(
     body: Result<Json<TextBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    let text = understand::clean(&body.text);
-    if text.is_empty() || text.chars().count() > 4000 {
+    // Read one character past the limit, so that a longer reply is refused, not cut short
+    // (the citizen's `clean` stops at 2,000).
+    let text = understand::squeeze(body.text.chars().take(MAX_REPLY_CHARS + 1), body.text.len());
+    if text.is_empty() || text.chars().count() > MAX_REPLY_CHARS {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_text", "A reply has 1 to 4000 characters."));
     }
     desk(&state)?;

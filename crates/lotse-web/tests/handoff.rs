@@ -352,6 +352,15 @@ fn within_hours_staff_take_over_the_bot_is_silent_and_hand_back() {
     assert_eq!(status, 200);
     let m = wait_for(&citizen, "staff message", |e, _| e == "staff");
     assert_eq!((m["name"].as_str(), m["text"].as_str()), (Some("anna (Team)"), Some("Guten Tag, hier ist Anna.")));
+    // A long reply arrives whole (up to the console's 4,000 characters); a longer one is
+    // refused, not cut short.
+    let long = "Wort ".repeat(600).trim_end().to_string();
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({ "text": long }), Some(&anna)).0, 200);
+    let m = wait_for(&citizen, "long staff message", |e, _| e == "staff");
+    assert_eq!(m["text"].as_str().map(|t| t.chars().count()), Some(long.chars().count()));
+    let (status, body) =
+        s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({ "text": "x".repeat(4001) }), Some(&anna));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_text")), "{body}");
 
     // The citizen writes: it goes to Anna, and the bot says nothing — not even to a question
     // it could answer.
