@@ -385,25 +385,26 @@ const PLACE_ARTICLES: &[&str] = &["der", "die", "den", "dem", "the"];
 
 /// Each word of `text` as written, with its byte offset, in the order of [`analysis::words`]
 /// over the folded text.
-/// `text` with the words at the given positions (as [`raw_words`] counts them) replaced.
-/// (A position past the text's words is left out.)
-fn rewritten<'a>(text: &'a str, rewrites: &[(usize, String)]) -> std::borrow::Cow<'a, str> {
+/// A word of the question (its byte span in the question as written) and what to write
+/// instead for the dense stage.
+type Rewrite = (std::ops::Range<usize>, String);
+
+/// `text` with the given spans replaced (a span that overlaps an earlier one is left out).
+fn rewritten<'a>(text: &'a str, rewrites: &[Rewrite]) -> std::borrow::Cow<'a, str> {
     if rewrites.is_empty() {
         return std::borrow::Cow::Borrowed(text);
     }
-    let raw = raw_words(text);
     let mut out = String::with_capacity(text.len() + 16);
     let mut at = 0;
-    let mut sorted: Vec<&(usize, String)> = rewrites.iter().collect();
-    sorted.sort_by_key(|(i, _)| *i);
-    for (i, with) in sorted {
-        let Some(&(start, word)) = raw.get(*i) else { continue };
-        if start < at {
+    let mut sorted: Vec<&Rewrite> = rewrites.iter().collect();
+    sorted.sort_by_key(|(span, _)| span.start);
+    for (span, with) in sorted {
+        if span.start < at {
             continue;
         }
-        out.push_str(&text[at..start]);
+        out.push_str(&text[at..span.start]);
         out.push_str(with);
-        at = start + word.len();
+        at = span.end;
     }
     out.push_str(&text[at..]);
     std::borrow::Cow::Owned(out)
@@ -990,16 +991,20 @@ impl SearchIndex {
     }
 
     /// The question's concepts, and the words of it to write as the records do for the dense
-    /// stage (word position, the records' word): a colloquial word that stands for one word of
+    /// stage: a colloquial word that stands for one word of
     /// the records ("Perso" → "Personalausweis") and, with the dictionaries, a misspelt one
     /// ("Führerschien" → "Führerschein"), in a question that does not read as English. The embedding knows the records' words; it may
     /// not know the citizen's.
-    fn read(&self, query: &str) -> (Vec<Concept>, Vec<(usize, String)>) {
-        let mut rewrites: Vec<(usize, String)> = Vec::new();
+    fn read(&self, query: &str) -> (Vec<Concept>, Vec<Rewrite>) {
+        let mut rewrites: Vec<Rewrite> = Vec::new();
         let folded = fold(query);
         let all_words: Vec<&str> = analysis::words(&folded).collect();
         let all_stems: Vec<String> = all_words.iter().map(|w| self.analyzer.stem(w)).collect();
         let raw = raw_words(query);
+        // Where the `i`th folded word stands in the question as written, if it is that word.
+        let span = |i: usize, word: &str| {
+            raw.get(i).filter(|(_, r)| fold(r) == word).map(|&(start, r)| start..start + r.len())
+        };
         let shapes = word_shapes(query, &raw);
         let separable = self.separable_verbs(&folded);
         let mut concepts: Vec<Concept> = Vec::new();
@@ -1049,9 +1054,9 @@ impl SearchIndex {
                         && phrase.len() == 1
                         && !english
                         && !self.prose_words.contains(all_words[start])
-                        && raw.get(start).is_some_and(|(_, r)| fold(r) == all_words[start])
+                        && let Some(at) = span(start, all_words[start])
                     {
-                        rewrites.push((start, said.clone()));
+                        rewrites.push((at, said.clone()));
                     }
                     let mut terms: Vec<(String, f32)> = targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
                     for (w, stem) in all_words[start..start + phrase.len()].iter().zip(&all_stems[start..]) {
@@ -1152,10 +1157,10 @@ impl SearchIndex {
                     // letter from a record's would change the embedded meaning.)
                     if !english
                         && self.lexicon.is_some()
-                        && raw.get(i).is_some_and(|(_, r)| fold(r) == *w)
+                        && let Some(at) = span(i, w)
                         && let Some(written) = self.written.get(&word)
                     {
-                        rewrites.push((i, written.clone()));
+                        rewrites.push((at, written.clone()));
                     }
                     Some(stem)
                 } else {
@@ -1278,8 +1283,8 @@ impl SearchIndex {
         dense: bool,
         keep_evidence: bool,
     ) -> Result<(SearchResult, Option<Evidence>), Error> {
+        let query_text = query;
         let (concepts, rewrites) = self.read(query);
-        let query_text = rewritten(query, &rewrites);
         let unknown_words: Vec<String> =
             concepts.iter().filter(|c| c.terms.is_empty() && c.unknown_weight > 0.0).map(|c| c.word.clone()).collect();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -1333,7 +1338,7 @@ impl SearchIndex {
         // rank of each; the closest services join the candidates.
         let similarity = match self.dense.as_ref().filter(|_| dense) {
             Some(dense) => {
-                let q = dense.query(&self.analyzer.without_home(&query_text))?;
+                let q = dense.query(&self.analyzer.without_home(&rewritten(query_text, &rewrites)))?;
                 let sims: Vec<f32> = dense.vectors.iter().map(|v| lotse_embed::cosine(&q, v)).collect();
                 let mut piece_sims = vec![f32::MIN; sims.len()];
                 for (i, _, v) in &dense.pieces {
@@ -1658,7 +1663,8 @@ mod tests {
         assert_eq!(meaning("I need a new perso"), "I need a new perso");
         // Positions are counted as the question's words, across dashes and quotes.
         assert_eq!(meaning("„Perso“ – verloren"), "„Personalausweis“ – verloren");
-        assert_eq!(rewritten("a b", &[(1, "c".into()), (0, "d".into()), (9, "x".into())]), "d c");
+        // In the order of the text, whatever the order found; an overlapping span is left out.
+        assert_eq!(rewritten("a b", &[(2..3, "c".into()), (0..1, "d".into()), (0..3, "x".into())]), "d c");
     }
 
     #[test]
