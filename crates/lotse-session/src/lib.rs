@@ -550,28 +550,24 @@ impl Sessions {
         (self.relay.is_some(), listening)
     }
 
-    /// Starts the background work on `tracker`: idle expiry once a minute and, with a desk, the
-    /// handoff sweeper. Both stop when `token` is cancelled.
+    /// Starts the background work on `tracker`: idle expiry once a minute, with a desk the
+    /// handoff sweeper, and with a shared store the relay to the other nodes. All stop when
+    /// `token` is cancelled.
     pub fn spawn_background(self: &Arc<Self>, tracker: &TaskTracker, token: CancellationToken) {
-        if self.relay.is_some() {
-            let sessions = self.clone();
+        let until_cancelled = |work: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
             let stop = token.clone();
             tracker.spawn(async move {
                 tokio::select! {
                     _ = stop.cancelled() => {}
-                    _ = sessions.run_relay() => {}
+                    _ = work => {}
                 }
             });
+        };
+        if self.relay.is_some() {
+            until_cancelled(Box::pin(self.clone().run_relay()));
         }
         if self.desk.is_some() {
-            let sessions = self.clone();
-            let stop = token.clone();
-            tracker.spawn(async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = sessions.sweep() => {}
-                }
-            });
+            until_cancelled(Box::pin(self.clone().sweep()));
         }
         let sessions = self.clone();
         tracker.spawn(async move {

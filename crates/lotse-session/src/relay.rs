@@ -29,7 +29,7 @@ pub const CHANNEL: &str = "lotse_events";
 const QUEUE: usize = 4096;
 
 /// What one node tells the others.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Relayed {
     /// The node that sent it, and its number there (from 1, in the order sent): a receiver
     /// skips a number it has seen (a `NOTIFY` sent again after its reply was lost).
@@ -51,18 +51,11 @@ pub(crate) struct Relayed {
 
 impl Relayed {
     fn staff(event: StaffEvent) -> Relayed {
-        Relayed { node: String::new(), n: 0, staff: Some(event), conversation: None, citizen: None, line: None }
+        Relayed { staff: Some(event), ..Default::default() }
     }
 
     fn citizen(id: &ConversationId, event: ConversationEvent) -> Relayed {
-        Relayed {
-            node: String::new(),
-            n: 0,
-            staff: None,
-            conversation: Some(id.clone()),
-            citizen: Some(event),
-            line: None,
-        }
+        Relayed { conversation: Some(id.clone()), citizen: Some(event), ..Default::default() }
     }
 }
 
@@ -145,7 +138,7 @@ impl Sessions {
     /// which a node reads from the store when the event is too long to send.
     pub(crate) fn to_citizen(&self, id: &ConversationId, event: ConversationEvent, line: Option<i64>) {
         if let Some(relay) = &self.relay {
-            let shorter = line.map(|l| Relayed { citizen: None, line: Some(l), ..Relayed::citizen(id, event.clone()) });
+            let shorter = line.map(|l| Relayed { conversation: Some(id.clone()), line: Some(l), ..Default::default() });
             relay.send(Relayed::citizen(id, event.clone()), shorter);
         }
         if let Some(tx) = self.sender(id) {

@@ -221,6 +221,20 @@ impl Server {
         body
     }
 
+    /// The id of the waiting handoff whose transcript holds `mark` (a database shared with
+    /// other tests holds theirs too).
+    fn waiting_handoff_with(&self, staff: &Staff, mark: &str) -> String {
+        let (_, q) = self.get("/staff/api/queue", Some(staff));
+        q["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["state"] == "waiting")
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .find(|h| self.get(&format!("/staff/api/handoffs/{h}"), Some(staff)).1.to_string().contains(mark))
+            .expect("the test's handoff is queued")
+    }
+
     /// Server-sent events, as (event, data) pairs, read on a thread.
     fn events(&self, path: &str, staff: Option<&Staff>) -> Receiver<(String, Value)> {
         let numbered = self.numbered_events(path, staff, None);
@@ -1355,15 +1369,7 @@ fn postgres_restarted_mid_conversation_answers_503_meanwhile_loses_nothing_and_r
     s.say(&id, &mark);
     s.say(&id, "Ich möchte mit einem Menschen sprechen");
     let anna = s.login("anna");
-    let (_, q) = s.get("/staff/api/queue", Some(&anna));
-    let hid = q["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["state"] == "waiting")
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .find(|h| s.get(&format!("/staff/api/handoffs/{h}"), Some(&anna)).1.to_string().contains(&mark))
-        .expect("the test's handoff is queued");
+    let hid = s.waiting_handoff_with(&anna, &mark);
     assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&anna)).0, 200);
 
     // The citizen writes on, every 50 ms, while the database goes away and comes back.
@@ -2064,15 +2070,7 @@ fn two_nodes_on_one_postgresql_carry_the_live_conversation_between_them() {
     let r = a.say(&id, "Ich möchte mit einem Menschen sprechen");
     assert_eq!(r["reply"]["handoff"]["state"], "queued", "{r}");
     wait_for(&console, "queue (from node A)", |e, v| e == "staff" && v["type"] == "queue");
-    let (_, q) = b.get("/staff/api/queue", Some(&staff));
-    let hid = q["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["state"] == "waiting")
-        .map(|i| i["id"].as_str().unwrap().to_string())
-        .find(|h| b.get(&format!("/staff/api/handoffs/{h}"), Some(&staff)).1.to_string().contains(&mark))
-        .expect("the test's handoff is queued");
+    let hid = b.waiting_handoff_with(&staff, &mark);
 
     // B's staff take it, type and write: A's citizen sees each.
     assert_eq!(b.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&staff)).0, 200);
