@@ -11,15 +11,19 @@
 //!   phone numbers written out the way a person says them — split into sentences, so that the
 //!   first can be synthesised and played while the rest is still being synthesised.
 
+#[cfg(feature = "engines")]
 pub mod call;
 pub mod conceal;
 pub mod endpoint;
 pub mod g711;
 pub mod resample;
 pub mod spoken;
+#[cfg(feature = "engines")]
 pub mod stt;
 pub mod telephone;
+#[cfg(feature = "engines")]
 pub mod tts;
+#[cfg(feature = "engines")]
 pub mod vad;
 pub mod wav;
 pub mod whisper_ggml;

@@ -15,11 +15,19 @@ pub enum WavError {
 /// Mono samples in [-1, 1) and their rate. PCM through hound; G.711 (µ-law, A-law) WAV files,
 /// which telephone systems write and hound does not read, through [`crate::g711`].
 pub fn read(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
-    let err = |source| WavError::Read { path: path.display().to_string(), source };
-    if let Some(g711) = read_g711(path) {
+    let name = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| WavError::Read { path: name.clone(), source: hound::Error::IoError(e) })?;
+    parse(&bytes, &name)
+}
+
+/// [`read`] over a WAV file's bytes; `name` names it in errors.
+pub fn parse(bytes: &[u8], name: &str) -> Result<(Vec<f32>, u32), WavError> {
+    let err = |source| WavError::Read { path: name.to_string(), source };
+    if let Some(g711) = parse_g711(bytes) {
         return Ok(g711);
     }
-    let mut r = hound::WavReader::open(path).map_err(err)?;
+    let mut r = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(err)?;
     let spec = r.spec();
     let channels = spec.channels.max(1) as usize;
     let samples: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
@@ -28,7 +36,7 @@ pub fn read(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
             let scale = (1i64 << (bits - 1)) as f32;
             r.samples::<i32>().map(|s| s.map(|v| v as f32 / scale)).collect::<Result<_, _>>().map_err(err)?
         }
-        _ => return Err(WavError::Format(path.display().to_string())),
+        _ => return Err(WavError::Format(name.to_string())),
     };
     let mono = samples.chunks(channels).map(|c| c.iter().sum::<f32>() / channels as f32).collect();
     Ok((mono, spec.sample_rate))
@@ -48,8 +56,7 @@ pub fn write(path: &Path, samples: &[f32], rate: u32) -> Result<(), WavError> {
 
 /// A WAV file with format tag 6 (A-law) or 7 (µ-law), 8 bits, mono or stereo; None for
 /// anything else.
-fn read_g711(path: &Path) -> Option<(Vec<f32>, u32)> {
-    let bytes = std::fs::read(path).ok()?;
+fn parse_g711(bytes: &[u8]) -> Option<(Vec<f32>, u32)> {
     if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return None;
     }
@@ -77,4 +84,62 @@ fn read_g711(path: &Path) -> Option<(Vec<f32>, u32)> {
         pos += 8 + len + (len & 1);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A RIFF/WAVE file of one `fmt ` chunk (tag, channels, rate, bits) and one `data` chunk.
+    fn wave(tag: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> Vec<u8> {
+        let block = channels * bits / 8;
+        let mut b = b"RIFF".to_vec();
+        b.extend((36 + data.len() as u32).to_le_bytes());
+        b.extend(b"WAVEfmt ");
+        b.extend(16u32.to_le_bytes());
+        for v in [tag, channels] {
+            b.extend(v.to_le_bytes());
+        }
+        b.extend(rate.to_le_bytes());
+        b.extend((rate * block as u32).to_le_bytes());
+        b.extend(block.to_le_bytes());
+        b.extend(bits.to_le_bytes());
+        b.extend(b"data");
+        b.extend((data.len() as u32).to_le_bytes());
+        b.extend(data);
+        b
+    }
+
+    #[test]
+    fn pcm_written_reads_back_from_a_file_and_from_bytes() {
+        let path = std::env::temp_dir().join(format!("lotse-wav-{}.wav", std::process::id()));
+        write(&path, &[0.0, 0.5, -0.5], 16_000).unwrap();
+        let (samples, rate) = read(&path).unwrap();
+        assert_eq!(rate, 16_000);
+        assert_eq!(samples, [0.0, 0.5, -0.5]);
+        assert_eq!(parse(&std::fs::read(&path).unwrap(), "x").unwrap(), (samples, rate));
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn telephone_wav_files_are_decoded_and_stereo_is_mixed_down() {
+        // µ-law 0xFF and 0x7F are the two zeros; A-law 0xD5 is the smallest positive step.
+        let (mu, rate) = parse(&wave(7, 1, 8000, 8, &[0xFF, 0x7F]), "mu").unwrap();
+        assert_eq!((mu, rate), (vec![0.0, 0.0], 8000));
+        let (a, _) = parse(&wave(6, 2, 8000, 8, &[0xD5, 0xD5]), "a").unwrap();
+        assert_eq!(a.len(), 1, "two channels, one sample");
+        assert!(a[0] > 0.0 && a[0] < 0.01, "{a:?}");
+        let (pcm, _) = parse(&wave(1, 2, 8000, 16, &[0x00, 0x40, 0x00, 0x00]), "pcm").unwrap();
+        assert_eq!(pcm, [0.25]);
+    }
+
+    #[test]
+    fn what_is_not_a_wav_file_is_an_error_that_names_it() {
+        for bytes in [&b""[..], b"RIFF", b"RIFF\x04\x00\x00\x00WAVE", b"not audio at all"] {
+            let err = parse(bytes, "upload.wav").unwrap_err();
+            assert!(err.to_string().starts_with("upload.wav"), "{err}");
+        }
+        assert!(matches!(parse(&wave(1, 1, 8000, 12, &[0, 0]), "odd"), Err(_)));
+        assert!(read(Path::new("/nonexistent/lotse.wav")).is_err());
+    }
 }

@@ -364,11 +364,15 @@ impl<'a, W: Write, G: Fn(&str) -> Result<&'a Variable<'a>, ConvertError>> Tensor
 /// Walks a ggml whisper file: header, filters, vocabulary and every tensor's table entry and
 /// data, and checks that it ends where the last tensor ends. Returns the number of tensors.
 pub fn verify(path: &std::path::Path) -> Result<usize, ConvertError> {
-    use std::io::Seek;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    verify_reader(std::io::BufReader::new(file), len)
+}
+
+/// [`verify`] over any seekable reader of `len` bytes (a file, or bytes in memory for the fuzzer).
+pub fn verify_reader<R: Read + std::io::Seek>(mut f: R, len: u64) -> Result<usize, ConvertError> {
     let bad = |m: String| ConvertError::Model(m);
-    let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
-    let len = f.get_ref().metadata()?.len();
-    let i32_at = |f: &mut std::io::BufReader<std::fs::File>| -> Result<i64, ConvertError> {
+    let i32_at = |f: &mut R| -> Result<i64, ConvertError> {
         let mut b = [0u8; 4];
         f.read_exact(&mut b).map_err(|_| bad("truncated".into()))?;
         Ok(i32::from_le_bytes(b) as i64)
@@ -668,6 +672,8 @@ mod tests {
         let path = dir.join("tiny.bin");
         std::fs::write(&path, &out).unwrap();
         assert_eq!(verify(&path).unwrap(), done.tensors, "the file walks to its end");
+        let in_memory = verify_reader(std::io::Cursor::new(&out), out.len() as u64).unwrap();
+        assert_eq!(in_memory, done.tensors, "bytes in memory read as the file does");
         // Header: magic, n_vocab 3, n_audio_ctx 6, state 4, heads 2, 1 layer, n_text_ctx 5 …
         let word = |i: usize| i32::from_le_bytes(out[4 * i..4 * i + 4].try_into().unwrap());
         assert_eq!(word(0) as u32, GGML_MAGIC);
