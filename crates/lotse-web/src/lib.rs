@@ -536,6 +536,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
         "embeddings": state.embeddings,
         "llm": state.engine().llm().map(|(mode, name)| serde_json::json!({"mode": mode, "model": name})),
         "conversations": state.n_conversations(),
+        // With a shared store (PostgreSQL): whether this node hears the other nodes' events yet.
+        "relay": match state.sessions.relays() {
+            (false, _) => serde_json::Value::Null,
+            (true, false) => "connecting".into(),
+            (true, true) => "listening".into(),
+        },
     }))
 }
 

@@ -43,6 +43,11 @@ fn config(dir: &Path) -> PathBuf {
 /// Reachable around the clock from yesterday to tomorrow (`open`), or closed today and
 /// tomorrow with office hours after that: callbacks only, in a window the day after tomorrow.
 fn config_at(dir: &Path, open: bool) -> PathBuf {
+    config_on(dir, open, &format!("sqlite:{}/lotse.db", dir.display()))
+}
+
+/// [`config_at`] with the handoff store at `database` (SQLite or PostgreSQL).
+fn config_on(dir: &Path, open: bool, database: &str) -> PathBuf {
     let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin").unwrap()).date();
     let mut exceptions = String::new();
     for d in [-1i64, 0, 1] {
@@ -54,9 +59,8 @@ fn config_at(dir: &Path, open: bool) -> PathBuf {
                 fr = \"08:00-18:00\", sa = \"08:00-18:00\", so = \"08:00-18:00\" }\n";
     let hours = if open { "" } else { week };
     let text = format!(
-        "[handoff]\ndatabase = \"sqlite:{}/lotse.db\"\nsweep_millis = 200\n\n[handoff.schedule]\ngeneral = \"buergerservice\"\n\n\
-         [[handoff.schedule.teams]]\nid = \"buergerservice\"\nname = \"Bürgerservice\"\n{hours}\n{exceptions}",
-        dir.display()
+        "[handoff]\ndatabase = \"{database}\"\nsweep_millis = 200\n\n[handoff.schedule]\ngeneral = \"buergerservice\"\n\n\
+         [[handoff.schedule.teams]]\nid = \"buergerservice\"\nname = \"Bürgerservice\"\n{hours}\n{exceptions}"
     );
     let path = dir.join(if open { "lotse.toml" } else { "closed.toml" });
     std::fs::write(&path, text).unwrap();
@@ -540,5 +544,148 @@ fn a_conversation_the_server_no_longer_holds_is_deleted_with_what_the_plugins_ke
     assert_eq!(delete(), 404);
     let _ = server.child.kill();
     let _ = server.child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The events of a conversation's stream (`/api/v1/conversations/{id}/events`) as they come:
+/// (event, data), read by a thread of their own.
+struct Events(std::sync::mpsc::Receiver<(String, Value)>);
+
+impl Events {
+    fn open(base: &str, id: &str) -> Events {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut r = agent.get(format!("{base}/api/v1/conversations/{id}/events")).call().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut event = String::new();
+            for line in std::io::BufReader::new(r.body_mut().as_reader()).lines() {
+                let Ok(line) = line else { return };
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = e.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    let data = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
+                    if tx.send((std::mem::take(&mut event), data)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Events(rx)
+    }
+
+    /// The first event that `ok` takes, within 10 s.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str, &Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok((e, v)) if ok(&e, &v) => return v,
+                Ok(_) => {}
+                Err(_) => panic!("no {what} within 10 s"),
+            }
+        }
+    }
+}
+
+/// The waiting handoff whose transcript holds `mark` (the shared database holds other tests').
+fn waiting_with(base: &str, staff: &(String, String), mark: &str) -> String {
+    let (_, q) = get(&format!("{base}/staff/api/queue"), staff);
+    for item in q["items"].as_array().unwrap().iter().filter(|i| i["state"] == "waiting") {
+        let h = item["id"].as_str().unwrap();
+        let (_, d) = get(&format!("{base}/staff/api/handoffs/{h}"), staff);
+        if d["transcript"].as_array().unwrap().iter().any(|m| m["text"] == mark) {
+            return h.to_string();
+        }
+    }
+    panic!("no waiting handoff with {mark:?}: {q}");
+}
+
+#[test]
+fn a_node_killed_mid_conversation_leaves_the_other_node_to_carry_it() {
+    let Ok(url) = std::env::var("LOTSE_TEST_POSTGRES") else {
+        assert!(std::env::var_os("LOTSE_REQUIRE_MODELS").is_none(), "LOTSE_TEST_POSTGRES missing");
+        eprintln!("skipped: no throw-away PostgreSQL server (scripts/test starts one)");
+        return;
+    };
+    let dir = fresh_dir("nodes");
+    let config = config_on(&dir, true, &url);
+    // The database is shared with other tests: this test's account and conversation are its own.
+    let name = format!("knoten{}", std::process::id());
+    add_account(&config, &name, "staff");
+    let (port_a, port_b) = (free_port(), free_port());
+    // Two nodes behind one address: the citizen's requests reach A, the member of staff's B.
+    let mut a = start(&config, port_a);
+    let mut b = start(&config, port_b);
+    let (base_a, base_b) = (a.base.clone(), b.base.clone());
+    let listening = |base: &str| {
+        let mut r = agent().get(format!("{base}/health")).call().unwrap();
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        v["relay"] == "listening"
+    };
+    wait_until("the nodes hear each other", || listening(&base_a) && listening(&base_b));
+    let say = |base: &str, id: &str, text: &str| {
+        let (status, r) = post(&format!("{base}/api/v1/conversations/{id}/messages"), json!({ "text": text }), None);
+        assert_eq!(status, 200, "{r}");
+        r
+    };
+    let (status, v) = post(&format!("{base_a}/api/v1/conversations"), json!({}), None);
+    assert_eq!(status, 201);
+    let id = v["id"].as_str().unwrap().to_string();
+    let mark = format!("Vorgang {}-{}: Was kostet ein Personalausweis?", std::process::id(), port_a);
+    say(&base_a, &id, &mark);
+    let r = say(&base_a, &id, "Ich möchte mit einem Menschen sprechen");
+    assert_eq!(r["reply"]["handoff"]["state"], "queued", "{r}");
+    let staff = login_as(&base_b, &name);
+    let h = waiting_with(&base_b, &staff, &mark);
+    let reply = |base: &str, text: &str| {
+        let (status, r) = post(&format!("{base}/staff/api/handoffs/{h}/reply"), json!({ "text": text }), Some(&staff));
+        assert_eq!(status, 200, "{r}");
+    };
+    assert_eq!(post(&format!("{base_b}/staff/api/handoffs/{h}/claim"), json!({}), Some(&staff)).0, 200);
+    let on_a = Events::open(&base_a, &id);
+    reply(&base_b, "Guten Tag, ich sehe mir das an.");
+    let m = on_a.wait_for("the staff message (from node B) on node A", |e, _| e == "staff");
+    assert_eq!(m["text"], "Guten Tag, ich sehe mir das an.");
+    assert_eq!(say(&base_a, &id, "Danke, ich warte.")["relayed"], true);
+
+    // A dies. The proxy sends the citizen to B, which takes the conversation up from the store:
+    // still with staff, the assistant silent, the staff member's messages arrive.
+    a.child.kill().unwrap(); // SIGKILL
+    a.child.wait().unwrap();
+    let on_b = Events::open(&base_b, &id);
+    let now = on_b.wait_for("the handoff's state on node B", |e, _| e == "handoff");
+    assert_eq!(now["handoff"]["state"], "connected", "{now}");
+    assert_eq!(say(&base_b, &id, "Sind Sie noch da?"), json!({"reply": null, "relayed": true}));
+    reply(&base_b, "Ja, Ihr Ausweis kostet 37 Euro.");
+    let m = on_b.wait_for("the staff message on node B", |e, _| e == "staff");
+    assert_eq!(m["text"], "Ja, Ihr Ausweis kostet 37 Euro.");
+
+    // B dies too and A comes back: the staff member's session and the conversation go on there.
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    let a2 = start(&config, port_a);
+    wait_until("node A hears the store again", || listening(&base_a));
+    let (status, d) = get(&format!("{base_a}/staff/api/handoffs/{h}"), &staff);
+    assert_eq!(status, 200, "the staff session lives in the shared store: {d}");
+    let lines: Vec<&str> = d["transcript"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+    for said in [
+        mark.as_str(),
+        "Guten Tag, ich sehe mir das an.",
+        "Danke, ich warte.",
+        "Sind Sie noch da?",
+        "Ja, Ihr Ausweis kostet 37 Euro.",
+    ] {
+        assert!(lines.contains(&said), "acknowledged line lost: {said:?} in {lines:?}");
+    }
+    assert_eq!(say(&base_a, &id, "Gut, danke!")["relayed"], true);
+    assert_eq!(post(&format!("{base_a}/staff/api/handoffs/{h}/handback"), json!({}), Some(&staff)).0, 200);
+    assert_eq!(say(&base_a, &id, "Was kostet ein Reisepass?")["reply"]["kind"], "answer");
+    drop(a2);
     let _ = std::fs::remove_dir_all(&dir);
 }
