@@ -48,6 +48,17 @@ pub enum BenchCommand {
         conversations: usize,
         #[arg(long, default_value_t = 3)]
         turns: usize,
+        /// Members of staff at the console (a staff desk on a throw-away SQLite store): every
+        /// `--handoff-every`-th conversation keeps its events stream open and asks for a
+        /// person, and staff take it, write and close. 0: questions only.
+        #[arg(long, default_value_t = 0)]
+        staff: usize,
+        #[arg(long, default_value_t = 5)]
+        handoff_every: usize,
+        /// Rounds of the load until this many minutes have passed (a soak), with the resident
+        /// memory after each.
+        #[arg(long)]
+        minutes: Option<f64>,
     },
     /// Generation speed of candle and of llama.cpp on the same model file, prompt and cores.
     Llm {
@@ -109,11 +120,20 @@ pub enum BenchCommand {
     },
 }
 
+mod mixed;
+
 pub fn run(app: &lotse_app::App, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Search { knowledge, set, passes, synthetic } => search(app, &knowledge, &set, passes, synthetic),
         BenchCommand::Turns { knowledge, set, passes } => turns(app, &knowledge, &set, passes),
-        BenchCommand::Api { knowledge, set, conversations, turns } => api(app, &knowledge, &set, conversations, turns),
+        BenchCommand::Api { knowledge, set, conversations, turns, staff, handoff_every, minutes } => {
+            if staff > 0 || minutes.is_some() {
+                let load = mixed::Load { conversations, turns, staff, handoff_every };
+                api_mixed(app, &knowledge, &set, load, minutes)
+            } else {
+                api(app, &knowledge, &set, conversations, turns)
+            }
+        }
         BenchCommand::Llm { model, llama_python, runs, max_tokens, knowledge } => {
             llm(app, &model, llama_python.as_deref(), runs, max_tokens, &knowledge)
         }
@@ -680,6 +700,51 @@ fn llm(
         println!("llama.cpp not measured (no --llama-python; scripts/bench-llm sets it up)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lotse bench api --staff N` / `--minutes M`: the mixed load of [`mixed`] against a server
+/// with a staff desk on a throw-away SQLite store, open around the clock.
+fn api_mixed(
+    app: &lotse_app::App,
+    knowledge: &std::path::Path,
+    set: &std::path::Path,
+    load: mixed::Load,
+    minutes: Option<f64>,
+) -> Result<ExitCode> {
+    let kb = std::sync::Arc::new(lotse_app::load(knowledge)?);
+    let engine = std::sync::Arc::new(app.build_engine_over(kb.clone())?);
+    let questions: Vec<String> = lotse_eval::load_set(set)?.case.into_iter().map(|c| c.q).collect();
+    anyhow::ensure!(!questions.is_empty(), "the question set is empty");
+    let dir = std::env::temp_dir().join(format!("lotse-bench-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let desk = transfer_desk(&runtime, kb, &dir)?;
+    let hash = lotse_handoff::auth::hash_password("ein gutes Passwort").map_err(anyhow::Error::msg)?;
+    for s in 0..load.staff {
+        let name = format!("mitarbeiter{s}");
+        runtime.block_on(desk.store.put_staff(&name, &name, &hash, lotse_handoff::Role::Staff))?;
+    }
+    // All the load comes from this machine: it counts as a proxy of many clients.
+    let limits = lotse_web::Limits {
+        requests_per_minute: u32::MAX / 2,
+        trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
+        ..Default::default()
+    };
+    let state = lotse_web::AppState::with_desk(engine, limits, false, Some(desk));
+    let ok = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(lotse_web::serve_on(state, listener, async move {
+            let _ = stop_rx.await;
+        }));
+        let ok = mixed::run(base, questions, load, minutes).await;
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        ok
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// A bounded load test on loopback: `conversations` conversations at once, each creating itself
