@@ -140,8 +140,11 @@ async fn citizen(http: Http, base: String, questions: Arc<Vec<String>>, c: usize
     if person {
         let s = Instant::now();
         let (status, _, body) = say("Ich möchte mit einem Menschen sprechen".into()).await;
-        let queued = serde_json::from_slice::<serde_json::Value>(&body)
-            .is_ok_and(|v| v["reply"]["handoff"]["state"] == "queued");
+        // Queued; or already with staff (a question of the set asked for a person before),
+        // when the message goes to them.
+        let queued = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| {
+            v["relayed"] == true || ["queued", "connected"].iter().any(|s| v["reply"]["handoff"]["state"] == *s)
+        });
         if status == StatusCode::OK && queued {
             t.took("ask for a person", s.elapsed())
         } else {
