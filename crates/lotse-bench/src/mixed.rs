@@ -53,7 +53,7 @@ impl Tally {
     }
 }
 
-/// One request: (status, headers, body); a connection error is status 0.
+/// One request: (status, headers, body); a connection error is status 599.
 async fn send(
     http: &Http,
     method: Method,
@@ -80,20 +80,33 @@ fn json_headers() -> Vec<(header::HeaderName, String)> {
     vec![(header::CONTENT_TYPE, "application/json".into())]
 }
 
-/// An events stream read in the background: counts the `event: staff` messages it carries.
-fn stream(http: &Http, uri: String, heard: Arc<AtomicUsize>, stop: Arc<AtomicBool>, cookie: Option<String>) {
-    let http = http.clone();
+/// Opens an events stream and reads it in the background until `stop`, counting the
+/// `event: staff` messages it carries. Returns once the server has answered (so that nothing
+/// said after this is missed); false when it refused the stream.
+async fn stream(
+    http: &Http,
+    uri: String,
+    heard: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    cookie: Option<String>,
+) -> bool {
+    let mut req = Request::get(uri);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let Ok(res) = http.request(req.body(Full::new(Bytes::new())).expect("a valid request")).await else { return false };
+    if res.status() != StatusCode::OK {
+        return false;
+    }
+    let mut body = res.into_body();
     tokio::spawn(async move {
-        let mut req = Request::get(uri);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        let Ok(res) = http.request(req.body(Full::new(Bytes::new())).expect("a valid request")).await else { return };
-        let mut body = res.into_body();
         let mut rest = String::new();
         while !stop.load(Ordering::SeqCst) {
-            let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_millis(200), body.frame()).await else {
-                continue;
+            let frame = match tokio::time::timeout(Duration::from_millis(200), body.frame()).await {
+                Err(_) => continue,
+                Ok(Some(Ok(frame))) => frame,
+                // The stream ended or broke.
+                Ok(_) => return,
             };
             if let Some(data) = frame.data_ref() {
                 rest.push_str(&String::from_utf8_lossy(data));
@@ -106,6 +119,7 @@ fn stream(http: &Http, uri: String, heard: Arc<AtomicUsize>, stop: Arc<AtomicBoo
             }
         }
     });
+    true
 }
 
 /// A citizen: questions, and (`person`) a stream, a request for a person, and the wait for a
@@ -124,8 +138,9 @@ async fn citizen(http: Http, base: String, questions: Arc<Vec<String>>, c: usize
     };
     t.took("start", start.elapsed());
     let (heard, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
-    if person {
-        stream(&http, format!("{base}/api/v1/conversations/{id}/events"), heard.clone(), stop.clone(), None);
+    let uri = format!("{base}/api/v1/conversations/{id}/events");
+    if person && !stream(&http, uri, heard.clone(), stop.clone(), None).await {
+        t.failed("events stream");
     }
     let say = |text: String| {
         let (http, uri) = (http.clone(), format!("{base}/api/v1/conversations/{id}/messages"));
@@ -205,7 +220,9 @@ async fn login(http: &Http, base: &str, name: &str, t: &mut Tally) -> Option<(St
 async fn staff(http: Http, base: String, (cookie, csrf): (String, String), done: Arc<AtomicBool>) -> Tally {
     let mut t = Tally::default();
     let stop = Arc::new(AtomicBool::new(false));
-    stream(&http, format!("{base}/staff/api/events"), Arc::default(), stop.clone(), Some(cookie.clone()));
+    if !stream(&http, format!("{base}/staff/api/events"), Arc::default(), stop.clone(), Some(cookie.clone())).await {
+        t.failed("console stream");
+    }
     let mut auth = json_headers();
     auth.extend([(header::COOKIE, cookie.clone()), (header::HeaderName::from_static("x-csrf-token"), csrf)]);
     while !done.load(Ordering::SeqCst) {
@@ -239,6 +256,7 @@ async fn staff(http: Http, base: String, (cookie, csrf): (String, String), done:
             StatusCode::CONFLICT => continue,
             _ => {
                 t.failed("claim");
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         }
@@ -287,10 +305,15 @@ pub async fn run(base: String, questions: Vec<String>, load: Load, minutes: Opti
                 tokio::spawn(citizen(http.clone(), base.clone(), questions.clone(), c, load, person))
             })
             .collect();
+        let mut finished = Vec::new();
         for c in citizens {
-            total.merge(c.await?);
+            finished.push(c.await);
         }
+        // Staff stop even when a citizen's task failed.
         done.store(true, Ordering::SeqCst);
+        for c in finished {
+            total.merge(c?);
+        }
         for s in staff_tasks {
             total.merge(s.await?);
         }
@@ -301,7 +324,10 @@ pub async fn run(base: String, questions: Vec<String>, load: Load, minutes: Opti
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    let requests: usize = total.by_kind.values().map(Vec::len).sum::<usize>() + total.errors.values().sum::<usize>();
+    // Waits for a message are measurements, not requests.
+    let wait = |k: &&str| k.contains("heard");
+    let requests: usize = total.by_kind.iter().filter(|(k, _)| !wait(k)).map(|(_, v)| v.len()).sum::<usize>()
+        + total.errors.iter().filter(|(k, _)| !wait(k)).map(|(_, n)| n).sum::<usize>();
     println!(
         "mixed load: {} conversations at once x {} questions, every {}th asks for a person, {} staff; {round} round(s), {requests} requests in {wall:.1} s",
         load.conversations, load.turns, load.handoff_every, load.staff
