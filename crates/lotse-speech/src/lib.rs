@@ -3,7 +3,7 @@
 //!
 //! - [`g711`]: the telephone codecs (µ-law, A-law) to and from 16-bit PCM;
 //! - [`resample`]: sample-rate conversion between 8, 16 and 22.05 kHz (rubato);
-//! - [`vad`]: Silero VAD v6 on ONNX Runtime (both fetched by `lotse models fetch silero-vad`,
+//! - `vad`: Silero VAD v6 on ONNX Runtime (both fetched by `lotse models fetch silero-vad`,
 //!   the runtime loaded at run time) and [`endpoint`]: the end of a caller's turn from it;
 //! - [`conceal`]: packet loss concealment for 8 kHz telephone audio;
 //! - [`wav`]: reading and writing WAV files (hound);

@@ -81,7 +81,7 @@ fn parse_g711(bytes: &[u8]) -> Option<(Vec<f32>, u32)> {
             let mono = pcm.chunks(channels).map(|c| c.iter().sum::<f32>() / channels as f32).collect();
             return Some((mono, rate));
         }
-        pos += 8 + len + (len & 1);
+        pos = pos.checked_add(8 + (len & 1))?.checked_add(len)?;
     }
     None
 }
