@@ -587,7 +587,8 @@ impl Events {
             match self.0.recv_timeout(left) {
                 Ok((e, v)) if ok(&e, &v) => return v,
                 Ok(_) => {}
-                Err(_) => panic!("no {what} within 10 s"),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("no {what} within 10 s"),
+                Err(_) => panic!("the stream ended before {what}"),
             }
         }
     }
@@ -669,7 +670,9 @@ fn a_node_killed_mid_conversation_leaves_the_other_node_to_carry_it() {
     // B dies too and A comes back: the staff member's session and the conversation go on there.
     b.child.kill().unwrap();
     b.child.wait().unwrap();
-    let a2 = start(&config, port_a);
+    // On a fresh port: the old one may have gone to a server of a test running beside this one.
+    let a2 = start(&config, free_port());
+    let base_a = a2.base.clone();
     wait_until("node A hears the store again", || listening(&base_a));
     let (status, d) = get(&format!("{base_a}/staff/api/handoffs/{h}"), &staff);
     assert_eq!(status, 200, "the staff session lives in the shared store: {d}");
