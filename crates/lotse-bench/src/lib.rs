@@ -713,8 +713,7 @@ fn api_mixed(
 ) -> Result<ExitCode> {
     let kb = std::sync::Arc::new(lotse_app::load(knowledge)?);
     let engine = std::sync::Arc::new(app.build_engine_over(kb.clone())?);
-    let questions: Vec<String> = lotse_eval::load_set(set)?.case.into_iter().map(|c| c.q).collect();
-    anyhow::ensure!(!questions.is_empty(), "the question set is empty");
+    let questions = load_questions(set)?;
     let dir = std::env::temp_dir().join(format!("lotse-bench-api-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -724,27 +723,46 @@ fn api_mixed(
         let name = format!("mitarbeiter{s}");
         runtime.block_on(desk.store.put_staff(&name, &name, &hash, lotse_handoff::Role::Staff))?;
     }
-    // All the load comes from this machine: it counts as a proxy of many clients.
-    let limits = lotse_web::Limits {
+    let state = lotse_web::AppState::with_desk(engine, load_limits(), false, Some(desk));
+    let ok = runtime
+        .block_on(on_loopback(state, |addr| mixed::run(format!("http://{addr}"), questions, load, minutes)))??;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The questions of a set, for load.
+fn load_questions(set: &std::path::Path) -> Result<Vec<String>> {
+    let questions: Vec<String> = lotse_eval::load_set(set)?.case.into_iter().map(|c| c.q).collect();
+    anyhow::ensure!(!questions.is_empty(), "the question set is empty");
+    Ok(questions)
+}
+
+/// The server's limits under a load test. The load comes from one address, and the per-client
+/// limit would refuse it by design: all the benchmark's clients come from this machine, so it
+/// counts as a proxy of many.
+fn load_limits() -> lotse_web::Limits {
+    lotse_web::Limits {
         requests_per_minute: u32::MAX / 2,
         trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
         ..Default::default()
-    };
-    let state = lotse_web::AppState::with_desk(engine, limits, false, Some(desk));
-    let ok = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(lotse_web::serve_on(state, listener, async move {
-            let _ = stop_rx.await;
-        }));
-        let ok = mixed::run(base, questions, load, minutes).await;
-        let _ = stop_tx.send(());
-        let _ = server.await;
-        ok
-    })?;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+}
+
+/// Serves `state` on a loopback port while `load` runs against its address, then stops it.
+async fn on_loopback<F: std::future::Future>(
+    state: std::sync::Arc<lotse_web::AppState>,
+    load: impl FnOnce(std::net::SocketAddr) -> F,
+) -> Result<F::Output> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(lotse_web::serve_on(state, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let out = load(addr).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(out)
 }
 
 /// A bounded load test on loopback: `conversations` conversations at once, each creating itself
@@ -761,24 +779,10 @@ fn api(
     use hyper_util::rt::TokioExecutor;
 
     let engine = std::sync::Arc::new(app.build_engine(knowledge)?);
-    let questions: Vec<String> = lotse_eval::load_set(set)?.case.into_iter().map(|c| c.q).collect();
-    anyhow::ensure!(!questions.is_empty(), "the question set is empty");
-    // The load comes from one address; the per-client limit would refuse it by design.
-    // All the benchmark's clients come from this machine: it counts as a proxy of many.
-    let limits = lotse_web::Limits {
-        requests_per_minute: u32::MAX / 2,
-        trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()],
-        ..Default::default()
-    };
-    let state = lotse_web::AppState::new(engine, limits, false);
+    let questions = load_questions(set)?;
+    let state = lotse_web::AppState::new(engine, load_limits(), false);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(lotse_web::serve_on(state, listener, async move {
-            let _ = stop_rx.await;
-        }));
+    runtime.block_on(on_loopback(state, |addr| async move {
         let client: Client<_, Full<axum::body::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -829,8 +833,6 @@ fn api(
             errors += e;
         }
         let wall = started.elapsed();
-        let _ = stop_tx.send(());
-        let _ = server.await;
         all.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
@@ -849,7 +851,7 @@ fn api(
             );
         }
         anyhow::Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-    })
+    }))?
 }
 
 fn percentile(values: &[Duration], p: f64) -> Duration {

@@ -43,6 +43,10 @@ impl Tally {
     fn failed(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
     }
+    /// The time since `since` when `ok`, otherwise an error.
+    fn record(&mut self, kind: &'static str, ok: bool, since: Instant) {
+        if ok { self.took(kind, since.elapsed()) } else { self.failed(kind) }
+    }
     fn merge(&mut self, other: Tally) {
         for (k, v) in other.by_kind {
             self.by_kind.entry(k).or_default().extend(v);
@@ -150,7 +154,7 @@ async fn citizen(http: Http, base: String, questions: Arc<Vec<String>>, c: usize
         let q = questions[(c * load.turns + k) % questions.len()].clone();
         let s = Instant::now();
         let (status, _, _) = say(q).await;
-        if status == StatusCode::OK { t.took("question", s.elapsed()) } else { t.failed("question") }
+        t.record("question", status == StatusCode::OK, s);
     }
     if person {
         let s = Instant::now();
@@ -160,11 +164,7 @@ async fn citizen(http: Http, base: String, questions: Arc<Vec<String>>, c: usize
         let queued = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| {
             v["relayed"] == true || ["queued", "connected"].iter().any(|s| v["reply"]["handoff"]["state"] == *s)
         });
-        if status == StatusCode::OK && queued {
-            t.took("ask for a person", s.elapsed())
-        } else {
-            t.failed("ask for a person")
-        }
+        t.record("ask for a person", status == StatusCode::OK && queued, s);
         let waited = Instant::now();
         while heard.load(Ordering::SeqCst) == 0 && waited.elapsed() < Duration::from_secs(30) {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -173,11 +173,7 @@ async fn citizen(http: Http, base: String, questions: Arc<Vec<String>>, c: usize
             t.took("queued → staff message heard", waited.elapsed());
             let s = Instant::now();
             let (status, _, _) = say("Danke, das hilft mir.".into()).await;
-            if status == StatusCode::OK {
-                t.took("message to staff", s.elapsed())
-            } else {
-                t.failed("message to staff")
-            }
+            t.record("message to staff", status == StatusCode::OK, s);
         } else {
             t.failed("staff message never heard");
         }
@@ -262,18 +258,12 @@ async fn staff(http: Http, base: String, (cookie, csrf): (String, String), done:
         }
         let s = Instant::now();
         let text = "Guten Tag, hier ist das Team Bürgerservice. Ich sehe mir Ihr Anliegen an.";
-        if post("reply", serde_json::json!({ "text": text })).await == StatusCode::OK {
-            t.took("staff reply", s.elapsed());
-        } else {
-            t.failed("staff reply");
-        }
+        let status = post("reply", serde_json::json!({ "text": text })).await;
+        t.record("staff reply", status == StatusCode::OK, s);
         tokio::time::sleep(Duration::from_millis(300)).await;
         let s = Instant::now();
-        if post("close", serde_json::json!({ "outcome": "resolved" })).await == StatusCode::OK {
-            t.took("close", s.elapsed());
-        } else {
-            t.failed("close");
-        }
+        let status = post("close", serde_json::json!({ "outcome": "resolved" })).await;
+        t.record("close", status == StatusCode::OK, s);
     }
     stop.store(true, Ordering::SeqCst);
     t
