@@ -38,8 +38,12 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<(Vec<f32>, u32), WavError> {
         }
         _ => return Err(WavError::Format(name.to_string())),
     };
-    let mono = samples.chunks(channels).map(|c| c.iter().sum::<f32>() / channels as f32).collect();
-    Ok((mono, spec.sample_rate))
+    Ok((mix_down(&samples, channels), spec.sample_rate))
+}
+
+/// Interleaved samples of `channels` channels, averaged to one.
+fn mix_down(samples: &[f32], channels: usize) -> Vec<f32> {
+    samples.chunks(channels).map(|c| c.iter().sum::<f32>() / channels as f32).collect()
 }
 
 /// Writes mono 16-bit PCM.
@@ -78,8 +82,7 @@ fn parse_g711(bytes: &[u8]) -> Option<(Vec<f32>, u32)> {
         } else if id == b"data" {
             let (law, channels, rate) = format?;
             let pcm = crate::resample::to_f32(&law.decode(body));
-            let mono = pcm.chunks(channels).map(|c| c.iter().sum::<f32>() / channels as f32).collect();
-            return Some((mono, rate));
+            return Some((mix_down(&pcm, channels), rate));
         }
         pos = pos.checked_add(8 + (len & 1))?.checked_add(len)?;
     }
