@@ -256,7 +256,7 @@
     }));
   }
 
-  const plugin = (name) => (me.plugins || []).includes(name);
+  const plugin = (name) => ((me && me.plugins) || []).includes(name);
   const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(1).replace(".", ",")} %`);
   const row = (head, ...cells) => {
     const tr = el("tr");
@@ -694,6 +694,9 @@ text.en = "How satisfied are you overall?"
   }
 
   async function start() {
+    // The tabs work from the first moment, not only once the account is read: a click before
+    // that was lost (the console's browser test clicked into that gap).
+    document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
     me = await api("/staff/api/me");
     $("#me-name").textContent = me.display_name;
     $("#admin-tab").hidden = me.role !== "admin";
@@ -705,7 +708,6 @@ text.en = "How satisfied are you overall?"
     $("#sv-new").addEventListener("click", () => editSurvey(null));
     $("#sv-form").addEventListener("submit", saveSurvey);
     $("#inbox-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadInbox(); });
-    document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => { if (b.dataset.tab !== "queue") openId = openId; showTab(b.dataset.tab); }));
     $("#logout").addEventListener("click", async () => { await api("/staff/api/logout", { method: "POST", body: {} }); location.href = "/staff/login"; });
     $("#reply-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
