@@ -173,7 +173,13 @@ try {
   const nUser = await messages(page, "user").count();
   await page.reload();
   await shadow(page, ".panel").waitFor();
+  // The lines come from the server.
+  await messages(page, "user").nth(nUser - 1).waitFor().catch(() => {});
   check(await messages(page, "user").count() === nUser, "after a reload the conversation is there again");
+  const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("lotse.")).map((k) => localStorage.getItem(k)).join(" "));
+  check(await shadow(page, '.vote >> text=/Danke für Ihre Rückmeldung/').count() >= 1 && await shadow(page, ".vote button").count() >= 1,
+    "the answer voted on stays thanked for after the reload, the others still ask");
+  check(kept.includes('"id"') && !/Personalausweis|Reisepass|passport|46,00/i.test(kept), `the page's storage keeps the id, not what was said (${kept.slice(0, 160)})`);
 
   // Staff join and write: shown apart from the bot.
   const staff = await staffLogin(base);

@@ -104,6 +104,11 @@ impl EventLog {
         let _ = self.0.tx.send((seq, event));
     }
 
+    /// The number of the last event sent.
+    pub fn last(&self) -> u64 {
+        self.0.kept.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
     /// How many clients listen (a citizen with an open stream is present).
     pub fn receiver_count(&self) -> usize {
         self.0.tx.receiver_count()

@@ -35,6 +35,35 @@ pub struct CallbackOutcome {
     pub created: bool,
 }
 
+/// One line of a conversation as its citizen saw it ([`Sessions::transcript`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Line {
+    /// `citizen`, `bot` or `staff` (the staff's own notes are not the citizen's).
+    pub author: Author,
+    pub text: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<lotse_core::Source>,
+    /// A staff line's author, by display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staff: Option<String>,
+    /// A reply's number (a vote under it names it): the citizen's messages up to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    /// A reply's kind, where this process still knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ReplyKind>,
+}
+
+/// What a client needs to show a conversation again (a reloaded page): the lines, and the
+/// number of the last event before they were read, to listen on from there.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Transcript {
+    pub lang: lotse_core::Lang,
+    pub plain: bool,
+    pub last_event: u64,
+    pub lines: Vec<Line>,
+}
+
 /// A phone number as people write it: digits with spaces, `+`, `/`, `-`, parentheses.
 fn valid_phone(s: &str) -> bool {
     let digits = s.chars().filter(char::is_ascii_digit).count();
@@ -87,6 +116,63 @@ impl Sessions {
         // Another request may have restored it meanwhile: keep the first.
         let e = map.entry(id.clone()).or_insert(Entry { conversation: conv, events, last_active: Instant::now() });
         Ok((e.conversation.clone(), e.events.clone()))
+    }
+
+    /// The conversation as its citizen saw it, so that a client keeps nothing of it but the id.
+    /// A handed-over conversation's lines come from the store (staff lines included), then
+    /// those not stored (after a handback); otherwise from the conversation held here.
+    pub async fn transcript(&self, id: &ConversationId) -> Result<Transcript, SessionError> {
+        let (conv, events) = self.entry(id).await?;
+        // The number first: an event after it but before the lines are read is heard again
+        // rather than lost.
+        let last_event = events.last();
+        let guard = lock_live(&conv).await?;
+        let mut lines = Vec::new();
+        let mut said = 0u32;
+        let mut tail = &guard.c.events[..];
+        if let (true, Some(desk)) = (guard.handed_off, &self.desk) {
+            // A stored reply's kind, where this process wrote it (by its moment).
+            let kinds: std::collections::HashMap<i64, ReplyKind> = guard
+                .c
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::ReplyOut { at, reply } => Some((at.as_millisecond(), reply.kind)),
+                    _ => None,
+                })
+                .collect();
+            for m in desk.store.transcript(id).await? {
+                if m.author == Author::Citizen {
+                    said = said.saturating_add(1);
+                }
+                let turn = (m.author == Author::Bot).then_some(said);
+                if m.author != Author::System {
+                    let kind = turn.and_then(|_| kinds.get(&m.at_ms).copied());
+                    lines.push(Line { author: m.author, text: m.text, sources: m.sources, staff: m.staff, turn, kind });
+                }
+            }
+            tail = &guard.c.events[guard.synced.min(guard.c.events.len())..];
+        } else {
+            said = guard.turn_base;
+        }
+        for event in tail {
+            match event {
+                Event::MessageIn { text, .. } => {
+                    said = said.saturating_add(1);
+                    lines.push(Line { author: Author::Citizen, text: text.clone(), sources: Vec::new(), staff: None, turn: None, kind: None });
+                }
+                Event::ReplyOut { reply, .. } => lines.push(Line {
+                    author: Author::Bot,
+                    text: reply.text.clone(),
+                    sources: reply.sources.clone(),
+                    staff: None,
+                    turn: Some(said),
+                    kind: Some(reply.kind),
+                }),
+                Event::HandoffRequested { .. } => {}
+            }
+        }
+        Ok(Transcript { lang: guard.c.lang, plain: guard.c.plain, last_event, lines })
     }
 
     /// The event stream of a conversation this process holds.

@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 pub use error::SessionError;
 pub use events::{ConversationEvent, EventLog, KEPT_EVENTS, StaffEvent};
-pub use handoff::{CallbackOutcome, CallbackRequest};
+pub use handoff::{CallbackOutcome, CallbackRequest, Line, Transcript};
 pub use lotse_llm::Cancel;
 pub use staff::{Presence, Suggestion};
 

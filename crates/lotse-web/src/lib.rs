@@ -358,7 +358,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/conversations", post(create))
         .route("/api/v1/conversations/{id}/messages", post(message))
         .route("/api/v1/conversations/{id}/events", get(events))
-        .route("/api/v1/conversations/{id}", axum::routing::delete(handoff::delete_conversation))
+        .route("/api/v1/conversations/{id}", get(transcript).delete(handoff::delete_conversation))
         .route("/api/v1/conversations/{id}/callback", post(handoff::callback))
         .route("/api/v1/conversations/{id}/typing", post(handoff::citizen_typing))
         .route("/api/v1/qr", get(widget::qr))
@@ -471,6 +471,16 @@ async fn message(
             Ok(Json(MessageResponse { reply: Some(reply), turn: Some(turn), relayed: false }))
         }
     }
+}
+
+/// The conversation as the citizen saw it: a reloaded page shows it again, so the browser keeps
+/// only the id (nothing of what was said in the host page's storage). Never cached.
+async fn transcript(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<ConversationId>,
+) -> Result<Response, ApiError> {
+    let transcript = state.sessions.transcript(&id).await?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(transcript)).into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -1339,6 +1339,59 @@ fn a_citizen_who_reconnects_gets_the_staff_messages_it_missed() {
     assert_eq!(next.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["Noch etwas?"]);
 }
 
+#[test]
+fn a_reloaded_page_gets_the_conversation_from_the_server_with_staff_lines_and_answers_numbered() {
+    let s = server(config(open_schedule()));
+    s.add_staff("anna", Role::Staff);
+    let id = s.conversation();
+    let answered = s.say(&id, "Was kostet ein Personalausweis?");
+    let (status, t) = s.get(&format!("/api/v1/conversations/{id}"), None);
+    assert_eq!(status, 200, "{t}");
+    let lines = t["lines"].as_array().unwrap();
+    // The greeting, the question, the answer: numbered as the message's answer was.
+    assert_eq!(lines.iter().map(|l| l["author"].as_str().unwrap()).collect::<Vec<_>>(), ["bot", "citizen", "bot"]);
+    assert_eq!(lines[1]["text"], "Was kostet ein Personalausweis?");
+    assert_eq!(lines[2]["text"], answered["reply"]["text"]);
+    assert_eq!(lines[2]["turn"], answered["turn"]);
+    assert_eq!(lines[2]["kind"], "answer");
+    assert!(lines[2]["sources"][0]["id"].is_string(), "{t}");
+    assert!(t["last_event"].as_u64().is_some(), "{t}");
+
+    // Handed over: the stored lines, the staff's with their name, not the staff's own notes.
+    s.say(&id, "Ich möchte mit einem Menschen sprechen");
+    let anna = s.login("anna");
+    let hid = s.waiting_handoff_with(&anna, "Personalausweis");
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/claim"), json!({}), Some(&anna)).0, 200);
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/reply"), json!({"text": "Guten Tag!"}), Some(&anna)).0, 200);
+    s.say(&id, "Danke, ich warte.");
+    let (_, t) = s.get(&format!("/api/v1/conversations/{id}"), None);
+    let lines = t["lines"].as_array().unwrap();
+    let authors: Vec<_> = lines.iter().map(|l| l["author"].as_str().unwrap()).collect();
+    assert_eq!(authors, ["bot", "citizen", "bot", "citizen", "bot", "staff", "citizen"], "{t}");
+    assert_eq!(lines[5]["staff"], "anna (Team)");
+    assert_eq!(lines[2]["turn"], answered["turn"], "an answer keeps its number once stored");
+    assert_eq!(lines[2]["kind"], "answer", "and its kind");
+    assert!(!t.to_string().contains("nach einem Menschen gefragt"), "no line of the staff's own: {t}");
+
+    // After staff hand back, what follows is in it too, after the stored lines.
+    assert_eq!(s.post(&format!("/staff/api/handoffs/{hid}/handback"), json!({}), Some(&anna)).0, 200);
+    let after = s.say(&id, "Was kostet ein Reisepass?");
+    let (_, t) = s.get(&format!("/api/v1/conversations/{id}"), None);
+    let lines = t["lines"].as_array().unwrap();
+    let last = lines.last().unwrap();
+    assert_eq!(last["text"], after["reply"]["text"], "{t}");
+    assert_eq!(last["turn"], after["turn"], "{t}");
+    assert_eq!(lines[lines.len() - 2]["text"], "Was kostet ein Reisepass?");
+
+    // Never cached; unknown or deleted conversations are not found.
+    let res = agent().get(s.url(&format!("/api/v1/conversations/{id}"))).call().unwrap();
+    assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
+    assert_eq!(s.get(&format!("/api/v1/conversations/{}", uuid_like()), None).0, 404);
+    let res = agent().delete(s.url(&format!("/api/v1/conversations/{id}"))).call().unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    assert_eq!(s.get(&format!("/api/v1/conversations/{id}"), None).0, 404);
+}
+
 /// The throw-away PostgreSQL server of `scripts/test` paused (stopped, its data kept) or
 /// resumed on its port.
 /// The tests on the throw-away PostgreSQL server take turns: one of them stops the server.

@@ -62,17 +62,25 @@
     },
   };
 
-  let state = load() || { id: null, lang: opt.lang === "en" ? "en" : "de", plain: false, items: [] };
+  // The browser keeps only what resuming needs (the id, the language, the last event seen,
+  // the answers voted on), never what was said: a reload fetches the lines from the server.
+  const KEPT = ["id", "lang", "langChosen", "plain", "plugins", "lastEvent", "handoff", "voted"];
+  let state = { id: null, lang: opt.lang === "en" ? "en" : "de", plain: false, ...load(), items: [] };
   let es = null;
   let pending = null; // the reply being streamed
   let idleTimer = null;
   const t = (k) => T[state.lang][k];
 
   function load() {
-    try { return JSON.parse(storage.getItem(STORE) || "null"); } catch (_) { return null; }
+    try {
+      const s = JSON.parse(storage.getItem(STORE) || "null") || {};
+      // An older widget kept the lines too: those go at once.
+      if ("items" in s) { delete s.items; storage.setItem(STORE, JSON.stringify(s)); }
+      return Object.fromEntries(KEPT.filter((k) => k in s).map((k) => [k, s[k]]));
+    } catch (_) { return {}; }
   }
   function save() {
-    try { storage.setItem(STORE, JSON.stringify({ ...state, items: state.items.slice(-60) })); } catch (_) { /* full or blocked */ }
+    try { storage.setItem(STORE, JSON.stringify(Object.fromEntries(KEPT.filter((k) => k in state).map((k) => [k, state[k]])))); } catch (_) { /* full or blocked */ }
   }
 
   // --- DOM --------------------------------------------------------------------------------
@@ -263,6 +271,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
       try {
         await api("/p/feedback/thumbs", { method: "POST", body });
         item.vote.done = true;
+        state.voted = [...(state.voted || []), item.vote.turn].slice(-50);
         save();
         done(true);
       } catch (e) { msg.textContent = e.message; }
@@ -295,24 +304,44 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     const el = render(item);
     log.append(el);
     log.scrollTop = log.scrollHeight;
-    if (persist) { state.items.push(item); save(); }
+    if (persist) state.items.push(item);
     return el;
-  }
-
-  function redraw() {
-    log.replaceChildren();
-    for (const it of state.items) add(it, false);
   }
 
   function replyItems(reply, turn) {
     // The assistant detected another language: the interface follows, unless the citizen chose.
     if (reply.lang && reply.lang !== state.lang && !state.langChosen) { state.lang = reply.lang; save(); labels(); }
-    const votable = turn && (state.plugins || []).includes("feedback") && ["answer", "clarify", "out_of_scope"].includes(reply.kind);
-    add({ kind: "bot", text: reply.text, sources: reply.sources || [], ...(votable ? { vote: { turn } } : {}) });
+    add({ kind: "bot", text: reply.text, sources: reply.sources || [], ...voteFor(reply.kind, turn) });
     // The reply's text already says where the handoff stands; only the callback form is added.
     if (reply.handoff) handoffStatus({ handoff: reply.handoff, text: null });
     const chips = (reply.suggestions || []).filter((s) => s !== t("human"));
     if (chips.length) add({ kind: "chips", chips });
+  }
+
+  // A vote under an answer, where the feedback plug-in is on (done when given before).
+  function voteFor(kind, turn) {
+    const votable = turn && (state.plugins || []).includes("feedback") && ["answer", "clarify", "out_of_scope"].includes(kind);
+    return votable ? { vote: { turn, ...((state.voted || []).includes(turn) ? { done: true } : {}) } } : {};
+  }
+
+  // A reloaded page: the conversation's lines from the server, then its events from the last
+  // one before them. A conversation the server no longer knows starts afresh.
+  async function resume() {
+    let r;
+    try { r = await api(`/api/v1/conversations/${state.id}`); } catch (e) {
+      if (e.status === 404) { reset(false); return; }
+      add({ kind: "status", text: t("offline") }, false);
+      listen();
+      return;
+    }
+    for (const l of r.lines) {
+      if (l.author === "citizen") add({ kind: "user", text: l.text });
+      else if (l.author === "staff") add({ kind: "staff", name: l.staff, text: l.text });
+      else add({ kind: "bot", text: l.text, sources: l.sources || [], ...voteFor(l.kind, l.turn) });
+    }
+    state.lastEvent = String(r.last_event);
+    save();
+    listen();
   }
 
   let lastStatus = "";
@@ -539,8 +568,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   function mount() {
     document.body.append(host);
     labels();
-    redraw();
-    if (state.id) listen();
+    if (state.id) resume();
     if (KIOSK) { openPanel(true); touch(); } else if (sessionStorage.getItem(STORE + ".open") === "1") openPanel(true);
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
