@@ -978,7 +978,12 @@ impl Store {
 
     /// Adds a line to the audit trail.
     pub async fn audit(&self, actor: &str, action: &str, target: &str, now: i64) -> Result<()> {
-        sqlx::query("INSERT INTO audit (at_ms, actor, action, target) VALUES ($1, $2, $3, $4)")
+        // The next number orders lines of one millisecond (two writers at the same moment may
+        // share one: they were simultaneous).
+        sqlx::query(
+            "INSERT INTO audit (at_ms, seq, actor, action, target) \
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), $2, $3, $4)",
+        )
             .bind(now)
             .bind(actor)
             .bind(action)
@@ -990,7 +995,7 @@ impl Store {
 
     /// The newest lines of the audit trail, newest first.
     pub async fn audit_trail(&self, limit: i64) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT at_ms, actor, action, target FROM audit ORDER BY at_ms DESC LIMIT $1")
+        let rows = sqlx::query("SELECT at_ms, actor, action, target FROM audit ORDER BY at_ms DESC, seq DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;

@@ -271,10 +271,18 @@ async fn accounts_and_sessions(store: &Store) {
     let trail = store.audit_trail(1_000_000).await.unwrap();
     let mine: Vec<&str> = trail.iter().filter(|l| l.actor == name).map(|l| l.action.as_str()).collect();
     assert_eq!(mine, ["admin.schedule", "handoffs.claim"]);
+    // Lines of one millisecond keep the order they were written in.
+    for action in ["admin.accounts.enable", "login", "handoffs.claim"] {
+        store.audit(&name, action, "same-ms", now + 1).await.unwrap();
+    }
+    let trail = store.audit_trail(1_000_000).await.unwrap();
+    let same: Vec<&str> =
+        trail.iter().filter(|l| l.actor == name && l.target == "same-ms").map(|l| l.action.as_str()).collect();
+    assert_eq!(same, ["handoffs.claim", "login", "admin.accounts.enable"], "newest first");
     store.purge(now, 30, now - day).await.unwrap();
     let trail = store.audit_trail(1_000_000).await.unwrap();
     let mine: Vec<&str> = trail.iter().filter(|l| l.actor == name).map(|l| l.action.as_str()).collect();
-    assert_eq!(mine, ["admin.schedule"]);
+    assert_eq!(mine, ["handoffs.claim", "login", "admin.accounts.enable", "admin.schedule"]);
     store.set_setting("x", "1").await.unwrap();
     store.set_setting("x", "2").await.unwrap();
     assert_eq!(store.setting("x").await.unwrap().as_deref(), Some("2"));

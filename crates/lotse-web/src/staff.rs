@@ -280,15 +280,17 @@ pub(crate) async fn require_staff(State(state): State<Arc<AppState>>, mut req: R
     if let Some((action, target)) = audited
         && res.status().is_success()
     {
-        // Written on its own task: a client that goes away once answered does not take the
-        // line with it.
+        // Written on its own task, so that a client that goes away once answered does not take
+        // the line with it, and waited for, so that the trail holds the change before the
+        // client hears of it (a change and the next one were listed in the wrong order).
         let (state, at) = (state.clone(), now_ms());
-        tokio::spawn(async move {
+        let write = tokio::spawn(async move {
             let Some(desk) = state.desk() else { return };
             if let Err(e) = desk.store.audit(&actor, &action, &target, at).await {
                 tracing::warn!(error = %e, action, "could not write the audit trail");
             }
         });
+        let _ = write.await;
     }
     res
 }
