@@ -17,17 +17,40 @@ pub enum ConversationEvent {
     /// The citizen's message, as received (cleaned).
     Message { text: String },
     /// The grounded part of a reply that the language model is writing: shown at once.
-    Facts { reply: Reply },
+    Facts {
+        #[serde(with = "shared")]
+        reply: Arc<Reply>,
+    },
     /// A verified sentence of the generated text.
     Delta { text: String },
     /// A reply of the assistant (final: it replaces the facts and deltas before it).
-    Reply { reply: Reply },
+    /// Shared: the kept events and every subscriber's slot hold one copy, not one each.
+    Reply {
+        #[serde(with = "shared")]
+        reply: Arc<Reply>,
+    },
     /// Where the handoff stands now, with the words to show or say.
-    Handoff { handoff: HandoffInfo, text: String },
+    Handoff { handoff: Box<HandoffInfo>, text: String },
     /// A staff member's message.
     Staff { name: String, text: String },
     /// Staff started or stopped typing.
     Typing { typing: bool },
+}
+
+/// A shared reply, written and read as the reply itself.
+mod shared {
+    use std::sync::Arc;
+
+    use lotse_core::Reply;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(reply: &Arc<Reply>, s: S) -> Result<S::Ok, S::Error> {
+        reply.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Reply>, D::Error> {
+        Reply::deserialize(d).map(Arc::new)
+    }
 }
 
 impl ConversationEvent {
@@ -84,7 +107,8 @@ impl EventLog {
         let first = lotse_handoff::store::now_ms().max(0) as u64 * 1000;
         EventLog(Arc::new(LogInner {
             tx: broadcast::channel(64).0,
-            kept: Mutex::new((first, VecDeque::with_capacity(KEPT_EVENTS))),
+            // Grown as events come: most conversations have a few.
+            kept: Mutex::new((first, VecDeque::new())),
         }))
     }
 

@@ -191,7 +191,7 @@ impl Sessions {
             let c = desk.store.pending_callback(id).await.ok()??;
             (desk.callback_info(&c, c.lang), c.lang)
         };
-        Some(ConversationEvent::Handoff { text: handoff_text(&info, lang), handoff: info })
+        Some(ConversationEvent::Handoff { text: handoff_text(&info, lang), handoff: Box::new(info) })
     }
 
     /// After the engine's turn: a person requested goes to the desk (a place in the queue within
@@ -428,7 +428,7 @@ impl Sessions {
         tracing::info!(callback = %c.id, team = %c.team, "callback request stored");
         let info = desk.callback_info(&c, lang);
         let text = handoff_text(&info, lang);
-        events.send(ConversationEvent::Handoff { handoff: info.clone(), text: text.clone() });
+        events.send(ConversationEvent::Handoff { handoff: Box::new(info.clone()), text: text.clone() });
         self.tell_staff(StaffEvent::Callbacks);
         Ok(CallbackOutcome { info, text, created: true })
     }
@@ -517,7 +517,7 @@ impl Sessions {
     pub(crate) async fn tell(&self, h: &Handoff) {
         let (Some(desk), Some(tx)) = (&self.desk, self.sender(&h.conversation_id)) else { return };
         if let Ok(info) = desk.info(h).await {
-            tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info });
+            tx.send(ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: Box::new(info) });
         }
     }
 
@@ -528,7 +528,7 @@ impl Sessions {
         if let Ok(info) = desk.info(h).await {
             self.to_citizen(
                 &h.conversation_id,
-                ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info },
+                ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: Box::new(info) },
                 None,
             );
         }

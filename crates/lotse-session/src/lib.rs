@@ -449,7 +449,7 @@ impl Sessions {
             // Nobody listening is fine.
             let mut sink = |p: Partial<'_>| {
                 stream.send(match p {
-                    Partial::Facts(r) => ConversationEvent::Facts { reply: r.clone() },
+                    Partial::Facts(r) => ConversationEvent::Facts { reply: Arc::new(r.clone()) },
                     Partial::Text(t) => ConversationEvent::Delta { text: t.to_string() },
                 });
             };
@@ -474,7 +474,7 @@ impl Sessions {
         let reply = self.after_engine(id, &mut guard, reply, true).await?;
         let turn = guard.answered();
         drop(guard);
-        events.send(ConversationEvent::Reply { reply: reply.clone() });
+        events.send(ConversationEvent::Reply { reply: Arc::new(reply.clone()) });
         Ok(TurnOutcome::Answered { reply, lexical: busy, turn })
     }
 
@@ -515,7 +515,7 @@ impl Sessions {
         let reply = work(&self.engine, &mut guard.c);
         let reply = self.after_engine(id, &mut guard, reply, answers_message).await?;
         drop(guard);
-        events.send(ConversationEvent::Reply { reply: reply.clone() });
+        events.send(ConversationEvent::Reply { reply: Arc::new(reply.clone()) });
         Ok(reply)
     }
 

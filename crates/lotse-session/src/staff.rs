@@ -160,7 +160,7 @@ impl Sessions {
         let info = HandoffInfo { state: HandoffState::Closed, ..Default::default() };
         self.to_citizen(
             &h.conversation_id,
-            ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: info },
+            ConversationEvent::Handoff { text: handoff_text(&info, h.lang), handoff: Box::new(info) },
             None,
         );
         self.tell_staff(StaffEvent::Closed { handoff_id: h.id.clone() });
