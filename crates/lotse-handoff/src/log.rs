@@ -40,8 +40,10 @@ pub enum Event {
     /// IBANs replaced), for the unanswered-questions inbox. `turn` is the answer's, as in
     /// [`Event::Answered`].
     Unanswered { channel: Channel, lang: Lang, turn: u32, question: String },
-    /// A caller said by key whether the conversation's last answer helped ("Drücken Sie 1
-    /// für ja, 2 für nein"): `turn` is that answer's, as in [`Event::Answered`].
+    /// A citizen said whether an answer helped: a caller by key after the last answer
+    /// ("Drücken Sie 1 für ja, 2 für nein"), the widget by its thumbs (the feedback plug-in
+    /// keeps the reason and comment, never in the log). `turn` is that answer's, as in
+    /// [`Event::Answered`].
     Voted { channel: Channel, turn: u32, helpful: bool },
     /// A citizen gave feedback (no conversation, no text: a count for the key figures):
     /// `what` is `thumbs_up`, `thumbs_down`, `rating`, `suggestion` or `survey_response`.

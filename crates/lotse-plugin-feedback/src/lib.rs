@@ -219,7 +219,15 @@ async fn vote(
     .await;
     match written {
         Ok(_) => {
-            count(&store, &get(0), &get(1), if v.helpful { "thumbs_up" } else { "thumbs_down" }).await;
+            // Logged as a vote on that answer of that conversation, as a caller's key is: the
+            // figures count it, and the self-service count takes a conversation voted down
+            // off. Its id is the log's key as for every answer, erased with the conversation.
+            let channel = serde_json::from_value(serde_json::Value::String(get(0))).unwrap_or_default();
+            let event = Event::Voted { channel, turn: u32::try_from(v.turn).unwrap_or(u32::MAX), helpful: v.helpful };
+            let conversation = lotse_core::ConversationId::from(v.conversation_id.clone());
+            if let Err(e) = store.append_event(lotse_handoff::store::now_ms(), Some(&conversation), &event).await {
+                tracing::warn!(error = %e, "feedback: the vote is not counted in the figures");
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {

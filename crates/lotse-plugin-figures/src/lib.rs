@@ -11,9 +11,15 @@
 //! `feedback.WHAT` for what citizens sent the feedback plug-in (`thumbs_up`, `thumbs_down`,
 //! `rating`, `suggestion`, `survey_response`).
 //!
+//! `self_served`: conversations the assistant served alone (an answer from the records, no
+//! handoff or callback, no thumbs down), counted on the day the conversation began; a
+//! conversation counted that later goes to staff or gets a thumbs down is taken off again. What
+//! that needs of a conversation (answered, handed over, voted down) is kept with its id for two
+//! days at most, and erased with it.
+//!
 //! Derived, with their definitions ([`Derived`]): the answered, clarified and unanswered shares
-//! of the answers, the handoff rate of the conversations, and the satisfaction (the share of
-//! thumbs up among the votes).
+//! of the answers, the self-service rate and the handoff rate of the conversations, and the
+//! satisfaction (the share of thumbs up among the votes).
 //!
 //! Routes (administrators): `GET /staff/p/figures/admin/daily?from=&to=&channel=&format=json|csv`,
 //! `GET /staff/p/figures/admin/report?month=YYYY-MM&format=html|csv` (the monthly report).
@@ -51,7 +57,56 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE TABLE figures_waits (day TEXT NOT NULL, channel TEXT NOT NULL, wait_s BIGINT NOT NULL);
     CREATE INDEX figures_waits_day ON figures_waits (day)",
     ),
+    (
+        3,
+        "CREATE TABLE figures_conversations (
+        conversation_id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        answered BIGINT NOT NULL,
+        handed BIGINT NOT NULL,
+        down BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL
+    )",
+    ),
 ];
+
+/// What an event says of a conversation for the self-service rate: it got an answer from the
+/// records, it went to staff (or a callback), or an answer was voted down.
+fn served_mark(event: &Event) -> Option<&'static str> {
+    match event {
+        Event::Answered { reply: lotse_core::ReplyKind::Answer, .. } => Some("answered"),
+        Event::Handoff { state, .. }
+            if matches!(state.as_str(), "queued" | "connected" | "callback_offered" | "callback") =>
+        {
+            Some("handed")
+        }
+        Event::Voted { helpful: false, .. } => Some("down"),
+        _ => None,
+    }
+}
+
+/// Adds `by` to one count of a day, channel and language.
+async fn add(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    (day, channel, lang): (&str, &str, &str),
+    name: &str,
+    by: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO figures_daily (day, channel, lang, name, n) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (day, channel, lang, name) DO UPDATE SET n = figures_daily.n + $5",
+    )
+    .bind(day)
+    .bind(channel)
+    .bind(lang)
+    .bind(name)
+    .bind(by)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// The key-figures plug-in.
 pub struct Figures {
@@ -181,38 +236,104 @@ impl Plugin for Figures {
                 _ => {}
             }
         }
+        // Self-service: a conversation is counted on the day it began while it has an answer
+        // and neither went to staff nor was voted down.
+        if let Some(c) = &e.conversation_id {
+            if matches!(e.event, Event::Started { .. }) {
+                sqlx::query(
+                    "INSERT INTO figures_conversations (conversation_id, day, channel, lang, answered, handed, down, at_ms) \
+                     VALUES ($1, $2, $3, $4, 0, 0, 0, $5) ON CONFLICT (conversation_id) DO NOTHING",
+                )
+                .bind(c.as_str())
+                .bind(&day)
+                .bind(&channel)
+                .bind(&lang)
+                .bind(e.at_ms)
+                .execute(&mut *tx)
+                .await?;
+            } else if let Some(mark) = served_mark(&e.event) {
+                let row = sqlx::query(
+                    "SELECT day, channel, lang, answered, handed, down FROM figures_conversations WHERE conversation_id = $1",
+                )
+                .bind(c.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if row.is_none() {
+                    // Its start is not here (the start's event was written after the first
+                    // answer's, or the conversation began before the plug-in was on): it
+                    // counts from this event, on this event's day.
+                    let (a, h, d) = (mark == "answered", mark == "handed", mark == "down");
+                    sqlx::query(
+                        "INSERT INTO figures_conversations (conversation_id, day, channel, lang, answered, handed, down, at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(c.as_str())
+                    .bind(&day)
+                    .bind(&channel)
+                    .bind(&lang)
+                    .bind(i64::from(a))
+                    .bind(i64::from(h))
+                    .bind(i64::from(d))
+                    .bind(e.at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                    if a {
+                        add(&mut tx, (&day, &channel, &lang), "self_served", 1).await?;
+                    }
+                } else if let Some(row) = row {
+                    let get = |i: usize| row.try_get::<i64, _>(i).unwrap_or(0) != 0;
+                    let (answered, handed, down) = (get(3), get(4), get(5));
+                    let was = answered && !handed && !down;
+                    let now = match mark {
+                        "answered" => !handed && !down,
+                        _ => false,
+                    };
+                    // The mark is one of three fixed column names.
+                    sqlx::query(&format!("UPDATE figures_conversations SET {mark} = 1 WHERE conversation_id = $1"))
+                        .bind(c.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    if was != now {
+                        let text = |i: usize| row.try_get::<String, _>(i).unwrap_or_default();
+                        let (d, ch, l) = (text(0), text(1), text(2));
+                        add(&mut tx, (&d, &ch, &l), "self_served", if now { 1 } else { -1 }).await?;
+                    }
+                }
+            }
+        }
         for name in names {
-            sqlx::query(
-                "INSERT INTO figures_daily (day, channel, lang, name, n) VALUES ($1, $2, $3, $4, 1) \
-                 ON CONFLICT (day, channel, lang, name) DO UPDATE SET n = figures_daily.n + 1",
-            )
-            .bind(&day)
-            .bind(&channel)
-            .bind(&lang)
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
+            add(&mut tx, (&day, &channel, &lang), &name, 1).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// A conversation still waiting is the only thing kept with an id: gone on deletion.
+    /// A conversation still waiting, and what the self-service count needs of a recent one,
+    /// are the only things kept with an id: gone on deletion (the counts stay).
     async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {
-        Ok(sqlx::query("DELETE FROM figures_queued WHERE conversation_id = $1")
-            .bind(conversation.as_str())
-            .execute(store.pool())
-            .await?
-            .rows_affected())
+        let mut n = 0;
+        for table in ["figures_queued", "figures_conversations"] {
+            n += sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
+                .bind(conversation.as_str())
+                .execute(store.pool())
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
     }
 
-    /// A wait that never ended (the event was lost) is forgotten after two days.
+    /// A wait that never ended (the event was lost), and a conversation begun, are forgotten
+    /// after two days: what happens later no longer changes its day's counts.
     async fn purge(&self, store: &Store, now_ms: i64) -> anyhow::Result<u64> {
-        Ok(sqlx::query("DELETE FROM figures_queued WHERE at_ms < $1")
-            .bind(now_ms - 2 * 86_400_000)
-            .execute(store.pool())
-            .await?
-            .rows_affected())
+        let mut n = 0;
+        for table in ["figures_queued", "figures_conversations"] {
+            n += sqlx::query(&format!("DELETE FROM {table} WHERE at_ms < $1"))
+                .bind(now_ms - 2 * 86_400_000)
+                .execute(store.pool())
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
     }
 
     fn staff_routes(&self) -> Option<axum::Router> {
@@ -259,6 +380,10 @@ pub struct Derived {
     /// (`handoff.queued` + `handoff.callback_offered`) / `conversations`: conversations that
     /// went to staff or were offered a callback.
     pub handoff_rate: Option<f64>,
+    /// `self_served` / `conversations`: conversations with an answer from the records, no
+    /// handoff or callback and no thumbs down.
+    #[serde(default)]
+    pub self_service_rate: Option<f64>,
     /// `feedback.thumbs_up` / (`feedback.thumbs_up` + `feedback.thumbs_down`): answers that
     /// helped, of those voted on.
     #[serde(default)]
@@ -334,6 +459,7 @@ fn derive(totals: &BTreeMap<String, i64>) -> Derived {
         clarified_share: share(n("reply.clarify"), n("answers")),
         unanswered_share: share(n("reply.out_of_scope"), n("answers")),
         handoff_rate: share(n("handoff.queued") + n("handoff.callback_offered"), n("conversations")),
+        self_service_rate: share(n("self_served"), n("conversations")),
         satisfaction: share(n("feedback.thumbs_up"), n("feedback.thumbs_up") + n("feedback.thumbs_down")),
         wait_median_s: None,
         top_services: {
@@ -449,12 +575,18 @@ pub fn report_lines(now: &BTreeMap<String, i64>, before: &BTreeMap<String, i64>)
         before: b.map(|v| v * 100.0),
         percent: true,
     };
-    vec![
+    let mut lines = vec![
         count("Interaktionen: Gespräche", &|t| n(t, "conversations")),
+        count("davon am Infoterminal (Kiosk)", &|t| n(t, "kiosk.conversations")),
         count("Interaktionen: beantwortete Nachrichten", &|t| n(t, "answers")),
         count("davon am Telefon", &|t| n(t, "phone.answers")),
         pct("aus den Daten beantwortet", d_now.answered_share, d_before.answered_share),
         pct("nicht beantwortet", d_now.unanswered_share, d_before.unanswered_share),
+        pct(
+            "Selbstbedienung (Gespräche mit Antwort, ohne Übergabe und ohne „hat nicht geholfen“)",
+            d_now.self_service_rate,
+            d_before.self_service_rate,
+        ),
         pct("Übergaben an Mitarbeitende (Anteil der Gespräche)", d_now.handoff_rate, d_before.handoff_rate),
         count("Gespräche außerhalb der Servicezeiten", &|t| n(t, "conversations.outside_hours")),
         count("Übergaben: verbunden", &|t| n(t, "handoff.connected")),
@@ -465,7 +597,16 @@ pub fn report_lines(now: &BTreeMap<String, i64>, before: &BTreeMap<String, i64>)
         count("Bewertungen von Leistungen", &|t| n(t, "feedback.rating")),
         count("Verbesserungsvorschläge", &|t| n(t, "feedback.suggestion")),
         count("Nutzerbefragungen: Antworten", &|t| n(t, "feedback.survey_response")),
-    ]
+    ];
+    // Each campaign's reach: the conversations begun through its code, this month or the one
+    // before.
+    let codes: std::collections::BTreeSet<&str> =
+        now.keys().chain(before.keys()).filter_map(|k| k.strip_prefix("campaign.")).collect();
+    for code in codes {
+        let key = format!("campaign.{code}");
+        lines.push(count(&format!("Kampagne „{code}“: Gespräche"), &|t| n(t, &key)));
+    }
+    lines
 }
 
 fn german(v: Option<f64>, percent: bool) -> String {
@@ -497,11 +638,13 @@ async fn report(State((store, zone)): State<(Store, jiff::tz::TimeZone)>, Query(
     ) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Please try again in a moment.");
     };
-    // The phone's share of the answers.
+    // The phone's share of the answers, the kiosk's of the conversations.
     let phone = |rows: &[Row1]| {
         let mut t = totals_of(rows);
         let answers: i64 = rows.iter().filter(|r| r.channel == "phone" && r.name == "answers").map(|r| r.n).sum();
         t.insert("phone.answers".into(), answers);
+        let kiosk: i64 = rows.iter().filter(|r| r.channel == "kiosk" && r.name == "conversations").map(|r| r.n).sum();
+        t.insert("kiosk.conversations".into(), kiosk);
         t
     };
     let mut lines = report_lines(&phone(&now), &phone(&before));

@@ -1948,10 +1948,15 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
         "Hallo",
         "Ich möchte mit einem Menschen sprechen",
     ];
+    // Conversations the assistant served alone: (id, answered from the records, went to staff).
+    let mut served: Vec<(String, bool, bool)> = Vec::new();
     for round in 0..3 {
         let id = s.conversation();
         count("conversations".into());
-        for q in questions.iter().skip(round) {
+        served.push((id.clone(), false, false));
+        // The last conversation does not ask for a person.
+        let asked = questions.len() - usize::from(round == 2);
+        for q in questions.iter().take(asked).skip(round) {
             let body = s.say(&id, q);
             if body["relayed"] == true {
                 count("relayed".into());
@@ -1963,10 +1968,12 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
             if reply["kind"] == "answer" {
                 count(format!("service.{}", reply["sources"][0]["id"].as_str().unwrap()));
                 votes.push((id.clone(), body["turn"].as_i64().unwrap(), votes.len() % 3 != 2));
+                served.last_mut().unwrap().1 = true;
             }
             if let Some(state) = reply["handoff"]["state"].as_str() {
                 let state = if state == "callback_scheduled" { "callback" } else { state };
                 count(format!("handoff.{state}"));
+                served.last_mut().unwrap().2 = true;
             }
         }
     }
@@ -1990,6 +1997,13 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
         }
         count(format!("feedback.{}", if *helpful { "thumbs_up" } else { "thumbs_down" }));
     }
+    // Served alone: an answer, no handoff, no thumbs down.
+    let alone = served
+        .iter()
+        .filter(|(id, answered, handed)| *answered && !handed && !votes.iter().any(|v| &v.0 == id && !v.2))
+        .count() as i64;
+    assert!(alone > 0, "the script has a conversation served alone: {served:?} {votes:?}");
+    ours.insert("self_served".into(), alone);
     assert!(ours.get("reply.answer").copied().unwrap_or(0) >= 3, "{ours:?}");
     assert!(ours.keys().any(|k| k.starts_with("handoff.")), "{ours:?}");
 
@@ -2028,6 +2042,8 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
     let share = figures["derived"]["answered_share"].as_f64().unwrap();
     let expected = ours["reply.answer"] as f64 / ours["answers"] as f64;
     assert!((share - expected).abs() < 0.001, "{share} vs {expected}");
+    let rate = figures["derived"]["self_service_rate"].as_f64().unwrap();
+    assert!((rate - alone as f64 / ours["conversations"] as f64).abs() < 0.001, "{rate}");
     let satisfaction = figures["derived"]["satisfaction"].as_f64().unwrap();
     let up = votes.iter().filter(|v| v.2).count() as f64;
     assert!((satisfaction - up / votes.len() as f64).abs() < 0.001, "{satisfaction}");
@@ -2079,6 +2095,8 @@ fn the_figures_of_a_day_of_scripted_conversations_match_a_count_of_our_own() {
             || csv.contains(&format!("Zufriedenheit („hat geholfen“ der Bewertungen) (%);{satisfied};\r\n")),
         "{csv}"
     );
+    assert!(month != started_in || csv.contains("Kampagne „plakat-bus“: Gespräche;2;0\r\n"), "{csv}");
+    assert!(month != started_in || csv.contains("davon am Infoterminal (Kiosk);0;0\r\n"), "{csv}");
     let (status, html) = report("html");
     assert!(
         status == 200 && html.contains("<caption>Kennzahlen") && html.contains("Meistgefragte Leistungen"),

@@ -302,7 +302,11 @@
     $("#pf-rows").replaceChildren(
       both("Gespräche", n("conversations")), both("Beantwortete Nachrichten", n("answers")),
       both("davon aus den Daten beantwortet", d("answered_share")), both("davon nachgefragt", d("clarified_share")),
-      both("davon nicht beantwortet", d("unanswered_share")), both("Übergaben an Mitarbeitende (Anteil der Gespräche)", d("handoff_rate")),
+      both("davon nicht beantwortet", d("unanswered_share")),
+      both("Selbstbedienung (Gespräche mit Antwort aus den Daten, ohne Übergabe und ohne „hat nicht geholfen“)", d("self_service_rate")),
+      both("Übergaben an Mitarbeitende (Anteil der Gespräche)", d("handoff_rate")),
+      both("Gespräche am Infoterminal (Kiosk)", (x) => x.rows.filter((r) => r.channel === "kiosk" && r.name === "conversations").reduce((a, r) => a + r.n, 0)),
+      both("Gespräche über Kampagnen (Code: Anzahl)", (x) => Object.entries(x.totals).filter(([k]) => k.startsWith("campaign.")).map(([k, v]) => `${k.slice(9)}: ${v}`).join(", ") || "–"),
       both("Gespräche außerhalb der Servicezeiten", n("conversations.outside_hours")),
       both("Übergaben: angefragt / verbunden / verlassen", (x) => `${n("handoff.queued")(x)} / ${n("handoff.connected")(x)} / ${n("handoff.abandoned")(x)}`),
       both("Wartezeit in der Warteschlange (Median)", (x) => x.derived.wait_median_s == null ? "–" : minutes(x.derived.wait_median_s)),
