@@ -1551,6 +1551,32 @@ fn a_citizen_says_an_answer_did_not_help_and_staff_see_why_until_it_is_deleted()
     let events = s.rt.block_on(s.desk.store.events_after(0, 1000)).unwrap();
     assert!(events.iter().all(|e| e.conversation_id.as_ref().is_none_or(|c| c.as_str() != id)), "{events:?}");
 
+    // Comments go after the comment retention (90 days), moved on by the clock the purge is
+    // given; the votes and the stars stay.
+    let other = s.conversation();
+    s.say(&other, "Was kostet ein Reisepass?");
+    let down =
+        json!({"conversation_id": other, "turn": 1, "helpful": false, "reason": "unclear", "comment": "Zu lang"});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while vote(down.clone()).0 != 204 {
+        assert!(Instant::now() < deadline, "the answer never reached the plug-in");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let host = s.state.plugins().unwrap().clone();
+    let now = lotse_handoff::store::now_ms();
+    let texts = || {
+        let (_, summary) = s.get("/staff/p/feedback/summary", Some(&anna));
+        (summary["comments"].to_string(), summary["rating_comments"].to_string(), summary)
+    };
+    s.rt.block_on(host.purge(now + 89 * 86_400_000, 366)).unwrap();
+    let (comments, rated, _) = texts();
+    assert!(comments.contains("Zu lang") && rated.contains("Kein Termin frei"), "kept for 90 days: {comments} {rated}");
+    s.rt.block_on(host.purge(now + 91 * 86_400_000, 366)).unwrap();
+    let (comments, rated, summary) = texts();
+    assert!(!comments.contains("Zu lang") && !rated.contains("Kein Termin frei"), "{summary}");
+    assert_eq!(summary["not_helpful"].as_i64(), Some(1), "the vote stays: {summary}");
+    assert_eq!(summary["ratings"][0][1], 2, "the stars stay: {summary}");
+
     // Without the plug-in there is no such route.
     let plain = server(config(open_schedule()));
     assert_eq!(plain.post("/p/feedback/thumbs", json!({}), None).0, 404);
@@ -1618,6 +1644,22 @@ fn a_suggestion_is_sent_triaged_by_an_administrator_and_answered_in_public() {
         assert!(Instant::now() < deadline, "no audit line");
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // The address goes after the retention of free texts (90 days), the suggestion stays.
+    let host = s.state.plugins().unwrap().clone();
+    let email = |days: i64| {
+        s.rt.block_on(host.purge(lotse_handoff::store::now_ms() + days * 86_400_000, 366)).unwrap();
+        let (_, list) = s.get("/staff/p/feedback/admin/suggestions", Some(&chef));
+        list["suggestions"].as_array().unwrap().iter().find(|x| x["id"] == id.as_str()).map(|x| x["email"].clone())
+    };
+    assert_eq!(email(89), Some(json!("erika@example.org")));
+    assert_eq!(email(91), Some(Value::Null), "the address is gone, the suggestion kept");
+
+    // A plug-in switched off has no routes, and the console is told only of those on (it
+    // shows their sections and tabs by that list).
+    assert_eq!(s.get("/staff/p/figures/admin/daily", Some(&chef)).0, 404);
+    assert_eq!(s.get("/staff/p/inbox/groups", Some(&chef)).0, 404);
+    assert_eq!(s.get("/staff/api/me", Some(&chef)).1["plugins"], json!(["feedback"]));
 }
 
 /// Sends `body` with `method` as `staff` (or as a citizen); the status and the raw body.
