@@ -984,12 +984,12 @@ impl Store {
             "INSERT INTO audit (at_ms, seq, actor, action, target) \
              VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), $2, $3, $4)",
         )
-            .bind(now)
-            .bind(actor)
-            .bind(action)
-            .bind(target)
-            .execute(&self.pool)
-            .await?;
+        .bind(now)
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -159,7 +159,14 @@ impl Sessions {
             match event {
                 Event::MessageIn { text, .. } => {
                     said = said.saturating_add(1);
-                    lines.push(Line { author: Author::Citizen, text: text.clone(), sources: Vec::new(), staff: None, turn: None, kind: None });
+                    lines.push(Line {
+                        author: Author::Citizen,
+                        text: text.clone(),
+                        sources: Vec::new(),
+                        staff: None,
+                        turn: None,
+                        kind: None,
+                    });
                 }
                 Event::ReplyOut { reply, .. } => lines.push(Line {
                     author: Author::Bot,

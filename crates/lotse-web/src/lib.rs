@@ -475,10 +475,7 @@ async fn message(
 
 /// The conversation as the citizen saw it: a reloaded page shows it again, so the browser keeps
 /// only the id (nothing of what was said in the host page's storage). Never cached.
-async fn transcript(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<ConversationId>,
-) -> Result<Response, ApiError> {
+async fn transcript(State(state): State<Arc<AppState>>, Path(id): Path<ConversationId>) -> Result<Response, ApiError> {
     let transcript = state.sessions.transcript(&id).await?;
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(transcript)).into_response())
 }
