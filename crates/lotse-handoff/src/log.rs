@@ -26,8 +26,18 @@ pub enum Event {
         outside_hours: bool,
     },
     /// The assistant answered a citizen's message: the reply's kind, the ids of its sources
-    /// and how its text was made. `turn` counts the conversation's answered messages from 1.
-    Answered { channel: Channel, lang: Lang, turn: u32, reply: ReplyKind, sources: Vec<String>, generated_by: String },
+    /// and how its text was made, and how sure the search was of its best service (0–1) when
+    /// a search decided the reply. `turn` counts the conversation's answered messages from 1.
+    Answered {
+        channel: Channel,
+        lang: Lang,
+        turn: u32,
+        reply: ReplyKind,
+        sources: Vec<String>,
+        generated_by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confidence: Option<f32>,
+    },
     /// A citizen's message went to the member of staff who has the conversation.
     Relayed { channel: Channel },
     /// A reply told the citizen where their handoff stands: `queued`, `connected`,

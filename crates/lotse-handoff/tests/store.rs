@@ -322,6 +322,7 @@ async fn event_log(store: &Store) {
         reply: ReplyKind::Answer,
         sources: vec!["personalausweis".into()],
         generated_by: "composer".into(),
+        confidence: Some(0.91),
     };
     let now = now_ms();
     let first = store.append_event(now, Some(&a), &started).await.unwrap();

@@ -39,6 +39,7 @@ async fn an_event_offered_again_is_not_counted_twice() {
             reply: ReplyKind::OutOfScope,
             sources: vec![],
             generated_by: "llm:qwen".into(),
+            confidence: None,
         },
     };
     figures.on_event(&store, &answered(1)).await.unwrap();
@@ -100,6 +101,7 @@ async fn self_service(store: Store) {
         reply,
         sources: vec!["personalausweis".into()],
         generated_by: "composer".into(),
+        confidence: Some(0.8),
     };
     let handoff = |state: &str| Event::Handoff { channel: Channel::Web, state: state.into() };
     let voted = |helpful: bool| Event::Voted { channel: Channel::Web, turn: 1, helpful };

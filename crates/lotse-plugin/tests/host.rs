@@ -99,6 +99,7 @@ fn answered(turn: u32) -> Event {
         reply: ReplyKind::Answer,
         sources: vec!["reisepass".into()],
         generated_by: "composer".into(),
+        confidence: Some(0.9),
     }
 }
 

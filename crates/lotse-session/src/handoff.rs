@@ -232,6 +232,7 @@ impl Sessions {
                     reply: reply.kind,
                     sources: reply.sources.iter().map(|s| s.id.clone()).collect(),
                     generated_by: reply.generated_by.to_string(),
+                    confidence: conv.c.confidence,
                 },
             )
             .await;

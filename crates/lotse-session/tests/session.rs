@@ -423,8 +423,8 @@ async fn what_happens_is_logged_for_the_plugins_without_what_was_said() {
         "{kinds:?}"
     );
     assert!(
-        kinds.iter().any(|e| matches!(e, Event::Answered { turn: 1, reply: ReplyKind::Answer, sources, .. }
-            if sources.iter().any(|s| s == "personalausweis"))),
+        kinds.iter().any(|e| matches!(e, Event::Answered { turn: 1, reply: ReplyKind::Answer, sources, confidence, .. }
+            if sources.iter().any(|s| s == "personalausweis") && confidence.is_some_and(|c| c >= lotse_search::answer_threshold()))),
         "{kinds:?}"
     );
     assert!(kinds.iter().any(|e| matches!(e, Event::Handoff { state, .. } if state == "queued")), "{kinds:?}");

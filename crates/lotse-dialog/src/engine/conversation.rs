@@ -128,6 +128,10 @@ pub struct Conversation {
     /// web ("Meinen Sie: …?"): the next message may say yes or no to it.
     pub confirm: Option<Confirm>,
     pub events: Vec<Event>,
+    /// How sure the search of the last message was of its best service (0–1), when a search
+    /// decided the reply: for the figures, never shown to the citizen.
+    #[serde(default)]
+    pub confidence: Option<f32>,
 }
 
 /// A service the bot asked about because it was not sure it had heard (or read) the question
@@ -172,6 +176,7 @@ impl Conversation {
             failures: 0,
             confirm: None,
             events: Vec::new(),
+            confidence: None,
         }
     }
 

@@ -284,6 +284,7 @@ impl Engine {
             // A search failure is internal; say so politely and offer a person.
             return self.out_of_scope(conv, None, false);
         };
+        conv.confidence = Some(result.confidence);
         let mut aspects = understand::aspects(text);
         // A question that is a follow-up by its question word alone, and names a thing the
         // topic's record does not know ("Wo melde ich meinen Dackel an?" after a lost ID card,

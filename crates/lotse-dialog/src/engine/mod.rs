@@ -197,6 +197,7 @@ impl Engine {
             _ => None,
         });
         conv.events.push(Event::MessageIn { at, text: text.clone() });
+        conv.confidence = None;
         if request.plain {
             conv.plain = true;
         }
