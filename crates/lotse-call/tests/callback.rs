@@ -60,6 +60,8 @@ struct Line {
     runtime: tokio::runtime::Runtime,
     sessions: Arc<Sessions>,
     engine: Arc<lotse_dialog::Engine>,
+    /// The store's folder, removed with the line (last: after the runtime).
+    _dir: tempfile::TempDir,
 }
 
 fn line(open: bool) -> Line {
@@ -67,19 +69,15 @@ fn line(open: bool) -> Line {
     let kb = knowledge();
     let index = Arc::new(lotse_search::SearchIndex::build(&kb).expect("index builds"));
     let engine = Arc::new(lotse_dialog::Engine::new(kb.clone(), index, lotse_dialog::EngineConfig::default()));
-    let dir = std::env::temp_dir().join(format!(
-        "lotse-call-callback-{}-{}",
-        std::process::id(),
-        Timestamp::now().as_nanosecond()
-    ));
-    let database = format!("sqlite:{}/lotse.db", dir.display());
+    let dir = tempfile::Builder::new().prefix("lotse-call-callback-").tempdir().unwrap();
+    let database = format!("sqlite:{}/lotse.db", dir.path().display());
     let config = HandoffConfig { schedule: schedule(open), database: database.clone(), ..Default::default() };
     let desk = runtime.block_on(async {
         let store = Store::open(&database).await.unwrap();
         Desk::new(store, config, kb, zone()).await.unwrap()
     });
     let sessions = Sessions::new(engine.clone(), Some(desk), Limits::default());
-    Line { runtime, sessions, engine }
+    Line { runtime, sessions, engine, _dir: dir }
 }
 
 #[derive(Default)]

@@ -65,6 +65,8 @@ struct Server {
     state: Arc<lotse_web::AppState>,
     rt: tokio::runtime::Runtime,
     _stop: tokio::sync::oneshot::Sender<()>,
+    /// The SQLite store's folder, removed with the server (last: after the runtime).
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn server(config: HandoffConfig) -> Server {
@@ -82,9 +84,10 @@ fn server_with(config: HandoffConfig, limits: lotse_web::Limits) -> Server {
 
 /// A server with the named plug-ins switched on.
 fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[&str]) -> Server {
-    if !config.database.starts_with("postgres") {
-        let dir = std::env::temp_dir().join(format!("lotse-web-handoff-{}", uuid_like()));
-        config.database = format!("sqlite:{}/lotse.db", dir.display());
+    let dir = (!config.database.starts_with("postgres"))
+        .then(|| tempfile::Builder::new().prefix("lotse-web-handoff-").tempdir().unwrap());
+    if let Some(dir) = &dir {
+        config.database = format!("sqlite:{}/lotse.db", dir.path().display());
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let kb = knowledge();
@@ -126,7 +129,7 @@ fn server_full(mut config: HandoffConfig, limits: lotse_web::Limits, plugins: &[
     rt.spawn(lotse_web::serve_on(state.clone(), listener, async {
         let _ = stopped.await;
     }));
-    Server { addr, desk, state, rt, _stop: stop }
+    Server { addr, desk, state, rt, _stop: stop, _dir: dir }
 }
 
 fn uuid_like() -> String {
