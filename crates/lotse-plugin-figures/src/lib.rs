@@ -64,6 +64,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         day TEXT NOT NULL,
         channel TEXT NOT NULL,
         lang TEXT NOT NULL,
+        started BIGINT NOT NULL,
         answered BIGINT NOT NULL,
         handed BIGINT NOT NULL,
         down BIGINT NOT NULL,
@@ -237,67 +238,75 @@ impl Plugin for Figures {
             }
         }
         // Self-service: a conversation is counted on the day it began while it has an answer
-        // and neither went to staff nor was voted down.
+        // and neither went to staff nor was voted down. Only a conversation whose start is
+        // counted counts (the rate stays a share of `conversations`), also when its start's
+        // event comes after its first answer's (the start is logged on a task of its own).
         if let Some(c) = &e.conversation_id {
-            if matches!(e.event, Event::Started { .. }) {
-                sqlx::query(
-                    "INSERT INTO figures_conversations (conversation_id, day, channel, lang, answered, handed, down, at_ms) \
-                     VALUES ($1, $2, $3, $4, 0, 0, 0, $5) ON CONFLICT (conversation_id) DO NOTHING",
-                )
-                .bind(c.as_str())
-                .bind(&day)
-                .bind(&channel)
-                .bind(&lang)
-                .bind(e.at_ms)
-                .execute(&mut *tx)
-                .await?;
-            } else if let Some(mark) = served_mark(&e.event) {
+            let started = matches!(e.event, Event::Started { .. });
+            let mark = served_mark(&e.event);
+            if started || mark.is_some() {
                 let row = sqlx::query(
-                    "SELECT day, channel, lang, answered, handed, down FROM figures_conversations WHERE conversation_id = $1",
+                    "SELECT day, channel, lang, started, answered, handed, down FROM figures_conversations \
+                     WHERE conversation_id = $1",
                 )
                 .bind(c.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
+                let flag = |i: usize| row.as_ref().is_some_and(|r| r.try_get::<i64, _>(i).unwrap_or(0) != 0);
+                let before = [flag(3), flag(4), flag(5), flag(6)];
+                let mut after = before;
+                match mark {
+                    _ if started => after[0] = true,
+                    Some("answered") => after[1] = true,
+                    Some("handed") => after[2] = true,
+                    Some(_) => after[3] = true,
+                    None => {}
+                }
+                let served = |f: [bool; 4]| f[0] && f[1] && !f[2] && !f[3];
+                // The conversation's day, channel and language are its start's.
+                let key = match &row {
+                    Some(r) if !started => {
+                        let text = |i: usize| r.try_get::<String, _>(i).unwrap_or_default();
+                        (text(0), text(1), text(2))
+                    }
+                    _ => (day.clone(), channel.clone(), lang.clone()),
+                };
                 if row.is_none() {
-                    // Its start is not here (the start's event was written after the first
-                    // answer's, or the conversation began before the plug-in was on): it
-                    // counts from this event, on this event's day.
-                    let (a, h, d) = (mark == "answered", mark == "handed", mark == "down");
                     sqlx::query(
-                        "INSERT INTO figures_conversations (conversation_id, day, channel, lang, answered, handed, down, at_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "INSERT INTO figures_conversations \
+                         (conversation_id, day, channel, lang, started, answered, handed, down, at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(c.as_str())
-                    .bind(&day)
-                    .bind(&channel)
-                    .bind(&lang)
-                    .bind(i64::from(a))
-                    .bind(i64::from(h))
-                    .bind(i64::from(d))
+                    .bind(&key.0)
+                    .bind(&key.1)
+                    .bind(&key.2)
+                    .bind(i64::from(after[0]))
+                    .bind(i64::from(after[1]))
+                    .bind(i64::from(after[2]))
+                    .bind(i64::from(after[3]))
                     .bind(e.at_ms)
                     .execute(&mut *tx)
                     .await?;
-                    if a {
-                        add(&mut tx, (&day, &channel, &lang), "self_served", 1).await?;
-                    }
-                } else if let Some(row) = row {
-                    let get = |i: usize| row.try_get::<i64, _>(i).unwrap_or(0) != 0;
-                    let (answered, handed, down) = (get(3), get(4), get(5));
-                    let was = answered && !handed && !down;
-                    let now = match mark {
-                        "answered" => !handed && !down,
-                        _ => false,
-                    };
-                    // The mark is one of three fixed column names.
-                    sqlx::query(&format!("UPDATE figures_conversations SET {mark} = 1 WHERE conversation_id = $1"))
-                        .bind(c.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    if was != now {
-                        let text = |i: usize| row.try_get::<String, _>(i).unwrap_or_default();
-                        let (d, ch, l) = (text(0), text(1), text(2));
-                        add(&mut tx, (&d, &ch, &l), "self_served", if now { 1 } else { -1 }).await?;
-                    }
+                } else {
+                    sqlx::query(
+                        "UPDATE figures_conversations SET day = $2, channel = $3, lang = $4, started = $5, \
+                         answered = $6, handed = $7, down = $8 WHERE conversation_id = $1",
+                    )
+                    .bind(c.as_str())
+                    .bind(&key.0)
+                    .bind(&key.1)
+                    .bind(&key.2)
+                    .bind(i64::from(after[0]))
+                    .bind(i64::from(after[1]))
+                    .bind(i64::from(after[2]))
+                    .bind(i64::from(after[3]))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if served(before) != served(after) {
+                    let by = if served(after) { 1 } else { -1 };
+                    add(&mut tx, (&key.0, &key.1, &key.2), "self_served", by).await?;
                 }
             }
         }

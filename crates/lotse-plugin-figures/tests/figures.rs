@@ -126,9 +126,12 @@ async fn self_service(store: Store) {
     assert_eq!(n(&store, &day, "self_served").await, 3, "a, e and f");
     assert_eq!(n(&store, &day, "conversations").await, 6);
 
-    // A conversation whose start came after its first answer (the start's event is written on
-    // a task of its own), or before the plug-in was on, counts from its answer.
+    // A conversation whose start's event came after its first answer's (the start is logged
+    // on a task of its own) counts once its start does; one begun before the plug-in was on
+    // (no start) does not: the rate stays a share of the conversations counted.
     offer("g", 1, reply(ReplyKind::Answer, 1)).await;
+    offer("h", 1, reply(ReplyKind::Answer, 1)).await;
+    assert_eq!(n(&store, &day, "self_served").await, 3, "not yet g, never h");
     offer("g", 0, started()).await;
     assert_eq!(n(&store, &day, "self_served").await, 4, "a, e, f and g");
     assert_eq!(n(&store, &day, "conversations").await, 7);
@@ -136,7 +139,7 @@ async fn self_service(store: Store) {
     figures.erase(&store, &id("a")).await.unwrap();
     let now = start.as_millisecond() + 3 * 86_400_000;
     // (Another run's older days may go with them.)
-    assert!(figures.purge(&store, now).await.unwrap() >= 7, "b to g, and c's wait in the queue");
+    assert!(figures.purge(&store, now).await.unwrap() >= 8, "b to h, and c's wait in the queue");
     offer("e", 3 * 24 * 60, voted(false)).await;
     assert_eq!(n(&store, &day, "self_served").await, 4);
 }
