@@ -329,7 +329,8 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   async function resume() {
     let r;
     try { r = await api(`/api/v1/conversations/${state.id}`); } catch (e) {
-      if (e.status === 404) { reset(false); return; }
+      // Forgotten (idle for too long): a fresh start, greeted when the chat is open.
+      if (e.status === 404) { reset(!panel.hidden); return; }
       add({ kind: "status", text: t("offline") }, false);
       listen();
       return;
@@ -411,7 +412,12 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     const campaign = (new URLSearchParams(location.search).get(opt.campaignParam || "c") || "").toLowerCase();
     const body = { channel: KIOSK ? "kiosk" : "web", lang: state.lang, ...(/^[a-z0-9-]{1,40}$/.test(campaign) ? { campaign } : {}) };
     const r = await api("/api/v1/conversations", { method: "POST", body });
+    // A new conversation: nothing of the last one's votes, events or handoff carries over
+    // (its answers are numbered from 1 again).
     state.id = r.id;
+    state.voted = [];
+    delete state.lastEvent;
+    delete state.handoff;
     state.plugins = r.plugins || [];
     save();
     const greeting = opt.greeting && state.lang === "de" ? { ...r.reply, text: opt.greeting } : r.reply;
