@@ -271,39 +271,26 @@ impl Plugin for Figures {
                     }
                     _ => (day.clone(), channel.clone(), lang.clone()),
                 };
-                if row.is_none() {
-                    sqlx::query(
-                        "INSERT INTO figures_conversations \
-                         (conversation_id, day, channel, lang, started, answered, handed, down, at_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(c.as_str())
-                    .bind(&key.0)
-                    .bind(&key.1)
-                    .bind(&key.2)
-                    .bind(i64::from(after[0]))
-                    .bind(i64::from(after[1]))
-                    .bind(i64::from(after[2]))
-                    .bind(i64::from(after[3]))
-                    .bind(e.at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                } else {
-                    sqlx::query(
-                        "UPDATE figures_conversations SET day = $2, channel = $3, lang = $4, started = $5, \
-                         answered = $6, handed = $7, down = $8 WHERE conversation_id = $1",
-                    )
-                    .bind(c.as_str())
-                    .bind(&key.0)
-                    .bind(&key.1)
-                    .bind(&key.2)
-                    .bind(i64::from(after[0]))
-                    .bind(i64::from(after[1]))
-                    .bind(i64::from(after[2]))
-                    .bind(i64::from(after[3]))
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                // Its first event makes the row (and its time, for the purge); later ones change it.
+                sqlx::query(
+                    "INSERT INTO figures_conversations \
+                     (conversation_id, day, channel, lang, started, answered, handed, down, at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (conversation_id) DO UPDATE SET day = excluded.day, channel = excluded.channel, \
+                     lang = excluded.lang, started = excluded.started, answered = excluded.answered, \
+                     handed = excluded.handed, down = excluded.down",
+                )
+                .bind(c.as_str())
+                .bind(&key.0)
+                .bind(&key.1)
+                .bind(&key.2)
+                .bind(i64::from(after[0]))
+                .bind(i64::from(after[1]))
+                .bind(i64::from(after[2]))
+                .bind(i64::from(after[3]))
+                .bind(e.at_ms)
+                .execute(&mut *tx)
+                .await?;
                 if served(before) != served(after) {
                     let by = if served(after) { 1 } else { -1 };
                     add(&mut tx, (&key.0, &key.1, &key.2), "self_served", by).await?;
@@ -320,15 +307,7 @@ impl Plugin for Figures {
     /// A conversation still waiting, and what the self-service count needs of a recent one,
     /// are the only things kept with an id: gone on deletion (the counts stay).
     async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {
-        let mut n = 0;
-        for table in ["figures_queued", "figures_conversations"] {
-            n += sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
-                .bind(conversation.as_str())
-                .execute(store.pool())
-                .await?
-                .rows_affected();
-        }
-        Ok(n)
+        lotse_plugin::erase_rows(store, &["figures_queued", "figures_conversations"], conversation).await
     }
 
     /// A wait that never ended (the event was lost), and a conversation begun, are forgotten
