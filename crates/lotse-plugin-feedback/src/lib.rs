@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use lotse_core::ConversationId;
 use lotse_handoff::Store;
 use lotse_handoff::log::{Event, Logged};
-use lotse_plugin::{FreeText, Manifest, Plugin, error, name_of, redact};
+use lotse_plugin::{FreeText, Manifest, Plugin, erase_rows, error, from_name, name_of, redact};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -38,10 +38,7 @@ use sqlx::Row;
 /// language only (no conversation, no text). The feedback itself is stored already; a log that
 /// cannot take the event costs a count, not the citizen's feedback.
 pub(crate) async fn count(store: &Store, channel: &str, lang: &str, what: &str) {
-    fn parse<T: serde::de::DeserializeOwned + Default>(v: &str) -> T {
-        serde_json::from_value(serde_json::Value::String(v.to_string())).unwrap_or_default()
-    }
-    let event = Event::Feedback { channel: parse(channel), lang: parse(lang), what: what.to_string() };
+    let event = Event::Feedback { channel: from_name(channel), lang: from_name(lang), what: what.to_string() };
     if let Err(e) = store.append_event(lotse_handoff::store::now_ms(), None, &event).await {
         tracing::warn!(error = %e, what, "feedback: not counted in the figures");
     }
@@ -222,8 +219,11 @@ async fn vote(
             // Logged as a vote on that answer of that conversation, as a caller's key is: the
             // figures count it, and the self-service count takes a conversation voted down
             // off. Its id is the log's key as for every answer, erased with the conversation.
-            let channel = serde_json::from_value(serde_json::Value::String(get(0))).unwrap_or_default();
-            let event = Event::Voted { channel, turn: u32::try_from(v.turn).unwrap_or(u32::MAX), helpful: v.helpful };
+            let event = Event::Voted {
+                channel: from_name(&get(0)),
+                turn: u32::try_from(v.turn).unwrap_or(u32::MAX),
+                helpful: v.helpful,
+            };
             let conversation = lotse_core::ConversationId::from(v.conversation_id.clone());
             if let Err(e) = store.append_event(lotse_handoff::store::now_ms(), Some(&conversation), &event).await {
                 tracing::warn!(error = %e, "feedback: the vote is not counted in the figures");
@@ -546,14 +546,6 @@ impl Plugin for Feedback {
     }
 
     async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {
-        let mut n = 0;
-        for table in ["feedback_replies", "feedback_votes"] {
-            n += sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
-                .bind(conversation.as_str())
-                .execute(store.pool())
-                .await?
-                .rows_affected();
-        }
-        Ok(n)
+        erase_rows(store, &["feedback_replies", "feedback_votes"], conversation).await
     }
 }

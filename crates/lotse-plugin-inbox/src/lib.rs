@@ -306,11 +306,7 @@ impl Plugin for Inbox {
     }
 
     async fn erase(&self, store: &Store, conversation: &ConversationId) -> anyhow::Result<u64> {
-        Ok(sqlx::query("DELETE FROM inbox_questions WHERE conversation_id = $1")
-            .bind(conversation.as_str())
-            .execute(store.pool())
-            .await?
-            .rows_affected())
+        lotse_plugin::erase_rows(store, &["inbox_questions"], conversation).await
     }
 }
 

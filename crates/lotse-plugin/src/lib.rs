@@ -344,6 +344,26 @@ pub fn name_of<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
+/// The value a name of the log reads as ([`name_of`] back: "web" → `Channel::Web`), or the
+/// default for a name this version does not know.
+pub fn from_name<T: serde::de::DeserializeOwned + Default>(name: &str) -> T {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).unwrap_or_default()
+}
+
+/// A citizen's deletion in a plug-in's tables: every row of `conversation` in each of `tables`
+/// (the plug-in's own, keyed by `conversation_id`); how many went.
+pub async fn erase_rows(store: &Store, tables: &[&str], conversation: &ConversationId) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for table in tables {
+        n += sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
+            .bind(conversation.as_str())
+            .execute(store.pool())
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}
+
 /// A refusal in the API's shape (`{"error": {"code", "message"}}`), for plug-in routes.
 pub fn error(status: axum::http::StatusCode, code: &str, message: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
