@@ -1076,7 +1076,20 @@ impl SearchIndex {
             }
         }
         for (i, w) in all_words.iter().enumerate() {
-            if consumed[i] || self.analyzer.is_stop_word(w) || (w.len() < 2 && !w.chars().all(|c| c.is_ascii_digit())) {
+            if consumed[i] || (w.len() < 2 && !w.chars().all(|c| c.is_ascii_digit())) {
+                continue;
+            }
+            if self.analyzer.is_stop_word(w) {
+                // A common verb is read only as the separable verb it is part of.
+                if let Some(joined) = separable.get(&i) {
+                    concepts.push(Concept {
+                        word: w.to_string(),
+                        terms: vec![joined.clone()],
+                        idf: 0.0,
+                        unknown_weight: 1.0,
+                        noun: false,
+                    });
+                }
                 continue;
             }
             if self.analyzer.is_aspect_word(w) {
@@ -1212,10 +1225,17 @@ impl SearchIndex {
     /// is, or one letter off: "abläuft" → "Ablauf").
     fn separable_verbs(&self, folded: &str) -> HashMap<usize, (String, f32)> {
         let mut out = HashMap::new();
+        let words: Vec<&str> = analysis::words(folded).collect();
         for (position, _, joined) in self.separable_joins(folded) {
             let stem = self.analyzer.stem(&joined);
+            // A verb too common to read alone ("schreiben", "geben") is read with its particle
+            // only as the records write the joined verb ("schreib … um" → "umschreiben"), never
+            // corrected towards one.
+            let common = words.get(position).is_some_and(|w| self.analyzer.is_stop_word(w));
             let term = if self.doc_freq.contains_key(&stem) {
                 Some((stem, W_WORD))
+            } else if common {
+                None
             } else {
                 self.correct_word(&joined).map(|t| (t, W_TYPO))
             };
@@ -1242,7 +1262,8 @@ impl SearchIndex {
                 continue;
             }
             for (k, w) in rest.iter().enumerate() {
-                if w.len() < 3 || self.analyzer.is_stop_word(w) || PARTICLES.contains(w) {
+                // (Function words are no verbs; common verbs are stop words and still joined.)
+                if w.len() < 3 || self.analyzer.is_function_word(w) || PARTICLES.contains(w) {
                     continue;
                 }
                 out.push((start + k, start + rest.len(), format!("{last}{w}")));
@@ -1695,6 +1716,29 @@ mod tests {
         let anmeld = index.analyzer.stem("anmelden");
         let terms: Vec<String> = index.question_terms("um den Hund anzumelden").into_iter().map(|(t, _)| t).collect();
         assert!(terms.contains(&anmeld), "{terms:?}");
+    }
+
+    #[test]
+    fn a_common_verb_is_read_with_its_particle_only_as_the_records_write_it() {
+        let kb = KnowledgeBase {
+            services: vec![
+                service("umschreibung", "Fahrzeug umschreiben", &[], "Nach dem Kauf.", "Das Fahrzeug umschreiben."),
+                service("abmeldung", "Fahrzeug abmelden", &[], "Außer Betrieb setzen.", "Das Fahrzeug abmelden."),
+            ],
+            offices: vec![],
+            synonyms: Synonyms::default(),
+        };
+        let index = SearchIndex::build(&kb).unwrap();
+        let terms = |q: &str| -> Vec<String> { index.question_terms(q).into_iter().map(|(t, _)| t).collect() };
+        // "schreiben" is too common to read alone ...
+        assert!(index.analyzer.is_stop_word("schreibe"));
+        // ... but with the particle at the end of its clause it is the records' verb.
+        let um = index.analyzer.stem("umschreiben");
+        assert!(terms("Wie schreibe ich das Fahrzeug auf mich um?").contains(&um));
+        assert_eq!(top(&index, "Wie schreibe ich das Fahrzeug auf mich um?").0, "umschreibung");
+        // A joined verb no record writes is not corrected towards one ("abschreiben" is not
+        // "abmelden"), and the common verb stays unread.
+        assert_eq!(terms("Wie schreibe ich das Fahrzeug ab?"), terms("Fahrzeug"));
     }
 
     #[test]
