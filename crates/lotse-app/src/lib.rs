@@ -78,6 +78,15 @@ impl App {
                  scripts/system-packages installs them"
             ),
         }
+        // Foreign countries' names (Debian's iso-codes): a country a question names is read
+        // as abroad, the records' word for the matters of other countries.
+        match load_countries(Path::new(ISO_CODES_DIR), Path::new(ISO_CODES_LOCALE)) {
+            Ok((german, english)) => index = index.with_countries(german, english),
+            Err(e) => tracing::warn!(
+                "no country names ({e:#}): a question naming a country is not read as abroad; \
+                 scripts/system-packages installs iso-codes"
+            ),
+        }
         // Everyday words' frequencies (wordfreq, fetched by scripts/fetch-models): a common
         // word no record uses weighs less as a topic the knowledge lacks.
         match commonness(&self.models) {
@@ -277,6 +286,49 @@ pub fn glossary() -> Result<&'static lotse_search::Glossary> {
     parsed.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Where Debian's package `iso-codes` puts its lists (JSON, English names).
+pub const ISO_CODES_DIR: &str = "/usr/share/iso-codes/json";
+
+/// Where `iso-codes` puts its German translations (a gettext catalogue per list).
+pub const ISO_CODES_LOCALE: &str = "/usr/share/locale/de/LC_MESSAGES";
+
+/// The names of the world's countries but Germany, German and English: each country's name and
+/// common name, the part before a comma ("Iran, Islamic Republic of" → "Iran"), read from
+/// `iso-codes`' ISO 3166-1 list in `dir` and its German catalogue in `locale`.
+pub fn load_countries(dir: &Path, locale: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        #[serde(rename = "3166-1")]
+        countries: Vec<Country>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Country {
+        alpha_2: String,
+        name: String,
+        common_name: Option<String>,
+    }
+    let path = dir.join("iso_3166-1.json");
+    let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let list: List = serde_json::from_slice(&text).with_context(|| format!("reading {}", path.display()))?;
+    let path = locale.join("iso_3166-1.mo");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let catalog: HashMap<String, String> = rspolib::mofile(bytes)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
+        .entries
+        .into_iter()
+        .filter_map(|e| Some((e.msgid, e.msgstr.filter(|s| !s.is_empty())?)))
+        .collect();
+    let short = |name: &str| name.split(',').next().unwrap_or_default().trim().to_string();
+    let (mut german, mut english) = (Vec::new(), Vec::new());
+    for c in list.countries.iter().filter(|c| c.alpha_2 != "DE") {
+        for name in std::iter::once(&c.name).chain(&c.common_name) {
+            english.push(short(name));
+            german.push(short(catalog.get(name).unwrap_or(name)));
+        }
+    }
+    Ok((german, english))
+}
+
 /// Where Debian's Hunspell packages (`hunspell-de-de`, `hunspell-en-us`) put their
 /// dictionaries.
 pub const HUNSPELL_DIR: &str = "/usr/share/hunspell";
@@ -311,6 +363,23 @@ mod tests {
     fn a_missing_dictionary_is_an_error_naming_its_file() {
         let e = load_lexicon(Path::new("/nonexistent")).err().expect("no dictionaries there");
         assert!(format!("{e:#}").contains("/nonexistent/de_DE.aff"), "{e:#}");
+    }
+
+    #[test]
+    fn the_systems_country_names_are_german_and_english_without_germany() {
+        let Ok((german, english)) = load_countries(Path::new(ISO_CODES_DIR), Path::new(ISO_CODES_LOCALE)) else {
+            assert!(std::env::var_os("CI").is_none(), "scripts/system-packages installs iso-codes");
+            return;
+        };
+        for name in ["Italien", "Syrien", "Türkei", "Ukraine", "Iran"] {
+            assert!(german.iter().any(|g| g == name), "{name}");
+        }
+        for name in ["Italy", "Syria", "India", "Iran"] {
+            assert!(english.iter().any(|e| e == name), "{name}");
+        }
+        assert!(!german.iter().any(|g| g == "Deutschland") && !english.iter().any(|e| e == "Germany"));
+        let e = load_countries(Path::new("/nonexistent"), Path::new(ISO_CODES_LOCALE)).unwrap_err();
+        assert!(format!("{e:#}").contains("/nonexistent/iso_3166-1.json"), "{e:#}");
     }
 
     #[test]

@@ -515,6 +515,12 @@ pub struct SearchIndex {
     /// How common words are in everyday language: an everyday word no record uses weighs less
     /// as a topic the knowledge lacks than a rare one ([`SearchIndex::with_commonness`]).
     commonness: Option<Arc<Commonness>>,
+    /// Foreign countries' names, folded single words, read as the records' word for abroad
+    /// ([`SearchIndex::with_countries`]): German names in any question, English ones in English
+    /// questions.
+    countries: (HashSet<String>, HashSet<String>),
+    /// The index terms of the records' words for abroad ("Ausland", "ausländisch").
+    abroad: Vec<(String, f32)>,
 }
 
 /// The most index terms an English word is read as: a word with more meanings in the
@@ -740,6 +746,8 @@ impl SearchIndex {
             dense: None,
             lexicon: None,
             translations: HashMap::new(),
+            countries: Default::default(),
+            abroad: Vec::new(),
             commonness: None,
         })
     }
@@ -798,6 +806,39 @@ impl SearchIndex {
         }
         self.translations = translations;
         self
+    }
+
+    /// Adds the names of foreign countries (German and English, each a name of one word): a
+    /// country a question names is read as abroad as the records say it ("Wir wollen in Italien
+    /// heiraten" asks what marrying abroad needs; "Mein Führerschein ist aus der Ukraine" is a
+    /// foreign licence), besides the name itself where a record uses it. Records name the
+    /// matters of other countries by *Ausland*, rarely by the country; a question names the
+    /// country, never *Ausland*. Without a record that says *Ausland*, nothing changes.
+    pub fn with_countries(
+        mut self,
+        german: impl IntoIterator<Item = String>,
+        english: impl IntoIterator<Item = String>,
+    ) -> SearchIndex {
+        let single = |names: &mut dyn Iterator<Item = String>| -> HashSet<String> {
+            names
+                .map(|n| fold(n.trim()))
+                .filter(|n| n.len() >= 3 && analysis::words(n).count() == 1 && !self.analyzer.is_stop_word(n))
+                .collect()
+        };
+        self.countries = (single(&mut german.into_iter()), single(&mut english.into_iter()));
+        self.abroad = ["Ausland", "ausländisch"]
+            .iter()
+            .map(|w| self.analyzer.stem(&fold(w)))
+            .filter(|t| self.doc_freq.contains_key(t))
+            .map(|t| (t, W_SYNONYM))
+            .collect();
+        self.abroad.dedup();
+        self
+    }
+
+    /// Whether `folded_word` names a foreign country (see [`SearchIndex::with_countries`]).
+    fn is_country(&self, folded_word: &str, english: bool) -> bool {
+        self.countries.0.contains(folded_word) || english && self.countries.1.contains(folded_word)
     }
 
     /// How many English words the glossary added reads.
@@ -1097,6 +1138,15 @@ impl SearchIndex {
                 let stem = self.analyzer.stem(w);
                 let terms = if self.doc_freq.contains_key(&stem) { vec![(stem, W_ASPECT)] } else { Vec::new() };
                 concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight: 0.0, noun: false });
+                continue;
+            }
+            if !self.abroad.is_empty() && self.is_country(w, english) {
+                let mut terms = self.abroad.clone();
+                let stem = self.analyzer.stem(w);
+                if self.doc_freq.contains_key(&stem) && !terms.iter().any(|(t, _)| *t == stem) {
+                    terms.push((stem, W_WORD));
+                }
+                concepts.push(Concept { word: w.to_string(), terms, idf: 0.0, unknown_weight: 1.0, noun: true });
                 continue;
             }
             let token = self.analyzer.token(w);
@@ -1739,6 +1789,40 @@ mod tests {
         // A joined verb no record writes is not corrected towards one ("abschreiben" is not
         // "abmelden"), and the common verb stays unread.
         assert_eq!(terms("Wie schreibe ich das Fahrzeug ab?"), terms("Fahrzeug"));
+    }
+
+    #[test]
+    fn a_foreign_country_is_read_as_abroad() {
+        let kb = KnowledgeBase {
+            services: vec![
+                service("heirat", "Eheschließung anmelden", &[], "Heiraten im Standesamt.", "Die Ehe anmelden."),
+                service("zeugnis", "Ehefähigkeitszeugnis", &[], "Für eine Ehe im Ausland.", "Vom Standesamt."),
+            ],
+            offices: vec![],
+            synonyms: Synonyms::default(),
+        };
+        let q = "Wir wollen in Italien heiraten";
+        let found = |index: &SearchIndex, q: &str| -> Vec<String> {
+            index.search(q, 3).unwrap().hits.into_iter().map(|h| h.service_id).collect()
+        };
+        let plain = SearchIndex::build(&kb).unwrap();
+        assert_eq!(found(&plain, q), ["heirat"]);
+        let countries = || vec!["Italien".to_string(), "Deutschland".to_string()];
+        let index = SearchIndex::build(&kb).unwrap().with_countries(countries(), vec!["Italy".to_string()]);
+        assert!(found(&index, q).contains(&"zeugnis".to_string()), "{:?}", found(&index, q));
+        assert_eq!(found(&index, "Ehe in Italien"), ["zeugnis", "heirat"]);
+        assert_eq!(found(&index, "Ehe in Italy, please")[0], "zeugnis");
+        // English names are read in English questions only.
+        let ausland = index.analyzer.stem("ausland");
+        let terms = |index: &SearchIndex, q: &str| -> Vec<String> {
+            index.question_terms(q).into_iter().map(|(t, _)| t).collect()
+        };
+        assert!(terms(&index, "Italien").contains(&ausland));
+        assert!(!terms(&index, "Ehe Italy Standesamt").contains(&ausland));
+        // Knowledge without a record that says abroad reads the country as before.
+        let kb = KnowledgeBase { services: vec![kb.services[0].clone()], ..kb };
+        let index = SearchIndex::build(&kb).unwrap().with_countries(countries(), Vec::new());
+        assert!(!terms(&index, q).contains(&ausland));
     }
 
     #[test]
