@@ -929,10 +929,16 @@ impl SearchIndex {
     }
 
     /// The sentences of service `index`'s teaser and description by closeness in meaning to
-    /// `question`, closest first, with their similarity; empty without embeddings.
+    /// `question`, closest first, with their similarity; empty without embeddings. The question
+    /// is embedded as the search embeds it (misspelt words as the records write them, without
+    /// the home town), so a typo moves the sentences no more than the service, and the search's
+    /// embedding of the same question is reused.
     pub fn closest_sentences(&self, question: &str, index: usize) -> Vec<(&str, f32)> {
         let Some(dense) = &self.dense else { return Vec::new() };
-        let Ok(q) = dense.query(question) else { return Vec::new() };
+        let (_, rewrites) = self.read(question);
+        let Ok(q) = dense.query(&self.analyzer.without_home(&rewritten(question, &rewrites))) else {
+            return Vec::new();
+        };
         let mut out: Vec<(&str, f32)> = dense
             .pieces
             .iter()
