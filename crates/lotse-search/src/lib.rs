@@ -523,6 +523,12 @@ pub struct SearchIndex {
     abroad: Vec<(String, f32)>,
 }
 
+/// What ends a clause, for separable and reflexive verbs.
+const CLAUSE_ENDS: [char; 7] = ['.', ',', ';', ':', '!', '?', '\n'];
+
+/// The reflexive pronouns (folded) that make a verb of the synonym table's `sich …` entries.
+const REFLEXIVE: &[&str] = &["mich", "dich", "sich", "uns", "euch"];
+
 /// The most index terms an English word is read as: a word with more meanings in the
 /// records says little about which service is meant.
 const MAX_TRANSLATIONS: usize = 4;
@@ -1057,9 +1063,43 @@ impl SearchIndex {
         let mut concepts: Vec<Concept> = Vec::new();
         // Colloquial phrases first: their words are consumed by the phrase.
         let mut consumed = vec![false; all_words.len()];
+        let joins = self.separable_joins(&folded);
+        // A reflexive verb of the synonym table ("sich anmelden": registering oneself, which is
+        // the residence) is read where a reflexive pronoun and the verb stand in one clause, in
+        // any order and with the particle apart ("Wie melde ich mich in Jena an?", "ich muss
+        // mich anmelden"), before the verb alone.
+        let clause_of: Vec<usize> = folded
+            .split(CLAUSE_ENDS)
+            .enumerate()
+            .flat_map(|(k, clause)| std::iter::repeat_n(k, analysis::words(clause).count()))
+            .collect();
+        for phrase in self.synonyms.iter().filter(|p| !p.english && p.words.len() == 2 && p.words[0] == "sich") {
+            let verb = &phrase.stems[1];
+            let free = |k: usize| !consumed.get(k).copied().unwrap_or(true);
+            let at = all_stems.iter().position(|s| s == verb).filter(|&i| free(i)).map(|i| (i, None)).or_else(|| {
+                joins
+                    .iter()
+                    .find(|(i, p, joined)| free(*i) && free(*p) && self.analyzer.stem(joined) == *verb)
+                    .map(|&(i, p, _)| (i, Some(p)))
+            });
+            let Some((at, particle)) = at else { continue };
+            let Some(pronoun) = (0..all_words.len())
+                .find(|&k| free(k) && clause_of.get(k) == clause_of.get(at) && REFLEXIVE.contains(&all_words[k]))
+            else {
+                continue;
+            };
+            for k in [Some(at), particle, Some(pronoun)].into_iter().flatten() {
+                consumed[k] = true;
+            }
+            let mut terms: Vec<(String, f32)> = phrase.targets.iter().map(|t| (t.clone(), W_SYNONYM)).collect();
+            if self.doc_freq.contains_key(verb) && !terms.iter().any(|(t, _)| t == verb) {
+                terms.push((verb.clone(), W_WORD));
+            }
+            concepts.push(Concept { word: phrase.words.join(" "), terms, idf: 0.0, unknown_weight: 1.0, noun: false });
+        }
         // A separable verb is read whole before its verb alone: "wir ziehen … um" is
         // "umziehen" (moving house), not "ziehen" (moving in).
-        for (position, particle, joined) in self.separable_joins(&folded) {
+        for (position, particle, joined) in joins {
             let stem = self.analyzer.stem(&joined);
             let Some(phrase) = self.synonyms.iter().find(|p| !p.english && p.stems.len() == 1 && p.stems[0] == stem)
             else {
@@ -1309,7 +1349,7 @@ impl SearchIndex {
             &["an", "ab", "um", "aus", "ein", "zu", "nach", "vor", "mit", "auf", "zurueck", "weg", "los", "her", "hin"];
         let mut out = Vec::new();
         let mut position = 0;
-        for clause in folded.split(['.', ',', ';', ':', '!', '?', '\n']) {
+        for clause in folded.split(CLAUSE_ENDS) {
             let words: Vec<&str> = analysis::words(clause).collect();
             let start = position;
             position += words.len();
@@ -1829,6 +1869,31 @@ mod tests {
         let kb = KnowledgeBase { services: vec![kb.services[0].clone()], ..kb };
         let index = SearchIndex::build(&kb).unwrap().with_countries(countries(), Vec::new());
         assert!(!terms(&index, q).contains(&ausland));
+    }
+
+    #[test]
+    fn a_reflexive_verb_of_the_synonym_table_is_read_across_its_clause() {
+        let kb = KnowledgeBase {
+            services: vec![
+                service("wohnsitz", "Wohnsitz anmelden", &[], "Nach dem Einzug anmelden.", "Beim Bürgerservice."),
+                service("gewerbe", "Gewerbe anmelden", &[], "Ein Gewerbe anmelden.", "Beim Gewerbeamt anmelden."),
+            ],
+            offices: vec![],
+            synonyms: Synonyms::parse("[terms]\n\"sich anmelden\" = [\"Wohnsitz\"]\n").unwrap(),
+        };
+        let index = SearchIndex::build(&kb).unwrap();
+        let wohnsitz = index.analyzer.stem("wohnsitz");
+        let terms = |q: &str| -> Vec<String> { index.question_terms(q).into_iter().map(|(t, _)| t).collect() };
+        for q in ["Wie melde ich mich in der Stadt an?", "ich bin neu und muss mich anmelden", "Wo melden wir uns an?"]
+        {
+            assert!(terms(q).contains(&wohnsitz), "{q}: {:?}", terms(q));
+            assert_eq!(top(&index, q).0, "wohnsitz", "{q}");
+        }
+        // Without the pronoun, or with it in another clause, the verb is only the verb.
+        for q in ["Wie melde ich das Gewerbe an?", "Ich freue mich. Wie melde ich das Gewerbe an?"] {
+            assert!(!terms(q).contains(&wohnsitz), "{q}: {:?}", terms(q));
+            assert_eq!(top(&index, q).0, "gewerbe", "{q}");
+        }
     }
 
     #[test]
