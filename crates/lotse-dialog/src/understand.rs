@@ -165,7 +165,17 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     {
         out.push(Aspect::Fees);
     }
-    if starts(&["unterlag", "dokument", "papiere", "mitbring", "nachweis", "document", "bring", "paperwork"]) {
+    // "Was brauche ich dafür?" asks what to bring, as "Welche Unterlagen?" does; "ich brauche
+    // einen Pass" alone asks for the matter, and "what do I need to know" for all of it.
+    let needs = ["was brauche ich", "was brauch ich", "was brauchen wir", "what do i need", "what do we need"];
+    let asks_need = needs.iter().any(|p| {
+        let phrase: Vec<&str> = p.split(' ').collect();
+        (0..w.len().saturating_sub(phrase.len() - 1))
+            .any(|i| w[i..i + phrase.len()] == phrase[..] && w.get(i + phrase.len()) != Some(&"to"))
+    });
+    if starts(&["unterlag", "dokument", "papiere", "mitbring", "nachweis", "document", "bring", "paperwork"])
+        || asks_need
+    {
         out.push(Aspect::Documents);
     }
     // An address that changes or is registered ("die Adresse im Fahrzeugschein ändern", "new
@@ -1115,6 +1125,10 @@ mod tests {
         assert_eq!(aspects("Can I just walk in?"), vec![Aspect::Appointment]);
         assert_eq!(aspects("I had a drop in income by half."), vec![]);
         assert_eq!(aspects("Welche Unterlagen muss ich mitbringen?"), vec![Aspect::Documents]);
+        assert_eq!(aspects("ich muss mich anmelden, was brauch ich da alles"), vec![Aspect::Documents]);
+        assert_eq!(aspects("What do I need for a passport?"), vec![Aspect::Documents]);
+        assert!(aspects("Ich brauche einen neuen Reisepass").is_empty());
+        assert!(aspects("What do I need to know about the property tax?").is_empty());
         assert_eq!(aspects("Wie lange dauert das und was kostet es?"), vec![Aspect::Fees, Aspect::Duration]);
         assert_eq!(aspects("Wie lange ist der Pass gültig?"), vec![Aspect::Validity]);
         assert_eq!(aspects("How long is the licence valid?"), vec![Aspect::Validity]);
