@@ -180,6 +180,20 @@ try {
   check(await shadow(page, '.vote >> text=/Danke für Ihre Rückmeldung/').count() >= 1 && await shadow(page, ".vote button").count() >= 1,
     "the answer voted on stays thanked for after the reload, the others still ask");
   check(kept.includes('"id"') && !/Personalausweis|Reisepass|passport|46,00/i.test(kept), `the page's storage keeps the id, not what was said (${kept.slice(0, 160)})`);
+  // A message typed while the lines are still on their way is drawn below them, once.
+  await page.route("**/api/v1/conversations/*", async (route) => {
+    if (route.request().method() === "GET") await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  });
+  await page.reload();
+  await shadow(page, ".panel").waitFor();
+  await shadow(page, "#lotse-input").fill("Wie lange dauert es noch?");
+  await shadow(page, "#lotse-input").press("Enter");
+  await messages(page, "user").nth(nUser).waitFor();
+  await page.unroute("**/api/v1/conversations/*");
+  const typed = await messages(page, "user").allTextContents();
+  check(typed.length === nUser + 1 && typed[nUser].includes("Wie lange dauert es noch?"),
+    `a message typed before the conversation's lines arrive stands below them, once (${typed.length} lines)`);
 
   // Staff join and write: shown apart from the bot.
   const staff = await staffLogin(base);

@@ -326,6 +326,8 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
 
   // A reloaded page: the conversation's lines from the server, then its events from the last
   // one before them. A conversation the server no longer knows starts afresh.
+  // The pending resume (see `send`); settled when there is none.
+  let resuming = Promise.resolve();
   async function resume() {
     let r;
     try { r = await api(`/api/v1/conversations/${state.id}`); } catch (e) {
@@ -469,6 +471,9 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     input.value = "";
     touch();
     try {
+      // A reloaded page draws the conversation's lines first; what is typed meanwhile follows
+      // them, on the screen and on the server.
+      await resuming;
       await ensureConversation();
       add({ kind: "user", text });
       busy.textContent = t("searching");
@@ -574,7 +579,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   function mount() {
     document.body.append(host);
     labels();
-    if (state.id) resume();
+    if (state.id) resuming = resume();
     if (KIOSK) { openPanel(true); touch(); } else if (sessionStorage.getItem(STORE + ".open") === "1") openPanel(true);
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
