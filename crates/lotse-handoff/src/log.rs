@@ -54,7 +54,14 @@ pub enum Event {
     /// ("Drücken Sie 1 für ja, 2 für nein"), the widget by its thumbs (the feedback plug-in
     /// keeps the reason and comment, never in the log). `turn` is that answer's, as in
     /// [`Event::Answered`].
-    Voted { channel: Channel, turn: u32, helpful: bool },
+    /// `lang`: the answer's language (none in lines written before it was logged).
+    Voted {
+        channel: Channel,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lang: Option<Lang>,
+        turn: u32,
+        helpful: bool,
+    },
     /// A citizen gave feedback (no conversation, no text: a count for the key figures):
     /// `what` is `thumbs_up`, `thumbs_down`, `rating`, `suggestion` or `survey_response`.
     Feedback { channel: Channel, lang: Lang, what: String },

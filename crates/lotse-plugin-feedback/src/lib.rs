@@ -221,6 +221,7 @@ async fn vote(
             // off. Its id is the log's key as for every answer, erased with the conversation.
             let event = Event::Voted {
                 channel: from_name(&get(0)),
+                lang: Some(from_name(&get(1))),
                 turn: u32::try_from(v.turn).unwrap_or(u32::MAX),
                 helpful: v.helpful,
             };

@@ -161,9 +161,9 @@ fn counts(event: &Event) -> (String, String, Vec<String>) {
         Event::Handoff { channel, state } => (name_of(channel), "-".into(), vec![format!("handoff.{state}")]),
         Event::Feedback { channel, lang, what } => (name_of(channel), name_of(lang), vec![format!("feedback.{what}")]),
         // A caller's key on the last answer counts as a vote under it.
-        Event::Voted { channel, helpful, .. } => (
+        Event::Voted { channel, lang, helpful, .. } => (
             name_of(channel),
-            "-".into(),
+            lang.as_ref().map_or_else(|| "-".into(), name_of),
             vec![format!("feedback.{}", if *helpful { "thumbs_up" } else { "thumbs_down" })],
         ),
         // Not read (the manifest does not ask for it): the question's text is the inbox's.

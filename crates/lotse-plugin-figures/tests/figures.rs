@@ -104,7 +104,7 @@ async fn self_service(store: Store) {
         confidence: Some(0.8),
     };
     let handoff = |state: &str| Event::Handoff { channel: Channel::Web, state: state.into() };
-    let voted = |helpful: bool| Event::Voted { channel: Channel::Web, turn: 1, helpful };
+    let voted = |helpful: bool| Event::Voted { channel: Channel::Web, lang: Some(Lang::De), turn: 1, helpful };
 
     // a: two answers, counted once. b: declined only. c: answered, then to staff. d: answered,
     // then voted down. e: answered, voted up. f: answered after the day turned (still d's day).
@@ -125,6 +125,21 @@ async fn self_service(store: Store) {
     offer("f", 24 * 60, reply(ReplyKind::Answer, 1)).await;
     assert_eq!(n(&store, &day, "self_served").await, 3, "a, e and f");
     assert_eq!(n(&store, &day, "conversations").await, 6);
+    // A vote counts in the answer's language, as the answers do.
+    let by_lang: Vec<(String, String)> = sqlx::query(
+        "SELECT name, lang FROM figures_daily WHERE day = $1 AND name LIKE 'feedback.thumbs%' ORDER BY name",
+    )
+    .bind(&day)
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(
+        by_lang,
+        [("feedback.thumbs_down".to_string(), "de".to_string()), ("feedback.thumbs_up".to_string(), "de".to_string())]
+    );
 
     // A conversation whose start's event came after its first answer's (the start is logged
     // on a task of its own) counts once its start does; one begun before the plug-in was on

@@ -279,10 +279,10 @@ impl Sessions {
                 _ => {}
             }
         }
-        let channel = guard.c.channel;
+        let (channel, lang) = (guard.c.channel, Some(guard.c.lang));
         drop(guard);
         if let Some(turn) = last {
-            self.note_before_reply(id, lotse_handoff::log::Event::Voted { channel, turn, helpful }).await;
+            self.note_before_reply(id, lotse_handoff::log::Event::Voted { channel, lang, turn, helpful }).await;
         }
         Ok(last)
     }
