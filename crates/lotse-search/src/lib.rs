@@ -1059,11 +1059,11 @@ impl SearchIndex {
             raw.get(i).filter(|(_, r)| fold(r) == word).map(|&(start, r)| start..start + r.len())
         };
         let shapes = word_shapes(query, &raw);
-        let separable = self.separable_verbs(&folded);
+        let joins = self.separable_joins(&folded);
+        let separable = self.separable_verbs(&all_words, &joins);
         let mut concepts: Vec<Concept> = Vec::new();
         // Colloquial phrases first: their words are consumed by the phrase.
         let mut consumed = vec![false; all_words.len()];
-        let joins = self.separable_joins(&folded);
         // A reflexive verb of the synonym table ("sich anmelden": registering oneself, which is
         // the residence) is read where a reflexive pronoun and the verb stand in one clause, in
         // any order and with the particle apart ("Wie melde ich mich in Jena an?", "ich muss
@@ -1099,8 +1099,8 @@ impl SearchIndex {
         }
         // A separable verb is read whole before its verb alone: "wir ziehen … um" is
         // "umziehen" (moving house), not "ziehen" (moving in).
-        for (position, particle, joined) in joins {
-            let stem = self.analyzer.stem(&joined);
+        for &(position, particle, ref joined) in &joins {
+            let stem = self.analyzer.stem(joined);
             let Some(phrase) = self.synonyms.iter().find(|p| !p.english && p.stems.len() == 1 && p.stems[0] == stem)
             else {
                 continue;
@@ -1114,7 +1114,7 @@ impl SearchIndex {
             if self.doc_freq.contains_key(&stem) {
                 terms.push((stem.clone(), W_WORD));
             }
-            concepts.push(Concept { word: joined, terms, idf: 0.0, unknown_weight: 1.0, noun: false });
+            concepts.push(Concept { word: joined.clone(), terms, idf: 0.0, unknown_weight: 1.0, noun: false });
         }
         let english = analysis::looks_english(query);
         for Phrase { words: phrase_words, stems: phrase, targets, english: english_only, said } in &self.synonyms {
@@ -1318,12 +1318,12 @@ impl SearchIndex {
     /// German separable verbs: a particle at the end of a clause belongs to a verb before it
     /// ("Wie melde ich mich an?" → "anmelden", "Mein Ausweis läuft ab" → "ablaufen"). Returns,
     /// by word position, the index term of particle + verb, where the knowledge has one (as it
-    /// is, or one letter off: "abläuft" → "Ablauf").
-    fn separable_verbs(&self, folded: &str) -> HashMap<usize, (String, f32)> {
+    /// is, or one letter off: "abläuft" → "Ablauf"). `words` are the folded question's words,
+    /// `joins` their [`SearchIndex::separable_joins`].
+    fn separable_verbs(&self, words: &[&str], joins: &[(usize, usize, String)]) -> HashMap<usize, (String, f32)> {
         let mut out = HashMap::new();
-        let words: Vec<&str> = analysis::words(folded).collect();
-        for (position, _, joined) in self.separable_joins(folded) {
-            let stem = self.analyzer.stem(&joined);
+        for &(position, _, ref joined) in joins {
+            let stem = self.analyzer.stem(joined);
             // A verb too common to read alone ("schreiben", "geben") is read with its particle
             // only as the records write the joined verb ("schreib … um" → "umschreiben"), never
             // corrected towards one.
@@ -1333,7 +1333,7 @@ impl SearchIndex {
             } else if common {
                 None
             } else {
-                self.correct_word(&joined).map(|t| (t, W_TYPO))
+                self.correct_word(joined).map(|t| (t, W_TYPO))
             };
             if let Some(term) = term {
                 out.insert(position, term);
