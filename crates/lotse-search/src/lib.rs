@@ -1707,6 +1707,16 @@ mod tests {
         SearchIndex::build(&kb).unwrap()
     }
 
+    /// A knowledge base of `services`, no offices, and a synonym table in its TOML.
+    fn knowledge(services: Vec<Service>, synonyms: &str) -> KnowledgeBase {
+        KnowledgeBase { services, offices: vec![], synonyms: Synonyms::parse(synonyms).unwrap() }
+    }
+
+    /// The index terms the search reads a question as.
+    fn terms(index: &SearchIndex, q: &str) -> Vec<String> {
+        index.question_terms(q).into_iter().map(|(t, _)| t).collect()
+    }
+
     fn top(index: &SearchIndex, q: &str) -> (String, f32) {
         let r = index.search(q, 3).unwrap();
         (r.top().map(|h| h.service_id.clone()).unwrap_or_default(), r.confidence)
@@ -1741,9 +1751,6 @@ mod tests {
     #[test]
     fn a_real_word_is_no_typo_of_a_knowledge_word() {
         let Some(lexicon) = lexicon::system_for_tests() else { return };
-        let terms = |index: &SearchIndex, q: &str| -> Vec<String> {
-            index.question_terms(q).into_iter().map(|(t, _)| t).collect()
-        };
         let hund = index().analyzer.stem("hunde");
         // Without the dictionaries "Runde" is read as a misspelt "Hunde" ...
         assert!(terms(&index(), "Noch eine Runde").contains(&hund));
@@ -1810,22 +1817,21 @@ mod tests {
     fn a_separable_verbs_zu_form_finds_the_infinitive() {
         let index = index();
         let anmeld = index.analyzer.stem("anmelden");
-        let terms: Vec<String> = index.question_terms("um den Hund anzumelden").into_iter().map(|(t, _)| t).collect();
+        let terms = terms(&index, "um den Hund anzumelden");
         assert!(terms.contains(&anmeld), "{terms:?}");
     }
 
     #[test]
     fn a_common_verb_is_read_with_its_particle_only_as_the_records_write_it() {
-        let kb = KnowledgeBase {
-            services: vec![
+        let kb = knowledge(
+            vec![
                 service("umschreibung", "Fahrzeug umschreiben", &[], "Nach dem Kauf.", "Das Fahrzeug umschreiben."),
                 service("abmeldung", "Fahrzeug abmelden", &[], "Außer Betrieb setzen.", "Das Fahrzeug abmelden."),
             ],
-            offices: vec![],
-            synonyms: Synonyms::default(),
-        };
+            "",
+        );
         let index = SearchIndex::build(&kb).unwrap();
-        let terms = |q: &str| -> Vec<String> { index.question_terms(q).into_iter().map(|(t, _)| t).collect() };
+        let terms = |q: &str| terms(&index, q);
         // "schreiben" is too common to read alone ...
         assert!(index.analyzer.is_stop_word("schreibe"));
         // ... but with the particle at the end of its clause it is the records' verb.
@@ -1839,14 +1845,13 @@ mod tests {
 
     #[test]
     fn a_foreign_country_is_read_as_abroad() {
-        let kb = KnowledgeBase {
-            services: vec![
+        let kb = knowledge(
+            vec![
                 service("heirat", "Eheschließung anmelden", &[], "Heiraten im Standesamt.", "Die Ehe anmelden."),
                 service("zeugnis", "Ehefähigkeitszeugnis", &[], "Für eine Ehe im Ausland.", "Vom Standesamt."),
             ],
-            offices: vec![],
-            synonyms: Synonyms::default(),
-        };
+            "",
+        );
         let q = "Wir wollen in Italien heiraten";
         let found = |index: &SearchIndex, q: &str| -> Vec<String> {
             index.search(q, 3).unwrap().hits.into_iter().map(|h| h.service_id).collect()
@@ -1860,9 +1865,6 @@ mod tests {
         assert_eq!(found(&index, "Ehe in Italy, please")[0], "zeugnis");
         // English names are read in English questions only.
         let ausland = index.analyzer.stem("ausland");
-        let terms = |index: &SearchIndex, q: &str| -> Vec<String> {
-            index.question_terms(q).into_iter().map(|(t, _)| t).collect()
-        };
         assert!(terms(&index, "Italien").contains(&ausland));
         assert!(!terms(&index, "Ehe Italy Standesamt").contains(&ausland));
         // Knowledge without a record that says abroad reads the country as before.
@@ -1873,17 +1875,16 @@ mod tests {
 
     #[test]
     fn a_reflexive_verb_of_the_synonym_table_is_read_across_its_clause() {
-        let kb = KnowledgeBase {
-            services: vec![
+        let kb = knowledge(
+            vec![
                 service("wohnsitz", "Wohnsitz anmelden", &[], "Nach dem Einzug anmelden.", "Beim Bürgerservice."),
                 service("gewerbe", "Gewerbe anmelden", &[], "Ein Gewerbe anmelden.", "Beim Gewerbeamt anmelden."),
             ],
-            offices: vec![],
-            synonyms: Synonyms::parse("[terms]\n\"sich anmelden\" = [\"Wohnsitz\"]\n").unwrap(),
-        };
+            "[terms]\n\"sich anmelden\" = [\"Wohnsitz\"]\n",
+        );
         let index = SearchIndex::build(&kb).unwrap();
         let wohnsitz = index.analyzer.stem("wohnsitz");
-        let terms = |q: &str| -> Vec<String> { index.question_terms(q).into_iter().map(|(t, _)| t).collect() };
+        let terms = |q: &str| terms(&index, q);
         for q in ["Wie melde ich mich in der Stadt an?", "ich bin neu und muss mich anmelden", "Wo melden wir uns an?"]
         {
             assert!(terms(q).contains(&wohnsitz), "{q}: {:?}", terms(q));
