@@ -167,12 +167,9 @@ pub fn aspects(text: &str) -> Vec<Aspect> {
     }
     // "Was brauche ich dafür?" asks what to bring, as "Welche Unterlagen?" does; "ich brauche
     // einen Pass" alone asks for the matter, and "what do I need to know" for all of it.
-    let needs = ["was brauche ich", "was brauch ich", "was brauchen wir", "what do i need", "what do we need"];
-    let asks_need = needs.iter().any(|p| {
-        let phrase: Vec<&str> = p.split(' ').collect();
-        (0..w.len().saturating_sub(phrase.len() - 1))
-            .any(|i| w[i..i + phrase.len()] == phrase[..] && w.get(i + phrase.len()) != Some(&"to"))
-    });
+    let asks_need =
+        has_words(&w, &["was brauche ich", "was brauch ich", "was brauchen wir", "what do i need", "what do we need"])
+            && !has_words(&w, &["what do i need to", "what do we need to"]);
     if starts(&["unterlag", "dokument", "papiere", "mitbring", "nachweis", "document", "bring", "paperwork"])
         || asks_need
     {
