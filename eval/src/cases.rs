@@ -566,7 +566,7 @@ pub fn cases(
         base.latencies.len()
     )?;
     let mut runs: Vec<(&str, &CaseRun)> = vec![("composer", &base)];
-    let with_model;
+    let with_model: CaseRun;
     if llm.llm.is_some_and(|m| m != lotse_dialog::LlmMode::Off) {
         let engine = app.with_llm(app.build_engine(knowledge)?, llm, false)?;
         let (mode, name) = engine.llm().map(|(m, n)| (m, n.to_string())).context("no language model configured")?;
@@ -597,6 +597,14 @@ pub fn cases(
         for f in &base.failures {
             println!("  {f}");
         }
+        // With the model the tune half fails differently: its own list, for reading what the
+        // model changed.
+        for (name, run) in runs.iter().skip(1) {
+            println!("\nfailures in the tune half, {name} ({}):", run.failures.len());
+            for f in &run.failures {
+                println!("  {f}");
+            }
+        }
     }
     std::fs::create_dir_all(reports)?;
     let mut md = format!(
@@ -608,6 +616,12 @@ pub fn cases(
     );
     for f in &base.brief {
         md.push_str(&format!("- {f}\n"));
+    }
+    for (name, run) in runs.iter().skip(1) {
+        md.push_str(&format!("\n## Failures in the tune half ({name})\n\n"));
+        for f in &run.brief {
+            md.push_str(&format!("- {f}\n"));
+        }
     }
     std::fs::write(reports.join(format!("cases-{set_name}.md")), md)?;
     std::fs::write(reports.join(format!("cases-{set_name}.svg")), plot(&runs))?;
