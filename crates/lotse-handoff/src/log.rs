@@ -180,6 +180,16 @@ impl Store {
             .rows_affected())
     }
 
+    /// Whether the log still holds an event of `conversation` (a citizen's deletion erases
+    /// them all).
+    pub async fn has_events(&self, conversation: &ConversationId) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM events WHERE conversation_id = $1 LIMIT 1")
+            .bind(conversation.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
     /// Events older than `before_ms` are dropped (the plug-ins keep what they need of them as
     /// aggregates); returns how many.
     pub async fn purge_events(&self, before_ms: i64) -> Result<u64> {

@@ -252,6 +252,16 @@ impl Host {
                             self.store.set_plugin_position(m.name, position).await?;
                             break 'reading;
                         }
+                        // A citizen's deletion may have run while the plug-in handled the
+                        // event (read before the deletion, kept after it): what it kept of a
+                        // conversation whose events are gone is erased now. Erasing deletes the
+                        // events first, so either that deletion sees what was kept or this
+                        // check sees the events gone.
+                        if let Some(c) = &e.conversation_id
+                            && !self.store.has_events(c).await?
+                        {
+                            p.erase(&self.store, c).await?;
+                        }
                         handled += 1;
                     }
                     position = e.seq;

@@ -16,6 +16,9 @@ struct Counter {
     manifest: Manifest,
     /// Fails on the next event once, when set.
     fail_once: AtomicBool,
+    /// A citizen's deletion of the event's conversation runs, whole, between the reading of the
+    /// next event and what the plug-in keeps of it, when set.
+    deleted_meanwhile: AtomicBool,
     erased: AtomicU64,
 }
 
@@ -33,6 +36,7 @@ impl Counter {
                 )],
             },
             fail_once: AtomicBool::new(false),
+            deleted_meanwhile: AtomicBool::new(false),
             erased: AtomicU64::new(0),
         })
     }
@@ -48,6 +52,12 @@ impl Plugin for Counter {
         assert!(matches!(e.event, Event::Answered { .. }), "only the kinds it reads");
         if self.fail_once.swap(false, Ordering::SeqCst) {
             anyhow::bail!("not now");
+        }
+        if self.deleted_meanwhile.swap(false, Ordering::SeqCst)
+            && let Some(c) = &e.conversation_id
+        {
+            store.erase_events(c).await?;
+            self.erase(store, c).await?;
         }
         sqlx::query("INSERT INTO counted (plugin, seq, conversation_id) VALUES ($1, $2, $3)")
             .bind(self.manifest.name)
@@ -177,5 +187,29 @@ async fn each_plugin_reads_every_event_once_from_its_own_position() {
     store.append_event(4_000 + 86_400_000, Some(&a), &answered(6)).await.unwrap();
     assert_eq!(host.dispatch().await.unwrap(), 0);
     assert_eq!(store.plugin_position("counter").await.unwrap(), last);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_while_a_plugin_handles_the_event_leaves_nothing_behind() {
+    let dir = std::env::temp_dir().join(format!("lotse-plugin-{}", uuid::Uuid::new_v4().simple()));
+    let store = Store::open(&format!("sqlite:{}/lotse.db", dir.display())).await.unwrap();
+    let a = ConversationId::new("a".to_string());
+    let b = ConversationId::new("b".to_string());
+    let kept = store.append_event(1, Some(&a), &answered(1)).await.unwrap();
+    store.append_event(2, Some(&b), &answered(1)).await.unwrap();
+    let counter = Counter::new("counter");
+    let host = Host::start(store.clone(), vec![counter.clone() as Arc<dyn Plugin>], 0).await.unwrap();
+
+    // The deletion of "b" runs after the host read b's event and before the plug-in wrote what
+    // it keeps of it: the plug-in's erase found nothing then.
+    store.append_event(3, Some(&b), &answered(2)).await.unwrap();
+    assert_eq!(host.dispatch().await.unwrap(), 3);
+    counter.deleted_meanwhile.store(true, Ordering::SeqCst);
+    let late = store.append_event(4, Some(&b), &answered(3)).await.unwrap();
+    assert_eq!(host.dispatch().await.unwrap(), 1);
+
+    assert!(store.events_after(0, 10).await.unwrap().iter().all(|e| e.conversation_id.as_ref() != Some(&b)));
+    assert_eq!(counted(&store, "counter").await, vec![kept], "nothing of b kept, a untouched (not {late})");
     let _ = std::fs::remove_dir_all(dir);
 }
