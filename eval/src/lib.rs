@@ -713,12 +713,6 @@ pub fn dialog(
         )?;
         writeln!(
             t,
-            "vague questions rewritten: {}, of which found a service: {}",
-            g(&stats.rewrites),
-            g(&stats.rewrites_found)
-        )?;
-        writeln!(
-            t,
             "hallucinated facts that slipped through (generated answers with a fact, term or forbidden phrase not in their sources): {}",
             run.slipped.len()
         )?;

@@ -127,16 +127,5 @@ pub fn render_llm(stats: &lotse_dialog::LlmStats) -> String {
     let _ = writeln!(s, "# TYPE lotse_llm_first_token_seconds summary");
     let _ = writeln!(s, "lotse_llm_first_token_seconds_sum {}", S::get(&stats.first_token_ms) as f64 / 1e3);
     let _ = writeln!(s, "lotse_llm_first_token_seconds_count {generations}");
-    let _ = writeln!(
-        s,
-        "# HELP lotse_llm_rewrites_total Vague questions rewritten by the model, and those that then found a service."
-    );
-    let _ = writeln!(s, "# TYPE lotse_llm_rewrites_total counter");
-    let _ = writeln!(
-        s,
-        "lotse_llm_rewrites_total{{found=\"false\"}} {}",
-        S::get(&stats.rewrites).saturating_sub(S::get(&stats.rewrites_found))
-    );
-    let _ = writeln!(s, "lotse_llm_rewrites_total{{found=\"true\"}} {}", S::get(&stats.rewrites_found));
     s
 }

@@ -370,11 +370,6 @@ impl Engine {
         {
             result = better;
         }
-        if !self.confident(&result)
-            && let Some(better) = self.rewritten(text, &result, turn)
-        {
-            result = better;
-        }
         // Several services that the question covers equally well: ask which one, confident or
         // not ("Ich will was abmelden").
         if !self.confident(&result)

@@ -1,5 +1,5 @@
-//! The language model: rewriting a vague question into the administration's terms, and
-//! writing an answer from the records, every sentence verified as it streams.
+//! The language model: writing an answer from the records, every sentence verified as it
+//! streams. It never chooses the service: that is the search's, measured on its own.
 
 #[allow(unused_imports)]
 use super::*;
@@ -13,38 +13,6 @@ pub(super) struct Llm {
 }
 
 impl Engine {
-    /// A vague question rewritten by the model into the administration's terms, searched again;
-    /// the result only when that search is confident and its best service was among the three
-    /// the question itself ranked best (the model may choose between candidates, never bring a
-    /// service the citizen's words did not point to: "Waffenschein" must not become some other
-    /// permit).
-    pub(super) fn rewritten(&self, text: &str, original: &SearchResult, turn: &Turn<'_>) -> Option<SearchResult> {
-        let llm = self.llm.as_ref()?;
-        LlmStats::inc(&llm.stats.rewrites);
-        let params =
-            Params { max_tokens: 12, stop: vec!["\n".into()], cancel: turn.cancel.clone(), ..llm.params.clone() };
-        let out =
-            llm.generator.try_generate(&assist::rewrite_prompt(&self.system, text), &params, &mut |_| true)?.ok()?;
-        let terms = out.text.trim().trim_end_matches('.');
-        if terms.is_empty() || terms.len() > 80 {
-            return None;
-        }
-        // The model may choose between what the question's own words nearly decided: a close
-        // call (at least half the answer threshold) among its best three. A rewritten question
-        // in the administration's terms always looks sure of itself; the citizen's words must
-        // have pointed there already.
-        if original.confidence < self.config.answer_threshold / 2.0 {
-            return None;
-        }
-        let result = self.search(terms, turn.retrieval).filter(|r| self.confident(r))?;
-        let top = result.top()?.index;
-        if !original.hits.iter().take(3).any(|h| h.index == top && h.coverage > 0.0) {
-            return None;
-        }
-        LlmStats::inc(&llm.stats.rewrites_found);
-        Some(result)
-    }
-
     /// The model's answer from the records, every sentence verified; `None` (and the
     /// composer's answer stands) when the model is busy, fails, abstains or states anything
     /// that the records do not hold.
