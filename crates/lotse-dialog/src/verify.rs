@@ -193,6 +193,29 @@ pub fn ungrounded(reply: &str, groundings: &[Grounding<'_>]) -> Vec<Fact> {
     facts(reply).into_iter().filter(|f| !allowed.contains(f)).collect()
 }
 
+/// The figures of a text one by one: a range or a phone number ("8:30–13:00", "03641 49-0")
+/// split into its numbers, an amount or a date ("46,00", "17.10.2025") kept whole.
+fn figures(text: &str) -> HashSet<Fact> {
+    let mut out = HashSet::new();
+    for m in facts_regex().find_iter(text) {
+        for part in m.as_str().split(['-', '–', '/', ' ', '\u{a0}']) {
+            out.extend(facts(part).into_iter().filter(|f| matches!(f, Fact::Digits(d) if !d.is_empty())));
+        }
+    }
+    out
+}
+
+/// The figures of `floor` (what the record composer would state for the question) that
+/// `reply` leaves out: a phrasing may say a fact differently, never drop it.
+pub fn left_out(reply: &str, floor: &[String]) -> Vec<Fact> {
+    let mut said = figures(reply);
+    said.extend(facts(reply).into_iter().filter(|f| matches!(f, Fact::Digits(_))));
+    let mut out: Vec<Fact> = floor.iter().flat_map(|t| figures(t)).filter(|f| !said.contains(f)).collect();
+    out.sort_by_key(|f| format!("{f:?}"));
+    out.dedup();
+    out
+}
+
 /// Words a generated answer may use without a record naming them: the assistant's own words
 /// about the city, time and contact, folded.
 const GENERIC_TERMS: &[&str] = &[
@@ -638,6 +661,22 @@ mod tests {
             as_of: "2025-06-01".into(),
         };
         (s, o)
+    }
+
+    #[test]
+    fn a_phrasing_may_say_a_figure_differently_but_not_drop_it() {
+        let floor = ["Die Frist steht im Schreiben; 2025 war es der 17. Oktober.".to_string()];
+        assert_eq!(left_out("Die Bescheinigung muss im Jahr 2025 dort sein.", &floor), vec![Fact::Digits("17".into())]);
+        assert!(left_out("Im Jahr 2025 war es der 17. Oktober.", &floor).is_empty());
+        // An amount with or without its cents, a number as a word, a range's ends apart.
+        let floor =
+            ["Kosten: 46,00 € (ab 24 Jahren).".to_string(), "Geöffnet 8:30–13:00, etwa zwei Wochen.".to_string()];
+        assert!(left_out("Ab 24 Jahren kostet er 46 Euro; geöffnet von 8:30 bis 13:00; 2 Wochen.", &floor).is_empty());
+        assert_eq!(
+            left_out("Er kostet 46 Euro, geöffnet von 8:30 bis 13:00, zwei Wochen.", &floor),
+            vec![Fact::Digits("24".into())]
+        );
+        assert!(left_out("Irgendetwas.", &[]).is_empty());
     }
 
     #[test]

@@ -79,6 +79,15 @@ impl Engine {
         }
         match outcome {
             Outcome::Accepted(text) => {
+                // The record composer's answer to what was asked is the floor: a figure it
+                // would state (the record sentence's date, the fitting fee, the deadline) that
+                // the model's phrasing leaves out is a fact the citizen loses.
+                let missing = left_out(&text, &floor(request, grounding));
+                if !missing.is_empty() {
+                    tracing::debug!(?missing, "generated answer leaves out a figure of the record's answer");
+                    LlmStats::inc(&llm.stats.rejected);
+                    return None;
+                }
                 LlmStats::inc(&llm.stats.accepted);
                 Some(text)
             }
@@ -109,4 +118,25 @@ impl Engine {
             }
         }
     }
+}
+
+/// What the record composer states for the question's own ask, whose figures a generated
+/// answer must keep: the record sentences chosen for it, and for the aspects asked the
+/// deadlines, the processing time and the fees whose condition the question meets.
+fn floor(request: &Request<'_>, grounding: &Grounding<'_>) -> Vec<String> {
+    let s = grounding.service;
+    let asked = |a: Aspect| request.aspects.contains(&a);
+    let mut out: Vec<String> = request.passages.to_vec();
+    if asked(Aspect::Deadline) {
+        out.extend(s.deadlines.iter().take(2).cloned());
+    }
+    if asked(Aspect::Duration) {
+        out.extend(s.processing_time.clone());
+    }
+    if asked(Aspect::Fees) && !request.fees.is_empty() {
+        out.extend(
+            request.fees.iter().filter_map(|&i| s.fees.get(i)).map(|f| crate::compose::fee_text(f, request.lang)),
+        );
+    }
+    out
 }

@@ -21,7 +21,7 @@ use lotse_llm::{Generator, Params};
 use crate::assist::{self, LlmMode, LlmStats, Outcome};
 use crate::compose::{Composer, Grounding, RecordComposer, Request};
 use crate::understand::{self, Aspect, Intent};
-use crate::verify::{fee_without_condition, ungrounded, unsupported_claim, unsupported_terms};
+use crate::verify::{fee_without_condition, left_out, ungrounded, unsupported_claim, unsupported_terms};
 
 mod conversation;
 mod decide;

@@ -519,6 +519,26 @@ fn a_generated_answer_with_a_wrong_fact_is_replaced_by_the_records() {
 }
 
 #[test]
+fn a_generated_answer_keeps_every_figure_of_the_records_answer() {
+    let q = "Wie lange ist ein Reisepass gültig?";
+    // Only the adult's validity: the under-24s' six years are lost.
+    let e = with_model("Der Reisepass gilt 10 Jahre ab 24 Jahren.", false, LlmMode::Assist);
+    let (r, _) = streamed(&e, q);
+    assert!(r.generated_by.is_composer(), "{}", r.text);
+    assert!(r.text.contains("6 Jahre") && r.text.contains("10 Jahre"), "{}", r.text);
+    assert_eq!(LlmStats::get(&e.llm_stats().unwrap().rejected), 1);
+    // Every figure of the record sentences chosen, in other words and order: given as generated.
+    let e = with_model(
+        "Deutsche ab 16 Jahren müssen einen gültigen Reisepass oder Personalausweis haben. \
+         Ab 24 Jahren gilt der Reisepass 10 Jahre, unter 24 Jahren 6 Jahre.",
+        false,
+        LlmMode::Assist,
+    );
+    let (r, _) = streamed(&e, q);
+    assert_eq!(r.generated_by, lotse_core::GeneratedBy::Model("scripted".into()), "{}", r.text);
+}
+
+#[test]
 fn a_cancelled_turn_ends_with_the_composer() {
     let e = with_model(
         "Ja, Sie können das Passbild auch beim Termin im Bürgerservice aufnehmen lassen.",
