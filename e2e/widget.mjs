@@ -206,6 +206,22 @@ try {
   const staffText = await messages(page, "staff").first().textContent();
   check(staffText.includes("Anna Schmidt") && staffText.includes("hier ist"), "a staff message arrives, marked with the staff member's name");
   await page.screenshot({ path: join(artifacts, "widget-staff.png") });
+  // A reload whose lines were read while the staff message arrived: the lines hold it and the
+  // events after the number read before them bring it again (here: every event again). It is
+  // shown once.
+  await page.route("**/api/v1/conversations/*", async (route) => {
+    if (route.request().method() !== "GET") return route.continue();
+    const response = await route.fetch();
+    const body = await response.json();
+    await route.fulfill({ response, json: { ...body, last_event: 0 } });
+  });
+  await page.reload();
+  await shadow(page, ".panel").waitFor();
+  await messages(page, "staff").first().waitFor();
+  await page.unroute("**/api/v1/conversations/*");
+  await new Promise((r) => setTimeout(r, 1000));
+  const staffLines = await messages(page, "staff").count();
+  check(staffLines === 1, `a staff message in the lines read and in the events after them is shown once (${staffLines})`);
 
   // Escape closes and gives the focus back to the launcher.
   await shadow(page, "#lotse-input").press("Escape");

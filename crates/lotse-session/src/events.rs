@@ -31,8 +31,14 @@ pub enum ConversationEvent {
     },
     /// Where the handoff stands now, with the words to show or say.
     Handoff { handoff: Box<HandoffInfo>, text: String },
-    /// A staff member's message.
-    Staff { name: String, text: String },
+    /// A staff member's message; `line` is its place in the stored conversation, which its
+    /// line in the transcript carries too (a client that read both shows it once).
+    Staff {
+        name: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<i64>,
+    },
     /// Staff started or stopped typing.
     Typing { typing: bool },
 }
@@ -185,7 +191,7 @@ mod tests {
     use super::*;
 
     fn staff(text: &str) -> ConversationEvent {
-        ConversationEvent::Staff { name: "Anna".into(), text: text.into() }
+        ConversationEvent::Staff { name: "Anna".into(), text: text.into(), line: None }
     }
 
     #[test]

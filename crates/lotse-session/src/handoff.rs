@@ -52,6 +52,11 @@ pub struct Line {
     /// A reply's kind, where this process still knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ReplyKind>,
+    /// A staff line's place in the stored conversation, as its `staff` event names it: the
+    /// transcript read while the line arrived holds it, and the events after the transcript
+    /// bring it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<i64>,
 }
 
 /// What a client needs to show a conversation again (a reloaded page): the lines, and the
@@ -148,7 +153,16 @@ impl Sessions {
                 let turn = (m.author == Author::Bot).then_some(said);
                 if m.author != Author::System {
                     let kind = turn.and_then(|_| kinds.get(&m.at_ms).copied());
-                    lines.push(Line { author: m.author, text: m.text, sources: m.sources, staff: m.staff, turn, kind });
+                    let line = (m.author == Author::Staff).then_some(m.seq);
+                    lines.push(Line {
+                        author: m.author,
+                        text: m.text,
+                        sources: m.sources,
+                        staff: m.staff,
+                        turn,
+                        kind,
+                        line,
+                    });
                 }
             }
             tail = &guard.c.events[guard.synced.min(guard.c.events.len())..];
@@ -166,6 +180,7 @@ impl Sessions {
                         staff: None,
                         turn: None,
                         kind: None,
+                        line: None,
                     });
                 }
                 Event::ReplyOut { reply, .. } => lines.push(Line {
@@ -175,6 +190,7 @@ impl Sessions {
                     staff: None,
                     turn: Some(said),
                     kind: Some(reply.kind),
+                    line: None,
                 }),
                 Event::HandoffRequested { .. } => {}
             }

@@ -171,7 +171,11 @@ impl Sessions {
             match desk.store.transcript(&id).await {
                 Ok(lines) => {
                     if let Some(m) = lines.into_iter().find(|m| m.seq == line) {
-                        tx.send(ConversationEvent::Staff { name: m.staff.unwrap_or_default(), text: m.text });
+                        tx.send(ConversationEvent::Staff {
+                            name: m.staff.unwrap_or_default(),
+                            text: m.text,
+                            line: Some(m.seq),
+                        });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "a long staff message from another node could not be read"),
@@ -256,7 +260,9 @@ mod tests {
             n: 7,
             ..Relayed::citizen(
                 &ConversationId::new("c1"),
-                ConversationEvent::Staff { name: "Anna".into(), text: "Guten Tag – „grüß“ 👋".into() },
+                ConversationEvent::Staff {
+                    name: "Anna".into(), text: "Guten Tag – „grüß“ 👋".into(), line: Some(7)
+                },
             )
         };
         let text = serde_json::to_string(&what).unwrap();

@@ -95,7 +95,7 @@ impl Sessions {
         self.to_citizen(&h.conversation_id, ConversationEvent::Typing { typing: false }, None);
         self.to_citizen(
             &h.conversation_id,
-            ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string() },
+            ConversationEvent::Staff { name: account.display_name.clone(), text: text.to_string(), line: Some(seq) },
             Some(seq),
         );
         self.tell_staff(StaffEvent::Message {

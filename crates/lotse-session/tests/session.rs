@@ -146,13 +146,22 @@ async fn once_claimed_messages_go_to_staff_and_staff_replies_reach_the_citizen()
     let citizen = lines.iter().position(|m| m.author == Author::Citizen && m.text.contains("abgelaufen"));
     let reply = lines.iter().position(|m| m.author == Author::Staff && m.text.contains("helfe"));
     assert!(citizen.is_some() && citizen < reply, "{lines:?}");
-    let mut saw_staff = false;
+    let mut staff_line = None;
     while let Ok((_, e)) = events.try_recv() {
-        if let ConversationEvent::Staff { name, text } = e {
-            saw_staff = name == "Anna" && text.contains("helfe");
+        if let ConversationEvent::Staff { name, text, line } = e
+            && name == "Anna"
+            && text.contains("helfe")
+        {
+            staff_line = Some(line);
         }
     }
-    assert!(saw_staff, "the citizen's stream carries the staff member's message");
+    let staff_line = staff_line.expect("the citizen's stream carries the staff member's message");
+    // The transcript names the line as the event does (a reloading client shows it once).
+    let transcript = sessions.transcript(&id).await.unwrap();
+    let shown: Vec<Option<i64>> =
+        transcript.lines.iter().filter(|l| l.author == Author::Staff).map(|l| l.line).collect();
+    assert!(staff_line.is_some());
+    assert_eq!(shown, vec![staff_line]);
 }
 
 #[tokio::test]

@@ -328,6 +328,15 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
   // one before them. A conversation the server no longer knows starts afresh.
   // The pending resume (see `send`); settled when there is none.
   let resuming = Promise.resolve();
+  // The staff lines shown, by their place in the stored conversation: one that arrives while
+  // the lines are read stands in them and comes again as an event after them.
+  let staffLines = new Set();
+  function newStaffLine(line) {
+    if (line == null) return true;
+    if (staffLines.has(line)) return false;
+    staffLines.add(line);
+    return true;
+  }
   async function resume() {
     let r;
     try { r = await api(`/api/v1/conversations/${state.id}`); } catch (e) {
@@ -339,7 +348,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     }
     for (const l of r.lines) {
       if (l.author === "citizen") add({ kind: "user", text: l.text });
-      else if (l.author === "staff") add({ kind: "staff", name: l.staff, text: l.text });
+      else if (l.author === "staff") { if (newStaffLine(l.line)) add({ kind: "staff", name: l.staff, text: l.text }); }
       else add({ kind: "bot", text: l.text, sources: l.sources || [], ...voteFor(l.kind, l.turn) });
     }
     state.lastEvent = String(r.last_event);
@@ -450,7 +459,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     });
     es.addEventListener("reply", (e) => seen(e, true) /* the POST's answer is final and renders it */);
     es.addEventListener("message", (e) => seen(e, true));
-    es.addEventListener("staff", (e) => { seen(e, true); touch(); const d = JSON.parse(e.data); staffTyping(false); add({ kind: "staff", name: d.name, text: d.text }); });
+    es.addEventListener("staff", (e) => { seen(e, true); touch(); const d = JSON.parse(e.data); staffTyping(false); if (newStaffLine(d.line)) add({ kind: "staff", name: d.name, text: d.text }); });
     es.addEventListener("typing", (e) => { seen(e, false); staffTyping(JSON.parse(e.data).typing); });
     es.addEventListener("handoff", (e) => { seen(e, true); handoffStatus(JSON.parse(e.data)); });
     es.onerror = () => { if (es && es.readyState === EventSource.CLOSED) setTimeout(listen, 3000); };
@@ -542,6 +551,7 @@ form.ask button,.cb button{background:var(--c);color:#fff;border:0;border-radius
     const lang = KIOSK ? (opt.lang === "en" ? "en" : "de") : state.lang;
     state = { id: null, lang, plain: false, items: [] };
     lastStatus = "";
+    staffLines = new Set();
     try { storage.removeItem(STORE); } catch (_) { /* blocked */ }
     log.replaceChildren();
     labels();
