@@ -1068,11 +1068,17 @@ impl SearchIndex {
         // the residence) is read where a reflexive pronoun and the verb stand in one clause, in
         // any order and with the particle apart ("Wie melde ich mich in Jena an?", "ich muss
         // mich anmelden"), before the verb alone.
-        let clause_of: Vec<usize> = folded
-            .split(CLAUSE_ENDS)
-            .enumerate()
-            .flat_map(|(k, clause)| std::iter::repeat_n(k, analysis::words(clause).count()))
-            .collect();
+        // Which clause each word stands in, worked out once a reflexive verb is there to read.
+        let clause_of = std::cell::OnceCell::new();
+        let clause_of = || {
+            clause_of.get_or_init(|| -> Vec<usize> {
+                folded
+                    .split(CLAUSE_ENDS)
+                    .enumerate()
+                    .flat_map(|(k, clause)| std::iter::repeat_n(k, analysis::words(clause).count()))
+                    .collect()
+            })
+        };
         for phrase in self.synonyms.iter().filter(|p| !p.english && p.words.len() == 2 && p.words[0] == "sich") {
             let verb = &phrase.stems[1];
             let free = |k: usize| !consumed.get(k).copied().unwrap_or(true);
@@ -1084,7 +1090,7 @@ impl SearchIndex {
             });
             let Some((at, particle)) = at else { continue };
             let Some(pronoun) = (0..all_words.len())
-                .find(|&k| free(k) && clause_of.get(k) == clause_of.get(at) && REFLEXIVE.contains(&all_words[k]))
+                .find(|&k| free(k) && REFLEXIVE.contains(&all_words[k]) && clause_of().get(k) == clause_of().get(at))
             else {
                 continue;
             };
