@@ -209,6 +209,10 @@ pub struct CityConfig {
     /// How an English recogniser writes the city's name ("Gina" for Jena): read as the name
     /// (default: Jena's three, for Jena only).
     heard_as: Option<Vec<String>>,
+    /// Other names citizens write for the city ("Munich" for München), read as the city as
+    /// its own name is: a place every record is about, which chooses no service.
+    #[serde(default)]
+    pub other_names: Vec<String>,
 }
 
 impl Default for CityConfig {
@@ -221,6 +225,7 @@ impl Default for CityConfig {
             time_zone: "Europe/Berlin".into(),
             recognition_words: None,
             heard_as: None,
+            other_names: Vec::new(),
         }
     }
 }
@@ -240,6 +245,11 @@ impl CityConfig {
             let jena = lotse_call::CityName::default();
             if self.name == jena.name { jena.heard_as } else { Vec::new() }
         })
+    }
+
+    /// The city's names as citizens write them: its name and its other names.
+    pub fn names(&self) -> Vec<String> {
+        std::iter::once(self.name.clone()).chain(self.other_names.iter().cloned()).collect()
     }
 
     /// The engine's settings for this city.
@@ -388,6 +398,9 @@ mod tests {
         );
         assert_eq!(munich.city.recognition_words(), ["München", "Bürgerservice"]);
         assert!(munich.city.heard_as().is_empty(), "Jena's mishearings are Jena's");
+        assert_eq!(munich.city.names(), ["München"]);
+        let english = load("[city]\nname = \"München\"\nother_names = [\"Munich\"]\n").unwrap();
+        assert_eq!(english.city.names(), ["München", "Munich"]);
         // What is not set follows from the name; Jena's defaults are Jena's.
         let erfurt = load("[city]\nname = \"Erfurt\"\n").unwrap();
         assert_eq!(erfurt.city.administration(), "Stadtverwaltung Erfurt");

@@ -65,7 +65,9 @@ impl App {
     /// Builds the search index for `kb`, with the embedding stage when its model is fetched and
     /// not switched off.
     pub fn build_index(&self, kb: &KnowledgeBase) -> Result<SearchIndex> {
-        let mut index = SearchIndex::build(kb)?;
+        // The records' own town is read from their offices; the configured city's names
+        // (its English one among them) are that town too.
+        let mut index = SearchIndex::build(kb)?.with_home_names(self.configuration()?.city.names());
         // The Hunspell dictionaries (Debian's hunspell-de-de and hunspell-en-us; another
         // folder with LOTSE_HUNSPELL_DIR): typo correction leaves real words alone.
         let dir = std::env::var_os("LOTSE_HUNSPELL_DIR")

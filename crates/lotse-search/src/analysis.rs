@@ -764,9 +764,16 @@ impl Analyzer {
     /// adjective made from it ("Jenaer", "Münchner") are stop words, because every record is
     /// about that place and its name tells one service from another no more than "Stadt" does.
     pub fn at_home(mut self, place: &str) -> Analyzer {
+        self.add_home(place);
+        self
+    }
+
+    /// Another name of the place every record is about (see [`Analyzer::at_home`]): the
+    /// English "Munich" of München.
+    pub fn add_home(&mut self, place: &str) {
         let name = fold(place.trim());
         if name.is_empty() || name.contains(char::is_whitespace) {
-            return self;
+            return;
         }
         // Jenas, Jenaer.
         let mut forms = vec![format!("{name}s"), format!("{name}er")];
@@ -780,7 +787,6 @@ impl Analyzer {
             self.vocabulary.remove(f);
         }
         self.home.extend(forms);
-        self
     }
 
     /// The text without the home town and the preposition before it ("Personalausweis in

@@ -814,6 +814,17 @@ impl SearchIndex {
         self
     }
 
+    /// Adds other names of the place the records are about (their own name for it is read
+    /// already): the English "Munich" of München's records is the home town too, a stop word
+    /// for the words and left out of the embedded question ("How much is a passport in
+    /// Munich?" is about the passport, not about the records that name the town most).
+    pub fn with_home_names(mut self, names: impl IntoIterator<Item = String>) -> SearchIndex {
+        for name in names {
+            self.analyzer.add_home(&name);
+        }
+        self
+    }
+
     /// Adds the names of foreign countries (German and English, each a name of one word): a
     /// country a question names is read as abroad as the records say it ("Wir wollen in Italien
     /// heiraten" asks what marrying abroad needs; "Mein Führerschein ist aus der Ukraine" is a
@@ -1726,6 +1737,19 @@ mod tests {
     fn top(index: &SearchIndex, q: &str) -> (String, f32) {
         let r = index.search(q, 3).unwrap();
         (r.top().map(|h| h.service_id.clone()).unwrap_or_default(), r.confidence)
+    }
+
+    #[test]
+    fn another_name_of_the_home_town_is_the_home_town() {
+        let q = "How much is a passport in Munich?";
+        let plain = index();
+        assert!(!plain.analyzer().is_stop_word("munich"));
+        let index = index().with_home_names(["München".to_string(), "Munich".to_string()]);
+        assert!(index.analyzer().is_stop_word("munich") && index.analyzer().is_stop_word("muenchner"));
+        // Left out of the embedded question, with its preposition; the terms are the same.
+        assert_eq!(index.analyzer().without_home(q), "How much is a passport?");
+        assert_eq!(terms(&index, q), terms(&plain, "How much is a passport?"));
+        assert_eq!(top(&index, q).0, "reisepass");
     }
 
     #[test]
