@@ -15,6 +15,7 @@
 //! A plug-in may add elements under a reply (the widget's thumbs); it never changes a reply.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use lotse_core::ConversationId;
@@ -162,6 +163,11 @@ fn setting_key(plugin: &str, name: &str) -> String {
 pub struct Host {
     store: Store,
     plugins: Vec<Arc<dyn Plugin>>,
+    /// How long the retention sweep keeps events, and events that carry a citizen's words, in
+    /// milliseconds (as long as forever before the first sweep): an event's absence is a
+    /// citizen's deletion only where no sweep could have taken it.
+    kept_ms: AtomicI64,
+    kept_text_ms: AtomicI64,
 }
 
 impl Host {
@@ -172,7 +178,7 @@ impl Host {
             store.migrate_plugin(m.name, m.migrations, now_ms).await?;
             p.start(&store).await?;
         }
-        let host = Host { store, plugins };
+        let host = Host { store, plugins, kept_ms: AtomicI64::new(i64::MAX), kept_text_ms: AtomicI64::new(i64::MAX) };
         host.load_settings().await?;
         Ok(host)
     }
@@ -252,15 +258,8 @@ impl Host {
                             self.store.set_plugin_position(m.name, position).await?;
                             break 'reading;
                         }
-                        // A citizen's deletion may have run while the plug-in handled the
-                        // event (read before the deletion, kept after it): what it kept of a
-                        // conversation whose events are gone is erased now. Erasing deletes the
-                        // events first, so either that deletion sees what was kept or this
-                        // check sees the events gone.
-                        if let Some(c) = &e.conversation_id
-                            && !self.store.has_events(c).await?
-                        {
-                            p.erase(&self.store, c).await?;
+                        if let Err(err) = self.erase_if_deleted(p.as_ref(), e).await {
+                            tracing::warn!(plugin = m.name, seq = e.seq, error = %err, "a deletion during the event could not be checked");
                         }
                         handled += 1;
                     }
@@ -273,6 +272,21 @@ impl Host {
             }
         }
         Ok(handled)
+    }
+
+    /// A citizen's deletion may have run while the plug-in handled `e` (read before the
+    /// deletion, kept after it): what it kept of a conversation whose events are gone is erased
+    /// now. Erasing deletes the events first, so either that deletion sees what was kept or this
+    /// check sees the events gone. An event old enough for the retention sweep to have taken it
+    /// is not a deletion: what the plug-in keeps of it outlives the log by design.
+    async fn erase_if_deleted(&self, p: &dyn Plugin, e: &Logged) -> anyhow::Result<()> {
+        let Some(c) = &e.conversation_id else { return Ok(()) };
+        let kept = if e.kind == "unanswered" { &self.kept_text_ms } else { &self.kept_ms };
+        let sweepable = e.at_ms < lotse_handoff::store::now_ms().saturating_sub(kept.load(Ordering::Relaxed));
+        if !sweepable && !self.store.has_events(c).await? {
+            p.erase(&self.store, c).await?;
+        }
+        Ok(())
     }
 
     /// Feeds the plug-ins whenever the log grew (`grew`), and every `every` at the latest (an
@@ -321,6 +335,7 @@ impl Host {
     /// read them, and what each plug-in keeps past its own retention.
     pub async fn purge(&self, now_ms: i64, log_days: u32) -> anyhow::Result<u64> {
         const DAY: i64 = 86_400_000;
+        self.kept_ms.store(i64::from(log_days) * DAY, Ordering::Relaxed);
         let mut n = self.store.purge_events(now_ms - i64::from(log_days) * DAY).await?;
         let text_days = self
             .plugins
@@ -330,6 +345,7 @@ impl Host {
             .min()
             .unwrap_or(0)
             .min(log_days);
+        self.kept_text_ms.store(i64::from(text_days) * DAY, Ordering::Relaxed);
         n += self.store.purge_events_of("unanswered", now_ms - i64::from(text_days) * DAY).await?;
         for p in &self.plugins {
             n += p.purge(&self.store, now_ms).await?;

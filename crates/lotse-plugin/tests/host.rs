@@ -19,6 +19,8 @@ struct Counter {
     /// A citizen's deletion of the event's conversation runs, whole, between the reading of the
     /// next event and what the plug-in keeps of it, when set.
     deleted_meanwhile: AtomicBool,
+    /// The retention sweep takes the event from the log in the same window, when set.
+    swept_meanwhile: AtomicBool,
     erased: AtomicU64,
 }
 
@@ -37,6 +39,7 @@ impl Counter {
             },
             fail_once: AtomicBool::new(false),
             deleted_meanwhile: AtomicBool::new(false),
+            swept_meanwhile: AtomicBool::new(false),
             erased: AtomicU64::new(0),
         })
     }
@@ -58,6 +61,9 @@ impl Plugin for Counter {
         {
             store.erase_events(c).await?;
             self.erase(store, c).await?;
+        }
+        if self.swept_meanwhile.swap(false, Ordering::SeqCst) {
+            store.purge_events(e.at_ms + 1).await?;
         }
         sqlx::query("INSERT INTO counted (plugin, seq, conversation_id) VALUES ($1, $2, $3)")
             .bind(self.manifest.name)
@@ -211,5 +217,15 @@ async fn a_deletion_while_a_plugin_handles_the_event_leaves_nothing_behind() {
 
     assert!(store.events_after(0, 10).await.unwrap().iter().all(|e| e.conversation_id.as_ref() != Some(&b)));
     assert_eq!(counted(&store, "counter").await, vec![kept], "nothing of b kept, a untouched (not {late})");
+
+    // The retention sweep taking an old event meanwhile (a plug-in reading far behind) is no
+    // deletion: what the plug-in keeps outlives the log.
+    host.purge(lotse_handoff::store::now_ms(), 1).await.unwrap();
+    let c = ConversationId::new("c".to_string());
+    let old = store.append_event(5, Some(&c), &answered(1)).await.unwrap();
+    counter.swept_meanwhile.store(true, Ordering::SeqCst);
+    assert_eq!(host.dispatch().await.unwrap(), 1);
+    assert!(store.events_after(0, 10).await.unwrap().is_empty());
+    assert_eq!(counted(&store, "counter").await, vec![kept, old], "c's row stays with a's");
     let _ = std::fs::remove_dir_all(dir);
 }
