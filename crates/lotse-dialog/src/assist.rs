@@ -202,7 +202,8 @@ pub fn answer_prompt(
     }
     // Candidate lines with the aspect they answer.
     let mut lines: Vec<(Option<Aspect>, String)> = Vec::new();
-    for f in s.fees.iter().take(6) {
+    // The first six fees, and those whose condition the question meets wherever they stand.
+    for (i, f) in s.fees.iter().enumerate().filter(|(i, _)| *i < 6 || req.fees.contains(i)) {
         let t = fee_text(f, Lang::De);
         if !t.is_empty() {
             lines.push((Some(Aspect::Fees), format!("Kosten: {t}")));
@@ -257,6 +258,13 @@ pub fn answer_prompt(
                 || (a == Aspect::Hours && req.aspects.contains(&Aspect::Appointment))
         })
     };
+    // What the record composer would state for the question comes first: a generated answer
+    // must keep its figures (`Engine::generate_answer`), so the model is shown them.
+    let fitting: Vec<String> = req.fees.iter().filter_map(|&i| s.fees.get(i)).map(|f| fee_text(f, Lang::De)).collect();
+    let floor = |text: &str| {
+        req.passages.iter().any(|p| text.contains(p.as_str()))
+            || req.aspects.contains(&Aspect::Fees) && fitting.iter().any(|f| text.ends_with(f.as_str()))
+    };
     let mut scored: Vec<(usize, usize)> = lines
         .iter()
         .enumerate()
@@ -264,7 +272,8 @@ pub fn answer_prompt(
             let f = lotse_search::fold(text);
             let overlap = keys.iter().filter(|k| f.contains(k.as_str())).count();
             let general_pick = general && matches!(aspect, Some(Aspect::Fees | Aspect::Where | Aspect::Documents));
-            (i, overlap * 10 + usize::from(asked(*aspect)) * 25 + usize::from(general_pick) * 5)
+            let score = overlap * 10 + usize::from(asked(*aspect)) * 25 + usize::from(general_pick) * 5;
+            (i, score + usize::from(floor(text)) * 100)
         })
         .filter(|&(_, score)| score > 0)
         .collect();

@@ -82,7 +82,12 @@ impl Engine {
                 // The record composer's answer to what was asked is the floor: a figure it
                 // would state (the record sentence's date, the fitting fee, the deadline) that
                 // the model's phrasing leaves out is a fact the citizen loses.
-                let missing = left_out(&text, &floor(request, grounding));
+                // (Held to what the prompt showed the model: the floor's lines come first there,
+                // within its room.)
+                let shown = &prompt.messages[0].content;
+                let floor: Vec<String> =
+                    floor(request, grounding).into_iter().filter(|l| shown.contains(l.as_str())).collect();
+                let missing = left_out(&text, &floor);
                 if !missing.is_empty() {
                     tracing::debug!(?missing, "generated answer leaves out a figure of the record's answer");
                     LlmStats::inc(&llm.stats.rejected);
@@ -133,9 +138,15 @@ fn floor(request: &Request<'_>, grounding: &Grounding<'_>) -> Vec<String> {
     if asked(Aspect::Duration) {
         out.extend(s.processing_time.clone());
     }
+    // The composer states at least two fees (a brief answer), however many fit.
     if asked(Aspect::Fees) && !request.fees.is_empty() {
         out.extend(
-            request.fees.iter().filter_map(|&i| s.fees.get(i)).map(|f| crate::compose::fee_text(f, request.lang)),
+            request
+                .fees
+                .iter()
+                .take(2)
+                .filter_map(|&i| s.fees.get(i))
+                .map(|f| crate::compose::fee_text(f, request.lang)),
         );
     }
     out
