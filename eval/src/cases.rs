@@ -608,7 +608,8 @@ pub fn cases(
     }
     std::fs::create_dir_all(reports)?;
     let mut md = format!(
-        "# Case evaluation: {set_name}\n\nCommand: `lotse eval cases --knowledge {} --set {}{}`\n\nEach figure is given as tune half / check half. Cases: {}. The failures below are named by id only (`--verbose` prints the questions).\n\n![figures](cases-{set_name}.svg)\n\n```\n{text}```\n\n## Failures in the tune half (composer)\n\n",
+        "# Case evaluation: {set_name}\n\nCommand: `lotse {}eval cases --knowledge {} --set {}{}`\n\nEach figure is given as tune half / check half. Cases: {}. The failures below are named by id only (`--verbose` prints the questions).\n\n![figures](cases-{set_name}.svg)\n\n```\n{text}```\n\n## Failures in the tune half (composer)\n\n",
+        app.config_path().map(|c| format!("--config {} ", c.display())).unwrap_or_default(),
         knowledge.display(),
         set_path.display(),
         if runs.len() > 1 { " --llm" } else { "" },

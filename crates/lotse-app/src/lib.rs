@@ -57,6 +57,11 @@ impl App {
         &self.models
     }
 
+    /// The configuration file given (`--config`), when one was.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
     /// The configuration (read again on every call: a test or a command may change the file).
     pub fn configuration(&self) -> Result<Config> {
         Config::load(self.config.as_deref())
