@@ -210,7 +210,8 @@ pub struct CityConfig {
     /// (default: Jena's three, for Jena only).
     heard_as: Option<Vec<String>>,
     /// Other names citizens write for the city ("Munich" for München), read as the city as
-    /// its own name is: a place every record is about, which chooses no service.
+    /// its own name is: a place every record is about, which chooses no service. A name of
+    /// several words ("Frankfurt am Main") is not read (as the records' own town).
     #[serde(default)]
     pub other_names: Vec<String>,
 }
