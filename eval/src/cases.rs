@@ -608,17 +608,14 @@ pub fn cases(
     }
     std::fs::create_dir_all(reports)?;
     let mut md = format!(
-        "# Case evaluation: {set_name}\n\nCommand: `lotse {}eval cases --knowledge {} --set {}{}`\n\nEach figure is given as tune half / check half. Cases: {}. The failures below are named by id only (`--verbose` prints the questions).\n\n![figures](cases-{set_name}.svg)\n\n```\n{text}```\n\n## Failures in the tune half (composer)\n\n",
+        "# Case evaluation: {set_name}\n\nCommand: `lotse {}eval cases --knowledge {} --set {}{}`\n\nEach figure is given as tune half / check half. Cases: {}. The failures below are named by id only (`--verbose` prints the questions).\n\n![figures](cases-{set_name}.svg)\n\n```\n{text}```\n",
         app.config_path().map(|c| format!("--config {} ", c.display())).unwrap_or_default(),
         knowledge.display(),
         set_path.display(),
         if runs.len() > 1 { " --llm" } else { "" },
         cases.len()
     );
-    for f in &base.brief {
-        md.push_str(&format!("- {f}\n"));
-    }
-    for (name, run) in runs.iter().skip(1) {
+    for (name, run) in &runs {
         md.push_str(&format!("\n## Failures in the tune half ({name})\n\n"));
         for f in &run.brief {
             md.push_str(&format!("- {f}\n"));
