@@ -335,8 +335,9 @@ impl Host {
     /// read them, and what each plug-in keeps past its own retention.
     pub async fn purge(&self, now_ms: i64, log_days: u32) -> anyhow::Result<u64> {
         const DAY: i64 = 86_400_000;
-        self.kept_ms.store(i64::from(log_days) * DAY, Ordering::Relaxed);
-        let mut n = self.store.purge_events(now_ms - i64::from(log_days) * DAY).await?;
+        let kept = i64::from(log_days) * DAY;
+        self.kept_ms.store(kept, Ordering::Relaxed);
+        let mut n = self.store.purge_events(now_ms - kept).await?;
         let text_days = self
             .plugins
             .iter()
@@ -345,8 +346,9 @@ impl Host {
             .min()
             .unwrap_or(0)
             .min(log_days);
-        self.kept_text_ms.store(i64::from(text_days) * DAY, Ordering::Relaxed);
-        n += self.store.purge_events_of("unanswered", now_ms - i64::from(text_days) * DAY).await?;
+        let kept_text = i64::from(text_days) * DAY;
+        self.kept_text_ms.store(kept_text, Ordering::Relaxed);
+        n += self.store.purge_events_of("unanswered", now_ms - kept_text).await?;
         for p in &self.plugins {
             n += p.purge(&self.store, now_ms).await?;
         }
