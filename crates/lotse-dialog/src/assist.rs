@@ -203,7 +203,7 @@ pub fn answer_prompt(
     // Candidate lines with the aspect they answer.
     let mut lines: Vec<(Option<Aspect>, String)> = Vec::new();
     // The first six fees, and those whose condition the question meets wherever they stand.
-    for (i, f) in s.fees.iter().enumerate().filter(|(i, _)| *i < 6 || req.fees.contains(i)) {
+    for (_, f) in s.fees.iter().enumerate().filter(|(i, _)| *i < 6 || req.fees.contains(i)) {
         let t = fee_text(f, Lang::De);
         if !t.is_empty() {
             lines.push((Some(Aspect::Fees), format!("Kosten: {t}")));
