@@ -241,31 +241,46 @@ impl Host {
         for p in &self.plugins {
             let m = p.manifest();
             let mut position = self.store.plugin_position(m.name).await?;
-            'reading: loop {
+            loop {
                 let events = self.store.events_after(position, BATCH).await?;
                 let Some(last) = events.last().map(|e| e.seq) else { break };
+                // The conversations this batch gave the plug-in, checked for a deletion once
+                // each after it handled them (see `erase_if_deleted`), also where the reading
+                // stops early: what it handled is not offered again.
+                let mut touched: Vec<&ConversationId> = Vec::new();
+                let mut stop = false;
                 for e in &events {
                     if m.reads.contains(&e.kind.as_str()) {
                         // A kind it reads, written by a newer node in a form this version
                         // cannot read: left for the newer node (during a rolling upgrade),
                         // not passed over.
                         if e.event == lotse_handoff::log::Event::Unknown {
-                            self.store.set_plugin_position(m.name, position).await?;
-                            break 'reading;
+                            stop = true;
+                            break;
                         }
                         if let Err(err) = p.on_event(&self.store, e).await {
                             tracing::warn!(plugin = m.name, seq = e.seq, error = %err, "a plug-in failed on an event; it is offered again");
-                            self.store.set_plugin_position(m.name, position).await?;
-                            break 'reading;
+                            stop = true;
+                            break;
                         }
-                        if let Err(err) = self.erase_if_deleted(p.as_ref(), e).await {
-                            tracing::warn!(plugin = m.name, seq = e.seq, error = %err, "a deletion during the event could not be checked");
+                        if let Some(c) = self.deletable(e)
+                            && !touched.contains(&c)
+                        {
+                            touched.push(c);
                         }
                         handled += 1;
                     }
                     position = e.seq;
                 }
+                for c in touched {
+                    if let Err(err) = self.erase_if_deleted(p.as_ref(), c).await {
+                        tracing::warn!(plugin = m.name, error = %err, "a deletion during the events could not be checked");
+                    }
+                }
                 self.store.set_plugin_position(m.name, position).await?;
+                if stop {
+                    break;
+                }
                 if last == position && (events.len() as i64) < BATCH {
                     break;
                 }
@@ -274,16 +289,21 @@ impl Host {
         Ok(handled)
     }
 
-    /// A citizen's deletion may have run while the plug-in handled `e` (read before the
-    /// deletion, kept after it): what it kept of a conversation whose events are gone is erased
-    /// now. Erasing deletes the events first, so either that deletion sees what was kept or this
-    /// check sees the events gone. An event old enough for the retention sweep to have taken it
-    /// is not a deletion: what the plug-in keeps of it outlives the log by design.
-    async fn erase_if_deleted(&self, p: &dyn Plugin, e: &Logged) -> anyhow::Result<()> {
-        let Some(c) = &e.conversation_id else { return Ok(()) };
+    /// The conversation of `e`, where its events being gone would mean a deletion: an event old
+    /// enough for the retention sweep to have taken it is not a deletion, since what the
+    /// plug-in keeps of it outlives the log by design.
+    fn deletable<'e>(&self, e: &'e Logged) -> Option<&'e ConversationId> {
         let kept = if e.kind == "unanswered" { &self.kept_text_ms } else { &self.kept_ms };
         let sweepable = e.at_ms < lotse_handoff::store::now_ms().saturating_sub(kept.load(Ordering::Relaxed));
-        if !sweepable && !self.store.has_events(c).await? {
+        e.conversation_id.as_ref().filter(|_| !sweepable)
+    }
+
+    /// A citizen's deletion may have run while the plug-in handled events of conversation `c`
+    /// (read before the deletion, kept after it): what it kept of a conversation whose events
+    /// are gone is erased now. Erasing deletes the events first, so either that deletion sees
+    /// what was kept or this check, run after the plug-in kept it, sees the events gone.
+    async fn erase_if_deleted(&self, p: &dyn Plugin, c: &ConversationId) -> anyhow::Result<()> {
+        if !self.store.has_events(c).await? {
             p.erase(&self.store, c).await?;
         }
         Ok(())
