@@ -364,8 +364,7 @@ pub fn without_stated_ages(text: &str) -> String {
     let mut drop = vec![false; tokens.len()];
     for (i, t) in tokens.iter().enumerate() {
         if fee_asked && ADULT.contains(&bare(t).as_str()) {
-            let clause_ends =
-                i + 1 == tokens.len() || t.ends_with(|c: char| matches!(c, ',' | '.' | '?' | '!' | ';' | ':'));
+            let clause_ends = i + 1 == tokens.len() || t.ends_with([',', '.', '?', '!', ';', ':']);
             let next = tokens.get(i + 1).map(|t| bare(t)).unwrap_or_default();
             drop[i] = clause_ends || AFTER_ADULT.contains(&next.as_str());
             continue;

@@ -122,7 +122,7 @@ async fn transcripts_and_deletion(store: &Store) {
     let cb = store
         .add_callback(
             NewCallback {
-                conversation_id: conv.clone().into(),
+                conversation_id: conv.clone(),
                 team: "t".into(),
                 contact_kind: ContactKind::Phone,
                 contact: "03641 123456".into(),

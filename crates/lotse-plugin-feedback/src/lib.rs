@@ -294,6 +294,10 @@ struct Period {
     days: Option<i64>,
 }
 
+/// A comment under a vote: (time in ms, reason, reply kind, sources, comment); a tuple, so
+/// that the console reads it as an array.
+pub type Comment = (i64, Option<String>, String, Vec<String>, String);
+
 /// What staff see: the votes of a period, by reason and by service, and the latest comments.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
@@ -304,8 +308,8 @@ pub struct Summary {
     pub reasons: Vec<(String, i64)>,
     /// (service id, helpful, not helpful), most not-helpful first.
     pub services: Vec<(String, i64, i64)>,
-    /// The latest comments: (time in ms, reason, reply kind, sources, comment).
-    pub comments: Vec<(i64, Option<String>, String, Vec<String>, String)>,
+    /// The latest comments.
+    pub comments: Vec<Comment>,
     /// The pages' ratings per service: (service id, ratings, mean stars, ratings with 1 … 5
     /// stars), most rated first.
     #[serde(default)]

@@ -582,10 +582,6 @@ async fn decide(
 mod tests {
     use super::*;
 
-    fn terms(t: &[&str]) -> Reading {
-        Reading { terms: t.iter().map(|s| s.to_string()).collect(), ..Reading::default() }
-    }
-
     #[test]
     fn questions_close_in_words_or_meaning_form_one_group() {
         let r = |t: &[&str], best: &str| Reading {

@@ -27,12 +27,12 @@ pub const MIN_TOKEN: usize = 32;
 pub fn fingerprint(kb: &KnowledgeBase) -> String {
     let mut hash = Sha256::new();
     for s in &kb.services {
-        hash.update(s.id.as_str().as_bytes());
+        hash.update(s.id.as_bytes());
         hash.update([0]);
     }
     hash.update([1]);
     for o in &kb.offices {
-        hash.update(o.id.as_str().as_bytes());
+        hash.update(o.id.as_bytes());
         hash.update([0]);
     }
     hash.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()

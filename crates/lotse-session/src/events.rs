@@ -85,6 +85,9 @@ impl ConversationEvent {
     }
 }
 
+/// An event with its number in the conversation's stream.
+pub type Numbered = (u64, ConversationEvent);
+
 /// How many of a conversation's events are kept for a client that reconnects.
 pub const KEPT_EVENTS: usize = 64;
 
@@ -145,10 +148,7 @@ impl EventLog {
     }
 
     /// The kept events after number `after` (none without one), and the live ones from now.
-    pub fn subscribe(
-        &self,
-        after: Option<u64>,
-    ) -> (Vec<(u64, ConversationEvent)>, broadcast::Receiver<(u64, ConversationEvent)>) {
+    pub fn subscribe(&self, after: Option<u64>) -> (Vec<Numbered>, broadcast::Receiver<Numbered>) {
         let kept = self.0.kept.lock().unwrap_or_else(|p| p.into_inner());
         let replay = after.map(|a| kept.1.iter().filter(|(seq, _)| *seq > a).cloned().collect()).unwrap_or_default();
         (replay, self.0.tx.subscribe())

@@ -155,6 +155,7 @@ impl Turn {
 
 /// What came of a turn.
 #[derive(Debug, Clone)]
+#[expect(clippy::large_enum_variant, reason = "one a turn, moved once: boxing the reply buys nothing")]
 pub enum TurnOutcome {
     /// The assistant answered; `lexical`: retrieval skipped its costly stage (load shedding);
     /// `turn`: the answer's number in the conversation (from 1), as the plug-ins' log has it

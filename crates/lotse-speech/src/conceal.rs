@@ -105,7 +105,7 @@ impl Concealer {
 fn pitch_period(x: &[f32]) -> usize {
     let window = MAX_PERIOD.min(x.len().saturating_sub(MAX_PERIOD));
     if window < MIN_PERIOD {
-        return MIN_PERIOD.max(x.len() / 2).min(MAX_PERIOD).max(1);
+        return (x.len() / 2).clamp(MIN_PERIOD, MAX_PERIOD);
     }
     let end = &x[x.len() - window..];
     let end_energy = end.iter().map(|a| a * a).sum::<f32>().sqrt();

@@ -568,14 +568,15 @@ async fn write(
     if e.create && before.is_some() {
         return error(StatusCode::CONFLICT, "survey_exists", "A survey with this id exists; choose another id.");
     }
-    if let Some(old) = &before {
-        if old.responses > 0 && old.survey.shape() != survey.shape() {
-            return error(
-                StatusCode::CONFLICT,
-                "survey_answered",
-                "The survey has answers: its questions, their kinds and options can no longer change (texts, dates and the cap can). Start a new survey for new questions.",
-            );
-        }
+    if let Some(old) = &before
+        && old.responses > 0
+        && old.survey.shape() != survey.shape()
+    {
+        return error(
+            StatusCode::CONFLICT,
+            "survey_answered",
+            "The survey has answers: its questions, their kinds and options can no longer change (texts, dates and the cap can). Start a new survey for new questions.",
+        );
     }
     let written = sqlx::query(
         "INSERT INTO feedback_surveys (id, created_ms, changed_ms, definition) VALUES ($1, $2, $2, $3) \
