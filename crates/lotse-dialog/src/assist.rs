@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lotse_core::{Channel, Lang};
+use lotse_core::{Channel, Lang, Service};
 use lotse_llm::{Finish, Generation, Generator, Params, Prompt};
 
 use crate::compose::{Grounding, Request, fee_text};
@@ -260,11 +260,8 @@ pub fn answer_prompt(
     };
     // What the record composer would state for the question comes first: a generated answer
     // must keep its figures (`Engine::generate_answer`), so the model is shown them.
-    let fitting: Vec<String> = req.fees.iter().filter_map(|&i| s.fees.get(i)).map(|f| fee_text(f, Lang::De)).collect();
-    let floor = |text: &str| {
-        req.passages.iter().any(|p| text.contains(p.as_str()))
-            || req.aspects.contains(&Aspect::Fees) && fitting.iter().any(|f| text.ends_with(f.as_str()))
-    };
+    let floor_lines = floor(req, s);
+    let floor = |text: &str| floor_lines.iter().any(|l| text.contains(l.as_str()));
     let mut scored: Vec<(usize, usize)> = lines
         .iter()
         .enumerate()
@@ -300,6 +297,26 @@ pub fn answer_prompt(
     let spoken = if req.channel == Channel::Phone { " Die Antwort wird am Telefon vorgelesen." } else { "" };
     let before = previous.map(|p| format!("Vorherige Frage: {p}\n")).unwrap_or_default();
     Prompt::user(system, inert(&format!("QUELLE:\n{}\n\n{before}Frage: {question}\n{how}{spoken}", head.join("\n"))))
+}
+
+/// What the record composer states for the question's own ask, whose figures a generated
+/// answer must keep ([`crate::verify::left_out`]) and which the prompt therefore shows first:
+/// the record sentences chosen for it, and for the aspects asked the deadlines, the processing
+/// time and the fees whose condition the question meets, as the prompt writes them.
+pub(crate) fn floor(req: &Request<'_>, s: &Service) -> Vec<String> {
+    let asked = |a: Aspect| req.aspects.contains(&a);
+    let mut out: Vec<String> = req.passages.to_vec();
+    if asked(Aspect::Deadline) {
+        out.extend(s.deadlines.iter().take(2).cloned());
+    }
+    if asked(Aspect::Duration) {
+        out.extend(s.processing_time.clone());
+    }
+    // The composer states at least two fees (a brief answer), however many fit.
+    if asked(Aspect::Fees) {
+        out.extend(req.fees.iter().take(2).filter_map(|&i| s.fees.get(i)).map(|f| fee_text(f, Lang::De)));
+    }
+    out
 }
 
 /// Text for a prompt with the chat template's control sequences broken up: a citizen who types

@@ -86,7 +86,7 @@ impl Engine {
                 // within its room.)
                 let shown = &prompt.messages[0].content;
                 let floor: Vec<String> =
-                    floor(request, grounding).into_iter().filter(|l| shown.contains(l.as_str())).collect();
+                    assist::floor(request, grounding.service).into_iter().filter(|l| shown.contains(l.as_str())).collect();
                 let missing = left_out(&text, &floor);
                 if !missing.is_empty() {
                     tracing::debug!(?missing, "generated answer leaves out a figure of the record's answer");
@@ -123,31 +123,4 @@ impl Engine {
             }
         }
     }
-}
-
-/// What the record composer states for the question's own ask, whose figures a generated
-/// answer must keep: the record sentences chosen for it, and for the aspects asked the
-/// deadlines, the processing time and the fees whose condition the question meets.
-fn floor(request: &Request<'_>, grounding: &Grounding<'_>) -> Vec<String> {
-    let s = grounding.service;
-    let asked = |a: Aspect| request.aspects.contains(&a);
-    let mut out: Vec<String> = request.passages.to_vec();
-    if asked(Aspect::Deadline) {
-        out.extend(s.deadlines.iter().take(2).cloned());
-    }
-    if asked(Aspect::Duration) {
-        out.extend(s.processing_time.clone());
-    }
-    // The composer states at least two fees (a brief answer), however many fit.
-    if asked(Aspect::Fees) && !request.fees.is_empty() {
-        out.extend(
-            request
-                .fees
-                .iter()
-                .take(2)
-                .filter_map(|&i| s.fees.get(i))
-                .map(|f| crate::compose::fee_text(f, request.lang)),
-        );
-    }
-    out
 }
