@@ -211,7 +211,10 @@ pub fn best(
     lang: lotse_core::Lang,
 ) -> Vec<String> {
     let analyzer = index.analyzer();
-    let folded = fold(question);
+    // Its words as the records write them: a misspelt word is read as the word it stands for,
+    // with all that word's terms (a compound's parts among them).
+    let reading = index.in_records_words(question);
+    let folded = fold(&reading);
     let english = lang == lotse_core::Lang::En;
     let name_terms = own_name_terms(analyzer, service);
     let record: Vec<(String, std::collections::HashSet<String>)> = sentences(service)
@@ -277,7 +280,7 @@ pub fn best(
     // The sentences closest in meaning (with embeddings) count too: "Wie lange gilt ein
     // Tagesjagdschein?" shares only the service's own word with "… den Tagesjagdschein für 14
     // Tage am Stück".
-    let mut dense = dense.map(|i| index.closest_sentences(question, i)).unwrap_or_default();
+    let mut dense = dense.map(|i| index.closest_sentences(&reading, i)).unwrap_or_default();
     // Such a question is answered with the teaser anyway: the closest sentence beyond it counts.
     if english_story && unanswered.is_empty() {
         let teaser = split_sentences(&service.teaser);

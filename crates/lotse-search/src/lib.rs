@@ -945,15 +945,25 @@ impl SearchIndex {
         out
     }
 
-    /// The sentences of service `index`'s teaser and description by closeness in meaning to
-    /// `question`, closest first, with their similarity; empty without embeddings. The question
-    /// is embedded as the search embeds it (misspelt words as the records write them, without
-    /// the home town), so a typo moves the sentences no more than the service, and the search's
-    /// embedding of the same question is reused.
-    pub fn closest_sentences(&self, question: &str, index: usize) -> Vec<(&str, f32)> {
-        let Some(dense) = &self.dense else { return Vec::new() };
+    /// The question in the records' words, as the dense stage reads it: a colloquial word
+    /// that stands for one word of the records and, with the dictionaries, a misspelt word
+    /// written as the records write it ("Personalasuweis" → "Personalausweis"), in a question
+    /// that does not read as English. For [`SearchIndex::closest_sentences`], and for reading
+    /// a record's sentences against the question word by word.
+    pub fn in_records_words(&self, question: &str) -> String {
         let (_, rewrites) = self.read(question);
-        let Ok(q) = dense.query(&self.analyzer.without_home(&rewritten(question, &rewrites))) else {
+        rewritten(question, &rewrites).into_owned()
+    }
+
+    /// The sentences of service `index`'s teaser and description by closeness in meaning to
+    /// `reading` (a question as [`SearchIndex::in_records_words`] gives it), closest first, with
+    /// their similarity; empty without embeddings. The question is embedded as the search
+    /// embeds it (misspelt words as the records write them, without the home town), so a typo
+    /// moves the sentences no more than the service, and the search's embedding of the same
+    /// question is reused.
+    pub fn closest_sentences(&self, reading: &str, index: usize) -> Vec<(&str, f32)> {
+        let Some(dense) = &self.dense else { return Vec::new() };
+        let Ok(q) = dense.query(&self.analyzer.without_home(reading)) else {
             return Vec::new();
         };
         let mut out: Vec<(&str, f32)> = dense
@@ -1796,10 +1806,7 @@ mod tests {
     #[test]
     fn the_dense_stage_reads_the_records_words_for_colloquial_and_misspelt_ones() {
         let index = index();
-        let meaning = |q: &str| {
-            let (_, rewrites) = index.read(q);
-            rewritten(q, &rewrites).into_owned()
-        };
+        let meaning = |q: &str| index.in_records_words(q);
         // A colloquial word that stands for one word of the records, as the table writes it.
         assert_eq!(meaning("Mein Perso ist abgelaufen, was nun?"), "Mein Personalausweis ist abgelaufen, was nun?");
         // Without the dictionaries a misspelt word is left as it is (it may be a real word) ...
@@ -1807,10 +1814,8 @@ mod tests {
         // ... with them it is written as the records write it, umlauts and capital included.
         if let Some(lexicon) = lexicon::system_for_tests() {
             let index = self::tests::index().with_lexicon(Arc::new(lexicon));
-            let (_, rewrites) = index.read("Wo gibt es Möbl zu holen?");
-            assert_eq!(rewritten("Wo gibt es Möbl zu holen?", &rewrites), "Wo gibt es Möbel zu holen?");
-            let (_, rewrites) = index.read("Wann zahle ich Hundesteur?");
-            assert_eq!(rewritten("Wann zahle ich Hundesteur?", &rewrites), "Wann zahle ich Hundesteuer?");
+            assert_eq!(index.in_records_words("Wo gibt es Möbl zu holen?"), "Wo gibt es Möbel zu holen?");
+            assert_eq!(index.in_records_words("Wann zahle ich Hundesteur?"), "Wann zahle ich Hundesteuer?");
         }
         // Words the records use stay as they are, and so does an English question.
         assert_eq!(meaning("Personalausweis beantragen"), "Personalausweis beantragen");

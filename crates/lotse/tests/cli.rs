@@ -441,3 +441,22 @@ fn an_english_story_gets_the_closest_record_sentence_beyond_the_teaser() {
     let text = reply["text"].as_str().unwrap();
     assert!(text.matches("From the record (in German)").count() >= 2, "{text}");
 }
+
+/// A misspelt word chooses the record's sentences as the word does: the search reads
+/// "Personalauswies" as *Personalausweis*, and so does the choice of the sentence that answers
+/// (which had read the misspelt word as a word of its own, and left out the record's
+/// "Verlängern kann man einen Ausweis nicht.").
+#[test]
+fn a_misspelt_word_chooses_the_sentences_the_word_would() {
+    if !embeddings() {
+        return;
+    }
+    for q in ["Kann man einen Personalausweis verlängern?", "Kann man einen Personalauswies verlängern?"] {
+        let o = lotse(&["ask", "--json", q]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let reply: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON reply");
+        assert_eq!(reply["sources"][0]["id"], "personalausweis", "{q}: {reply}");
+        let text = reply["text"].as_str().unwrap();
+        assert!(text.contains("Verlängern kann man einen Ausweis nicht."), "{q}: {text}");
+    }
+}

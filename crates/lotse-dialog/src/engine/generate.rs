@@ -85,8 +85,10 @@ impl Engine {
                 // (Held to what the prompt showed the model: the floor's lines come first there,
                 // within its room.)
                 let shown = &prompt.messages[0].content;
-                let floor: Vec<String> =
-                    assist::floor(request, grounding.service).into_iter().filter(|l| shown.contains(l.as_str())).collect();
+                let floor: Vec<String> = assist::floor(request, grounding.service)
+                    .into_iter()
+                    .filter(|l| shown.contains(l.as_str()))
+                    .collect();
                 let missing = left_out(&text, &floor);
                 if !missing.is_empty() {
                     tracing::debug!(?missing, "generated answer leaves out a figure of the record's answer");
