@@ -111,7 +111,8 @@ fn speaks_to(aspect: Aspect, w: &[&str], raw: &str) -> bool {
                 || starts(&["kost", "gebuehr", "euro", "beitrag", "elternbeitra", "entgelt", "einkommen", "preis"])
         }
         Aspect::Deadline => starts(&["frist", "innerhalb", "spaetestens", "binnen"]) || time,
-        Aspect::Validity => starts(&["gilt", "gueltig", "befristet"]),
+        // A validity is a length of time: "zwischen zwei und elf Monaten".
+        Aspect::Validity => starts(&["gilt", "gueltig", "befristet"]) || time && crate::verify::has_figure(raw),
         Aspect::Duration => starts(&["dauer", "bearbeitung", "wartezeit"]) || time,
         Aspect::Documents => starts(&["mitbring", "unterlag", "nachweis", "vorleg", "formular", "bescheinigung"]),
         Aspect::Online => starts(&["online", "internet", "portal"]),
@@ -473,6 +474,11 @@ mod tests {
         assert!(speaks(Aspect::Deadline, "Melden Sie sich innerhalb von zwei Wochen."));
         assert!(speaks(Aspect::Validity, "Der Schein gilt 14 Tage."));
         assert!(!speaks(Aspect::Validity, "Sie bekommen ihn im Bürgerservice."));
+        // A validity is a length of time, however the sentence words it; a time word without
+        // its figure is none.
+        assert!(speaks(Aspect::Validity, "Dieser Zeitraum kann zwischen zwei und sechs Monaten liegen."));
+        assert!(speaks(Aspect::Validity, "Die Erlaubnis wird für 3 Jahre erteilt."));
+        assert!(!speaks(Aspect::Validity, "Die Zahlung erfolgt für volle Monate."));
     }
 
     #[test]
