@@ -100,6 +100,22 @@ const ASPECT_CUE: f32 = 1.0;
 const TIME_WORDS: &[&str] =
     &["tag", "tage", "tagen", "woche", "wochen", "monat", "monate", "monaten", "jahr", "jahre", "jahren", "stunden"];
 
+/// Words before a figure and a time word that make them an age or a rate, not a length of time
+/// ("ab 14 Jahren", "Mindestalter 14 Jahre", "pro 2 Wochen").
+const NOT_A_LENGTH: &[&str] = &["ab", "unter", "ueber", "mindestalter", "alter", "pro", "je", "alle", "vor", "seit"];
+
+/// Whether folded words state a length of time: a figure right before a time word ("zwischen
+/// zwei und elf Monaten", "für 3 Jahre"), not an age ("ab 14 Jahren", "16 Jahre alt") or a
+/// rate. How a record without a validity field says one.
+fn length_of_time(w: &[&str]) -> bool {
+    (1..w.len()).any(|i| {
+        TIME_WORDS.contains(&w[i])
+            && crate::verify::is_figure_word(w[i - 1])
+            && !(i >= 2 && NOT_A_LENGTH.contains(&w[i - 2]))
+            && w.get(i + 1) != Some(&"alt")
+    })
+}
+
 /// Whether a record sentence (folded words) speaks to `aspect`: the words a record uses for a
 /// fee, a deadline, a validity, an address and so on.
 fn speaks_to(aspect: Aspect, w: &[&str], raw: &str) -> bool {
@@ -111,8 +127,7 @@ fn speaks_to(aspect: Aspect, w: &[&str], raw: &str) -> bool {
                 || starts(&["kost", "gebuehr", "euro", "beitrag", "elternbeitra", "entgelt", "einkommen", "preis"])
         }
         Aspect::Deadline => starts(&["frist", "innerhalb", "spaetestens", "binnen"]) || time,
-        // A validity is a length of time: "zwischen zwei und elf Monaten".
-        Aspect::Validity => starts(&["gilt", "gueltig", "befristet"]) || time && crate::verify::has_figure(raw),
+        Aspect::Validity => starts(&["gilt", "gueltig", "befristet"]) || length_of_time(w),
         Aspect::Duration => starts(&["dauer", "bearbeitung", "wartezeit"]) || time,
         Aspect::Documents => starts(&["mitbring", "unterlag", "nachweis", "vorleg", "formular", "bescheinigung"]),
         Aspect::Online => starts(&["online", "internet", "portal"]),
@@ -214,7 +229,7 @@ pub fn best(
     let analyzer = index.analyzer();
     // Its words as the records write them: a misspelt word is read as the word it stands for,
     // with all that word's terms (a compound's parts among them).
-    let reading = index.in_records_words(question);
+    let (question_terms, reading) = index.read_question(question);
     let folded = fold(&reading);
     let english = lang == lotse_core::Lang::En;
     let name_terms = own_name_terms(analyzer, service);
@@ -245,7 +260,7 @@ pub fn best(
         }
     }
     // The search's reading of the question adds its synonyms' and corrected typos' terms.
-    for (t, w) in index.question_terms(question) {
+    for (t, w) in question_terms {
         let mut weight = index.rarity(&t) * w;
         if name_terms.contains(&t) {
             weight *= 0.2;
@@ -479,6 +494,11 @@ mod tests {
         assert!(speaks(Aspect::Validity, "Dieser Zeitraum kann zwischen zwei und sechs Monaten liegen."));
         assert!(speaks(Aspect::Validity, "Die Erlaubnis wird für 3 Jahre erteilt."));
         assert!(!speaks(Aspect::Validity, "Die Zahlung erfolgt für volle Monate."));
+        // An age or a yearly rate is no length of time.
+        assert!(!speaks(Aspect::Validity, "Mindestalter 14 Jahre."));
+        assert!(!speaks(Aspect::Validity, "Jede Person ab 14 Jahren kann es beantragen."));
+        assert!(!speaks(Aspect::Validity, "Kinder, die 12 Jahre alt sind, brauchen einen eigenen."));
+        assert!(!speaks(Aspect::Validity, "Seit 1. Februar 2025 kostet er 120 Euro im Jahr."));
     }
 
     #[test]
