@@ -933,8 +933,15 @@ impl SearchIndex {
     /// search uses, with colloquial and English synonyms ("Perso" → Personalausweis, "student"
     /// → Studium) and corrected typos.
     pub fn question_terms(&self, question: &str) -> Vec<(String, f32)> {
+        self.read_question(question).0
+    }
+
+    /// [`SearchIndex::question_terms`] and [`SearchIndex::in_records_words`] from one reading of
+    /// the question.
+    pub fn read_question(&self, question: &str) -> (Vec<(String, f32)>, String) {
+        let (concepts, rewrites) = self.read(question);
         let mut out: Vec<(String, f32)> = Vec::new();
-        for c in self.concepts(question) {
+        for c in concepts {
             for (t, w) in c.terms {
                 match out.iter_mut().find(|(x, _)| *x == t) {
                     Some(e) => e.1 = e.1.max(w),
@@ -942,7 +949,7 @@ impl SearchIndex {
                 }
             }
         }
-        out
+        (out, rewritten(question, &rewrites).into_owned())
     }
 
     /// The question in the records' words, as the dense stage reads it: a colloquial word
