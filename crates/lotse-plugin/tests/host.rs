@@ -3,7 +3,7 @@
 //! new plug-in; deletion and retention reach every plug-in.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use lotse_core::{Channel, ConversationId, Lang, ReplyKind};
 use lotse_handoff::Store;
@@ -16,6 +16,8 @@ struct Counter {
     manifest: Manifest,
     /// Fails on the next event once, when set.
     fail_once: AtomicBool,
+    /// Fails once on the event at this place in the log, when not 0.
+    fail_at: AtomicI64,
     /// A citizen's deletion of the event's conversation runs, whole, between the reading of the
     /// next event and what the plug-in keeps of it, when set.
     deleted_meanwhile: AtomicBool,
@@ -38,6 +40,7 @@ impl Counter {
                 )],
             },
             fail_once: AtomicBool::new(false),
+            fail_at: AtomicI64::new(0),
             deleted_meanwhile: AtomicBool::new(false),
             swept_meanwhile: AtomicBool::new(false),
             erased: AtomicU64::new(0),
@@ -53,7 +56,9 @@ impl Plugin for Counter {
 
     async fn on_event(&self, store: &Store, e: &Logged) -> anyhow::Result<()> {
         assert!(matches!(e.event, Event::Answered { .. }), "only the kinds it reads");
-        if self.fail_once.swap(false, Ordering::SeqCst) {
+        if self.fail_once.swap(false, Ordering::SeqCst)
+            || self.fail_at.compare_exchange(e.seq, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        {
             anyhow::bail!("not now");
         }
         if self.deleted_meanwhile.swap(false, Ordering::SeqCst)
@@ -227,5 +232,18 @@ async fn a_deletion_while_a_plugin_handles_the_event_leaves_nothing_behind() {
     assert_eq!(host.dispatch().await.unwrap(), 1);
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
     assert_eq!(counted(&store, "counter").await, vec![kept, old], "c's row stays with a's");
+
+    // A reading cut short by a failing event still checks the conversations it handled before
+    // it: their events are not offered again.
+    let (d, e) = (ConversationId::new("d".to_string()), ConversationId::new("e".to_string()));
+    let now = lotse_handoff::store::now_ms();
+    store.append_event(now, Some(&d), &answered(1)).await.unwrap();
+    let failing = store.append_event(now, Some(&e), &answered(1)).await.unwrap();
+    counter.deleted_meanwhile.store(true, Ordering::SeqCst);
+    counter.fail_at.store(failing, Ordering::SeqCst);
+    assert_eq!(host.dispatch().await.unwrap(), 1, "d's event handled, e's failed");
+    assert_eq!(counted(&store, "counter").await, vec![kept, old], "nothing of d kept");
+    assert_eq!(host.dispatch().await.unwrap(), 1, "e's event offered again");
+    assert_eq!(counted(&store, "counter").await, vec![kept, old, failing]);
     let _ = std::fs::remove_dir_all(dir);
 }
