@@ -389,6 +389,20 @@ const PLACE_ARTICLES: &[&str] = &["der", "die", "den", "dem", "the"];
 /// instead for the dense stage.
 type Rewrite = (std::ops::Range<usize>, String);
 
+/// The terms of a question's concepts, each once with its surest weight.
+fn merged_terms(concepts: Vec<Concept>) -> Vec<(String, f32)> {
+    let mut out: Vec<(String, f32)> = Vec::new();
+    for c in concepts {
+        for (t, w) in c.terms {
+            match out.iter_mut().find(|(x, _)| *x == t) {
+                Some(e) => e.1 = e.1.max(w),
+                None => out.push((t, w)),
+            }
+        }
+    }
+    out
+}
+
 /// `text` with the given spans replaced (a span that overlaps an earlier one is left out).
 fn rewritten<'a>(text: &'a str, rewrites: &[Rewrite]) -> std::borrow::Cow<'a, str> {
     if rewrites.is_empty() {
@@ -933,23 +947,14 @@ impl SearchIndex {
     /// search uses, with colloquial and English synonyms ("Perso" → Personalausweis, "student"
     /// → Studium) and corrected typos.
     pub fn question_terms(&self, question: &str) -> Vec<(String, f32)> {
-        self.read_question(question).0
+        merged_terms(self.concepts(question))
     }
 
     /// [`SearchIndex::question_terms`] and [`SearchIndex::in_records_words`] from one reading of
     /// the question.
     pub fn read_question(&self, question: &str) -> (Vec<(String, f32)>, String) {
         let (concepts, rewrites) = self.read(question);
-        let mut out: Vec<(String, f32)> = Vec::new();
-        for c in concepts {
-            for (t, w) in c.terms {
-                match out.iter_mut().find(|(x, _)| *x == t) {
-                    Some(e) => e.1 = e.1.max(w),
-                    None => out.push((t, w)),
-                }
-            }
-        }
-        (out, rewritten(question, &rewrites).into_owned())
+        (merged_terms(concepts), rewritten(question, &rewrites).into_owned())
     }
 
     /// The question in the records' words, as the dense stage reads it: a colloquial word
