@@ -72,15 +72,19 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
     ("thousand", 1000),
 ];
 
-/// Whether a text states a figure: digits or a number word ("fünf Stunden", "zwei Wochen").
-/// Whether a folded word is a figure: digits or a number word ("elf").
-pub(crate) fn is_figure_word(folded_word: &str) -> bool {
-    folded_word.starts_with(|c: char| c.is_ascii_digit()) || NUMBER_WORDS.iter().any(|(n, _)| *n == folded_word)
+fn is_number_word(folded_word: &str) -> bool {
+    NUMBER_WORDS.iter().any(|(n, _)| *n == folded_word)
 }
 
+/// Whether a folded word is a figure: digits or a number word ("elf").
+pub(crate) fn is_figure_word(folded_word: &str) -> bool {
+    folded_word.starts_with(|c: char| c.is_ascii_digit()) || is_number_word(folded_word)
+}
+
+/// Whether a text states a figure: digits or a number word ("fünf Stunden", "zwei Wochen").
 pub(crate) fn has_figure(text: &str) -> bool {
     text.chars().any(|c| c.is_ascii_digit())
-        || lotse_search::analysis::words(&lotse_search::fold(text)).any(|w| NUMBER_WORDS.iter().any(|(n, _)| *n == w))
+        || lotse_search::analysis::words(&lotse_search::fold(text)).any(is_number_word)
 }
 
 /// Endings of German street names.
