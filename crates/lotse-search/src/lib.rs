@@ -383,8 +383,6 @@ const PLACE_PREPOSITIONS: &[&str] = &["in", "nach", "aus", "from", "to", "near"]
 /// Articles between a place preposition and a place name ("aus der Ukraine", "in den USA").
 const PLACE_ARTICLES: &[&str] = &["der", "die", "den", "dem", "the"];
 
-/// Each word of `text` as written, with its byte offset, in the order of [`analysis::words`]
-/// over the folded text.
 /// A word of the question (its byte span in the question as written) and what to write
 /// instead for the dense stage.
 type Rewrite = (std::ops::Range<usize>, String);
